@@ -1,0 +1,59 @@
+//! The verification hot path against its floor, bare SHA-256, in one run.
+//!
+//! `cargo bench -p keyward-core --bench verify`
+#![allow(clippy::unwrap_used, missing_docs)]
+
+use std::hint::black_box;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use keyward_core::chrono::{TimeZone, Utc};
+use keyward_core::{
+    ApiKey, ApiKeyRef, KeyHash, KeyId, KeyRecord, NewRecord, OsRandom, Scope, ScopeSet, verify,
+};
+use sha2::{Digest, Sha256};
+
+fn hot_path(c: &mut Criterion) {
+    let new = ApiKey::generate("sk", "live").unwrap();
+    let raw = new.key.expose_secret().to_owned();
+    let now = Utc.with_ymd_and_hms(2026, 6, 1, 12, 0, 0).unwrap();
+    let record = KeyRecord::new(
+        KeyId::generate(&mut OsRandom).unwrap(),
+        &new,
+        NewRecord {
+            name: "bench".into(),
+            owner: "bench".into(),
+            scopes: ScopeSet::parse(&["repos:read", "scans:read", "scans:trigger"]).unwrap(),
+            env: "live".into(),
+            expires_in: None,
+            metadata: Default::default(),
+            rate_limit: None,
+        },
+        now,
+    );
+    let required = [Scope::parse("scans:read").unwrap()];
+
+    let mut group = c.benchmark_group("verify");
+    group.bench_function("a_sha256_only", |b| {
+        b.iter(|| Sha256::digest(black_box(raw.as_bytes())))
+    });
+    group.bench_function("b_parse_checksum_hash_scope", |b| {
+        b.iter(|| {
+            let key = ApiKeyRef::parse(black_box(raw.as_str())).unwrap();
+            let hash: KeyHash = key.hash();
+            // The lookup a store does: compare the stored hash in constant time.
+            let found = record.hash.ct_eq(&hash).then_some(&record);
+            verify(found, key.env(), black_box(&required), now)
+        })
+    });
+    // The parts of (b), to show where its time goes.
+    group.bench_function("c_parse_and_checksum_only", |b| {
+        b.iter(|| ApiKeyRef::parse(black_box(raw.as_str())).unwrap())
+    });
+    group.bench_function("d_decision_only", |b| {
+        b.iter(|| verify(Some(black_box(&record)), "live", black_box(&required), now))
+    });
+    group.finish();
+}
+
+criterion_group!(benches, hot_path);
+criterion_main!(benches);

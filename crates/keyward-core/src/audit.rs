@@ -1,0 +1,197 @@
+//! Audit events and the pure misuse rules that turn a key's history into alerts.
+
+use chrono::{DateTime, Duration, Timelike as _, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::code::Code;
+use crate::random::{RandomError, RandomSource};
+use crate::record::KeyRecord;
+
+/// One use of a key (or of something that looked like one), or a management action.
+///
+/// Holds the key's id and hint, never the key.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditEvent {
+    /// Unique id (32 hex chars): consumers store events idempotently by it.
+    pub event_id: String,
+    /// The key's id, when the key was found.
+    #[serde(default)]
+    pub key_id: Option<String>,
+    /// The key's hint, when the presented string parsed.
+    #[serde(default)]
+    pub hint: Option<String>,
+    /// The key's owner, when the key was found.
+    #[serde(default)]
+    pub owner: Option<String>,
+    /// `METHOD /path` for a request, or a management action such as `key.revoke`.
+    pub action: String,
+    /// Client IP.
+    #[serde(default)]
+    pub ip: Option<String>,
+    /// Client country (ISO 3166 alpha-2), where the platform tells.
+    #[serde(default)]
+    pub country: Option<String>,
+    /// Client user agent.
+    #[serde(default)]
+    pub user_agent: Option<String>,
+    /// When it happened.
+    pub time: DateTime<Utc>,
+    /// The verification outcome or action result.
+    pub outcome: Code,
+    /// The HTTP status of the response, where known.
+    #[serde(default)]
+    pub status: Option<u16>,
+}
+
+/// A new random event id: 16 bytes as 32 lowercase hex characters.
+///
+/// # Errors
+/// [`RandomError`] if `rng` fails.
+pub fn new_event_id(rng: &mut impl RandomSource) -> Result<String, RandomError> {
+    let mut bytes = [0u8; 16];
+    rng.fill(&mut bytes)?;
+    Ok(base16ct::lower::encode_string(&bytes))
+}
+
+/// What a consumer knows of a key's past use, summarised for the rules.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct KeyHistory {
+    /// Events seen for the key before this one.
+    pub total_events: u64,
+    /// IPs the key has been used from.
+    pub known_ips: Vec<String>,
+    /// Countries the key has been used from.
+    pub known_countries: Vec<String>,
+    /// Uses per UTC hour of day.
+    pub uses_by_hour: [u64; 24],
+    /// The key's usual requests per minute (e.g. the mean over recent active minutes).
+    pub baseline_per_minute: f64,
+    /// Requests in the minute of this event, this one included.
+    pub current_minute: u64,
+}
+
+/// Thresholds for the misuse rules.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct MisuseRules {
+    /// History needed before "new IP", "new country" and "unusual hour" fire.
+    pub min_history: u64,
+    /// A minute this many times the baseline is a burst...
+    pub burst_factor: f64,
+    /// ...provided it also holds at least this many requests.
+    pub burst_floor: u64,
+}
+
+impl Default for MisuseRules {
+    fn default() -> Self {
+        MisuseRules {
+            min_history: 20,
+            burst_factor: 10.0,
+            burst_floor: 60,
+        }
+    }
+}
+
+/// The kinds of alert keyward raises.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum AlertKind {
+    /// A revoked key was presented: possibly an attacker testing a stolen key.
+    RevokedKeyUsed,
+    /// An expired key was presented.
+    ExpiredKeyUsed,
+    /// The key was used from an IP it has never used.
+    NewIp,
+    /// The key was used from a country it has never used.
+    NewCountry,
+    /// Far more requests than the key's norm.
+    Burst,
+    /// Use at an hour of day the key is never used.
+    UnusualHour,
+    /// Unused for 90 days or more.
+    Stale,
+    /// Holds `admin` or a wildcard scope.
+    OverPrivileged,
+    /// Reported or found leaked.
+    Leaked,
+}
+
+impl AlertKind {
+    /// The alert's stable name.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            AlertKind::RevokedKeyUsed => "revoked_key_used",
+            AlertKind::ExpiredKeyUsed => "expired_key_used",
+            AlertKind::NewIp => "new_ip",
+            AlertKind::NewCountry => "new_country",
+            AlertKind::Burst => "burst",
+            AlertKind::UnusualHour => "unusual_hour",
+            AlertKind::Stale => "stale",
+            AlertKind::OverPrivileged => "over_privileged",
+            AlertKind::Leaked => "leaked",
+        }
+    }
+}
+
+/// The alerts that `event` fires, given the key's `history` before it.
+pub fn evaluate(event: &AuditEvent, history: &KeyHistory, rules: &MisuseRules) -> Vec<AlertKind> {
+    let mut alerts = Vec::new();
+    match event.outcome {
+        Code::Revoked => alerts.push(AlertKind::RevokedKeyUsed),
+        Code::Expired => alerts.push(AlertKind::ExpiredKeyUsed),
+        _ => {}
+    }
+    if event.key_id.is_none() {
+        return alerts;
+    }
+    let seasoned = history.total_events >= rules.min_history;
+    if seasoned {
+        if let Some(ip) = &event.ip
+            && !history.known_ips.contains(ip)
+        {
+            alerts.push(AlertKind::NewIp);
+        }
+        if let Some(country) = &event.country
+            && !history.known_countries.contains(country)
+        {
+            alerts.push(AlertKind::NewCountry);
+        }
+        let hour = event.time.hour() as usize;
+        if history.uses_by_hour.get(hour) == Some(&0) {
+            alerts.push(AlertKind::UnusualHour);
+        }
+    }
+    let threshold =
+        (history.baseline_per_minute * rules.burst_factor).max(rules.burst_floor as f64);
+    if history.current_minute as f64 >= threshold && history.current_minute >= rules.burst_floor {
+        alerts.push(AlertKind::Burst);
+    }
+    alerts
+}
+
+/// How long unused before a key counts as stale.
+pub fn stale_after() -> Duration {
+    Duration::days(90)
+}
+
+/// Whether a live key has gone unused (or, never used, unchanged since creation) for `after`.
+pub fn stale(record: &KeyRecord, now: DateTime<Utc>, after: Duration) -> bool {
+    if record.is_revoked(now) || record.is_expired(now) {
+        return false;
+    }
+    let last = record.last_used_at.unwrap_or(record.created_at);
+    now - last >= after
+}
+
+/// Why a live key is over-privileged: the `admin` scope or any `resource:*` wildcard it holds.
+pub fn over_privileged(record: &KeyRecord, now: DateTime<Utc>) -> Vec<String> {
+    if record.is_revoked(now) || record.is_expired(now) {
+        return Vec::new();
+    }
+    record
+        .scopes
+        .iter()
+        .filter(|s| s.is_admin() || s.is_wildcard())
+        .map(|s| s.as_str().to_owned())
+        .collect()
+}

@@ -1,0 +1,89 @@
+//! SHA-256 key hashes and constant-time comparison.
+
+use core::fmt;
+use core::str::FromStr;
+
+use sha2::{Digest as _, Sha256};
+use subtle::ConstantTimeEq as _;
+
+/// The lowercase-hex SHA-256 of a whole key string: the only form of a key keyward stores.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct KeyHash([u8; 32]);
+
+impl KeyHash {
+    /// Hashes a key string. Does not check the key's format; parse first.
+    pub fn of(key: &str) -> Self {
+        KeyHash(Sha256::digest(key.as_bytes()).into())
+    }
+
+    /// The 32 raw bytes.
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+
+    /// The 64-character lowercase hex form, as stored and as used for storage keys.
+    pub fn to_hex(&self) -> String {
+        base16ct::lower::encode_string(&self.0)
+    }
+
+    /// Compares two hashes in constant time.
+    pub fn ct_eq(&self, other: &KeyHash) -> bool {
+        self.0.ct_eq(&other.0).into()
+    }
+}
+
+/// A string that is not 64 lowercase hex characters.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct InvalidHash;
+
+impl fmt::Display for InvalidHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a key hash is 64 lowercase hex characters")
+    }
+}
+
+impl std::error::Error for InvalidHash {}
+
+impl FromStr for KeyHash {
+    type Err = InvalidHash;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let mut out = [0u8; 32];
+        if s.len() != 64 {
+            return Err(InvalidHash);
+        }
+        base16ct::lower::decode(s, &mut out).map_err(|_| InvalidHash)?;
+        Ok(KeyHash(out))
+    }
+}
+
+impl fmt::Debug for KeyHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "KeyHash({})", self.to_hex())
+    }
+}
+
+impl fmt::Display for KeyHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_hex())
+    }
+}
+
+impl serde::Serialize for KeyHash {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.to_hex())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for KeyHash {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// Compares two secrets (or any byte strings) in constant time for equal lengths.
+///
+/// Lengths are not secret: strings of different lengths compare unequal at once.
+pub fn secrets_equal(a: &[u8], b: &[u8]) -> bool {
+    a.ct_eq(b).into()
+}

@@ -1,0 +1,60 @@
+//! keyward's security core: the API key format, hashing, scopes, the verification
+//! decision and misuse rules. No I/O; builds for native targets and
+//! `wasm32-unknown-unknown` alike.
+//!
+//! # The key format
+//!
+//! ```text
+//! key      = vendor "_" env "_" secret checksum
+//! vendor   = [a-z][a-z0-9]{0,15}                 ; per deployment, default "sk"
+//! env      = [a-z][a-z0-9]{0,15}                 ; live, test, dev, staging, ...
+//! secret   = 43 base64url chars                  ; 32 CSPRNG bytes, no padding
+//! checksum = 6 base64url chars                   ; CRC32 (IEEE, big-endian) of the rest
+//! ```
+//!
+//! A parser splits on the first two underscores only (the secret may contain `_`).
+//! Storage holds `hash` (lowercase hex SHA-256 of the whole key) and `hint`
+//! (`{vendor}_{env}_` plus 4 characters of the secret), never the key.
+//!
+//! ```
+//! use keyward_core::{ApiKey, Scope, ScopeSet};
+//!
+//! let new = ApiKey::generate("sk", "live").unwrap();
+//! let parsed: ApiKey = new.key.expose_secret().parse().unwrap();
+//! assert_eq!(parsed.hash(), new.hash);
+//! assert_eq!(format!("{parsed:?}"), format!("ApiKey({}…)", new.hint));
+//!
+//! let held = ScopeSet::parse(&["scans:*"]).unwrap();
+//! assert!(held.grants(&Scope::parse("scans:read").unwrap()));
+//! ```
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+mod audit;
+mod code;
+mod hash;
+mod key;
+mod random;
+mod record;
+mod scope;
+mod verify;
+
+pub use audit::{
+    AlertKind, AuditEvent, KeyHistory, MisuseRules, evaluate, new_event_id, over_privileged, stale,
+    stale_after,
+};
+pub use code::{Code, UnknownCode, www_authenticate};
+pub use hash::{InvalidHash, KeyHash, secrets_equal};
+pub use key::{
+    ApiKey, ApiKeyRef, CHECKSUM_LEN, GenerateError, KeyPart, MAX_KEY_LEN, MAX_PREFIX_LEN, NewKey,
+    ParseError, SECRET_BYTES, SECRET_LEN, checksum, is_valid_prefix,
+};
+pub use random::{OsRandom, RandomError, RandomSource};
+pub use record::{InvalidKeyId, KeyId, KeyRecord, NewRecord, RateLimit, RotateError};
+pub use scope::{
+    ADMIN, MAX_SCOPE_LEN, MAX_SCOPES, RESERVED, Scope, ScopeError, ScopeRegistry, ScopeSet,
+};
+pub use verify::{Verdict, missing_scope_message, verify};
+
+/// Re-exported so callers use the same time type as the records.
+pub use chrono;

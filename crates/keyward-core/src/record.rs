@@ -1,0 +1,291 @@
+//! The stored record of a key, its public id, and rotation.
+
+use core::fmt;
+use core::str::FromStr;
+
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::hash::KeyHash;
+use crate::key::NewKey;
+use crate::random::{RandomError, RandomSource};
+use crate::scope::ScopeSet;
+
+const ID_PREFIX: &str = "key_";
+const ID_CHARS: usize = 16;
+const BASE62: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+
+/// A key's stable public id: `key_` plus 16 base62 characters.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct KeyId(String);
+
+impl KeyId {
+    /// A new random id.
+    ///
+    /// # Errors
+    /// [`RandomError`] if `rng` fails.
+    pub fn generate(rng: &mut impl RandomSource) -> Result<Self, RandomError> {
+        let mut id = String::with_capacity(ID_PREFIX.len() + ID_CHARS);
+        id.push_str(ID_PREFIX);
+        let mut buf = [0u8; 32];
+        while id.len() < ID_PREFIX.len() + ID_CHARS {
+            rng.fill(&mut buf)?;
+            // Rejection sampling keeps every character equally likely.
+            for &b in buf.iter().filter(|&&b| b < 248) {
+                if id.len() == ID_PREFIX.len() + ID_CHARS {
+                    break;
+                }
+                id.push(char::from(BASE62[usize::from(b % 62)]));
+            }
+        }
+        Ok(KeyId(id))
+    }
+
+    /// The id as a string.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A string that is not a key id.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct InvalidKeyId;
+
+impl fmt::Display for InvalidKeyId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a key id is 'key_' followed by 16 letters and digits")
+    }
+}
+
+impl std::error::Error for InvalidKeyId {}
+
+impl FromStr for KeyId {
+    type Err = InvalidKeyId;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.strip_prefix(ID_PREFIX) {
+            Some(rest)
+                if rest.len() == ID_CHARS && rest.bytes().all(|b| b.is_ascii_alphanumeric()) =>
+            {
+                Ok(KeyId(s.to_owned()))
+            }
+            _ => Err(InvalidKeyId),
+        }
+    }
+}
+
+impl TryFrom<String> for KeyId {
+    type Error = InvalidKeyId;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        s.parse()
+    }
+}
+
+impl From<KeyId> for String {
+    fn from(id: KeyId) -> String {
+        id.0
+    }
+}
+
+impl fmt::Debug for KeyId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "KeyId({})", self.0)
+    }
+}
+
+impl fmt::Display for KeyId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A per-key rate limit (reserved for enforcement; stored and returned today).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RateLimit {
+    /// Requests allowed per window.
+    pub requests: u32,
+    /// Window length in seconds.
+    pub window_seconds: u32,
+}
+
+/// Everything stored about a key. Never the key itself: only its hash and hint.
+///
+/// Times serialise as RFC 3339 strings; field names are snake_case in every language.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct KeyRecord {
+    /// Public id.
+    pub id: KeyId,
+    /// SHA-256 of the key: storage is addressed by it.
+    pub hash: KeyHash,
+    /// `{vendor}_{env}_` and 4 characters of the secret.
+    pub hint: String,
+    /// A name for humans.
+    pub name: String,
+    /// Who the key belongs to (a user, team or service id).
+    pub owner: String,
+    /// What the key may do.
+    pub scopes: ScopeSet,
+    /// The environment the key works in.
+    pub env: String,
+    /// When it was made.
+    pub created_at: DateTime<Utc>,
+    /// When it stops working, if ever.
+    #[serde(default)]
+    pub expires_at: Option<DateTime<Utc>>,
+    /// When it was last used (updated in batches).
+    #[serde(default)]
+    pub last_used_at: Option<DateTime<Utc>>,
+    /// When it was revoked.
+    #[serde(default)]
+    pub revoked_at: Option<DateTime<Utc>>,
+    /// Who revoked it (a key id, `root`, or a leak reporter).
+    #[serde(default)]
+    pub revoked_by: Option<String>,
+    /// Why it was revoked.
+    #[serde(default)]
+    pub revocation_reason: Option<String>,
+    /// The key that replaced this one.
+    #[serde(default)]
+    pub rotated_to: Option<KeyId>,
+    /// The key this one replaced.
+    #[serde(default)]
+    pub rotated_from: Option<KeyId>,
+    /// Free-form JSON object for the deployment's own use.
+    #[serde(default)]
+    pub metadata: serde_json::Map<String, serde_json::Value>,
+    /// Rate limit, if any.
+    #[serde(default)]
+    pub rate_limit: Option<RateLimit>,
+}
+
+/// What a new key record is made from, besides the generated key.
+#[derive(Clone, Debug)]
+pub struct NewRecord {
+    /// A name for humans.
+    pub name: String,
+    /// The owner.
+    pub owner: String,
+    /// The scopes, already validated against the registry.
+    pub scopes: ScopeSet,
+    /// The environment.
+    pub env: String,
+    /// Lifetime from `now`, if the key should expire.
+    pub expires_in: Option<Duration>,
+    /// Deployment metadata.
+    pub metadata: serde_json::Map<String, serde_json::Value>,
+    /// Rate limit.
+    pub rate_limit: Option<RateLimit>,
+}
+
+impl KeyRecord {
+    /// The record for a freshly generated key.
+    pub fn new(id: KeyId, key: &NewKey, spec: NewRecord, now: DateTime<Utc>) -> Self {
+        KeyRecord {
+            id,
+            hash: key.hash,
+            hint: key.hint.clone(),
+            name: spec.name,
+            owner: spec.owner,
+            scopes: spec.scopes,
+            env: spec.env,
+            created_at: now,
+            expires_at: spec.expires_in.and_then(|d| now.checked_add_signed(d)),
+            last_used_at: None,
+            revoked_at: None,
+            revoked_by: None,
+            revocation_reason: None,
+            rotated_to: None,
+            rotated_from: None,
+            metadata: spec.metadata,
+            rate_limit: spec.rate_limit,
+        }
+    }
+
+    /// Whether the key has been revoked as of `now`.
+    pub fn is_revoked(&self, now: DateTime<Utc>) -> bool {
+        self.revoked_at.is_some_and(|t| t <= now)
+    }
+
+    /// Whether the key has expired as of `now`.
+    pub fn is_expired(&self, now: DateTime<Utc>) -> bool {
+        self.expires_at.is_some_and(|t| t <= now)
+    }
+
+    /// Marks the key revoked. Revoking a revoked key keeps the first revocation.
+    pub fn revoke(&mut self, by: &str, reason: &str, now: DateTime<Utc>) {
+        if self.revoked_at.is_none() {
+            self.revoked_at = Some(now);
+            self.revoked_by = Some(by.to_owned());
+            self.revocation_reason = Some(reason.to_owned());
+        }
+    }
+
+    /// Rotates this key: returns the successor's record (same name, owner, scopes, env,
+    /// metadata and lifetime) and updates `self` to expire after `grace` and point to it.
+    ///
+    /// # Errors
+    /// [`RotateError`] if this key is revoked, expired or already rotated.
+    pub fn rotate(
+        &mut self,
+        new_id: KeyId,
+        new_key: &NewKey,
+        grace: Duration,
+        now: DateTime<Utc>,
+    ) -> Result<KeyRecord, RotateError> {
+        if self.is_revoked(now) {
+            return Err(RotateError::Revoked);
+        }
+        if self.is_expired(now) {
+            return Err(RotateError::Expired);
+        }
+        if self.rotated_to.is_some() {
+            return Err(RotateError::AlreadyRotated);
+        }
+        let lifetime = self.expires_at.map(|e| e - self.created_at);
+        let mut next = KeyRecord::new(
+            new_id,
+            new_key,
+            NewRecord {
+                name: self.name.clone(),
+                owner: self.owner.clone(),
+                scopes: self.scopes.clone(),
+                env: self.env.clone(),
+                expires_in: lifetime,
+                metadata: self.metadata.clone(),
+                rate_limit: self.rate_limit,
+            },
+            now,
+        );
+        next.rotated_from = Some(self.id.clone());
+        let grace_end = now
+            .checked_add_signed(grace.max(Duration::zero()))
+            .unwrap_or(now);
+        self.expires_at = Some(self.expires_at.map_or(grace_end, |e| e.min(grace_end)));
+        self.rotated_to = Some(next.id.clone());
+        Ok(next)
+    }
+}
+
+/// Why a key cannot be rotated.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RotateError {
+    /// Revoked keys stay revoked; create a new key instead.
+    Revoked,
+    /// Expired keys cannot be rotated.
+    Expired,
+    /// The key was already rotated; rotate its successor.
+    AlreadyRotated,
+}
+
+impl fmt::Display for RotateError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            RotateError::Revoked => "a revoked key cannot be rotated",
+            RotateError::Expired => "an expired key cannot be rotated",
+            RotateError::AlreadyRotated => "the key was already rotated; rotate its successor",
+        })
+    }
+}
+
+impl std::error::Error for RotateError {}

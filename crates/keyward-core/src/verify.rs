@@ -1,0 +1,95 @@
+//! The verification decision: a pure function from a record (or none) to one stable code.
+
+use chrono::{DateTime, Utc};
+
+use crate::code::Code;
+use crate::record::KeyRecord;
+use crate::scope::Scope;
+
+/// The outcome of checking a key that parsed. A failed check is data, not an error.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Verdict {
+    /// The key is good for this request.
+    Valid,
+    /// No record has this key's hash.
+    UnknownKey,
+    /// The key was revoked.
+    Revoked,
+    /// The key has expired.
+    Expired,
+    /// The key belongs to another environment.
+    WrongEnvironment,
+    /// The key lacks `missing`.
+    InsufficientScope {
+        /// The first required scope the key does not hold.
+        missing: Scope,
+    },
+    /// Over the rate limit (reserved).
+    RateLimited,
+}
+
+impl Verdict {
+    /// The stable code.
+    pub fn code(&self) -> Code {
+        match self {
+            Verdict::Valid => Code::Valid,
+            Verdict::UnknownKey => Code::UnknownKey,
+            Verdict::Revoked => Code::Revoked,
+            Verdict::Expired => Code::Expired,
+            Verdict::WrongEnvironment => Code::WrongEnvironment,
+            Verdict::InsufficientScope { .. } => Code::InsufficientScope,
+            Verdict::RateLimited => Code::RateLimited,
+        }
+    }
+
+    /// Whether the key passed.
+    pub fn is_valid(&self) -> bool {
+        matches!(self, Verdict::Valid)
+    }
+
+    /// A sentence for humans; for a missing scope it names the scope.
+    pub fn message(&self) -> String {
+        match self {
+            Verdict::InsufficientScope { missing } => missing_scope_message(missing.as_str()),
+            other => other.code().message().to_owned(),
+        }
+    }
+}
+
+/// `This API key does not have the '{scope}' scope`.
+pub fn missing_scope_message(scope: &str) -> String {
+    format!("This API key does not have the '{scope}' scope")
+}
+
+/// Decides whether the key behind `record` may make a request in environment
+/// `presented_env` needing every scope of `required`, at time `now`.
+///
+/// Checks run in this order, and the first failure is the verdict: unknown, revoked,
+/// expired, wrong environment, missing scope. Revocation comes first so that use of a
+/// revoked key is always reported as such.
+pub fn verify(
+    record: Option<&KeyRecord>,
+    presented_env: &str,
+    required: &[Scope],
+    now: DateTime<Utc>,
+) -> Verdict {
+    let Some(record) = record else {
+        return Verdict::UnknownKey;
+    };
+    if record.is_revoked(now) {
+        return Verdict::Revoked;
+    }
+    if record.is_expired(now) {
+        return Verdict::Expired;
+    }
+    if record.env != presented_env {
+        return Verdict::WrongEnvironment;
+    }
+    match record.scopes.first_missing(required) {
+        Some(missing) => Verdict::InsufficientScope {
+            missing: missing.clone(),
+        },
+        None => Verdict::Valid,
+    }
+}

@@ -1,0 +1,164 @@
+//! Runs every shared vector in `tests/vectors/` against the core.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::str::FromStr;
+
+use keyward_core::{
+    ApiKey, Code, KeyHash, KeyRecord, ParseError, Scope, ScopeSet, checksum, verify,
+};
+use serde_json::Value;
+
+fn cases(json: &str) -> Vec<Value> {
+    let v: Value = serde_json::from_str(json).unwrap();
+    assert_eq!(v["version"], 1);
+    let cases = v["cases"].as_array().unwrap().clone();
+    assert!(!cases.is_empty());
+    cases
+}
+
+/// A vector input: a string, or `{prefix?, repeat, times}` for huge strings.
+fn input(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Object(o) => {
+            let prefix = o.get("prefix").and_then(Value::as_str).unwrap_or("");
+            let times = o["times"].as_u64().unwrap() as usize;
+            format!("{prefix}{}", o["repeat"].as_str().unwrap().repeat(times))
+        }
+        other => panic!("unexpected input {other}"),
+    }
+}
+
+#[test]
+fn parse_vectors() {
+    for case in cases(include_str!("../../../tests/vectors/parse.json")) {
+        let name = case["name"].as_str().unwrap();
+        let raw = input(&case["input"]);
+        match ApiKey::from_str(&raw) {
+            Ok(key) => {
+                let expect = &case["expect"];
+                assert!(
+                    expect.is_object(),
+                    "{name}: parsed but expected {}",
+                    case["error"]
+                );
+                assert_eq!(key.vendor(), expect["vendor"], "{name}");
+                assert_eq!(key.env(), expect["env"], "{name}");
+                assert_eq!(key.hint(), expect["hint"], "{name}");
+                assert_eq!(key.hash().to_hex(), expect["hash"], "{name}");
+                assert_eq!(key.expose_secret(), raw, "{name}");
+                for shown in [format!("{key:?}"), format!("{key}")] {
+                    assert!(!shown.contains(&raw[raw.len() - 20..]), "{name}: {shown}");
+                    assert!(shown.contains(&key.hint()), "{name}: {shown}");
+                }
+            }
+            Err(err) => {
+                let expect = &case["error"];
+                assert!(expect.is_object(), "{name}: refused with {err:?}");
+                assert_eq!(err.code().as_str(), expect["code"], "{name}");
+                match err {
+                    ParseError::Malformed(part) => {
+                        assert_eq!(part.as_str(), expect["part"], "{name}")
+                    }
+                    ParseError::BadChecksum => assert!(expect.get("part").is_none(), "{name}"),
+                    _ => panic!("{name}: unexpected error {err:?}"),
+                }
+                let message = err.to_string();
+                if raw.len() > 10 {
+                    assert!(!message.contains(&raw), "{name}: error echoes the input");
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn checksum_vectors() {
+    for case in cases(include_str!("../../../tests/vectors/checksum.json")) {
+        let sum = checksum(case["input"].as_str().unwrap());
+        assert_eq!(
+            std::str::from_utf8(&sum).unwrap(),
+            case["expect"],
+            "{}",
+            case["name"]
+        );
+    }
+}
+
+#[test]
+fn hash_vectors() {
+    for case in cases(include_str!("../../../tests/vectors/hash.json")) {
+        let hash = KeyHash::of(case["input"].as_str().unwrap());
+        assert_eq!(hash.to_hex(), case["expect"], "{}", case["name"]);
+        let back: KeyHash = hash.to_hex().parse().unwrap();
+        assert!(back.ct_eq(&hash));
+    }
+}
+
+#[test]
+fn scope_parse_vectors() {
+    for case in cases(include_str!("../../../tests/vectors/scope_parse.json")) {
+        let name = case["name"].as_str().unwrap();
+        match Scope::parse(case["input"].as_str().unwrap()) {
+            Ok(scope) => assert_eq!(scope.as_str(), case["expect"], "{name}"),
+            Err(err) => assert_eq!(err.code().as_str(), case["error"]["code"], "{name}"),
+        }
+    }
+}
+
+#[test]
+fn scope_grant_vectors() {
+    for case in cases(include_str!("../../../tests/vectors/scope_grants.json")) {
+        let held: Vec<&str> = case["input"]["held"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s.as_str().unwrap())
+            .collect();
+        let held = ScopeSet::parse(&held).unwrap();
+        let required = Scope::parse(case["input"]["required"].as_str().unwrap()).unwrap();
+        assert_eq!(
+            Value::Bool(held.grants(&required)),
+            case["expect"],
+            "{}",
+            case["name"]
+        );
+    }
+}
+
+#[test]
+fn verify_vectors() {
+    for case in cases(include_str!("../../../tests/vectors/verify.json")) {
+        let i = &case["input"];
+        let record: Option<KeyRecord> = serde_json::from_value(i["record"].clone()).unwrap();
+        let scopes: Vec<Scope> = serde_json::from_value(i["scopes"].clone()).unwrap();
+        let now = serde_json::from_value(i["now"].clone()).unwrap();
+        let verdict = verify(record.as_ref(), i["env"].as_str().unwrap(), &scopes, now);
+        assert_eq!(
+            verdict.code().as_str(),
+            case["expect"]["code"],
+            "{}",
+            case["name"]
+        );
+    }
+}
+
+#[test]
+fn code_table_matches_vectors() {
+    let cases = cases(include_str!("../../../tests/vectors/codes.json"));
+    assert_eq!(cases.len(), Code::ALL.len(), "every code has a vector");
+    for (case, code) in cases.iter().zip(Code::ALL) {
+        assert_eq!(code.as_str(), case["input"], "codes keep their order");
+        assert_eq!(Code::from_str(code.as_str()), Ok(*code));
+        assert_eq!(
+            u64::from(code.http_status()),
+            case["expect"]["status"],
+            "{code}"
+        );
+        assert_eq!(
+            code.bearer_error().map_or(Value::Null, Value::from),
+            case["expect"]["bearer_error"],
+            "{code}"
+        );
+    }
+}
