@@ -23,6 +23,9 @@ pub struct AuditEvent {
     /// The key's owner, when the key was found.
     #[serde(default)]
     pub owner: Option<String>,
+    /// Who acted, for management actions: the calling key's id, or `root`.
+    #[serde(default)]
+    pub actor: Option<String>,
     /// `METHOD /path` for a request, or a management action such as `key.revoke`.
     pub action: String,
     /// Client IP.

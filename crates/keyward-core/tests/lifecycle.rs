@@ -246,6 +246,7 @@ fn event(outcome: Code, ip: &str, hour: u32) -> AuditEvent {
         key_id: Some("key_0123456789abcdef".into()),
         hint: Some("sk_live_AbCd".into()),
         owner: Some("team-ci".into()),
+        actor: None,
         action: "GET /scans".into(),
         ip: Some(ip.into()),
         country: None,

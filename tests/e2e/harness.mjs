@@ -1,0 +1,149 @@
+// Starts the real keyward Worker under `wrangler dev` (workerd with local KV, Queues and
+// D1) on a free loopback port with fresh local state, for end-to-end tests.
+import { spawn, execFileSync } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { existsSync, mkdtempSync, mkdirSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join, relative, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { crc32 } from 'node:zlib';
+
+export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+const WRANGLER = join(ROOT, 'node_modules/.bin/wrangler');
+const BUILT = join(ROOT, 'worker/build/index.js');
+
+/** A free TCP port on 127.0.0.1. */
+export function freePort() {
+  return new Promise((res, rej) => {
+    const srv = createServer();
+    srv.unref();
+    srv.on('error', rej);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => res(port));
+    });
+  });
+}
+
+/** A keyward key in the shared format; fixtures only (the Worker itself parses it). */
+export function makeKey(vendor = 'sk', env = 'root') {
+  const body = `${vendor}_${env}_${randomBytes(32).toString('base64url')}`;
+  const sum = Buffer.alloc(4);
+  sum.writeUInt32BE(crc32(body));
+  return body + sum.toString('base64url');
+}
+
+export const sha256 = (s) => createHash('sha256').update(s).digest('hex');
+
+/** The project's wrangler.toml without its [build] step (the tests build once) and with
+ *  paths made relative to where the copy lives. */
+function testConfig(dir) {
+  const rel = (p) => relative(dir, join(ROOT, p));
+  let toml = readFileSync(join(ROOT, 'wrangler.toml'), 'utf8');
+  toml = toml.replace(/\[build\][\s\S]*?(?=\n\[)/, '');
+  toml = toml.replace('main = "worker/build/index.js"', `main = "${rel('worker/build/index.js')}"`);
+  toml = toml.replace('migrations_dir = "worker/migrations"', `migrations_dir = "${rel('worker/migrations')}"`);
+  const path = join(dir, 'wrangler.toml');
+  writeFileSync(path, toml);
+  return path;
+}
+
+const quietEnv = {
+  ...process.env,
+  WRANGLER_SEND_METRICS: 'false',
+  CLOUDFLARE_CF_FETCH_ENABLED: 'false',
+  NO_COLOR: '1',
+  FORCE_COLOR: '0',
+};
+
+/**
+ * Starts the Worker. `vars` become `--var NAME:VALUE` (e.g. ORIGIN_URL, ROUTES).
+ * Returns {url, rootKey, stop(), logs(), persistDir, d1(sql)}.
+ */
+export async function startWorker({ vars = {}, persistDir } = {}) {
+  if (!existsSync(BUILT)) {
+    throw new Error(`the Worker is not built (${BUILT}); run 'make build-worker' first`);
+  }
+  mkdirSync(join(ROOT, '.wrangler'), { recursive: true });
+  const dir = mkdtempSync(join(ROOT, '.wrangler', 'e2e-'));
+  const config = testConfig(dir);
+  const persist = persistDir ?? mkdtempSync(join(tmpdir(), 'keyward-state-'));
+  execFileSync(WRANGLER, ['d1', 'migrations', 'apply', 'AUDIT_DB', '--local', '--persist-to', persist, '-c', config], {
+    env: { ...quietEnv, CI: 'true' },
+    stdio: 'pipe',
+  });
+  const rootKey = makeKey();
+  const port = await freePort();
+  const inspector = await freePort();
+  const allVars = { KEYWARD_ROOT_KEY_HASH: sha256(rootKey), ...vars };
+  const args = ['dev', '-c', config, '--ip', '127.0.0.1', '--port', String(port), '--inspector-port', String(inspector),
+    '--persist-to', persist, '--test-scheduled', '--show-interactive-dev-session=false', '--log-level', 'log'];
+  for (const [k, v] of Object.entries(allVars)) args.push('--var', `${k}:${v}`);
+  const child = spawn(WRANGLER, args, { env: quietEnv, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  let output = '';
+  child.stdout.on('data', (d) => { output += d; });
+  child.stderr.on('data', (d) => { output += d; });
+  const url = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + 90_000;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`wrangler dev exited (${child.exitCode}):\n${output}`);
+    try {
+      const r = await fetch(`${url}/healthz`);
+      if (r.status === 200) break;
+    } catch { /* not up yet */ }
+    if (Date.now() > deadline) {
+      stopTree(child);
+      throw new Error(`wrangler dev did not answer within 90 s:\n${output}`);
+    }
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  return {
+    url,
+    rootKey,
+    persistDir: persist,
+    logs: () => output,
+    /** Runs SQL against the same local D1 the Worker uses (a second client, as an operator would). */
+    d1: (sql) => JSON.parse(execFileSync(WRANGLER, ['d1', 'execute', 'AUDIT_DB', '--local', '--persist-to', persist,
+      '-c', config, '--json', '--command', sql], { env: { ...quietEnv, CI: 'true' }, stdio: 'pipe' }).toString()),
+    async stop() {
+      stopTree(child);
+      await new Promise((r) => (child.exitCode !== null ? r() : child.once('exit', r)));
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+function stopTree(child) {
+  try { process.kill(-child.pid, 'SIGTERM'); } catch { /* gone */ }
+}
+
+/** JSON request helper: returns {status, headers, body}. */
+export async function call(url, path, { method = 'GET', key, body, headers = {} } = {}) {
+  const h = { ...headers };
+  if (key !== undefined) h.authorization = `Bearer ${key}`;
+  let payload;
+  if (body !== undefined) {
+    payload = typeof body === 'string' ? body : JSON.stringify(body);
+    h['content-type'] ??= 'application/json';
+  }
+  const r = await fetch(url + path, { method, headers: h, body: payload });
+  const text = await r.text();
+  let json;
+  try { json = JSON.parse(text); } catch { json = undefined; }
+  return { status: r.status, headers: r.headers, body: json, text };
+}
+
+/** Polls `fn` until it returns a truthy value or `ms` pass. */
+export async function eventually(fn, { ms = 20_000, every = 250, what = 'condition' } = {}) {
+  const end = Date.now() + ms;
+  let last;
+  for (;;) {
+    try {
+      last = await fn();
+      if (last) return last;
+    } catch (e) { last = e; }
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}; last: ${last instanceof Error ? last.stack : JSON.stringify(last)}`);
+    await new Promise((r) => setTimeout(r, every));
+  }
+}

@@ -1,0 +1,180 @@
+//! Bindings and settings, read from `Env` once per isolate and checked up front.
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::rc::Rc;
+
+use keyward_core::{KeyHash, ScopeRegistry, is_valid_prefix};
+use worker::Env;
+
+/// KV namespace holding key records.
+pub const KEYS: &str = "KEYS";
+/// Queue producer for audit events.
+pub const AUDIT: &str = "AUDIT";
+/// D1 database for audit events and alerts.
+pub const AUDIT_DB: &str = "AUDIT_DB";
+
+/// One gateway route: requests matching `method` and `path` need `scope`.
+#[derive(Clone, Debug, serde::Deserialize)]
+pub struct Route {
+    /// HTTP method, or `*` for any.
+    pub method: String,
+    /// Path pattern; `*` matches any run of characters.
+    pub path: String,
+    /// Scope the key must hold.
+    pub scope: keyward_core::Scope,
+}
+
+/// Everything the Worker needs besides its bindings.
+#[derive(Debug)]
+pub struct Config {
+    /// SHA-256 of the root key, which holds `admin`.
+    pub root_key_hash: KeyHash,
+    /// Vendor prefix of keys minted here.
+    pub vendor: String,
+    /// Environments keys may be minted for.
+    pub environments: Vec<String>,
+    /// Declared scopes.
+    pub scopes: ScopeRegistry,
+    /// Gateway origin, when the gateway is on.
+    pub origin_url: Option<String>,
+    /// Gateway routes.
+    pub routes: Vec<Route>,
+    /// Environment the gateway serves.
+    pub gateway_env: String,
+    /// Where alerts are POSTed.
+    pub alert_webhook_url: Option<String>,
+    /// Leak-report signing keys: identifier → PEM.
+    pub leak_report_keys: BTreeMap<String, String>,
+}
+
+thread_local! {
+    static CACHED: RefCell<Option<Rc<Config>>> = const { RefCell::new(None) };
+}
+
+fn var(env: &Env, name: &str) -> Option<String> {
+    env.var(name)
+        .ok()
+        .map(|v| v.to_string())
+        .or_else(|| env.secret(name).ok().map(|v| v.to_string()))
+        .filter(|v| !v.trim().is_empty())
+}
+
+impl Config {
+    /// The isolate's config, read and checked on first use. Settings do not change within
+    /// an isolate, so the parsed form is kept.
+    ///
+    /// # Errors
+    /// A sentence naming every missing or invalid setting and binding.
+    pub fn get(env: &Env) -> Result<Rc<Config>, String> {
+        if let Some(c) = CACHED.with(|c| c.borrow().clone()) {
+            return Ok(c);
+        }
+        let config = Rc::new(Self::read(env)?);
+        CACHED.with(|c| *c.borrow_mut() = Some(config.clone()));
+        Ok(config)
+    }
+
+    fn read(env: &Env) -> Result<Config, String> {
+        let mut problems = Vec::new();
+        let root_key_hash = match var(env, "KEYWARD_ROOT_KEY_HASH") {
+            None => {
+                problems.push("KEYWARD_ROOT_KEY_HASH is not set (the lowercase hex SHA-256 of the root key; `make dev` or `keyward init` makes one)".to_owned());
+                None
+            }
+            Some(h) => match h.trim().parse::<KeyHash>() {
+                Ok(h) => Some(h),
+                Err(_) => {
+                    problems.push(
+                        "KEYWARD_ROOT_KEY_HASH must be 64 lowercase hex characters".to_owned(),
+                    );
+                    None
+                }
+            },
+        };
+        let vendor = var(env, "KEYWARD_VENDOR").unwrap_or_else(|| "sk".to_owned());
+        if !is_valid_prefix(&vendor) {
+            problems.push("KEYWARD_VENDOR must be [a-z][a-z0-9]{0,15}".to_owned());
+        }
+        let environments: Vec<String> = var(env, "KEYWARD_ENVIRONMENTS")
+            .unwrap_or_else(|| "live,test,dev,staging".to_owned())
+            .split(',')
+            .map(|e| e.trim().to_owned())
+            .filter(|e| !e.is_empty())
+            .collect();
+        if environments.is_empty() || !environments.iter().all(|e| is_valid_prefix(e)) {
+            problems.push(
+                "KEYWARD_ENVIRONMENTS must be a comma-separated list of [a-z][a-z0-9]{0,15}"
+                    .to_owned(),
+            );
+        }
+        let scopes = match var(env, "KEYWARD_SCOPES") {
+            None => Some(ScopeRegistry::default()),
+            Some(json) => match ScopeRegistry::from_json(&json) {
+                Ok(r) => Some(r),
+                Err(e) => {
+                    problems.push(format!("KEYWARD_SCOPES: {e}"));
+                    None
+                }
+            },
+        };
+        let origin_url = var(env, "ORIGIN_URL").map(|u| u.trim_end_matches('/').to_owned());
+        if let Some(u) = &origin_url
+            && !(u.starts_with("http://") || u.starts_with("https://"))
+        {
+            problems.push("ORIGIN_URL must be an http(s) URL".to_owned());
+        }
+        let routes = match var(env, "ROUTES") {
+            None => Vec::new(),
+            Some(json) => serde_json::from_str::<Vec<Route>>(&json).unwrap_or_else(|e| {
+                problems.push(format!(
+                    "ROUTES must be a JSON list of {{method, path, scope}}: {e}"
+                ));
+                Vec::new()
+            }),
+        };
+        if origin_url.is_some() && routes.is_empty() {
+            problems.push("ROUTES is required when ORIGIN_URL is set (the gateway fails closed: no route, no access)".to_owned());
+        }
+        let gateway_env = var(env, "GATEWAY_ENV").unwrap_or_else(|| "live".to_owned());
+        let leak_report_keys = match var(env, "LEAK_REPORT_PUBLIC_KEYS") {
+            None => BTreeMap::new(),
+            Some(json) => serde_json::from_str(&json).unwrap_or_else(|_| {
+                problems.push(
+                    "LEAK_REPORT_PUBLIC_KEYS must be a JSON object of identifier to PEM".to_owned(),
+                );
+                BTreeMap::new()
+            }),
+        };
+        for binding in [KEYS] {
+            if env.kv(binding).is_err() {
+                problems.push(format!("the KV binding {binding} is missing"));
+            }
+        }
+        if env.queue(AUDIT).is_err() {
+            problems.push(format!("the queue binding {AUDIT} is missing"));
+        }
+        if env.d1(AUDIT_DB).is_err() {
+            problems.push(format!("the D1 binding {AUDIT_DB} is missing"));
+        }
+        match (root_key_hash, scopes) {
+            (Some(root_key_hash), Some(scopes)) if problems.is_empty() => Ok(Config {
+                root_key_hash,
+                vendor,
+                environments,
+                scopes,
+                origin_url,
+                routes,
+                gateway_env,
+                alert_webhook_url: var(env, "ALERT_WEBHOOK_URL"),
+                leak_report_keys,
+            }),
+            _ => Err(format!("keyward is misconfigured: {}", problems.join("; "))),
+        }
+    }
+
+    /// Whether `env` is one of the deployment's environments.
+    pub fn has_environment(&self, env: &str) -> bool {
+        self.environments.iter().any(|e| e == env)
+    }
+}

@@ -1,0 +1,74 @@
+//! Daily checks: keys unused for 90+ days, and keys holding `admin` or wildcards.
+
+use keyward_core::chrono::{DateTime, Utc};
+use keyward_core::{AlertKind, over_privileged, stale, stale_after};
+use worker::Env;
+
+use crate::alerts::{self, Alert};
+use crate::config::{AUDIT_DB, Config, KEYS};
+use crate::store::Store;
+
+/// Runs the checks over every key; returns how many new alerts were raised.
+///
+/// # Errors
+/// Any KV or D1 fault (the next run tries again; alert ids are per key per day).
+pub async fn run(env: &Env, now: DateTime<Utc>) -> worker::Result<usize> {
+    let store = Store::new(env.kv(KEYS)?);
+    let db = env.d1(AUDIT_DB)?;
+    let day = now.format("%Y-%m-%d").to_string();
+    let mut found = Vec::new();
+    let mut cursor = None;
+    loop {
+        let (records, next) = store
+            .list(None, None, cursor, 100)
+            .await
+            .map_err(|e| worker::Error::RustError(e.message))?;
+        for r in records {
+            if stale(&r, now, stale_after()) {
+                let last = r
+                    .last_used_at
+                    .map_or_else(|| "never used".to_owned(), |t| format!("last used {t}"));
+                let mut a = Alert::new(
+                    AlertKind::Stale,
+                    format!("stale:{}:{day}", r.id),
+                    format!(
+                        "key {} has not been used for 90 days or more ({last}): revoke it if it is not needed",
+                        r.hint
+                    ),
+                    now,
+                );
+                a.key_id = Some(r.id.to_string());
+                a.hint = Some(r.hint.clone());
+                a.owner = Some(r.owner.clone());
+                found.push(a);
+            }
+            let broad = over_privileged(&r, now);
+            if !broad.is_empty() {
+                let mut a = Alert::new(
+                    AlertKind::OverPrivileged,
+                    format!("over_privileged:{}:{day}", r.id),
+                    format!(
+                        "key {} holds {}: narrow it to the scopes it needs",
+                        r.hint,
+                        broad.join(", ")
+                    ),
+                    now,
+                );
+                a.key_id = Some(r.id.to_string());
+                a.hint = Some(r.hint.clone());
+                a.owner = Some(r.owner.clone());
+                found.push(a);
+            }
+        }
+        match next {
+            Some(c) => cursor = Some(c),
+            None => break,
+        }
+    }
+    let new = alerts::store(&db, found).await?;
+    let webhook = Config::get(env)
+        .ok()
+        .and_then(|c| c.alert_webhook_url.clone());
+    alerts::post(webhook.as_deref(), &new).await;
+    Ok(new.len())
+}

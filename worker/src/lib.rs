@@ -1,0 +1,126 @@
+//! keyward at the edge: a Cloudflare Worker that mints, verifies, rotates and revokes API
+//! keys (KV), logs every use through a Queue into D1, raises alerts, and can stand in front
+//! of an origin as a gateway. The security decisions are `keyward-core`'s.
+#![forbid(unsafe_code)]
+
+mod alerts;
+mod api;
+mod audit;
+mod auth;
+mod config;
+mod consumer;
+mod cron;
+mod gateway;
+mod http;
+mod reports;
+mod store;
+
+use keyward_core::chrono::{DateTime, Utc};
+use keyward_core::{AuditEvent, Code};
+use worker::{
+    Context, Env, MessageBatch, Method, Request, Response, ScheduleContext, ScheduledEvent, event,
+};
+
+use crate::api::Ctx;
+use crate::config::{Config, KEYS};
+use crate::http::{ApiError, ApiResult, json};
+use crate::store::Store;
+
+fn now() -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(worker::Date::now().as_millis() as i64).unwrap_or_default()
+}
+
+#[event(fetch)]
+async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<Response> {
+    let config = match Config::get(&env) {
+        Ok(c) => c,
+        Err(problem) => {
+            worker::console_error!("{problem}");
+            return Ok(ApiError::new(Code::Unavailable, problem).into_response());
+        }
+    };
+    let store = match env.kv(KEYS) {
+        Ok(kv) => Store::new(kv),
+        Err(e) => return Ok(ApiError::unavailable("key storage", e).into_response()),
+    };
+    let mut c = Ctx {
+        config: &config,
+        store,
+        env: &env,
+        now: now(),
+        client: audit::Client::of(&req),
+        events: Vec::new(),
+    };
+    let response = route(&mut c, req)
+        .await
+        .unwrap_or_else(ApiError::into_response);
+    let events: Vec<AuditEvent> = std::mem::take(&mut c.events);
+    audit::send(&env, &ctx, events);
+    Ok(response)
+}
+
+async fn route(c: &mut Ctx<'_>, req: Request) -> ApiResult {
+    let path = req.path();
+    let method = req.method();
+    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    match segments.as_slice() {
+        ["healthz"] => match method {
+            Method::Get | Method::Head => Ok(json(200, &serde_json::json!({"ok": true}))),
+            _ => Err(not_allowed("GET")),
+        },
+        ["v1", "keys"] => match method {
+            Method::Post => api::create(c, req).await,
+            Method::Get => api::list(c, req).await,
+            _ => Err(not_allowed("GET, POST")),
+        },
+        ["v1", "keys", id] => match method {
+            Method::Get => api::show(c, req, id).await,
+            _ => Err(not_allowed("GET")),
+        },
+        ["v1", "keys", id, "revoke"] => match method {
+            Method::Post => api::revoke(c, req, id).await,
+            _ => Err(not_allowed("POST")),
+        },
+        ["v1", "keys", id, "rotate"] => match method {
+            Method::Post => api::rotate(c, req, id).await,
+            _ => Err(not_allowed("POST")),
+        },
+        ["v1", "verify"] => match method {
+            Method::Post => api::verify(c, req).await,
+            _ => Err(not_allowed("POST")),
+        },
+        ["v1", "audit"] => match method {
+            Method::Get => reports::audit(c, req).await,
+            _ => Err(not_allowed("GET")),
+        },
+        ["v1", "alerts"] => match method {
+            Method::Get => reports::alerts(c, req).await,
+            _ => Err(not_allowed("GET")),
+        },
+        ["v1", ..] => Err(ApiError::new(Code::NotFound, "no such endpoint")),
+        _ => match c.config.origin_url.clone() {
+            Some(origin) => gateway::forward(c, req, &origin).await,
+            None => Err(ApiError::new(Code::NotFound, "no such endpoint")),
+        },
+    }
+}
+
+fn not_allowed(allowed: &str) -> ApiError {
+    ApiError::new(
+        Code::MethodNotAllowed,
+        format!("this endpoint allows {allowed}"),
+    )
+}
+
+#[event(queue)]
+async fn queue(batch: MessageBatch<AuditEvent>, env: Env, _ctx: Context) -> worker::Result<()> {
+    consumer::handle(batch, &env).await
+}
+
+#[event(scheduled)]
+async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
+    match cron::run(&env, now()).await {
+        Ok(n) => worker::console_log!("daily checks raised {n} new alerts"),
+        Err(e) => worker::console_error!("daily checks failed: {e}"),
+    }
+}

@@ -1,0 +1,202 @@
+//! Key state in KV.
+//!
+//! ```text
+//! rec:{hash}           the KeyRecord (JSON), addressed by the key's SHA-256
+//! id:{id}              ""  with metadata {hash, owner, env}: lookup by id, listing
+//! own:{owner-hash}:{id} "" with metadata {hash, owner, env}: listing by owner
+//! used:{id}            RFC 3339 time of last use, written by the audit consumer only
+//! ```
+//! `last_used_at` lives apart from the record so that the consumer never rewrites a
+//! record (and so can never undo a revocation that raced it).
+
+use keyward_core::{KeyHash, KeyRecord};
+use serde::{Deserialize, Serialize};
+use worker::kv::KvStore;
+
+use crate::http::ApiError;
+
+/// How long a KV read may be served from the edge cache of the location that made it:
+/// KV's minimum. It bounds how stale a revocation can be at other locations (plus
+/// KV's own propagation, up to about 60 s).
+pub const CACHE_TTL_SECONDS: u64 = 30;
+
+/// Index metadata stored with `id:` and `own:` entries.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct IndexMeta {
+    /// Hex hash of the key.
+    pub hash: String,
+    /// Owner.
+    pub owner: String,
+    /// Environment.
+    pub env: String,
+}
+
+/// KV access for key records.
+#[derive(Debug)]
+pub struct Store {
+    kv: KvStore,
+}
+
+fn fault(e: impl std::fmt::Display) -> ApiError {
+    ApiError::unavailable("key storage", e)
+}
+
+fn owner_prefix(owner: &str) -> String {
+    let h = KeyHash::of(owner).to_hex();
+    format!("own:{}:", &h[..32])
+}
+
+impl Store {
+    /// Wraps the `KEYS` namespace.
+    pub fn new(kv: KvStore) -> Self {
+        Store { kv }
+    }
+
+    /// The record whose key hashes to `hash`, if any. A fault is an error (fail closed).
+    ///
+    /// # Errors
+    /// `unavailable` when KV fails.
+    pub async fn by_hash(&self, hash: &KeyHash) -> Result<Option<KeyRecord>, ApiError> {
+        self.kv
+            .get(&format!("rec:{}", hash.to_hex()))
+            .cache_ttl(CACHE_TTL_SECONDS)
+            .json::<KeyRecord>()
+            .await
+            .map_err(fault)
+    }
+
+    /// The record with public id `id`, with `last_used_at` filled in.
+    ///
+    /// # Errors
+    /// `unavailable` when KV fails.
+    pub async fn by_id(&self, id: &str) -> Result<Option<KeyRecord>, ApiError> {
+        let (_, meta) = self
+            .kv
+            .get(&format!("id:{id}"))
+            .text_with_metadata::<IndexMeta>()
+            .await
+            .map_err(fault)?;
+        let Some(meta) = meta else { return Ok(None) };
+        let hash: KeyHash = meta.hash.parse().map_err(fault)?;
+        let record = self.by_hash_fresh(&hash).await?;
+        match record {
+            Some(r) => Ok(Some(self.with_last_used(r).await?)),
+            None => Ok(None),
+        }
+    }
+
+    async fn by_hash_fresh(&self, hash: &KeyHash) -> Result<Option<KeyRecord>, ApiError> {
+        self.kv
+            .get(&format!("rec:{}", hash.to_hex()))
+            .json::<KeyRecord>()
+            .await
+            .map_err(fault)
+    }
+
+    /// Fills `last_used_at` from the consumer's `used:` entry.
+    ///
+    /// # Errors
+    /// `unavailable` when KV fails.
+    pub async fn with_last_used(&self, mut record: KeyRecord) -> Result<KeyRecord, ApiError> {
+        let used = self
+            .kv
+            .get(&format!("used:{}", record.id))
+            .text()
+            .await
+            .map_err(fault)?;
+        if let Some(t) = used.and_then(|t| t.parse().ok()) {
+            record.last_used_at = Some(t);
+        }
+        Ok(record)
+    }
+
+    /// Writes a record and its indexes (for a new key, or an update of a known one).
+    ///
+    /// # Errors
+    /// `unavailable` when KV fails.
+    pub async fn put(&self, record: &KeyRecord) -> Result<(), ApiError> {
+        let mut stored = record.clone();
+        stored.last_used_at = None;
+        let hash = record.hash.to_hex();
+        self.kv
+            .put(
+                &format!("rec:{hash}"),
+                serde_json::to_string(&stored).map_err(fault)?,
+            )
+            .map_err(fault)?
+            .execute()
+            .await
+            .map_err(fault)?;
+        let meta = IndexMeta {
+            hash,
+            owner: record.owner.clone(),
+            env: record.env.clone(),
+        };
+        for key in [
+            format!("id:{}", record.id),
+            format!("{}{}", owner_prefix(&record.owner), record.id),
+        ] {
+            self.kv
+                .put(&key, "")
+                .map_err(fault)?
+                .metadata(&meta)
+                .map_err(fault)?
+                .execute()
+                .await
+                .map_err(fault)?;
+        }
+        Ok(())
+    }
+
+    /// Records the last use of key `id` (audit consumer only).
+    ///
+    /// # Errors
+    /// The KV error.
+    pub async fn set_last_used(&self, id: &str, time: &str) -> Result<(), worker::kv::KvError> {
+        self.kv.put(&format!("used:{id}"), time)?.execute().await
+    }
+
+    /// One page of records, optionally only `owner`'s, filtered by `env`.
+    /// Returns the records and the cursor of the next page (`None` at the end).
+    ///
+    /// # Errors
+    /// `unavailable` when KV fails.
+    pub async fn list(
+        &self,
+        owner: Option<&str>,
+        env: Option<&str>,
+        cursor: Option<String>,
+        limit: u64,
+    ) -> Result<(Vec<KeyRecord>, Option<String>), ApiError> {
+        let prefix = owner.map_or_else(|| "id:".to_owned(), owner_prefix);
+        let mut list = self.kv.list().prefix(prefix).limit(limit);
+        if let Some(c) = cursor {
+            list = list.cursor(c);
+        }
+        let page = list.execute().await.map_err(fault)?;
+        let mut records = Vec::new();
+        for key in page.keys {
+            let Some(meta) = key
+                .metadata
+                .and_then(|m| serde_json::from_value::<IndexMeta>(m).ok())
+            else {
+                continue;
+            };
+            if env.is_some_and(|e| e != meta.env) {
+                continue;
+            }
+            let Ok(hash) = meta.hash.parse::<KeyHash>() else {
+                continue;
+            };
+            if let Some(r) = self.by_hash_fresh(&hash).await? {
+                records.push(self.with_last_used(r).await?);
+            }
+        }
+        let next = if page.list_complete {
+            None
+        } else {
+            page.cursor
+        };
+        Ok((records, next))
+    }
+}
