@@ -1,0 +1,471 @@
+//! Command-line parsing and dispatch.
+
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use serde_json::{Value, json};
+
+use crate::api::Client;
+use crate::finder::VendorFilter;
+use crate::keys::{self, Out};
+use crate::scan::{self, Options, Report};
+use crate::{hook, init, output};
+
+/// Exit code: scan clean, or command succeeded.
+pub const OK: u8 = 0;
+/// Exit code: keys found (scan), or refused by the API (keys).
+pub const FOUND_OR_REFUSED: u8 = 1;
+/// Exit code: usage, configuration or local error.
+pub const USAGE: u8 = 2;
+/// Exit code: the Worker failed or could not be reached (keys).
+pub const SERVER: u8 = 3;
+
+/// keyward: manage API keys and find leaked ones.
+#[derive(Debug, Parser)]
+#[command(name = "keyward", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Debug, Subcommand)]
+enum Cmd {
+    /// Find keyward API keys in files, git history or staged changes.
+    ///
+    /// A match counts only if its checksum holds. Prints file, line, column and the key's
+    /// hint, never the key. Exit 0 clean, 1 keys found, 2 error.
+    Scan(ScanArgs),
+    /// Write .dev.vars for local development with a fresh root key's hash; the root key
+    /// is printed once, to stdout.
+    Init(InitArgs),
+    /// Git hooks.
+    Hook {
+        #[command(subcommand)]
+        cmd: HookCmd,
+    },
+    /// Manage keys through the Worker's API (KEYWARD_URL, KEYWARD_TOKEN).
+    ///
+    /// Exit 0 ok, 1 refused by the API, 2 usage or configuration error, 3 server or
+    /// network fault.
+    Keys {
+        #[command(subcommand)]
+        cmd: KeysCmd,
+        /// Print everything as JSON on stdout.
+        #[arg(long, global = true)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Format {
+    Text,
+    Json,
+    Sarif,
+}
+
+#[derive(Debug, Args)]
+struct ScanArgs {
+    /// Files or directories to scan (default: the current directory).
+    #[arg(value_name = "PATH")]
+    paths: Vec<PathBuf>,
+    /// Only keys of this vendor prefix (repeatable; default: any vendor).
+    #[arg(long, value_name = "VENDOR")]
+    vendor: Vec<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    format: Format,
+    /// Same as --format json.
+    #[arg(long, conflicts_with = "format")]
+    json: bool,
+    /// Scan every blob of every commit of the repository (default: the current one).
+    #[arg(
+        long,
+        value_name = "REPO",
+        num_args = 0..=1,
+        default_missing_value = ".",
+        conflicts_with_all = ["paths", "staged"]
+    )]
+    git: Option<PathBuf>,
+    /// Scan what is staged for the next commit (the pre-commit hook runs this).
+    #[arg(long, conflicts_with = "paths")]
+    staged: bool,
+    /// Also scan files that .gitignore and .ignore exclude.
+    #[arg(long)]
+    no_ignore: bool,
+    /// Report found keys to the Worker (POST /v1/leaks), which revokes them as leaked.
+    /// Needs KEYWARD_URL and KEYWARD_TOKEN (a key with keys:write).
+    #[arg(long)]
+    revoke: bool,
+    /// Threads for scanning files (default: one per core).
+    #[arg(long, short = 'j', value_name = "N", default_value_t = 0)]
+    threads: usize,
+}
+
+#[derive(Debug, Args)]
+struct InitArgs {
+    /// Replace an existing .dev.vars (its root key stops working).
+    #[arg(long)]
+    force: bool,
+    /// The deployment's vendor prefix.
+    #[arg(long, default_value = "sk")]
+    vendor: String,
+    /// Where to write .dev.vars (and read .dev.vars.example from).
+    #[arg(long, default_value = ".")]
+    dir: PathBuf,
+}
+
+#[derive(Debug, Subcommand)]
+enum HookCmd {
+    /// Install a pre-commit hook that runs `keyward scan --staged` and blocks the commit
+    /// when it finds a key.
+    Install {
+        /// Replace an existing pre-commit hook.
+        #[arg(long)]
+        force: bool,
+        /// The repository (default: the current one).
+        #[arg(long, default_value = ".")]
+        repo: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum KeysCmd {
+    /// Create a key; the key alone goes to stdout, once.
+    Create {
+        /// A name for people.
+        #[arg(long)]
+        name: String,
+        /// Who the key belongs to.
+        #[arg(long)]
+        owner: String,
+        /// A scope to grant, e.g. scans:read (repeatable, or comma-separated).
+        #[arg(
+            long = "scope",
+            value_name = "SCOPE",
+            required = true,
+            value_delimiter = ','
+        )]
+        scopes: Vec<String>,
+        /// The environment the key works in (live, test, ...).
+        #[arg(long)]
+        env: String,
+        /// Lifetime: seconds, or 15m, 24h, 30d, 2w.
+        #[arg(long, value_name = "DURATION")]
+        expires_in: Option<String>,
+        /// Metadata, a JSON object.
+        #[arg(long, value_name = "JSON")]
+        metadata: Option<String>,
+    },
+    /// List keys (one page; --all follows the cursor).
+    List {
+        /// Only this owner's keys.
+        #[arg(long)]
+        owner: Option<String>,
+        /// Only keys of this environment.
+        #[arg(long)]
+        env: Option<String>,
+        /// Page size.
+        #[arg(long)]
+        limit: Option<u32>,
+        /// Start from this cursor (from a previous page).
+        #[arg(long)]
+        cursor: Option<String>,
+        /// Fetch every page.
+        #[arg(long)]
+        all: bool,
+    },
+    /// Show one key's record.
+    Show {
+        /// The key id (key_...).
+        id: String,
+    },
+    /// Revoke a key at once.
+    Revoke {
+        /// The key id (key_...).
+        id: String,
+        /// Why (stored with the revocation).
+        #[arg(long, default_value = "revoked with keyward-cli")]
+        reason: String,
+    },
+    /// Replace a key with a new one; the old one works for a grace period. The new key
+    /// alone goes to stdout, once.
+    Rotate {
+        /// The key id (key_...).
+        id: String,
+        /// How long the old key keeps working: seconds, or 15m, 24h, 7d.
+        #[arg(long, value_name = "DURATION", default_value = "24h")]
+        grace: String,
+    },
+}
+
+/// Parses the arguments, runs the command and returns its exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let code = match cli.cmd {
+        Cmd::Scan(args) => run_scan(args),
+        Cmd::Init(args) => run_init(&args),
+        Cmd::Hook {
+            cmd: HookCmd::Install { force, repo },
+        } => match hook::install(&repo, force) {
+            Ok(path) => {
+                eprintln!(
+                    "installed {}: commits that add a keyward key are blocked",
+                    path.display()
+                );
+                OK
+            }
+            Err(e) => fail(&e),
+        },
+        Cmd::Keys { cmd, json } => run_keys(cmd, Out { json }),
+    };
+    ExitCode::from(code)
+}
+
+fn fail(msg: &str) -> u8 {
+    eprintln!("keyward: error: {msg}");
+    USAGE
+}
+
+fn run_init(args: &InitArgs) -> u8 {
+    if !keyward_core::is_valid_prefix(&args.vendor) {
+        return fail("--vendor must be [a-z][a-z0-9]{0,15}");
+    }
+    match init::init(&args.dir, &args.vendor, args.force) {
+        Ok(key) => {
+            println!("{}", key.expose_secret());
+            eprintln!(
+                "wrote {} with {}={} (its SHA-256).\n\
+                 The root key above holds admin and is shown this once: keep it in a secret \
+                 manager. Use it as KEYWARD_TOKEN for `keyward keys`.",
+                args.dir.join(init::DEV_VARS).display(),
+                init::ROOT_HASH_VAR,
+                key.hash().to_hex(),
+            );
+            OK
+        }
+        Err(init::InitError(e)) => fail(&e),
+    }
+}
+
+fn run_keys(cmd: KeysCmd, out: Out) -> u8 {
+    let client = match Client::from_env() {
+        Ok(c) => c,
+        Err(e) => return fail(&e),
+    };
+    let result = match cmd {
+        KeysCmd::Create {
+            name,
+            owner,
+            scopes,
+            env,
+            expires_in,
+            metadata,
+        } => {
+            let mut body = json!({ "name": name, "owner": owner, "scopes": scopes, "env": env });
+            if let Some(d) = expires_in {
+                match keys::parse_duration(&d) {
+                    Ok(s) => body["expires_in"] = json!(s),
+                    Err(e) => return fail(&format!("--expires-in: {e}")),
+                }
+            }
+            if let Some(m) = metadata {
+                match serde_json::from_str::<Value>(&m) {
+                    Ok(v @ Value::Object(_)) => body["metadata"] = v,
+                    _ => return fail("--metadata must be a JSON object, e.g. '{\"team\":\"a\"}'"),
+                }
+            }
+            keys::create(&client, body, out)
+        }
+        KeysCmd::List {
+            owner,
+            env,
+            limit,
+            cursor,
+            all,
+        } => keys::list(
+            &client,
+            owner.as_deref(),
+            env.as_deref(),
+            limit,
+            cursor.as_deref(),
+            all,
+            out,
+        ),
+        KeysCmd::Show { id } => keys::show(&client, &id, out),
+        KeysCmd::Revoke { id, reason } => keys::revoke(&client, &id, &reason, out),
+        KeysCmd::Rotate { id, grace } => match keys::parse_duration(&grace) {
+            Ok(s) => keys::rotate(&client, &id, s, out),
+            Err(e) => return fail(&format!("--grace: {e}")),
+        },
+    };
+    match result {
+        Ok(()) => OK,
+        Err(e) => {
+            eprintln!("keyward: error: {e}");
+            e.exit_code()
+        }
+    }
+}
+
+fn run_scan(args: ScanArgs) -> u8 {
+    for v in &args.vendor {
+        if !keyward_core::is_valid_prefix(v) {
+            return fail(&format!("--vendor '{v}' is not [a-z][a-z0-9]{{0,15}}"));
+        }
+    }
+    let format = if args.json { Format::Json } else { args.format };
+    // --revoke needs the Worker: check its configuration before scanning anything.
+    let client = if args.revoke {
+        match Client::from_env() {
+            Ok(c) => Some(c),
+            Err(e) => return fail(&format!("--revoke: {e}")),
+        }
+    } else {
+        None
+    };
+    let opts = Options {
+        vendors: if args.vendor.is_empty() {
+            VendorFilter::any()
+        } else {
+            VendorFilter::only(args.vendor.clone())
+        },
+        keep_keys: args.revoke,
+        no_ignore: args.no_ignore,
+        threads: args.threads,
+    };
+    let started = std::time::Instant::now();
+    let result = if let Some(repo) = &args.git {
+        scan::scan_history(repo, &opts)
+    } else if args.staged {
+        scan::scan_staged(std::path::Path::new("."), &opts)
+    } else if args.paths.is_empty() {
+        scan::scan_paths(&[PathBuf::from(".")], &opts)
+    } else {
+        scan::scan_paths(&args.paths, &opts)
+    };
+    let report = match result {
+        Ok(r) => r,
+        Err(e) => return fail(&e),
+    };
+    for e in &report.errors {
+        eprintln!("keyward: warning: {e}");
+    }
+
+    let mut revoke_failed = false;
+    let leak_report = match (&client, report.findings.is_empty()) {
+        (Some(client), false) => match report_leaks(client, &report) {
+            Ok(v) => Some(v),
+            Err(e) => {
+                eprintln!("keyward: error: --revoke: {e}");
+                revoke_failed = true;
+                None
+            }
+        },
+        _ => None,
+    };
+
+    match format {
+        Format::Text => print!("{}", output::text(&report)),
+        Format::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(&output::json(&report, leak_report.as_ref()))
+                .unwrap_or_default()
+        ),
+        Format::Sarif => println!(
+            "{}",
+            serde_json::to_string_pretty(&output::sarif(&report)).unwrap_or_default()
+        ),
+    }
+    summary(
+        &report,
+        args.staged,
+        started.elapsed(),
+        leak_report.as_ref(),
+    );
+
+    if revoke_failed {
+        USAGE
+    } else if !report.findings.is_empty() {
+        FOUND_OR_REFUSED
+    } else if !report.errors.is_empty() {
+        USAGE
+    } else {
+        OK
+    }
+}
+
+fn summary(report: &Report, staged: bool, took: std::time::Duration, leaks: Option<&Value>) {
+    let n = report.findings.len();
+    let what = if report.files == 1 { "file" } else { "files" };
+    let mib = report.bytes as f64 / (1024.0 * 1024.0);
+    if n == 0 {
+        eprintln!(
+            "keyward: no keys found ({} {what}, {mib:.1} MiB, {:.2} s)",
+            report.files,
+            took.as_secs_f64()
+        );
+        return;
+    }
+    eprintln!(
+        "keyward: {n} key{} found ({} {what}, {mib:.1} MiB, {:.2} s)",
+        if n == 1 { "" } else { "s" },
+        report.files,
+        took.as_secs_f64()
+    );
+    if let Some(Value::Array(items)) = leaks {
+        for item in items {
+            let hash = item.get("token_hash").and_then(Value::as_str).unwrap_or("");
+            let hint = report
+                .findings
+                .iter()
+                .find(|f| f.hash.to_hex() == hash)
+                .map_or("?", |f| f.hint.as_str());
+            let label = item
+                .get("label")
+                .and_then(Value::as_str)
+                .unwrap_or("reported");
+            eprintln!("keyward: {hint}…: {label}");
+        }
+    } else if staged {
+        eprintln!(
+            "keyward: commit blocked. Remove the key from the staged files, revoke it \
+             (keyward keys revoke <id>) and commit again."
+        );
+    } else {
+        eprintln!(
+            "keyward: revoke them (keyward scan --revoke, or keyward keys revoke <id>) and \
+             move keys to a secret manager."
+        );
+    }
+}
+
+/// Sends each distinct key found to `POST /v1/leaks`; the Worker revokes it as leaked.
+fn report_leaks(client: &Client, report: &Report) -> Result<Value, crate::api::ApiError> {
+    let mut seen = HashSet::new();
+    let mut batch = Vec::new();
+    for f in &report.findings {
+        let Some(key) = &f.key else { continue };
+        if !seen.insert(f.hash) {
+            continue;
+        }
+        batch.push(json!({
+            "token": key.expose_secret(),
+            "type": "keyward_api_key",
+            "url": f.url(),
+            "source": "keyward-cli",
+        }));
+    }
+    let body = Value::Array(batch);
+    let resp = client.post("/v1/leaks", &body);
+    // The body held raw keys: wipe what we can of it.
+    if let Value::Array(items) = body {
+        for mut item in items {
+            if let Some(Value::String(s)) = item.get_mut("token") {
+                zeroize::Zeroize::zeroize(s);
+            }
+        }
+    }
+    resp
+}

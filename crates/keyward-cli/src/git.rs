@@ -1,0 +1,218 @@
+//! Reading git objects by shelling out to `git` (plumbing commands only).
+
+use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+/// A blob to scan: its object id and a path it has (or had) in the tree.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Blob {
+    /// Object id (hex).
+    pub oid: String,
+    /// Path in the tree, `/`-separated.
+    pub path: String,
+}
+
+fn git(repo: &Path) -> Command {
+    let mut c = Command::new("git");
+    c.arg("-C").arg(repo);
+    // Paths exactly as stored, no quoting of unusual characters.
+    c.args(["-c", "core.quotePath=false"]);
+    c
+}
+
+fn run(cmd: &mut Command, what: &str) -> Result<Vec<u8>, String> {
+    let out = cmd
+        .stdin(Stdio::null())
+        .stderr(Stdio::piped())
+        .stdout(Stdio::piped())
+        .output()
+        .map_err(|e| format!("cannot run git ({what}): {e}"))?;
+    if !out.status.success() {
+        let msg = String::from_utf8_lossy(&out.stderr);
+        return Err(format!("git {what} failed: {}", msg.trim()));
+    }
+    Ok(out.stdout)
+}
+
+/// Every blob reachable from any ref (every commit's tree, deleted files included), each
+/// once, with the first path it was seen at.
+///
+/// # Errors
+/// `git` fails (not a repository, no such path...).
+pub fn all_blobs(repo: &Path) -> Result<Vec<Blob>, String> {
+    let out = run(
+        git(repo).args([
+            "rev-list",
+            "--all",
+            "--objects",
+            "--filter=object:type=blob",
+        ]),
+        "rev-list",
+    )?;
+    let mut blobs = Vec::new();
+    for line in out.split(|&b| b == b'\n') {
+        // Commits are listed bare; blobs as "<oid> <path>".
+        let Some(sp) = memchr::memchr(b' ', line) else {
+            continue;
+        };
+        blobs.push(Blob {
+            oid: String::from_utf8_lossy(&line[..sp]).into_owned(),
+            path: String::from_utf8_lossy(&line[sp + 1..]).into_owned(),
+        });
+    }
+    Ok(blobs)
+}
+
+/// The blobs of files added or changed in the index relative to `HEAD` (all of the index
+/// before the first commit): exactly what `git commit` is about to record.
+///
+/// # Errors
+/// `git` fails (not a repository...).
+pub fn staged_blobs(repo: &Path) -> Result<Vec<Blob>, String> {
+    let out = run(
+        git(repo).args([
+            "diff",
+            "--cached",
+            "--raw",
+            "-z",
+            "--no-abbrev",
+            "--no-renames",
+            "--no-ext-diff",
+            "--diff-filter=AMT",
+        ]),
+        "diff --cached",
+    )?;
+    // -z raw: ":<mode> <mode> <oid> <oid> <status>\0<path>\0" per file.
+    let mut blobs = Vec::new();
+    let mut fields = out.split(|&b| b == 0);
+    while let Some(meta) = fields.next() {
+        let Some(path) = fields.next() else { break };
+        let meta = String::from_utf8_lossy(meta);
+        let parts: Vec<&str> = meta.trim_start_matches(':').split(' ').collect();
+        let [_, new_mode, _, new_oid, _] = parts[..] else {
+            continue;
+        };
+        // Regular files only: no submodules (160000) or symlinks (120000).
+        if !new_mode.starts_with("100") {
+            continue;
+        }
+        blobs.push(Blob {
+            oid: new_oid.to_owned(),
+            path: String::from_utf8_lossy(path).into_owned(),
+        });
+    }
+    Ok(blobs)
+}
+
+/// Streams the content of each blob through `git cat-file --batch`.
+///
+/// # Errors
+/// `git` fails or its output is not what `--batch` promises.
+pub fn read_blobs(
+    repo: &Path,
+    blobs: &[Blob],
+    mut each: impl FnMut(&Blob, &[u8]),
+) -> Result<(), String> {
+    if blobs.is_empty() {
+        return Ok(());
+    }
+    let mut child = git(repo)
+        .args(["cat-file", "--batch", "--buffer"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .map_err(|e| format!("cannot run git cat-file: {e}"))?;
+    let (Some(mut stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
+        return Err("git cat-file: no pipes".to_owned());
+    };
+    let oids: Vec<String> = blobs.iter().map(|b| b.oid.clone()).collect();
+    // Feed object ids from another thread so neither pipe can fill up and deadlock.
+    let writer = std::thread::spawn(move || -> std::io::Result<()> {
+        let mut w = std::io::BufWriter::new(&mut stdin);
+        for oid in oids {
+            w.write_all(oid.as_bytes())?;
+            w.write_all(b"\n")?;
+        }
+        w.flush()
+    });
+    let mut reader = BufReader::with_capacity(1 << 20, stdout);
+    let mut header = Vec::new();
+    let mut content = Vec::new();
+    for blob in blobs {
+        header.clear();
+        reader
+            .read_until(b'\n', &mut header)
+            .map_err(|e| format!("git cat-file: {e}"))?;
+        let h = String::from_utf8_lossy(&header);
+        let parts: Vec<&str> = h.trim_end().split(' ').collect();
+        // "<oid> missing" for objects a partial clone lacks: skip them.
+        let [_, kind, size] = parts[..] else {
+            continue;
+        };
+        let size: usize = size
+            .parse()
+            .map_err(|_| format!("git cat-file: unexpected header {h:?}"))?;
+        content.clear();
+        content.reserve(size + 1);
+        (&mut reader)
+            .take(size as u64 + 1)
+            .read_to_end(&mut content)
+            .map_err(|e| format!("git cat-file: {e}"))?;
+        content.truncate(size);
+        if kind == "blob" {
+            each(blob, &content);
+        }
+    }
+    drop(reader);
+    let _ = writer.join();
+    let _ = child.wait();
+    Ok(())
+}
+
+/// The commits (and paths) where the blob `oid` was added or changed into, oldest first.
+///
+/// # Errors
+/// `git` fails.
+pub fn introducing_commits(repo: &Path, oid: &str) -> Result<Vec<(String, String)>, String> {
+    let out = run(
+        git(repo).args([
+            "log",
+            "--all",
+            "--reverse",
+            "--format=commit %H",
+            "--raw",
+            "-z",
+            "--no-abbrev",
+            "--no-renames",
+            "--no-ext-diff",
+            &format!("--find-object={oid}"),
+        ]),
+        "log --find-object",
+    )?;
+    let mut found = Vec::new();
+    let mut commit = String::new();
+    let mut fields = out.split(|&b| b == 0).peekable();
+    while let Some(field) = fields.next() {
+        let text = String::from_utf8_lossy(field);
+        let text = text.trim_start_matches('\n');
+        // With -z the format line and the first raw entry share a field: split them.
+        let mut rest = text;
+        if let Some(after) = rest.strip_prefix("commit ") {
+            let (hash, tail) = after.split_once('\n').unwrap_or((after, ""));
+            commit = hash.trim().to_owned();
+            rest = tail.trim_start_matches('\n');
+        }
+        if let Some(meta) = rest.strip_prefix(':') {
+            let parts: Vec<&str> = meta.split(' ').collect();
+            let Some(path) = fields.next() else { break };
+            if let [_, _, _, new_oid, _] = parts[..]
+                && new_oid == oid
+            {
+                found.push((commit.clone(), String::from_utf8_lossy(path).into_owned()));
+            }
+        }
+    }
+    Ok(found)
+}

@@ -1,0 +1,123 @@
+//! `keyward init`: `.dev.vars` for local development, with a fresh root key's hash.
+
+use std::io::Write as _;
+use std::path::Path;
+
+use keyward_core::ApiKey;
+
+/// The file `wrangler dev` reads local secrets from.
+pub const DEV_VARS: &str = ".dev.vars";
+/// The template, when the project has one.
+pub const DEV_VARS_EXAMPLE: &str = ".dev.vars.example";
+/// The variable holding the root key's hash.
+pub const ROOT_HASH_VAR: &str = "KEYWARD_ROOT_KEY_HASH";
+/// The root key's environment.
+pub const ROOT_ENV: &str = "root";
+
+/// Used when there is no `.dev.vars.example`.
+const DEFAULT_TEMPLATE: &str = "\
+# Local secrets for `wrangler dev`, written by `keyward init`. Never commit this file.
+# The root key (printed once by `keyward init`) holds admin; only its hash is here.
+KEYWARD_ROOT_KEY_HASH=
+# Optional: where alerts are POSTed as JSON.
+# ALERT_WEBHOOK_URL=http://127.0.0.1:9000/alerts
+";
+
+/// What went wrong, with the exit code it maps to (always 2: usage or local error).
+#[derive(Debug)]
+pub struct InitError(pub String);
+
+/// The template with `KEYWARD_ROOT_KEY_HASH` set (the line replaced, or appended).
+pub fn render(template: &str, hash_hex: &str) -> String {
+    let mut out = String::with_capacity(template.len() + 80);
+    let mut done = false;
+    for line in template.lines() {
+        let is_var = line
+            .trim_start()
+            .strip_prefix(ROOT_HASH_VAR)
+            .is_some_and(|rest| rest.trim_start().starts_with('='));
+        if is_var && !done {
+            out.push_str(&format!("{ROOT_HASH_VAR}={hash_hex}\n"));
+            done = true;
+        } else if !is_var {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    if !done {
+        out.push_str(&format!("{ROOT_HASH_VAR}={hash_hex}\n"));
+    }
+    out
+}
+
+/// Writes `dir/.dev.vars` and returns the root key (the caller prints it once).
+///
+/// # Errors
+/// The file exists and `force` is not set, the vendor is invalid, or I/O fails.
+pub fn init(dir: &Path, vendor: &str, force: bool) -> Result<ApiKey, InitError> {
+    let target = dir.join(DEV_VARS);
+    if !force && target.exists() {
+        return Err(InitError(format!(
+            "{} already exists; keyward init --force replaces it (and the root key it was made for stops working)",
+            target.display()
+        )));
+    }
+    let template = match std::fs::read_to_string(dir.join(DEV_VARS_EXAMPLE)) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => DEFAULT_TEMPLATE.to_owned(),
+        Err(e) => {
+            return Err(InitError(format!(
+                "{}: {e}",
+                dir.join(DEV_VARS_EXAMPLE).display()
+            )));
+        }
+    };
+    let new = ApiKey::generate(vendor, ROOT_ENV)
+        .map_err(|e| InitError(format!("cannot make a root key: {e}")))?;
+    let content = render(&template, &new.hash.to_hex());
+    write_private(&target, content.as_bytes(), force)
+        .map_err(|e| InitError(format!("{}: {e}", target.display())))?;
+    Ok(new.key)
+}
+
+/// Writes a file only its owner can read; `create_new` unless replacing.
+fn write_private(path: &Path, bytes: &[u8], replace: bool) -> std::io::Result<()> {
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true);
+    if replace {
+        opts.create(true).truncate(true);
+    } else {
+        opts.create_new(true);
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        opts.mode(0o600);
+    }
+    let mut f = opts.open(path)?;
+    f.write_all(bytes)?;
+    f.sync_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn render_replaces_or_appends() {
+        let h = "ab".repeat(32);
+        assert_eq!(
+            render("# c\nKEYWARD_ROOT_KEY_HASH=\nX=1\n", &h),
+            format!("# c\nKEYWARD_ROOT_KEY_HASH={h}\nX=1\n")
+        );
+        assert_eq!(
+            render("X=1", &h),
+            format!("X=1\nKEYWARD_ROOT_KEY_HASH={h}\n")
+        );
+        // A commented mention is not the variable.
+        assert_eq!(
+            render("# KEYWARD_ROOT_KEY_HASH=old\n", &h),
+            format!("# KEYWARD_ROOT_KEY_HASH=old\nKEYWARD_ROOT_KEY_HASH={h}\n")
+        );
+    }
+}
