@@ -5,7 +5,13 @@ export CARGO_TERM_COLOR ?= never
 export WRANGLER_SEND_METRICS := false
 export CLOUDFLARE_CF_FETCH_ENABLED := false
 
-.PHONY: dev test setup lint test-rust check-wasm bench bench-core fuzz
+.PHONY: dev test setup lint test-rust check-wasm build-worker test-e2e bench bench-core bench-worker fuzz
+
+# worker-build would download wasm-bindgen and wasm-opt; use the pinned ones setup installs.
+export WASM_BINDGEN_BIN := $(HOME)/.cargo/bin/wasm-bindgen
+export WASM_OPT_BIN := $(CURDIR)/node_modules/.bin/wasm-opt
+export ESBUILD_BIN := $(CURDIR)/node_modules/.bin/esbuild
+WRANGLER := $(CURDIR)/node_modules/.bin/wrangler
 
 ## make dev: set up, then run keyward locally.
 dev: setup
@@ -13,7 +19,7 @@ dev: setup
 	@echo "keyward-core builds. The Worker (wrangler dev on 127.0.0.1:8787) is not here yet."
 
 ## make test: every check CI runs, in the order that fails fastest.
-test: setup lint test-rust check-wasm
+test: setup lint test-rust check-wasm test-e2e
 
 setup:
 	@scripts/setup.sh
@@ -28,6 +34,13 @@ test-rust:
 # The core must build for the Worker and the npm package's target.
 check-wasm:
 	cargo build -p keyward-core --target wasm32-unknown-unknown --locked
+
+build-worker:
+	cd worker && worker-build --release
+
+# End-to-end: the real Worker under wrangler dev, driven over HTTP.
+test-e2e: build-worker
+	node --test --test-concurrency=1 tests/e2e/
 
 ## make bench: every benchmark, each against its baseline in the same run.
 bench: bench-core

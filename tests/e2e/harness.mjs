@@ -61,7 +61,7 @@ const quietEnv = {
  * Starts the Worker. `vars` become `--var NAME:VALUE` (e.g. ORIGIN_URL, ROUTES).
  * Returns {url, rootKey, stop(), logs(), persistDir, d1(sql)}.
  */
-export async function startWorker({ vars = {}, persistDir } = {}) {
+export async function startWorker({ vars = {}, persistDir, ready = (status) => status === 200 } = {}) {
   if (!existsSync(BUILT)) {
     throw new Error(`the Worker is not built (${BUILT}); run 'make build-worker' first`);
   }
@@ -90,7 +90,7 @@ export async function startWorker({ vars = {}, persistDir } = {}) {
     if (child.exitCode !== null) throw new Error(`wrangler dev exited (${child.exitCode}):\n${output}`);
     try {
       const r = await fetch(`${url}/healthz`);
-      if (r.status === 200) break;
+      if (ready(r.status)) break;
     } catch { /* not up yet */ }
     if (Date.now() > deadline) {
       stopTree(child);

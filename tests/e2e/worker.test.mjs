@@ -1,0 +1,529 @@
+// End-to-end: the real Worker under `wrangler dev` (workerd, local KV, Queues, D1), driven
+// over HTTP as a user would. Audit events and alerts go through the real queue consumer.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createServer } from 'node:http';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { call as rawCall, eventually, makeKey, startWorker } from './harness.mjs';
+
+const vectors = (name) => JSON.parse(readFileSync(new URL(`../vectors/${name}.json`, import.meta.url))).cases;
+
+let worker;
+let origin;
+const seen = { created: new Set(), responses: [] };
+const webhook = [];
+const originHits = [];
+
+// Every response is kept so the final test can check that no raw key leaked into one.
+async function call(path, opts = {}) {
+  const r = await rawCall(worker.url, path, opts);
+  seen.responses.push({ path, method: opts.method ?? 'GET', status: r.status, text: r.text, creating: false });
+  return r;
+}
+
+async function create(body, key = worker.rootKey) {
+  const r = await call('/v1/keys', { method: 'POST', key, body });
+  assert.equal(r.status, 201, r.text);
+  seen.responses.at(-1).creating = true;
+  seen.created.add(r.body.key);
+  return r.body;
+}
+
+const verify = (key, extra = {}) => call('/v1/verify', { method: 'POST', key: worker.rootKey, body: { key, ...extra } });
+
+function startOrigin() {
+  return new Promise((res) => {
+    const srv = createServer((req, resp) => {
+      let body = '';
+      req.on('data', (d) => { body += d; });
+      req.on('end', () => {
+        if (req.url === '/alerts') {
+          webhook.push(JSON.parse(body));
+          resp.writeHead(204).end();
+          return;
+        }
+        originHits.push({ method: req.method, url: req.url, headers: req.headers, body });
+        resp.writeHead(200, { 'content-type': 'application/json' });
+        resp.end(JSON.stringify({ origin: true, path: req.url }));
+      });
+    });
+    srv.listen(0, '127.0.0.1', () => res(srv));
+  });
+}
+
+before(async () => {
+  origin = await startOrigin();
+  const o = `http://127.0.0.1:${origin.address().port}`;
+  worker = await startWorker({
+    vars: {
+      ORIGIN_URL: o,
+      ALERT_WEBHOOK_URL: `${o}/alerts`,
+      ROUTES: JSON.stringify([
+        { method: 'GET', path: '/scans*', scope: 'scans:read' },
+        { method: 'POST', path: '/scans', scope: 'scans:trigger' },
+      ]),
+    },
+  });
+});
+
+after(async () => {
+  await worker?.stop();
+  origin?.close();
+});
+
+describe('health and routing', () => {
+  test('healthz answers', async () => {
+    const r = await call('/healthz');
+    assert.equal(r.status, 200);
+    assert.deepEqual(r.body, { ok: true });
+  });
+
+  test('unknown API routes are 404 not_found and wrong methods 405', async () => {
+    const nf = await call('/v1/nothing', { key: worker.rootKey });
+    assert.equal(nf.status, 404);
+    assert.equal(nf.body.error.code, 'not_found');
+    for (const [method, path] of [['DELETE', '/v1/keys'], ['GET', '/v1/verify'], ['PUT', '/v1/keys/key_0123456789abcdef'], ['GET', '/v1/keys/key_0123456789abcdef/revoke'], ['POST', '/healthz']]) {
+      const r = await call(path, { method, key: worker.rootKey });
+      assert.equal(r.status, 405, `${method} ${path}`);
+      assert.equal(r.body.error.code, 'method_not_allowed');
+    }
+  });
+});
+
+describe('management API', () => {
+  test('create returns the key once; later reads never hold it or its hash', async () => {
+    const k = await create({ name: 'ci', owner: 'team-ci', scopes: ['scans:read', 'scans:trigger'], env: 'live', metadata: { ticket: 'SEC-1' } });
+    assert.match(k.key, /^sk_live_[A-Za-z0-9_-]{49}$/);
+    assert.match(k.id, /^key_[A-Za-z0-9]{16}$/);
+    assert.equal(k.hint, k.key.slice(0, 12));
+    assert.equal(k.hash, undefined);
+    assert.deepEqual(k.scopes, ['scans:read', 'scans:trigger']);
+    const shown = await call(`/v1/keys/${k.id}`, { key: worker.rootKey });
+    assert.equal(shown.status, 200);
+    assert.equal(shown.body.id, k.id);
+    assert.equal(shown.body.key, undefined);
+    assert.equal(shown.body.hash, undefined);
+    assert.deepEqual(shown.body.metadata, { ticket: 'SEC-1' });
+  });
+
+  test('creation refuses undeclared scopes, bad scopes, unknown environments and bad fields', async () => {
+    const cases = [
+      [{ name: 'x', owner: 'o', scopes: ['billing:read'], env: 'live' }, 400, 'undeclared_scope'],
+      [{ name: 'x', owner: 'o', scopes: ['Scans:Read'], env: 'live' }, 400, 'invalid_scope'],
+      [{ name: 'x', owner: 'o', scopes: ['scans:read'], env: 'prod' }, 400, 'unknown_environment'],
+      [{ name: '', owner: 'o', scopes: [], env: 'live' }, 400, 'invalid_request'],
+      [{ name: 'x', owner: 'o', scopes: 'scans:read', env: 'live' }, 400, 'invalid_request'],
+      [{ name: 'x', owner: 'o', scopes: [], env: 'live', expires_in: -5 }, 400, 'invalid_request'],
+      [{ name: 'x', owner: 'o', scopes: [], env: 'live', surprise: 1 }, 400, 'invalid_request'],
+      [{ owner: 'o', scopes: [], env: 'live' }, 400, 'invalid_request'],
+    ];
+    for (const [body, status, code] of cases) {
+      const r = await call('/v1/keys', { method: 'POST', key: worker.rootKey, body });
+      assert.equal(r.status, status, JSON.stringify(body) + r.text);
+      assert.equal(r.body.error.code, code, JSON.stringify(body));
+      assert.equal(typeof r.body.error.message, 'string');
+    }
+  });
+
+  test('a key can only grant the scopes it holds', async () => {
+    const manager = await create({ name: 'mgr', owner: 'ops', scopes: ['keys:write', 'scans:*'], env: 'live' });
+    const ok = await create({ name: 'child', owner: 'ops', scopes: ['scans:read'], env: 'live' }, manager.key);
+    assert.deepEqual(ok.scopes, ['scans:read']);
+    const r = await call('/v1/keys', { method: 'POST', key: manager.key, body: { name: 'c', owner: 'ops', scopes: ['repos:read'], env: 'live' } });
+    assert.equal(r.status, 403);
+    assert.equal(r.body.error.code, 'scope_not_held');
+    const admin = await call('/v1/keys', { method: 'POST', key: manager.key, body: { name: 'c', owner: 'ops', scopes: ['admin'], env: 'live' } });
+    assert.equal(admin.body.error.code, 'scope_not_held');
+  });
+
+  test('management calls refuse bad credentials with RFC 6750 challenges', async () => {
+    const reader = await create({ name: 'reader', owner: 'ops', scopes: ['keys:read'], env: 'live' });
+    const live = vectors('parse').find((c) => c.name === 'live key').input;
+    const cases = [
+      [{}, 401, 'missing_key', /^Bearer realm="keyward"$/],
+      [{ key: 'not-a-key' }, 400, 'malformed', /error="invalid_request"/],
+      [{ key: live.slice(0, -1) + (live.at(-1) === 'B' ? 'C' : 'B') }, 401, 'bad_checksum', /error="invalid_token"/],
+      [{ key: makeKey('sk', 'live') }, 401, 'unknown_key', /error="invalid_token"/],
+      [{ key: reader.key }, 403, 'insufficient_scope', /error="insufficient_scope".*scope="keys:write"/],
+      [{ headers: { authorization: `Basic ${reader.key}` } }, 400, 'invalid_request', /invalid_request/],
+      [{ key: reader.key, headers: { 'x-api-key': reader.key } }, 400, 'invalid_request', /invalid_request/],
+    ];
+    for (const [opts, status, code, challenge] of cases) {
+      const r = await call('/v1/keys', { method: 'POST', body: { name: 'x', owner: 'o', scopes: [], env: 'live' }, ...opts });
+      assert.equal(r.status, status, `${code}: ${r.text}`);
+      assert.equal(r.body.error.code, code);
+      assert.match(r.headers.get('www-authenticate') ?? '', challenge, code);
+    }
+    const insufficient = await call('/v1/keys', { method: 'POST', key: reader.key, body: { name: 'x', owner: 'o', scopes: [], env: 'live' } });
+    assert.equal(insufficient.body.error.message, "This API key does not have the 'keys:write' scope");
+    const viaHeader = await call('/v1/keys?limit=1', { headers: { 'x-api-key': reader.key } });
+    assert.equal(viaHeader.status, 200, 'X-API-Key works as well as Bearer');
+    const lowercase = await call('/v1/keys?limit=1', { headers: { authorization: `bearer ${reader.key}` } });
+    assert.equal(lowercase.status, 200, 'the scheme is case-insensitive');
+  });
+
+  test('list filters by owner and env and pages with a cursor', async () => {
+    const owner = `pager-${Date.now()}`;
+    const made = [];
+    for (let i = 0; i < 5; i++) made.push((await create({ name: `k${i}`, owner, scopes: [], env: i < 3 ? 'test' : 'dev' })).id);
+    const ids = [];
+    let cursor = '';
+    let pages = 0;
+    do {
+      const r = await call(`/v1/keys?owner=${owner}&limit=2&cursor=${encodeURIComponent(cursor ?? '')}`, { key: worker.rootKey });
+      assert.equal(r.status, 200, r.text);
+      assert.ok(r.body.keys.length <= 2);
+      for (const k of r.body.keys) {
+        assert.equal(k.owner, owner);
+        assert.equal(k.key, undefined);
+        assert.equal(k.hash, undefined);
+        ids.push(k.id);
+      }
+      cursor = r.body.cursor;
+      pages++;
+    } while (cursor && pages < 10);
+    assert.deepEqual(ids.sort(), [...made].sort());
+    assert.ok(pages >= 3);
+    const dev = await call(`/v1/keys?owner=${owner}&env=dev`, { key: worker.rootKey });
+    assert.equal(dev.body.keys.length, 2);
+    assert.ok(dev.body.keys.every((k) => k.env === 'dev'));
+    const bad = await call('/v1/keys?limit=1000', { key: worker.rootKey });
+    assert.equal(bad.status, 400);
+    assert.equal(bad.body.error.code, 'invalid_request');
+  });
+
+  test('show answers 404 for unknown or invalid ids', async () => {
+    for (const id of ['key_0000000000000000', 'nope', 'key_%00']) {
+      const r = await call(`/v1/keys/${id}`, { key: worker.rootKey });
+      assert.equal(r.status, 404, id);
+      assert.equal(r.body.error.code, 'not_found');
+    }
+  });
+});
+
+describe('verification', () => {
+  test('every verification code through /v1/verify', async () => {
+    const k = await create({ name: 'v', owner: 'verify', scopes: ['scans:read'], env: 'live' });
+    const short = await create({ name: 'short', owner: 'verify', scopes: [], env: 'live', expires_in: 1 });
+    const gone = await create({ name: 'gone', owner: 'verify', scopes: [], env: 'live' });
+    await call(`/v1/keys/${gone.id}/revoke`, { method: 'POST', key: worker.rootKey, body: { reason: 'test' } });
+    await new Promise((r) => setTimeout(r, 1100));
+    const live = vectors('parse').find((c) => c.name === 'live key').input;
+    const expectations = [
+      [k.key, { scopes: ['scans:read'] }, 'valid'],
+      [k.key, { scopes: ['scans:trigger'] }, 'insufficient_scope'],
+      [k.key, { env: 'test' }, 'wrong_environment'],
+      [short.key, {}, 'expired'],
+      [gone.key, {}, 'revoked'],
+      [makeKey('sk', 'live'), {}, 'unknown_key'],
+      [live.slice(0, 20) + (live[20] === 'B' ? 'C' : 'B') + live.slice(21), {}, 'bad_checksum'],
+      ['sk_live_', {}, 'malformed'],
+      ['x'.repeat(10_000), {}, 'malformed'],
+    ];
+    for (const [key, extra, code] of expectations) {
+      const r = await verify(key, extra);
+      assert.equal(r.status, 200, r.text);
+      assert.equal(r.body.code, code, `${code}: ${r.text}`);
+      assert.equal(r.body.valid, code === 'valid');
+    }
+    const ok = await verify(k.key, { scopes: ['scans:read'] });
+    assert.equal(ok.body.key_id, k.id);
+    assert.equal(ok.body.owner, 'verify');
+    assert.deepEqual(ok.body.scopes, ['scans:read']);
+    const missing = await verify(k.key, { scopes: ['scans:trigger'] });
+    assert.equal(missing.body.message, "This API key does not have the 'scans:trigger' scope");
+  });
+
+  test('every parse vector gets its code from the Worker', async () => {
+    for (const c of vectors('parse')) {
+      if (typeof c.input !== 'string') continue;
+      const r = await verify(c.input);
+      assert.equal(r.status, 200, c.name);
+      assert.equal(r.body.code, c.error ? c.error.code : 'unknown_key', c.name);
+    }
+  });
+
+  test('bad verify requests are 4xx with a code, never 5xx', async () => {
+    const cases = [
+      [{ body: '{"key": ' }, 400, 'invalid_request'],
+      [{ body: '[]' }, 400, 'invalid_request'],
+      [{ body: { key: 42 } }, 400, 'invalid_request'],
+      [{ body: { key: 'x', scopes: [1] } }, 400, 'invalid_request'],
+      [{ body: { key: 'x', scopes: ['NOT A SCOPE'] } }, 400, 'invalid_scope'],
+      [{ body: 'key=x', headers: { 'content-type': 'application/x-www-form-urlencoded' } }, 415, 'unsupported_media_type'],
+      [{ body: JSON.stringify({ key: 'x'.repeat(200_000) }) }, 413, 'payload_too_large'],
+      [{}, 400, 'invalid_request'],
+    ];
+    for (const [opts, status, code] of cases) {
+      const r = await call('/v1/verify', { method: 'POST', key: worker.rootKey, ...opts });
+      assert.equal(r.status, status, `${code}: ${r.text}`);
+      assert.equal(r.body.error.code, code);
+    }
+  });
+});
+
+describe('revocation and rotation', () => {
+  test('revocation takes effect on the next request and keeps the record', async () => {
+    const k = await create({ name: 'r', owner: 'rev', scopes: [], env: 'live' });
+    assert.equal((await verify(k.key)).body.code, 'valid');
+    const r = await call(`/v1/keys/${k.id}/revoke`, { method: 'POST', key: worker.rootKey, body: { reason: 'compromised' } });
+    assert.equal(r.status, 200, r.text);
+    assert.ok(r.body.revoked_at);
+    assert.equal(r.body.revoked_by, 'root');
+    assert.equal(r.body.revocation_reason, 'compromised');
+    assert.equal((await verify(k.key)).body.code, 'revoked');
+    const kept = await call(`/v1/keys/${k.id}`, { key: worker.rootKey });
+    assert.equal(kept.status, 200);
+    assert.equal(kept.body.revocation_reason, 'compromised');
+    const again = await call(`/v1/keys/${k.id}/revoke`, { method: 'POST', key: worker.rootKey, body: { reason: 'other' } });
+    assert.equal(again.body.revocation_reason, 'compromised', 'the first revocation stands');
+    const rotate = await call(`/v1/keys/${k.id}/rotate`, { method: 'POST', key: worker.rootKey, body: { grace_seconds: 0 } });
+    assert.equal(rotate.status, 409);
+    assert.equal(rotate.body.error.code, 'conflict');
+  });
+
+  test('rotation with a grace period keeps both keys working, then only the new one', async () => {
+    const old = await create({ name: 'rot', owner: 'rot', scopes: ['scans:read'], env: 'live' });
+    const r = await call(`/v1/keys/${old.id}/rotate`, { method: 'POST', key: worker.rootKey, body: { grace_seconds: 2 } });
+    assert.equal(r.status, 201, r.text);
+    seen.responses.at(-1).creating = true;
+    seen.created.add(r.body.key);
+    assert.notEqual(r.body.key, old.key);
+    assert.equal(r.body.rotated_from, old.id);
+    assert.equal(r.body.previous.id, old.id);
+    assert.deepEqual(r.body.scopes, ['scans:read']);
+    const oldRecord = (await call(`/v1/keys/${old.id}`, { key: worker.rootKey })).body;
+    assert.equal(oldRecord.rotated_to, r.body.id);
+    assert.equal((await verify(old.key, { scopes: ['scans:read'] })).body.code, 'valid');
+    assert.equal((await verify(r.body.key, { scopes: ['scans:read'] })).body.code, 'valid');
+    await new Promise((res) => setTimeout(res, 2100));
+    assert.equal((await verify(old.key)).body.code, 'expired');
+    assert.equal((await verify(r.body.key)).body.code, 'valid');
+    const twice = await call(`/v1/keys/${old.id}/rotate`, { method: 'POST', key: worker.rootKey, body: {} });
+    assert.equal(twice.status, 409);
+  });
+
+  test('rotation without grace ends the old key at once', async () => {
+    const old = await create({ name: 'rot0', owner: 'rot', scopes: [], env: 'live' });
+    const r = await call(`/v1/keys/${old.id}/rotate`, { method: 'POST', key: worker.rootKey, body: { grace_seconds: 0 } });
+    assert.equal(r.status, 201);
+    seen.responses.at(-1).creating = true;
+    seen.created.add(r.body.key);
+    assert.equal((await verify(old.key)).body.code, 'expired');
+    assert.equal((await verify(r.body.key)).body.code, 'valid');
+    const bad = await call(`/v1/keys/${r.body.id}/rotate`, { method: 'POST', key: worker.rootKey, body: { grace_seconds: 'soon' } });
+    assert.equal(bad.status, 400);
+  });
+});
+
+describe('gateway', () => {
+  test('forwards checked requests without the credential, with the key identity', async () => {
+    const k = await create({ name: 'gw', owner: 'gw-owner', scopes: ['scans:read'], env: 'live' });
+    const before = originHits.length;
+    const r = await call('/scans/42?full=1', { key: k.key, headers: { 'x-keyward-owner': 'spoofed', 'x-trace': 't1' } });
+    assert.equal(r.status, 200, r.text);
+    assert.deepEqual(r.body, { origin: true, path: '/scans/42?full=1' });
+    assert.equal(originHits.length, before + 1);
+    const hit = originHits.at(-1);
+    assert.equal(hit.headers.authorization, undefined);
+    assert.equal(hit.headers['x-api-key'], undefined);
+    assert.equal(hit.headers['x-keyward-key-id'], k.id);
+    assert.equal(hit.headers['x-keyward-owner'], 'gw-owner');
+    assert.equal(hit.headers['x-keyward-scopes'], 'scans:read');
+    assert.equal(hit.headers['x-trace'], 't1');
+    const viaHeader = await call('/scans', { headers: { 'x-api-key': k.key } });
+    assert.equal(viaHeader.status, 200);
+  });
+
+  test('forwards bodies of scoped writes', async () => {
+    const k = await create({ name: 'gw-w', owner: 'gw', scopes: ['scans:trigger'], env: 'live' });
+    const r = await call('/scans', { method: 'POST', key: k.key, body: { target: 'repo' } });
+    assert.equal(r.status, 200, r.text);
+    assert.deepEqual(JSON.parse(originHits.at(-1).body), { target: 'repo' });
+  });
+
+  test('refusals follow RFC 6750 and never reach the origin', async () => {
+    const k = await create({ name: 'gw2', owner: 'gw', scopes: ['scans:read'], env: 'live' });
+    const testKey = await create({ name: 'gw3', owner: 'gw', scopes: ['scans:read'], env: 'test' });
+    const revoked = await create({ name: 'gw4', owner: 'gw', scopes: ['scans:read'], env: 'live' });
+    await call(`/v1/keys/${revoked.id}/revoke`, { method: 'POST', key: worker.rootKey, body: { reason: 'x' } });
+    const before = originHits.length;
+    const cases = [
+      [{ path: '/scans' }, 401, 'missing_key'],
+      [{ path: '/scans', key: 'x'.repeat(10_000) }, 400, 'malformed'],
+      [{ path: '/scans', key: makeKey('sk', 'live') }, 401, 'unknown_key'],
+      [{ path: '/scans', key: revoked.key }, 401, 'revoked'],
+      [{ path: '/scans', key: testKey.key }, 401, 'wrong_environment'],
+      [{ path: '/scans', method: 'POST', key: k.key, body: {} }, 403, 'insufficient_scope'],
+      [{ path: '/settings', key: k.key }, 404, 'not_found'],
+    ];
+    for (const [{ path, ...opts }, status, code] of cases) {
+      const r = await call(path, opts);
+      assert.equal(r.status, status, `${code}: ${r.text}`);
+      assert.equal(r.body.error.code, code);
+      if (status === 401 || status === 403 || (status === 400 && code === 'malformed')) {
+        assert.match(r.headers.get('www-authenticate'), /^Bearer realm="keyward"/, code);
+      }
+    }
+    const insufficient = await call('/scans', { method: 'POST', key: k.key, body: {} });
+    assert.match(insufficient.headers.get('www-authenticate'), /scope="scans:trigger"/);
+    assert.equal(originHits.length, before, 'no refused request reached the origin');
+  });
+});
+
+async function auditFor(keyId) {
+  const r = await call(`/v1/audit?key_id=${keyId}&limit=1000`, { key: worker.rootKey });
+  assert.equal(r.status, 200, r.text);
+  return r.body.events;
+}
+
+describe('audit pipeline', () => {
+  test('every verification and management action arrives through the queue', async () => {
+    const k = await create({ name: 'aud', owner: 'audit', scopes: ['scans:read'], env: 'live' });
+    await verify(k.key, { scopes: ['scans:read'], context: { ip: '198.51.100.9', user_agent: 'svc/1', action: 'GET /scans' } });
+    await verify(k.key, { scopes: ['scans:trigger'] });
+    await call('/scans', { key: k.key, headers: { 'user-agent': 'gw-client/2' } });
+    const events = await eventually(async () => {
+      const e = await auditFor(k.id);
+      return e.length >= 4 && e;
+    }, { what: 'audit events' });
+    const byAction = (a) => events.filter((e) => e.action === a);
+    assert.equal(byAction('key.create').length, 1);
+    assert.equal(byAction('key.create')[0].actor, 'root');
+    const fromService = byAction('GET /scans').find((e) => e.ip === '198.51.100.9');
+    assert.ok(fromService, JSON.stringify(events));
+    assert.equal(fromService.outcome, 'valid');
+    assert.equal(fromService.user_agent, 'svc/1');
+    assert.ok(events.some((e) => e.outcome === 'insufficient_scope'));
+    const gw = events.find((e) => e.user_agent === 'gw-client/2');
+    assert.equal(gw.action, 'GET /scans');
+    assert.equal(gw.status, 200);
+    assert.equal(gw.ip, '127.0.0.1');
+    for (const e of events) {
+      assert.equal(e.hint, k.hint);
+      assert.ok(!JSON.stringify(e).includes(k.key));
+    }
+    await eventually(async () => (await call(`/v1/keys/${k.id}`, { key: worker.rootKey })).body.last_used_at, { what: 'last_used_at' });
+  });
+
+  test('use of a revoked key raises an alert, stored and posted to the webhook', async () => {
+    const k = await create({ name: 'stolen', owner: 'audit', scopes: [], env: 'live' });
+    await call(`/v1/keys/${k.id}/revoke`, { method: 'POST', key: worker.rootKey, body: { reason: 'leaked' } });
+    await call('/scans', { key: k.key });
+    const alert = await eventually(async () => {
+      const r = await call(`/v1/alerts?key_id=${k.id}`, { key: worker.rootKey });
+      return r.body.alerts.find((a) => a.kind === 'revoked_key_used');
+    }, { what: 'revoked_key_used alert' });
+    assert.equal(alert.hint, k.hint);
+    assert.match(alert.detail, /revoked key/);
+    const posted = await eventually(() => webhook.find((a) => a.alert_id === alert.alert_id), { what: 'webhook' });
+    assert.equal(posted.kind, 'revoked_key_used');
+    assert.ok(!JSON.stringify(posted).includes(k.key));
+  });
+
+  test('a new IP for a seasoned key raises new_ip', async () => {
+    const k = await create({ name: 'seasoned', owner: 'audit', scopes: [], env: 'live' });
+    for (let i = 0; i < 21; i++) await verify(k.key, { context: { ip: '203.0.113.5' } });
+    await eventually(async () => (await auditFor(k.id)).filter((e) => e.action === 'verify').length >= 21, { what: 'history' });
+    await verify(k.key, { context: { ip: '192.0.2.77' } });
+    const alert = await eventually(async () => {
+      const r = await call(`/v1/alerts?key_id=${k.id}`, { key: worker.rootKey });
+      return r.body.alerts.find((a) => a.kind === 'new_ip');
+    }, { what: 'new_ip alert' });
+    assert.match(alert.detail, /192\.0\.2\.77/);
+    const r = await call(`/v1/alerts?key_id=${k.id}`, { key: worker.rootKey });
+    assert.equal(r.body.alerts.filter((a) => a.kind === 'new_ip').length, 1, 'the known IP raised none');
+  });
+
+  test('the daily check flags admin keys as over-privileged, once per day', async () => {
+    const k = await create({ name: 'too-much', owner: 'audit', scopes: ['admin'], env: 'live' });
+    for (let i = 0; i < 2; i++) {
+      const r = await fetch(`${worker.url}/__scheduled?cron=17+3+*+*+*`);
+      assert.equal(r.status, 200);
+    }
+    const alerts = await eventually(async () => {
+      const r = await call(`/v1/alerts?key_id=${k.id}`, { key: worker.rootKey });
+      return r.body.alerts.length && r.body.alerts;
+    }, { what: 'over_privileged alert' });
+    assert.equal(alerts.filter((a) => a.kind === 'over_privileged').length, 1);
+    assert.match(alerts[0].detail, /admin/);
+  });
+
+  test('a failing consumer batch is retried without loss or duplicates', async () => {
+    const k = await create({ name: 'retry', owner: 'audit', scopes: [], env: 'live' });
+    await eventually(async () => (await auditFor(k.id)).length === 1, { what: 'create event' });
+    // Break the consumer for real: its table disappears while events keep coming.
+    worker.d1('ALTER TABLE audit_events RENAME TO audit_events_away');
+    try {
+      for (let i = 0; i < 5; i++) await verify(k.key, { context: { action: `retry-${i}` } });
+      await new Promise((r) => setTimeout(r, 3000));
+      assert.match(worker.logs(), /QUEUE keyward-audit \d+\/\d+|retry|Error/i);
+    } finally {
+      worker.d1('ALTER TABLE audit_events_away RENAME TO audit_events');
+    }
+    const events = await eventually(async () => {
+      const e = (await auditFor(k.id)).filter((x) => x.action.startsWith('retry-'));
+      return e.length >= 5 && e;
+    }, { ms: 40_000, what: 'retried events' });
+    await new Promise((r) => setTimeout(r, 2000));
+    const final = (await auditFor(k.id)).filter((x) => x.action.startsWith('retry-'));
+    assert.deepEqual(final.map((e) => e.action).sort(), ['retry-0', 'retry-1', 'retry-2', 'retry-3', 'retry-4']);
+    assert.equal(new Set(final.map((e) => e.event_id)).size, 5);
+    assert.equal(events.length, 5);
+  });
+
+  test('audit queries validate their parameters', async () => {
+    for (const q of ['since=yesterday', 'limit=0', 'limit=x']) {
+      const r = await call(`/v1/audit?${q}`, { key: worker.rootKey });
+      assert.equal(r.status, 400, q);
+      assert.equal(r.body.error.code, 'invalid_request');
+    }
+    const reader = await create({ name: 'no-audit', owner: 'audit', scopes: ['keys:read'], env: 'live' });
+    const r = await call('/v1/alerts', { key: reader.key });
+    assert.equal(r.status, 403);
+    assert.equal(r.body.error.code, 'insufficient_scope');
+  });
+});
+
+function* files(dir) {
+  for (const name of readdirSync(dir)) {
+    const p = join(dir, name);
+    if (statSync(p).isDirectory()) yield* files(p);
+    else yield p;
+  }
+}
+
+describe('secrets', () => {
+  test('no raw key appears in logs, KV, D1 or any response but the creating one', async () => {
+    await new Promise((r) => setTimeout(r, 2000));
+    assert.ok(seen.created.size > 20);
+    const keys = [...seen.created, worker.rootKey];
+    const logs = worker.logs();
+    const stored = [...files(worker.persistDir)].map((f) => readFileSync(f).toString('latin1'));
+    assert.ok(stored.length > 0);
+    for (const key of keys) {
+      assert.ok(!logs.includes(key), 'a raw key is in the logs');
+      assert.ok(!stored.some((s) => s.includes(key)), 'a raw key is in local KV or D1 state');
+      const holders = seen.responses.filter((r) => r.text.includes(key));
+      assert.ok(holders.every((r) => r.creating), `a raw key is in a non-creating response: ${holders.map((h) => h.method + ' ' + h.path)}`);
+    }
+  });
+});
+
+describe('configuration', () => {
+  test('a missing root key hash is named on every request, health included', async () => {
+    const w = await startWorker({ vars: { KEYWARD_ROOT_KEY_HASH: '' }, ready: () => true });
+    try {
+      for (const path of ['/healthz', '/v1/keys']) {
+        const r = await rawCall(w.url, path);
+        assert.equal(r.status, 503, r.text);
+        assert.equal(r.body.error.code, 'unavailable');
+        assert.match(r.body.error.message, /KEYWARD_ROOT_KEY_HASH is not set/);
+      }
+      await eventually(() => /KEYWARD_ROOT_KEY_HASH is not set/.test(w.logs()), { ms: 10_000, what: 'the problem in the log' });
+    } finally {
+      await w.stop();
+    }
+  });
+});
