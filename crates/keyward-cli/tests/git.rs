@@ -1,0 +1,169 @@
+//! `keyward scan --git`, `--staged` and the pre-commit hook, on temporary repositories.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::fs;
+
+use common::{git, key, keyward, repo, run};
+use serde_json::Value;
+
+#[test]
+fn history_scan_reports_deleted_keys_with_commit_and_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    repo(root);
+    let k = key("sk", "live");
+    let other = key("acme", "test");
+    fs::write(root.join("README.md"), "hello\n").unwrap();
+    git(root, &["add", "."]);
+    git(root, &["commit", "-q", "-m", "first"]);
+    fs::create_dir_all(root.join("config")).unwrap();
+    fs::write(root.join("config/prod.env"), format!("A=1\nTOKEN={k}\n")).unwrap();
+    git(root, &["add", "."]);
+    git(root, &["commit", "-q", "-m", "add config"]);
+    let added = git(root, &["rev-parse", "HEAD"]);
+    git(root, &["rm", "-q", "config/prod.env"]);
+    git(root, &["commit", "-q", "-m", "oops, remove it"]);
+    // A key on another branch only, never merged.
+    git(root, &["checkout", "-q", "-b", "side"]);
+    fs::write(root.join("side.txt"), format!("x: {other}\n")).unwrap();
+    git(root, &["add", "."]);
+    git(root, &["commit", "-q", "-m", "side"]);
+    let side = git(root, &["rev-parse", "HEAD"]);
+    git(root, &["checkout", "-q", "main"]);
+
+    // The working tree is clean...
+    let (code, _, _) = run(keyward(root).arg("scan"), &[&k, &other]);
+    assert_eq!(code, 0);
+    // ...history is not.
+    let (code, stdout, stderr) = run(
+        keyward(root).args(["scan", "--git", "--json"]),
+        &[&k, &other],
+    );
+    assert_eq!(code, 1, "{stderr}");
+    let v: Value = serde_json::from_str(&stdout).unwrap();
+    let findings = v["findings"].as_array().unwrap();
+    assert_eq!(findings.len(), 2, "{stdout}");
+    let by_path = |p: &str| findings.iter().find(|f| f["path"] == p).unwrap();
+    let f = by_path("config/prod.env");
+    assert_eq!(f["commit"], added.as_str());
+    assert_eq!(
+        (f["line"].as_u64(), f["column"].as_u64()),
+        (Some(2), Some(7))
+    );
+    assert_eq!(f["source"], "git");
+    assert_eq!(by_path("side.txt")["commit"], side.as_str());
+
+    // Text output names the commit and path; --git takes the repository as a value.
+    let parent = root.parent().unwrap();
+    let name = root.file_name().unwrap().to_str().unwrap();
+    let (code, stdout, _) = run(keyward(parent).args(["scan", "--git", name]), &[&k, &other]);
+    assert_eq!(code, 1);
+    assert!(
+        stdout.contains(&format!(
+            "{}:config/prod.env:2:7: keyward API key",
+            &added[..12]
+        )),
+        "{stdout}"
+    );
+
+    // Not a repository: an error.
+    let empty = tempfile::tempdir().unwrap();
+    let (code, _, _) = run(keyward(empty.path()).args(["scan", "--git"]), &[]);
+    assert_eq!(code, 2);
+}
+
+#[test]
+fn staged_scan_sees_the_index_not_the_working_tree() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    repo(root);
+    let k = key("sk", "test");
+    // Before the first commit: everything staged is new.
+    fs::write(root.join("app.yaml"), format!("token: {k}\n")).unwrap();
+    fs::write(root.join("clean.txt"), "ok\n").unwrap();
+    git(root, &["add", "app.yaml", "clean.txt"]);
+    let (code, stdout, stderr) = run(keyward(root).args(["scan", "--staged"]), &[&k]);
+    assert_eq!(code, 1, "{stderr}");
+    assert!(
+        stdout.starts_with("app.yaml:1:8: keyward API key"),
+        "{stdout}"
+    );
+    assert!(stderr.contains("commit blocked"), "{stderr}");
+
+    // Fixed in the working tree but not staged: still blocked (the index is committed).
+    fs::write(root.join("app.yaml"), "token: ${TOKEN}\n").unwrap();
+    let (code, _, _) = run(keyward(root).args(["scan", "--staged"]), &[&k]);
+    assert_eq!(code, 1);
+    git(root, &["add", "app.yaml"]);
+    let (code, _, _) = run(keyward(root).args(["scan", "--staged"]), &[&k]);
+    assert_eq!(code, 0);
+    git(root, &["commit", "-q", "-m", "clean"]);
+
+    // After a commit: only what changed is scanned, and an unstaged key is not.
+    fs::write(root.join("later.txt"), format!("{k}\n")).unwrap();
+    let (code, _, _) = run(keyward(root).args(["scan", "--staged"]), &[&k]);
+    assert_eq!(code, 0);
+    git(root, &["add", "later.txt"]);
+    let (code, stdout, _) = run(keyward(root).args(["scan", "--staged", "--json"]), &[&k]);
+    assert_eq!(code, 1);
+    let v: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(v["findings"][0]["path"], "later.txt");
+    assert_eq!(v["findings"][0]["source"], "staged");
+}
+
+#[test]
+fn pre_commit_hook_blocks_a_commit_with_a_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    repo(root);
+    let (code, _, stderr) = run(keyward(root).args(["hook", "install"]), &[]);
+    assert_eq!(code, 0, "{stderr}");
+    let hook = root.join(".git/hooks/pre-commit");
+    let script = fs::read_to_string(&hook).unwrap();
+    assert!(script.contains("scan --staged"), "{script}");
+    assert!(script.contains(env!("CARGO_BIN_EXE_keyward")) || script.contains("keyward"));
+
+    // A second install refuses to overwrite, unless forced.
+    let (code, _, stderr) = run(keyward(root).args(["hook", "install"]), &[]);
+    assert_eq!(code, 2);
+    assert!(stderr.contains("--force"), "{stderr}");
+    let (code, _, _) = run(keyward(root).args(["hook", "install", "--force"]), &[]);
+    assert_eq!(code, 0);
+
+    // A clean commit goes through.
+    fs::write(root.join("README.md"), "hello\n").unwrap();
+    git(root, &["add", "."]);
+    git(root, &["commit", "-q", "-m", "clean"]);
+
+    // A commit adding a key is refused, and nothing is recorded.
+    let k = key("sk", "live");
+    fs::write(root.join("settings.py"), format!("API_KEY = \"{k}\"\n")).unwrap();
+    git(root, &["add", "settings.py"]);
+    let out = std::process::Command::new("git")
+        .current_dir(root)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .args(["commit", "-m", "add settings"])
+        .output()
+        .unwrap();
+    let stderr = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(!out.status.success(), "the commit went through");
+    assert!(
+        stderr.contains("settings.py:1:12: keyward API key"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("commit blocked"), "{stderr}");
+    assert!(!stderr.contains(&k[20..]), "{stderr}");
+    assert_eq!(git(root, &["rev-list", "--count", "HEAD"]), "1");
+
+    // Outside a repository, install fails cleanly.
+    let empty = tempfile::tempdir().unwrap();
+    let (code, _, _) = run(keyward(empty.path()).args(["hook", "install"]), &[]);
+    assert_eq!(code, 2);
+}
