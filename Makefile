@@ -5,7 +5,7 @@ export CARGO_TERM_COLOR ?= never
 export WRANGLER_SEND_METRICS := false
 export CLOUDFLARE_CF_FETCH_ENABLED := false
 
-.PHONY: dev test setup lint test-rust check-wasm build-worker test-e2e bench bench-core bench-worker fuzz
+.PHONY: dev test setup lint test-rust check-wasm build-worker test-e2e bench bench-core bench-worker bench-scan fuzz
 
 # worker-build would download wasm-bindgen and wasm-opt; use the pinned ones setup installs.
 export WASM_BINDGEN_BIN := $(HOME)/.cargo/bin/wasm-bindgen
@@ -43,10 +43,14 @@ test-e2e: build-worker
 	node --test --test-concurrency=1 tests/e2e/
 
 ## make bench: every benchmark, each against its baseline in the same run.
-bench: bench-core
+bench: bench-core bench-scan
 
 bench-core:
 	cargo bench -p keyward-core --bench verify
+
+# keyward scan against ripgrep on a generated 200 MiB tree (rg and hyperfine: scripts/setup.sh).
+bench-scan:
+	crates/keyward-cli/bench/scan.sh
 
 ## make fuzz: fuzz the key parser for 60 s (nightly toolchain, cargo-fuzz).
 fuzz:

@@ -29,3 +29,20 @@ if [ -f package-lock.json ] && { [ ! -d node_modules ] || [ package-lock.json -n
   say "installing npm dev tools (wrangler, binaryen, autocannon)"
   npm ci --no-audit --no-fund
 fi
+
+# Debian tools: git (the CLI's scanner tests drive real repositories), ripgrep and
+# hyperfine (make bench-scan compares keyward scan with rg).
+missing_debs=()
+command -v git >/dev/null || missing_debs+=(git)
+command -v rg >/dev/null || missing_debs+=(ripgrep)
+command -v hyperfine >/dev/null || missing_debs+=(hyperfine)
+if [ ${#missing_debs[@]} -gt 0 ]; then
+  if command -v apt-get >/dev/null; then
+    sudo_cmd=(); [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
+    say "installing ${missing_debs[*]} (apt-get)"
+    "${sudo_cmd[@]}" apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing_debs[@]}"
+  else
+    say "please install: ${missing_debs[*]}"
+  fi
+fi
