@@ -1,0 +1,181 @@
+// End-to-end: the `keyward` CLI (crates/keyward-cli) against the real Worker under
+// `wrangler dev`: keys create, list, show, rotate, revoke, and `scan --revoke`.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ROOT, call, startWorker } from './harness.mjs';
+
+const BIN = join(ROOT, 'target/debug/keyward');
+const KEY_SHAPE = /^[a-z][a-z0-9]{0,15}_[a-z][a-z0-9]{0,15}_[A-Za-z0-9_-]{49}$/;
+
+let worker;
+const made = []; // every raw key the CLI printed: none may appear where it should not
+
+/** Runs the CLI; returns {code, stdout, stderr}. */
+function keyward(args, { env = {}, cwd = ROOT } = {}) {
+  const r = spawnSync(BIN, args, {
+    cwd,
+    encoding: 'utf8',
+    env: { ...process.env, KEYWARD_URL: worker.url, KEYWARD_TOKEN: worker.rootKey, ...env },
+  });
+  if (r.error) throw r.error;
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+function assertNoKeys(text, keys = made) {
+  for (const k of keys) assert.ok(!text.includes(k.slice(12)), `output leaks a key: ${text}`);
+}
+
+const verify = (key) => call(worker.url, '/v1/verify', { method: 'POST', key: worker.rootKey, body: { key } });
+
+function create(name, extra = []) {
+  const r = keyward(['keys', 'create', '--name', name, '--owner', 'team-cli', '--scope', 'scans:read', '--env', 'live', ...extra]);
+  assert.equal(r.code, 0, r.stderr);
+  const key = r.stdout.trimEnd();
+  made.push(key);
+  return { ...r, key };
+}
+
+before(async () => {
+  execFileSync('cargo', ['build', '-p', 'keyward-cli', '--locked'], { cwd: ROOT, stdio: 'inherit' });
+  worker = await startWorker();
+}, { timeout: 600_000 });
+
+after(async () => { await worker?.stop(); });
+
+describe('keyward keys', () => {
+  let id;
+
+  test('create prints the key alone on stdout; the Worker accepts it', async () => {
+    const r = create('ci', ['--expires-in', '30d', '--metadata', '{"team":"cli"}']);
+    assert.match(r.key, KEY_SHAPE);
+    assert.equal(r.stdout, `${r.key}\n`);
+    assert.ok(r.key.startsWith('sk_live_'));
+    assertNoKeys(r.stderr);
+    const m = r.stderr.match(/created (key_[A-Za-z0-9]+)/);
+    assert.ok(m, r.stderr);
+    id = m[1];
+    const v = await verify(r.key);
+    assert.equal(v.status, 200, v.text);
+    assert.equal(v.body.valid, true);
+    assert.equal(v.body.key_id, id);
+  });
+
+  test('create --json puts everything on stdout', () => {
+    const r = keyward(['keys', 'create', '--json', '--name', 'json', '--owner', 'team-cli', '--scope', 'scans:read,repos:read', '--env', 'test']);
+    assert.equal(r.code, 0, r.stderr);
+    const body = JSON.parse(r.stdout);
+    made.push(body.key);
+    assert.match(body.key, KEY_SHAPE);
+    assert.equal(body.env, 'test');
+    assert.deepEqual([...body.scopes].sort(), ['repos:read', 'scans:read']);
+  });
+
+  test('list and show never print a key', () => {
+    const table = keyward(['keys', 'list', '--owner', 'team-cli']);
+    assert.equal(table.code, 0, table.stderr);
+    assert.match(table.stdout, /^ID\s+HINT\s+NAME/);
+    assert.ok(table.stdout.includes(id), table.stdout);
+    assertNoKeys(table.stdout + table.stderr);
+
+    const json = keyward(['keys', 'list', '--json', '--owner', 'team-cli', '--all']);
+    assert.equal(json.code, 0, json.stderr);
+    const { keys } = JSON.parse(json.stdout);
+    assert.ok(keys.length >= 2);
+    assert.ok(keys.every((k) => k.owner === 'team-cli' && !('key' in k)));
+    assertNoKeys(json.stdout);
+
+    const show = keyward(['keys', 'show', id, '--json']);
+    assert.equal(show.code, 0, show.stderr);
+    const rec = JSON.parse(show.stdout);
+    assert.equal(rec.id, id);
+    assert.equal(rec.name, 'ci');
+    assert.deepEqual(rec.metadata, { team: 'cli' });
+    const human = keyward(['keys', 'show', id]);
+    assert.equal(human.code, 0);
+    assert.match(human.stdout, /status\s+active/);
+    assertNoKeys(show.stdout + human.stdout);
+  });
+
+  test('rotate prints the new key alone; both work during the grace period', async () => {
+    const old = made[0];
+    const r = keyward(['keys', 'rotate', id, '--grace', '1h']);
+    assert.equal(r.code, 0, r.stderr);
+    const fresh = r.stdout.trimEnd();
+    made.push(fresh);
+    assert.match(fresh, KEY_SHAPE);
+    assert.equal(r.stdout, `${fresh}\n`);
+    assert.notEqual(fresh, old);
+    assertNoKeys(r.stderr);
+    assert.equal((await verify(fresh)).body.valid, true);
+    assert.equal((await verify(old)).body.valid, true);
+    const newId = r.stderr.match(/rotated to (key_[A-Za-z0-9]+)/)[1];
+    const shown = JSON.parse(keyward(['keys', 'show', newId, '--json']).stdout);
+    assert.equal(shown.rotated_from, id);
+  });
+
+  test('revoke: the key stops working at once', async () => {
+    const victim = create('to-revoke');
+    const vid = victim.stderr.match(/created (key_[A-Za-z0-9]+)/)[1];
+    const r = keyward(['keys', 'revoke', vid, '--reason', 'e2e']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, new RegExp(`revoked ${vid}`));
+    const v = await verify(victim.key);
+    assert.equal(v.body.valid, false);
+    assert.equal(v.body.code, 'revoked');
+    const rec = JSON.parse(keyward(['keys', 'show', vid, '--json']).stdout);
+    assert.equal(rec.revocation_reason, 'e2e');
+  });
+
+  test('exit codes: 1 refused, 2 configuration, 3 unreachable', () => {
+    const missing = keyward(['keys', 'show', 'key_0000000000000000']);
+    assert.equal(missing.code, 1, missing.stderr);
+    assert.match(missing.stderr, /not_found/);
+    assert.equal(missing.stdout, '');
+    const badToken = keyward(['keys', 'list'], { env: { KEYWARD_TOKEN: made.at(-1) } });
+    assert.equal(badToken.code, 1, badToken.stderr);
+    const noToken = keyward(['keys', 'list'], { env: { KEYWARD_TOKEN: '' } });
+    assert.equal(noToken.code, 2);
+    assert.match(noToken.stderr, /KEYWARD_TOKEN/);
+    const down = keyward(['keys', 'list'], { env: { KEYWARD_URL: 'http://127.0.0.1:9' } });
+    assert.equal(down.code, 3, down.stderr);
+  });
+});
+
+describe('keyward scan --revoke', () => {
+  test('a planted key is reported to the Worker and revoked', async () => {
+    const leaked = create('leaked').key;
+    const dir = mkdtempSync(join(tmpdir(), 'keyward-scan-'));
+    try {
+      mkdirSync(join(dir, 'config'));
+      writeFileSync(join(dir, 'config', 'prod.env'), `# oops\nAPI_KEY=${leaked}\n`);
+      writeFileSync(join(dir, 'README.md'), 'nothing here\n');
+      assert.equal((await verify(leaked)).body.valid, true);
+
+      const r = keyward(['scan', '--revoke', '--json', dir]);
+      assert.equal(r.code, 1, r.stderr);
+      assertNoKeys(r.stdout + r.stderr, [leaked]);
+      const out = JSON.parse(r.stdout);
+      assert.equal(out.findings.length, 1);
+      assert.equal(out.findings[0].line, 2);
+      assert.equal(out.findings[0].column, 9);
+      assert.ok(Array.isArray(out.leak_report), r.stdout);
+      assert.equal(out.leak_report[0].token_hash, out.findings[0].key_hash);
+
+      const v = await verify(leaked);
+      assert.equal(v.body.valid, false);
+      assert.equal(v.body.code, 'revoked');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('--revoke without configuration fails before scanning', () => {
+    const r = keyward(['scan', '--revoke', ROOT], { env: { KEYWARD_URL: '' } });
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /KEYWARD_URL/);
+  });
+});
