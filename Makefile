@@ -36,7 +36,7 @@ check-wasm:
 	cargo build -p keyward-core --target wasm32-unknown-unknown --locked
 
 build-worker:
-	cd worker && worker-build --release
+	scripts/build-worker.sh
 
 # End-to-end: the real Worker under wrangler dev, driven over HTTP.
 test-e2e: build-worker

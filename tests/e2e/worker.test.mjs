@@ -3,6 +3,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
+import { createHash, generateKeyPairSync, sign } from 'node:crypto';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { call as rawCall, eventually, makeKey, startWorker } from './harness.mjs';
@@ -11,6 +12,9 @@ const vectors = (name) => JSON.parse(readFileSync(new URL(`../vectors/${name}.js
 
 let worker;
 let origin;
+// A leak-report signing pair, like GitHub's, made for this run.
+const reporter = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+const reporterPem = reporter.publicKey.export({ type: 'spki', format: 'pem' });
 const seen = { created: new Set(), responses: [] };
 const webhook = [];
 const originHits = [];
@@ -59,6 +63,7 @@ before(async () => {
     vars: {
       ORIGIN_URL: o,
       ALERT_WEBHOOK_URL: `${o}/alerts`,
+      LEAK_REPORT_PUBLIC_KEYS: JSON.stringify({ 'test-key-1': reporterPem }),
       ROUTES: JSON.stringify([
         { method: 'GET', path: '/scans*', scope: 'scans:read' },
         { method: 'POST', path: '/scans', scope: 'scans:trigger' },
@@ -369,6 +374,79 @@ describe('gateway', () => {
     const insufficient = await call('/scans', { method: 'POST', key: k.key, body: {} });
     assert.match(insufficient.headers.get('www-authenticate'), /scope="scans:trigger"/);
     assert.equal(originHits.length, before, 'no refused request reached the origin');
+  });
+});
+
+function signed(items, { keyId = 'test-key-1', tamper } = {}) {
+  const body = JSON.stringify(items);
+  const signature = sign('sha256', Buffer.from(body), reporter.privateKey).toString('base64');
+  return {
+    method: 'POST',
+    body: tamper === 'body' ? body.replace('"type"', '"type" ') : body,
+    headers: {
+      'github-public-key-identifier': keyId,
+      'github-public-key-signature': tamper === 'signature' ? signature.slice(0, 10) + (signature[10] === 'A' ? 'B' : 'A') + signature.slice(11) : signature,
+    },
+  };
+}
+
+describe('leak reports', () => {
+  test('a signed GitHub report revokes every valid key in it and answers feedback', async () => {
+    const k = await create({ name: 'leaky', owner: 'leaks', scopes: [], env: 'live' });
+    const unknown = makeKey('sk', 'live');
+    const items = [
+      { token: k.key, type: 'keyward_api_key', url: 'https://github.com/o/r/blob/abc/app.js#L3', source: 'content' },
+      { token: unknown, type: 'keyward_api_key', url: 'https://github.com/o/r/blob/abc/x', source: 'content' },
+      { token: 'sk_live_not_a_key', type: 'keyward_api_key', url: 'u', source: 'content' },
+    ];
+    const r = await call('/v1/leaks', signed(items));
+    assert.equal(r.status, 200, r.text);
+    const sha = (s) => createHash('sha256').update(s).digest('hex');
+    assert.deepEqual(r.body, [
+      { token_hash: sha(k.key), token_type: 'keyward_api_key', label: 'true_positive' },
+      { token_hash: sha(unknown), token_type: 'keyward_api_key', label: 'false_positive' },
+      { token_hash: sha('sk_live_not_a_key'), token_type: 'keyward_api_key', label: 'false_positive' },
+    ]);
+    assert.equal((await verify(k.key)).body.code, 'revoked');
+    const record = (await call(`/v1/keys/${k.id}`, { key: worker.rootKey })).body;
+    assert.equal(record.revocation_reason, 'leaked');
+    assert.equal(record.revoked_by, 'github-secret-scanning');
+    const alerts = (await call(`/v1/alerts?key_id=${k.id}`, { key: worker.rootKey })).body.alerts;
+    const leaked = alerts.find((a) => a.kind === 'leaked');
+    assert.match(leaked.detail, /app\.js#L3/);
+    assert.ok(!leaked.detail.includes(k.key));
+  });
+
+  test('a tampered body or signature, or an unknown signing key, changes nothing', async () => {
+    const k = await create({ name: 'safe', owner: 'leaks', scopes: [], env: 'live' });
+    const items = [{ token: k.key, type: 'keyward_api_key', url: 'u', source: 'content' }];
+    for (const opts of [{ tamper: 'body' }, { tamper: 'signature' }, { keyId: 'unknown-key' }]) {
+      const r = await call('/v1/leaks', signed(items, opts));
+      assert.equal(r.status, 401, JSON.stringify(opts) + r.text);
+      assert.equal(r.body.error.code, 'bad_signature');
+    }
+    const half = signed(items);
+    delete half.headers['github-public-key-signature'];
+    assert.equal((await call('/v1/leaks', half)).body.error.code, 'bad_signature');
+    assert.equal((await verify(k.key)).body.code, 'valid', 'nothing was revoked');
+  });
+
+  test('a keys:write key may report leaks; others may not', async () => {
+    const k = await create({ name: 'found-by-scan', owner: 'leaks', scopes: [], env: 'live' });
+    const scanner = await create({ name: 'scanner', owner: 'sec', scopes: ['keys:write'], env: 'live' });
+    const reader = await create({ name: 'reader', owner: 'sec', scopes: ['keys:read'], env: 'live' });
+    const body = [{ token: k.key, type: 'keyward_api_key', url: 'src/config.js:3:15', source: 'keyward-cli' }];
+    assert.equal((await call('/v1/leaks', { method: 'POST', body })).status, 401);
+    assert.equal((await call('/v1/leaks', { method: 'POST', key: reader.key, body })).body.error.code, 'insufficient_scope');
+    const bad = await call('/v1/leaks', { method: 'POST', key: scanner.key, body: { token: k.key } });
+    assert.equal(bad.status, 400);
+    assert.equal((await verify(k.key)).body.code, 'valid');
+    const r = await call('/v1/leaks', { method: 'POST', key: scanner.key, body });
+    assert.equal(r.status, 200, r.text);
+    assert.equal(r.body[0].label, 'true_positive');
+    const record = (await call(`/v1/keys/${k.id}`, { key: worker.rootKey })).body;
+    assert.equal(record.revoked_by, scanner.id);
+    assert.equal(record.revocation_reason, 'leaked');
   });
 });
 

@@ -41,7 +41,7 @@ fn insert(db: &D1Database, e: &AuditEvent) -> worker::Result<D1PreparedStatement
         opt(&e.user_agent),
         JsValue::from_str(&timestamp(e.time)),
         JsValue::from_str(e.outcome.as_str()),
-        e.status.map_or(JsValue::NULL, |s| JsValue::from(s)),
+        e.status.map_or(JsValue::NULL, JsValue::from),
     ])
 }
 
@@ -74,17 +74,17 @@ async fn history(db: &D1Database, key_id: &str, week_ago: &str) -> worker::Resul
     let uses = "key_id = ?1 AND action NOT LIKE 'key.%'";
     let results = db
         .batch(vec![
-            db.prepare(format!("SELECT COUNT(*) AS n FROM audit_events WHERE {uses}")).bind(&[k.clone()])?,
+            db.prepare(format!("SELECT COUNT(*) AS n FROM audit_events WHERE {uses}")).bind(std::slice::from_ref(&k))?,
             db.prepare(format!("SELECT DISTINCT ip FROM audit_events WHERE {uses} AND ip IS NOT NULL LIMIT 1000"))
-                .bind(&[k.clone()])?,
+                .bind(std::slice::from_ref(&k))?,
             db.prepare(format!(
                 "SELECT DISTINCT country FROM audit_events WHERE {uses} AND country IS NOT NULL LIMIT 300"
             ))
-            .bind(&[k.clone()])?,
+            .bind(std::slice::from_ref(&k))?,
             db.prepare(format!(
                 "SELECT CAST(substr(time, 12, 2) AS INTEGER) AS h, COUNT(*) AS n FROM audit_events WHERE {uses} GROUP BY h"
             ))
-            .bind(&[k.clone()])?,
+            .bind(std::slice::from_ref(&k))?,
             db.prepare(format!(
                 "SELECT CAST(COUNT(*) AS REAL) / COUNT(DISTINCT substr(time, 1, 16)) AS per_minute \
                  FROM audit_events WHERE {uses} AND time >= ?2"
@@ -160,7 +160,7 @@ pub async fn handle(batch: MessageBatch<AuditEvent>, env: &Env) -> worker::Resul
             Err(e) => worker::console_error!("unreadable audit message dropped: {e}"),
         }
     }
-    events.sort_by(|a, b| a.time.cmp(&b.time));
+    events.sort_by_key(|e| e.time);
 
     let rules = MisuseRules::default();
     let mut by_key: BTreeMap<String, Vec<&AuditEvent>> = BTreeMap::new();

@@ -12,6 +12,7 @@ mod consumer;
 mod cron;
 mod gateway;
 mod http;
+mod leaks;
 mod reports;
 mod store;
 
@@ -87,6 +88,10 @@ async fn route(c: &mut Ctx<'_>, req: Request) -> ApiResult {
         },
         ["v1", "verify"] => match method {
             Method::Post => api::verify(c, req).await,
+            _ => Err(not_allowed("POST")),
+        },
+        ["v1", "leaks"] => match method {
+            Method::Post => leaks::report(c, req).await,
             _ => Err(not_allowed("POST")),
         },
         ["v1", "audit"] => match method {

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Builds the Worker into worker/build/: worker-build (cargo + wasm-bindgen + esbuild shim)
+# with the pinned tools scripts/setup.sh installs, then wasm-opt for size.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+export WASM_BINDGEN_BIN="${WASM_BINDGEN_BIN:-$HOME/.cargo/bin/wasm-bindgen}"
+export WASM_OPT_BIN="${WASM_OPT_BIN:-$root/node_modules/.bin/wasm-opt}"
+export ESBUILD_BIN="${ESBUILD_BIN:-$root/node_modules/.bin/esbuild}"
+cd "$root/worker"
+worker-build --release
+wasm="$root/worker/build/index_bg.wasm"
+# The feature set workerd supports (the one worker-build passes), without --debuginfo.
+"$WASM_OPT_BIN" "$wasm" -o "$wasm.opt" -Oz --strip-debug --strip-producers \
+  --enable-mutable-globals --enable-sign-ext --enable-nontrapping-float-to-int \
+  --enable-bulk-memory --enable-multivalue --enable-reference-types --enable-exception-handling
+mv "$wasm.opt" "$wasm"
+printf 'worker wasm: %s bytes, %s gzipped\n' "$(wc -c < "$wasm")" "$(gzip -9 -c "$wasm" | wc -c)" >&2
