@@ -67,7 +67,7 @@ enum Format {
 
 #[derive(Debug, Args)]
 struct ScanArgs {
-    /// Files or directories to scan (default: the current directory).
+    /// Files or directories to scan (default: the current directory; `-` reads stdin).
     #[arg(value_name = "PATH")]
     paths: Vec<PathBuf>,
     /// Only keys of this vendor prefix (repeatable; default: any vendor).
@@ -340,6 +340,8 @@ fn run_scan(args: ScanArgs) -> u8 {
         scan::scan_history(repo, &opts)
     } else if args.staged {
         scan::scan_staged(std::path::Path::new("."), &opts)
+    } else if args.paths.len() == 1 && args.paths[0].as_os_str() == "-" {
+        scan::scan_stdin(&opts)
     } else if args.paths.is_empty() {
         scan::scan_paths(&[PathBuf::from(".")], &opts)
     } else {

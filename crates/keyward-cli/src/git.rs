@@ -171,17 +171,44 @@ pub fn read_blobs(
     Ok(())
 }
 
+/// Every commit reachable from any ref, parents before children: commit id → position.
+///
+/// # Errors
+/// `git` fails.
+pub fn commit_order(repo: &Path) -> Result<std::collections::HashMap<String, usize>, String> {
+    let out = run(
+        git(repo).args(["rev-list", "--all", "--topo-order", "--reverse"]),
+        "rev-list --topo-order",
+    )?;
+    Ok(String::from_utf8_lossy(&out)
+        .lines()
+        .enumerate()
+        .map(|(i, c)| (c.trim().to_owned(), i))
+        .collect())
+}
+
+/// A commit that added a blob at a path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Intro {
+    /// The commit id.
+    pub commit: String,
+    /// The commit time (seconds since the epoch).
+    pub time: i64,
+    /// The blob's path in that commit.
+    pub path: String,
+}
+
 /// The commits (and paths) where the blob `oid` was added or changed into, oldest first.
 ///
 /// # Errors
 /// `git` fails.
-pub fn introducing_commits(repo: &Path, oid: &str) -> Result<Vec<(String, String)>, String> {
+pub fn introducing_commits(repo: &Path, oid: &str) -> Result<Vec<Intro>, String> {
     let out = run(
         git(repo).args([
             "log",
             "--all",
             "--reverse",
-            "--format=commit %H",
+            "--format=commit %H %ct",
             "--raw",
             "-z",
             "--no-abbrev",
@@ -192,7 +219,7 @@ pub fn introducing_commits(repo: &Path, oid: &str) -> Result<Vec<(String, String
         "log --find-object",
     )?;
     let mut found = Vec::new();
-    let mut commit = String::new();
+    let (mut commit, mut time) = (String::new(), 0i64);
     let mut fields = out.split(|&b| b == 0).peekable();
     while let Some(field) = fields.next() {
         let text = String::from_utf8_lossy(field);
@@ -200,8 +227,10 @@ pub fn introducing_commits(repo: &Path, oid: &str) -> Result<Vec<(String, String
         // With -z the format line and the first raw entry share a field: split them.
         let mut rest = text;
         if let Some(after) = rest.strip_prefix("commit ") {
-            let (hash, tail) = after.split_once('\n').unwrap_or((after, ""));
-            commit = hash.trim().to_owned();
+            let (head, tail) = after.split_once('\n').unwrap_or((after, ""));
+            let (hash, ct) = head.trim().split_once(' ').unwrap_or((head.trim(), "0"));
+            commit = hash.to_owned();
+            time = ct.parse().unwrap_or(0);
             rest = tail.trim_start_matches('\n');
         }
         if let Some(meta) = rest.strip_prefix(':') {
@@ -210,7 +239,11 @@ pub fn introducing_commits(repo: &Path, oid: &str) -> Result<Vec<(String, String
             if let [_, _, _, new_oid, _] = parts[..]
                 && new_oid == oid
             {
-                found.push((commit.clone(), String::from_utf8_lossy(path).into_owned()));
+                found.push(Intro {
+                    commit: commit.clone(),
+                    time,
+                    path: String::from_utf8_lossy(path).into_owned(),
+                });
             }
         }
     }

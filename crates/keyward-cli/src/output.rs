@@ -24,15 +24,22 @@ pub fn text(report: &Report) -> String {
                 f.line,
                 f.column
             ),
-            Place::Commit { commit, .. } => format!(
-                "{}:{}:{}:{}: {what}\n",
-                commit
-                    .as_deref()
-                    .map_or("(unknown commit)", |c| &c[..c.len().min(12)]),
-                f.place.path(),
-                f.line,
-                f.column
-            ),
+            Place::Commit { commit, .. } => {
+                let later = match f.later_commits.len() {
+                    0 => String::new(),
+                    1 => " [also added again in 1 later commit]".to_owned(),
+                    n => format!(" [also added again in {n} later commits]"),
+                };
+                format!(
+                    "{}:{}:{}:{}: {what}{later}\n",
+                    commit
+                        .as_deref()
+                        .map_or("(unknown commit)", |c| &c[..c.len().min(12)]),
+                    f.place.path(),
+                    f.line,
+                    f.column
+                )
+            }
         };
         out.push_str(&line);
     }
@@ -60,6 +67,7 @@ fn finding_json(f: &Finding) -> Value {
     });
     if let Place::Commit { commit, .. } = &f.place {
         v["commit"] = json!(commit);
+        v["later_commits"] = json!(f.later_commits);
     }
     if let Some(blob) = &f.blob {
         v["blob"] = json!(blob);
@@ -130,6 +138,7 @@ pub fn sarif(report: &Report) -> Value {
             });
             if let Some(c) = f.place.commit() {
                 r["properties"]["commit"] = json!(c);
+                r["properties"]["laterCommits"] = json!(f.later_commits);
             }
             r
         })

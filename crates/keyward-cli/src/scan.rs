@@ -70,6 +70,9 @@ pub struct Finding {
     pub len: usize,
     /// The git blob holding the key, for history and staged findings.
     pub blob: Option<String>,
+    /// History scans: later commits that added other versions of this file still holding
+    /// the same key, oldest first.
+    pub later_commits: Vec<String>,
     /// The key, only when it will be reported with `--revoke`.
     pub key: Option<ApiKey>,
 }
@@ -141,6 +144,7 @@ pub fn scan_buffer(buf: &[u8], place: &Place, opts: &Options, out: &mut Vec<Find
             hash: f.key.hash(),
             len: f.key.expose_secret().len(),
             blob: None,
+            later_commits: Vec::new(),
             key: opts.keep_keys.then(|| f.key.to_owned_key()),
         });
     });
@@ -235,6 +239,32 @@ pub fn scan_paths(paths: &[PathBuf], opts: &Options) -> Result<Report, String> {
     Ok(report)
 }
 
+/// Scans standard input (`keyward scan -`), reported as the file `-`.
+///
+/// # Errors
+/// Reading stdin fails.
+pub fn scan_stdin(opts: &Options) -> Result<Report, String> {
+    let mut buf = Vec::new();
+    std::io::stdin()
+        .lock()
+        .read_to_end(&mut buf)
+        .map_err(|e| format!("stdin: {e}"))?;
+    let mut report = Report::default();
+    if is_binary(&buf) {
+        report.binary = 1;
+        return Ok(report);
+    }
+    report.files = 1;
+    report.bytes = buf.len() as u64;
+    scan_buffer(
+        &buf,
+        &Place::File(PathBuf::from("-")),
+        opts,
+        &mut report.findings,
+    );
+    Ok(report)
+}
+
 fn push(errors: &Mutex<Vec<String>>, e: String) {
     if let Ok(mut v) = errors.lock() {
         v.push(e);
@@ -248,7 +278,11 @@ fn clean(p: &Path) -> PathBuf {
 }
 
 /// Scans every blob of every commit reachable from any ref of the repository at `repo`,
-/// including files deleted since; each finding names the commit that added the blob.
+/// including files deleted since.
+///
+/// Each finding names the oldest commit that added a version of the file holding the key
+/// (and its line and column there); later commits that added other versions of the same
+/// file still holding the same key are listed in [`Finding::later_commits`].
 ///
 /// # Errors
 /// `git` missing or failing (not a repository...).
@@ -259,11 +293,17 @@ pub fn scan_history(repo: &Path, opts: &Options) -> Result<Report, String> {
         path: path.to_owned(),
     })?;
     // Name the commits that introduced each blob with a finding (findings are rare).
-    let mut cache: HashMap<String, Vec<(String, String)>> = HashMap::new();
-    let mut resolved = Vec::new();
+    let mut cache: HashMap<String, Vec<git::Intro>> = HashMap::new();
+    // (position in history, finding) per commit that added a blob holding the key.
+    let order = if report.findings.is_empty() {
+        HashMap::new()
+    } else {
+        git::commit_order(repo)?
+    };
+    let mut expanded: Vec<(usize, Finding)> = Vec::new();
     for finding in std::mem::take(&mut report.findings) {
         let Some(oid) = finding.blob.clone() else {
-            resolved.push(finding);
+            expanded.push((usize::MAX, finding));
             continue;
         };
         if !cache.contains_key(&oid) {
@@ -272,23 +312,47 @@ pub fn scan_history(repo: &Path, opts: &Options) -> Result<Report, String> {
         }
         let intro = cache.get(&oid).map(Vec::as_slice).unwrap_or_default();
         if intro.is_empty() {
-            resolved.push(finding);
+            // Only reachable through a merge's own resolution: the path is known, the
+            // commit is not.
+            expanded.push((usize::MAX, finding));
             continue;
         }
-        for (commit, path) in intro {
+        for i in intro {
             let mut f = finding.clone();
             f.place = Place::Commit {
-                commit: Some(commit.clone()),
-                path: path.clone(),
+                commit: Some(i.commit.clone()),
+                path: i.path.clone(),
             };
-            resolved.push(f);
+            expanded.push((order.get(&i.commit).copied().unwrap_or(usize::MAX), f));
         }
     }
-    report.findings = resolved;
+    // Oldest first, then one finding per (key, path): the first commit that added it.
+    expanded.sort_by(|(ta, a), (tb, b)| {
+        (ta, a.place.commit(), a.line, a.column).cmp(&(tb, b.place.commit(), b.line, b.column))
+    });
+    let mut first: HashMap<(KeyHash, String), usize> = HashMap::new();
+    let mut findings: Vec<Finding> = Vec::new();
+    for (_, f) in expanded {
+        let k = (f.hash, f.place.path());
+        match first.get(&k) {
+            Some(&at) => {
+                let later = f.place.commit().map(str::to_owned);
+                let kept = &mut findings[at];
+                if let Some(c) = later
+                    && kept.place.commit() != Some(c.as_str())
+                    && !kept.later_commits.contains(&c)
+                {
+                    kept.later_commits.push(c);
+                }
+            }
+            None => {
+                first.insert(k, findings.len());
+                findings.push(f);
+            }
+        }
+    }
+    report.findings = findings;
     report.sort();
-    report
-        .findings
-        .dedup_by(|a, b| a.place == b.place && a.line == b.line && a.column == b.column);
     Ok(report)
 }
 

@@ -25,6 +25,15 @@ fn history_scan_reports_deleted_keys_with_commit_and_path() {
     let added = git(root, &["rev-parse", "HEAD"]);
     git(root, &["rm", "-q", "config/prod.env"]);
     git(root, &["commit", "-q", "-m", "oops, remove it"]);
+    // A key kept through two versions of a file: one finding, at the commit that added it.
+    let kept = key("sk", "dev");
+    fs::write(root.join("app.yaml"), format!("token: {kept}\n")).unwrap();
+    git(root, &["add", "."]);
+    git(root, &["commit", "-q", "-m", "app config"]);
+    let kept_first = git(root, &["rev-parse", "HEAD"]);
+    fs::write(root.join("app.yaml"), format!("# prod\ntoken: {kept}\n")).unwrap();
+    git(root, &["commit", "-q", "-am", "comment"]);
+    let kept_second = git(root, &["rev-parse", "HEAD"]);
     // A key on another branch only, never merged.
     git(root, &["checkout", "-q", "-b", "side"]);
     fs::write(root.join("side.txt"), format!("x: {other}\n")).unwrap();
@@ -34,17 +43,19 @@ fn history_scan_reports_deleted_keys_with_commit_and_path() {
     git(root, &["checkout", "-q", "main"]);
 
     // The working tree is clean...
-    let (code, _, _) = run(keyward(root).arg("scan"), &[&k, &other]);
+    fs::remove_file(root.join("app.yaml")).unwrap();
+    git(root, &["commit", "-q", "-am", "drop app.yaml"]);
+    let (code, _, _) = run(keyward(root).arg("scan"), &[&k, &other, &kept]);
     assert_eq!(code, 0);
     // ...history is not.
     let (code, stdout, stderr) = run(
         keyward(root).args(["scan", "--git", "--json"]),
-        &[&k, &other],
+        &[&k, &other, &kept],
     );
     assert_eq!(code, 1, "{stderr}");
     let v: Value = serde_json::from_str(&stdout).unwrap();
     let findings = v["findings"].as_array().unwrap();
-    assert_eq!(findings.len(), 2, "{stdout}");
+    assert_eq!(findings.len(), 3, "{stdout}");
     let by_path = |p: &str| findings.iter().find(|f| f["path"] == p).unwrap();
     let f = by_path("config/prod.env");
     assert_eq!(f["commit"], added.as_str());
@@ -54,11 +65,21 @@ fn history_scan_reports_deleted_keys_with_commit_and_path() {
     );
     assert_eq!(f["source"], "git");
     assert_eq!(by_path("side.txt")["commit"], side.as_str());
+    let app = by_path("app.yaml");
+    assert_eq!(app["commit"], kept_first.as_str());
+    assert_eq!(
+        (app["line"].as_u64(), app["column"].as_u64()),
+        (Some(1), Some(8))
+    );
+    assert_eq!(app["later_commits"], serde_json::json!([kept_second]));
 
     // Text output names the commit and path; --git takes the repository as a value.
     let parent = root.parent().unwrap();
     let name = root.file_name().unwrap().to_str().unwrap();
-    let (code, stdout, _) = run(keyward(parent).args(["scan", "--git", name]), &[&k, &other]);
+    let (code, stdout, _) = run(
+        keyward(parent).args(["scan", "--git", name]),
+        &[&k, &other, &kept],
+    );
     assert_eq!(code, 1);
     assert!(
         stdout.contains(&format!(

@@ -231,6 +231,31 @@ fn sarif_output() {
 }
 
 #[test]
+fn stdin_is_scanned_with_a_dash() {
+    use std::io::Write as _;
+    let dir = tempfile::tempdir().unwrap();
+    let k = key("sk", "live");
+    let mut child = keyward(dir.path())
+        .args(["scan", "--json", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin
+        .write_all(format!("line one\n+ KEY={k}\n").as_bytes())
+        .unwrap();
+    drop(stdin);
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(!stdout.contains(&k[12..]));
+    assert_eq!(places(&stdout)[0].0, "-");
+    assert_eq!((places(&stdout)[0].1, places(&stdout)[0].2), (2, 7));
+}
+
+#[test]
 fn errors_exit_2() {
     let dir = tempfile::tempdir().unwrap();
     let (code, _, stderr) = run(keyward(dir.path()).args(["scan", "no/such/path"]), &[]);
