@@ -90,9 +90,13 @@ pub fn json(report: &Report, leak_report: Option<&Value>) -> Value {
     v
 }
 
-/// Percent-encodes a relative path for a SARIF `uri` (keeps `/` and unreserved bytes).
+/// A SARIF `uri`: a percent-encoded relative reference, or a `file://` URI for an
+/// absolute path (keeps `/` and unreserved bytes).
 fn uri(path: &str) -> String {
-    let mut out = String::with_capacity(path.len());
+    let mut out = String::with_capacity(path.len() + 7);
+    if path.starts_with('/') {
+        out.push_str("file://");
+    }
     for &b in path.as_bytes() {
         if b.is_ascii_alphanumeric() || matches!(b, b'/' | b'-' | b'_' | b'.' | b'~') {
             out.push(char::from(b));

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use keyward_core::{ApiKey, KeyHash};
+use keyward_core::{ApiKey, KeyHash, MAX_KEY_LEN};
 
 use crate::finder::{LineCounter, VendorFilter, find_keys};
 use crate::git;
@@ -131,9 +131,36 @@ pub fn is_binary(buf: &[u8]) -> bool {
 
 /// Searches one buffer, appending findings for `place`.
 pub fn scan_buffer(buf: &[u8], place: &Place, opts: &Options, out: &mut Vec<Finding>) {
+    scan_window(buf, buf.len(), (1, 0), place, opts, out);
+}
+
+/// Files larger than this are read in windows of this size instead of whole.
+pub const WINDOW: usize = 16 << 20;
+/// Bytes carried from one window to the next, so that a key across the seam is whole in
+/// the next window.
+const CARRY: usize = MAX_KEY_LEN - 1;
+
+/// Searches `buf` for keys that start before `limit`. `origin` is the line and the
+/// number of characters already on that line at `buf[0]`.
+fn scan_window(
+    buf: &[u8],
+    limit: usize,
+    origin: (usize, usize),
+    place: &Place,
+    opts: &Options,
+    out: &mut Vec<Finding>,
+) {
     let mut lines = LineCounter::new(buf);
     find_keys(buf, &opts.vendors, |f| {
+        if f.offset >= limit {
+            return;
+        }
         let (line, column) = lines.locate(f.offset);
+        let (line, column) = if line == 1 {
+            (origin.0, column + origin.1)
+        } else {
+            (line + origin.0 - 1, column)
+        };
         out.push(Finding {
             place: place.clone(),
             line,
@@ -148,6 +175,62 @@ pub fn scan_buffer(buf: &[u8], place: &Place, opts: &Options, out: &mut Vec<Find
             key: opts.keep_keys.then(|| f.key.to_owned_key()),
         });
     });
+}
+
+/// Where `origin` moves to after `consumed`: lines passed, and characters on the last one.
+fn advance(origin: (usize, usize), consumed: &[u8]) -> (usize, usize) {
+    let chars = |b: &[u8]| b.iter().filter(|&&c| (c & 0xC0) != 0x80).count();
+    let newlines = memchr::memchr_iter(b'\n', consumed).count();
+    match memchr::memrchr(b'\n', consumed) {
+        Some(last) => (origin.0 + newlines, chars(&consumed[last + 1..])),
+        None => (origin.0, origin.1 + chars(consumed)),
+    }
+}
+
+/// Scans a stream in windows of [`WINDOW`] bytes, in constant memory. Returns the bytes
+/// read, or `None` if the stream is binary (a NUL in its first 8000 bytes).
+///
+/// # Errors
+/// Reading fails.
+pub fn scan_stream(
+    reader: impl std::io::Read,
+    place: &Place,
+    opts: &Options,
+    out: &mut Vec<Finding>,
+) -> std::io::Result<Option<u64>> {
+    scan_windows(reader, WINDOW, place, opts, out)
+}
+
+fn scan_windows(
+    mut reader: impl std::io::Read,
+    window: usize,
+    place: &Place,
+    opts: &Options,
+    out: &mut Vec<Finding>,
+) -> std::io::Result<Option<u64>> {
+    let mut buf: Vec<u8> = Vec::with_capacity(window + CARRY);
+    let mut origin = (1, 0);
+    let mut total = 0u64;
+    let mut first = true;
+    loop {
+        let got = (&mut reader).take(window as u64).read_to_end(&mut buf)?;
+        total += got as u64;
+        let eof = got < window;
+        if first {
+            if is_binary(&buf) {
+                return Ok(None);
+            }
+            first = false;
+        }
+        if eof {
+            scan_window(&buf, buf.len(), origin, place, opts, out);
+            return Ok(Some(total));
+        }
+        let limit = buf.len().saturating_sub(CARRY);
+        scan_window(&buf, limit, origin, place, opts, out);
+        origin = advance(origin, &buf[..limit]);
+        buf.drain(..limit);
+    }
 }
 
 /// Scans files and directories, recursively, honouring `.gitignore`, skipping binaries.
@@ -206,20 +289,22 @@ pub fn scan_paths(paths: &[PathBuf], opts: &Options) -> Result<Report, String> {
             if !entry.file_type().is_some_and(|t| t.is_file()) {
                 return ignore::WalkState::Continue;
             }
-            buf.clear();
-            let read = std::fs::File::open(entry.path()).and_then(|mut f| f.read_to_end(&mut buf));
-            if let Err(e) = read {
-                push(errors, format!("{}: {e}", entry.path().display()));
-                return ignore::WalkState::Continue;
-            }
-            if is_binary(&buf) {
-                binary.fetch_add(1, Ordering::Relaxed);
-                return ignore::WalkState::Continue;
-            }
-            files.fetch_add(1, Ordering::Relaxed);
-            bytes.fetch_add(buf.len() as u64, Ordering::Relaxed);
+            let place = Place::File(clean(entry.path()));
             local.clear();
-            scan_buffer(&buf, &Place::File(clean(entry.path())), opts, &mut local);
+            match scan_file(entry.path(), &place, opts, &mut buf, &mut local) {
+                Err(e) => {
+                    push(errors, format!("{}: {e}", entry.path().display()));
+                    return ignore::WalkState::Continue;
+                }
+                Ok(None) => {
+                    binary.fetch_add(1, Ordering::Relaxed);
+                    return ignore::WalkState::Continue;
+                }
+                Ok(Some(n)) => {
+                    files.fetch_add(1, Ordering::Relaxed);
+                    bytes.fetch_add(n, Ordering::Relaxed);
+                }
+            }
             if !local.is_empty()
                 && let Ok(mut all) = findings.lock()
             {
@@ -244,25 +329,39 @@ pub fn scan_paths(paths: &[PathBuf], opts: &Options) -> Result<Report, String> {
 /// # Errors
 /// Reading stdin fails.
 pub fn scan_stdin(opts: &Options) -> Result<Report, String> {
-    let mut buf = Vec::new();
-    std::io::stdin()
-        .lock()
-        .read_to_end(&mut buf)
-        .map_err(|e| format!("stdin: {e}"))?;
     let mut report = Report::default();
-    if is_binary(&buf) {
-        report.binary = 1;
-        return Ok(report);
+    let place = Place::File(PathBuf::from("-"));
+    match scan_stream(std::io::stdin().lock(), &place, opts, &mut report.findings) {
+        Ok(Some(n)) => {
+            report.files = 1;
+            report.bytes = n;
+        }
+        Ok(None) => report.binary = 1,
+        Err(e) => return Err(format!("stdin: {e}")),
     }
-    report.files = 1;
-    report.bytes = buf.len() as u64;
-    scan_buffer(
-        &buf,
-        &Place::File(PathBuf::from("-")),
-        opts,
-        &mut report.findings,
-    );
     Ok(report)
+}
+
+/// One file: read whole into `buf` (reused), or in windows when it is large.
+fn scan_file(
+    path: &Path,
+    place: &Place,
+    opts: &Options,
+    buf: &mut Vec<u8>,
+    out: &mut Vec<Finding>,
+) -> std::io::Result<Option<u64>> {
+    let mut file = std::fs::File::open(path)?;
+    let size = file.metadata().map_or(0, |m| m.len());
+    if size > WINDOW as u64 {
+        return scan_stream(file, place, opts, out);
+    }
+    buf.clear();
+    file.read_to_end(buf)?;
+    if is_binary(buf) {
+        return Ok(None);
+    }
+    scan_buffer(buf, place, opts, out);
+    Ok(Some(buf.len() as u64))
 }
 
 fn push(errors: &Mutex<Vec<String>>, e: String) {
@@ -390,4 +489,39 @@ fn scan_blobs(
         }
     })?;
     Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    fn summary(v: &[Finding]) -> Vec<(usize, usize, KeyHash)> {
+        v.iter().map(|f| (f.line, f.column, f.hash)).collect()
+    }
+
+    #[test]
+    fn windows_find_what_a_whole_read_finds() {
+        let mut text = String::new();
+        for i in 0..40 {
+            let k = ApiKey::generate(if i % 3 == 0 { "acme" } else { "sk" }, "live").unwrap();
+            text.push_str(&"é_x ".repeat(i * 7 % 23));
+            text.push_str(k.key.expose_secret());
+            text.push_str(if i % 2 == 0 { "\n" } else { " \u{2603} " });
+        }
+        let opts = Options::default();
+        let place = Place::File(PathBuf::from("t"));
+        let mut whole = Vec::new();
+        scan_buffer(text.as_bytes(), &place, &opts, &mut whole);
+        assert_eq!(whole.len(), 40);
+        for window in [1, 7, 50, 83, 100, 333, 4096] {
+            let mut windowed = Vec::new();
+            let n = scan_windows(text.as_bytes(), window, &place, &opts, &mut windowed)
+                .unwrap()
+                .unwrap();
+            assert_eq!(n, text.len() as u64);
+            assert_eq!(summary(&windowed), summary(&whole), "window {window}");
+        }
+    }
 }
