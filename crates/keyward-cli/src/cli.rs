@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use crate::api::Client;
 use crate::finder::VendorFilter;
 use crate::keys::{self, Out};
-use crate::scan::{self, Options, Report};
+use crate::scan::{self, Finding, Options, Report};
 use crate::{hook, init, output};
 
 /// Exit code: scan clean, or command succeeded.
@@ -446,28 +446,44 @@ fn summary(report: &Report, staged: bool, took: std::time::Duration, leaks: Opti
 /// Sends each distinct key found to `POST /v1/leaks`; the Worker revokes it as leaked.
 fn report_leaks(client: &Client, report: &Report) -> Result<Value, crate::api::ApiError> {
     let mut seen = HashSet::new();
-    let mut batch = Vec::new();
-    for f in &report.findings {
-        let Some(key) = &f.key else { continue };
-        if !seen.insert(f.hash) {
-            continue;
-        }
-        batch.push(json!({
-            "token": key.expose_secret(),
-            "type": "keyward_api_key",
-            "url": f.url(),
-            "source": "keyward-cli",
-        }));
-    }
-    let body = Value::Array(batch);
-    let resp = client.post("/v1/leaks", &body);
-    // The body held raw keys: wipe what we can of it.
-    if let Value::Array(items) = body {
-        for mut item in items {
-            if let Some(Value::String(s)) = item.get_mut("token") {
-                zeroize::Zeroize::zeroize(s);
+    let distinct: Vec<&Finding> = report
+        .findings
+        .iter()
+        .filter(|f| f.key.is_some() && seen.insert(f.hash))
+        .collect();
+    let mut answers = Vec::new();
+    // The Worker takes at most 1000 tokens (and 1 MiB) per report.
+    for chunk in distinct.chunks(LEAK_BATCH) {
+        let mut body = Value::Array(
+            chunk
+                .iter()
+                .filter_map(|f| {
+                    let key = f.key.as_ref()?;
+                    Some(json!({
+                        "token": key.expose_secret(),
+                        "type": "keyward_api_key",
+                        "url": f.url(),
+                        "source": "keyward-cli",
+                    }))
+                })
+                .collect(),
+        );
+        let resp = client.post("/v1/leaks", &body);
+        // The body held raw keys: wipe what we can of it.
+        if let Value::Array(items) = &mut body {
+            for item in items {
+                if let Some(Value::String(s)) = item.get_mut("token") {
+                    zeroize::Zeroize::zeroize(s);
+                }
             }
         }
+        match resp? {
+            Value::Array(items) => answers.extend(items),
+            other => answers.push(other),
+        }
     }
-    resp
+    Ok(Value::Array(answers))
 }
+
+/// Keys per `POST /v1/leaks` request.
+const LEAK_BATCH: usize = 500;
