@@ -6,7 +6,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ROOT, call, startWorker } from './harness.mjs';
+import { ROOT, call, makeKey, startWorker } from './harness.mjs';
 
 const BIN = join(ROOT, 'target/debug/keyward');
 const KEY_SHAPE = /^[a-z][a-z0-9]{0,15}_[a-z][a-z0-9]{0,15}_[A-Za-z0-9_-]{49}$/;
@@ -153,17 +153,23 @@ describe('keyward scan --revoke', () => {
       mkdirSync(join(dir, 'config'));
       writeFileSync(join(dir, 'config', 'prod.env'), `# oops\nAPI_KEY=${leaked}\n`);
       writeFileSync(join(dir, 'README.md'), 'nothing here\n');
+      // A well-formed key this Worker never issued: reported, nothing to revoke.
+      const stranger = makeKey('sk', 'live');
+      writeFileSync(join(dir, 'notes.txt'), `old: ${stranger}\n`);
       assert.equal((await verify(leaked)).body.valid, true);
 
       const r = keyward(['scan', '--revoke', '--json', dir]);
       assert.equal(r.code, 1, r.stderr);
-      assertNoKeys(r.stdout + r.stderr, [leaked]);
+      assertNoKeys(r.stdout + r.stderr, [leaked, stranger]);
       const out = JSON.parse(r.stdout);
-      assert.equal(out.findings.length, 1);
-      assert.equal(out.findings[0].line, 2);
-      assert.equal(out.findings[0].column, 9);
+      assert.equal(out.findings.length, 2);
+      const mine = out.findings.find((f) => f.path.endsWith('prod.env'));
+      assert.equal(mine.line, 2);
+      assert.equal(mine.column, 9);
       assert.ok(Array.isArray(out.leak_report), r.stdout);
-      assert.equal(out.leak_report[0].token_hash, out.findings[0].key_hash);
+      const label = (f) => out.leak_report.find((x) => x.token_hash === f.key_hash)?.label;
+      assert.equal(label(mine), 'true_positive');
+      assert.equal(label(out.findings.find((f) => f.path.endsWith('notes.txt'))), 'false_positive');
 
       const v = await verify(leaked);
       assert.equal(v.body.valid, false);

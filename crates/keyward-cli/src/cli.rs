@@ -424,10 +424,14 @@ fn summary(report: &Report, staged: bool, took: std::time::Duration, leaks: Opti
                 .iter()
                 .find(|f| f.hash.to_hex() == hash)
                 .map_or("?", |f| f.hint.as_str());
-            let label = item
-                .get("label")
-                .and_then(Value::as_str)
-                .unwrap_or("reported");
+            let label = match item.get("label").and_then(Value::as_str) {
+                Some("true_positive") => "revoked as leaked (true_positive)",
+                Some("false_positive") => {
+                    "not a key of this Worker, nothing revoked (false_positive)"
+                }
+                Some(other) => other,
+                None => "reported",
+            };
             eprintln!("keyward: {hint}…: {label}");
         }
     } else if staged {

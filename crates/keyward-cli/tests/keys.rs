@@ -97,7 +97,7 @@ fn fake_worker(created_key: String) -> (String, Arc<Mutex<Vec<Seen>>>) {
                             json!({
                                 "token_hash": KeyHash::of(i["token"].as_str().unwrap()).to_hex(),
                                 "token_type": "keyward_api_key",
-                                "label": "revoked"
+                                "label": "true_positive"
                             })
                         })
                         .collect();
@@ -340,7 +340,7 @@ fn scan_revoke_reports_found_keys_to_the_worker() {
     let v: Value = serde_json::from_str(&stdout).unwrap();
     let hash = ApiKey::parse(&k).unwrap().hash().to_hex();
     assert_eq!(v["leak_report"][0]["token_hash"], hash.as_str());
-    assert_eq!(v["leak_report"][0]["label"], "revoked");
+    assert_eq!(v["leak_report"][0]["label"], "true_positive");
     // One report per distinct key, with where it was found.
     let req = seen.lock().unwrap().last().unwrap().clone();
     assert_eq!(
@@ -357,7 +357,7 @@ fn scan_revoke_reports_found_keys_to_the_worker() {
         &[&k],
     );
     assert_eq!(code, 1);
-    assert!(stderr.contains(": revoked"), "{stderr}");
+    assert!(stderr.contains(": revoked as leaked"), "{stderr}");
     // A clean tree sends nothing.
     let clean = tempfile::tempdir().unwrap();
     let before = seen.lock().unwrap().len();
