@@ -35,6 +35,17 @@ fn run(cmd: &mut Command, what: &str) -> Result<Vec<u8>, String> {
     Ok(out.stdout)
 }
 
+/// The working tree's top directory, if there is one (not for bare repositories).
+pub fn toplevel(repo: &Path) -> Option<std::path::PathBuf> {
+    let out = run(
+        git(repo).args(["rev-parse", "--show-toplevel"]),
+        "rev-parse",
+    )
+    .ok()?;
+    let top = String::from_utf8_lossy(&out).trim().to_owned();
+    (!top.is_empty()).then(|| std::path::PathBuf::from(top))
+}
+
 /// Every blob reachable from any ref (every commit's tree, deleted files included), each
 /// once, with the first path it was seen at.
 ///
@@ -142,9 +153,13 @@ pub fn read_blobs(
     let mut content = Vec::new();
     for blob in blobs {
         header.clear();
-        reader
+        let n = reader
             .read_until(b'\n', &mut header)
             .map_err(|e| format!("git cat-file: {e}"))?;
+        if n == 0 {
+            let _ = child.wait();
+            return Err("git cat-file stopped before every object was read".to_owned());
+        }
         let h = String::from_utf8_lossy(&header);
         let parts: Vec<&str> = h.trim_end().split(' ').collect();
         // "<oid> missing" for objects a partial clone lacks: skip them.
@@ -167,8 +182,11 @@ pub fn read_blobs(
     }
     drop(reader);
     let _ = writer.join();
-    let _ = child.wait();
-    Ok(())
+    match child.wait() {
+        Ok(status) if status.success() => Ok(()),
+        Ok(status) => Err(format!("git cat-file failed ({status})")),
+        Err(e) => Err(format!("git cat-file: {e}")),
+    }
 }
 
 /// Every commit reachable from any ref, parents before children: commit id → position.

@@ -155,6 +155,9 @@ fn scan_window(
         if f.offset >= limit {
             return;
         }
+        if allowed_inline(buf, f.offset) {
+            return;
+        }
         let (line, column) = lines.locate(f.offset);
         let (line, column) = if line == 1 {
             (origin.0, column + origin.1)
@@ -175,6 +178,18 @@ fn scan_window(
             key: opts.keep_keys.then(|| f.key.to_owned_key()),
         });
     });
+}
+
+/// Marks a line whose keys are not reported (e.g. a published test vector).
+pub const ALLOW_MARKER: &[u8] = b"keyward:allow";
+/// Per-directory files of gitignore patterns for paths whose keys are not reported.
+pub const IGNORE_FILE: &str = ".keywardignore";
+
+/// Whether the line holding `offset` carries [`ALLOW_MARKER`].
+fn allowed_inline(buf: &[u8], offset: usize) -> bool {
+    let start = memchr::memrchr(b'\n', &buf[..offset]).map_or(0, |i| i + 1);
+    let end = memchr::memchr(b'\n', &buf[offset..]).map_or(buf.len(), |i| offset + i);
+    memchr::memmem::find(&buf[start..end], ALLOW_MARKER).is_some()
 }
 
 /// Where `origin` moves to after `consumed`: lines passed, and characters on the last one.
@@ -264,6 +279,7 @@ pub fn scan_paths(paths: &[PathBuf], opts: &Options) -> Result<Report, String> {
         .git_global(!opts.no_ignore)
         .ignore(!opts.no_ignore)
         .parents(!opts.no_ignore)
+        .add_custom_ignore_filename(IGNORE_FILE)
         .threads(threads)
         .filter_entry(|e| e.file_name() != ".git");
 
@@ -466,6 +482,19 @@ pub fn scan_staged(repo: &Path, opts: &Options) -> Result<Report, String> {
     Ok(report)
 }
 
+/// The repository's top-level `.keywardignore` (from the working tree), applied to the
+/// paths of blobs in history and in the index.
+fn repo_ignore(repo: &Path) -> ignore::gitignore::Gitignore {
+    let Some(top) = git::toplevel(repo) else {
+        return ignore::gitignore::Gitignore::empty();
+    };
+    let mut b = ignore::gitignore::GitignoreBuilder::new(&top);
+    // A missing file is no error; a malformed line is skipped, as git does.
+    let _ = b.add(top.join(IGNORE_FILE));
+    b.build()
+        .unwrap_or_else(|_| ignore::gitignore::Gitignore::empty())
+}
+
 fn scan_blobs(
     repo: &Path,
     blobs: &[git::Blob],
@@ -474,7 +503,17 @@ fn scan_blobs(
 ) -> Result<Report, String> {
     let mut report = Report::default();
     let mut local = Vec::new();
-    git::read_blobs(repo, blobs, |blob, content| {
+    let ignore = repo_ignore(repo);
+    let kept: Vec<git::Blob> = blobs
+        .iter()
+        .filter(|b| {
+            !ignore
+                .matched_path_or_any_parents(b.path.trim_start_matches('/'), false)
+                .is_ignore()
+        })
+        .cloned()
+        .collect();
+    git::read_blobs(repo, &kept, |blob, content| {
         if is_binary(content) {
             report.binary += 1;
             return;

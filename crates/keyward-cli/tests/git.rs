@@ -135,6 +135,30 @@ fn staged_scan_sees_the_index_not_the_working_tree() {
 }
 
 #[test]
+fn keywardignore_applies_to_history_and_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    repo(root);
+    let k = key("sk", "test");
+    fs::create_dir_all(root.join("tests/vectors")).unwrap();
+    fs::write(root.join("tests/vectors/keys.json"), format!("[\"{k}\"]\n")).unwrap();
+    fs::write(root.join("app.env"), format!("K={k}\n")).unwrap();
+    fs::write(root.join(".keywardignore"), "tests/vectors/\n").unwrap();
+    git(root, &["add", "."]);
+    let (code, stdout, _) = run(keyward(root).args(["scan", "--staged", "--json"]), &[&k]);
+    assert_eq!(code, 1);
+    let v: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(v["findings"].as_array().unwrap().len(), 1);
+    assert_eq!(v["findings"][0]["path"], "app.env");
+    git(root, &["commit", "-q", "--no-verify", "-m", "x"]);
+    let (code, stdout, _) = run(keyward(root).args(["scan", "--git", "--json"]), &[&k]);
+    assert_eq!(code, 1);
+    let v: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(v["findings"].as_array().unwrap().len(), 1);
+    assert_eq!(v["findings"][0]["path"], "app.env");
+}
+
+#[test]
 fn pre_commit_hook_blocks_a_commit_with_a_key() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();

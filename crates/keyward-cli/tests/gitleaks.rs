@@ -169,7 +169,7 @@ fn rule_refuses_malformed_inputs() {
     assert!(n >= 15);
 
     // The inputs that merely wrap a valid key yield exactly that key.
-    let live = "sk_live_EyjWrnpz412femvE1HSRDfyp6BuUL8IP3zztYpyRo2s4MALsQ";
+    let live = "sk_live_EyjWrnpz412femvE1HSRDfyp6BuUL8IP3zztYpyRo2s4MALsQ"; // keyward:allow (a vector)
     for text in [
         format!(" {live}"),
         format!("Bearer {live}"),
@@ -182,7 +182,7 @@ fn rule_refuses_malformed_inputs() {
 #[test]
 fn rule_refuses_other_shapes() {
     let rule = rule();
-    let live = "sk_live_EyjWrnpz412femvE1HSRDfyp6BuUL8IP3zztYpyRo2s4MALsQ";
+    let live = "sk_live_EyjWrnpz412femvE1HSRDfyp6BuUL8IP3zztYpyRo2s4MALsQ"; // keyward:allow (a vector)
     for text in [
         format!("{live}A"),                     // one character too long: a longer token
         live.replacen("sk_live", "SK_LIVE", 1), // uppercase prefixes

@@ -205,6 +205,35 @@ fn ignored_and_binary_files_are_skipped() {
 }
 
 #[test]
+fn allowlisted_paths_and_lines_are_not_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let k = key("sk", "live");
+    write(root, ".keywardignore", "fixtures/\n*.vectors.json\n");
+    write(root, "fixtures/keys.txt", format!("{k}\n"));
+    write(root, "deep/a.vectors.json", format!("[\"{k}\"]\n"));
+    write(
+        root,
+        "docs/example.md",
+        format!("`{k}` <!-- keyward:allow -->\n"),
+    );
+    write(
+        root,
+        "src/test.rs",
+        format!("const K: &str = \"{k}\"; // keyward:allow\n"),
+    );
+    write(
+        root,
+        "src/real.rs",
+        format!("// keyward:allow is on another line\nlet k = \"{k}\";\n"),
+    );
+    let (code, stdout, _) = run(keyward(root).args(["scan", "--json"]), &[&k]);
+    assert_eq!(code, 1);
+    let found: Vec<(String, u64)> = places(&stdout).into_iter().map(|p| (p.0, p.1)).collect();
+    assert_eq!(found, vec![("src/real.rs".to_owned(), 2)]);
+}
+
+#[test]
 fn sarif_output() {
     let dir = tempfile::tempdir().unwrap();
     let k = key("sk", "live");
