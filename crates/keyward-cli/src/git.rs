@@ -116,14 +116,15 @@ pub fn staged_blobs(repo: &Path) -> Result<Vec<Blob>, String> {
     Ok(blobs)
 }
 
-/// Streams the content of each blob through `git cat-file --batch`.
+/// Streams the content of each blob through `git cat-file --batch`: `each` gets the blob,
+/// its size and a reader of exactly its content (what it leaves unread is skipped).
 ///
 /// # Errors
-/// `git` fails or its output is not what `--batch` promises.
+/// `git` fails, its output is not what `--batch` promises, or `each` fails.
 pub fn read_blobs(
     repo: &Path,
     blobs: &[Blob],
-    mut each: impl FnMut(&Blob, &[u8]),
+    mut each: impl FnMut(&Blob, u64, &mut dyn std::io::Read) -> std::io::Result<()>,
 ) -> Result<(), String> {
     if blobs.is_empty() {
         return Ok(());
@@ -150,7 +151,6 @@ pub fn read_blobs(
     });
     let mut reader = BufReader::with_capacity(1 << 20, stdout);
     let mut header = Vec::new();
-    let mut content = Vec::new();
     for blob in blobs {
         header.clear();
         let n = reader
@@ -166,19 +166,18 @@ pub fn read_blobs(
         let [_, kind, size] = parts[..] else {
             continue;
         };
-        let size: usize = size
+        let size: u64 = size
             .parse()
             .map_err(|_| format!("git cat-file: unexpected header {h:?}"))?;
-        content.clear();
-        content.reserve(size + 1);
-        (&mut reader)
-            .take(size as u64 + 1)
-            .read_to_end(&mut content)
-            .map_err(|e| format!("git cat-file: {e}"))?;
-        content.truncate(size);
-        if kind == "blob" {
-            each(blob, &content);
+        let is_blob = kind == "blob";
+        let mut body = (&mut reader).take(size);
+        if is_blob {
+            each(blob, size, &mut body).map_err(|e| format!("git cat-file: {e}"))?;
         }
+        // Skip what was not read, then the newline after the content.
+        std::io::copy(&mut body, &mut std::io::sink())
+            .and_then(|_| (&mut reader).take(1).read_to_end(&mut Vec::new()))
+            .map_err(|e| format!("git cat-file: {e}"))?;
     }
     drop(reader);
     let _ = writer.join();

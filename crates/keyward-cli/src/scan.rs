@@ -513,19 +513,33 @@ fn scan_blobs(
         })
         .cloned()
         .collect();
-    git::read_blobs(repo, &kept, |blob, content| {
-        if is_binary(content) {
-            report.binary += 1;
-            return;
-        }
-        report.files += 1;
-        report.bytes += content.len() as u64;
+    let mut content = Vec::new();
+    git::read_blobs(repo, &kept, |blob, size, reader| {
+        let place = place(&blob.path);
         local.clear();
-        scan_buffer(content, &place(&blob.path), opts, &mut local);
+        let scanned = if size > WINDOW as u64 {
+            scan_stream(reader, &place, opts, &mut local)?
+        } else {
+            content.clear();
+            reader.read_to_end(&mut content)?;
+            if is_binary(&content) {
+                None
+            } else {
+                scan_buffer(&content, &place, opts, &mut local);
+                Some(content.len() as u64)
+            }
+        };
+        let Some(n) = scanned else {
+            report.binary += 1;
+            return Ok(());
+        };
+        report.files += 1;
+        report.bytes += n;
         for mut f in local.drain(..) {
             f.blob = Some(blob.oid.clone());
             report.findings.push(f);
         }
+        Ok(())
     })?;
     Ok(report)
 }
