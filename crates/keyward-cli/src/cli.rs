@@ -234,7 +234,7 @@ fn run_init(args: &InitArgs) -> u8 {
     }
     match init::init(&args.dir, &args.vendor, args.force) {
         Ok(key) => {
-            println!("{}", key.expose_secret());
+            crate::out(&format!("{}\n", key.expose_secret()));
             eprintln!(
                 "wrote {} with {}={} (its SHA-256).\n\
                  The root key above holds admin and is shown this once: keep it in a secret \
@@ -369,16 +369,16 @@ fn run_scan(args: ScanArgs) -> u8 {
     };
 
     match format {
-        Format::Text => print!("{}", output::text(&report)),
-        Format::Json => println!(
-            "{}",
+        Format::Text => crate::out(&output::text(&report)),
+        Format::Json => crate::out(&format!(
+            "{}\n",
             serde_json::to_string_pretty(&output::json(&report, leak_report.as_ref()))
                 .unwrap_or_default()
-        ),
-        Format::Sarif => println!(
-            "{}",
+        )),
+        Format::Sarif => crate::out(&format!(
+            "{}\n",
             serde_json::to_string_pretty(&output::sarif(&report)).unwrap_or_default()
-        ),
+        )),
     }
     summary(
         &report,

@@ -1,7 +1,5 @@
 //! `keyward keys ...`: key management against the Worker's HTTP API.
 
-use std::io::Write as _;
-
 use serde_json::{Value, json};
 
 use crate::api::{ApiError, Client, encode};
@@ -44,7 +42,7 @@ pub fn parse_duration(s: &str) -> Result<u64, String> {
 
 fn print_json(v: &Value) {
     let text = serde_json::to_string_pretty(v).unwrap_or_default();
-    println!("{text}");
+    crate::out(&format!("{text}\n"));
 }
 
 fn str_field<'a>(v: &'a Value, k: &str) -> &'a str {
@@ -171,9 +169,7 @@ fn print_new_key(resp: &Value, out: Out, what: &str) {
     }
     let key = str_field(resp, "key");
     // stdout carries the key and nothing else, so it can be piped to a secret manager.
-    let mut stdout = std::io::stdout().lock();
-    let _ = writeln!(stdout, "{key}");
-    let _ = stdout.flush();
+    crate::out(&format!("{key}\n"));
     eprintln!(
         "{what} {} ({}); the key above is shown once: store it now.",
         str_field(resp, "id"),
@@ -251,24 +247,21 @@ pub fn list(
             ]
         })
         .collect();
-    print!(
-        "{}",
-        table(
-            &[
-                "ID",
-                "HINT",
-                "NAME",
-                "OWNER",
-                "ENV",
-                "SCOPES",
-                "STATUS",
-                "CREATED",
-                "EXPIRES",
-                "LAST USED"
-            ],
-            &rows
-        )
-    );
+    crate::out(&table(
+        &[
+            "ID",
+            "HINT",
+            "NAME",
+            "OWNER",
+            "ENV",
+            "SCOPES",
+            "STATUS",
+            "CREATED",
+            "EXPIRES",
+            "LAST USED",
+        ],
+        &rows,
+    ));
     match next {
         Some(c) => eprintln!("{} keys; more with --cursor {c} (or --all)", keys.len()),
         None => eprintln!("{} keys", keys.len()),
@@ -289,7 +282,7 @@ pub fn show(client: &Client, id: &str, out: Out) -> Result<(), ApiError> {
     if out.json {
         print_json(&record);
     } else {
-        print!("{}", record_table(&record));
+        crate::out(&record_table(&record));
     }
     Ok(())
 }
@@ -308,7 +301,7 @@ pub fn revoke(client: &Client, id: &str, reason: &str, out: Out) -> Result<(), A
             str_field(&record, "id"),
             str_field(&record, "hint")
         );
-        print!("{}", record_table(&record));
+        crate::out(&record_table(&record));
     }
     Ok(())
 }

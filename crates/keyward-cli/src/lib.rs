@@ -15,3 +15,12 @@ pub mod init;
 pub mod keys;
 pub mod output;
 pub mod scan;
+
+/// Writes to stdout; a closed pipe (`keyward scan | head`) is not an error worth a panic.
+pub fn out(text: &str) {
+    use std::io::Write as _;
+    let mut stdout = std::io::stdout().lock();
+    let _ = stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush());
+}
