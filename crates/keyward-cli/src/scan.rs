@@ -368,14 +368,18 @@ fn scan_file(
 ) -> std::io::Result<Option<u64>> {
     let mut file = std::fs::File::open(path)?;
     let size = file.metadata().map_or(0, |m| m.len());
-    if size > WINDOW as u64 {
-        return scan_stream(file, place, opts, out);
-    }
+    // Sniff first: a binary file is skipped without reading the rest of it.
     buf.clear();
-    file.read_to_end(buf)?;
+    (&mut file).take(BINARY_SNIFF_LEN as u64).read_to_end(buf)?;
     if is_binary(buf) {
         return Ok(None);
     }
+    if size > WINDOW as u64 {
+        let head = std::io::Cursor::new(std::mem::take(buf));
+        let scanned = scan_stream(head.chain(file), place, opts, out);
+        return scanned;
+    }
+    file.read_to_end(buf)?;
     scan_buffer(buf, place, opts, out);
     Ok(Some(buf.len() as u64))
 }
