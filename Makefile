@@ -14,9 +14,12 @@ export ESBUILD_BIN := $(CURDIR)/node_modules/.bin/esbuild
 WRANGLER := $(CURDIR)/node_modules/.bin/wrangler
 
 ## make dev: set up, then run keyward locally.
+# .dev.vars is made once by `keyward init` (the root key is printed once, only its hash
+# kept); state persists in .wrangler/state between runs.
 dev: setup
-	cargo build -p keyward-core
-	@echo "keyward-core builds. The Worker (wrangler dev on 127.0.0.1:8787) is not here yet."
+	@test -f .dev.vars || cargo run -q -p keyward-cli -- init
+	CI=true $(WRANGLER) d1 migrations apply AUDIT_DB --local
+	$(WRANGLER) dev --ip 127.0.0.1 --port 8787 --test-scheduled
 
 ## make test: every check CI runs, in the order that fails fastest.
 test: setup lint test-rust check-wasm test-e2e

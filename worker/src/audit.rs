@@ -2,7 +2,10 @@
 
 use keyward_core::chrono::{DateTime, Utc};
 use keyward_core::{AuditEvent, Code, OsRandom, new_event_id};
-use worker::{Context, Env, Request};
+use std::cell::RefCell;
+use std::time::Duration;
+
+use worker::{Context, Delay, Env, Request};
 
 use crate::config::AUDIT;
 
@@ -62,9 +65,30 @@ pub fn event(
     }
 }
 
+/// How long events wait in the isolate for others to share one queue write.
+const FLUSH_AFTER_MS: u64 = 20;
+
+thread_local! {
+    /// Events waiting for the isolate's next queue write.
+    static PENDING: RefCell<Vec<AuditEvent>> = const { RefCell::new(Vec::new()) };
+}
+
 /// Sends `events` to the audit queue after the response (`ctx.wait_until`).
+///
+/// Events of concurrent requests in the same isolate share one `send_batch`: the first
+/// request schedules a flush [`FLUSH_AFTER_MS`] later and keeps the isolate alive until it
+/// is done; later requests in that window only add their events.
 pub fn send(env: &Env, ctx: &Context, events: Vec<AuditEvent>) {
     if events.is_empty() {
+        return;
+    }
+    let first = PENDING.with(|p| {
+        let mut p = p.borrow_mut();
+        let first = p.is_empty();
+        p.extend(events);
+        first
+    });
+    if !first {
         return;
     }
     let queue = match env.queue(AUDIT) {
@@ -75,8 +99,13 @@ pub fn send(env: &Env, ctx: &Context, events: Vec<AuditEvent>) {
         }
     };
     ctx.wait_until(async move {
-        if let Err(e) = queue.send_batch(events).await {
-            worker::console_error!("audit events could not be queued: {e}");
+        Delay::from(Duration::from_millis(FLUSH_AFTER_MS)).await;
+        let batch = PENDING.with(|p| std::mem::take(&mut *p.borrow_mut()));
+        // A queue batch holds at most 100 messages.
+        for chunk in batch.chunks(100) {
+            if let Err(e) = queue.send_batch(chunk.to_vec()).await {
+                worker::console_error!("{} audit events could not be queued: {e}", chunk.len());
+            }
         }
     });
 }
