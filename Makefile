@@ -46,7 +46,11 @@ test-e2e: build-worker
 	node --test --test-concurrency=1 tests/e2e/
 
 ## make bench: every benchmark, each against its baseline in the same run.
-bench: bench-core bench-scan
+bench: bench-core bench-scan bench-worker
+
+# Loopback load on wrangler dev: /healthz against /v1/verify, plus the wasm size.
+bench-worker: build-worker
+	node tests/bench/worker-load.mjs 5000
 
 bench-core:
 	cargo bench -p keyward-core --bench verify

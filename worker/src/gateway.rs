@@ -146,3 +146,26 @@ pub async fn forward(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::wildcard_match;
+
+    #[test]
+    fn wildcards_match_any_run_of_characters() {
+        for (pattern, text, expect) in [
+            ("/scans", "/scans", true),
+            ("/scans", "/scans/1", false),
+            ("/scans*", "/scans", true),
+            ("/scans*", "/scans/1/results", true),
+            ("/scans*", "/scan", false),
+            ("/repos/*/scans", "/repos/a/b/scans", true),
+            ("/repos/*/scans", "/repos/a/scans/x", false),
+            ("*", "/anything", true),
+            ("/a*b*c", "/a-x-b-y-c", true),
+            ("/a*b*c", "/a-x-c-y-b", false),
+        ] {
+            assert_eq!(wildcard_match(pattern, text), expect, "{pattern} vs {text}");
+        }
+    }
+}
