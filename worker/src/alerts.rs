@@ -32,7 +32,8 @@ pub fn timestamp(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
-fn opt(v: &Option<String>) -> JsValue {
+/// An optional string as a D1 parameter (NULL when absent).
+pub fn opt(v: &Option<String>) -> JsValue {
     v.as_deref().map_or(JsValue::NULL, JsValue::from_str)
 }
 
@@ -49,6 +50,14 @@ impl Alert {
             detail,
             time: timestamp(time),
         }
+    }
+
+    /// The alert concerns `record`'s key.
+    pub fn for_key(mut self, record: &keyward_core::KeyRecord) -> Self {
+        self.key_id = Some(record.id.to_string());
+        self.hint = Some(record.hint.clone());
+        self.owner = Some(record.owner.clone());
+        self
     }
 
     /// The idempotent insert.
@@ -92,6 +101,20 @@ pub async fn store(db: &D1Database, alerts: Vec<Alert>) -> worker::Result<Vec<Al
         .filter(|(_, r)| r.meta().ok().flatten().and_then(|m| m.changes).unwrap_or(0) > 0)
         .map(|(a, _)| a)
         .collect())
+}
+
+/// Stores `alerts` and posts the new ones to `webhook`; returns how many were new.
+///
+/// # Errors
+/// The D1 error; nothing is stored or posted then.
+pub async fn raise(
+    db: &D1Database,
+    webhook: Option<&str>,
+    alerts: Vec<Alert>,
+) -> worker::Result<usize> {
+    let new = store(db, alerts).await?;
+    post(webhook, &new).await;
+    Ok(new.len())
 }
 
 /// Posts each alert as JSON to `url`. Best effort: failures are logged; alerts stay in D1.

@@ -10,17 +10,13 @@ use serde::Deserialize;
 use worker::wasm_bindgen::JsValue;
 use worker::{D1Database, D1PreparedStatement, Env, MessageBatch};
 
-use crate::alerts::{self, Alert, timestamp};
+use crate::alerts::{self, Alert, opt, timestamp};
 use crate::config::{AUDIT_DB, Config, KEYS};
 use crate::store::Store;
 
 /// Whether the event is a use of a key (as opposed to a lifecycle action on it).
 fn is_use(e: &AuditEvent) -> bool {
     !e.action.starts_with("key.")
-}
-
-fn opt(v: &Option<String>) -> JsValue {
-    v.as_deref().map_or(JsValue::NULL, JsValue::from_str)
 }
 
 fn insert(db: &D1Database, e: &AuditEvent) -> worker::Result<D1PreparedStatement> {

@@ -28,7 +28,7 @@ pub async fn run(env: &Env, now: DateTime<Utc>) -> worker::Result<usize> {
                 let last = r
                     .last_used_at
                     .map_or_else(|| "never used".to_owned(), |t| format!("last used {t}"));
-                let mut a = Alert::new(
+                let a = Alert::new(
                     AlertKind::Stale,
                     format!("stale:{}:{day}", r.id),
                     format!(
@@ -37,14 +37,11 @@ pub async fn run(env: &Env, now: DateTime<Utc>) -> worker::Result<usize> {
                     ),
                     now,
                 );
-                a.key_id = Some(r.id.to_string());
-                a.hint = Some(r.hint.clone());
-                a.owner = Some(r.owner.clone());
-                found.push(a);
+                found.push(a.for_key(&r));
             }
             let broad = over_privileged(&r, now);
             if !broad.is_empty() {
-                let mut a = Alert::new(
+                let a = Alert::new(
                     AlertKind::OverPrivileged,
                     format!("over_privileged:{}:{day}", r.id),
                     format!(
@@ -54,10 +51,7 @@ pub async fn run(env: &Env, now: DateTime<Utc>) -> worker::Result<usize> {
                     ),
                     now,
                 );
-                a.key_id = Some(r.id.to_string());
-                a.hint = Some(r.hint.clone());
-                a.owner = Some(r.owner.clone());
-                found.push(a);
+                found.push(a.for_key(&r));
             }
         }
         match next {
@@ -65,10 +59,8 @@ pub async fn run(env: &Env, now: DateTime<Utc>) -> worker::Result<usize> {
             None => break,
         }
     }
-    let new = alerts::store(&db, found).await?;
     let webhook = Config::get(env)
         .ok()
         .and_then(|c| c.alert_webhook_url.clone());
-    alerts::post(webhook.as_deref(), &new).await;
-    Ok(new.len())
+    alerts::raise(&db, webhook.as_deref(), found).await
 }

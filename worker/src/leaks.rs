@@ -143,7 +143,7 @@ pub async fn report(ctx: &mut Ctx<'_>, mut req: Request) -> ApiResult {
                     }
                     let place = item.url.as_deref().unwrap_or("an unknown place");
                     let source = item.source.as_deref().unwrap_or("unknown source");
-                    let mut alert = Alert::new(
+                    let alert = Alert::new(
                         AlertKind::Leaked,
                         format!("leaked:{}", record.id),
                         format!(
@@ -157,10 +157,7 @@ pub async fn report(ctx: &mut Ctx<'_>, mut req: Request) -> ApiResult {
                         ),
                         ctx.now,
                     );
-                    alert.key_id = Some(record.id.to_string());
-                    alert.hint = Some(record.hint.clone());
-                    alert.owner = Some(record.owner.clone());
-                    found.push(alert);
+                    found.push(alert.for_key(&record));
                     "true_positive"
                 }
             },
@@ -172,10 +169,8 @@ pub async fn report(ctx: &mut Ctx<'_>, mut req: Request) -> ApiResult {
         });
     }
     let db = ctx.env.d1(AUDIT_DB)?;
-    let new = alerts::store(&db, found)
+    alerts::raise(&db, ctx.config.alert_webhook_url.as_deref(), found)
         .await
         .map_err(|e| ApiError::unavailable("alert storage", e))?;
-    let webhook = ctx.config.alert_webhook_url.clone();
-    alerts::post(webhook.as_deref(), &new).await;
     Ok(json(200, &feedback))
 }
