@@ -1,0 +1,106 @@
+// Benchmark (1): the verification hot path through WebAssembly against the
+// straightforward JavaScript of the same path with node:crypto, in one run.
+//
+//   npm run bench          (both benchmarks)   node bench/verify.mjs   (this one)
+//
+// Both sides do the same work for a valid key needing one scope: length and grammar
+// check, CRC32 checksum, SHA-256 of the key, lookup by hash in a table of 1,000 records,
+// the decision (revoked, expired, environment) and the scope check.
+import { createHash, hash as oneShotHash } from 'node:crypto';
+import { crc32 } from 'node:zlib';
+import { createKey, memoryStore } from 'keyward';
+
+const RECORDS = 1000;
+const SCOPES = ['scans:read'];
+const store = memoryStore();
+const jsTable = new Map();
+const keys = [];
+for (let i = 0; i < RECORDS; i++) {
+  const { key, hash, hint } = createKey({ env: 'live' });
+  const record = {
+    id: `key_${String(i).padStart(16, '0')}`, hash, hint, name: `k${i}`, owner: 'bench',
+    scopes: ['repos:read', 'scans:*'], env: 'live', created_at: '2026-01-01T00:00:00Z',
+    expires_at: '2099-01-01T00:00:00Z',
+  };
+  store.add(record);
+  // The JS side gets its times pre-parsed: the fairest version of "straightforward".
+  jsTable.set(hash, { ...record, expiresAtMs: Date.parse(record.expires_at), revokedAtMs: null });
+  keys.push(key);
+}
+
+const KEY_RE = /^([a-z][a-z0-9]{0,15})_([a-z][a-z0-9]{0,15})_([A-Za-z0-9_-]{43})([A-Za-z0-9_-]{6})$/;
+
+function grants(held, required) {
+  for (const h of held) {
+    if (h === 'admin' || h === required) return true;
+    if (h.endsWith(':*') && required !== 'admin' && required.startsWith(h.slice(0, -1))) return true;
+  }
+  return false;
+}
+
+/** The same path in plain JavaScript, hashing with `sha256` of node:crypto. */
+function jsVerify(key, env, scopes, now, sha256) {
+  if (key.length === 0 || key.length > 83) return { valid: false, code: 'malformed' };
+  const m = KEY_RE.exec(key);
+  if (!m) return { valid: false, code: 'malformed' };
+  const body = key.slice(0, key.length - 6);
+  const sum = Buffer.alloc(4);
+  sum.writeUInt32BE(crc32(body));
+  if (sum.toString('base64url') !== m[4]) return { valid: false, code: 'bad_checksum' };
+  const record = jsTable.get(sha256(key));
+  if (!record) return { valid: false, code: 'unknown_key' };
+  if (record.revokedAtMs !== null && record.revokedAtMs <= now) return { valid: false, code: 'revoked' };
+  if (record.expiresAtMs !== null && record.expiresAtMs <= now) return { valid: false, code: 'expired' };
+  if (record.env !== (env || m[2])) return { valid: false, code: 'wrong_environment' };
+  for (const s of scopes) if (!grants(record.scopes, s)) return { valid: false, code: 'insufficient_scope', scope: s };
+  return { valid: true, code: 'valid', key: record };
+}
+
+const createHashHex = (k) => createHash('sha256').update(k).digest('hex');
+const oneShotHex = (k) => oneShotHash('sha256', k, 'hex');
+
+const cases = {
+  'wasm: memoryStore().verifyKey (parse+crc+sha256+lookup+decision+scope, 1 call)':
+    (key, now) => store.verifyKey(key, { env: 'live', scopes: SCOPES, now }),
+  'js: regex + zlib.crc32 + crypto.createHash + Map + scope check':
+    (key, now) => jsVerify(key, 'live', SCOPES, now, createHashHex),
+  'js, faster hash: same with crypto.hash (one-shot, Node >= 20.12)':
+    (key, now) => jsVerify(key, 'live', SCOPES, now, oneShotHex),
+};
+
+// Every side must agree before anything is timed.
+for (const [name, fn] of Object.entries(cases)) {
+  for (const key of keys.slice(0, 50)) {
+    const r = fn(key, Date.now());
+    if (!r.valid) throw new Error(`${name}: ${r.code}`);
+  }
+  if (fn(keys[0].slice(0, -1) + (keys[0].endsWith('A') ? 'B' : 'A'), Date.now()).code !== 'bad_checksum') throw new Error(`${name}: checksum`);
+}
+
+function measure(fn, iterations) {
+  const now = Date.now();
+  let sink = 0;
+  const t0 = process.hrtime.bigint();
+  for (let i = 0; i < iterations; i++) {
+    if (fn(keys[i % RECORDS], now).valid) sink++;
+  }
+  const ns = Number(process.hrtime.bigint() - t0) / iterations;
+  if (sink !== iterations) throw new Error('a key failed');
+  return ns;
+}
+
+const ITER = Number(process.env.BENCH_ITER ?? 200_000);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 7);
+const results = {};
+for (const name of Object.keys(cases)) results[name] = [];
+for (const fn of Object.values(cases)) measure(fn, ITER / 4); // warm up every side first
+for (let r = 0; r < ROUNDS; r++) {
+  for (const [name, fn] of Object.entries(cases)) results[name].push(measure(fn, ITER));
+}
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const wasmNs = median(Object.values(results)[0]);
+console.log(`verify hot path, ${RECORDS} records, ${ITER} checks x ${ROUNDS} rounds (median), Node ${process.versions.node}`);
+for (const [name, xs] of Object.entries(results)) {
+  const ns = median(xs);
+  console.log(`${(ns / 1000).toFixed(2).padStart(7)} µs/op  ${(1e9 / ns / 1e3).toFixed(0).padStart(5)}k op/s  ${(ns / wasmNs).toFixed(2)}x wasm  ${name}`);
+}

@@ -1,0 +1,242 @@
+'use strict';
+// Where the middleware finds keys: memoryStore (records inside WebAssembly), remoteStore
+// (the Worker's POST /v1/verify, cached briefly), or any {findByHash(hash)} of your own.
+const { wasm, CODE_LIST, CODE_INFO } = require('./wasm.cjs');
+const { ApiKeyError, KeywardOptionError, fromWasm } = require('./errors.cjs');
+const { millis } = require('./core.cjs');
+
+/** Marks keyward's own stores; the middleware uses their fast paths. */
+const kTable = Symbol('keyward.table');
+const kRemote = Symbol('keyward.remote');
+
+/** What `req.apiKey` holds: never the raw key. */
+function info(id, owner, scopes, env, hint) {
+  return Object.freeze({ id, owner, scopes: Object.freeze([...scopes]), env, hint });
+}
+
+function unpack(packed) {
+  return {
+    code: CODE_LIST[packed % 256].code,
+    missing: (Math.floor(packed / 256) % 256) - 1,
+    slot: Math.floor(packed / 65536) - 1,
+  };
+}
+
+/**
+ * Records kept in memory, inside WebAssembly: for tests and small apps. The whole check
+ * (parse, checksum, SHA-256, lookup, decision) is one call into WebAssembly.
+ *
+ * @example
+ * const store = memoryStore();
+ * const { key, hash, hint } = createKey({ env: 'live' });
+ * store.add({ id: 'key_0123456789abcdef', hash, hint, name: 'ci', owner: 'team-a',
+ *   scopes: ['scans:read'], env: 'live', created_at: new Date().toISOString() });
+ */
+function memoryStore(records = []) {
+  const table = new wasm.KeyTable();
+  const infos = [];
+  const compiled = new WeakMap();
+
+  function scopesOf(list) {
+    let c = compiled.get(list);
+    if (!c) {
+      if (!Array.isArray(list)) throw new KeywardOptionError('scopes', 'must be an array of strings');
+      try {
+        c = new wasm.Scopes(list);
+      } catch (e) {
+        throw fromWasm(e);
+      }
+      compiled.set(list, c);
+    }
+    return c;
+  }
+
+  const store = {
+    /** Adds a record (the core's KeyRecord, snake_case, RFC 3339 times), or replaces the one with the same hash. */
+    add(record) {
+      let slot;
+      try {
+        slot = table.add(JSON.stringify(record));
+      } catch (e) {
+        throw fromWasm(e);
+      }
+      const r = JSON.parse(table.get(slot));
+      infos[slot] = info(r.id, r.owner, r.scopes, r.env, r.hint);
+      return store;
+    },
+    /** Removes the record with this hash; whether there was one. */
+    remove(hash) {
+      return table.remove(String(hash));
+    },
+    /** The record with this hash, or null. */
+    findByHash(hash) {
+      const slot = table.find(String(hash));
+      return slot < 0 ? null : JSON.parse(table.get(slot));
+    },
+    /** How many records. */
+    get size() {
+      return table.size;
+    },
+    /**
+     * Checks a presented key in one call: `{valid, code, message, key?, scope?}` where
+     * `key` is what `req.apiKey` holds. `env` defaults to the key's own environment.
+     * Pass the same `scopes` array each time: it is parsed once.
+     */
+    verifyKey(key, { env = '', scopes, now } = {}) {
+      if (typeof key !== 'string') key = '';
+      if (typeof env !== 'string') throw new KeywardOptionError('env', 'must be a string');
+      const ms = millis(now);
+      const packed = scopes === undefined || scopes.length === 0
+        ? table.check(key, env, ms)
+        : table.checkWith(key, env, scopesOf(scopes), ms);
+      const { code, missing, slot } = unpack(packed);
+      const result = { valid: code === 'valid', code, message: CODE_INFO.get(code).message };
+      if (slot >= 0) result.key = infos[slot];
+      if (missing >= 0) {
+        result.scope = scopes[missing];
+        result.message = wasm.missingScopeMessage(scopes[missing]);
+      }
+      return result;
+    },
+    [kTable]: { table, infos, unpack },
+  };
+  for (const r of records) store.add(r);
+  return store;
+}
+
+const VERDICT_CODES = new Set(['valid', 'malformed', 'bad_checksum', 'unknown_key', 'wrong_environment', 'expired', 'revoked', 'insufficient_scope', 'rate_limited']);
+
+/**
+ * Asks keyward's Worker (`POST {url}/v1/verify`, with a token holding `keys:verify`)
+ * and caches each verdict by key hash for `cacheTtlMs` (default 5000): a revocation
+ * becomes visible here within that time. `url` and `token` default to `KEYWARD_URL` and
+ * `KEYWARD_TOKEN`; a missing one throws at once. A Worker that fails or cannot be
+ * reached answers 503 `unavailable`: never a pass.
+ *
+ * @example
+ * const store = remoteStore({ url: 'https://keys.example.com', token: process.env.KEYWARD_TOKEN });
+ */
+function remoteStore({
+  url = process.env.KEYWARD_URL,
+  token = process.env.KEYWARD_TOKEN,
+  cacheTtlMs = 5000,
+  timeoutMs = 5000,
+  maxEntries = 10000,
+} = {}) {
+  if (url === undefined || url === '') throw new KeywardOptionError('url', 'is missing: pass {url} or set KEYWARD_URL');
+  if (token === undefined || token === '') throw new KeywardOptionError('token', 'is missing: pass {token} or set KEYWARD_TOKEN');
+  if (typeof token !== 'string') throw new KeywardOptionError('token', 'must be a string');
+  let endpoint;
+  try {
+    endpoint = new URL('v1/verify', String(url).endsWith('/') ? String(url) : `${url}/`);
+  } catch {
+    throw new KeywardOptionError('url', 'is not a URL');
+  }
+  if (endpoint.protocol !== 'https:' && endpoint.protocol !== 'http:') throw new KeywardOptionError('url', 'must be http: or https:');
+  for (const [name, v] of [['cacheTtlMs', cacheTtlMs], ['timeoutMs', timeoutMs], ['maxEntries', maxEntries]]) {
+    if (typeof v !== 'number' || !(v >= 0) || !Number.isFinite(v)) throw new KeywardOptionError(name, 'must be a non-negative number');
+  }
+  const authorization = `Bearer ${token}`;
+  /** `${hash} ${env}` → {expires, verdict | promise} */
+  const cache = new Map();
+
+  async function ask(key, env) {
+    const body = { key, scopes: [] };
+    if (env) body.env = env;
+    let response;
+    try {
+      response = await fetch(endpoint, {
+        method: 'POST',
+        headers: { authorization, 'content-type': 'application/json', accept: 'application/json' },
+        body: JSON.stringify(body),
+        signal: AbortSignal.timeout(timeoutMs),
+      });
+    } catch (cause) {
+      throw new ApiKeyError('unavailable', undefined, { cause });
+    }
+    let answer;
+    try {
+      answer = await response.json();
+    } catch (cause) {
+      throw new ApiKeyError('unavailable', undefined, { cause: { status: response.status, cause } });
+    }
+    if (response.status !== 200) {
+      // 400: our request was refused; 401/403: the token lacks keys:verify; 5xx: a fault.
+      throw new ApiKeyError('unavailable', undefined, { cause: { status: response.status, error: answer?.error } });
+    }
+    if (!answer || typeof answer.valid !== 'boolean' || typeof answer.code !== 'string'
+      || answer.valid !== (answer.code === 'valid')) {
+      throw new ApiKeyError('unavailable', undefined, { cause: { status: 200, error: 'not a verify answer' } });
+    }
+    const code = VERDICT_CODES.has(answer.code) ? answer.code : 'unauthorized';
+    const verdict = { code, message: typeof answer.message === 'string' ? answer.message : CODE_INFO.get(code).message };
+    if (code === 'valid') {
+      if (!Array.isArray(answer.scopes) || typeof answer.key_id !== 'string') {
+        // The root key verifies as valid with no record; it is not for an app's users.
+        verdict.code = 'unknown_key';
+        verdict.message = CODE_INFO.get('unknown_key').message;
+      } else {
+        verdict.key = info(answer.key_id, answer.owner ?? null, answer.scopes, answer.env ?? env ?? null, answer.hint ?? null);
+        verdict.expiresAt = answer.expires_at ? Date.parse(answer.expires_at) : Infinity;
+      }
+    }
+    if (answer.key_id !== undefined && verdict.key === undefined) verdict.keyId = answer.key_id;
+    return verdict;
+  }
+
+  function evict(now) {
+    for (const [k, entry] of cache) {
+      if (cache.size < maxEntries && entry.expires > now) break;
+      cache.delete(k);
+    }
+  }
+
+  /**
+   * Verifies a key that parsed locally (`hash` is its SHA-256): `{code, message, key?}`.
+   * Throws an ApiKeyError `unavailable` when the Worker cannot answer.
+   */
+  async function verifyParsed(key, hash, env) {
+    const now = Date.now();
+    const id = `${hash} ${env ?? ''}`;
+    let entry = cache.get(id);
+    if (!entry || entry.expires <= now) {
+      if (entry) cache.delete(id);
+      const pending = ask(key, env);
+      entry = { expires: now + cacheTtlMs, verdict: pending };
+      if (cacheTtlMs > 0 && maxEntries > 0) {
+        evict(now);
+        cache.set(id, entry);
+        // Concurrent requests share one call; a failure is not cached.
+        pending.then((v) => { entry.verdict = v; }, () => { if (cache.get(id) === entry) cache.delete(id); });
+      }
+    }
+    const verdict = await entry.verdict;
+    if (verdict.code === 'valid' && verdict.expiresAt <= Date.now()) {
+      return { code: 'expired', message: CODE_INFO.get('expired').message, keyId: verdict.key.id };
+    }
+    return verdict;
+  }
+
+  return {
+    /**
+     * Checks a presented key against the Worker: `{valid, code, message, key?}`. Malformed
+     * keys and bad checksums are answered here without a request.
+     */
+    async verifyKey(key, { env } = {}) {
+      const r = wasm.inspectKey(typeof key === 'string' ? key : '');
+      if (r.length < 64) {
+        const code = r.startsWith('malformed') ? 'malformed' : r;
+        return { valid: false, code, message: CODE_INFO.get(code).message };
+      }
+      const v = await verifyParsed(key, r.slice(0, 64), env);
+      return { valid: v.code === 'valid', ...v };
+    },
+    /** Forgets every cached verdict. */
+    clear() {
+      cache.clear();
+    },
+    [kRemote]: verifyParsed,
+  };
+}
+
+module.exports = { memoryStore, remoteStore, kTable, kRemote, info };

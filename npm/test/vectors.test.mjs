@@ -1,0 +1,118 @@
+// Every shared vector file of tests/vectors/ against the WebAssembly build, asserting on
+// codes, never on message text.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readdirSync, readFileSync } from 'node:fs';
+import {
+  ApiKeyError, codes, createKey, hashKey, hasScope, parseKey, parseScope, verify, wwwAuthenticate,
+} from 'keyward';
+
+const dir = new URL('../../tests/vectors/', import.meta.url);
+const load = (name) => JSON.parse(readFileSync(new URL(`${name}.json`, dir)));
+const input = (i) => (typeof i === 'string' ? i : (i.prefix ?? '') + i.repeat.repeat(i.times));
+const covered = new Set(['parse', 'checksum', 'hash', 'scope_parse', 'scope_grants', 'verify', 'codes']);
+
+test('every vector file is covered here', () => {
+  const files = readdirSync(dir).filter((f) => f.endsWith('.json')).map((f) => f.slice(0, -5));
+  assert.ok(files.length > 0);
+  for (const f of files) {
+    assert.ok(covered.has(f), `tests/vectors/${f}.json has no npm test`);
+    assert.equal(load(f).version, 1, f);
+  }
+});
+
+test('parse vectors', () => {
+  for (const c of load('parse').cases) {
+    const key = input(c.input);
+    if (c.expect) {
+      const { hash, ...parts } = c.expect;
+      assert.deepEqual({ ...parseKey(key) }, parts, c.name);
+      assert.equal(hashKey(key), hash, c.name);
+    } else {
+      assert.throws(() => parseKey(key), (e) => {
+        assert.ok(e instanceof ApiKeyError, c.name);
+        assert.equal(e.code, c.error.code, c.name);
+        if (c.error.part) assert.equal(e.part, c.error.part, c.name);
+        assert.equal(e.status, codes[c.error.code].status, c.name);
+        return true;
+      });
+    }
+  }
+});
+
+test('checksum vectors, through parse outcomes', () => {
+  for (const c of load('checksum').cases) {
+    const key = c.input + c.expect;
+    const isKeyBody = /^[a-z][a-z0-9]{0,15}_[a-z][a-z0-9]{0,15}_[A-Za-z0-9_-]{43}$/.test(c.input);
+    if (isKeyBody) {
+      assert.doesNotThrow(() => parseKey(key), c.name);
+      // Any other checksum of the right shape is refused as a bad checksum.
+      const other = c.expect[0] === 'A' ? `B${c.expect.slice(1)}` : `A${c.expect.slice(1)}`;
+      assert.throws(() => parseKey(c.input + other), { code: 'bad_checksum' }, c.name);
+    } else {
+      // Not a key body (e.g. empty): body + checksum is not a key at all.
+      assert.throws(() => parseKey(key), { code: 'malformed' }, c.name);
+    }
+  }
+});
+
+test('hash vectors', () => {
+  for (const c of load('hash').cases) assert.equal(hashKey(c.input), c.expect, c.name);
+});
+
+test('scope_parse vectors', () => {
+  for (const c of load('scope_parse').cases) {
+    if (c.error) {
+      assert.throws(() => parseScope(input(c.input)), (e) => e instanceof ApiKeyError && e.code === c.error.code, c.name);
+    } else {
+      assert.equal(parseScope(c.input), c.expect, c.name);
+    }
+  }
+});
+
+test('scope_grants vectors', () => {
+  for (const c of load('scope_grants').cases) {
+    assert.equal(hasScope(c.input.held, c.input.required), c.expect, c.name);
+  }
+});
+
+test('verify vectors', () => {
+  for (const c of load('verify').cases) {
+    const { record, env, scopes, now } = c.input;
+    const v = verify(record, { env, scopes, now: new Date(now) });
+    assert.equal(v.code, c.expect.code, c.name);
+    assert.equal(v.valid, c.expect.code === 'valid', c.name);
+    if (v.code === 'insufficient_scope') assert.ok(scopes.includes(v.scope), c.name);
+  }
+});
+
+test('codes vectors: status, RFC 6750 error and the ApiKeyError built from each', () => {
+  const cases = load('codes').cases;
+  assert.deepEqual(Object.keys(codes).sort(), cases.map((c) => c.input).sort(), 'the same table');
+  for (const c of cases) {
+    assert.equal(codes[c.input].status, c.expect.status, c.name);
+    assert.equal(codes[c.input].bearer_error, c.expect.bearer_error, c.name);
+    const e = new ApiKeyError(c.input);
+    assert.equal(e.code, c.input);
+    assert.equal(e.status, c.expect.status);
+    const header = wwwAuthenticate(c.input);
+    assert.ok(header.startsWith('Bearer realm="keyward"'), c.name);
+    assert.equal(header.includes(`error="${c.expect.bearer_error}"`), c.expect.bearer_error !== null, c.name);
+  }
+});
+
+test('createKey makes keys that parse, in the format of the vectors', () => {
+  const { key, hash, hint } = createKey({ vendor: 'acme9', env: 'staging' });
+  assert.match(key, /^acme9_staging_[A-Za-z0-9_-]{49}$/);
+  assert.equal(hashKey(key), hash);
+  assert.equal(parseKey(key).hint, hint);
+  assert.notEqual(createKey().key, createKey().key);
+  assert.equal(parseKey(createKey().key).env, 'live');
+  assert.throws(() => createKey({ vendor: 'Bad' }), { code: 'invalid_request' });
+});
+
+test('verify refuses a record that is not a key record, with a code', () => {
+  assert.throws(() => verify({ id: 'nope' }, { env: 'live' }), { code: 'invalid_request' });
+  assert.throws(() => verify(null, { env: 'live', scopes: ['NOT A SCOPE'] }), { code: 'invalid_scope' });
+  assert.throws(() => verify(null, {}), { code: 'ERR_KEYWARD_OPTION', option: 'env' });
+});
