@@ -229,7 +229,9 @@ function remoteStore({
         return { valid: false, code, message: CODE_INFO.get(code).message };
       }
       const v = await verifyParsed(key, r.slice(0, 64), env);
-      return { valid: v.code === 'valid', ...v };
+      const result = { valid: v.code === 'valid', code: v.code, message: v.message };
+      if (v.key) result.key = v.key;
+      return result;
     },
     /** Forgets every cached verdict. */
     clear() {

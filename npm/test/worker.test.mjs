@@ -1,0 +1,120 @@
+// remoteStore against the real keyward Worker under `wrangler dev` (tests/e2e/harness.mjs),
+// behind a real Express app: every verdict, least-privilege tokens, and a revocation
+// becoming visible once the cache TTL has passed.
+//
+// Needs the built Worker (`make build-worker`; `make test-npm` builds it first). Without
+// it, the test is reported as skipped with the reason, never passed silently.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import express from 'express';
+import { createKey } from 'keyward';
+import { apiKeyAuth, apiKeyErrorHandler, remoteStore, requireScope } from 'keyward/express';
+
+const harnessPath = fileURLToPath(new URL('../../tests/e2e/harness.mjs', import.meta.url));
+const builtPath = fileURLToPath(new URL('../../worker/build/index.js', import.meta.url));
+const missing = !existsSync(harnessPath) ? `${harnessPath} does not exist yet`
+  : !existsSync(builtPath) ? `the Worker is not built (${builtPath}): run 'make build-worker'` : null;
+if (missing && process.env.KEYWARD_REQUIRE_WORKER === '1') throw new Error(missing);
+
+const TTL = 1500;
+
+describe('remoteStore against the Worker under wrangler dev', { skip: missing ?? false, timeout: 180_000 }, () => {
+  let worker;
+  let app;
+  let srv;
+  let base;
+  const k = {};
+
+  async function api(path, { method = 'GET', key = worker.rootKey, body } = {}) {
+    const r = await fetch(worker.url + path, {
+      method,
+      headers: { authorization: `Bearer ${key}`, ...(body ? { 'content-type': 'application/json' } : {}) },
+      body: body ? JSON.stringify(body) : undefined,
+    });
+    return { status: r.status, body: await r.json() };
+  }
+  async function create(spec) {
+    const r = await api('/v1/keys', { method: 'POST', body: { name: 'npm', owner: 'npm-tests', scopes: [], env: 'live', ...spec } });
+    assert.equal(r.status, 201, JSON.stringify(r.body));
+    return r.body;
+  }
+  const get = async (path, key) => {
+    const r = await fetch(base + path, { headers: key ? { authorization: `Bearer ${key}` } : {} });
+    return { status: r.status, body: await r.json(), challenge: r.headers.get('www-authenticate') };
+  };
+
+  before(async () => {
+    const { startWorker } = await import(harnessPath);
+    worker = await startWorker();
+    // The service's own token holds keys:verify only (least privilege).
+    k.verifier = await create({ name: 'verifier', scopes: ['keys:verify'] });
+    k.reader = await create({ name: 'reader', scopes: ['scans:read'] });
+    k.test = await create({ name: 'test env', scopes: ['scans:read'], env: 'test' });
+    k.short = await create({ name: 'short', scopes: ['scans:read'], expires_in: 1 });
+    k.revokedEarly = await create({ name: 'revoked early', scopes: ['scans:read'] });
+    k.revokeLater = await create({ name: 'revoke later', scopes: ['scans:read'] });
+    k.noVerify = await create({ name: 'no verify', scopes: ['scans:read'] });
+    assert.equal((await api(`/v1/keys/${k.revokedEarly.id}/revoke`, { method: 'POST', body: { reason: 'test' } })).status, 200);
+
+    app = express();
+    app.set('env', 'test');
+    app.use(apiKeyAuth({ store: remoteStore({ url: worker.url, token: k.verifier.key, cacheTtlMs: TTL }), env: 'live' }));
+    app.get('/scans', requireScope('scans:read'), (req, res) => res.json(req.apiKey));
+    app.get('/settings', requireScope('settings:write'), (req, res) => res.json({}));
+    app.use(apiKeyErrorHandler());
+    await new Promise((r) => { srv = app.listen(0, '127.0.0.1', r); });
+    base = `http://127.0.0.1:${srv.address().port}`;
+  });
+
+  after(async () => {
+    srv?.closeAllConnections();
+    srv?.close();
+    await worker?.stop();
+  });
+
+  test('every outcome through Express, with the Worker deciding', async () => {
+    await new Promise((r) => setTimeout(r, 1100)); // let the 1 s key expire
+    const ok = await get('/scans', k.reader.key);
+    assert.equal(ok.status, 200, JSON.stringify(ok.body));
+    assert.deepEqual(ok.body, { id: k.reader.id, owner: 'npm-tests', scopes: ['scans:read'], env: 'live', hint: k.reader.hint });
+    const live = k.reader.key;
+    const cases = [
+      [undefined, '/scans', 401, 'missing_key'],
+      ['sk_live_nope', '/scans', 400, 'malformed'],
+      [live.slice(0, 20) + (live[20] === 'B' ? 'C' : 'B') + live.slice(21), '/scans', 401, 'bad_checksum'],
+      [createKey({ env: 'live' }).key, '/scans', 401, 'unknown_key'],
+      [k.test.key, '/scans', 401, 'wrong_environment'],
+      [k.short.key, '/scans', 401, 'expired'],
+      [k.revokedEarly.key, '/scans', 401, 'revoked'],
+      [k.reader.key, '/settings', 403, 'insufficient_scope'],
+      [worker.rootKey, '/scans', 401, 'unknown_key'], // the root key is not an app user's key
+    ];
+    for (const [key, path, status, code] of cases) {
+      const r = await get(path, key);
+      assert.equal(r.status, status, `${code}: ${JSON.stringify(r.body)}`);
+      assert.equal(r.body.error.code, code);
+      assert.ok(r.challenge.startsWith('Bearer realm="keyward"'));
+    }
+  });
+
+  test('a revocation becomes visible once the cache TTL has passed', async () => {
+    assert.equal((await get('/scans', k.revokeLater.key)).status, 200);
+    const r = await api(`/v1/keys/${k.revokeLater.id}/revoke`, { method: 'POST', body: { reason: 'left the team' } });
+    assert.equal(r.status, 200);
+    const cached = await get('/scans', k.revokeLater.key);
+    assert.equal(cached.status, 200, 'still cached: revocation shows within cacheTtlMs, not at once');
+    await new Promise((res) => setTimeout(res, TTL + 100));
+    const after = await get('/scans', k.revokeLater.key);
+    assert.equal(after.status, 401);
+    assert.equal(after.body.error.code, 'revoked');
+  });
+
+  test('a token without keys:verify, or a wrong token, fails closed with 503', async () => {
+    for (const token of [k.noVerify.key, createKey({ env: 'live' }).key]) {
+      const store = remoteStore({ url: worker.url, token });
+      await assert.rejects(store.verifyKey(k.reader.key), (e) => e.code === 'unavailable' && e.status === 503 && [401, 403].includes(e.cause.status));
+    }
+  });
+});
