@@ -7,10 +7,6 @@ export CLOUDFLARE_CF_FETCH_ENABLED := false
 
 .PHONY: dev test setup lint test-rust check-wasm build-worker test-e2e bench bench-core bench-worker bench-scan fuzz
 
-# worker-build would download wasm-bindgen and wasm-opt; use the pinned ones setup installs.
-export WASM_BINDGEN_BIN := $(HOME)/.cargo/bin/wasm-bindgen
-export WASM_OPT_BIN := $(CURDIR)/node_modules/.bin/wasm-opt
-export ESBUILD_BIN := $(CURDIR)/node_modules/.bin/esbuild
 WRANGLER := $(CURDIR)/node_modules/.bin/wrangler
 
 ## make dev: set up, then run keyward locally.

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Builds the Worker into worker/build/: worker-build (cargo + wasm-bindgen + esbuild shim)
-# with the pinned tools scripts/setup.sh installs, then wasm-opt for size.
+# with the pinned tools scripts/setup.sh installs (worker-build would otherwise download
+# wasm-bindgen and wasm-opt, which fails offline), then wasm-opt for size.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
-export WASM_BINDGEN_BIN="${WASM_BINDGEN_BIN:-$HOME/.cargo/bin/wasm-bindgen}"
+export WASM_BINDGEN_BIN="${WASM_BINDGEN_BIN:-${CARGO_HOME:-$HOME/.cargo}/bin/wasm-bindgen}"
 export WASM_OPT_BIN="${WASM_OPT_BIN:-$root/node_modules/.bin/wasm-opt}"
 export ESBUILD_BIN="${ESBUILD_BIN:-$root/node_modules/.bin/esbuild}"
 cd "$root/worker"
