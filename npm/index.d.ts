@@ -1,0 +1,246 @@
+// Types of 'keyward': the core's functions (running in WebAssembly), stores and errors.
+
+/** keyward's stable codes (tests/vectors/codes.json). Added, never renamed. */
+export type Code =
+  | 'valid' | 'missing_key' | 'malformed' | 'bad_checksum' | 'unknown_key' | 'wrong_environment'
+  | 'expired' | 'revoked' | 'insufficient_scope' | 'rate_limited' | 'invalid_request' | 'unauthorized'
+  | 'forbidden' | 'not_found' | 'method_not_allowed' | 'conflict' | 'payload_too_large'
+  | 'unsupported_media_type' | 'undeclared_scope' | 'invalid_scope' | 'unknown_environment'
+  | 'scope_not_held' | 'bad_signature' | 'internal' | 'unavailable';
+
+/** A row of the code table. */
+export interface CodeInfo {
+  code: Code;
+  status: number;
+  /** The RFC 6750 `error` attribute, if any. */
+  bearer_error: 'invalid_request' | 'invalid_token' | 'insufficient_scope' | null;
+  message: string;
+}
+
+/** The code table, by code. */
+export declare const codes: Readonly<Record<Code, Readonly<CodeInfo>>>;
+
+/**
+ * A refused or failed API key check. Assert on `code`, never on `message`.
+ *
+ * @example
+ * try { parseKey(input) } catch (e) { if (e instanceof ApiKeyError && e.code === 'bad_checksum') … }
+ */
+export declare class ApiKeyError extends Error {
+  constructor(code: Code, message?: string, options?: { scope?: string; part?: string; cause?: unknown });
+  readonly name: 'ApiKeyError';
+  readonly code: Code;
+  /** The HTTP status that goes with the code. */
+  readonly status: number;
+  readonly statusCode: number;
+  /** Whether the message may be shown to the client (every status below 500). */
+  readonly expose: boolean;
+  /** The missing scope, for `insufficient_scope`. */
+  readonly scope?: string;
+  /** The wrong part of a `malformed` key: length, prefix, vendor, environment, secret, checksum. */
+  readonly part?: 'length' | 'prefix' | 'vendor' | 'environment' | 'secret' | 'checksum';
+}
+
+/**
+ * A bad option, thrown when a factory is called, never at request time.
+ *
+ * @example
+ * try { remoteStore() } catch (e) { e.option === 'url' }
+ */
+export declare class KeywardOptionError extends TypeError {
+  readonly name: 'KeywardOptionError';
+  readonly code: 'ERR_KEYWARD_OPTION';
+  /** The option at fault, e.g. `'store'`, `'url'`, `'scopes'`. */
+  readonly option: string;
+}
+
+/** RFC 3339 time, as records store them. */
+export type Rfc3339 = string;
+
+/** The core's KeyRecord: what is stored about a key (never the key), snake_case as in every language. */
+export interface KeyRecord {
+  /** `key_` + 16 base62 characters. */
+  id: string;
+  /** Lowercase hex SHA-256 of the key. */
+  hash: string;
+  /** `{vendor}_{env}_` + 4 characters of the secret. */
+  hint: string;
+  name: string;
+  owner: string;
+  scopes: string[];
+  env: string;
+  created_at: Rfc3339;
+  expires_at?: Rfc3339 | null;
+  last_used_at?: Rfc3339 | null;
+  revoked_at?: Rfc3339 | null;
+  revoked_by?: string | null;
+  revocation_reason?: string | null;
+  rotated_to?: string | null;
+  rotated_from?: string | null;
+  metadata?: Record<string, unknown>;
+  rate_limit?: { requests: number; window_seconds: number } | null;
+}
+
+/** What `req.apiKey` holds after a successful check: never the raw key. */
+export interface ApiKeyInfo {
+  readonly id: string;
+  readonly owner: string | null;
+  readonly scopes: readonly string[];
+  readonly env: string | null;
+  readonly hint: string | null;
+}
+
+/** The core's AuditEvent, as `onUse` receives it (with the response `status`). */
+export interface AuditEvent {
+  event_id: string;
+  key_id: string | null;
+  hint: string | null;
+  owner: string | null;
+  actor: string | null;
+  /** `METHOD /path`, without the query string. */
+  action: string;
+  ip: string | null;
+  country: string | null;
+  user_agent: string | null;
+  time: Rfc3339;
+  outcome: Code;
+  status: number;
+}
+
+/** The outcome of a check. A failed check is a result, not an exception. */
+export interface Verdict {
+  valid: boolean;
+  code: Code;
+  message: string;
+  /** The missing scope, for `insufficient_scope`. */
+  scope?: string;
+}
+
+/**
+ * Generates a key from the CSPRNG. Show `key` once; store `hash` and `hint`.
+ *
+ * @example
+ * const { key, hash, hint } = createKey({ vendor: 'sk', env: 'live' });
+ */
+export declare function createKey(options?: { vendor?: string; env?: string }): { key: string; hash: string; hint: string };
+
+/**
+ * Parses and checks a key; throws an ApiKeyError `malformed` (with `part`) or `bad_checksum`.
+ *
+ * @example
+ * parseKey('sk_live_EyjWrnpz412femvE1HSRDfyp6BuUL8IP3zztYpyRo2s4MALsQ').env // 'live'
+ */
+export declare function parseKey(key: string): { vendor: string; env: string; hint: string };
+
+/**
+ * The lowercase hex SHA-256 of a key: what stores are addressed by. Does not check the format.
+ *
+ * @example
+ * await db.keys.findOne({ hash: hashKey(presented) })
+ */
+export declare function hashKey(key: string): string;
+
+/**
+ * Parses a scope; throws an ApiKeyError `invalid_scope`.
+ *
+ * @example
+ * parseScope('scans:read') // 'scans:read'
+ */
+export declare function parseScope(scope: string): string;
+
+/**
+ * Whether holding `granted` grants `required` (`resource:*` and `admin` included).
+ *
+ * @example
+ * hasScope(['scans:*'], 'scans:read') // true
+ */
+export declare function hasScope(granted: readonly string[], required: string): boolean;
+
+/**
+ * The core's decision for a record (or `null`) in `env` needing every scope of `scopes`.
+ * Checks run: unknown → revoked → expired → wrong environment → missing scope.
+ *
+ * @example
+ * verify(record, { env: 'live', scopes: ['scans:read'] }).code // 'valid'
+ */
+export declare function verify(
+  record: KeyRecord | null | undefined,
+  options: { env: string; scopes?: readonly string[]; now?: Date | number },
+): Verdict;
+
+/**
+ * The RFC 6750 `WWW-Authenticate` value for a refusal with `code`.
+ *
+ * @example
+ * res.setHeader('WWW-Authenticate', wwwAuthenticate('unknown_key'))
+ */
+export declare function wwwAuthenticate(code: Code, options?: { realm?: string; scope?: string }): string;
+
+/** A key check through a store: `key` is what `req.apiKey` would hold. */
+export interface StoreVerdict {
+  valid: boolean;
+  code: Code;
+  message: string;
+  key?: ApiKeyInfo;
+  scope?: string;
+}
+
+/**
+ * Your own storage: return the record whose `hash` is `hash`, or null. May be async. A
+ * throw or rejection answers 503 `unavailable` (fail closed).
+ *
+ * @example
+ * const store: KeyStore = { findByHash: (hash) => db.one('select * from api_keys where hash = $1', [hash]) };
+ */
+export interface KeyStore {
+  findByHash(hash: string): KeyRecord | null | undefined | Promise<KeyRecord | null | undefined>;
+}
+
+/** Records in memory, inside WebAssembly (tests, small apps). */
+export interface MemoryStore extends KeyStore {
+  /** Adds a record, or replaces the one with the same hash. */
+  add(record: KeyRecord): MemoryStore;
+  /** Removes the record with this hash. */
+  remove(hash: string): boolean;
+  findByHash(hash: string): KeyRecord | null;
+  readonly size: number;
+  /** The whole check in one call into WebAssembly. Pass the same `scopes` array each time. */
+  verifyKey(key: string, options?: { env?: string; scopes?: readonly string[]; now?: Date | number }): StoreVerdict;
+}
+
+/**
+ * Records in memory, inside WebAssembly.
+ *
+ * @example
+ * const store = memoryStore([record]);
+ */
+export declare function memoryStore(records?: readonly KeyRecord[]): MemoryStore;
+
+/** keyward's Worker as a store, through `POST /v1/verify`. */
+export interface RemoteStore {
+  /** Asks the Worker (or the cache). Rejects with ApiKeyError `unavailable` on a fault. */
+  verifyKey(key: string, options?: { env?: string }): Promise<StoreVerdict>;
+  /** Forgets cached verdicts. */
+  clear(): void;
+}
+
+export interface RemoteStoreOptions {
+  /** The Worker's base URL. Default: `KEYWARD_URL`. */
+  url?: string;
+  /** A key holding `keys:verify`. Default: `KEYWARD_TOKEN`. */
+  token?: string;
+  /** How long a verdict is reused; a revocation shows within this time. Default 5000. */
+  cacheTtlMs?: number;
+  /** Time allowed per request to the Worker. Default 5000. */
+  timeoutMs?: number;
+  /** Most cached verdicts. Default 10000. */
+  maxEntries?: number;
+}
+
+/**
+ * Verifies through keyward's Worker, caching verdicts for `cacheTtlMs`.
+ *
+ * @example
+ * const store = remoteStore({ url: process.env.KEYWARD_URL, token: process.env.KEYWARD_TOKEN });
+ */
+export declare function remoteStore(options?: RemoteStoreOptions): RemoteStore;

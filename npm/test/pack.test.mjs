@@ -1,0 +1,40 @@
+// `npm pack`, then an offline install of the tarball into an empty project: the package
+// must work there as published, with no build step and nothing else installed.
+import { after, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { copyFileSync, mkdtempSync, readdirSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const dir = fileURLToPath(new URL('..', import.meta.url));
+const tmp = mkdtempSync(join(tmpdir(), 'keyward-pack-'));
+after(() => rmSync(tmp, { recursive: true, force: true }));
+const npm = (args, cwd) => execFileSync('npm', args, { cwd, encoding: 'utf8', env: { ...process.env, npm_config_update_notifier: 'false' } });
+
+test('npm pack holds the WebAssembly, the JS, the typings and nothing else', () => {
+  const [info] = JSON.parse(npm(['pack', '--json', '--pack-destination', tmp], dir));
+  const files = info.files.map((f) => f.path).sort();
+  for (const f of ['package.json', 'index.mjs', 'express.mjs', 'index.d.ts', 'express.d.ts', 'lib/index.cjs', 'lib/express.cjs', 'pkg/keyward_wasm.js', 'pkg/keyward_wasm_bg.wasm']) {
+    assert.ok(files.includes(f), `${f} in ${files.join(', ')}`);
+  }
+  for (const f of files) assert.ok(!/^(test|bench|scripts|node_modules)\//.test(f), `${f} should not be published`);
+  assert.ok(info.size < 400_000, `tarball is ${info.size} bytes`);
+});
+
+test('the tarball installs offline into an empty project and works with no build step', () => {
+  const tarball = readdirSync(tmp).find((f) => f.endsWith('.tgz'));
+  assert.ok(tarball, 'packed');
+  const app = join(tmp, 'app');
+  execFileSync('mkdir', ['-p', app]);
+  writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'consumer', version: '1.0.0', private: true }));
+  npm(['install', '--offline', '--no-audit', '--no-fund', '--ignore-scripts', join(tmp, tarball)], app);
+  const installed = readdirSync(join(app, 'node_modules'));
+  assert.deepEqual(installed.filter((d) => !d.startsWith('.')), ['keyward'], 'zero runtime dependencies');
+  assert.ok(existsSync(join(app, 'node_modules/keyward/pkg/keyward_wasm_bg.wasm')));
+  for (const f of ['smoke.cjs', 'smoke.mjs']) copyFileSync(join(dir, 'test/fixtures', f), join(app, f));
+  const run = (f) => execFileSync(process.execPath, [f], { cwd: app, encoding: 'utf8' });
+  assert.match(run('smoke.cjs'), /cjs ok/);
+  assert.match(run('smoke.mjs'), /esm ok/);
+});
