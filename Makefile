@@ -5,7 +5,7 @@ export CARGO_TERM_COLOR ?= never
 export WRANGLER_SEND_METRICS := false
 export CLOUDFLARE_CF_FETCH_ENABLED := false
 
-.PHONY: dev test setup lint test-rust check-wasm build-worker test-e2e bench bench-core bench-worker bench-scan fuzz
+.PHONY: dev test setup lint test-rust check-wasm build-worker test-e2e bench bench-core bench-worker bench-scan fuzz test-npm bench-npm
 
 WRANGLER := $(CURDIR)/node_modules/.bin/wrangler
 
@@ -18,7 +18,7 @@ dev: setup
 	$(WRANGLER) dev --ip 127.0.0.1 --port 8787 --test-scheduled
 
 ## make test: every check CI runs, in the order that fails fastest.
-test: setup lint test-rust check-wasm test-e2e
+test: setup lint test-rust check-wasm test-e2e test-npm
 
 setup:
 	@scripts/setup.sh
@@ -41,12 +41,22 @@ build-worker:
 test-e2e: build-worker
 	node --test --test-concurrency=1 tests/e2e/
 
+# The npm package (npm/): build the WASM into npm/pkg, then its node tests: vectors, Express
+# over HTTP, remoteStore against wrangler dev, typings (tsc), npm pack + offline install.
+test-npm: build-worker
+	cd npm && npm run build && KEYWARD_REQUIRE_WORKER=1 npm test
+
 ## make bench: every benchmark, each against its baseline in the same run.
-bench: bench-core bench-scan bench-worker
+bench: bench-core bench-scan bench-worker bench-npm
 
 # Loopback load on wrangler dev: /healthz against /v1/verify, plus the wasm size.
 bench-worker: build-worker
 	node tests/bench/worker-load.mjs 5000
+
+# npm: WASM verify against the same path in JS (node:crypto); Express with and without
+# apiKeyAuth under autocannon on loopback.
+bench-npm:
+	cd npm && npm run build && npm run bench
 
 bench-core:
 	cargo bench -p keyward-core --bench verify

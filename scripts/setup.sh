@@ -30,6 +30,12 @@ if [ -f package-lock.json ] && { [ ! -d node_modules ] || [ package-lock.json -n
   npm ci --no-audit --no-fund
 fi
 
+# The npm package's own dev tools (express, typescript, @types, autocannon) for its tests.
+if [ -f npm/package-lock.json ] && { [ ! -d npm/node_modules ] || [ npm/package-lock.json -nt npm/node_modules/.package-lock.json ]; }; then
+  say "installing the npm package's dev dependencies (npm/)"
+  (cd npm && npm ci --no-audit --no-fund)
+fi
+
 # Debian tools: git (the CLI's scanner tests drive real repositories; required), ripgrep
 # and hyperfine (only make bench-scan compares keyward scan with rg: a failed install of
 # these is a warning, not a failed setup).

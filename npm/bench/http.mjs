@@ -1,0 +1,56 @@
+// Benchmark (2): an Express route behind apiKeyAuth + requireScope (memoryStore of 1,000
+// keys) against the same route with no auth, with autocannon on loopback, in one run.
+//
+//   npm run bench   (both benchmarks)     node bench/http.mjs   (this one)
+//   BENCH_DURATION=10 BENCH_CONNECTIONS=10 BENCH_ROUNDS=2
+//
+// Each server runs in its own process; runs alternate (none, auth, none, auth, ...) so
+// drift on a shared machine hits both sides; it reports the median of the per-round
+// ratios (each auth round against the no-auth round just before it) and best against best.
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { createInterface } from 'node:readline';
+import autocannon from 'autocannon';
+
+const duration = Number(process.env.BENCH_DURATION ?? 10);
+const connections = Number(process.env.BENCH_CONNECTIONS ?? 10);
+const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
+const server = new URL('./server.mjs', import.meta.url).pathname;
+
+async function start(mode) {
+  const child = spawn(process.execPath, [server, mode], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const [line] = await once(createInterface({ input: child.stdout }), 'line');
+  const { port, key } = JSON.parse(line);
+  return { child, url: `http://127.0.0.1:${port}/scans`, key };
+}
+
+async function load(mode) {
+  const s = await start(mode);
+  try {
+    const headers = { authorization: `Bearer ${s.key}` }; // sent to both sides alike
+    await autocannon({ url: s.url, connections, duration: 2, headers }); // warm-up
+    const r = await autocannon({ url: s.url, connections, duration, headers });
+    if (r.non2xx !== 0 || r.errors !== 0) throw new Error(`${mode}: ${r.non2xx} non-2xx, ${r.errors} errors`);
+    return { rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, total: r.requests.total };
+  } finally {
+    s.child.kill();
+  }
+}
+
+const results = { none: [], auth: [] };
+for (let i = 0; i < rounds; i++) {
+  for (const mode of ['none', 'auth']) {
+    const r = await load(mode);
+    results[mode].push(r);
+    console.error(`round ${i + 1} ${mode}: ${r.rps.toFixed(0)} req/s, p50 ${r.p50} ms, p99 ${r.p99} ms`);
+  }
+}
+const best = (xs) => xs.reduce((a, b) => (b.rps > a.rps ? b : a));
+const none = best(results.none);
+const auth = best(results.auth);
+const ratios = results.auth.map((a, i) => a.rps / results.none[i].rps).sort((a, b) => a - b);
+const median = ratios[Math.floor(ratios.length / 2)];
+console.log(`express GET /scans, autocannon ${connections} connections x ${duration} s on loopback, ${rounds} alternating rounds, Node ${process.versions.node}`);
+console.log(`${none.rps.toFixed(0).padStart(7)} req/s  p50 ${none.p50} ms  p99 ${none.p99} ms  no auth (best round)`);
+console.log(`${auth.rps.toFixed(0).padStart(7)} req/s  p50 ${auth.p50} ms  p99 ${auth.p99} ms  apiKeyAuth + requireScope, memoryStore of 1,000 keys (best round)`);
+console.log(`auth / no auth: ${median.toFixed(3)}x median of paired rounds (${ratios.map((r) => r.toFixed(3)).join(', ')}), ${(auth.rps / none.rps).toFixed(3)}x best vs best`);
