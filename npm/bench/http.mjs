@@ -6,7 +6,9 @@
 //
 // Each server runs in its own process; runs alternate (none, auth, none, auth, ...) so
 // drift on a shared machine hits both sides; it reports the median of the per-round
-// ratios (each auth round against the no-auth round just before it) and best against best.
+// ratios (each auth round against the no-auth round just before it), best against best,
+// and the server's CPU time per request (process.cpuUsage), which load on the machine
+// disturbs far less than throughput.
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
@@ -29,9 +31,12 @@ async function load(mode) {
   try {
     const headers = { authorization: `Bearer ${s.key}` }; // sent to both sides alike
     await autocannon({ url: s.url, connections, duration: 2, headers }); // warm-up
+    const cpu = async () => { const c = await (await fetch(s.url.replace('/scans', '/__cpu'))).json(); return c.user + c.system; };
+    const before = await cpu();
     const r = await autocannon({ url: s.url, connections, duration, headers });
+    const used = (await cpu()) - before;
     if (r.non2xx !== 0 || r.errors !== 0) throw new Error(`${mode}: ${r.non2xx} non-2xx, ${r.errors} errors`);
-    return { rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, total: r.requests.total };
+    return { rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, total: r.requests.total, cpuUs: used / r.requests.total };
   } finally {
     s.child.kill();
   }
@@ -42,7 +47,7 @@ for (let i = 0; i < rounds; i++) {
   for (const mode of ['none', 'auth']) {
     const r = await load(mode);
     results[mode].push(r);
-    console.error(`round ${i + 1} ${mode}: ${r.rps.toFixed(0)} req/s, p50 ${r.p50} ms, p99 ${r.p99} ms`);
+    console.error(`round ${i + 1} ${mode}: ${r.rps.toFixed(0)} req/s, p50 ${r.p50} ms, p99 ${r.p99} ms, server CPU ${r.cpuUs.toFixed(1)} µs/request`);
   }
 }
 const best = (xs) => xs.reduce((a, b) => (b.rps > a.rps ? b : a));
@@ -53,4 +58,6 @@ const median = ratios[Math.floor(ratios.length / 2)];
 console.log(`express GET /scans, autocannon ${connections} connections x ${duration} s on loopback, ${rounds} alternating rounds, Node ${process.versions.node}`);
 console.log(`${none.rps.toFixed(0).padStart(7)} req/s  p50 ${none.p50} ms  p99 ${none.p99} ms  no auth (best round)`);
 console.log(`${auth.rps.toFixed(0).padStart(7)} req/s  p50 ${auth.p50} ms  p99 ${auth.p99} ms  apiKeyAuth + requireScope, memoryStore of 1,000 keys (best round)`);
+const cpuMedian = (xs) => xs.map((x) => x.cpuUs).sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+console.log(`server CPU per request (median): ${cpuMedian(results.none).toFixed(1)} µs no auth, ${cpuMedian(results.auth).toFixed(1)} µs with auth (${(cpuMedian(results.none) / cpuMedian(results.auth)).toFixed(3)}x the requests per CPU-second)`);
 console.log(`auth / no auth: ${median.toFixed(3)}x median of paired rounds (${ratios.map((r) => r.toFixed(3)).join(', ')}), ${(auth.rps / none.rps).toFixed(3)}x best vs best`);

@@ -9,6 +9,8 @@ const app = express();
 app.set('env', 'production');
 app.set('etag', false);
 app.disable('x-powered-by');
+// CPU time the server has used, read before and after a load run (mounted before any auth).
+app.get('/__cpu', (req, res) => res.json(process.cpuUsage()));
 let key = createKey({ env: 'live' }).key;
 if (mode === 'auth') {
   const store = memoryStore();
