@@ -174,6 +174,9 @@ function apiKeyAuth(options) {
         state.keyId = keyInfo.id;
         state.hint = keyInfo.hint;
         if (code === 'valid') return accept(req, state, keyInfo, next);
+      } else if (code === 'unknown_key') {
+        // The key parsed (the core checked it): its hint is safe to log.
+        state.hint = key.slice(0, key.indexOf('_', key.indexOf('_') + 1) + 5);
       }
       return refuse(state, code, next);
     }

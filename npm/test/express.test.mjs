@@ -4,6 +4,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import express from 'express';
+import express4 from 'express4';
 import { createKey, hashKey } from 'keyward';
 import {
   ApiKeyError, apiKeyAuth, apiKeyErrorHandler, memoryStore, requireScope,
@@ -48,8 +49,8 @@ export function listen(app) {
   });
 }
 
-function makeApp(store, options = {}) {
-  const app = express();
+function makeApp(store, options = {}, framework = express) {
+  const app = framework();
   app.use(apiKeyAuth({ store, env: 'live', ...options }));
   app.get('/whoami', (req, res) => res.json(req.apiKey));
   app.get('/scans', requireScope('scans:read'), (req, res) => res.json({ scans: [], key: req.apiKey.id }));
@@ -94,10 +95,11 @@ const stores = {
   },
 };
 
-for (const [storeName, makeStore] of Object.entries(stores)) {
-  describe(`Express with ${storeName}`, () => {
+const frameworks = { 'Express 5': express, 'Express 4': express4 };
+for (const [frameworkName, framework] of Object.entries(frameworks)) for (const [storeName, makeStore] of Object.entries(stores)) {
+  describe(`${frameworkName} with ${storeName}`, () => {
     let server;
-    before(async () => { server = await listen(makeApp(makeStore())); });
+    before(async () => { server = await listen(makeApp(makeStore(), {}, framework)); });
     after(() => server.close());
 
     for (const [name, headers, path, status, code, bearerError] of outcomes) {
@@ -218,11 +220,12 @@ describe('onUse', () => {
       await get(`${s.url}/scans`, bearer(keys.revoked));
       await get(`${s.url}/scans`);
       await get(`${s.url}/boom`, bearer(keys.valid));
+      await get(`${s.url}/scans`, bearer(keys.unknown));
       const noScope = memoryStore([record(keys.unknown, { scopes: [] })]);
       assert.equal(noScope.size, 1);
       await new Promise((r) => setTimeout(r, 50));
-      assert.equal(events.length, 4);
-      const [ok, revoked, missing, boom] = events.map((x) => x.e);
+      assert.equal(events.length, 5);
+      const [ok, revoked, missing, boom, unknown] = events.map((x) => x.e);
       for (const { e, finishedBefore } of events) {
         assert.equal(finishedBefore > 0, true, 'after the response finished');
         assert.match(e.event_id, /^[0-9a-f]{32}$/);
@@ -240,6 +243,9 @@ describe('onUse', () => {
       assert.equal(missing.outcome, 'missing_key');
       assert.equal(missing.key_id, null);
       assert.equal(boom.status, 500);
+      assert.equal(unknown.outcome, 'unknown_key');
+      assert.equal(unknown.key_id, null);
+      assert.equal(unknown.hint, keys.unknown.slice(0, 12), 'the hint of a key that parsed');
     } finally {
       await s.close();
     }
