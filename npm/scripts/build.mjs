@@ -49,9 +49,9 @@ if (locked && version !== locked) {
   process.exit(1);
 }
 
-const jobs = process.env.CARGO_BUILD_JOBS ? [] : ['-j', '1'];
+// Parallelism: cargo's default, or CARGO_BUILD_JOBS (e.g. 1 on a machine shared with other builds).
 run('cargo', [
-  'build', ...jobs, '--locked', '-p', 'keyward-wasm', '--target', 'wasm32-unknown-unknown',
+  'build', '--locked', '-p', 'keyward-wasm', '--target', 'wasm32-unknown-unknown',
   '--profile', profile,
   '--config', `profile.${profile}.inherits="release"`,
   '--config', `profile.${profile}.opt-level=3`,
