@@ -37,7 +37,7 @@ function which(cmd) {
 const lock = readFileSync(join(root, 'Cargo.lock'), 'utf8');
 const locked = /name = "wasm-bindgen"\nversion = "([^"]+)"/.exec(lock)?.[1];
 const bindgen = process.env.WASM_BINDGEN_BIN
-  ?? [join(homedir(), '.cargo/bin/wasm-bindgen')].find(existsSync)
+  ?? [join(process.env.CARGO_HOME ?? join(homedir(), '.cargo'), 'bin/wasm-bindgen')].find(existsSync)
   ?? which('wasm-bindgen');
 if (!bindgen) {
   console.error(`build: wasm-bindgen ${locked} not found; run scripts/setup.sh (or set WASM_BINDGEN_BIN)`);
