@@ -26,6 +26,8 @@ setup:
 lint:
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets --locked -- -D warnings
+	# Dogfood: the repository itself holds no key (published vectors are in .keywardignore).
+	cargo run -q -p keyward-cli --locked -- scan .
 
 test-rust:
 	cargo test --workspace --locked

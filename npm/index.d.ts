@@ -128,7 +128,8 @@ export declare function createKey(options?: { vendor?: string; env?: string }): 
  * Parses and checks a key; throws an ApiKeyError `malformed` (with `part`) or `bad_checksum`.
  *
  * @example
- * parseKey('sk_live_EyjWrnpz412femvE1HSRDfyp6BuUL8IP3zztYpyRo2s4MALsQ').env // 'live'
+ * const { key } = createKey({ env: 'live' });
+ * parseKey(key).env // 'live'
  */
 export declare function parseKey(key: string): { vendor: string; env: string; hint: string };
 

@@ -46,7 +46,8 @@ function createKey({ vendor = 'sk', env = 'live' } = {}) {
  * `malformed` (and `part`) or `bad_checksum`.
  *
  * @example
- * parseKey('sk_live_EyjWrnpz412femvE1HSRDfyp6BuUL8IP3zztYpyRo2s4MALsQ').hint // 'sk_live_EyjW'
+ * const { key } = createKey({ env: 'live' });
+ * parseKey(key).env // 'live'
  */
 function parseKey(key) {
   if (typeof key !== 'string') throw new ApiKeyError('malformed', undefined, { part: 'length' });
