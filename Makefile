@@ -53,7 +53,7 @@ bench: bench-core bench-scan bench-worker bench-npm
 
 # Loopback load on wrangler dev: /healthz against /v1/verify, plus the wasm size.
 bench-worker: build-worker
-	node tests/bench/worker-load.mjs 5000
+	node tests/bench/worker-load.mjs 5
 
 # npm: WASM verify against the same path in JS (node:crypto); Express with and without
 # apiKeyAuth under autocannon on loopback.

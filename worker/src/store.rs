@@ -9,6 +9,9 @@
 //! `last_used_at` lives apart from the record so that the consumer never rewrites a
 //! record (and so can never undo a revocation that raced it).
 
+use std::cell::RefCell;
+use std::collections::HashMap;
+
 use keyward_core::{KeyHash, KeyRecord};
 use serde::{Deserialize, Serialize};
 use worker::kv::KvStore;
@@ -19,6 +22,61 @@ use crate::http::ApiError;
 /// KV's minimum. It bounds how stale a revocation can be at other locations (plus
 /// KV's own propagation, up to about 60 s).
 pub const CACHE_TTL_SECONDS: u64 = 30;
+
+/// How long an isolate reuses a hot-path lookup (found or not) before asking KV again.
+/// Writes through this isolate update it at once, so a revocation made here is seen by
+/// the next request here; other isolates see it within this time plus KV's bound.
+pub const ISOLATE_CACHE_MS: f64 = 2_000.0;
+/// Entries kept per isolate before the cache is emptied.
+const ISOLATE_CACHE_MAX: usize = 10_000;
+
+/// A cached lookup: when it expires, when this isolate last wrote the record (0 if it
+/// came from a read), and the record.
+struct Recent {
+    expires: f64,
+    written: f64,
+    record: Option<KeyRecord>,
+}
+
+thread_local! {
+    /// Recent hot-path lookups by key hash.
+    static RECENT: RefCell<HashMap<[u8; 32], Recent>> = RefCell::new(HashMap::new());
+}
+
+fn now_ms() -> f64 {
+    worker::Date::now().as_millis() as f64
+}
+
+/// Caches `record` for `hash`. A read that started (`read_started`) before this isolate's
+/// last write of the record must not replace it: the write wins, and is returned.
+fn remember(
+    hash: &KeyHash,
+    record: Option<KeyRecord>,
+    read_started: Option<f64>,
+) -> Option<KeyRecord> {
+    RECENT.with(|r| {
+        let mut r = r.borrow_mut();
+        if let (Some(started), Some(existing)) = (read_started, r.get(hash.as_bytes()))
+            && existing.written >= started
+        {
+            return existing.record.clone();
+        }
+        if r.len() >= ISOLATE_CACHE_MAX {
+            r.clear();
+        }
+        let now = now_ms();
+        let written = if read_started.is_some() { 0.0 } else { now };
+        r.insert(
+            *hash.as_bytes(),
+            Recent {
+                expires: now + ISOLATE_CACHE_MS,
+                written,
+                record: record.clone(),
+            },
+        );
+        record
+    })
+}
 
 /// Index metadata stored with `id:` and `own:` entries.
 #[derive(Debug, Serialize, Deserialize)]
@@ -57,12 +115,24 @@ impl Store {
     /// # Errors
     /// `unavailable` when KV fails.
     pub async fn by_hash(&self, hash: &KeyHash) -> Result<Option<KeyRecord>, ApiError> {
-        self.kv
+        let cached = RECENT.with(|r| {
+            r.borrow()
+                .get(hash.as_bytes())
+                .filter(|c| c.expires > now_ms())
+                .map(|c| c.record.clone())
+        });
+        if let Some(record) = cached {
+            return Ok(record);
+        }
+        let started = now_ms();
+        let record = self
+            .kv
             .get(&format!("rec:{}", hash.to_hex()))
             .cache_ttl(CACHE_TTL_SECONDS)
             .json::<KeyRecord>()
             .await
-            .map_err(fault)
+            .map_err(fault)?;
+        Ok(remember(hash, record, Some(started)))
     }
 
     /// The record with public id `id`, with `last_used_at` filled in.
@@ -127,6 +197,7 @@ impl Store {
             .execute()
             .await
             .map_err(fault)?;
+        remember(&record.hash, Some(stored), None);
         let meta = IndexMeta {
             hash,
             owner: record.owner.clone(),
