@@ -159,9 +159,18 @@ mod tests {
 
     use super::*;
 
-    // Published test vectors (tests/vectors/parse.json), never issued.
-    const LIVE: &str = "sk_live_EyjWrnpz412femvE1HSRDfyp6BuUL8IP3zztYpyRo2s4MALsQ"; // keyward:allow
-    const UNDERSCORE: &str = "sk_live_JZp7x0USsuGas0Nq_w-KZkMwQnohuRan-9kyTdasBx8556lzQ"; // keyward:allow
+    /// A published test vector from tests/vectors/parse.json, by name (never issued).
+    fn vector(name: &str) -> String {
+        let v: serde_json::Value =
+            serde_json::from_str(include_str!("../../../tests/vectors/parse.json")).unwrap();
+        let case = v["cases"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == name)
+            .unwrap();
+        case["input"].as_str().unwrap().to_owned()
+    }
 
     fn find(hay: &str) -> Vec<(usize, String)> {
         let mut out = Vec::new();
@@ -173,29 +182,32 @@ mod tests {
 
     #[test]
     fn finds_keys_at_any_boundary() {
+        let live = vector("live key");
+        let underscore = vector("secret holding '_' and '-'");
         for (text, at) in [
-            (LIVE.to_owned(), 0),
-            (format!("KEY={LIVE}"), 4),
-            (format!("\"{LIVE}\""), 1),
-            (format!("MY_VAR_{LIVE}"), 7),
-            (format!("xyz{LIVE}"), 3),
-            (format!("AAAA-{LIVE}-more_tokens_here"), 5),
-            (format!("{LIVE}AAAAAAAAAAAAAAAAAAAAAAAAAAAA"), 0),
-            (format!("ab_cd_{UNDERSCORE}"), 6),
+            (live.to_owned(), 0),
+            (format!("KEY={live}"), 4),
+            (format!("\"{live}\""), 1),
+            (format!("MY_VAR_{live}"), 7),
+            (format!("xyz{live}"), 3),
+            (format!("AAAA-{live}-more_tokens_here"), 5),
+            (format!("{live}AAAAAAAAAAAAAAAAAAAAAAAAAAAA"), 0),
+            (format!("ab_cd_{underscore}"), 6),
         ] {
             let found = find(&text);
             assert_eq!(found.len(), 1, "{text}");
             assert_eq!(found[0].0, at, "{text}");
         }
-        assert_eq!(find(UNDERSCORE), vec![(0, "sk_live_JZp7".to_owned())]);
+        assert_eq!(find(&underscore), vec![(0, "sk_live_JZp7".to_owned())]);
     }
 
     #[test]
     fn refuses_look_alikes() {
-        let flipped = LIVE.replace("4MALsQ", "4MALsB");
+        let live = vector("live key");
+        let flipped = live.replace("4MALsQ", "4MALsB");
         for text in [
             &flipped[..],
-            &LIVE[..LIVE.len() - 1],
+            &live[..live.len() - 1],
             "ghp_aBcDeFgHiJkLmNoPqRsTuVwXyZ0123456789",
             "AKIAIOSFODNN7EXAMPLE",
             "sk_live_",
@@ -209,15 +221,16 @@ mod tests {
 
     #[test]
     fn vendor_filter_narrows() {
+        let live = vector("live key");
         let mut out = 0;
         find_keys(
-            LIVE.as_bytes(),
+            live.as_bytes(),
             &VendorFilter::only(vec!["acme".into()]),
             |_| out += 1,
         );
         assert_eq!(out, 0);
         find_keys(
-            LIVE.as_bytes(),
+            live.as_bytes(),
             &VendorFilter::only(vec!["acme".into(), "sk".into()]),
             |_| out += 1,
         );

@@ -438,22 +438,25 @@ mod tests {
 
     #[test]
     fn inspect_answers_hash_and_hint_or_a_short_code() {
-        let key = "sk_live_EyjWrnpz412femvE1HSRDfyp6BuUL8IP3zztYpyRo2s4MALsQ"; // keyward:allow (test vector)
+        let new = keyward_core::ApiKey::generate("sk", "live").unwrap();
+        let key = new.key.expose_secret();
         let out = inspect_key(key);
         assert_eq!(&out[..64], KeyHash::of(key).to_hex());
-        assert_eq!(&out[64..], "sk_live_EyjW");
+        assert_eq!(&out[64..], new.hint);
         assert_eq!(inspect_key("sk_live_"), "malformed:secret");
-        let bad = key.replace("4MALsQ", "4MALsB");
+        let last = if key.ends_with('A') { "B" } else { "A" };
+        let bad = format!("{}{last}", &key[..key.len() - 1]);
         assert_eq!(inspect_key(&bad), "bad_checksum");
     }
 
     #[test]
     fn table_check_packs_code_slot_and_missing_scope() {
-        let key = "sk_live_EyjWrnpz412femvE1HSRDfyp6BuUL8IP3zztYpyRo2s4MALsQ"; // keyward:allow (test vector)
+        let new = keyward_core::ApiKey::generate("sk", "live").unwrap();
+        let key = new.key.expose_secret();
         let mut table = KeyTable::new();
         let record = serde_json::json!({
             "id": "key_0123456789abcdef", "hash": KeyHash::of(key).to_hex(),
-            "hint": "sk_live_EyjW", "name": "ci", "owner": "o", "scopes": ["scans:read"],
+            "hint": new.hint, "name": "ci", "owner": "o", "scopes": ["scans:read"],
             "env": "live", "created_at": "2026-01-01T00:00:00Z"
         });
         assert_eq!(table.add(&record.to_string()).unwrap(), 0);
