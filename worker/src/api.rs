@@ -2,8 +2,7 @@
 
 use keyward_core::chrono::{DateTime, Duration, Utc};
 use keyward_core::{
-    ApiKey, AuditEvent, Code, KeyId, KeyRecord, NewRecord, OsRandom, RateLimit, RotateError, Scope,
-    ScopeSet,
+    ApiKey, AuditEvent, Code, KeyId, KeyRecord, NewRecord, OsRandom, RateLimit, Scope, ScopeSet,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
@@ -263,25 +262,14 @@ pub async fn list(ctx: &mut Ctx<'_>, req: Request) -> ApiResult {
     let q: ListQuery = req
         .query()
         .map_err(|_| ApiError::new(Code::InvalidRequest, "the query string is invalid"))?;
-    let limit = match q.limit.as_deref() {
-        None => 50,
-        Some(l) => match l.parse::<u64>() {
-            Ok(n) if (1..=100).contains(&n) => n,
-            _ => {
-                return Err(ApiError::new(
-                    Code::InvalidRequest,
-                    "'limit' must be 1 to 100",
-                ));
-            }
-        },
-    };
+    let limit = crate::http::limit(q.limit.as_deref(), 50, 100)?;
     let (records, cursor) = ctx
         .store
         .list(
             q.owner.as_deref(),
             q.env.as_deref(),
             q.cursor.filter(|c| !c.is_empty()),
-            limit,
+            u64::from(limit),
         )
         .await?;
     let keys: Vec<Value> = records.iter().map(public).collect();
@@ -377,15 +365,9 @@ pub async fn rotate(ctx: &mut Ctx<'_>, mut req: Request, id: &str) -> ApiResult 
         .map_err(|e| ApiError::unavailable("key generation", e))?;
     let new_id =
         KeyId::generate(&mut OsRandom).map_err(|e| ApiError::unavailable("key generation", e))?;
-    let next = old.rotate(new_id, &new, grace, ctx.now).map_err(|e| {
-        let why = match e {
-            RotateError::Revoked | RotateError::Expired | RotateError::AlreadyRotated => {
-                e.to_string()
-            }
-            _ => "the key cannot be rotated".to_owned(),
-        };
-        ApiError::new(Code::Conflict, why)
-    })?;
+    let next = old
+        .rotate(new_id, &new, grace, ctx.now)
+        .map_err(|e| ApiError::new(Code::Conflict, e.to_string()))?;
     // The successor first: if the second write fails, the old key still works unchanged.
     ctx.store.put(&next).await?;
     ctx.store.put(&old).await?;

@@ -146,10 +146,8 @@ impl Config {
                 BTreeMap::new()
             }),
         };
-        for binding in [KEYS] {
-            if env.kv(binding).is_err() {
-                problems.push(format!("the KV binding {binding} is missing"));
-            }
+        if env.kv(KEYS).is_err() {
+            problems.push(format!("the KV binding {KEYS} is missing"));
         }
         if env.queue(AUDIT).is_err() {
             problems.push(format!("the queue binding {AUDIT} is missing"));

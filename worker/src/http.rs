@@ -50,9 +50,7 @@ impl ApiError {
         let status = self.code.http_status();
         let body = serde_json::json!({"error": {"code": self.code, "message": self.message}});
         let mut resp = json(status, &body);
-        if matches!(status, 400 | 401 | 403) && self.code.bearer_error().is_some()
-            || self.code == Code::MissingKey
-        {
+        if self.code.bearer_error().is_some() || self.code == Code::MissingKey {
             let _ = resp.headers_mut().set(
                 "WWW-Authenticate",
                 &www_authenticate(REALM, self.code, self.scope.as_deref()),
@@ -83,19 +81,34 @@ pub fn json<T: Serialize>(status: u16, body: &T) -> Response {
         .fixed(text.into_bytes())
 }
 
+/// Reads a request body of at most `max` bytes (refused early on a larger
+/// `content-length`, and again after reading, since the header may be absent or wrong).
+///
+/// # Errors
+/// `payload_too_large`, or `invalid_request` when the body cannot be read.
+pub async fn read_body(req: &mut Request, max: usize) -> Result<Vec<u8>, ApiError> {
+    if let Ok(Some(len)) = req.headers().get("content-length")
+        && len.trim().parse::<usize>().map_or(true, |n| n > max)
+    {
+        return Err(too_large(max));
+    }
+    let bytes = req
+        .bytes()
+        .await
+        .map_err(|_| ApiError::new(Code::InvalidRequest, "the request body could not be read"))?;
+    if bytes.len() > max {
+        return Err(too_large(max));
+    }
+    Ok(bytes)
+}
+
 /// Reads and decodes a JSON body of at most [`MAX_BODY`] bytes.
 ///
 /// # Errors
 /// `payload_too_large`, `unsupported_media_type` or `invalid_request` (with where the
 /// JSON went wrong, never the offending value).
 pub async fn read_json<T: DeserializeOwned>(req: &mut Request) -> Result<T, ApiError> {
-    let headers = req.headers();
-    if let Ok(Some(len)) = headers.get("content-length")
-        && len.trim().parse::<usize>().map_or(true, |n| n > MAX_BODY)
-    {
-        return Err(too_large());
-    }
-    if let Ok(Some(ct)) = headers.get("content-type")
+    if let Ok(Some(ct)) = req.headers().get("content-type")
         && !ct.to_ascii_lowercase().starts_with("application/json")
     {
         return Err(ApiError::new(
@@ -103,13 +116,7 @@ pub async fn read_json<T: DeserializeOwned>(req: &mut Request) -> Result<T, ApiE
             "the request body must be JSON (content-type: application/json)",
         ));
     }
-    let bytes = req
-        .bytes()
-        .await
-        .map_err(|_| ApiError::new(Code::InvalidRequest, "the request body could not be read"))?;
-    if bytes.len() > MAX_BODY {
-        return Err(too_large());
-    }
+    let bytes = read_body(req, MAX_BODY).await?;
     if bytes.is_empty() {
         return Err(ApiError::new(
             Code::InvalidRequest,
@@ -132,10 +139,27 @@ pub async fn read_json<T: DeserializeOwned>(req: &mut Request) -> Result<T, ApiE
     })
 }
 
-fn too_large() -> ApiError {
+/// `limit` from a query string: `default` when absent, else 1 to `max`.
+///
+/// # Errors
+/// `invalid_request` naming the range.
+pub fn limit(value: Option<&str>, default: u32, max: u32) -> Result<u32, ApiError> {
+    match value {
+        None => Ok(default),
+        Some(l) => match l.parse::<u32>() {
+            Ok(n) if (1..=max).contains(&n) => Ok(n),
+            _ => Err(ApiError::new(
+                Code::InvalidRequest,
+                format!("'limit' must be 1 to {max}"),
+            )),
+        },
+    }
+}
+
+fn too_large(max: usize) -> ApiError {
     ApiError::new(
         Code::PayloadTooLarge,
-        format!("the request body is larger than {MAX_BODY} bytes"),
+        format!("the request body is larger than {max} bytes"),
     )
 }
 

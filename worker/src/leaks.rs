@@ -14,7 +14,7 @@ use worker::Request;
 use crate::alerts::{self, Alert};
 use crate::api::{Ctx, revoke_record};
 use crate::config::AUDIT_DB;
-use crate::http::{ApiError, ApiResult, json};
+use crate::http::{ApiError, ApiResult, json, read_body};
 
 /// Largest report body read (GitHub batches many tokens).
 const MAX_REPORT: usize = 1024 * 1024;
@@ -93,18 +93,7 @@ pub async fn report(ctx: &mut Ctx<'_>, mut req: Request) -> ApiResult {
     } else {
         Some(ctx.authorize(&req, "keys:write", "POST /v1/leaks").await?)
     };
-    if let Ok(Some(len)) = req.headers().get("content-length")
-        && len.trim().parse::<usize>().map_or(true, |n| n > MAX_REPORT)
-    {
-        return Err(ApiError::code(Code::PayloadTooLarge));
-    }
-    let body = req
-        .bytes()
-        .await
-        .map_err(|_| ApiError::new(Code::InvalidRequest, "the request body could not be read"))?;
-    if body.len() > MAX_REPORT {
-        return Err(ApiError::code(Code::PayloadTooLarge));
-    }
+    let body = read_body(&mut req, MAX_REPORT).await?;
     if signed {
         match (key_id.as_deref(), signature.as_deref()) {
             (Some(k), Some(s)) => verify_signature(ctx, k, s, &body)?,

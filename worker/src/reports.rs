@@ -29,18 +29,7 @@ fn parse_query(req: &Request) -> Result<(Option<String>, String, u32), ApiError>
             ApiError::new(Code::InvalidRequest, "'since' must be an RFC 3339 time")
         })?),
     };
-    let limit = match q.limit.as_deref() {
-        None => 100,
-        Some(l) => match l.parse::<u32>() {
-            Ok(n) if (1..=1000).contains(&n) => n,
-            _ => {
-                return Err(ApiError::new(
-                    Code::InvalidRequest,
-                    "'limit' must be 1 to 1000",
-                ));
-            }
-        },
-    };
+    let limit = crate::http::limit(q.limit.as_deref(), 100, 1000)?;
     Ok((q.key_id.filter(|k| !k.is_empty()), since, limit))
 }
 
