@@ -1,6 +1,7 @@
 //! A small client for the Worker's management API.
 
 use std::fmt;
+use std::net::{Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
 
 use serde_json::Value;
@@ -99,10 +100,7 @@ impl Client {
                 missing.join(" and ")
             ));
         };
-        let url = url.trim().trim_end_matches('/').to_owned();
-        if !(url.starts_with("http://") || url.starts_with("https://")) {
-            return Err("KEYWARD_URL must start with http:// or https://".to_owned());
-        }
+        let url = check_url(&url)?;
         Ok(Self::new(url, token.trim().to_owned()))
     }
 
@@ -150,6 +148,98 @@ impl Client {
             .send(body.as_bytes());
         finish(resp)
     }
+}
+
+/// Checks `KEYWARD_URL` and returns it without surrounding space or trailing `/`.
+///
+/// `https://` may point anywhere. Plain `http://` is accepted only for a loopback host
+/// (`localhost`, `127.x.y.z` or `[::1]`), because every request carries the bearer token
+/// and `keyward scan --revoke` sends raw keys: over http they would cross the network in
+/// clear text. The host is taken from the authority as an HTTP client does: up to the
+/// first `/`, `?` or `#`, after the last `@` (user information), without the `:port`.
+///
+/// # Errors
+/// A sentence naming `KEYWARD_URL` and what is wrong with it. It names the host, never
+/// the whole URL, which may hold a password.
+pub fn check_url(url: &str) -> Result<String, String> {
+    let url = url.trim().trim_end_matches('/');
+    // Whitespace, control characters and `\` are not URL characters, and some parsers
+    // drop or reinterpret them (`\` as `/`): refuse them rather than guess.
+    if url
+        .chars()
+        .any(|c| c.is_whitespace() || c.is_control() || c == '\\')
+    {
+        return Err(
+            "KEYWARD_URL holds whitespace, a control character or '\\': it is not a valid URL"
+                .to_owned(),
+        );
+    }
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return Err(
+            "KEYWARD_URL must start with https:// (or http:// to a loopback address)".to_owned(),
+        );
+    };
+    let scheme = scheme.to_ascii_lowercase();
+    if scheme != "https" && scheme != "http" {
+        return Err(
+            "KEYWARD_URL must start with https:// (or http:// to a loopback address)".to_owned(),
+        );
+    }
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    // User information ends at the last '@' of the authority.
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let host = url_host(host_port)
+        .ok_or_else(|| "KEYWARD_URL has no valid host or port (expected e.g. https://keys.example.com or http://127.0.0.1:8787)".to_owned())?;
+    if scheme == "http" && !is_loopback(&host) {
+        return Err(format!(
+            "KEYWARD_URL is plain http to {host}, which is not a loopback address: http would \
+             send KEYWARD_TOKEN (and, with `scan --revoke`, the raw keys found) in clear text. \
+             Use https://, or http:// to a loopback address (localhost, 127.x.y.z, [::1])"
+        ));
+    }
+    Ok(format!("{scheme}://{rest}"))
+}
+
+/// The host of `host[:port]` or `[v6][:port]`, lowercased (an IPv6 host keeps its
+/// brackets); `None` if either part is malformed.
+fn url_host(host_port: &str) -> Option<String> {
+    let (host, port) = if let Some(v6) = host_port.strip_prefix('[') {
+        let (inside, after) = v6.split_once(']')?;
+        inside.parse::<Ipv6Addr>().ok()?;
+        let port = if after.is_empty() {
+            None
+        } else {
+            Some(after.strip_prefix(':')?)
+        };
+        (format!("[{inside}]"), port)
+    } else {
+        let (host, port) = match host_port.split_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (host_port, None),
+        };
+        if host.is_empty() || host.contains(['[', ']']) {
+            return None;
+        }
+        (host.to_owned(), port)
+    };
+    let port_ok =
+        port.is_none_or(|p| p.parse::<u16>().is_ok() && p.bytes().all(|b| b.is_ascii_digit()));
+    port_ok.then(|| host.to_ascii_lowercase())
+}
+
+/// `localhost`, a dotted-quad IPv4 address in 127.0.0.0/8, or `[::1]`. Nothing else: not
+/// `localhost.` nor `*.localhost` (they can go to a resolver), not IPv4-mapped IPv6.
+fn is_loopback(host: &str) -> bool {
+    if host == "localhost" {
+        return true;
+    }
+    if let Some(v6) = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+        return v6
+            .parse::<Ipv6Addr>()
+            .is_ok_and(|a| a == Ipv6Addr::LOCALHOST);
+    }
+    // Ipv4Addr parses exactly four decimal parts (no octal, hex or short forms).
+    host.parse::<Ipv4Addr>().is_ok_and(|a| a.is_loopback())
 }
 
 fn finish(resp: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Result<Value, ApiError> {
@@ -203,4 +293,100 @@ pub fn encode(s: &str) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    #[test]
+    fn https_anywhere_and_http_to_loopback_are_accepted() {
+        for (url, base) in [
+            ("https://keys.example.com", "https://keys.example.com"),
+            ("https://keys.example.com/", "https://keys.example.com"),
+            (
+                "  https://keys.example.com:8443/api/ ",
+                "https://keys.example.com:8443/api",
+            ),
+            (
+                "https://user:pw@keys.example.com",
+                "https://user:pw@keys.example.com",
+            ),
+            ("HTTPS://Keys.Example.com", "https://Keys.Example.com"),
+            ("http://127.0.0.1:8787", "http://127.0.0.1:8787"),
+            ("http://127.0.0.1", "http://127.0.0.1"),
+            ("http://127.1.2.3:9/", "http://127.1.2.3:9"),
+            ("http://localhost:8787/", "http://localhost:8787"),
+            ("http://LOCALHOST:8787", "http://LOCALHOST:8787"),
+            ("http://[::1]:8787", "http://[::1]:8787"),
+            ("http://[::1]", "http://[::1]"),
+            ("http://user@127.0.0.1:8787", "http://user@127.0.0.1:8787"),
+        ] {
+            assert_eq!(check_url(url).as_deref(), Ok(base), "{url}");
+        }
+    }
+
+    #[test]
+    fn http_to_anything_but_loopback_is_refused() {
+        for url in [
+            "http://example.com",
+            "http://keys.example.com:8787/",
+            "http://127.0.0.1.evil.com",
+            "http://127.0.0.1.evil.com:8787",
+            "http://localhost.evil.com",
+            "http://evil.com#@127.0.0.1",
+            "http://evil.com?@127.0.0.1",
+            "http://127.0.0.1@evil.com",
+            "http://127.0.0.1:8787@evil.com",
+            "http://user@evil.com/127.0.0.1",
+            "http://localhost@evil.com/",
+            "http://10.0.0.1:8787",
+            "http://0.0.0.0:8787",
+            "http://[::ffff:127.0.0.1]:8787",
+            "http://[2001:db8::1]:8787",
+            "http://localhost.:8787",
+            "http://0x7f.0.0.1",
+            "http://2130706433",
+            "http://127.1",
+        ] {
+            let err = check_url(url).unwrap_err();
+            assert!(err.contains("KEYWARD_URL"), "{url}: {err}");
+            assert!(err.contains("clear text"), "{url}: {err}");
+            assert!(err.contains("https://"), "{url}: {err}");
+        }
+        // The message names the host, never the URL (it may hold a password).
+        let err = check_url("http://me:hunter2@evil.com").unwrap_err();
+        assert!(
+            err.contains("evil.com") && !err.contains("hunter2"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn malformed_urls_are_refused() {
+        for url in [
+            "",
+            "keys.example.com",
+            "ftp://127.0.0.1",
+            "http:/127.0.0.1",
+            "http://",
+            "https://",
+            "http://:8787",
+            "http://127.0.0.1:",
+            "http://127.0.0.1:87a",
+            "http://127.0.0.1:99999",
+            "http://[::1",
+            "http://[::1]x",
+            "http://[nonsense]:8787",
+            "http://::1:8787",
+            "http://evil.com\\@127.0.0.1",
+            "http://evil.com\t@127.0.0.1",
+            "http://evil.com\n@127.0.0.1",
+        ] {
+            let err = check_url(url).unwrap_err();
+            assert!(err.contains("KEYWARD_URL"), "{url:?}: {err}");
+        }
+    }
 }

@@ -47,8 +47,9 @@ enum Cmd {
     },
     /// Manage keys through the Worker's API (KEYWARD_URL, KEYWARD_TOKEN).
     ///
-    /// Exit 0 ok, 1 refused by the API, 2 usage or configuration error, 3 server or
-    /// network fault.
+    /// KEYWARD_URL must be https://, or http:// to a loopback address (localhost,
+    /// 127.x.y.z, [::1]): every request carries the token. Exit 0 ok, 1 refused by the API,
+    /// 2 usage or configuration error, 3 server or network fault.
     Keys {
         #[command(subcommand)]
         cmd: KeysCmd,
@@ -95,7 +96,8 @@ struct ScanArgs {
     #[arg(long)]
     no_ignore: bool,
     /// Report found keys to the Worker (POST /v1/leaks), which revokes them as leaked.
-    /// Needs KEYWARD_URL and KEYWARD_TOKEN (a key with keys:write).
+    /// Needs KEYWARD_URL (https://, or http:// to a loopback address: the raw keys are
+    /// sent) and KEYWARD_TOKEN (a key with keys:write).
     #[arg(long)]
     revoke: bool,
     /// Threads for scanning files (default: one per core).
