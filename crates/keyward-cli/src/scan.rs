@@ -11,7 +11,9 @@ use keyward_core::{ApiKey, KeyHash, MAX_KEY_LEN};
 use crate::finder::{LineCounter, VendorFilter, find_keys};
 use crate::git;
 
-/// Bytes looked at to tell a binary file (one holding NUL) from text, as git does.
+/// Bytes looked at to tell a binary file (one holding NUL) from text, as git does. A
+/// buffer that starts with a UTF-16 byte order mark is text whatever it holds: it is
+/// decoded to UTF-8 and scanned (see [`utf16_bom`]).
 pub const BINARY_SNIFF_LEN: usize = 8000;
 
 /// Where a finding is.
@@ -109,7 +111,7 @@ pub struct Report {
     pub findings: Vec<Finding>,
     /// Files or blobs searched.
     pub files: u64,
-    /// Bytes searched.
+    /// Bytes searched (UTF-16 text counts as its UTF-8 decoding).
     pub bytes: u64,
     /// Files or blobs skipped as binary.
     pub binary: u64,
@@ -124,14 +126,160 @@ impl Report {
     }
 }
 
-/// Whether a buffer is binary: a NUL among its first [`BINARY_SNIFF_LEN`] bytes.
+/// Whether a buffer is binary: a NUL among its first [`BINARY_SNIFF_LEN`] bytes, unless
+/// it starts with a UTF-16 byte order mark (UTF-16 text is full of NULs).
 pub fn is_binary(buf: &[u8]) -> bool {
-    memchr::memchr(0, &buf[..buf.len().min(BINARY_SNIFF_LEN)]).is_some()
+    utf16_bom(buf).is_none() && memchr::memchr(0, &buf[..buf.len().min(BINARY_SNIFF_LEN)]).is_some()
+}
+
+/// The byte order of UTF-16 text, from its byte order mark.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Utf16 {
+    /// `FF FE`.
+    Le,
+    /// `FE FF`.
+    Be,
+}
+
+impl Utf16 {
+    fn unit(self, pair: [u8; 2]) -> u16 {
+        match self {
+            Utf16::Le => u16::from_le_bytes(pair),
+            Utf16::Be => u16::from_be_bytes(pair),
+        }
+    }
+}
+
+/// The UTF-16 byte order `buf` announces with a byte order mark (`FF FE` little endian,
+/// `FE FF` big endian), if it starts with one.
+pub fn utf16_bom(buf: &[u8]) -> Option<Utf16> {
+    match buf {
+        [0xFF, 0xFE, ..] => Some(Utf16::Le),
+        [0xFE, 0xFF, ..] => Some(Utf16::Be),
+        _ => None,
+    }
+}
+
+/// Appends the UTF-8 of the UTF-16 `units` to `out`; each unpaired surrogate becomes
+/// U+FFFD, as [`String::from_utf16_lossy`] does.
+fn push_utf16(units: impl IntoIterator<Item = u16>, out: &mut Vec<u8>) {
+    let mut utf8 = [0u8; 4];
+    for c in char::decode_utf16(units) {
+        let c = c.unwrap_or(char::REPLACEMENT_CHARACTER);
+        out.extend_from_slice(c.encode_utf8(&mut utf8).as_bytes());
+    }
+}
+
+/// Decodes a buffer that starts with a UTF-16 byte order mark to UTF-8, without the mark:
+/// unpaired surrogates and an odd last byte become U+FFFD. `None` without a mark.
+pub fn decode_utf16(buf: &[u8]) -> Option<Vec<u8>> {
+    let order = utf16_bom(buf)?;
+    let body = buf.get(2..).unwrap_or_default();
+    // Exact for ASCII text; anything else grows the buffer as needed.
+    let mut out = Vec::with_capacity(body.len() / 2);
+    let pairs = body.chunks_exact(2);
+    let odd = !pairs.remainder().is_empty();
+    push_utf16(pairs.map(|p| order.unit([p[0], p[1]])), &mut out);
+    if odd {
+        push_utf16([0xFFFD], &mut out);
+    }
+    Some(out)
+}
+
+/// Reads UTF-16 (after its byte order mark) as UTF-8, in constant memory, so that large
+/// UTF-16 files and streams go through the same windows as UTF-8 ones. Decodes as
+/// [`decode_utf16`] does: a surrogate pair split across reads is joined.
+struct Utf16Reader<R> {
+    inner: R,
+    order: Utf16,
+    /// Raw bytes read and not decoded yet (an odd byte, or a high surrogate whose pair
+    /// has not been read).
+    raw: Vec<u8>,
+    /// Decoded UTF-8 not handed out yet, from `done`.
+    utf8: Vec<u8>,
+    done: usize,
+    eof: bool,
+}
+
+impl<R: std::io::Read> Utf16Reader<R> {
+    /// Raw bytes read from `inner` at a time.
+    const CHUNK: usize = 64 << 10;
+
+    fn new(inner: R, order: Utf16) -> Self {
+        Utf16Reader {
+            inner,
+            order,
+            raw: Vec::new(),
+            utf8: Vec::new(),
+            done: 0,
+            eof: false,
+        }
+    }
+
+    /// Reads and decodes more; at end of input, flushes what is left as U+FFFD.
+    fn fill(&mut self) -> std::io::Result<()> {
+        self.utf8.clear();
+        self.done = 0;
+        let got = (&mut self.inner)
+            .take(Self::CHUNK as u64)
+            .read_to_end(&mut self.raw)?;
+        if got == 0 {
+            self.eof = true;
+        }
+        let even = self.raw.len() & !1;
+        let mut units: Vec<u16> = self.raw[..even]
+            .chunks_exact(2)
+            .map(|p| self.order.unit([p[0], p[1]]))
+            .collect();
+        let mut keep_from = even;
+        // A high surrogate last: its pair may be in the next read.
+        if !self.eof && units.last().is_some_and(|u| (0xD800..0xDC00).contains(u)) {
+            units.pop();
+            keep_from -= 2;
+        }
+        push_utf16(units, &mut self.utf8);
+        self.raw.drain(..keep_from);
+        if self.eof && !self.raw.is_empty() {
+            // An odd last byte (a lone high surrogate was decoded above).
+            self.raw.clear();
+            push_utf16([0xFFFD], &mut self.utf8);
+        }
+        Ok(())
+    }
+}
+
+impl<R: std::io::Read> std::io::Read for Utf16Reader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        while self.done == self.utf8.len() {
+            if self.eof || buf.is_empty() {
+                return Ok(0);
+            }
+            self.fill()?;
+        }
+        let n = buf.len().min(self.utf8.len() - self.done);
+        buf[..n].copy_from_slice(&self.utf8[self.done..self.done + n]);
+        self.done += n;
+        Ok(n)
+    }
 }
 
 /// Searches one buffer, appending findings for `place`.
 pub fn scan_buffer(buf: &[u8], place: &Place, opts: &Options, out: &mut Vec<Finding>) {
     scan_window(buf, buf.len(), (1, 0), place, opts, out);
+}
+
+/// Searches one whole file or blob: UTF-16 text (with a byte order mark) decoded to UTF-8
+/// first, binaries skipped. Returns the bytes searched, `None` for a binary.
+fn scan_whole(buf: &[u8], place: &Place, opts: &Options, out: &mut Vec<Finding>) -> Option<u64> {
+    if let Some(text) = decode_utf16(buf) {
+        scan_buffer(&text, place, opts, out);
+        return Some(text.len() as u64);
+    }
+    if is_binary(buf) {
+        return None;
+    }
+    scan_buffer(buf, place, opts, out);
+    Some(buf.len() as u64)
 }
 
 /// Files larger than this are read in windows of this size instead of whole.
@@ -203,7 +351,9 @@ fn advance(origin: (usize, usize), consumed: &[u8]) -> (usize, usize) {
 }
 
 /// Scans a stream in windows of [`WINDOW`] bytes, in constant memory. Returns the bytes
-/// read, or `None` if the stream is binary (a NUL in its first 8000 bytes).
+/// searched, or `None` if the stream is binary (a NUL in its first 8000 bytes). A stream
+/// that starts with a UTF-16 byte order mark is decoded to UTF-8 as it is read, also in
+/// constant memory, so UTF-16 files of any size are scanned whole (no size cap).
 ///
 /// # Errors
 /// Reading fails.
@@ -213,33 +363,57 @@ pub fn scan_stream(
     opts: &Options,
     out: &mut Vec<Finding>,
 ) -> std::io::Result<Option<u64>> {
-    scan_windows(reader, WINDOW, place, opts, out)
+    scan_stream_in(reader, WINDOW, place, opts, out)
 }
 
-fn scan_windows(
+/// [`scan_stream`] with windows of `window` bytes.
+fn scan_stream_in(
     mut reader: impl std::io::Read,
     window: usize,
     place: &Place,
     opts: &Options,
     out: &mut Vec<Finding>,
 ) -> std::io::Result<Option<u64>> {
+    let mut head = Vec::with_capacity(BINARY_SNIFF_LEN);
+    (&mut reader)
+        .take(BINARY_SNIFF_LEN as u64)
+        .read_to_end(&mut head)?;
+    if let Some(order) = utf16_bom(&head) {
+        head.drain(..2);
+        let text = Utf16Reader::new(std::io::Cursor::new(head).chain(reader), order);
+        return scan_windows(text, window, place, opts, out).map(Some);
+    }
+    if is_binary(&head) {
+        return Ok(None);
+    }
+    scan_windows(
+        std::io::Cursor::new(head).chain(reader),
+        window,
+        place,
+        opts,
+        out,
+    )
+    .map(Some)
+}
+
+/// Scans text (already sniffed) in windows of `window` bytes; returns the bytes read.
+fn scan_windows(
+    mut reader: impl std::io::Read,
+    window: usize,
+    place: &Place,
+    opts: &Options,
+    out: &mut Vec<Finding>,
+) -> std::io::Result<u64> {
     let mut buf: Vec<u8> = Vec::with_capacity(window + CARRY);
     let mut origin = (1, 0);
     let mut total = 0u64;
-    let mut first = true;
     loop {
         let got = (&mut reader).take(window as u64).read_to_end(&mut buf)?;
         total += got as u64;
         let eof = got < window;
-        if first {
-            if is_binary(&buf) {
-                return Ok(None);
-            }
-            first = false;
-        }
         if eof {
             scan_window(&buf, buf.len(), origin, place, opts, out);
-            return Ok(Some(total));
+            return Ok(total);
         }
         let limit = buf.len().saturating_sub(CARRY);
         scan_window(&buf, limit, origin, place, opts, out);
@@ -248,7 +422,8 @@ fn scan_windows(
     }
 }
 
-/// Scans files and directories, recursively, honouring `.gitignore`, skipping binaries.
+/// Scans files and directories, recursively, honouring `.gitignore`, skipping binaries
+/// (a NUL in the first 8000 bytes) but decoding UTF-16 text (a byte order mark first).
 ///
 /// # Errors
 /// A path that does not exist. Unreadable files along the way are listed in
@@ -358,7 +533,8 @@ pub fn scan_stdin(opts: &Options) -> Result<Report, String> {
     Ok(report)
 }
 
-/// One file: read whole into `buf` (reused), or in windows when it is large.
+/// One file: read whole into `buf` (reused), or in windows when it is large. UTF-16
+/// (with a byte order mark) is decoded: whole, or as it is read in windows.
 fn scan_file(
     path: &Path,
     place: &Place,
@@ -380,8 +556,7 @@ fn scan_file(
         return scanned;
     }
     file.read_to_end(buf)?;
-    scan_buffer(buf, place, opts, out);
-    Ok(Some(buf.len() as u64))
+    Ok(scan_whole(buf, place, opts, out))
 }
 
 fn push(errors: &Mutex<Vec<String>>, e: String) {
@@ -521,17 +696,13 @@ fn scan_blobs(
     git::read_blobs(repo, &kept, |blob, size, reader| {
         let place = place(&blob.path);
         local.clear();
+        // Sniffed as files are: UTF-16 decoded, binaries skipped.
         let scanned = if size > WINDOW as u64 {
             scan_stream(reader, &place, opts, &mut local)?
         } else {
             content.clear();
             reader.read_to_end(&mut content)?;
-            if is_binary(&content) {
-                None
-            } else {
-                scan_buffer(&content, &place, opts, &mut local);
-                Some(content.len() as u64)
-            }
+            scan_whole(&content, &place, opts, &mut local)
         };
         let Some(n) = scanned else {
             report.binary += 1;
@@ -558,6 +729,109 @@ mod tests {
         v.iter().map(|f| (f.line, f.column, f.hash)).collect()
     }
 
+    fn utf16(text: &[u16], order: Utf16) -> Vec<u8> {
+        let mut out = match order {
+            Utf16::Le => vec![0xFF, 0xFE],
+            Utf16::Be => vec![0xFE, 0xFF],
+        };
+        for u in text {
+            out.extend_from_slice(&match order {
+                Utf16::Le => u.to_le_bytes(),
+                Utf16::Be => u.to_be_bytes(),
+            });
+        }
+        out
+    }
+
+    /// Hands out at most `n` bytes per read, to split pairs and surrogates anywhere.
+    struct Trickle<'a>(&'a [u8], usize);
+
+    impl std::io::Read for Trickle<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let n = self.1.min(buf.len()).min(self.0.len());
+            buf[..n].copy_from_slice(&self.0[..n]);
+            self.0 = &self.0[n..];
+            Ok(n)
+        }
+    }
+
+    #[test]
+    fn utf16_is_decoded_like_from_utf16_lossy() {
+        let mut units: Vec<u16> = "a\né 😀 ☃\r\n".encode_utf16().collect();
+        // Unpaired surrogates: a low one alone, a high one before a letter, a high one last.
+        units.extend([0xDC00, 0x41, 0xD83D, 0x42, 0xD83D]);
+        let expected = String::from_utf16_lossy(&units).into_bytes();
+        for order in [Utf16::Le, Utf16::Be] {
+            let bytes = utf16(&units, order);
+            assert_eq!(utf16_bom(&bytes), Some(order));
+            assert!(!is_binary(&bytes));
+            assert_eq!(decode_utf16(&bytes).unwrap(), expected);
+            // An odd last byte is one more U+FFFD.
+            let mut odd = bytes.clone();
+            odd.push(0x41);
+            let mut with_odd = expected.clone();
+            with_odd.extend_from_slice("\u{FFFD}".as_bytes());
+            assert_eq!(decode_utf16(&odd).unwrap(), with_odd);
+            // Read in pieces of any size, the stream decodes the same.
+            for n in [1, 2, 3, 5, 8, 64] {
+                for input in [&bytes, &odd] {
+                    let mut streamed = Vec::new();
+                    Utf16Reader::new(Trickle(&input[2..], n), order)
+                        .read_to_end(&mut streamed)
+                        .unwrap();
+                    assert_eq!(Some(streamed), decode_utf16(input), "{order:?} by {n}");
+                }
+            }
+        }
+        assert_eq!(utf16_bom(b"\xEF\xBB\xBFtext"), None);
+        assert_eq!(decode_utf16(b"plain"), None);
+        assert_eq!(decode_utf16(&[0xFF, 0xFE]).unwrap(), b"");
+        assert!(is_binary(b"MZ\0\0\xFF\xFE"));
+    }
+
+    #[test]
+    fn utf16_streams_find_what_the_decoded_text_holds() {
+        let mut text = String::new();
+        for i in 0..25 {
+            let k = ApiKey::generate("sk", if i % 2 == 0 { "live" } else { "test" }).unwrap();
+            text.push_str(&"😀é x".repeat(i * 5 % 17));
+            text.push_str(k.key.expose_secret());
+            text.push_str(if i % 3 == 0 { "\r\n" } else { " \u{2603} " });
+        }
+        let opts = Options::default();
+        let place = Place::File(PathBuf::from("t"));
+        let mut whole = Vec::new();
+        scan_buffer(text.as_bytes(), &place, &opts, &mut whole);
+        assert_eq!(whole.len(), 25);
+        let units: Vec<u16> = text.encode_utf16().collect();
+        for order in [Utf16::Le, Utf16::Be] {
+            let bytes = utf16(&units, order);
+            let mut found = Vec::new();
+            assert_eq!(
+                scan_whole(&bytes, &place, &opts, &mut found),
+                Some(text.len() as u64)
+            );
+            assert_eq!(summary(&found), summary(&whole), "{order:?} whole");
+            for window in [7, 100, 333, 4096] {
+                let mut windowed = Vec::new();
+                let n = scan_stream_in(Trickle(&bytes, 1000), window, &place, &opts, &mut windowed)
+                    .unwrap();
+                assert_eq!(n, Some(text.len() as u64));
+                assert_eq!(
+                    summary(&windowed),
+                    summary(&whole),
+                    "{order:?} window {window}"
+                );
+            }
+        }
+        // Without a byte order mark, a NUL still marks a binary, whole or streamed.
+        let mut binary = b"\x7fELF\0".to_vec();
+        binary.extend_from_slice(text.as_bytes());
+        assert_eq!(scan_whole(&binary, &place, &opts, &mut Vec::new()), None);
+        let streamed = scan_stream_in(&binary[..], 100, &place, &opts, &mut Vec::new());
+        assert_eq!(streamed.unwrap(), None);
+    }
+
     #[test]
     fn windows_find_what_a_whole_read_finds() {
         let mut text = String::new();
@@ -574,9 +848,7 @@ mod tests {
         assert_eq!(whole.len(), 40);
         for window in [1, 7, 50, 83, 100, 333, 4096] {
             let mut windowed = Vec::new();
-            let n = scan_windows(text.as_bytes(), window, &place, &opts, &mut windowed)
-                .unwrap()
-                .unwrap();
+            let n = scan_windows(text.as_bytes(), window, &place, &opts, &mut windowed).unwrap();
             assert_eq!(n, text.len() as u64);
             assert_eq!(summary(&windowed), summary(&whole), "window {window}");
         }

@@ -158,6 +158,65 @@ fn keywardignore_applies_to_history_and_index() {
     assert_eq!(v["findings"][0]["path"], "app.env");
 }
 
+/// UTF-16LE text with a byte order mark.
+fn utf16le(text: &str) -> Vec<u8> {
+    let mut out = vec![0xFF, 0xFE];
+    for u in text.encode_utf16() {
+        out.extend_from_slice(&u.to_le_bytes());
+    }
+    out
+}
+
+#[test]
+fn utf16_blobs_are_decoded_in_history_and_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    repo(root);
+    let k = key("sk", "live");
+    let content = utf16le(&format!("[auth]\r\nuser = é\r\n  token = {k}\r\n"));
+    fs::write(root.join("app.ini"), &content).unwrap();
+    // A binary blob (a NUL, no byte order mark) holding a key is still skipped.
+    let skipped = key("sk", "dev");
+    let mut binary = b"\x00\x01".to_vec();
+    binary.extend_from_slice(skipped.as_bytes());
+    fs::write(root.join("data.bin"), &binary).unwrap();
+    git(root, &["add", "."]);
+    let (code, stdout, stderr) = run(
+        keyward(root).args(["scan", "--staged", "--json"]),
+        &[&k, &skipped],
+    );
+    assert_eq!(code, 1, "{stderr}");
+    let v: Value = serde_json::from_str(&stdout).unwrap();
+    let findings = v["findings"].as_array().unwrap();
+    assert_eq!(findings.len(), 1, "{stdout}");
+    assert_eq!(findings[0]["path"], "app.ini");
+    assert_eq!(findings[0]["source"], "staged");
+    assert_eq!(v["binary_skipped"], 1);
+
+    git(root, &["commit", "-q", "-m", "config"]);
+    let added = git(root, &["rev-parse", "HEAD"]);
+    git(root, &["rm", "-q", "app.ini"]);
+    git(root, &["commit", "-q", "-m", "remove it"]);
+    let (code, stdout, stderr) = run(
+        keyward(root).args(["scan", "--git", "--json"]),
+        &[&k, &skipped],
+    );
+    assert_eq!(code, 1, "{stderr}");
+    let v: Value = serde_json::from_str(&stdout).unwrap();
+    let findings = v["findings"].as_array().unwrap();
+    assert_eq!(findings.len(), 1, "{stdout}");
+    let f = &findings[0];
+    assert_eq!(f["path"], "app.ini");
+    assert_eq!(f["commit"], added.as_str());
+    assert_eq!(
+        (f["line"].as_u64(), f["column"].as_u64()),
+        (Some(3), Some(11))
+    );
+    let hint = keyward_core::ApiKey::parse(&k).unwrap().hint().to_owned();
+    assert_eq!(f["hint"], hint.as_str());
+    assert_eq!(v["binary_skipped"], 1);
+}
+
 #[test]
 fn pre_commit_hook_blocks_a_commit_with_a_key() {
     let dir = tempfile::tempdir().unwrap();

@@ -204,6 +204,92 @@ fn ignored_and_binary_files_are_skipped() {
     );
 }
 
+/// `text` as UTF-16 with a byte order mark: little endian, or big endian.
+fn utf16(text: &str, big_endian: bool) -> Vec<u8> {
+    let mut out = if big_endian {
+        vec![0xFE, 0xFF]
+    } else {
+        vec![0xFF, 0xFE]
+    };
+    for u in text.encode_utf16() {
+        out.extend_from_slice(&if big_endian {
+            u.to_be_bytes()
+        } else {
+            u.to_le_bytes()
+        });
+    }
+    out
+}
+
+#[test]
+fn utf16_files_are_decoded_and_scanned() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let le = key("sk", "live");
+    let be = key("acme", "test");
+    // Line 3, after a character outside the BMP (a surrogate pair: one character) and a
+    // non-ASCII one: the key starts in column 7 of what an editor shows.
+    let text = |k: &str| format!("# settings\r\nname = ü\r\n😀é = \"{k}\"\r\n");
+    write(root, "win/settings.ini", utf16(&text(&le), false));
+    write(root, "mac/settings.ini", utf16(&text(&be), true));
+    // A NUL without a byte order mark is still a binary, skipped even with a key in it.
+    let skipped = key("sk", "dev");
+    let mut binary = b"\xFF\x00\xFE".to_vec();
+    binary.extend_from_slice(skipped.as_bytes());
+    write(root, "blob.dat", &binary);
+    // A key on an allowlisted line of a UTF-16 file is not reported.
+    write(
+        root,
+        "docs/example.txt",
+        utf16(&format!("{skipped} keyward:allow\n"), false),
+    );
+
+    let keys = [le.as_str(), be.as_str(), skipped.as_str()];
+    let (code, stdout, stderr) = run(keyward(root).args(["scan", "--json"]), &keys);
+    assert_eq!(code, 1, "{stderr}");
+    let hint = |k: &str| keyward_core::ApiKey::parse(k).unwrap().hint();
+    assert_eq!(
+        places(&stdout),
+        vec![
+            ("mac/settings.ini".to_owned(), 3, 7, hint(&be)),
+            ("win/settings.ini".to_owned(), 3, 7, hint(&le)),
+        ]
+    );
+    let v: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(v["binary_skipped"], 1);
+
+    // The text format says the same.
+    let (code, stdout, _) = run(keyward(root).args(["scan", "win"]), &keys);
+    assert_eq!(code, 1);
+    assert!(
+        stdout.starts_with(&format!(
+            "win/settings.ini:3:7: keyward API key {}…",
+            hint(&le)
+        )),
+        "{stdout}"
+    );
+
+    // stdin is read in windows: UTF-16 is decoded there too.
+    let out = {
+        use std::io::Write as _;
+        let mut child = keyward(root)
+            .args(["scan", "--json", "-"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all(&utf16(&text(&be), true)).unwrap();
+        drop(stdin);
+        child.wait_with_output().unwrap()
+    };
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(!stdout.contains(&be[12..]));
+    assert_eq!(places(&stdout), vec![("-".to_owned(), 3, 7, hint(&be))]);
+}
+
 #[test]
 fn allowlisted_paths_and_lines_are_not_reported() {
     let dir = tempfile::tempdir().unwrap();
