@@ -38,12 +38,87 @@ pub struct AuditEvent {
     #[serde(default)]
     pub user_agent: Option<String>,
     /// When it happened.
+    #[serde(with = "crate::time::rfc3339")]
     pub time: DateTime<Utc>,
     /// The verification outcome or action result.
     pub outcome: Code,
     /// The HTTP status of the response, where known.
     #[serde(default)]
     pub status: Option<u16>,
+}
+
+/// The prefix of every lifecycle action, in `AuditEvent::action` and in storage queries.
+pub const LIFECYCLE_PREFIX: &str = "key.";
+
+/// Something done to a key (as opposed to a use of it). Its action is `key.{name}`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Lifecycle {
+    /// The key was created (also the successor of a rotation).
+    Create,
+    /// The key was revoked.
+    Revoke,
+    /// The key was rotated: a successor exists and this key ends with its grace period.
+    Rotate,
+    /// The key's limits or other settings changed.
+    Update,
+    /// The key's usage credits were set or added to.
+    Credits,
+}
+
+impl Lifecycle {
+    /// Every lifecycle action.
+    pub const ALL: &'static [Lifecycle] = &[
+        Lifecycle::Create,
+        Lifecycle::Revoke,
+        Lifecycle::Rotate,
+        Lifecycle::Update,
+        Lifecycle::Credits,
+    ];
+
+    /// The action as stored: `key.create`, `key.revoke`, ...
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Lifecycle::Create => "key.create",
+            Lifecycle::Revoke => "key.revoke",
+            Lifecycle::Rotate => "key.rotate",
+            Lifecycle::Update => "key.update",
+            Lifecycle::Credits => "key.credits",
+        }
+    }
+}
+
+/// Whether an event is a use of a key or a lifecycle action on it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EventKind {
+    /// A use of a key, or of something presented as one (any request action).
+    Use,
+    /// Something done to the key.
+    Lifecycle(Lifecycle),
+}
+
+impl EventKind {
+    /// The kind of an event with this `action`. Anything in the lifecycle namespace
+    /// (`key.`) is never a use, even an action keyward does not know.
+    pub fn of(action: &str) -> Self {
+        match Lifecycle::ALL.iter().find(|l| l.as_str() == action) {
+            Some(&l) => EventKind::Lifecycle(l),
+            None if action.starts_with(LIFECYCLE_PREFIX) => EventKind::Lifecycle(Lifecycle::Update),
+            None => EventKind::Use,
+        }
+    }
+}
+
+impl AuditEvent {
+    /// Whether this event is a use or a lifecycle action.
+    pub fn kind(&self) -> EventKind {
+        EventKind::of(&self.action)
+    }
+
+    /// Whether this event is a use of a key (what the misuse rules look at).
+    pub fn is_use(&self) -> bool {
+        self.kind() == EventKind::Use
+    }
 }
 
 /// A new random event id: 16 bytes as 32 lowercase hex characters.
@@ -71,6 +146,31 @@ pub struct KeyHistory {
     pub baseline_per_minute: f64,
     /// Requests in the minute of this event, this one included.
     pub current_minute: u64,
+}
+
+impl KeyHistory {
+    /// Adds a use to the history, so that the events after it are judged with it (the
+    /// minute count is the caller's: it comes from storage). Lifecycle events are not
+    /// uses and change nothing.
+    pub fn observe(&mut self, event: &AuditEvent) {
+        if !event.is_use() {
+            return;
+        }
+        self.total_events += 1;
+        if let Some(ip) = &event.ip
+            && !self.known_ips.contains(ip)
+        {
+            self.known_ips.push(ip.clone());
+        }
+        if let Some(country) = &event.country
+            && !self.known_countries.contains(country)
+        {
+            self.known_countries.push(country.clone());
+        }
+        if let Some(slot) = self.uses_by_hour.get_mut(event.time.hour() as usize) {
+            *slot += 1;
+        }
+    }
 }
 
 /// Thresholds for the misuse rules.

@@ -1,13 +1,14 @@
 //! The one table of stable codes shared by Rust, the Worker's JSON and the npm package.
 //!
-//! Codes are added, never renamed. Each has an HTTP status and, where RFC 6750 defines
-//! one, the `error` attribute of the `WWW-Authenticate: Bearer` challenge.
+//! Codes are added, never renamed. Each has an HTTP status, whether a refusal with it
+//! carries a `WWW-Authenticate: Bearer` challenge, and, where RFC 6750 defines one, the
+//! `error` attribute of that challenge.
 
 use core::fmt;
 use core::str::FromStr;
 
 macro_rules! codes {
-    ($( $(#[$doc:meta])* $variant:ident = $name:literal, $status:literal, $bearer:expr, $message:literal; )*) => {
+    ($( $(#[$doc:meta])* $variant:ident = $name:literal, $status:literal, $bearer:expr, $challenge:literal, $message:literal; )*) => {
         /// A stable, snake_case outcome or error code.
         #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
         #[non_exhaustive]
@@ -34,6 +35,14 @@ macro_rules! codes {
                 match self { $(Code::$variant => $bearer,)* }
             }
 
+            /// Whether a refusal with this code carries a `WWW-Authenticate: Bearer`
+            /// challenge: every 401 (RFC 7235 §3.1 requires one) and every refusal of the
+            /// presented credential (RFC 6750 §3). Front ends ask this column; none decides
+            /// it for itself.
+            pub const fn challenge(self) -> bool {
+                match self { $(Code::$variant => $challenge,)* }
+            }
+
             /// A short default sentence for humans. Never contains a secret.
             pub const fn message(self) -> &'static str {
                 match self { $(Code::$variant => $message,)* }
@@ -55,55 +64,55 @@ const INSUFFICIENT_SCOPE: Option<&str> = Some("insufficient_scope");
 
 codes! {
     /// The key is good for this request.
-    Valid = "valid", 200, None, "the API key is valid";
+    Valid = "valid", 200, None, false, "the API key is valid";
     /// No credential was presented (RFC 6750 §3.1: no `error` attribute).
-    MissingKey = "missing_key", 401, None, "an API key is required";
+    MissingKey = "missing_key", 401, None, true, "an API key is required";
     /// The credential is not shaped like a key.
-    Malformed = "malformed", 400, INVALID_REQUEST, "the API key is malformed";
+    Malformed = "malformed", 400, INVALID_REQUEST, true, "the API key is malformed";
     /// The key is shaped right but its checksum does not hold (a typo or a look-alike).
-    BadChecksum = "bad_checksum", 401, INVALID_TOKEN, "the API key's checksum does not match";
+    BadChecksum = "bad_checksum", 401, INVALID_TOKEN, true, "the API key's checksum does not match";
     /// No key with this hash exists.
-    UnknownKey = "unknown_key", 401, INVALID_TOKEN, "the API key is not recognised";
+    UnknownKey = "unknown_key", 401, INVALID_TOKEN, true, "the API key is not recognised";
     /// The key belongs to another environment.
-    WrongEnvironment = "wrong_environment", 401, INVALID_TOKEN, "the API key belongs to another environment";
+    WrongEnvironment = "wrong_environment", 401, INVALID_TOKEN, true, "the API key belongs to another environment";
     /// The key's expiry has passed.
-    Expired = "expired", 401, INVALID_TOKEN, "the API key has expired";
+    Expired = "expired", 401, INVALID_TOKEN, true, "the API key has expired";
     /// The key was revoked.
-    Revoked = "revoked", 401, INVALID_TOKEN, "the API key has been revoked";
+    Revoked = "revoked", 401, INVALID_TOKEN, true, "the API key has been revoked";
     /// The key lacks a scope the request needs.
-    InsufficientScope = "insufficient_scope", 403, INSUFFICIENT_SCOPE, "the API key does not have the required scope";
-    /// The key is over its rate limit (reserved).
-    RateLimited = "rate_limited", 429, None, "the API key is over its rate limit";
+    InsufficientScope = "insufficient_scope", 403, INSUFFICIENT_SCOPE, true, "the API key does not have the required scope";
+    /// The key (or its owner) is over a rate limit.
+    RateLimited = "rate_limited", 429, None, false, "the API key is over its rate limit";
     /// More than one credential was presented, or the request is otherwise unusable.
-    InvalidRequest = "invalid_request", 400, INVALID_REQUEST, "the request is invalid";
+    InvalidRequest = "invalid_request", 400, INVALID_REQUEST, true, "the request is invalid";
     /// The caller is not authenticated.
-    Unauthorized = "unauthorized", 401, INVALID_TOKEN, "authentication is required";
+    Unauthorized = "unauthorized", 401, INVALID_TOKEN, true, "authentication is required";
     /// The caller may not do this.
-    Forbidden = "forbidden", 403, None, "the caller may not do this";
+    Forbidden = "forbidden", 403, None, false, "the caller may not do this";
     /// No such resource.
-    NotFound = "not_found", 404, None, "not found";
+    NotFound = "not_found", 404, None, false, "not found";
     /// The resource exists but not with this method.
-    MethodNotAllowed = "method_not_allowed", 405, None, "method not allowed";
+    MethodNotAllowed = "method_not_allowed", 405, None, false, "method not allowed";
     /// The request conflicts with the resource's state (e.g. rotating a revoked key).
-    Conflict = "conflict", 409, None, "the request conflicts with the resource's state";
+    Conflict = "conflict", 409, None, false, "the request conflicts with the resource's state";
     /// The request body is too large.
-    PayloadTooLarge = "payload_too_large", 413, None, "the request body is too large";
+    PayloadTooLarge = "payload_too_large", 413, None, false, "the request body is too large";
     /// The request body is not JSON.
-    UnsupportedMediaType = "unsupported_media_type", 415, None, "the request body must be JSON";
+    UnsupportedMediaType = "unsupported_media_type", 415, None, false, "the request body must be JSON";
     /// A scope that the deployment has not declared.
-    UndeclaredScope = "undeclared_scope", 400, INVALID_REQUEST, "the scope is not declared by this deployment";
+    UndeclaredScope = "undeclared_scope", 400, INVALID_REQUEST, false, "the scope is not declared by this deployment";
     /// A scope string that does not follow the grammar.
-    InvalidScope = "invalid_scope", 400, INVALID_REQUEST, "the scope is not valid";
+    InvalidScope = "invalid_scope", 400, INVALID_REQUEST, false, "the scope is not valid";
     /// An environment the deployment does not have.
-    UnknownEnvironment = "unknown_environment", 400, INVALID_REQUEST, "the environment is not one of this deployment's";
+    UnknownEnvironment = "unknown_environment", 400, INVALID_REQUEST, false, "the environment is not one of this deployment's";
     /// A key tried to grant a scope it does not hold itself.
-    ScopeNotHeld = "scope_not_held", 403, INSUFFICIENT_SCOPE, "a key can only grant scopes it holds";
+    ScopeNotHeld = "scope_not_held", 403, INSUFFICIENT_SCOPE, true, "a key can only grant scopes it holds";
     /// A signature (e.g. on a leak report) did not verify.
-    BadSignature = "bad_signature", 401, None, "the signature does not verify";
+    BadSignature = "bad_signature", 401, None, true, "the signature does not verify";
     /// A fault inside keyward.
-    Internal = "internal", 500, None, "internal error";
+    Internal = "internal", 500, None, false, "internal error";
     /// A dependency (storage, queue) is unavailable; keyward fails closed.
-    Unavailable = "unavailable", 503, None, "the service is temporarily unavailable";
+    Unavailable = "unavailable", 503, None, false, "the service is temporarily unavailable";
 }
 
 /// The error for a string that is not a known code.

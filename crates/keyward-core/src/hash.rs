@@ -6,7 +6,9 @@ use core::str::FromStr;
 use sha2::{Digest as _, Sha256};
 use subtle::ConstantTimeEq as _;
 
-/// The lowercase-hex SHA-256 of a whole key string: the only form of a key keyward stores.
+/// The SHA-256 of a whole key string (32 raw bytes; [`to_hex`](KeyHash::to_hex) and
+/// `Display` give the lowercase hex form that is stored): the only form of a key keyward
+/// keeps.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 pub struct KeyHash([u8; 32]);
 
@@ -14,6 +16,11 @@ impl KeyHash {
     /// Hashes a key string. Does not check the key's format; parse first.
     pub fn of(key: &str) -> Self {
         KeyHash(Sha256::digest(key.as_bytes()).into())
+    }
+
+    /// A hash from its 32 raw bytes.
+    pub const fn from_bytes(bytes: [u8; 32]) -> Self {
+        KeyHash(bytes)
     }
 
     /// The 32 raw bytes.
@@ -79,11 +86,4 @@ impl<'de> serde::Deserialize<'de> for KeyHash {
         let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
         s.parse().map_err(serde::de::Error::custom)
     }
-}
-
-/// Compares two secrets (or any byte strings) in constant time for equal lengths.
-///
-/// Lengths are not secret: strings of different lengths compare unequal at once.
-pub fn secrets_equal(a: &[u8], b: &[u8]) -> bool {
-    a.ct_eq(b).into()
 }

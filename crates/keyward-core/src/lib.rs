@@ -31,26 +31,31 @@
 #![deny(missing_docs)]
 
 mod audit;
+mod check;
 mod code;
+mod credential;
 mod hash;
 mod key;
 mod random;
 mod record;
 mod scope;
+pub mod time;
 mod verify;
 
 pub use audit::{
-    AlertKind, AuditEvent, KeyHistory, MisuseRules, evaluate, new_event_id, over_privileged, stale,
-    stale_after,
+    AlertKind, AuditEvent, EventKind, KeyHistory, LIFECYCLE_PREFIX, Lifecycle, MisuseRules,
+    evaluate, new_event_id, over_privileged, stale, stale_after,
 };
+pub use check::{EnvRule, KeyFacts, Presented, decide, decide_presented};
 pub use code::{Code, UnknownCode, www_authenticate};
-pub use hash::{InvalidHash, KeyHash, secrets_equal};
+pub use credential::{CredentialError, credential};
+pub use hash::{InvalidHash, KeyHash};
 pub use key::{
     ApiKey, ApiKeyRef, CHECKSUM_LEN, GenerateError, KeyPart, MAX_KEY_LEN, MAX_PREFIX_LEN, NewKey,
     ParseError, SECRET_BYTES, SECRET_LEN, checksum, is_valid_prefix,
 };
 pub use random::{OsRandom, RandomError, RandomSource};
-pub use record::{InvalidKeyId, KeyId, KeyRecord, NewRecord, RateLimit, RotateError};
+pub use record::{InvalidKeyId, KeyId, KeyRecord, KeyStatus, NewRecord, RateLimit, RotateError};
 pub use scope::{
     ADMIN, MAX_SCOPE_LEN, MAX_SCOPES, RESERVED, Scope, ScopeError, ScopeRegistry, ScopeSet,
 };

@@ -128,15 +128,16 @@ pub struct KeyRecord {
     /// The environment the key works in.
     pub env: String,
     /// When it was made.
+    #[serde(with = "crate::time::rfc3339")]
     pub created_at: DateTime<Utc>,
     /// When it stops working, if ever.
-    #[serde(default)]
+    #[serde(default, with = "crate::time::rfc3339_option")]
     pub expires_at: Option<DateTime<Utc>>,
     /// When it was last used (updated in batches).
-    #[serde(default)]
+    #[serde(default, with = "crate::time::rfc3339_option")]
     pub last_used_at: Option<DateTime<Utc>>,
     /// When it was revoked.
-    #[serde(default)]
+    #[serde(default, with = "crate::time::rfc3339_option")]
     pub revoked_at: Option<DateTime<Utc>>,
     /// Who revoked it (a key id, `root`, or a leak reporter).
     #[serde(default)]
@@ -211,6 +212,20 @@ impl KeyRecord {
         self.expires_at.is_some_and(|t| t <= now)
     }
 
+    /// Where the key is in its life as of `now`: revoked, expired, rotating (replaced,
+    /// working until its grace period ends) or active.
+    pub fn status(&self, now: DateTime<Utc>) -> KeyStatus {
+        if self.is_revoked(now) {
+            KeyStatus::Revoked
+        } else if self.is_expired(now) {
+            KeyStatus::Expired
+        } else if self.rotated_to.is_some() {
+            KeyStatus::Rotating
+        } else {
+            KeyStatus::Active
+        }
+    }
+
     /// Marks the key revoked. Revoking a revoked key keeps the first revocation.
     pub fn revoke(&mut self, by: &str, reason: &str, now: DateTime<Utc>) {
         if self.revoked_at.is_none() {
@@ -263,6 +278,32 @@ impl KeyRecord {
         self.expires_at = Some(self.expires_at.map_or(grace_end, |e| e.min(grace_end)));
         self.rotated_to = Some(next.id.clone());
         Ok(next)
+    }
+}
+
+/// Where a key is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KeyStatus {
+    /// Works.
+    Active,
+    /// Replaced by a successor; works until its grace period ends.
+    Rotating,
+    /// Its expiry has passed.
+    Expired,
+    /// Revoked; never works again.
+    Revoked,
+}
+
+impl KeyStatus {
+    /// The status as on the wire: `active`, `rotating`, `expired`, `revoked`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            KeyStatus::Active => "active",
+            KeyStatus::Rotating => "rotating",
+            KeyStatus::Expired => "expired",
+            KeyStatus::Revoked => "revoked",
+        }
     }
 }
 

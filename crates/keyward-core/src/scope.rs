@@ -43,13 +43,17 @@ pub enum ScopeError {
     Undeclared(Scope),
     /// More than [`MAX_SCOPES`] scopes.
     TooMany,
+    /// A registry's JSON is not an object of scope name to description string.
+    NotARegistry,
 }
 
 impl ScopeError {
     /// The stable code for this error.
     pub const fn code(&self) -> crate::Code {
         match self {
-            ScopeError::Invalid(_) | ScopeError::TooMany => crate::Code::InvalidScope,
+            ScopeError::Invalid(_) | ScopeError::TooMany | ScopeError::NotARegistry => {
+                crate::Code::InvalidScope
+            }
             ScopeError::Undeclared(_) => crate::Code::UndeclaredScope,
         }
     }
@@ -64,6 +68,9 @@ impl fmt::Display for ScopeError {
             ),
             ScopeError::Undeclared(s) => write!(f, "the scope '{s}' is not declared"),
             ScopeError::TooMany => write!(f, "a key holds at most {MAX_SCOPES} scopes"),
+            ScopeError::NotARegistry => {
+                f.write_str("expected a JSON object of scope name to description string")
+            }
         }
     }
 }
@@ -277,14 +284,14 @@ impl ScopeRegistry {
         Ok(registry)
     }
 
-    /// Reads a JSON object of scope → description (the `KEYWARD_SCOPES` setting).
+    /// Reads a JSON object of scope → description.
     ///
     /// # Errors
-    /// [`ScopeError::Invalid`] if the JSON is not such an object or a name is not a scope.
+    /// [`ScopeError::NotARegistry`] if the JSON is not such an object, or
+    /// [`ScopeError::Invalid`] for a name that is not a scope.
     pub fn from_json(json: &str) -> Result<Self, ScopeError> {
-        let map: BTreeMap<String, String> = serde_json::from_str(json).map_err(|_| {
-            ScopeError::Invalid("KEYWARD_SCOPES is not a JSON object of strings".into())
-        })?;
+        let map: BTreeMap<String, String> =
+            serde_json::from_str(json).map_err(|_| ScopeError::NotARegistry)?;
         Self::with_declared(map)
     }
 

@@ -1,4 +1,4 @@
-//! The verification decision: a pure function from a record (or none) to one stable code.
+//! The verdict of a check: one stable code, and for a missing scope, the scope.
 
 use chrono::{DateTime, Utc};
 
@@ -62,34 +62,16 @@ pub fn missing_scope_message(scope: &str) -> String {
     format!("This API key does not have the '{scope}' scope")
 }
 
-/// Decides whether the key behind `record` may make a request in environment
-/// `presented_env` needing every scope of `required`, at time `now`.
+/// [`decide`](crate::decide) for a whole stored record (`None`: no record has the key's
+/// hash), needing every scope of `required` in environment `presented_env`.
 ///
 /// Checks run in this order, and the first failure is the verdict: unknown, revoked,
-/// expired, wrong environment, missing scope. Revocation comes first so that use of a
-/// revoked key is always reported as such.
+/// expired, wrong environment, missing scope.
 pub fn verify(
     record: Option<&KeyRecord>,
     presented_env: &str,
     required: &[Scope],
     now: DateTime<Utc>,
 ) -> Verdict {
-    let Some(record) = record else {
-        return Verdict::UnknownKey;
-    };
-    if record.is_revoked(now) {
-        return Verdict::Revoked;
-    }
-    if record.is_expired(now) {
-        return Verdict::Expired;
-    }
-    if record.env != presented_env {
-        return Verdict::WrongEnvironment;
-    }
-    match record.scopes.first_missing(required) {
-        Some(missing) => Verdict::InsufficientScope {
-            missing: missing.clone(),
-        },
-        None => Verdict::Valid,
-    }
+    crate::check::decide(record.map(KeyRecord::facts), presented_env, required, now)
 }

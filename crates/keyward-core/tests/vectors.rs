@@ -4,7 +4,8 @@
 use std::str::FromStr;
 
 use keyward_core::{
-    ApiKey, Code, KeyHash, KeyRecord, ParseError, Scope, ScopeSet, checksum, verify,
+    ApiKey, Code, EnvRule, KeyHash, KeyRecord, ParseError, Presented, Scope, ScopeSet, Verdict,
+    checksum, credential, verify,
 };
 use serde_json::Value;
 
@@ -159,6 +160,75 @@ fn code_table_matches_vectors() {
             code.bearer_error().map_or(Value::Null, Value::from),
             case["expect"]["bearer_error"],
             "{code}"
+        );
+        assert_eq!(
+            Value::Bool(code.challenge()),
+            case["expect"]["challenge"],
+            "{code}"
+        );
+    }
+}
+
+/// The header lines of a credentials vector, joined as HTTP joins repeated lines.
+fn header(lines: &Value) -> Option<String> {
+    let lines: Vec<&str> = lines
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l.as_str().unwrap())
+        .collect();
+    (!lines.is_empty()).then(|| lines.join(", "))
+}
+
+#[test]
+fn credential_vectors() {
+    for case in cases(include_str!("../../../tests/vectors/credentials.json")) {
+        let name = case["name"].as_str().unwrap();
+        let auth = header(&case["input"]["authorization"]);
+        let api_key = header(&case["input"]["x_api_key"]);
+        match credential(auth.as_deref(), api_key.as_deref()) {
+            Ok(key) => assert_eq!(key, case["expect"]["key"], "{name}"),
+            Err(e) => {
+                assert_eq!(e.code().as_str(), case["error"]["code"], "{name}");
+                let message = e.to_string();
+                assert!(!message.contains("sk_"), "{name}: {message}");
+            }
+        }
+    }
+}
+
+#[test]
+fn check_vectors() {
+    for case in cases(include_str!("../../../tests/vectors/checks.json")) {
+        let name = case["name"].as_str().unwrap();
+        let i = &case["input"];
+        let expect = &case["expect"];
+        let record: Option<KeyRecord> = serde_json::from_value(i["record"].clone()).unwrap();
+        let scopes: Vec<Scope> = serde_json::from_value(i["scopes"].clone()).unwrap();
+        let now = serde_json::from_value(i["now"].clone()).unwrap();
+        let rule = match i["env"].as_str() {
+            Some(env) => EnvRule::Exactly(env),
+            None => EnvRule::KeysOwn,
+        };
+        let (code, missing) = match Presented::parse(i["key"].as_str().unwrap()) {
+            Err(e) => (e.code(), None),
+            Ok(presented) => {
+                let verdict =
+                    presented.decide(record.as_ref().map(KeyRecord::facts), rule, &scopes, now);
+                let missing = match &verdict {
+                    Verdict::InsufficientScope { missing } => Some(missing.to_string()),
+                    _ => None,
+                };
+                (verdict.code(), missing)
+            }
+        };
+        assert_eq!(code.as_str(), expect["code"], "{name}");
+        assert_eq!(u64::from(code.http_status()), expect["status"], "{name}");
+        assert_eq!(Value::Bool(code.challenge()), expect["challenge"], "{name}");
+        assert_eq!(
+            missing.map_or(Value::Null, Value::from),
+            expect.get("scope").cloned().unwrap_or(Value::Null),
+            "{name}"
         );
     }
 }

@@ -1,0 +1,89 @@
+//! The bodies of keyward's HTTP API, as Rust types: the Worker writes them and reads
+//! requests into them, the CLI reads them, and the OpenAPI document is made from them.
+//!
+//! Field names are snake_case on the wire; times are RFC 3339 strings. A request type's
+//! `validate` holds every rule about its fields that does not need the deployment's
+//! settings, so the Worker and the document agree on one set of bounds.
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+mod keys;
+mod reports;
+mod secret;
+mod verify;
+
+pub use keys::{
+    CreateKey, CreatedKey, KeyList, KeyView, Previous, RevokeKey, RotateKey, RotatedKey,
+};
+pub use reports::{Alert, AlertList, AuditEventList, LeakFeedback, LeakLabel, ReportedToken};
+pub use secret::SecretString;
+pub use verify::{VerifyContext, VerifyRequest, VerifyResponse};
+
+use keyward_core::Code;
+pub use keyward_core::KeyStatus;
+use serde::{Deserialize, Serialize};
+
+/// Every error answer: `{"error": {"code", "message"}}`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    /// The error.
+    pub error: ErrorDetail,
+}
+
+/// The code and sentence of an error answer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorDetail {
+    /// A stable code of the core's table.
+    pub code: Code,
+    /// A sentence for humans; never holds a secret.
+    pub message: String,
+}
+
+/// `GET /healthz`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Health {
+    /// Always true when answered with 200.
+    pub ok: bool,
+}
+
+/// A field of a request body that breaks a rule: the field's name and the rule.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FieldError {
+    /// The code to answer with (`invalid_request` unless a more precise one applies).
+    pub code: Code,
+    /// A sentence naming the field and the rule; never holds the offending value.
+    pub message: String,
+}
+
+impl FieldError {
+    /// An `invalid_request` naming `field` and `rule`.
+    pub fn new(field: &str, rule: impl core::fmt::Display) -> Self {
+        FieldError {
+            code: Code::InvalidRequest,
+            message: format!("'{field}' {rule}"),
+        }
+    }
+}
+
+impl core::fmt::Display for FieldError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for FieldError {}
+
+/// A text field: 1 to `max` characters, not blank, no control characters.
+///
+/// # Errors
+/// A [`FieldError`] naming the field.
+pub fn check_text(field: &str, value: &str, max: usize) -> Result<(), FieldError> {
+    if value.trim().is_empty() || value.chars().count() > max || value.chars().any(char::is_control)
+    {
+        return Err(FieldError::new(
+            field,
+            format!("must be 1 to {max} characters without control characters"),
+        ));
+    }
+    Ok(())
+}

@@ -1,0 +1,113 @@
+//! The audit trail, alerts and leak reports.
+
+use keyward_core::chrono::{DateTime, Utc};
+use keyward_core::{AlertKind, AuditEvent};
+use serde::{Deserialize, Serialize};
+
+use crate::SecretString;
+
+/// `GET /v1/audit`: events, newest first.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditEventList {
+    /// The events.
+    pub events: Vec<AuditEvent>,
+}
+
+/// One alert: stored with a deterministic id (never doubled) and posted to the webhook.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Alert {
+    /// Deterministic id: the same finding always has the same id.
+    pub alert_id: String,
+    /// What fired.
+    pub kind: AlertKind,
+    /// The key concerned.
+    pub key_id: Option<String>,
+    /// Its hint.
+    pub hint: Option<String>,
+    /// Its owner.
+    pub owner: Option<String>,
+    /// The event that fired it, if one did.
+    pub event_id: Option<String>,
+    /// A sentence for people.
+    pub detail: String,
+    /// When.
+    #[serde(with = "keyward_core::time::rfc3339")]
+    pub time: DateTime<Utc>,
+}
+
+/// `GET /v1/alerts`: alerts, newest first.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AlertList {
+    /// The alerts.
+    pub alerts: Vec<Alert>,
+}
+
+/// One token of a leak report, in GitHub's secret scanning partner format.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReportedToken {
+    /// The leaked string.
+    pub token: SecretString,
+    /// The token type the reporter matched.
+    #[serde(rename = "type")]
+    pub token_type: String,
+    /// Where it was found.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// What kind of place (`content`, `commit`, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+}
+
+/// Whether a reported token was one of this deployment's keys.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LeakLabel {
+    /// A live or revoked key of this deployment (now revoked).
+    TruePositive,
+    /// Not a key of this deployment.
+    FalsePositive,
+}
+
+/// GitHub's feedback format, one per reported token.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LeakFeedback {
+    /// SHA-256 of the token, lowercase hex.
+    pub token_hash: String,
+    /// The type as reported.
+    pub token_type: String,
+    /// The verdict.
+    pub label: LeakLabel,
+}
+
+impl Alert {
+    /// A new alert of `kind` with a deterministic `alert_id`.
+    pub fn new(kind: AlertKind, alert_id: String, detail: String, time: DateTime<Utc>) -> Self {
+        Alert {
+            alert_id,
+            kind,
+            key_id: None,
+            hint: None,
+            owner: None,
+            event_id: None,
+            detail,
+            time,
+        }
+    }
+
+    /// The alert concerns `record`'s key.
+    pub fn for_key(mut self, record: &keyward_core::KeyRecord) -> Self {
+        self.key_id = Some(record.id.to_string());
+        self.hint = Some(record.hint.clone());
+        self.owner = Some(record.owner.clone());
+        self
+    }
+
+    /// The alert was fired by `event` (its key, hint, owner and id).
+    pub fn for_event(mut self, event: &AuditEvent) -> Self {
+        self.key_id = event.key_id.clone();
+        self.hint = event.hint.clone();
+        self.owner = event.owner.clone();
+        self.event_id = Some(event.event_id.clone());
+        self
+    }
+}

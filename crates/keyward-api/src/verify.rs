@@ -1,0 +1,119 @@
+//! `POST /v1/verify`.
+
+use keyward_core::chrono::{DateTime, Utc};
+use keyward_core::{Code, LIFECYCLE_PREFIX, ScopeSet};
+use serde::{Deserialize, Serialize};
+
+use crate::{FieldError, SecretString};
+
+/// Longest `context.ip`: the longest text form of an IPv6 address.
+pub const MAX_IP_LEN: usize = 45;
+/// Longest `context.user_agent`.
+pub const MAX_USER_AGENT_LEN: usize = 512;
+/// Longest `context.action`.
+pub const MAX_ACTION_LEN: usize = 256;
+
+/// `POST /v1/verify`: is this key good for a request needing these scopes?
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VerifyRequest {
+    /// The key as the end user presented it.
+    pub key: SecretString,
+    /// Scopes the request needs (default: none).
+    #[serde(default)]
+    pub scopes: Vec<String>,
+    /// The environment the key must belong to (default: the calling service key's own).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub env: Option<String>,
+    /// The end user's request, for the audit trail.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context: Option<VerifyContext>,
+}
+
+/// The end user's request, as the calling service saw it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VerifyContext {
+    /// The end user's IP address (IPv4 or IPv6 text form).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip: Option<String>,
+    /// The end user's user agent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_agent: Option<String>,
+    /// What the end user did, e.g. `GET /scans`. Never in the `key.` namespace, which is
+    /// keyward's own lifecycle actions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub action: Option<String>,
+}
+
+impl VerifyContext {
+    /// Checks the bounds of every field.
+    ///
+    /// # Errors
+    /// The first field that breaks a rule.
+    pub fn validate(&self) -> Result<(), FieldError> {
+        if let Some(ip) = &self.ip
+            && (ip.len() > MAX_IP_LEN || ip.parse::<std::net::IpAddr>().is_err())
+        {
+            return Err(FieldError::new(
+                "context.ip",
+                "must be an IPv4 or IPv6 address",
+            ));
+        }
+        if let Some(ua) = &self.user_agent
+            && (ua.chars().count() > MAX_USER_AGENT_LEN || ua.chars().any(char::is_control))
+        {
+            return Err(FieldError::new(
+                "context.user_agent",
+                format!(
+                    "must be at most {MAX_USER_AGENT_LEN} characters without control characters"
+                ),
+            ));
+        }
+        if let Some(action) = &self.action {
+            crate::check_text("context.action", action, MAX_ACTION_LEN)?;
+            if action.starts_with(LIFECYCLE_PREFIX) {
+                return Err(FieldError::new(
+                    "context.action",
+                    format!(
+                        "may not start with '{LIFECYCLE_PREFIX}' (keyward's lifecycle actions)"
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The answer to `POST /v1/verify`: a refused key is an answer (200), not an error.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VerifyResponse {
+    /// Whether the key is good for the request.
+    pub valid: bool,
+    /// The verdict's stable code.
+    pub code: Code,
+    /// A sentence for humans; names a missing scope.
+    pub message: String,
+    /// The key's id, when the key was found (`root` for the root key).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_id: Option<String>,
+    /// The key's hint, when it parsed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
+    /// The key's owner (valid keys only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
+    /// The key's scopes (valid keys only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scopes: Option<ScopeSet>,
+    /// The key's environment (valid keys only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub env: Option<String>,
+    /// When the key expires (valid keys only).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "keyward_core::time::rfc3339_option"
+    )]
+    pub expires_at: Option<DateTime<Utc>>,
+}

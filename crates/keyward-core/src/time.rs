@@ -1,0 +1,243 @@
+//! RFC 3339 times, written and read here rather than by chrono's general-purpose
+//! formatter and parser (which would be most of the time-handling code in the Worker's
+//! wasm). chrono keeps the arithmetic.
+//!
+//! ```text
+//! time   = date "T" hms [ "." 1*9DIGIT ] offset     ; "t" and "z" are accepted too
+//! date   = 4DIGIT "-" 2DIGIT "-" 2DIGIT
+//! hms    = 2DIGIT ":" 2DIGIT ":" 2DIGIT             ; second 60 (a leap second) is refused
+//! offset = "Z" / ("+" / "-") 2DIGIT ":" 2DIGIT
+//! ```
+//!
+//! ```
+//! use keyward_core::time::{format_rfc3339, parse_rfc3339};
+//! let t = parse_rfc3339("2026-06-01T14:00:00.250+02:00").unwrap();
+//! assert_eq!(format_rfc3339(t), "2026-06-01T12:00:00.250Z");
+//! ```
+
+use core::fmt;
+use core::fmt::Write as _;
+
+use chrono::{DateTime, Datelike as _, Duration, NaiveDate, Timelike as _, Utc};
+
+/// A string that is not an RFC 3339 time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct InvalidTime;
+
+impl fmt::Display for InvalidTime {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("expected an RFC 3339 time, e.g. 2026-06-01T12:00:00Z")
+    }
+}
+
+impl std::error::Error for InvalidTime {}
+
+fn digits(b: &[u8]) -> Option<u32> {
+    b.iter().try_fold(0u32, |n, &c| {
+        c.is_ascii_digit().then(|| n * 10 + u32::from(c - b'0'))
+    })
+}
+
+/// Reads an RFC 3339 time (any offset) as UTC.
+///
+/// # Errors
+/// [`InvalidTime`] for anything else.
+pub fn parse_rfc3339(s: &str) -> Result<DateTime<Utc>, InvalidTime> {
+    let b = s.as_bytes();
+    if b.len() < 20 || b.len() > 40 {
+        return Err(InvalidTime);
+    }
+    let at = |i: usize, c: u8| b.get(i).is_some_and(|&x| x == c);
+    if !(at(4, b'-')
+        && at(7, b'-')
+        && (at(10, b'T') || at(10, b't'))
+        && at(13, b':')
+        && at(16, b':'))
+    {
+        return Err(InvalidTime);
+    }
+    let field = |from: usize, to: usize| digits(&b[from..to]).ok_or(InvalidTime);
+    let (year, month, day) = (field(0, 4)?, field(5, 7)?, field(8, 10)?);
+    let (hour, minute, second) = (field(11, 13)?, field(14, 16)?, field(17, 19)?);
+    let mut rest = &b[19..];
+    let mut nanos = 0u32;
+    if let Some((b'.', frac)) = rest.split_first() {
+        let len = frac.iter().take_while(|c| c.is_ascii_digit()).count();
+        if len == 0 || len > 9 {
+            return Err(InvalidTime);
+        }
+        nanos = digits(&frac[..len]).ok_or(InvalidTime)? * 10u32.pow(9 - len as u32);
+        rest = &frac[len..];
+    }
+    let offset_minutes: i64 = match rest {
+        [b'Z' | b'z'] => 0,
+        [sign @ (b'+' | b'-'), h1, h2, b':', m1, m2] => {
+            let (h, m) = (
+                digits(&[*h1, *h2]).ok_or(InvalidTime)?,
+                digits(&[*m1, *m2]).ok_or(InvalidTime)?,
+            );
+            if h > 23 || m > 59 {
+                return Err(InvalidTime);
+            }
+            let minutes = i64::from(h * 60 + m);
+            if *sign == b'-' { -minutes } else { minutes }
+        }
+        _ => return Err(InvalidTime),
+    };
+    let local = NaiveDate::from_ymd_opt(i32::try_from(year).map_err(|_| InvalidTime)?, month, day)
+        .and_then(|d| d.and_hms_nano_opt(hour, minute, second, nanos))
+        .filter(|_| second < 60)
+        .ok_or(InvalidTime)?;
+    local
+        .and_utc()
+        .checked_sub_signed(Duration::minutes(offset_minutes))
+        .ok_or(InvalidTime)
+}
+
+fn write_date_time(out: &mut String, t: DateTime<Utc>) {
+    let _ = write!(
+        out,
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
+        t.year(),
+        t.month(),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second()
+    );
+}
+
+/// The RFC 3339 form in UTC, with as many fraction digits as the time holds (none, 3, 6
+/// or 9): `2026-06-01T12:00:00Z`, `2026-06-01T12:00:00.250Z`.
+pub fn format_rfc3339(t: DateTime<Utc>) -> String {
+    let mut out = String::with_capacity(30);
+    write_date_time(&mut out, t);
+    let nanos = t.nanosecond() % 1_000_000_000;
+    let _ = match nanos {
+        0 => Ok(()),
+        n if n % 1_000_000 == 0 => write!(out, ".{:03}", n / 1_000_000),
+        n if n % 1_000 == 0 => write!(out, ".{:06}", n / 1_000),
+        n => write!(out, ".{n:09}"),
+    };
+    out.push('Z');
+    out
+}
+
+/// The RFC 3339 form in UTC with exactly three fraction digits, which sorts as text:
+/// `2026-06-01T12:00:00.000Z`.
+pub fn format_rfc3339_millis(t: DateTime<Utc>) -> String {
+    let mut out = String::with_capacity(24);
+    write_date_time(&mut out, t);
+    let _ = write!(out, ".{:03}Z", (t.nanosecond() % 1_000_000_000) / 1_000_000);
+    out
+}
+
+/// Serde for a `DateTime<Utc>` as an RFC 3339 string: `#[serde(with = "keyward_core::time::rfc3339")]`.
+pub mod rfc3339 {
+    use chrono::{DateTime, Utc};
+    use serde::{Deserialize as _, Deserializer, Serializer};
+
+    /// Writes the time.
+    ///
+    /// # Errors
+    /// The serializer's.
+    pub fn serialize<S: Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&super::format_rfc3339(*t))
+    }
+
+    /// Reads the time.
+    ///
+    /// # Errors
+    /// Not a string, or not RFC 3339.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<DateTime<Utc>, D::Error> {
+        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        super::parse_rfc3339(&s).map_err(serde::de::Error::custom)
+    }
+}
+
+/// Serde for an `Option<DateTime<Utc>>` (`null` for none):
+/// `#[serde(default, with = "keyward_core::time::rfc3339_option")]`.
+pub mod rfc3339_option {
+    use chrono::{DateTime, Utc};
+    use serde::{Deserialize as _, Deserializer, Serializer};
+
+    /// Writes the time, or `null`.
+    ///
+    /// # Errors
+    /// The serializer's.
+    pub fn serialize<S: Serializer>(t: &Option<DateTime<Utc>>, s: S) -> Result<S::Ok, S::Error> {
+        match t {
+            Some(t) => s.serialize_str(&super::format_rfc3339(*t)),
+            None => s.serialize_none(),
+        }
+    }
+
+    /// Reads the time, or `null`.
+    ///
+    /// # Errors
+    /// Not a string or null, or not RFC 3339.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<DateTime<Utc>>, D::Error> {
+        match <Option<std::borrow::Cow<'de, str>>>::deserialize(d)? {
+            None => Ok(None),
+            Some(s) => super::parse_rfc3339(&s)
+                .map(Some)
+                .map_err(serde::de::Error::custom),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn round_trips_and_offsets() {
+        for (input, utc) in [
+            ("2026-06-01T12:00:00Z", "2026-06-01T12:00:00Z"),
+            ("2026-06-01t12:00:00z", "2026-06-01T12:00:00Z"),
+            ("2026-06-01T12:00:00.5Z", "2026-06-01T12:00:00.500Z"),
+            ("2026-06-01T12:00:00.123456Z", "2026-06-01T12:00:00.123456Z"),
+            (
+                "2026-06-01T12:00:00.000000001Z",
+                "2026-06-01T12:00:00.000000001Z",
+            ),
+            ("2026-06-01T00:30:00+01:00", "2026-05-31T23:30:00Z"),
+            ("2026-12-31T23:30:00-01:00", "2027-01-01T00:30:00Z"),
+            ("2024-02-29T00:00:00Z", "2024-02-29T00:00:00Z"),
+        ] {
+            let t = parse_rfc3339(input).unwrap();
+            assert_eq!(format_rfc3339(t), utc, "{input}");
+            let chrono: DateTime<Utc> = input.parse().unwrap();
+            assert_eq!(t, chrono, "chrono agrees on {input}");
+        }
+        let t = parse_rfc3339("2026-06-01T12:00:00Z").unwrap();
+        assert_eq!(format_rfc3339_millis(t), "2026-06-01T12:00:00.000Z");
+    }
+
+    #[test]
+    fn refuses_what_is_not_rfc_3339() {
+        for bad in [
+            "",
+            "2026-06-01",
+            "2026-06-01T12:00:00",
+            "2026-06-01 12:00:00Z",
+            "2026-13-01T12:00:00Z",
+            "2026-02-30T12:00:00Z",
+            "2025-02-29T12:00:00Z",
+            "2026-06-01T24:00:00Z",
+            "2026-06-01T12:60:00Z",
+            "2026-06-01T12:00:60Z",
+            "2026-06-01T12:00:00.Z",
+            "2026-06-01T12:00:00.1234567890Z",
+            "2026-06-01T12:00:00+2400",
+            "2026-06-01T12:00:00+24:00",
+            "2026-06-01T12:00:00Zjunk",
+            "+2026-06-01T12:00:00Z",
+            "2026-06-01T12:00:00\u{0}Z",
+            "２０２６-06-01T12:00:00Z",
+        ] {
+            assert_eq!(parse_rfc3339(bad), Err(InvalidTime), "{bad:?}");
+        }
+    }
+}
