@@ -1,8 +1,9 @@
-//! Checking a presented key: parse (no storage read for junk), root key, KV lookup, the
-//! core's decision. Used by `/v1/verify`, the gateway and the management API alike.
+//! Checking a presented key: the core's sequence, with this Worker's I/O in the middle
+//! (the root key, then the KV lookup). Used by `/v1/verify`, the gateway and the
+//! management API alike.
 
 use keyward_core::chrono::{DateTime, Utc};
-use keyward_core::{ApiKeyRef, Code, KeyRecord, Scope, Verdict, missing_scope_message, verify};
+use keyward_core::{Code, EnvRule, KeyRecord, Presented, Scope, Verdict};
 
 use crate::config::Config;
 use crate::http::ApiError;
@@ -14,7 +15,7 @@ pub const ROOT: &str = "root";
 /// The outcome of checking one presented string.
 #[derive(Debug)]
 pub struct Check {
-    /// The stable outcome code.
+    /// The verdict (for junk: what parsing refused).
     pub code: Code,
     /// The key's record, when found.
     pub record: Option<KeyRecord>,
@@ -27,6 +28,16 @@ pub struct Check {
 }
 
 impl Check {
+    fn refused(code: Code) -> Self {
+        Check {
+            code,
+            record: None,
+            root: false,
+            hint: None,
+            missing: None,
+        }
+    }
+
     /// Whether the key passed.
     pub fn is_valid(&self) -> bool {
         self.code == Code::Valid
@@ -44,7 +55,7 @@ impl Check {
     /// A sentence for humans; names the missing scope.
     pub fn message(&self) -> String {
         match &self.missing {
-            Some(scope) => missing_scope_message(scope.as_str()),
+            Some(scope) => keyward_core::missing_scope_message(scope.as_str()),
             None => self.code.message().to_owned(),
         }
     }
@@ -59,8 +70,8 @@ impl Check {
     }
 }
 
-/// Checks `raw` for a request in `env` (the key's own environment when `None`) needing
-/// every scope of `required`.
+/// Checks `raw` for a request whose environment `rule` gives, needing every scope of
+/// `required`. The root key passes every check (it holds `admin` in no environment).
 ///
 /// # Errors
 /// `unavailable` when storage fails: the caller answers 503, never a pass.
@@ -68,25 +79,16 @@ pub async fn check(
     config: &Config,
     store: &Store,
     raw: &str,
-    env: Option<&str>,
+    rule: EnvRule<'_>,
     required: &[Scope],
     now: DateTime<Utc>,
 ) -> Result<Check, ApiError> {
-    let key = match ApiKeyRef::parse(raw) {
-        Ok(k) => k,
-        Err(e) => {
-            return Ok(Check {
-                code: e.code(),
-                record: None,
-                root: false,
-                hint: None,
-                missing: None,
-            });
-        }
+    let presented = match Presented::parse(raw) {
+        Ok(p) => p,
+        Err(e) => return Ok(Check::refused(e.code())),
     };
-    let hash = key.hash();
-    let hint = Some(key.hint().to_owned());
-    if hash.ct_eq(&config.root_key_hash) {
+    let hint = Some(presented.hint().to_owned());
+    if presented.hash().ct_eq(&config.root_key_hash) {
         return Ok(Check {
             code: Code::Valid,
             record: None,
@@ -95,18 +97,16 @@ pub async fn check(
             missing: None,
         });
     }
-    let record = store.by_hash(&hash).await?;
-    // The record is addressed by hash; compare again in constant time for defence in depth.
-    let record = record.filter(|r| r.hash.ct_eq(&hash));
-    let env = env.unwrap_or(key.env());
-    let verdict = verify(record.as_ref(), env, required, now);
+    let record = store.by_hash(presented.hash()).await?;
+    let verdict = presented.decide(record.as_ref().map(KeyRecord::facts), rule, required, now);
     let missing = match &verdict {
         Verdict::InsufficientScope { missing } => Some(missing.clone()),
         _ => None,
     };
     Ok(Check {
         code: verdict.code(),
-        record,
+        // A record whose hash did not match is not the presented key's.
+        record: record.filter(|r| r.hash.ct_eq(presented.hash())),
         root: false,
         hint,
         missing,

@@ -44,8 +44,8 @@ pub struct Config {
     pub gateway_env: String,
     /// Where alerts are POSTed.
     pub alert_webhook_url: Option<String>,
-    /// Leak-report signing keys: identifier → PEM.
-    pub leak_report_keys: BTreeMap<String, String>,
+    /// Leak-report signing keys: identifier → P-256 public key (SPKI DER).
+    pub leak_report_keys: BTreeMap<String, Vec<u8>>,
 }
 
 thread_local! {
@@ -139,12 +139,29 @@ impl Config {
         let gateway_env = var(env, "GATEWAY_ENV").unwrap_or_else(|| "live".to_owned());
         let leak_report_keys = match var(env, "LEAK_REPORT_PUBLIC_KEYS") {
             None => BTreeMap::new(),
-            Some(json) => serde_json::from_str(&json).unwrap_or_else(|_| {
-                problems.push(
-                    "LEAK_REPORT_PUBLIC_KEYS must be a JSON object of identifier to PEM".to_owned(),
-                );
-                BTreeMap::new()
-            }),
+            Some(json) => match serde_json::from_str::<BTreeMap<String, String>>(&json) {
+                Err(_) => {
+                    problems.push(
+                        "LEAK_REPORT_PUBLIC_KEYS must be a JSON object of identifier to PEM"
+                            .to_owned(),
+                    );
+                    BTreeMap::new()
+                }
+                Ok(pems) => pems
+                    .into_iter()
+                    .filter_map(
+                        |(id, pem)| match crate::signature::p256_spki_from_pem(&pem) {
+                            Some(spki) => Some((id, spki)),
+                            None => {
+                                problems.push(format!(
+                                    "LEAK_REPORT_PUBLIC_KEYS[{id}] is not a P-256 public key PEM"
+                                ));
+                                None
+                            }
+                        },
+                    )
+                    .collect(),
+            },
         };
         if env.kv(KEYS).is_err() {
             problems.push(format!("the KV binding {KEYS} is missing"));

@@ -1,119 +1,19 @@
 //! The audit queue consumer: events into D1 (idempotent by event id), misuse rules into
 //! alerts, `last_used_at` into KV once per key per batch. A failed batch is retried whole;
-//! the D1 writes are one transaction, so a retry neither loses nor doubles anything.
+//! the D1 writes are one transaction, and history leaves out the batch's own events, so a
+//! retry neither loses, doubles nor double-counts anything.
 
 use std::collections::BTreeMap;
 
-use keyward_core::chrono::{Duration, Timelike as _};
+use keyward_api::Alert;
+use keyward_core::chrono::{DateTime, Duration, Timelike as _, Utc};
 use keyward_core::{AlertKind, AuditEvent, Code, KeyHistory, MisuseRules, evaluate};
-use serde::Deserialize;
-use worker::wasm_bindgen::JsValue;
-use worker::{D1Database, D1PreparedStatement, Env, MessageBatch};
+use worker::{Env, MessageBatch};
 
-use crate::alerts::{self, Alert, opt, timestamp};
+use crate::auth::ROOT;
 use crate::config::{AUDIT_DB, Config, KEYS};
+use crate::db::{self, minute_of};
 use crate::store::Store;
-
-/// Whether the event is a use of a key (as opposed to a lifecycle action on it).
-fn is_use(e: &AuditEvent) -> bool {
-    !e.action.starts_with("key.")
-}
-
-fn insert(db: &D1Database, e: &AuditEvent) -> worker::Result<D1PreparedStatement> {
-    db.prepare(
-        "INSERT OR IGNORE INTO audit_events \
-         (event_id, key_id, hint, owner, actor, action, ip, country, user_agent, time, outcome, status) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
-    )
-    .bind(&[
-        JsValue::from_str(&e.event_id),
-        opt(&e.key_id),
-        opt(&e.hint),
-        opt(&e.owner),
-        opt(&e.actor),
-        JsValue::from_str(&e.action),
-        opt(&e.ip),
-        opt(&e.country),
-        opt(&e.user_agent),
-        JsValue::from_str(&timestamp(e.time)),
-        JsValue::from_str(e.outcome.as_str()),
-        e.status.map_or(JsValue::NULL, JsValue::from),
-    ])
-}
-
-#[derive(Deserialize)]
-struct Count {
-    n: f64,
-}
-#[derive(Deserialize)]
-struct Ip {
-    ip: String,
-}
-#[derive(Deserialize)]
-struct Country {
-    country: String,
-}
-#[derive(Deserialize)]
-struct HourCount {
-    h: f64,
-    n: f64,
-}
-#[derive(Deserialize)]
-struct Rate {
-    per_minute: Option<f64>,
-}
-
-/// The key's history before this batch, from D1, in one round trip.
-async fn history(db: &D1Database, key_id: &str, week_ago: &str) -> worker::Result<KeyHistory> {
-    let k = JsValue::from_str(key_id);
-    let w = JsValue::from_str(week_ago);
-    let uses = "key_id = ?1 AND action NOT LIKE 'key.%'";
-    let results = db
-        .batch(vec![
-            db.prepare(format!("SELECT COUNT(*) AS n FROM audit_events WHERE {uses}")).bind(std::slice::from_ref(&k))?,
-            db.prepare(format!("SELECT DISTINCT ip FROM audit_events WHERE {uses} AND ip IS NOT NULL LIMIT 1000"))
-                .bind(std::slice::from_ref(&k))?,
-            db.prepare(format!(
-                "SELECT DISTINCT country FROM audit_events WHERE {uses} AND country IS NOT NULL LIMIT 300"
-            ))
-            .bind(std::slice::from_ref(&k))?,
-            db.prepare(format!(
-                "SELECT CAST(substr(time, 12, 2) AS INTEGER) AS h, COUNT(*) AS n FROM audit_events WHERE {uses} GROUP BY h"
-            ))
-            .bind(std::slice::from_ref(&k))?,
-            db.prepare(format!(
-                "SELECT CAST(COUNT(*) AS REAL) / COUNT(DISTINCT substr(time, 1, 16)) AS per_minute \
-                 FROM audit_events WHERE {uses} AND time >= ?2"
-            ))
-            .bind(&[k, w])?,
-        ])
-        .await?;
-    let [total, ips, countries, hours, rate]: [worker::D1Result; 5] = results
-        .try_into()
-        .map_err(|_| worker::Error::RustError("D1 returned the wrong number of results".into()))?;
-    let mut uses_by_hour = [0u64; 24];
-    for row in hours.results::<HourCount>()? {
-        if let Some(slot) = uses_by_hour.get_mut(row.h as usize) {
-            *slot = row.n as u64;
-        }
-    }
-    Ok(KeyHistory {
-        total_events: total.results::<Count>()?.first().map_or(0, |c| c.n as u64),
-        known_ips: ips.results::<Ip>()?.into_iter().map(|r| r.ip).collect(),
-        known_countries: countries
-            .results::<Country>()?
-            .into_iter()
-            .map(|r| r.country)
-            .collect(),
-        uses_by_hour,
-        baseline_per_minute: rate
-            .results::<Rate>()?
-            .first()
-            .and_then(|r| r.per_minute)
-            .unwrap_or(0.0),
-        current_minute: 0,
-    })
-}
 
 fn describe(kind: AlertKind, e: &AuditEvent) -> String {
     let key = e.hint.as_deref().unwrap_or("a key");
@@ -141,6 +41,52 @@ fn describe(kind: AlertKind, e: &AuditEvent) -> String {
     }
 }
 
+/// What one key's events in a batch amount to.
+#[derive(Debug, Default, PartialEq)]
+pub struct Judged {
+    /// Alerts to store (ids are deterministic).
+    pub alerts: Vec<Alert>,
+    /// The time of the key's last valid use in the batch.
+    pub last_used: Option<DateTime<Utc>>,
+}
+
+/// Runs the misuse rules over one key's `uses` (sorted by time), given its `history`
+/// before the batch and its stored uses per minute (`YYYY-MM-DDTHH:MM`). Each use joins
+/// the history for the ones after it.
+pub fn judge(
+    uses: &[&AuditEvent],
+    mut history: KeyHistory,
+    stored_per_minute: &BTreeMap<String, u64>,
+    rules: &MisuseRules,
+) -> Judged {
+    let mut judged = Judged::default();
+    let mut in_minute: BTreeMap<String, u64> = BTreeMap::new();
+    for e in uses {
+        let minute = minute_of(e.time);
+        let count = in_minute
+            .entry(minute.clone())
+            .or_insert_with(|| stored_per_minute.get(&minute).copied().unwrap_or(0));
+        *count += 1;
+        history.current_minute = *count;
+        for kind in evaluate(e, &history, rules) {
+            judged.alerts.push(
+                Alert::new(
+                    kind,
+                    format!("{}:{}", e.event_id, kind.as_str()),
+                    describe(kind, e),
+                    e.time,
+                )
+                .for_event(e),
+            );
+        }
+        history.observe(e);
+        if e.outcome == Code::Valid && e.key_id.as_deref() != Some(ROOT) {
+            judged.last_used = Some(e.time);
+        }
+    }
+    judged
+}
+
 /// Handles one batch. Returning an error makes the runtime retry the whole batch.
 ///
 /// # Errors
@@ -158,110 +104,137 @@ pub async fn handle(batch: MessageBatch<AuditEvent>, env: &Env) -> worker::Resul
     }
     events.sort_by_key(|e| e.time);
 
-    let rules = MisuseRules::default();
-    let mut by_key: BTreeMap<String, Vec<&AuditEvent>> = BTreeMap::new();
-    for e in &events {
+    let mut by_key: BTreeMap<&str, Vec<&AuditEvent>> = BTreeMap::new();
+    for e in events.iter().filter(|e| e.is_use()) {
         if let Some(k) = &e.key_id {
-            by_key.entry(k.clone()).or_default().push(e);
+            by_key.entry(k).or_default().push(e);
         }
     }
-    let mut alerts_found = Vec::new();
-    let mut last_used: BTreeMap<String, String> = BTreeMap::new();
-    for (key_id, key_events) in &by_key {
-        let uses: Vec<&&AuditEvent> = key_events.iter().filter(|e| is_use(e)).collect();
-        if uses.is_empty() {
-            continue;
-        }
+    let rules = MisuseRules::default();
+    let mut alerts = Vec::new();
+    let mut last_used = Vec::new();
+    for (key_id, uses) in &by_key {
         let Some(first) = uses.first() else { continue };
-        let week_ago = timestamp(first.time - Duration::days(7));
-        let mut h = if key_id == crate::auth::ROOT {
-            KeyHistory::default()
+        let (history, per_minute) = if *key_id == ROOT {
+            (KeyHistory::default(), BTreeMap::new())
         } else {
-            history(&db, key_id, &week_ago).await?
+            let mut minutes: Vec<String> = uses.iter().map(|e| minute_of(e.time)).collect();
+            minutes.dedup();
+            let week_ago = first.time - Duration::days(7);
+            let (history, counts) = db::history(&db, key_id, uses, &minutes, week_ago).await?;
+            (history, minutes.into_iter().zip(counts).collect())
         };
-        let mut minute_counts: BTreeMap<String, u64> = BTreeMap::new();
-        for e in uses {
-            let minute = timestamp(e.time)[..16].to_owned();
-            let in_minute = minute_counts.entry(minute.clone()).or_insert(0);
-            if *in_minute == 0 {
-                *in_minute = count_minute(&db, key_id, &minute).await?;
-            }
-            *in_minute += 1;
-            h.current_minute = *in_minute;
-            for kind in evaluate(e, &h, &rules) {
-                let mut alert = Alert::new(
-                    kind,
-                    format!("{}:{}", e.event_id, kind.as_str()),
-                    describe(kind, e),
-                    e.time,
-                );
-                alert.key_id = e.key_id.clone();
-                alert.hint = e.hint.clone();
-                alert.owner = e.owner.clone();
-                alert.event_id = Some(e.event_id.clone());
-                alerts_found.push(alert);
-            }
-            // The event joins the history for the events after it in this batch.
-            h.total_events += 1;
-            if let Some(ip) = &e.ip
-                && !h.known_ips.contains(ip)
-            {
-                h.known_ips.push(ip.clone());
-            }
-            if let Some(c) = &e.country
-                && !h.known_countries.contains(c)
-            {
-                h.known_countries.push(c.clone());
-            }
-            if let Some(slot) = h.uses_by_hour.get_mut(e.time.hour() as usize) {
-                *slot += 1;
-            }
-            if e.outcome == Code::Valid && key_id != crate::auth::ROOT {
-                last_used.insert(key_id.clone(), timestamp(e.time));
-            }
+        let judged = judge(uses, history, &per_minute, &rules);
+        alerts.extend(judged.alerts);
+        if let Some(t) = judged.last_used {
+            last_used.push((*key_id, t));
         }
     }
 
-    // Events and alerts in one transaction: all or nothing.
-    let mut statements = events
-        .iter()
-        .map(|e| insert(&db, e))
-        .collect::<worker::Result<Vec<_>>>()?;
-    let alert_count = alerts_found.len();
-    for a in &alerts_found {
-        statements.push(a.insert(&db)?);
-    }
-    let results = if statements.is_empty() {
-        Vec::new()
-    } else {
-        db.batch(statements).await?
-    };
-    let new_alerts: Vec<Alert> = alerts_found
-        .into_iter()
-        .zip(results.into_iter().skip(events.len()).take(alert_count))
-        .filter(|(_, r)| r.meta().ok().flatten().and_then(|m| m.changes).unwrap_or(0) > 0)
-        .map(|(a, _)| a)
-        .collect();
+    let new_alerts = db::store(&db, &events, alerts).await?;
     let webhook = Config::get(env)
         .ok()
         .and_then(|c| c.alert_webhook_url.clone());
-    alerts::post(webhook.as_deref(), &new_alerts).await;
+    crate::alerts::post(webhook.as_deref(), &new_alerts).await;
 
     let store = Store::new(env.kv(KEYS)?);
     for (key_id, time) in last_used {
         store
-            .set_last_used(&key_id, &time)
+            .set_last_used(key_id, &db::timestamp(time))
             .await
             .map_err(|e| worker::Error::RustError(e.to_string()))?;
     }
     Ok(())
 }
 
-async fn count_minute(db: &D1Database, key_id: &str, minute: &str) -> worker::Result<u64> {
-    let row = db
-        .prepare("SELECT COUNT(*) AS n FROM audit_events WHERE key_id = ?1 AND substr(time, 1, 16) = ?2 AND action NOT LIKE 'key.%'")
-        .bind(&[JsValue::from_str(key_id), JsValue::from_str(minute)])?
-        .first::<Count>(None)
-        .await?;
-    Ok(row.map_or(0, |c| c.n as u64))
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use keyward_core::chrono::TimeZone as _;
+
+    fn event(n: u32, ip: &str, second: u32, outcome: Code) -> AuditEvent {
+        AuditEvent {
+            event_id: format!("{n:032x}"),
+            key_id: Some("key_0123456789abcdef".into()),
+            hint: Some("sk_live_AbCd".into()),
+            owner: Some("o".into()),
+            actor: None,
+            action: "GET /x".into(),
+            ip: Some(ip.into()),
+            country: None,
+            user_agent: None,
+            time: Utc.with_ymd_and_hms(2026, 6, 1, 12, 0, second).unwrap(),
+            outcome,
+            status: None,
+        }
+    }
+
+    fn seasoned(ips: &[&str]) -> KeyHistory {
+        KeyHistory {
+            total_events: 100,
+            known_ips: ips.iter().map(|s| s.to_string()).collect(),
+            uses_by_hour: [5; 24],
+            baseline_per_minute: 1.0,
+            ..KeyHistory::default()
+        }
+    }
+
+    #[test]
+    fn a_new_ip_alerts_once_then_is_known_for_the_rest_of_the_batch() {
+        let events = [
+            event(1, "192.0.2.1", 0, Code::Valid),
+            event(2, "192.0.2.9", 1, Code::Valid),
+            event(3, "192.0.2.9", 2, Code::Valid),
+        ];
+        let uses: Vec<&AuditEvent> = events.iter().collect();
+        let j = judge(
+            &uses,
+            seasoned(&["192.0.2.1"]),
+            &BTreeMap::new(),
+            &MisuseRules::default(),
+        );
+        let kinds: Vec<_> = j
+            .alerts
+            .iter()
+            .map(|a| (a.kind, a.event_id.clone()))
+            .collect();
+        assert_eq!(kinds, vec![(AlertKind::NewIp, Some(format!("{:032x}", 2)))]);
+        assert_eq!(j.last_used, Some(events[2].time));
+    }
+
+    #[test]
+    fn stored_uses_of_the_minute_count_toward_a_burst() {
+        let events = [event(1, "192.0.2.1", 30, Code::Valid)];
+        let uses: Vec<&AuditEvent> = events.iter().collect();
+        let rules = MisuseRules::default();
+        let minute = minute_of(events[0].time);
+        let quiet = judge(&uses, seasoned(&["192.0.2.1"]), &BTreeMap::new(), &rules);
+        assert!(quiet.alerts.is_empty());
+        let busy = BTreeMap::from([(minute, rules.burst_floor - 1)]);
+        let loud = judge(&uses, seasoned(&["192.0.2.1"]), &busy, &rules);
+        assert_eq!(loud.alerts[0].kind, AlertKind::Burst);
+    }
+
+    #[test]
+    fn judging_the_same_batch_twice_gives_the_same_alerts() {
+        // A retried batch is judged against the same history (its own events are left
+        // out of it), so it raises the same alerts with the same ids, stored once.
+        let events = [
+            event(1, "192.0.2.7", 0, Code::Revoked),
+            event(2, "192.0.2.8", 1, Code::Valid),
+        ];
+        let uses: Vec<&AuditEvent> = events.iter().collect();
+        let rules = MisuseRules::default();
+        let first = judge(&uses, seasoned(&["192.0.2.7"]), &BTreeMap::new(), &rules);
+        let again = judge(&uses, seasoned(&["192.0.2.7"]), &BTreeMap::new(), &rules);
+        assert_eq!(first, again);
+        assert!(
+            first
+                .alerts
+                .iter()
+                .any(|a| a.kind == AlertKind::RevokedKeyUsed)
+        );
+        assert_eq!(first.last_used, Some(events[1].time));
+    }
 }

@@ -4,7 +4,9 @@ use keyward_core::chrono::{DateTime, Utc};
 use keyward_core::{AlertKind, over_privileged, stale, stale_after};
 use worker::Env;
 
-use crate::alerts::{self, Alert};
+use keyward_api::Alert;
+
+use crate::alerts;
 use crate::config::{AUDIT_DB, Config, KEYS};
 use crate::store::Store;
 
@@ -15,7 +17,7 @@ use crate::store::Store;
 pub async fn run(env: &Env, now: DateTime<Utc>) -> worker::Result<usize> {
     let store = Store::new(env.kv(KEYS)?);
     let db = env.d1(AUDIT_DB)?;
-    let day = now.format("%Y-%m-%d").to_string();
+    let day = keyward_core::time::format_rfc3339(now)[..10].to_owned();
     let mut found = Vec::new();
     let mut cursor = None;
     loop {

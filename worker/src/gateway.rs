@@ -4,9 +4,9 @@
 use keyward_core::Code;
 use worker::{Fetch, Headers, Request, RequestInit, Response};
 
-use crate::api::Ctx;
 use crate::auth;
 use crate::config::Route;
+use crate::context::Ctx;
 use crate::http::{ApiError, credential};
 
 /// Headers a client may not set: the gateway sets them for the origin.
@@ -50,10 +50,9 @@ pub async fn forward(
     origin: &str,
 ) -> Result<Response, ApiError> {
     let method = req.method().to_string();
-    let url = req
-        .url()
-        .map_err(|_| ApiError::code(Code::InvalidRequest))?;
-    let path = url.path().to_owned();
+    let raw_url = crate::http::raw_url(&req);
+    let query = crate::http::query_of(&raw_url).to_owned();
+    let path = req.path();
     let action = format!("{method} {path}");
     let Some(route) = route_for(&ctx.config.routes, &method, &path) else {
         ctx.record_use(&action, None, Code::NotFound);
@@ -74,7 +73,7 @@ pub async fn forward(
         ctx.config,
         &ctx.store,
         &raw,
-        Some(&gateway_env),
+        keyward_core::EnvRule::Exactly(&gateway_env),
         std::slice::from_ref(&route.scope),
         ctx.now,
     )
@@ -116,7 +115,11 @@ pub async fn forward(
     headers.set("x-keyward-scopes", &scopes)?;
     let target = format!(
         "{origin}{path}{}",
-        url.query().map(|q| format!("?{q}")).unwrap_or_default()
+        if query.is_empty() {
+            String::new()
+        } else {
+            format!("?{query}")
+        }
     );
     let mut init = RequestInit::new();
     init.with_method(req.method()).with_headers(headers);

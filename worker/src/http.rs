@@ -1,6 +1,9 @@
-//! JSON responses, the error type every handler returns, and request-reading helpers.
+//! HTTP plumbing: the error every handler returns, JSON answers, bounded body reading,
+//! query strings and the request's credential (whose rules are the core's).
 
-use keyward_core::{Code, www_authenticate};
+use futures_util::StreamExt as _;
+use keyward_api::{ErrorBody, ErrorDetail, FieldError};
+use keyward_core::{Code, CredentialError, www_authenticate};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use worker::{Headers, Request, Response};
@@ -17,7 +20,7 @@ pub struct ApiError {
     pub code: Code,
     /// A sentence for humans. Never holds a secret.
     pub message: String,
-    /// For `insufficient_scope`: the scope that was needed.
+    /// For `insufficient_scope` and `scope_not_held`: the scope that was needed.
     pub scope: Option<String>,
 }
 
@@ -45,12 +48,17 @@ impl ApiError {
         )
     }
 
-    /// The response: status from the code table, JSON body, RFC 6750 challenge on 401/403.
+    /// The response: status from the code table, JSON body, and the challenge where the
+    /// code table says a refusal carries one.
     pub fn into_response(self) -> Response {
-        let status = self.code.http_status();
-        let body = serde_json::json!({"error": {"code": self.code, "message": self.message}});
-        let mut resp = json(status, &body);
-        if self.code.bearer_error().is_some() || self.code == Code::MissingKey {
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: self.code,
+                message: self.message,
+            },
+        };
+        let mut resp = json(self.code.http_status(), &body);
+        if self.code.challenge() {
             let _ = resp.headers_mut().set(
                 "WWW-Authenticate",
                 &www_authenticate(REALM, self.code, self.scope.as_deref()),
@@ -63,6 +71,18 @@ impl ApiError {
 impl From<worker::Error> for ApiError {
     fn from(e: worker::Error) -> Self {
         ApiError::unavailable("the platform", e)
+    }
+}
+
+impl From<FieldError> for ApiError {
+    fn from(e: FieldError) -> Self {
+        ApiError::new(e.code, e.message)
+    }
+}
+
+impl From<CredentialError> for ApiError {
+    fn from(e: CredentialError) -> Self {
+        ApiError::new(e.code(), e.message())
     }
 }
 
@@ -81,8 +101,9 @@ pub fn json<T: Serialize>(status: u16, body: &T) -> Response {
         .fixed(text.into_bytes())
 }
 
-/// Reads a request body of at most `max` bytes (refused early on a larger
-/// `content-length`, and again after reading, since the header may be absent or wrong).
+/// Reads a request body of at most `max` bytes with a running count: refused with
+/// `payload_too_large` the moment it passes `max` (a larger `content-length` is refused
+/// before reading), chunked bodies included.
 ///
 /// # Errors
 /// `payload_too_large`, or `invalid_request` when the body cannot be read.
@@ -92,22 +113,23 @@ pub async fn read_body(req: &mut Request, max: usize) -> Result<Vec<u8>, ApiErro
     {
         return Err(too_large(max));
     }
-    let bytes = req
-        .bytes()
-        .await
-        .map_err(|_| ApiError::new(Code::InvalidRequest, "the request body could not be read"))?;
-    if bytes.len() > max {
-        return Err(too_large(max));
+    let unreadable = || ApiError::new(Code::InvalidRequest, "the request body could not be read");
+    let mut body = Vec::new();
+    let Ok(mut stream) = req.stream() else {
+        // No body at all.
+        return Ok(body);
+    };
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|_| unreadable())?;
+        if body.len() + chunk.len() > max {
+            return Err(too_large(max));
+        }
+        body.extend_from_slice(&chunk);
     }
-    Ok(bytes)
+    Ok(body)
 }
 
-/// Reads and decodes a JSON body of at most [`MAX_BODY`] bytes.
-///
-/// # Errors
-/// `payload_too_large`, `unsupported_media_type` or `invalid_request` (with where the
-/// JSON went wrong, never the offending value).
-pub async fn read_json<T: DeserializeOwned>(req: &mut Request) -> Result<T, ApiError> {
+fn check_json_type(req: &Request) -> Result<(), ApiError> {
     if let Ok(Some(ct)) = req.headers().get("content-type")
         && !ct.to_ascii_lowercase().starts_with("application/json")
     {
@@ -116,14 +138,11 @@ pub async fn read_json<T: DeserializeOwned>(req: &mut Request) -> Result<T, ApiE
             "the request body must be JSON (content-type: application/json)",
         ));
     }
-    let bytes = read_body(req, MAX_BODY).await?;
-    if bytes.is_empty() {
-        return Err(ApiError::new(
-            Code::InvalidRequest,
-            "a JSON request body is required",
-        ));
-    }
-    serde_json::from_slice(&bytes).map_err(|e| {
+    Ok(())
+}
+
+fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(bytes).map_err(|e| {
         let what = match e.classify() {
             serde_json::error::Category::Data => "has the wrong shape or types for this endpoint",
             _ => "is not valid JSON",
@@ -139,21 +158,36 @@ pub async fn read_json<T: DeserializeOwned>(req: &mut Request) -> Result<T, ApiE
     })
 }
 
-/// `limit` from a query string: `default` when absent, else 1 to `max`.
+/// Reads and decodes a JSON body of at most [`MAX_BODY`] bytes.
 ///
 /// # Errors
-/// `invalid_request` naming the range.
-pub fn limit(value: Option<&str>, default: u32, max: u32) -> Result<u32, ApiError> {
-    match value {
-        None => Ok(default),
-        Some(l) => match l.parse::<u32>() {
-            Ok(n) if (1..=max).contains(&n) => Ok(n),
-            _ => Err(ApiError::new(
-                Code::InvalidRequest,
-                format!("'limit' must be 1 to {max}"),
-            )),
-        },
+/// `payload_too_large`, `unsupported_media_type` or `invalid_request` (with where the
+/// JSON went wrong, never the offending value).
+pub async fn read_json<T: DeserializeOwned>(req: &mut Request) -> Result<T, ApiError> {
+    check_json_type(req)?;
+    let bytes = read_body(req, MAX_BODY).await?;
+    if bytes.is_empty() {
+        return Err(ApiError::new(
+            Code::InvalidRequest,
+            "a JSON request body is required",
+        ));
     }
+    decode(&bytes)
+}
+
+/// [`read_json`] for an endpoint whose body is optional: no body is `T::default()`.
+///
+/// # Errors
+/// As [`read_json`].
+pub async fn read_optional_json<T: DeserializeOwned + Default>(
+    req: &mut Request,
+) -> Result<T, ApiError> {
+    check_json_type(req)?;
+    let bytes = read_body(req, MAX_BODY).await?;
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    decode(&bytes)
 }
 
 fn too_large(max: usize) -> ApiError {
@@ -163,39 +197,148 @@ fn too_large(max: usize) -> ApiError {
     )
 }
 
-/// The single credential of a request: `Authorization: Bearer` (any case) or `X-API-Key`.
+/// The request's one credential, by the core's rules.
 ///
 /// # Errors
-/// `missing_key` with neither, `invalid_request` with both, another scheme, or an empty value.
+/// `missing_key` or `invalid_request`.
 pub fn credential(headers: &Headers) -> Result<String, ApiError> {
     let auth = headers.get("authorization").ok().flatten();
     let api_key = headers.get("x-api-key").ok().flatten();
-    match (auth, api_key) {
-        (Some(_), Some(_)) => Err(ApiError::new(
-            Code::InvalidRequest,
-            "present exactly one credential: Authorization: Bearer or X-API-Key, not both",
-        )),
-        (None, None) => Err(ApiError::code(Code::MissingKey)),
-        (None, Some(k)) => non_empty(k.trim().to_owned()),
-        (Some(a), None) => {
-            let a = a.trim();
-            match a.split_once(' ') {
-                Some((scheme, rest)) if scheme.eq_ignore_ascii_case("bearer") => {
-                    non_empty(rest.trim().to_owned())
+    Ok(keyward_core::credential(auth.as_deref(), api_key.as_deref())?.to_owned())
+}
+
+/// The request's URL as the runtime received it (not re-parsed).
+pub fn raw_url(req: &Request) -> String {
+    req.inner().url()
+}
+
+/// The query string of `url` (after `?`, before `#`), or `""`.
+pub fn query_of(url: &str) -> &str {
+    let url = url.split_once('#').map_or(url, |(u, _)| u);
+    url.split_once('?').map_or("", |(_, q)| q)
+}
+
+/// `application/x-www-form-urlencoded` pairs of a query string, decoded (`+` is a
+/// space; a `%` not followed by two hex digits is kept as it is, as browsers do).
+pub fn query_pairs(query: &str) -> Vec<(String, String)> {
+    query
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|pair| {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            (form_decode(k), form_decode(v))
+        })
+        .collect()
+}
+
+fn form_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < b.len() => match (hex(b[i + 1]), hex(b[i + 2])) {
+                (Some(h), Some(l)) => {
+                    out.push(h << 4 | l);
+                    i += 2;
                 }
+                _ => out.push(b'%'),
+            },
+            c => out.push(c),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The value of one hex digit.
+pub fn hex(c: u8) -> Option<u8> {
+    match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        b'A'..=b'F' => Some(c - b'A' + 10),
+        _ => None,
+    }
+}
+
+/// A query string's parameters by name. Each name may appear once.
+#[derive(Debug, Default)]
+pub struct Query(Vec<(String, String)>);
+
+impl Query {
+    /// The query of `req`, checked against the names the endpoint takes.
+    ///
+    /// # Errors
+    /// `invalid_request` for an unknown or repeated parameter.
+    pub fn of(req: &Request, allowed: &[&str]) -> Result<Self, ApiError> {
+        let pairs = query_pairs(query_of(&raw_url(req)));
+        for (i, (name, _)) in pairs.iter().enumerate() {
+            if !allowed.contains(&name.as_str()) {
+                return Err(ApiError::new(
+                    Code::InvalidRequest,
+                    format!(
+                        "unknown query parameter; this endpoint takes {}",
+                        allowed.join(", ")
+                    ),
+                ));
+            }
+            if pairs[..i].iter().any(|(n, _)| n == name) {
+                return Err(ApiError::new(
+                    Code::InvalidRequest,
+                    format!("the query parameter '{name}' is given twice"),
+                ));
+            }
+        }
+        Ok(Query(pairs))
+    }
+
+    /// The parameter's value; an empty value counts as absent.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(n, v)| n == name && !v.is_empty())
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// `limit`: `default` when absent, else 1 to `max`.
+    ///
+    /// # Errors
+    /// `invalid_request` naming the range.
+    pub fn limit(&self, default: u32, max: u32) -> Result<u32, ApiError> {
+        match self.get("limit") {
+            None => Ok(default),
+            Some(l) => match l.parse::<u32>() {
+                Ok(n) if (1..=max).contains(&n) => Ok(n),
                 _ => Err(ApiError::new(
                     Code::InvalidRequest,
-                    "the Authorization header must use the Bearer scheme",
+                    format!("'limit' must be 1 to {max}"),
                 )),
-            }
+            },
         }
     }
 }
 
-fn non_empty(s: String) -> Result<String, ApiError> {
-    if s.is_empty() {
-        Err(ApiError::code(Code::MissingKey))
-    } else {
-        Ok(s)
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_strings_decode_like_forms() {
+        assert_eq!(query_of("https://h/p?a=1&b=2#x?y"), "a=1&b=2");
+        assert_eq!(query_of("https://h/p#x?y"), "");
+        assert_eq!(
+            query_pairs("owner=team+a&env=live&cursor=a%2Fb%3D&x=%zz&&empty="),
+            vec![
+                ("owner".to_owned(), "team a".to_owned()),
+                ("env".to_owned(), "live".to_owned()),
+                ("cursor".to_owned(), "a/b=".to_owned()),
+                ("x".to_owned(), "%zz".to_owned()),
+                ("empty".to_owned(), String::new()),
+            ]
+        );
+        assert_eq!(query_pairs("a=%"), vec![("a".to_owned(), "%".to_owned())]);
+        assert_eq!(query_pairs("a=%4"), vec![("a".to_owned(), "%4".to_owned())]);
+        assert_eq!(query_pairs("a=%41"), vec![("a".to_owned(), "A".to_owned())]);
     }
 }

@@ -5,16 +5,15 @@
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use keyward_core::{AlertKind, ApiKeyRef, Code};
-use p256::ecdsa::signature::Verifier as _;
-use p256::ecdsa::{Signature, VerifyingKey};
-use p256::pkcs8::DecodePublicKey as _;
-use serde::{Deserialize, Serialize};
 use worker::Request;
 
-use crate::alerts::{self, Alert};
-use crate::api::{Ctx, revoke_record};
+use keyward_api::{Alert, LeakFeedback, LeakLabel, ReportedToken};
+
+use crate::alerts;
 use crate::config::AUDIT_DB;
+use crate::context::{Ctx, LogUse};
 use crate::http::{ApiError, ApiResult, json, read_body};
+use crate::keys::revoke_record;
 
 /// Largest report body read (GitHub batches many tokens).
 const MAX_REPORT: usize = 1024 * 1024;
@@ -23,26 +22,6 @@ const MAX_TOKENS: usize = 1000;
 /// Who a signed report is recorded as.
 const GITHUB: &str = "github-secret-scanning";
 
-/// One reported token, in GitHub's format.
-#[derive(Deserialize)]
-struct Reported {
-    token: String,
-    #[serde(rename = "type")]
-    token_type: String,
-    #[serde(default)]
-    url: Option<String>,
-    #[serde(default)]
-    source: Option<String>,
-}
-
-/// GitHub's feedback format for each token.
-#[derive(Serialize)]
-struct Feedback {
-    token_hash: String,
-    token_type: String,
-    label: &'static str,
-}
-
 fn bad_signature(why: &str) -> ApiError {
     ApiError::new(
         Code::BadSignature,
@@ -50,29 +29,18 @@ fn bad_signature(why: &str) -> ApiError {
     )
 }
 
-/// Verifies GitHub's signature over the raw body against the configured public keys.
-fn verify_signature(
-    ctx: &Ctx<'_>,
-    key_id: &str,
-    signature: &str,
-    body: &[u8],
-) -> Result<(), ApiError> {
-    let pem = ctx
-        .config
-        .leak_report_keys
-        .get(key_id)
-        .ok_or_else(|| bad_signature("names a public key this deployment does not know"))?;
-    let key = VerifyingKey::from_public_key_pem(pem).map_err(|_| {
-        worker::console_error!("LEAK_REPORT_PUBLIC_KEYS[{key_id}] is not a P-256 public key PEM");
-        ApiError::new(Code::Internal, "a configured leak report key is invalid")
-    })?;
+/// Verifies GitHub's signature (base64 DER ECDSA P-256 over the raw body) with `spki`.
+async fn verify_signature(spki: &[u8], signature: &str, body: &[u8]) -> Result<(), ApiError> {
     let der = STANDARD
         .decode(signature.trim())
         .map_err(|_| bad_signature("is not base64"))?;
-    let sig =
-        Signature::from_der(&der).map_err(|_| bad_signature("is not a DER ECDSA signature"))?;
-    key.verify(body, &sig)
-        .map_err(|_| bad_signature("does not verify"))
+    let sig = crate::signature::p1363_from_der(&der)
+        .ok_or_else(|| bad_signature("is not a DER ECDSA P-256 signature"))?;
+    match crate::signature::verify_p256(spki, &sig, body).await {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(bad_signature("does not verify")),
+        Err(e) => Err(ApiError::unavailable("signature verification", e)),
+    }
 }
 
 /// `POST /v1/leaks`
@@ -87,24 +55,37 @@ pub async fn report(ctx: &mut Ctx<'_>, mut req: Request) -> ApiResult {
         .get("github-public-key-signature")
         .ok()
         .flatten();
-    let signed = key_id.is_some() || signature.is_some();
-    let reporter = if signed {
-        None
-    } else {
-        Some(ctx.authorize(&req, "keys:write", "POST /v1/leaks").await?)
-    };
-    let body = read_body(&mut req, MAX_REPORT).await?;
-    if signed {
-        match (key_id.as_deref(), signature.as_deref()) {
-            (Some(k), Some(s)) => verify_signature(ctx, k, s, &body)?,
-            _ => {
+    // A signed report is checked as far as it can be before its body is read: both
+    // headers, and a key this deployment knows.
+    let signed = match (key_id.as_deref(), signature.as_deref()) {
+        (None, None) => None,
+        (Some(k), Some(s)) => match ctx.config.leak_report_keys.get(k) {
+            Some(spki) => Some((spki.clone(), s.to_owned())),
+            None => {
                 return Err(bad_signature(
-                    "needs both Github-Public-Key-Identifier and Github-Public-Key-Signature",
+                    "names a public key this deployment does not know",
                 ));
             }
+        },
+        _ => {
+            return Err(bad_signature(
+                "needs both Github-Public-Key-Identifier and Github-Public-Key-Signature",
+            ));
         }
+    };
+    let reporter = if signed.is_some() {
+        None
+    } else {
+        Some(
+            ctx.authorize(&req, "keys:write", "POST /v1/leaks", LogUse::Always)
+                .await?,
+        )
+    };
+    let body = read_body(&mut req, MAX_REPORT).await?;
+    if let Some((spki, signature)) = &signed {
+        verify_signature(spki, signature, &body).await?;
     }
-    let reported: Vec<Reported> = serde_json::from_slice(&body).map_err(|e| {
+    let reported: Vec<ReportedToken> = serde_json::from_slice(&body).map_err(|e| {
         ApiError::new(
             Code::InvalidRequest,
             format!("a leak report is a JSON array of {{token, type, url, source}} (line {}, column {})", e.line(), e.column()),
@@ -120,11 +101,12 @@ pub async fn report(ctx: &mut Ctx<'_>, mut req: Request) -> ApiResult {
     let mut feedback = Vec::with_capacity(reported.len());
     let mut found = Vec::new();
     for item in reported {
-        let token_hash = keyward_core::KeyHash::of(&item.token).to_hex();
-        let label = match ApiKeyRef::parse(&item.token) {
-            Err(_) => "false_positive",
+        let token = item.token.expose_secret();
+        let token_hash = keyward_core::KeyHash::of(token).to_hex();
+        let label = match ApiKeyRef::parse(token) {
+            Err(_) => LeakLabel::FalsePositive,
             Ok(key) => match ctx.store.by_hash(&key.hash()).await? {
-                None => "false_positive",
+                None => LeakLabel::FalsePositive,
                 Some(mut record) => {
                     let first = record.revoked_at.is_none();
                     if first {
@@ -147,11 +129,11 @@ pub async fn report(ctx: &mut Ctx<'_>, mut req: Request) -> ApiResult {
                         ctx.now,
                     );
                     found.push(alert.for_key(&record));
-                    "true_positive"
+                    LeakLabel::TruePositive
                 }
             },
         };
-        feedback.push(Feedback {
+        feedback.push(LeakFeedback {
             token_hash,
             token_type: item.token_type,
             label,

@@ -4,17 +4,22 @@
 #![forbid(unsafe_code)]
 
 mod alerts;
-mod api;
 mod audit;
 mod auth;
+mod cache;
 mod config;
 mod consumer;
+mod context;
 mod cron;
+mod db;
 mod gateway;
 mod http;
+mod keys;
 mod leaks;
 mod reports;
+mod signature;
 mod store;
+mod verify;
 
 use keyward_core::chrono::{DateTime, Utc};
 use keyward_core::{AuditEvent, Code};
@@ -22,8 +27,8 @@ use worker::{
     Context, Env, MessageBatch, Method, Request, Response, ScheduleContext, ScheduledEvent, event,
 };
 
-use crate::api::Ctx;
 use crate::config::{Config, KEYS};
+use crate::context::Ctx;
 use crate::http::{ApiError, ApiResult, json};
 use crate::store::Store;
 
@@ -66,28 +71,28 @@ async fn route(c: &mut Ctx<'_>, req: Request) -> ApiResult {
     let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     match segments.as_slice() {
         ["healthz"] => match method {
-            Method::Get | Method::Head => Ok(json(200, &serde_json::json!({"ok": true}))),
+            Method::Get | Method::Head => Ok(json(200, &keyward_api::Health { ok: true })),
             _ => Err(not_allowed("GET")),
         },
         ["v1", "keys"] => match method {
-            Method::Post => api::create(c, req).await,
-            Method::Get => api::list(c, req).await,
+            Method::Post => keys::create(c, req).await,
+            Method::Get => keys::list(c, req).await,
             _ => Err(not_allowed("GET, POST")),
         },
         ["v1", "keys", id] => match method {
-            Method::Get => api::show(c, req, id).await,
+            Method::Get => keys::show(c, req, id).await,
             _ => Err(not_allowed("GET")),
         },
         ["v1", "keys", id, "revoke"] => match method {
-            Method::Post => api::revoke(c, req, id).await,
+            Method::Post => keys::revoke(c, req, id).await,
             _ => Err(not_allowed("POST")),
         },
         ["v1", "keys", id, "rotate"] => match method {
-            Method::Post => api::rotate(c, req, id).await,
+            Method::Post => keys::rotate(c, req, id).await,
             _ => Err(not_allowed("POST")),
         },
         ["v1", "verify"] => match method {
-            Method::Post => api::verify(c, req).await,
+            Method::Post => verify::verify(c, req).await,
             _ => Err(not_allowed("POST")),
         },
         ["v1", "leaks"] => match method {

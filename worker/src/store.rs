@@ -10,12 +10,12 @@
 //! record (and so can never undo a revocation that raced it).
 
 use std::cell::RefCell;
-use std::collections::HashMap;
 
 use keyward_core::{KeyHash, KeyRecord};
 use serde::{Deserialize, Serialize};
 use worker::kv::KvStore;
 
+use crate::cache::Recent;
 use crate::http::ApiError;
 
 /// How long a KV read may be served from the edge cache of the location that made it:
@@ -30,52 +30,14 @@ pub const ISOLATE_CACHE_MS: f64 = 2_000.0;
 /// Entries kept per isolate before the cache is emptied.
 const ISOLATE_CACHE_MAX: usize = 10_000;
 
-/// A cached lookup: when it expires, when this isolate last wrote the record (0 if it
-/// came from a read), and the record.
-struct Recent {
-    expires: f64,
-    written: f64,
-    record: Option<KeyRecord>,
-}
-
 thread_local! {
     /// Recent hot-path lookups by key hash.
-    static RECENT: RefCell<HashMap<[u8; 32], Recent>> = RefCell::new(HashMap::new());
+    static RECENT: RefCell<Recent<[u8; 32], Option<KeyRecord>>> =
+        RefCell::new(Recent::new(ISOLATE_CACHE_MS, ISOLATE_CACHE_MAX));
 }
 
 fn now_ms() -> f64 {
     worker::Date::now().as_millis() as f64
-}
-
-/// Caches `record` for `hash`. A read that started (`read_started`) before this isolate's
-/// last write of the record must not replace it: the write wins, and is returned.
-fn remember(
-    hash: &KeyHash,
-    record: Option<KeyRecord>,
-    read_started: Option<f64>,
-) -> Option<KeyRecord> {
-    RECENT.with(|r| {
-        let mut r = r.borrow_mut();
-        if let (Some(started), Some(existing)) = (read_started, r.get(hash.as_bytes()))
-            && existing.written >= started
-        {
-            return existing.record.clone();
-        }
-        if r.len() >= ISOLATE_CACHE_MAX {
-            r.clear();
-        }
-        let now = now_ms();
-        let written = if read_started.is_some() { 0.0 } else { now };
-        r.insert(
-            *hash.as_bytes(),
-            Recent {
-                expires: now + ISOLATE_CACHE_MS,
-                written,
-                record: record.clone(),
-            },
-        );
-        record
-    })
 }
 
 /// Index metadata stored with `id:` and `own:` entries.
@@ -115,12 +77,7 @@ impl Store {
     /// # Errors
     /// `unavailable` when KV fails.
     pub async fn by_hash(&self, hash: &KeyHash) -> Result<Option<KeyRecord>, ApiError> {
-        let cached = RECENT.with(|r| {
-            r.borrow()
-                .get(hash.as_bytes())
-                .filter(|c| c.expires > now_ms())
-                .map(|c| c.record.clone())
-        });
+        let cached = RECENT.with(|r| r.borrow().get(hash.as_bytes(), now_ms()));
         if let Some(record) = cached {
             return Ok(record);
         }
@@ -132,7 +89,10 @@ impl Store {
             .json::<KeyRecord>()
             .await
             .map_err(fault)?;
-        Ok(remember(hash, record, Some(started)))
+        Ok(RECENT.with(|r| {
+            r.borrow_mut()
+                .remember_read(*hash.as_bytes(), record, started, now_ms())
+        }))
     }
 
     /// The record with public id `id`, with `last_used_at` filled in.
@@ -174,7 +134,7 @@ impl Store {
             .text()
             .await
             .map_err(fault)?;
-        if let Some(t) = used.and_then(|t| t.parse().ok()) {
+        if let Some(t) = used.and_then(|t| keyward_core::time::parse_rfc3339(&t).ok()) {
             record.last_used_at = Some(t);
         }
         Ok(record)
@@ -197,7 +157,10 @@ impl Store {
             .execute()
             .await
             .map_err(fault)?;
-        remember(&record.hash, Some(stored), None);
+        RECENT.with(|r| {
+            r.borrow_mut()
+                .remember_write(*record.hash.as_bytes(), Some(stored), now_ms())
+        });
         let meta = IndexMeta {
             hash,
             owner: record.owner.clone(),

@@ -1,0 +1,133 @@
+//! What every request handler gets: settings, bindings, the time, the client, the audit
+//! events to send after the answer, and authorization of the caller's key.
+
+use keyward_core::chrono::{DateTime, Utc};
+use keyward_core::{AuditEvent, Code, EnvRule, KeyRecord, Lifecycle, Scope, ScopeSet};
+use worker::{Env, Request};
+
+use crate::audit::{self, Client};
+use crate::auth::{self, Check, ROOT};
+use crate::config::Config;
+use crate::http::{ApiError, credential};
+use crate::store::Store;
+
+/// What every handler gets.
+#[derive(Debug)]
+pub struct Ctx<'a> {
+    /// Settings.
+    pub config: &'a Config,
+    /// Key records.
+    pub store: Store,
+    /// Bindings.
+    pub env: &'a Env,
+    /// Request time.
+    pub now: DateTime<Utc>,
+    /// The client.
+    pub client: Client,
+    /// Audit events to send after the response.
+    pub events: Vec<AuditEvent>,
+}
+
+/// The authenticated caller of a management call.
+#[derive(Debug)]
+pub struct Caller {
+    /// `root` or the key's id.
+    pub id: String,
+    /// What the caller holds (`admin` for root).
+    pub scopes: ScopeSet,
+}
+
+/// Whether a successful use of the caller's key goes into the audit trail.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogUse {
+    /// Every use (management calls).
+    Always,
+    /// Refusals only: `/v1/verify` logs the verified key's use instead of the caller's,
+    /// since a service's own key would otherwise double the trail on the hottest path.
+    RefusalsOnly,
+}
+
+impl Ctx<'_> {
+    /// Authenticates the request's credential, requires `scope`, and audits the use.
+    ///
+    /// # Errors
+    /// The refusal (401/403 with the code), or `unavailable`.
+    pub async fn authorize(
+        &mut self,
+        req: &Request,
+        scope: &str,
+        action: &str,
+        log: LogUse,
+    ) -> Result<Caller, ApiError> {
+        let raw = match credential(req.headers()) {
+            Ok(raw) => raw,
+            Err(e) => {
+                self.record_use(action, None, e.code);
+                return Err(e);
+            }
+        };
+        let required = [Scope::parse(scope).map_err(|_| ApiError::code(Code::Internal))?];
+        let check = auth::check(
+            self.config,
+            &self.store,
+            &raw,
+            EnvRule::KeysOwn,
+            &required,
+            self.now,
+        )
+        .await?;
+        if log == LogUse::Always || !check.is_valid() {
+            self.record_use(action, Some(&check), check.code);
+        }
+        if !check.is_valid() {
+            return Err(check.to_error());
+        }
+        if check.root {
+            return Ok(Caller {
+                id: ROOT.to_owned(),
+                scopes: ScopeSet::new([Scope::admin()])
+                    .map_err(|_| ApiError::code(Code::Internal))?,
+            });
+        }
+        match check.record {
+            Some(r) => Ok(Caller {
+                id: r.id.to_string(),
+                scopes: r.scopes,
+            }),
+            None => Err(ApiError::code(Code::Internal)),
+        }
+    }
+
+    /// Queues an event for the use of a key (or of something presented as one).
+    pub fn record_use(&mut self, action: &str, check: Option<&Check>, outcome: Code) {
+        let mut event = audit::event(
+            &self.client,
+            action.to_owned(),
+            outcome,
+            Some(outcome.http_status()),
+            self.now,
+        );
+        if let Some(check) = check {
+            event.key_id = check.key_id();
+            event.hint = check.hint.clone();
+            event.owner = check.record.as_ref().map(|r| r.owner.clone());
+        }
+        self.events.push(event);
+    }
+
+    /// Queues an event for a lifecycle action on `record` by `caller`.
+    pub fn record_action(&mut self, action: Lifecycle, record: &KeyRecord, caller: &str) {
+        let mut event = audit::event(
+            &self.client,
+            action.as_str().to_owned(),
+            Code::Valid,
+            None,
+            self.now,
+        );
+        event.key_id = Some(record.id.to_string());
+        event.hint = Some(record.hint.clone());
+        event.owner = Some(record.owner.clone());
+        event.actor = Some(caller.to_owned());
+        self.events.push(event);
+    }
+}

@@ -1,0 +1,287 @@
+//! Every D1 statement: audit events and alerts in, history and reports out.
+//!
+//! Times are stored as RFC 3339 text in UTC with milliseconds, which sorts as text.
+//! Lifecycle events (`key.*`) are told from uses by the core's [`LIFECYCLE_PREFIX`].
+
+use keyward_api::Alert;
+use keyward_core::chrono::{DateTime, Utc};
+use keyward_core::{AuditEvent, KeyHistory, LIFECYCLE_PREFIX};
+use serde::Deserialize;
+use worker::wasm_bindgen::JsValue;
+use worker::{D1Database, D1PreparedStatement};
+
+/// The stored form of a time.
+pub fn timestamp(t: DateTime<Utc>) -> String {
+    keyward_core::time::format_rfc3339_millis(t)
+}
+
+/// The stored minute of a time: `YYYY-MM-DDTHH:MM`.
+pub fn minute_of(t: DateTime<Utc>) -> String {
+    let mut s = timestamp(t);
+    s.truncate(16);
+    s
+}
+
+fn opt(v: &Option<String>) -> JsValue {
+    v.as_deref().map_or(JsValue::NULL, JsValue::from_str)
+}
+
+/// `action` is a use (not in the lifecycle namespace), as SQL.
+fn uses() -> String {
+    format!("action NOT LIKE '{LIFECYCLE_PREFIX}%'")
+}
+
+fn insert_event(db: &D1Database, e: &AuditEvent) -> worker::Result<D1PreparedStatement> {
+    db.prepare(
+        "INSERT OR IGNORE INTO audit_events \
+         (event_id, key_id, hint, owner, actor, action, ip, country, user_agent, time, outcome, status) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+    )
+    .bind(&[
+        JsValue::from_str(&e.event_id),
+        opt(&e.key_id),
+        opt(&e.hint),
+        opt(&e.owner),
+        opt(&e.actor),
+        JsValue::from_str(&e.action),
+        opt(&e.ip),
+        opt(&e.country),
+        opt(&e.user_agent),
+        JsValue::from_str(&timestamp(e.time)),
+        JsValue::from_str(e.outcome.as_str()),
+        e.status.map_or(JsValue::NULL, JsValue::from),
+    ])
+}
+
+fn insert_alert(db: &D1Database, a: &Alert) -> worker::Result<D1PreparedStatement> {
+    db.prepare(
+        "INSERT OR IGNORE INTO alerts (alert_id, kind, key_id, hint, owner, event_id, detail, time) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )
+    .bind(&[
+        JsValue::from_str(&a.alert_id),
+        JsValue::from_str(a.kind.as_str()),
+        opt(&a.key_id),
+        opt(&a.hint),
+        opt(&a.owner),
+        opt(&a.event_id),
+        JsValue::from_str(&a.detail),
+        JsValue::from_str(&timestamp(a.time)),
+    ])
+}
+
+fn changed(r: &worker::D1Result) -> bool {
+    r.meta().ok().flatten().and_then(|m| m.changes).unwrap_or(0) > 0
+}
+
+/// Stores `events` and `alerts` in one transaction (all or nothing; both idempotent by
+/// id). Returns the alerts that were new.
+///
+/// # Errors
+/// The D1 error; nothing is stored then.
+pub async fn store(
+    db: &D1Database,
+    events: &[AuditEvent],
+    alerts: Vec<Alert>,
+) -> worker::Result<Vec<Alert>> {
+    let mut statements = events
+        .iter()
+        .map(|e| insert_event(db, e))
+        .collect::<worker::Result<Vec<_>>>()?;
+    for a in &alerts {
+        statements.push(insert_alert(db, a)?);
+    }
+    if statements.is_empty() {
+        return Ok(Vec::new());
+    }
+    let results = db.batch(statements).await?;
+    Ok(alerts
+        .into_iter()
+        .zip(results.iter().skip(events.len()))
+        .filter(|(_, r)| changed(r))
+        .map(|(a, _)| a)
+        .collect())
+}
+
+#[derive(Deserialize)]
+struct Count {
+    n: f64,
+}
+#[derive(Deserialize)]
+struct Ip {
+    ip: String,
+}
+#[derive(Deserialize)]
+struct Country {
+    country: String,
+}
+#[derive(Deserialize)]
+struct HourCount {
+    h: f64,
+    n: f64,
+}
+#[derive(Deserialize)]
+struct Rate {
+    per_minute: Option<f64>,
+}
+
+/// A key's history of uses (with, of the IPs and countries in `batch`, those it used
+/// before), and its uses in each of `minutes` (`YYYY-MM-DDTHH:MM`),
+/// leaving out the events of `batch` (which a retried batch may already have stored), in
+/// one round trip. `week_ago` bounds the baseline rate.
+///
+/// # Errors
+/// The D1 error.
+pub async fn history(
+    db: &D1Database,
+    key_id: &str,
+    batch: &[&AuditEvent],
+    minutes: &[String],
+    week_ago: DateTime<Utc>,
+) -> worker::Result<(KeyHistory, Vec<u64>)> {
+    let json = |v: Vec<&str>| JsValue::from_str(&serde_json::to_string(&v).unwrap_or_default());
+    let x = json(batch.iter().map(|e| e.event_id.as_str()).collect());
+    // Which of the batch's IPs and countries the key has used before: asked exactly, so
+    // a key with many IPs is judged as truly as one with few.
+    let ips = json(batch.iter().filter_map(|e| e.ip.as_deref()).collect());
+    let countries = json(batch.iter().filter_map(|e| e.country.as_deref()).collect());
+    let k = JsValue::from_str(key_id);
+    let scope = format!(
+        "key_id = ?1 AND {} AND event_id NOT IN (SELECT value FROM json_each(?2))",
+        uses()
+    );
+    let both = [k.clone(), x.clone()];
+    let mut statements = vec![
+        db.prepare(format!("SELECT COUNT(*) AS n FROM audit_events WHERE {scope}"))
+            .bind(&both)?,
+        db.prepare(format!(
+            "SELECT DISTINCT ip FROM audit_events WHERE {scope} AND ip IN (SELECT value FROM json_each(?3))"
+        ))
+        .bind(&[k.clone(), x.clone(), ips])?,
+        db.prepare(format!(
+            "SELECT DISTINCT country FROM audit_events WHERE {scope} AND country IN (SELECT value FROM json_each(?3))"
+        ))
+        .bind(&[k.clone(), x.clone(), countries])?,
+        db.prepare(format!(
+            "SELECT CAST(substr(time, 12, 2) AS INTEGER) AS h, COUNT(*) AS n FROM audit_events WHERE {scope} GROUP BY h"
+        ))
+        .bind(&both)?,
+        db.prepare(format!(
+            "SELECT CAST(COUNT(*) AS REAL) / COUNT(DISTINCT substr(time, 1, 16)) AS per_minute \
+             FROM audit_events WHERE {scope} AND time >= ?3"
+        ))
+        .bind(&[k.clone(), x.clone(), JsValue::from_str(&timestamp(week_ago))])?,
+    ];
+    for minute in minutes {
+        statements.push(
+            db.prepare(format!(
+                "SELECT COUNT(*) AS n FROM audit_events WHERE {scope} AND substr(time, 1, 16) = ?3"
+            ))
+            .bind(&[k.clone(), x.clone(), JsValue::from_str(minute)])?,
+        );
+    }
+    let results = db.batch(statements).await?;
+    let mut results = results.into_iter();
+    let mut next = || {
+        results
+            .next()
+            .ok_or_else(|| worker::Error::RustError("D1 returned too few results".into()))
+    };
+    let count = |r: worker::D1Result| -> worker::Result<u64> {
+        Ok(r.results::<Count>()?.first().map_or(0, |c| c.n as u64))
+    };
+    let total = count(next()?)?;
+    let known_ips = next()?.results::<Ip>()?.into_iter().map(|r| r.ip).collect();
+    let known_countries = next()?
+        .results::<Country>()?
+        .into_iter()
+        .map(|r| r.country)
+        .collect();
+    let mut uses_by_hour = [0u64; 24];
+    for row in next()?.results::<HourCount>()? {
+        if let Some(slot) = uses_by_hour.get_mut(row.h as usize) {
+            *slot = row.n as u64;
+        }
+    }
+    let baseline_per_minute = next()?
+        .results::<Rate>()?
+        .first()
+        .and_then(|r| r.per_minute)
+        .unwrap_or(0.0);
+    let per_minute = minutes
+        .iter()
+        .map(|_| count(next()?))
+        .collect::<worker::Result<Vec<_>>>()?;
+    Ok((
+        KeyHistory {
+            total_events: total,
+            known_ips,
+            known_countries,
+            uses_by_hour,
+            baseline_per_minute,
+            current_minute: 0,
+        },
+        per_minute,
+    ))
+}
+
+/// What to read back from the audit trail or the alerts.
+#[derive(Debug, Default)]
+pub struct Filter {
+    /// Only this key's.
+    pub key_id: Option<String>,
+    /// Only this owner's.
+    pub owner: Option<String>,
+    /// At or after this time.
+    pub since: Option<DateTime<Utc>>,
+    /// At most this many, newest first.
+    pub limit: u32,
+}
+
+impl Filter {
+    fn sql(&self) -> (String, Vec<JsValue>) {
+        let mut clauses = vec!["time >= ?1".to_owned()];
+        let mut binds = vec![
+            JsValue::from_str(&self.since.map_or_else(|| "0000".to_owned(), timestamp)),
+            JsValue::from(self.limit),
+        ];
+        for (column, value) in [("key_id", &self.key_id), ("owner", &self.owner)] {
+            if let Some(v) = value {
+                binds.push(JsValue::from_str(v));
+                clauses.push(format!("{column} = ?{}", binds.len()));
+            }
+        }
+        (clauses.join(" AND "), binds)
+    }
+}
+
+async fn select<T: serde::de::DeserializeOwned>(
+    db: &D1Database,
+    table: &str,
+    filter: &Filter,
+) -> worker::Result<Vec<T>> {
+    let (clauses, binds) = filter.sql();
+    db.prepare(format!(
+        "SELECT * FROM {table} WHERE {clauses} ORDER BY time DESC LIMIT ?2"
+    ))
+    .bind(&binds)?
+    .all()
+    .await?
+    .results::<T>()
+}
+
+/// Audit events, newest first.
+///
+/// # Errors
+/// The D1 error.
+pub async fn events(db: &D1Database, filter: &Filter) -> worker::Result<Vec<AuditEvent>> {
+    select(db, "audit_events", filter).await
+}
+
+/// Alerts, newest first.
+///
+/// # Errors
+/// The D1 error.
+pub async fn alerts(db: &D1Database, filter: &Filter) -> worker::Result<Vec<Alert>> {
+    select(db, "alerts", filter).await
+}
