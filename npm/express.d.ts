@@ -22,8 +22,11 @@ export type ErrorMiddleware = (err: unknown, req: IncomingMessage, res: ServerRe
 export interface ApiKeyAuthOptions {
   /** memoryStore(), remoteStore(), or your own `{findByHash(hash)}`. */
   store: KeyStore | MemoryStore | RemoteStore;
-  /** The environment keys must belong to, e.g. 'live'. Default: the key's own. */
-  env?: string;
+  /**
+   * Required: the environment keys must belong to, e.g. 'live'; or `{ any: true }` to
+   * accept each key in the environment its own prefix names.
+   */
+  env: string | { any: true };
   /** Where the key is; default `Authorization: Bearer` or `X-API-Key` (exactly one). */
   getKey?: (req: IncomingMessage) => string | null | undefined;
   /** Where the result goes on `req`. Default 'apiKey'. */

@@ -1,17 +1,16 @@
 // Types of 'keyward': the core's functions (running in WebAssembly), stores and errors.
 
-/** keyward's stable codes (tests/vectors/codes.json). Added, never renamed. */
-export type Code =
-  | 'valid' | 'missing_key' | 'malformed' | 'bad_checksum' | 'unknown_key' | 'wrong_environment'
-  | 'expired' | 'revoked' | 'insufficient_scope' | 'rate_limited' | 'invalid_request' | 'unauthorized'
-  | 'forbidden' | 'not_found' | 'method_not_allowed' | 'conflict' | 'payload_too_large'
-  | 'unsupported_media_type' | 'undeclared_scope' | 'invalid_scope' | 'unknown_environment'
-  | 'scope_not_held' | 'bad_signature' | 'internal' | 'unavailable';
+import type { Code } from './codes.js';
+
+/** keyward's stable codes (generated at build time from the core's code table). */
+export type { Code };
 
 /** A row of the code table. */
 export interface CodeInfo {
   code: Code;
   status: number;
+  /** Whether a refusal with this code carries a `WWW-Authenticate: Bearer` challenge. */
+  challenge: boolean;
   /** The RFC 6750 `error` attribute, if any. */
   bearer_error: 'invalid_request' | 'invalid_token' | 'insufficient_scope' | null;
   message: string;
@@ -206,7 +205,7 @@ export interface MemoryStore extends KeyStore {
   findByHash(hash: string): KeyRecord | null;
   readonly size: number;
   /** The whole check in one call into WebAssembly. Pass the same `scopes` array each time. */
-  verifyKey(key: string, options?: { env?: string; scopes?: readonly string[]; now?: Date | number }): StoreVerdict;
+  verifyKey(key: string, options?: { env?: string | { any: true }; scopes?: readonly string[]; now?: Date | number }): StoreVerdict;
 }
 
 /**
@@ -220,7 +219,7 @@ export declare function memoryStore(records?: readonly KeyRecord[]): MemoryStore
 /** keyward's Worker as a store, through `POST /v1/verify`. */
 export interface RemoteStore {
   /** Asks the Worker (or the cache). Rejects with ApiKeyError `unavailable` on a fault. */
-  verifyKey(key: string, options?: { env?: string }): Promise<StoreVerdict>;
+  verifyKey(key: string, options?: { env?: string | { any: true } }): Promise<StoreVerdict>;
   /** Forgets cached verdicts. */
   clear(): void;
 }

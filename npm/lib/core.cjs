@@ -86,10 +86,21 @@ function hasScope(granted, required) {
   return call(wasm.hasScope, strings(granted, 'granted'), str(required, 'required'));
 }
 
+/** Epoch ms of a record's optional RFC 3339 time; NaN for none. */
+function optionalTime(value, field) {
+  if (value === null || value === undefined) return NaN;
+  const ms = value instanceof Date ? value.getTime() : typeof value === 'string' ? Date.parse(value) : NaN;
+  if (Number.isNaN(ms)) throw new ApiKeyError('invalid_request', `not a keyward key record: '${field}' is not an RFC 3339 time`);
+  return ms;
+}
+
+const verifyOut = new wasm.Check();
+
 /**
  * The verification decision for a stored record (or `null`: no record) in environment
- * `env` needing every scope of `scopes` at `now`: `{valid, code, message, scope?}`.
- * A failed check is a result, not an exception.
+ * `env` (`''`: the record's own) needing every scope of `scopes` at `now`:
+ * `{valid, code, message, scope?}`. A failed check is a result, not an exception. Only
+ * the fields the decision needs cross into WebAssembly.
  *
  * @example
  * verify(record, { env: 'live', scopes: ['scans:read'] }) // { valid: true, code: 'valid', ... }
@@ -97,8 +108,26 @@ function hasScope(granted, required) {
 function verify(record, { env, scopes = [], now } = {}) {
   str(env, 'env');
   strings(scopes, 'scopes');
-  const json = record === null || record === undefined ? undefined : JSON.stringify(record);
-  return call(wasm.verifyRecord, json, env, scopes, millis(now), undefined);
+  const required = call(() => new wasm.Scopes(scopes));
+  try {
+    if (record === null || record === undefined) {
+      call(wasm.decideRecord, undefined, [], NaN, NaN, env, required, millis(now), verifyOut);
+    } else if (typeof record !== 'object' || typeof record.env !== 'string' || !Array.isArray(record.scopes)) {
+      throw new ApiKeyError('invalid_request', 'not a keyward key record: it needs env and scopes');
+    } else {
+      call(wasm.decideRecord, record.env, record.scopes, optionalTime(record.expires_at, 'expires_at'),
+        optionalTime(record.revoked_at, 'revoked_at'), env, required, millis(now), verifyOut);
+    }
+  } finally {
+    required.free();
+  }
+  const code = CODE_LIST[verifyOut.code].code;
+  const result = { valid: code === 'valid', code, message: CODE_INFO.get(code).message };
+  if (verifyOut.missing >= 0) {
+    result.scope = scopes[verifyOut.missing];
+    result.message = wasm.missingScopeMessage(result.scope);
+  }
+  return result;
 }
 
 /**

@@ -4,55 +4,38 @@
 // node:http alike.
 const { wasm, CODE_INFO } = require('./wasm.cjs');
 const { ApiKeyError, KeywardOptionError, fromWasm } = require('./errors.cjs');
-const { kTable, kRemote, info, memoryStore, remoteStore } = require('./stores.cjs');
+const {
+  kTable, kRemote, info, memoryStore, remoteStore, codeOf, envArgument, decideFound, NO_SCOPES,
+} = require('./stores.cjs');
 
 /** Per-request state shared by apiKeyAuth, requireScope and the usage hook. */
 const kState = Symbol('keyward.state');
-const TWO = Symbol('two credentials');
 
 /**
- * The one credential of a request: `Authorization: Bearer <key>` (scheme matched
- * case-insensitively) or `X-API-Key: <key>`; `undefined` for none, TWO for more than one.
+ * The request's `Authorization` and `X-API-Key` values, each `undefined` when absent and
+ * repeated lines joined with ", " as HTTP joins them (node:http keeps only the first
+ * Authorization line in `req.headers`, so the raw lines are read). The core decides
+ * what they mean.
  */
-function credential(req) {
+function headerValues(req) {
   const raw = req.rawHeaders;
   let auth;
-  let auths = 0;
   let apiKey;
-  let apiKeys = 0;
   if (Array.isArray(raw)) {
     for (let i = 0; i < raw.length; i += 2) {
       const name = raw[i];
       if (name.length === 13 && name.toLowerCase() === 'authorization') {
-        auth = raw[i + 1];
-        auths++;
+        auth = auth === undefined ? raw[i + 1] : `${auth}, ${raw[i + 1]}`;
       } else if (name.length === 9 && name.toLowerCase() === 'x-api-key') {
-        apiKey = raw[i + 1];
-        apiKeys++;
+        apiKey = apiKey === undefined ? raw[i + 1] : `${apiKey}, ${raw[i + 1]}`;
       }
     }
   } else {
     auth = req.headers?.authorization;
     apiKey = req.headers?.['x-api-key'];
-    auths = auth === undefined ? 0 : 1;
-    apiKeys = apiKey === undefined ? 0 : 1;
   }
-  let bearer;
-  if (auths > 1) return TWO;
-  if (auths === 1) {
-    const value = String(auth).trim();
-    const space = value.indexOf(' ');
-    const scheme = space < 0 ? value : value.slice(0, space);
-    // Another scheme (Basic, ...) is not an API key: it is not ours to refuse.
-    if (scheme.length === 6 && scheme.toLowerCase() === 'bearer') bearer = space < 0 ? '' : value.slice(space + 1).trim();
-  }
-  // A comma cannot be in a key: it is several X-API-Key values joined by a proxy.
-  if (apiKeys > 1 || (bearer !== undefined && apiKeys === 1) || (apiKeys === 1 && String(apiKey).includes(','))) return TWO;
-  if (bearer !== undefined) return bearer;
-  return apiKeys === 1 ? String(apiKey).trim() : undefined;
+  return [auth === undefined ? undefined : String(auth), apiKey === undefined ? undefined : String(apiKey)];
 }
-
-const hintEnv = (hint) => hint.slice(hint.indexOf('_') + 1, hint.lastIndexOf('_'));
 
 function refusal(code, message, options) {
   return new ApiKeyError(code, message ?? CODE_INFO.get(code).message, options);
@@ -85,13 +68,15 @@ function usageEvent(req, res, state) {
 /**
  * Checks the request's API key against `store`; puts `{id, owner, scopes, env, hint}` on
  * `req.apiKey` (never the raw key) or calls `next(err)` with an ApiKeyError. Fails
- * closed: a store that throws is a 503 `unavailable`, never a pass.
+ * closed: a store that throws is a 503 `unavailable`, never a pass. `env` is required:
+ * the environment keys must belong to (`'live'`), or `{ any: true }` to accept each key
+ * in the environment its prefix names.
  *
  * @example
  * app.use(apiKeyAuth({ store: memoryStore(), env: 'live' }));
  */
 function apiKeyAuth(options) {
-  if (options === null || typeof options !== 'object') throw new KeywardOptionError('options', 'must be an object with a store');
+  if (options === null || typeof options !== 'object') throw new KeywardOptionError('options', 'must be an object with a store and an env');
   const { store, env, getKey, requestProperty = 'apiKey', onUse } = options;
   for (const name of Object.keys(options)) {
     if (!['store', 'env', 'getKey', 'requestProperty', 'onUse'].includes(name)) throw new KeywardOptionError(name, 'is not an option of apiKeyAuth');
@@ -100,11 +85,13 @@ function apiKeyAuth(options) {
   const table = store[kTable];
   const remote = store[kRemote];
   if (!table && !remote && typeof store.findByHash !== 'function') throw new KeywardOptionError('store', 'must have a findByHash(hash) method');
-  if (env !== undefined && (typeof env !== 'string' || !/^[a-z][a-z0-9]{0,15}$/.test(env))) throw new KeywardOptionError('env', 'must be an environment name like "live"');
+  if (env === undefined) throw new KeywardOptionError('env', 'is required: the environment keys must belong to (e.g. "live"), or { any: true } to accept each key in its own');
+  const wantEnv = envArgument(env);
   if (getKey !== undefined && typeof getKey !== 'function') throw new KeywardOptionError('getKey', 'must be a function (req) => string | undefined');
   if (typeof requestProperty !== 'string' || requestProperty === '') throw new KeywardOptionError('requestProperty', 'must be a non-empty string');
   if (onUse !== undefined && typeof onUse !== 'function') throw new KeywardOptionError('onUse', 'must be a function (event) => void');
-  const wantEnv = env ?? '';
+  // Synchronous paths share one outcome; a lookup that awaits gets its own.
+  const out = new wasm.Check();
 
   function track(req, res, state) {
     req[kState] = state;
@@ -133,19 +120,42 @@ function apiKeyAuth(options) {
     next(refusal(code, message, options));
   }
 
-  function fromRecord(req, state, record, hash, next) {
-    if (record === null || record === undefined) return refuse(state, 'unknown_key', next);
-    let verdict;
+  /** After a memoryStore check in `out`. */
+  function fromTable(req, state, next) {
+    const code = codeOf(out);
+    if (out.slot >= 0) {
+      const keyInfo = table.infos[out.slot];
+      state.keyId = keyInfo.id;
+      state.hint = keyInfo.hint;
+      if (code === 'valid') return accept(req, state, keyInfo, next);
+    } else if (out.parsed) {
+      // The key parsed (the core checked it): its hint is safe to log.
+      state.hint = out.hint;
+    }
+    return refuse(state, code, next, out.note);
+  }
+
+  /** After the lookup of a presented key in `check` found `record` (or nothing). */
+  function fromRecord(req, state, check, record, next) {
     try {
-      verdict = wasm.verifyRecord(JSON.stringify(record), wantEnv || hintEnv(state.hint), [], state.time, hash);
+      decideFound(check, record, wantEnv, state.time);
     } catch (e) {
       // The store returned something that is not a key record: a fault, not a pass.
       state.code = 'internal';
-      return next(new ApiKeyError('internal', undefined, { cause: fromWasm(e) }));
+      return next(e instanceof ApiKeyError ? e : new ApiKeyError('internal', undefined, { cause: fromWasm(e) }));
     }
-    if (verdict.code !== 'unknown_key') state.keyId = record.id;
-    if (!verdict.valid) return refuse(state, verdict.code, next, verdict.message);
-    accept(req, state, info(record.id, record.owner, record.scopes, record.env, record.hint), next);
+    const code = codeOf(check);
+    if (code !== 'unknown_key') state.keyId = record.id;
+    if (code !== 'valid') {
+      if (state.hint === undefined) state.hint = check.hint;
+      return refuse(state, code, next);
+    }
+    accept(req, state, infoFor(record), next);
+  }
+
+  function unavailable(state, next, cause) {
+    state.code = 'unavailable';
+    next(cause instanceof ApiKeyError ? cause : new ApiKeyError('unavailable', undefined, { cause }));
   }
 
   return function keywardApiKeyAuth(req, res, next) {
@@ -159,65 +169,118 @@ function apiKeyAuth(options) {
         state.code = 'internal';
         return next(e);
       }
-      if (typeof key !== 'string' || key === '') key = undefined;
-    } else {
-      key = credential(req);
+      if (typeof key !== 'string' || key === '') return refuse(state, 'missing_key', next);
     }
-    if (key === undefined) return refuse(state, 'missing_key', next);
-    if (key === TWO) return refuse(state, 'invalid_request', next, 'exactly one API key is allowed: Authorization: Bearer or X-API-Key');
-
     if (table) {
-      // memoryStore: parse, checksum, hash, lookup and decision in one call.
-      const { code, slot } = table.unpack(table.table.check(key, wantEnv, state.time));
-      if (slot >= 0) {
-        const keyInfo = table.infos[slot];
-        state.keyId = keyInfo.id;
-        state.hint = keyInfo.hint;
-        if (code === 'valid') return accept(req, state, keyInfo, next);
-      } else if (code === 'unknown_key') {
-        // The key parsed (the core checked it): its hint is safe to log.
-        state.hint = key.slice(0, key.indexOf('_', key.indexOf('_') + 1) + 5);
+      // memoryStore: credential, parse, checksum, hash, lookup and decision in one call.
+      if (key === undefined) {
+        const [auth, apiKey] = headerValues(req);
+        table.table.checkRequest(auth, apiKey, wantEnv, NO_SCOPES, state.time, out);
+      } else {
+        table.table.check(key, wantEnv, NO_SCOPES, state.time, out);
       }
-      return refuse(state, code, next);
+      return fromTable(req, state, next);
     }
-
-    const inspected = wasm.inspectKey(key);
-    if (inspected.length < 64) {
-      // Junk and typos are refused before any storage read.
-      return refuse(state, inspected.startsWith('malformed') ? 'malformed' : inspected, next);
-    }
-    const hash = inspected.slice(0, 64);
-    state.hint = inspected.slice(64);
-
     if (remote) {
-      return remote(key, hash, env).then((v) => {
+      if (key === undefined) {
+        const [auth, apiKey] = headerValues(req);
+        key = wasm.credential(auth, apiKey, out);
+        if (key === undefined) return refuse(state, codeOf(out), next, out.note);
+      }
+      // Junk and typos are refused before any request to the Worker.
+      out.present(key);
+      const presented = codeOf(out);
+      if (presented !== 'valid') return refuse(state, presented, next);
+      state.hint = out.hint;
+      return remote(key, out.hash, wantEnv).then((v) => {
         if (v.keyId) state.keyId = v.keyId;
         if (v.code === 'valid') return accept(req, state, v.key, next);
         refuse(state, v.code, next, v.message);
-      }, (e) => {
-        state.code = 'unavailable';
-        next(e instanceof ApiKeyError ? e : new ApiKeyError('unavailable', undefined, { cause: e }));
-      });
+      }, (e) => unavailable(state, next, e));
     }
 
+    // A store of the user's own: the credential, parsed and hashed in one call (junk and
+    // typos are refused before any storage read), then the lookup, then the decision.
+    if (key === undefined) {
+      const [auth, apiKey] = headerValues(req);
+      out.presentRequest(auth, apiKey);
+    } else {
+      out.present(key);
+    }
+    const presented = codeOf(out);
+    if (presented !== 'valid') {
+      if (out.parsed) state.hint = out.hint;
+      return refuse(state, presented, next, out.note);
+    }
+    const hash = out.hash;
+    if (onUse) state.hint = out.hint;
     let found;
     try {
       found = store.findByHash(hash);
     } catch (cause) {
-      state.code = 'unavailable';
-      return next(new ApiKeyError('unavailable', undefined, { cause }));
+      return unavailable(state, next, cause);
     }
     if (found && typeof found.then === 'function') {
+      // Other requests run while this one waits: it keeps its own outcome.
+      const check = out.keep();
       return Promise.resolve(found).then(
-        (record) => fromRecord(req, state, record, hash, next),
+        (record) => {
+          try {
+            fromRecord(req, state, check, record, next);
+          } finally {
+            check.free();
+          }
+        },
         (cause) => {
-          state.code = 'unavailable';
-          next(new ApiKeyError('unavailable', undefined, { cause }));
+          check.free();
+          unavailable(state, next, cause);
         },
       );
     }
-    fromRecord(req, state, found, hash, next);
+    fromRecord(req, state, out, found, next);
   };
+}
+
+/**
+ * `req.apiKey` for a record of the user's own store, reused while the record's fields are
+ * unchanged: a database returns a new object each time, and requireScope's per-key memo
+ * then still applies.
+ */
+const INFOS_MAX = 10000;
+const infos = new Map();
+function infoFor(record) {
+  const cached = infos.get(record.id);
+  const scopes = record.scopes;
+  if (cached !== undefined && cached.owner === record.owner && cached.env === record.env
+    && cached.hint === record.hint && cached.scopes.length === scopes.length
+    && cached.scopes.every((s, i) => s === scopes[i])) {
+    return cached;
+  }
+  const fresh = info(record.id, record.owner, scopes, record.env, record.hint);
+  if (infos.size >= INFOS_MAX) infos.clear();
+  infos.set(record.id, fresh);
+  return fresh;
+}
+
+/**
+ * Held scope sets parsed once inside WebAssembly, by their text: records from a user's
+ * own store are new objects on every request, but a deployment has few distinct sets.
+ */
+const HELD_MAX = 1000;
+const held = new Map();
+function heldScopes(scopes) {
+  // JSON keeps lists apart that a join would run together (['a b'] and ['a', 'b']).
+  const text = JSON.stringify(scopes);
+  let h = held.get(text);
+  if (h === undefined) {
+    h = new wasm.Held(scopes);
+    if (held.size >= HELD_MAX) {
+      for (const old of held.values()) old.free();
+      held.clear();
+    }
+    held.set(text, h);
+  }
+  return h;
 }
 
 /**
@@ -250,7 +313,7 @@ function requireScope(...scopes) {
     let missing = memo.get(state.info);
     if (missing === undefined) {
       try {
-        missing = required.firstMissing(state.info.scopes);
+        missing = required.firstMissing(heldScopes(state.info.scopes));
       } catch (e) {
         state.code = 'internal';
         return next(new ApiKeyError('internal', undefined, { cause: fromWasm(e) }));
@@ -265,8 +328,8 @@ function requireScope(...scopes) {
 }
 
 /**
- * Writes ApiKeyErrors as `{"error": {"code", "message"}}` with their status and, for
- * refusals, the RFC 6750 `WWW-Authenticate: Bearer` header. Other errors go on to
+ * Writes ApiKeyErrors as `{"error": {"code", "message"}}` with their status and, where
+ * the code table says so, the RFC 6750 `WWW-Authenticate: Bearer` challenge. Other errors go on to
  * `next(err)`.
  *
  * @example
@@ -280,9 +343,7 @@ function apiKeyErrorHandler({ realm = 'keyward' } = {}) {
     const info = CODE_INFO.get(err.code);
     const body = JSON.stringify({ error: { code: err.code, message: err.expose ? err.message : info.message } });
     res.statusCode = err.status;
-    if (info.bearer_error !== null || err.status === 401 || err.status === 403) {
-      res.setHeader('WWW-Authenticate', wasm.wwwAuthenticate(realm, err.code, err.scope));
-    }
+    if (info.challenge) res.setHeader('WWW-Authenticate', wasm.wwwAuthenticate(realm, err.code, err.scope));
     res.setHeader('Content-Type', 'application/json; charset=utf-8');
     res.setHeader('Cache-Control', 'no-store');
     res.setHeader('Content-Length', Buffer.byteLength(body));

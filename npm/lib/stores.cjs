@@ -1,6 +1,7 @@
 'use strict';
 // Where the middleware finds keys: memoryStore (records inside WebAssembly), remoteStore
 // (the Worker's POST /v1/verify, cached briefly), or any {findByHash(hash)} of your own.
+// Every decision is the core's (through WebAssembly); this file does I/O and caching.
 const { wasm, CODE_LIST, CODE_INFO } = require('./wasm.cjs');
 const { ApiKeyError, KeywardOptionError, fromWasm } = require('./errors.cjs');
 const { millis } = require('./core.cjs');
@@ -9,22 +10,67 @@ const { millis } = require('./core.cjs');
 const kTable = Symbol('keyward.table');
 const kRemote = Symbol('keyward.remote');
 
+/** Required scopes parsed once per array (and the empty list, shared). */
+const NO_SCOPES = new wasm.Scopes([]);
+const compiled = new WeakMap();
+function requiredScopes(list) {
+  if (list === undefined || list.length === 0) return NO_SCOPES;
+  let c = compiled.get(list);
+  if (!c) {
+    if (!Array.isArray(list)) throw new KeywardOptionError('scopes', 'must be an array of strings');
+    try {
+      c = new wasm.Scopes(list);
+    } catch (e) {
+      throw fromWasm(e);
+    }
+    compiled.set(list, c);
+  }
+  return c;
+}
+
 /** What `req.apiKey` holds: never the raw key. */
 function info(id, owner, scopes, env, hint) {
   return Object.freeze({ id, owner, scopes: Object.freeze([...scopes]), env, hint });
 }
 
-function unpack(packed) {
-  return {
-    code: CODE_LIST[packed % 256].code,
-    missing: (Math.floor(packed / 256) % 256) - 1,
-    slot: Math.floor(packed / 65536) - 1,
-  };
+/** The code a Check holds. */
+const codeOf = (check) => CODE_LIST[check.code].code;
+
+/** The `env` option as the core's rule takes it: a name, or '' for the key's own. */
+function envArgument(env, option = 'env') {
+  if (env === undefined || env === '') return '';
+  if (env !== null && typeof env === 'object' && env.any === true && Object.keys(env).length === 1) return '';
+  if (typeof env !== 'string' || !wasm.isPrefix(env)) {
+    throw new KeywardOptionError(option, 'must be an environment name like "live", or { any: true }');
+  }
+  return env;
+}
+
+/** Epoch ms of a record's optional RFC 3339 time; NaN for none. */
+function when(value, field) {
+  if (value === null || value === undefined) return NaN;
+  const ms = value instanceof Date ? value.getTime() : Date.parse(value);
+  if (Number.isNaN(ms)) throw new ApiKeyError('internal', `the record's ${field} is not a time`);
+  return ms;
+}
+
+/**
+ * Decides for a key presented in `check` given the record a lookup found (or none):
+ * fills `check` with the core's verdict. Throws an ApiKeyError `internal` for something
+ * that is not a key record (a fault, never a pass).
+ */
+function decideFound(check, record, env, now) {
+  if (record === null || record === undefined) return check.notFound();
+  if (typeof record !== 'object' || typeof record.hash !== 'string' || typeof record.env !== 'string'
+    || typeof record.id !== 'string' || !Array.isArray(record.scopes)) {
+    throw new ApiKeyError('internal', 'the store returned something that is not a key record');
+  }
+  check.decide(record.hash, record.env, when(record.expires_at, 'expires_at'), when(record.revoked_at, 'revoked_at'), env, now);
 }
 
 /**
  * Records kept in memory, inside WebAssembly: for tests and small apps. The whole check
- * (parse, checksum, SHA-256, lookup, decision) is one call into WebAssembly.
+ * (credential, parse, checksum, SHA-256, lookup, decision, scopes) is one call.
  *
  * @example
  * const store = memoryStore();
@@ -35,21 +81,7 @@ function unpack(packed) {
 function memoryStore(records = []) {
   const table = new wasm.KeyTable();
   const infos = [];
-  const compiled = new WeakMap();
-
-  function scopesOf(list) {
-    let c = compiled.get(list);
-    if (!c) {
-      if (!Array.isArray(list)) throw new KeywardOptionError('scopes', 'must be an array of strings');
-      try {
-        c = new wasm.Scopes(list);
-      } catch (e) {
-        throw fromWasm(e);
-      }
-      compiled.set(list, c);
-    }
-    return c;
-  }
+  const out = new wasm.Check();
 
   const store = {
     /** Adds a record (the core's KeyRecord, snake_case, RFC 3339 times), or replaces the one with the same hash. */
@@ -79,39 +111,35 @@ function memoryStore(records = []) {
     },
     /**
      * Checks a presented key in one call: `{valid, code, message, key?, scope?}` where
-     * `key` is what `req.apiKey` holds. `env` defaults to the key's own environment.
-     * Pass the same `scopes` array each time: it is parsed once.
+     * `key` is what `req.apiKey` holds. `env` is an environment name, or omitted (or
+     * `{any: true}`) for the key's own. Pass the same `scopes` array each time: it is
+     * parsed once.
      */
-    verifyKey(key, { env = '', scopes, now } = {}) {
-      if (typeof key !== 'string') key = '';
-      if (typeof env !== 'string') throw new KeywardOptionError('env', 'must be a string');
-      const ms = millis(now);
-      const packed = scopes === undefined || scopes.length === 0
-        ? table.check(key, env, ms)
-        : table.checkWith(key, env, scopesOf(scopes), ms);
-      const { code, missing, slot } = unpack(packed);
+    verifyKey(key, { env, scopes, now } = {}) {
+      const required = requiredScopes(scopes);
+      table.check(typeof key === 'string' ? key : '', envArgument(env), required, millis(now), out);
+      const code = codeOf(out);
       const result = { valid: code === 'valid', code, message: CODE_INFO.get(code).message };
-      if (slot >= 0) result.key = infos[slot];
-      if (missing >= 0) {
-        result.scope = scopes[missing];
-        result.message = wasm.missingScopeMessage(scopes[missing]);
+      if (out.slot >= 0) result.key = infos[out.slot];
+      if (out.missing >= 0) {
+        result.scope = scopes[out.missing];
+        result.message = wasm.missingScopeMessage(result.scope);
       }
       return result;
     },
-    [kTable]: { table, infos, unpack },
+    [kTable]: { table, infos, out },
   };
   for (const r of records) store.add(r);
   return store;
 }
 
-const VERDICT_CODES = new Set(['valid', 'malformed', 'bad_checksum', 'unknown_key', 'wrong_environment', 'expired', 'revoked', 'insufficient_scope', 'rate_limited']);
-
 /**
  * Asks keyward's Worker (`POST {url}/v1/verify`, with a token holding `keys:verify`)
- * and caches each verdict by key hash for `cacheTtlMs` (default 5000): a revocation
- * becomes visible here within that time. `url` and `token` default to `KEYWARD_URL` and
- * `KEYWARD_TOKEN`; a missing one throws at once. A Worker that fails or cannot be
- * reached answers 503 `unavailable`: never a pass.
+ * and caches each verdict by key hash for `cacheTtlMs` (default 5000). A revocation
+ * becomes visible here within `cacheTtlMs` plus the Worker's own revocation bound.
+ * `url` and `token` default to `KEYWARD_URL` and `KEYWARD_TOKEN`; a missing one throws
+ * at once. A Worker that fails or cannot be reached answers 503 `unavailable`: never a
+ * pass.
  *
  * @example
  * const store = remoteStore({ url: 'https://keys.example.com', token: process.env.KEYWARD_TOKEN });
@@ -139,6 +167,7 @@ function remoteStore({
   const authorization = `Bearer ${token}`;
   /** `${hash} ${env}` → {expires, verdict | promise} */
   const cache = new Map();
+  const out = new wasm.Check();
 
   async function ask(key, env) {
     const body = { key, scopes: [] };
@@ -165,10 +194,10 @@ function remoteStore({
       throw new ApiKeyError('unavailable', undefined, { cause: { status: response.status, error: answer?.error } });
     }
     if (!answer || typeof answer.valid !== 'boolean' || typeof answer.code !== 'string'
-      || answer.valid !== (answer.code === 'valid')) {
+      || !CODE_INFO.has(answer.code) || answer.valid !== (answer.code === 'valid')) {
       throw new ApiKeyError('unavailable', undefined, { cause: { status: 200, error: 'not a verify answer' } });
     }
-    const code = VERDICT_CODES.has(answer.code) ? answer.code : 'unauthorized';
+    const code = answer.code;
     const verdict = { code, message: typeof answer.message === 'string' ? answer.message : CODE_INFO.get(code).message };
     if (code === 'valid') {
       if (!Array.isArray(answer.scopes) || typeof answer.key_id !== 'string') {
@@ -197,7 +226,7 @@ function remoteStore({
    */
   async function verifyParsed(key, hash, env) {
     const now = Date.now();
-    const id = `${hash} ${env ?? ''}`;
+    const id = `${hash} ${env}`;
     let entry = cache.get(id);
     if (!entry || entry.expires <= now) {
       if (entry) cache.delete(id);
@@ -220,15 +249,17 @@ function remoteStore({
   return {
     /**
      * Checks a presented key against the Worker: `{valid, code, message, key?}`. Malformed
-     * keys and bad checksums are answered here without a request.
+     * keys and bad checksums are answered here without a request. `env` as for
+     * `memoryStore().verifyKey`.
      */
     async verifyKey(key, { env } = {}) {
-      const r = wasm.inspectKey(typeof key === 'string' ? key : '');
-      if (r.length < 64) {
-        const code = r.startsWith('malformed') ? 'malformed' : r;
-        return { valid: false, code, message: CODE_INFO.get(code).message };
+      const wanted = envArgument(env);
+      out.present(typeof key === 'string' ? key : '');
+      const presented = codeOf(out);
+      if (presented !== 'valid') {
+        return { valid: false, code: presented, message: CODE_INFO.get(presented).message };
       }
-      const v = await verifyParsed(key, r.slice(0, 64), env);
+      const v = await verifyParsed(key, out.hash, wanted);
       const result = { valid: v.code === 'valid', code: v.code, message: v.message };
       if (v.key) result.key = v.key;
       return result;
@@ -241,4 +272,4 @@ function remoteStore({
   };
 }
 
-module.exports = { memoryStore, remoteStore, kTable, kRemote, info };
+module.exports = { memoryStore, remoteStore, kTable, kRemote, info, codeOf, envArgument, decideFound, requiredScopes, NO_SCOPES };

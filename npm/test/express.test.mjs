@@ -69,6 +69,15 @@ async function get(url, headers = {}, method = 'GET') {
 
 const bearer = (key) => ({ authorization: `Bearer ${key}` });
 
+/** Waits for `done()` (a hook that runs after the response), failing after 5 s. */
+async function until(done) {
+  const end = Date.now() + 5000;
+  while (!done()) {
+    if (Date.now() > end) throw new Error('timed out');
+    await new Promise((r) => setImmediate(r));
+  }
+}
+
 /** Every outcome: [name, headers, path, status, code, WWW-Authenticate error (null: none)] */
 const outcomes = [
   ['missing', {}, '/scans', 401, 'missing_key', null],
@@ -150,7 +159,7 @@ describe('credentials', () => {
     const both = await get(`${server.url}/scans`, { authorization: 'Basic dXNlcjpwYXNz', 'x-api-key': keys.valid });
     assert.equal(both.status, 200, 'Basic plus one X-API-Key is one credential');
     const empty = await get(`${server.url}/scans`, { authorization: 'Bearer' });
-    assert.equal(empty.body.error.code, 'malformed');
+    assert.equal(empty.body.error.code, 'invalid_request', 'the scheme is ours, the token is missing');
   });
 
   test('two X-API-Key or Authorization headers are two credentials', async () => {
@@ -176,7 +185,7 @@ describe('credentials', () => {
 
   test('getKey and requestProperty', async () => {
     const app = express();
-    app.use(apiKeyAuth({ store: memoryStore([records.valid]), getKey: (req) => req.query.key, requestProperty: 'caller' }));
+    app.use(apiKeyAuth({ store: memoryStore([records.valid]), env: 'live', getKey: (req) => req.query.key, requestProperty: 'caller' }));
     app.get('/', (req, res) => res.json({ caller: req.caller.id, apiKey: req.apiKey ?? null }));
     app.use(apiKeyErrorHandler());
     const s = await listen(app);
@@ -189,9 +198,9 @@ describe('credentials', () => {
     }
   });
 
-  test('without env, a key works in its own environment', async () => {
+  test('with env { any: true }, a key works in the environment its prefix names', async () => {
     const app = express();
-    app.use(apiKeyAuth({ store: memoryStore([records.valid, records.test]) }));
+    app.use(apiKeyAuth({ store: memoryStore([records.valid, records.test]), env: { any: true } }));
     app.get('/', (req, res) => res.json(req.apiKey.env));
     app.use(apiKeyErrorHandler());
     const s = await listen(app);
@@ -223,7 +232,7 @@ describe('onUse', () => {
       await get(`${s.url}/scans`, bearer(keys.unknown));
       const noScope = memoryStore([record(keys.unknown, { scopes: [] })]);
       assert.equal(noScope.size, 1);
-      await new Promise((r) => setTimeout(r, 50));
+      await until(() => events.length >= 5);
       assert.equal(events.length, 5);
       const [ok, revoked, missing, boom, unknown] = events.map((x) => x.e);
       for (const { e, finishedBefore } of events) {
@@ -254,7 +263,7 @@ describe('onUse', () => {
   test('insufficient scope is the outcome when requireScope refuses; a throwing hook breaks nothing', async () => {
     const events = [];
     const app = express();
-    app.use(apiKeyAuth({ store: memoryStore([records.valid]), onUse: (e) => { events.push(e); throw new Error('hook failed'); } }));
+    app.use(apiKeyAuth({ store: memoryStore([records.valid]), env: 'live', onUse: (e) => { events.push(e); throw new Error('hook failed'); } }));
     app.post('/settings', requireScope('settings:write'), (req, res) => res.end());
     app.use(apiKeyErrorHandler());
     const s = await listen(app);
@@ -263,7 +272,7 @@ describe('onUse', () => {
       assert.equal(r.status, 403);
       const again = await get(`${s.url}/settings`, bearer(keys.valid), 'POST');
       assert.equal(again.status, 403);
-      await new Promise((res) => setTimeout(res, 50));
+      await until(() => events.length >= 2);
       assert.equal(events.length, 2);
       assert.equal(events[0].outcome, 'insufficient_scope');
       assert.equal(events[0].status, 403);
@@ -282,7 +291,7 @@ describe('fails closed', () => {
     test(`${name}: 503 unavailable, never a pass`, async () => {
       let reached = false;
       const app = express();
-      app.use(apiKeyAuth({ store }));
+      app.use(apiKeyAuth({ store, env: 'live' }));
       app.get('/', (req, res) => { reached = true; res.end('in'); });
       app.use(apiKeyErrorHandler());
       const s = await listen(app);
@@ -303,7 +312,7 @@ describe('fails closed', () => {
 
   test('a store returning something that is not a record: 500 internal, never a pass', async () => {
     const app = express();
-    app.use(apiKeyAuth({ store: { findByHash: () => ({ id: 'key_x' }) } }));
+    app.use(apiKeyAuth({ store: { findByHash: () => ({ id: 'key_x' }) }, env: 'live' }));
     app.get('/', (req, res) => res.end('in'));
     app.use(apiKeyErrorHandler());
     const s = await listen(app);
@@ -319,7 +328,7 @@ describe('fails closed', () => {
   test('a record whose hash is not the key\'s is not the key\'s record', async () => {
     const other = records.admin;
     const app = express();
-    app.use(apiKeyAuth({ store: { findByHash: () => other } }));
+    app.use(apiKeyAuth({ store: { findByHash: () => other }, env: 'live' }));
     app.get('/', (req, res) => res.end('in'));
     app.use(apiKeyErrorHandler());
     const s = await listen(app);
@@ -346,7 +355,7 @@ describe('fails closed', () => {
 
   test('without the error handler, Express still answers the status of the ApiKeyError', async () => {
     const app = express();
-    app.use(apiKeyAuth({ store: memoryStore() }));
+    app.use(apiKeyAuth({ store: memoryStore(), env: 'live' }));
     app.get('/', (req, res) => res.end('in'));
     app.use((err, req, res, next) => { assert.ok(err instanceof ApiKeyError); next(err); });
     const s = await listen(app);
@@ -367,12 +376,15 @@ describe('bad options throw at construction, naming the option', () => {
     [() => apiKeyAuth({}), 'store'],
     [() => apiKeyAuth({ store: {} }), 'store'],
     [() => apiKeyAuth({ store: { findByHash: 'no' } }), 'store'],
+    [() => apiKeyAuth({ store }), 'env'],
     [() => apiKeyAuth({ store, env: 'LIVE' }), 'env'],
+    [() => apiKeyAuth({ store, env: { any: false } }), 'env'],
+    [() => apiKeyAuth({ store, env: { any: true, also: 1 } }), 'env'],
     [() => apiKeyAuth({ store, env: 42 }), 'env'],
-    [() => apiKeyAuth({ store, getKey: 'header' }), 'getKey'],
-    [() => apiKeyAuth({ store, requestProperty: '' }), 'requestProperty'],
-    [() => apiKeyAuth({ store, onUse: true }), 'onUse'],
-    [() => apiKeyAuth({ store, stor: store }), 'stor'],
+    [() => apiKeyAuth({ store, env: 'live', getKey: 'header' }), 'getKey'],
+    [() => apiKeyAuth({ store, env: 'live', requestProperty: '' }), 'requestProperty'],
+    [() => apiKeyAuth({ store, env: 'live', onUse: true }), 'onUse'],
+    [() => apiKeyAuth({ store, env: 'live', stor: store }), 'stor'],
     [() => requireScope(), 'scopes'],
     [() => requireScope('Scans:read'), 'scopes'],
     [() => requireScope('scans:read', 7), 'scopes'],
@@ -385,6 +397,7 @@ describe('bad options throw at construction, naming the option', () => {
   }
   test('valid options construct', () => {
     assert.equal(typeof apiKeyAuth({ store, env: 'live', onUse() {}, getKey: () => undefined }), 'function');
+    assert.equal(typeof apiKeyAuth({ store, env: { any: true } }), 'function');
     assert.equal(typeof requireScope('scans:read', ['repos:*', 'admin']), 'function');
   });
 });

@@ -10,7 +10,8 @@ import {
 const dir = new URL('../../tests/vectors/', import.meta.url);
 const load = (name) => JSON.parse(readFileSync(new URL(`${name}.json`, dir)));
 const input = (i) => (typeof i === 'string' ? i : (i.prefix ?? '') + i.repeat.repeat(i.times));
-const covered = new Set(['parse', 'checksum', 'hash', 'scope_parse', 'scope_grants', 'verify', 'codes']);
+// credentials and checks are replayed through every store path in checks.test.mjs.
+const covered = new Set(['parse', 'checksum', 'hash', 'scope_parse', 'scope_grants', 'verify', 'codes', 'credentials', 'checks']);
 
 test('every vector file is covered here', () => {
   const files = readdirSync(dir).filter((f) => f.endsWith('.json')).map((f) => f.slice(0, -5));
@@ -92,6 +93,7 @@ test('codes vectors: status, RFC 6750 error and the ApiKeyError built from each'
   for (const c of cases) {
     assert.equal(codes[c.input].status, c.expect.status, c.name);
     assert.equal(codes[c.input].bearer_error, c.expect.bearer_error, c.name);
+    assert.equal(codes[c.input].challenge, c.expect.challenge, c.name);
     const e = new ApiKeyError(c.input);
     assert.equal(e.code, c.input);
     assert.equal(e.status, c.expect.status);

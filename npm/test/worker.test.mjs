@@ -6,6 +6,7 @@
 // it, the test is reported as skipped with the reason, never passed silently.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import express from 'express';
@@ -13,6 +14,8 @@ import { createKey } from 'keyward';
 import { apiKeyAuth, apiKeyErrorHandler, remoteStore, requireScope } from 'keyward/express';
 
 const harnessPath = fileURLToPath(new URL('../../tests/e2e/harness.mjs', import.meta.url));
+const replayPath = fileURLToPath(new URL('../../tests/vectors/replay.mjs', import.meta.url));
+const sha256 = (s) => createHash('sha256').update(s).digest('hex');
 const builtPath = fileURLToPath(new URL('../../worker/build/index.js', import.meta.url));
 const missing = !existsSync(harnessPath) ? `${harnessPath} does not exist yet`
   : !existsSync(builtPath) ? `the Worker is not built (${builtPath}): run 'make build-worker'` : null;
@@ -109,6 +112,37 @@ describe('remoteStore against the Worker under wrangler dev', { skip: missing ??
     const after = await get('/scans', k.revokeLater.key);
     assert.equal(after.status, 401);
     assert.equal(after.body.error.code, 'revoked');
+  });
+
+  test('checks.json through remoteStore and Express, the Worker deciding', async () => {
+    const { envOf, onTheClock, shifted } = await import(replayPath);
+    const checks = onTheClock().map((c) => shifted(c));
+    // Each case's record, written straight into the Worker's KV under the presented key's hash.
+    worker.kvPut(checks.filter((c) => c.input.record).map((c) => ({ key: `rec:${sha256(c.input.key)}`, value: c.input.record })));
+    const store = remoteStore({ url: worker.url, token: k.verifier.key, cacheTtlMs: 0 });
+    const vapp = express();
+    vapp.set('env', 'test');
+    checks.forEach((c, i) => {
+      const chain = [apiKeyAuth({ store, env: envOf(c) })];
+      if (c.input.scopes.length) chain.push(requireScope(c.input.scopes));
+      vapp.get(`/checks/${i}`, ...chain, (req, res) => res.json(req.apiKey));
+    });
+    vapp.use(apiKeyErrorHandler());
+    const vsrv = vapp.listen(0, '127.0.0.1');
+    await new Promise((r) => vsrv.once('listening', r));
+    try {
+      for (const [i, c] of checks.entries()) {
+        const r = await fetch(`http://127.0.0.1:${vsrv.address().port}/checks/${i}`, { headers: { authorization: `Bearer ${c.input.key}` } });
+        const body = await r.json();
+        assert.equal(r.status === 200 ? 'valid' : body.error.code, c.expect.code, `${c.name}: ${JSON.stringify(body)}`);
+        assert.equal(r.status, c.expect.status, c.name);
+        assert.equal(r.headers.has('www-authenticate'), c.expect.challenge, c.name);
+        if (c.expect.code === 'valid') assert.equal(body.id, c.input.record.id, c.name);
+      }
+    } finally {
+      vsrv.closeAllConnections();
+      vsrv.close();
+    }
   });
 
   test('a token without keys:verify, or a wrong token, fails closed with 503', async () => {

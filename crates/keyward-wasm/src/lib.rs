@@ -5,9 +5,9 @@
 //! names here are low-level and may change with it.
 //!
 //! Errors thrown into JavaScript are plain objects `{code, message, part?}` with a stable
-//! [`Code`]; the package turns them into `ApiKeyError`s. Refused keys on the hot paths
-//! ([`inspect_key`], [`KeyTable::check`]) are returned as data, not thrown, because a
-//! failed check is an outcome and throwing across the boundary is slow.
+//! [`Code`]; the package turns them into `ApiKeyError`s. A refused key is not thrown: the
+//! checks fill a [`Check`] in place, whose fields say what happened (a failed check is an
+//! outcome, and throwing across the boundary is slow).
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
@@ -15,8 +15,9 @@ use std::collections::HashMap;
 
 use keyward_core::chrono::{DateTime, Utc};
 use keyward_core::{
-    ApiKey, ApiKeyRef, Code, KeyHash, KeyRecord, OsRandom, ParseError, Scope, ScopeSet, Verdict,
-    missing_scope_message as core_missing_scope_message, new_event_id, verify,
+    ApiKey, Code, EnvRule, KeyFacts, KeyHash, KeyRecord, OsRandom, ParseError, Presented, Scope,
+    ScopeSet, Verdict, decide, decide_presented,
+    missing_scope_message as core_missing_scope_message, new_event_id,
     www_authenticate as core_www_authenticate,
 };
 use wasm_bindgen::prelude::*;
@@ -49,18 +50,17 @@ fn object(pairs: &[(&str, &str)]) -> JsValue {
     o.into()
 }
 
+/// A time from epoch milliseconds; `NaN` (or any non-finite number) is none.
+fn optional_time(ms: f64) -> Option<DateTime<Utc>> {
+    // The fraction of a millisecond is below the records' precision.
+    ms.is_finite()
+        .then(|| DateTime::from_timestamp_millis(ms as i64))
+        .flatten()
+}
+
 fn time(now_ms: f64) -> Result<DateTime<Utc>, JsValue> {
-    if now_ms.is_finite() {
-        // Milliseconds since the epoch; the fraction is below the records' precision.
-        if let Some(t) = DateTime::from_timestamp_millis(now_ms as i64) {
-            return Ok(t);
-        }
-    }
-    Err(error(
-        Code::InvalidRequest,
-        "now must be a valid time",
-        None,
-    ))
+    optional_time(now_ms)
+        .ok_or_else(|| error(Code::InvalidRequest, "now must be a valid time", None))
 }
 
 fn record_from_json(json: &str) -> Result<KeyRecord, JsValue> {
@@ -77,6 +77,28 @@ fn scopes_from(list: &[String]) -> Result<Vec<Scope>, JsValue> {
     list.iter()
         .map(|s| Scope::parse(s).map_err(|e| error(e.code(), &e.to_string(), None)))
         .collect()
+}
+
+fn scope_set(list: &[String]) -> Result<ScopeSet, JsValue> {
+    ScopeSet::new(scopes_from(list)?).map_err(|e| error(e.code(), &e.to_string(), None))
+}
+
+/// The environment rule of the package's `env` option: a name, or `""` for "whichever
+/// the key names" (the explicit `{any: true}`).
+fn env_rule(env: &str) -> EnvRule<'_> {
+    if env.is_empty() {
+        EnvRule::KeysOwn
+    } else {
+        EnvRule::Exactly(env)
+    }
+}
+
+fn code_index(code: Code) -> u8 {
+    Code::ALL
+        .iter()
+        .position(|&c| c == code)
+        .and_then(|i| u8::try_from(i).ok())
+        .unwrap_or(0)
 }
 
 /// Generates a key; returns `{key, hash, hint}`. Show `key` once; store `hash` and `hint`.
@@ -105,9 +127,9 @@ pub fn create_key(vendor: &str, env: &str) -> Result<JsValue, JsValue> {
 /// `malformed` (with `part`) or `bad_checksum`.
 #[wasm_bindgen(js_name = parseKey)]
 pub fn parse_key(key: &str) -> Result<JsValue, JsValue> {
-    let k = ApiKeyRef::parse(key).map_err(parse_error)?;
+    let k = Presented::parse(key).map_err(parse_error)?;
     Ok(object(&[
-        ("vendor", k.vendor()),
+        ("vendor", k.key().vendor()),
         ("env", k.env()),
         ("hint", k.hint()),
     ]))
@@ -119,21 +141,10 @@ pub fn hash_key(key: &str) -> String {
     KeyHash::of(key).to_hex()
 }
 
-/// The middleware's first step, in one call: parse, check, hash.
-///
-/// Returns the 64-character hash followed by the hint when the key parses, or else a
-/// string shorter than 64 characters: `malformed:{part}` or `bad_checksum`.
-#[wasm_bindgen(js_name = inspectKey)]
-pub fn inspect_key(key: &str) -> String {
-    match ApiKeyRef::parse(key) {
-        Ok(k) => {
-            let mut out = k.hash().to_hex();
-            out.push_str(k.hint());
-            out
-        }
-        Err(ParseError::Malformed(part)) => format!("malformed:{}", part.as_str()),
-        Err(e) => e.code().as_str().to_owned(),
-    }
+/// Whether `name` can be an environment (or vendor) prefix: `[a-z][a-z0-9]{0,15}`.
+#[wasm_bindgen(js_name = isPrefix)]
+pub fn is_prefix(name: &str) -> bool {
+    keyward_core::is_valid_prefix(name)
 }
 
 /// Parses a scope; returns it.
@@ -153,80 +164,69 @@ pub fn parse_scope(scope: &str) -> Result<String, JsValue> {
 /// `invalid_scope` if any scope is not one.
 #[wasm_bindgen(js_name = hasScope)]
 pub fn has_scope(granted: Vec<String>, required: &str) -> Result<bool, JsValue> {
-    let held =
-        ScopeSet::new(scopes_from(&granted)?).map_err(|e| error(e.code(), &e.to_string(), None))?;
+    let held = scope_set(&granted)?;
     let required = Scope::parse(required).map_err(|e| error(e.code(), &e.to_string(), None))?;
     Ok(held.grants(&required))
 }
 
-/// The verification decision for a record given as JSON (`None`: no record).
-///
-/// `env` empty means the record's own environment. When `expected_hash` is given (the
-/// presented key's hash), a record whose hash differs, compared in constant time, counts
-/// as no record. Returns `{valid, code, message, scope?}`; `scope` names the missing
-/// scope for `insufficient_scope`.
+/// The request's one credential from its `Authorization` and `X-API-Key` values (each
+/// `undefined` when absent, repeated lines joined with `", "`), by the core's rules.
+/// Returns the presented string, or `undefined` with `out` holding the refusal.
+#[wasm_bindgen]
+pub fn credential(
+    authorization: Option<String>,
+    x_api_key: Option<String>,
+    out: &mut Check,
+) -> Option<String> {
+    out.reset();
+    match keyward_core::credential(authorization.as_deref(), x_api_key.as_deref()) {
+        Ok(key) => Some(key.to_owned()),
+        Err(e) => {
+            out.code = e.code();
+            out.note = Some(e.message());
+            None
+        }
+    }
+}
+
+/// The core's decision for a stored key given by its fields (no presented key: the
+/// public `verify(record)`; `record_env` `undefined`: no record), in environment `env`
+/// (`""`: the record's own) needing every scope of `required`. Times are epoch
+/// milliseconds, `NaN` for none. Fills `out` (code and missing scope).
 ///
 /// # Errors
-/// `invalid_request` for a record that is not a key record or a bad `now`;
-/// `invalid_scope` for a bad required scope.
-#[wasm_bindgen(js_name = verifyRecord)]
-pub fn verify_record(
-    record_json: Option<String>,
+/// `invalid_scope` if `held` holds something that is not a scope; `invalid_request` for
+/// a bad `now`.
+#[wasm_bindgen(js_name = decideRecord)]
+#[allow(clippy::too_many_arguments)]
+pub fn decide_record(
+    record_env: Option<String>,
+    held: Vec<String>,
+    expires_ms: f64,
+    revoked_ms: f64,
     env: &str,
-    scopes: Vec<String>,
+    required: &Scopes,
     now_ms: f64,
-    expected_hash: Option<String>,
-) -> Result<JsValue, JsValue> {
-    let mut record = record_json.as_deref().map(record_from_json).transpose()?;
-    if let Some(expected) = expected_hash {
-        let expected: KeyHash = expected
-            .parse()
-            .map_err(|_| error(Code::InvalidRequest, "not a key hash", None))?;
-        record = record.filter(|r| r.hash.ct_eq(&expected));
-    }
-    let required = scopes_from(&scopes)?;
+    out: &mut Check,
+) -> Result<(), JsValue> {
+    out.reset();
     let now = time(now_ms)?;
-    let env = match (env, &record) {
-        ("", Some(r)) => r.env.as_str(),
-        (e, _) => e,
+    let held = scope_set(&held)?;
+    // No key was presented: there is no hash to compare, and `decide` compares none.
+    let hash = KeyHash::from_bytes([0; 32]);
+    let facts = record_env.as_deref().map(|record_env| KeyFacts {
+        hash: &hash,
+        env: record_env,
+        scopes: &held,
+        expires_at: optional_time(expires_ms),
+        revoked_at: optional_time(revoked_ms),
+    });
+    let env = match (env, &record_env) {
+        ("", Some(own)) => own.as_str(),
+        (env, _) => env,
     };
-    let verdict = verify(record.as_ref(), env, &required, now);
-    let o = js_sys::Object::new();
-    let _ = js_sys::Reflect::set(&o, &"valid".into(), &verdict.is_valid().into());
-    let _ = js_sys::Reflect::set(&o, &"code".into(), &verdict.code().as_str().into());
-    let _ = js_sys::Reflect::set(&o, &"message".into(), &verdict.message().into());
-    if let Verdict::InsufficientScope { missing } = &verdict {
-        let _ = js_sys::Reflect::set(&o, &"scope".into(), &missing.as_str().into());
-    }
-    Ok(o.into())
-}
-
-/// Checks a record given as JSON and returns it in canonical form (scopes sorted).
-///
-/// # Errors
-/// `invalid_request` if it is not a key record.
-#[wasm_bindgen(js_name = normalizeRecord)]
-pub fn normalize_record(record_json: &str) -> Result<String, JsValue> {
-    let record = record_from_json(record_json)?;
-    serde_json::to_string(&record).map_err(|e| error(Code::Internal, &e.to_string(), None))
-}
-
-/// The code table as JSON, in [`Code::ALL`] order:
-/// `[{"code", "status", "bearer_error", "message"}]`.
-#[wasm_bindgen(js_name = codeTable)]
-pub fn code_table() -> String {
-    let rows: Vec<serde_json::Value> = Code::ALL
-        .iter()
-        .map(|c| {
-            serde_json::json!({
-                "code": c.as_str(),
-                "status": c.http_status(),
-                "bearer_error": c.bearer_error(),
-                "message": c.message(),
-            })
-        })
-        .collect();
-    serde_json::Value::Array(rows).to_string()
+    out.set_verdict(&decide(facts, env, &required.scopes, now), required);
+    Ok(())
 }
 
 /// The RFC 6750 `WWW-Authenticate` value for a refusal with `code`.
@@ -256,9 +256,235 @@ pub fn event_id() -> Result<String, JsValue> {
     new_event_id(&mut OsRandom).map_err(|e| error(Code::Internal, &e.to_string(), None))
 }
 
-/// A list of required scopes, parsed once and kept inside WebAssembly.
+/// The code table as JSON, in [`Code::ALL`] order (a [`Check`]'s `code` is an index into
+/// it): `[{"code", "status", "challenge", "bearer_error", "message"}]`.
+#[wasm_bindgen(js_name = codeTable)]
+pub fn code_table() -> String {
+    let rows: Vec<serde_json::Value> = Code::ALL
+        .iter()
+        .map(|c| {
+            serde_json::json!({
+                "code": c.as_str(),
+                "status": c.http_status(),
+                "challenge": c.challenge(),
+                "bearer_error": c.bearer_error(),
+                "message": c.message(),
+            })
+        })
+        .collect();
+    serde_json::Value::Array(rows).to_string()
+}
+
+/// The outcome of a check, filled in place by the calls that take it (no allocation per
+/// check). One per store for synchronous paths; one per request across an `await`.
 #[wasm_bindgen]
 #[derive(Debug)]
+pub struct Check {
+    code: Code,
+    note: Option<&'static str>,
+    slot: i32,
+    missing: i32,
+    hash: Option<KeyHash>,
+    key_env: String,
+    hint: String,
+}
+
+impl Default for Check {
+    fn default() -> Self {
+        Check {
+            code: Code::Valid,
+            note: None,
+            slot: -1,
+            missing: -1,
+            hash: None,
+            key_env: String::new(),
+            hint: String::new(),
+        }
+    }
+}
+
+#[wasm_bindgen]
+impl Check {
+    /// An empty outcome.
+    #[wasm_bindgen(constructor)]
+    pub fn new() -> Check {
+        Check::default()
+    }
+
+    /// The outcome's code, as an index into [`code_table`].
+    #[wasm_bindgen(getter)]
+    pub fn code(&self) -> u8 {
+        code_index(self.code)
+    }
+
+    /// A sentence saying why, when the code's own is too general (a refused credential).
+    #[wasm_bindgen(getter)]
+    pub fn note(&self) -> Option<String> {
+        self.note.map(str::to_owned)
+    }
+
+    /// For a [`KeyTable`] check: the slot of the record found, or -1.
+    #[wasm_bindgen(getter)]
+    pub fn slot(&self) -> i32 {
+        self.slot
+    }
+
+    /// For `insufficient_scope`: the index of the first missing scope in the required
+    /// list, or -1.
+    #[wasm_bindgen(getter)]
+    pub fn missing(&self) -> i32 {
+        self.missing
+    }
+
+    /// Whether the presented string parsed (its hash and hint are known).
+    #[wasm_bindgen(getter)]
+    pub fn parsed(&self) -> bool {
+        self.hash.is_some()
+    }
+
+    /// The presented key's hash (lowercase hex), when it parsed.
+    #[wasm_bindgen(getter)]
+    pub fn hash(&self) -> Option<String> {
+        self.hash.map(|h| h.to_hex())
+    }
+
+    /// The presented key's hint (safe to log), when it parsed.
+    #[wasm_bindgen(getter)]
+    pub fn hint(&self) -> Option<String> {
+        self.hash.map(|_| self.hint.clone())
+    }
+
+    /// Parses and hashes `key` (junk is refused before any lookup): afterwards `code` is
+    /// `valid` when it parsed, else `malformed` or `bad_checksum`.
+    pub fn present(&mut self, key: &str) {
+        self.reset();
+        match Presented::parse(key) {
+            Ok(p) => self.keep_presented(&p),
+            Err(e) => self.code = e.code(),
+        }
+    }
+
+    /// [`credential`] then [`present`](Check::present), in one call: the request's
+    /// header values in, the presented key's hash (or the refusal) in `self`.
+    #[wasm_bindgen(js_name = presentRequest)]
+    pub fn present_request(&mut self, authorization: Option<String>, x_api_key: Option<String>) {
+        self.reset();
+        match keyward_core::credential(authorization.as_deref(), x_api_key.as_deref()) {
+            Ok(key) => self.present(key),
+            Err(e) => {
+                self.code = e.code();
+                self.note = Some(e.message());
+            }
+        }
+    }
+
+    /// Decides for the key [`present`](Check::present)ed, given the record a lookup by
+    /// its hash found, as fields: its hash (hex), environment, and expiry and revocation
+    /// times (epoch ms, `NaN` for none). `env` is the environment rule (`""`: the key's
+    /// own). A record whose hash differs, compared in constant time, counts as none.
+    #[allow(clippy::too_many_arguments)]
+    pub fn decide(
+        &mut self,
+        record_hash: &str,
+        record_env: &str,
+        expires_ms: f64,
+        revoked_ms: f64,
+        env: &str,
+        now_ms: f64,
+    ) {
+        let (Some(hash), Some(now)) = (self.hash, optional_time(now_ms)) else {
+            self.code = Code::InvalidRequest;
+            return;
+        };
+        let stored = record_hash.parse::<KeyHash>().ok();
+        let none = ScopeSet::default();
+        let facts = stored.as_ref().map(|h| KeyFacts {
+            hash: h,
+            env: record_env,
+            scopes: &none,
+            expires_at: optional_time(expires_ms),
+            revoked_at: optional_time(revoked_ms),
+        });
+        let verdict = decide_presented(&hash, &self.key_env, facts, env_rule(env), &[], now);
+        self.code = verdict.code();
+    }
+
+    /// A copy of this outcome, to keep across an `await` while this one is reused.
+    pub fn keep(&self) -> Check {
+        Check {
+            code: self.code,
+            note: self.note,
+            slot: self.slot,
+            missing: self.missing,
+            hash: self.hash,
+            key_env: self.key_env.clone(),
+            hint: self.hint.clone(),
+        }
+    }
+
+    /// Decides for the key [`present`](Check::present)ed that no record was found.
+    #[wasm_bindgen(js_name = notFound)]
+    pub fn not_found(&mut self) {
+        if self.hash.is_some() {
+            self.code = Code::UnknownKey;
+        }
+    }
+}
+
+impl Check {
+    fn reset(&mut self) {
+        self.code = Code::Valid;
+        self.note = None;
+        self.slot = -1;
+        self.missing = -1;
+        self.hash = None;
+    }
+
+    fn keep_presented(&mut self, p: &Presented<'_>) {
+        self.hash = Some(*p.hash());
+        self.key_env.clear();
+        self.key_env.push_str(p.env());
+        self.hint.clear();
+        self.hint.push_str(p.hint());
+    }
+
+    fn set_verdict(&mut self, verdict: &Verdict, required: &Scopes) {
+        self.code = verdict.code();
+        if let Verdict::InsufficientScope { missing } = verdict {
+            self.missing = required
+                .scopes
+                .iter()
+                .position(|s| s == missing)
+                .and_then(|i| i32::try_from(i).ok())
+                .unwrap_or(-1);
+        }
+    }
+}
+
+/// A set of held scopes, parsed once and kept inside WebAssembly.
+#[wasm_bindgen]
+#[derive(Debug)]
+pub struct Held {
+    set: ScopeSet,
+}
+
+#[wasm_bindgen]
+impl Held {
+    /// Parses each scope.
+    ///
+    /// # Errors
+    /// `invalid_scope` with the first bad scope.
+    #[wasm_bindgen(constructor)]
+    pub fn new(list: Vec<String>) -> Result<Held, JsValue> {
+        Ok(Held {
+            set: scope_set(&list)?,
+        })
+    }
+}
+
+/// A list of required scopes, parsed once and kept inside WebAssembly.
+#[wasm_bindgen]
+#[derive(Debug, Default)]
 pub struct Scopes {
     scopes: Vec<Scope>,
 }
@@ -277,14 +503,12 @@ impl Scopes {
     }
 
     /// The index of the first scope that `held` does not grant, or -1 when all are granted.
-    ///
-    /// # Errors
-    /// `invalid_scope` if `held` holds something that is not a scope.
     #[wasm_bindgen(js_name = firstMissing)]
-    pub fn first_missing(&self, held: Vec<String>) -> Result<i32, JsValue> {
-        let held = ScopeSet::new(scopes_from(&held)?)
-            .map_err(|e| error(e.code(), &e.to_string(), None))?;
-        Ok(self.first_missing_in(&held))
+    pub fn first_missing(&self, held: &Held) -> i32 {
+        held.set
+            .first_missing(&self.scopes)
+            .and_then(|m| self.scopes.iter().position(|s| s == m))
+            .map_or(-1, |i| i32::try_from(i).unwrap_or(i32::MAX))
     }
 
     /// How many scopes.
@@ -292,30 +516,16 @@ impl Scopes {
     pub fn length(&self) -> usize {
         self.scopes.len()
     }
-
-    fn first_missing_in(&self, held: &ScopeSet) -> i32 {
-        held.first_missing(&self.scopes)
-            .and_then(|m| self.scopes.iter().position(|s| s == m))
-            .map_or(-1, |i| i32::try_from(i).unwrap_or(i32::MAX))
-    }
 }
 
 /// Records addressed by hash, inside WebAssembly: `memoryStore()`'s storage, so that the
-/// whole hot path (parse, checksum, hash, lookup, decision, scopes) is one call.
+/// whole hot path (credential, parse, checksum, hash, lookup, decision, scopes) is one
+/// call.
 #[wasm_bindgen]
 #[derive(Debug, Default)]
 pub struct KeyTable {
     slots: Vec<Option<KeyRecord>>,
     by_hash: HashMap<KeyHash, u32>,
-}
-
-/// How [`KeyTable::check`] packs its answer into one number (exact in an f64):
-/// `code index + 256 × (missing scope index + 1) + 65536 × (slot + 1)`.
-const MISSING_UNIT: f64 = 256.0;
-const SLOT_UNIT: f64 = 65536.0;
-
-fn code_index(code: Code) -> f64 {
-    Code::ALL.iter().position(|&c| c == code).unwrap_or(0) as f64
 }
 
 #[wasm_bindgen]
@@ -384,50 +594,63 @@ impl KeyTable {
         self.by_hash.len()
     }
 
-    /// The whole verification hot path in one call: parse and checksum (refusing junk
-    /// before any lookup), SHA-256, lookup by hash (compared again in constant time),
-    /// then the core's decision for `env` (empty: the key's own) at `now_ms`, needing no
-    /// scope. The answer is packed as [`SLOT_UNIT`] and [`MISSING_UNIT`] say; the code
-    /// index is into [`code_table`].
-    pub fn check(&self, key: &str, env: &str, now_ms: f64) -> f64 {
-        self.check_ref(key, env, None, now_ms)
+    /// The whole check of a request in one call: the credential from its header values,
+    /// then [`KeyTable::check`].
+    #[wasm_bindgen(js_name = checkRequest)]
+    pub fn check_request(
+        &self,
+        authorization: Option<String>,
+        x_api_key: Option<String>,
+        env: &str,
+        scopes: &Scopes,
+        now_ms: f64,
+        out: &mut Check,
+    ) {
+        match keyward_core::credential(authorization.as_deref(), x_api_key.as_deref()) {
+            Ok(key) => self.check(key, env, scopes, now_ms, out),
+            Err(e) => {
+                out.reset();
+                out.code = e.code();
+                out.note = Some(e.message());
+            }
+        }
     }
 
-    /// [`KeyTable::check`] with a borrowed scope list (the package's hot path).
-    #[wasm_bindgen(js_name = checkWith)]
-    pub fn check_with(&self, key: &str, env: &str, scopes: &Scopes, now_ms: f64) -> f64 {
-        self.check_ref(key, env, Some(scopes), now_ms)
-    }
-
-    fn check_ref(&self, key: &str, env: &str, scopes: Option<&Scopes>, now_ms: f64) -> f64 {
-        let parsed = match ApiKeyRef::parse(key) {
-            Ok(k) => k,
-            Err(e) => return code_index(e.code()),
+    /// The whole check of a presented key in one call: parse and checksum (refusing junk
+    /// before any lookup), SHA-256, lookup by hash, then the core's decision for `env`
+    /// (`""`: the key's own) at `now_ms` needing every scope of `scopes`.
+    pub fn check(&self, key: &str, env: &str, scopes: &Scopes, now_ms: f64, out: &mut Check) {
+        out.reset();
+        let presented = match Presented::parse(key) {
+            Ok(p) => p,
+            Err(e) => {
+                out.code = e.code();
+                return;
+            }
         };
-        let Ok(now) = time(now_ms) else {
-            return code_index(Code::InvalidRequest);
+        out.keep_presented(&presented);
+        let Some(now) = optional_time(now_ms) else {
+            out.code = Code::InvalidRequest;
+            return;
         };
-        let hash = parsed.hash();
-        let found = self.by_hash.get(&hash).and_then(|&slot| {
+        let found = self.by_hash.get(presented.hash()).and_then(|&slot| {
             self.slots
                 .get(slot as usize)
                 .and_then(Option::as_ref)
-                .filter(|r| r.hash.ct_eq(&hash))
                 .map(|r| (slot, r))
         });
-        let env = if env.is_empty() { parsed.env() } else { env };
-        let required: &[Scope] = scopes.map_or(&[], |s| &s.scopes);
-        let verdict = verify(found.map(|(_, r)| r), env, required, now);
-        let mut packed = code_index(verdict.code());
-        if let Verdict::InsufficientScope { missing } = &verdict
-            && let Some(i) = required.iter().position(|s| s == missing)
+        let verdict = presented.decide(
+            found.map(|(_, r)| r.facts()),
+            env_rule(env),
+            &scopes.scopes,
+            now,
+        );
+        out.set_verdict(&verdict, scopes);
+        if verdict.code() != Code::UnknownKey
+            && let Some((slot, _)) = found
         {
-            packed += MISSING_UNIT * (i as f64 + 1.0);
+            out.slot = i32::try_from(slot).unwrap_or(-1);
         }
-        if let Some((slot, _)) = found {
-            packed += SLOT_UNIT * (f64::from(slot) + 1.0);
-        }
-        packed
     }
 }
 
@@ -437,20 +660,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn inspect_answers_hash_and_hint_or_a_short_code() {
-        let new = keyward_core::ApiKey::generate("sk", "live").unwrap();
-        let key = new.key.expose_secret();
-        let out = inspect_key(key);
-        assert_eq!(&out[..64], KeyHash::of(key).to_hex());
-        assert_eq!(&out[64..], new.hint);
-        assert_eq!(inspect_key("sk_live_"), "malformed:secret");
-        let last = if key.ends_with('A') { "B" } else { "A" };
-        let bad = format!("{}{last}", &key[..key.len() - 1]);
-        assert_eq!(inspect_key(&bad), "bad_checksum");
-    }
-
-    #[test]
-    fn table_check_packs_code_slot_and_missing_scope() {
+    fn table_check_fills_code_slot_and_missing_scope() {
         let new = keyward_core::ApiKey::generate("sk", "live").unwrap();
         let key = new.key.expose_secret();
         let mut table = KeyTable::new();
@@ -467,22 +677,55 @@ mod tests {
                 Scope::parse("x:y").unwrap(),
             ],
         };
-        let packed = table.check_ref(key, "", Some(&scopes), now);
+        let none = Scopes::default();
+        let mut out = Check::new();
+        table.check(key, "", &scopes, now, &mut out);
         assert_eq!(
-            packed,
-            code_index(Code::InsufficientScope) + 2.0 * 256.0 + 65536.0
+            (out.code, out.slot, out.missing),
+            (Code::InsufficientScope, 0, 1)
         );
+        assert_eq!(out.hint(), Some(new.hint.clone()));
+        table.check(key, "live", &none, now, &mut out);
+        assert_eq!((out.code, out.slot, out.missing), (Code::Valid, 0, -1));
+        table.check(key, "test", &none, now, &mut out);
+        assert_eq!(out.code, Code::WrongEnvironment);
+        table.check("nope", "", &none, now, &mut out);
         assert_eq!(
-            table.check_ref(key, "live", None, now),
-            code_index(Code::Valid) + 65536.0
+            (out.code, out.slot, out.parsed()),
+            (Code::Malformed, -1, false)
         );
-        assert_eq!(
-            table.check_ref(key, "test", None, now),
-            code_index(Code::WrongEnvironment) + 65536.0
+        table.check_request(
+            Some(format!("Bearer {key}")),
+            Some(key.into()),
+            "",
+            &none,
+            now,
+            &mut out,
         );
-        assert_eq!(
-            table.check_ref("nope", "", None, now),
-            code_index(Code::Malformed)
+        assert_eq!(out.code, Code::InvalidRequest);
+    }
+
+    #[test]
+    fn a_presented_key_is_decided_from_record_fields() {
+        let new = keyward_core::ApiKey::generate("sk", "live").unwrap();
+        let mut out = Check::new();
+        out.present(new.key.expose_secret());
+        assert_eq!(out.hash(), Some(new.hash.to_hex()));
+        let now = 1_780_000_000_000.0;
+        out.decide(&new.hash.to_hex(), "live", f64::NAN, f64::NAN, "", now);
+        assert_eq!(out.code, Code::Valid);
+        out.decide(&new.hash.to_hex(), "live", f64::NAN, now - 1.0, "", now);
+        assert_eq!(out.code, Code::Revoked);
+        out.decide(&new.hash.to_hex(), "test", f64::NAN, f64::NAN, "", now);
+        assert_eq!(out.code, Code::WrongEnvironment, "the key says live");
+        out.decide(
+            &KeyHash::of("x").to_hex(),
+            "live",
+            f64::NAN,
+            f64::NAN,
+            "",
+            now,
         );
+        assert_eq!(out.code, Code::UnknownKey, "another key's record");
     }
 }

@@ -17,8 +17,8 @@ const ok: boolean = v.valid && hasScope(record.scopes, 'scans:read') && parseKey
 
 const app = express();
 app.use(apiKeyAuth({ store, env: 'live', onUse: (e: AuditEvent) => console.log(e.key_id, e.status) }));
-app.use('/db', apiKeyAuth({ store: db }));
-app.use('/remote', apiKeyAuth({ store: remoteStore({ url: 'http://127.0.0.1:8787', token: 't', cacheTtlMs: 1000 }) }));
+app.use('/db', apiKeyAuth({ store: db, env: { any: true } }));
+app.use('/remote', apiKeyAuth({ store: remoteStore({ url: 'http://127.0.0.1:8787', token: 't', cacheTtlMs: 1000 }), env: 'live' }));
 app.get('/scans', requireScope('scans:read'), (req, res) => {
   // Declaration merging: req.apiKey is typed.
   const owner: string | null | undefined = req.apiKey?.owner;
@@ -32,8 +32,10 @@ app.use((err: unknown, _req: express.Request, res: express.Response, next: expre
 });
 
 // @ts-expect-error: requestProperty is a string
-apiKeyAuth({ store, requestProperty: 1 });
+apiKeyAuth({ store, env: 'live', requestProperty: 1 });
+// @ts-expect-error: env is required
+apiKeyAuth({ store });
 // @ts-expect-error: a store needs findByHash
-apiKeyAuth({ store: {} });
+apiKeyAuth({ store: {}, env: 'live' });
 // @ts-expect-error: not a code
 new ApiKeyError('nope');
