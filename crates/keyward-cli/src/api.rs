@@ -4,7 +4,9 @@ use std::fmt;
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
 
-use serde_json::Value;
+use keyward_api::ErrorBody;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 use zeroize::Zeroizing;
 
 /// The Worker to talk to: `KEYWARD_URL` and `KEYWARD_TOKEN`.
@@ -119,11 +121,11 @@ impl Client {
         }
     }
 
-    /// `GET {base}{path}`.
+    /// `GET {base}{path}`, read as `T`.
     ///
     /// # Errors
     /// See [`ApiError`].
-    pub fn get(&self, path: &str) -> Result<Value, ApiError> {
+    pub fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, ApiError> {
         let resp = self
             .agent
             .get(format!("{}{path}", self.base))
@@ -133,12 +135,19 @@ impl Client {
         finish(resp)
     }
 
-    /// `POST {base}{path}` with a JSON body.
+    /// `POST {base}{path}` with a JSON body, the answer read as `T`.
     ///
     /// # Errors
     /// See [`ApiError`].
-    pub fn post(&self, path: &str, body: &Value) -> Result<Value, ApiError> {
-        let body = Zeroizing::new(body.to_string());
+    pub fn post<B: Serialize, T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> Result<T, ApiError> {
+        // The body may hold raw keys (leak reports): it is wiped after sending.
+        let body = Zeroizing::new(serde_json::to_string(body).map_err(|e| {
+            ApiError::Network(format!("the request body could not be written: {e}"))
+        })?);
         let resp = self
             .agent
             .post(format!("{}{path}", self.base))
@@ -242,31 +251,26 @@ fn is_loopback(host: &str) -> bool {
     host.parse::<Ipv4Addr>().is_ok_and(|a| a.is_loopback())
 }
 
-fn finish(resp: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Result<Value, ApiError> {
+fn finish<T: DeserializeOwned>(
+    resp: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
+) -> Result<T, ApiError> {
     let mut resp = resp.map_err(|e| ApiError::Network(e.to_string()))?;
     let status = resp.status().as_u16();
     let text = resp
         .body_mut()
         .read_to_string()
         .map_err(|e| ApiError::Network(e.to_string()))?;
-    let body: Option<Value> = serde_json::from_str(&text).ok();
     if (200..300).contains(&status) {
-        return body.ok_or_else(|| ApiError::Server {
+        return serde_json::from_str(&text).map_err(|e| ApiError::Server {
             status,
             code: "invalid_response".to_owned(),
-            message: "the Worker's answer is not JSON".to_owned(),
+            message: format!("the Worker's answer is not what the API promises: {e}"),
         });
     }
-    let err = body.as_ref().and_then(|b| b.get("error"));
-    let code = err
-        .and_then(|e| e.get("code"))
-        .and_then(Value::as_str)
-        .unwrap_or("http_error")
-        .to_owned();
-    let message = err
-        .and_then(|e| e.get("message"))
-        .and_then(Value::as_str)
-        .map_or_else(|| format!("HTTP {status}"), str::to_owned);
+    let (code, message) = match serde_json::from_str::<ErrorBody>(&text) {
+        Ok(b) => (b.error.code.as_str().to_owned(), b.error.message),
+        Err(_) => ("http_error".to_owned(), format!("HTTP {status}")),
+    };
     if (400..500).contains(&status) {
         Err(ApiError::Refused {
             status,

@@ -5,7 +5,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use serde_json::{Value, json};
+use keyward_api::{CreateKey, LeakFeedback, LeakLabel, ReportedToken, SecretString};
+use serde_json::Value;
 
 use crate::api::Client;
 use crate::finder::VendorFilter;
@@ -265,20 +266,27 @@ fn run_keys(cmd: KeysCmd, out: Out) -> u8 {
             expires_in,
             metadata,
         } => {
-            let mut body = json!({ "name": name, "owner": owner, "scopes": scopes, "env": env });
-            if let Some(d) = expires_in {
-                match keys::parse_duration(&d) {
-                    Ok(s) => body["expires_in"] = json!(s),
-                    Err(e) => return fail(&format!("--expires-in: {e}")),
+            let expires_in = match expires_in.map(|d| keys::parse_duration(&d)).transpose() {
+                Ok(s) => s.map(|s| i64::try_from(s).unwrap_or(i64::MAX)),
+                Err(e) => return fail(&format!("--expires-in: {e}")),
+            };
+            let metadata = match metadata.map(|m| serde_json::from_str::<Value>(&m)) {
+                None => None,
+                Some(Ok(Value::Object(m))) => Some(m),
+                Some(_) => {
+                    return fail("--metadata must be a JSON object, e.g. '{\"team\":\"a\"}'");
                 }
-            }
-            if let Some(m) = metadata {
-                match serde_json::from_str::<Value>(&m) {
-                    Ok(v @ Value::Object(_)) => body["metadata"] = v,
-                    _ => return fail("--metadata must be a JSON object, e.g. '{\"team\":\"a\"}'"),
-                }
-            }
-            keys::create(&client, body, out)
+            };
+            let body = CreateKey {
+                name,
+                owner,
+                scopes,
+                env,
+                expires_in,
+                metadata,
+                rate_limit: None,
+            };
+            keys::create(&client, &body, out)
         }
         KeysCmd::List {
             owner,
@@ -400,7 +408,12 @@ fn run_scan(args: ScanArgs) -> u8 {
     }
 }
 
-fn summary(report: &Report, staged: bool, took: std::time::Duration, leaks: Option<&Value>) {
+fn summary(
+    report: &Report,
+    staged: bool,
+    took: std::time::Duration,
+    leaks: Option<&Vec<LeakFeedback>>,
+) {
     let n = report.findings.len();
     let what = if report.files == 1 { "file" } else { "files" };
     let mib = report.bytes as f64 / (1024.0 * 1024.0);
@@ -418,21 +431,18 @@ fn summary(report: &Report, staged: bool, took: std::time::Duration, leaks: Opti
         report.files,
         took.as_secs_f64()
     );
-    if let Some(Value::Array(items)) = leaks {
+    if let Some(items) = leaks {
         for item in items {
-            let hash = item.get("token_hash").and_then(Value::as_str).unwrap_or("");
             let hint = report
                 .findings
                 .iter()
-                .find(|f| f.hash.to_hex() == hash)
+                .find(|f| f.hash.to_hex() == item.token_hash)
                 .map_or("?", |f| f.hint.as_str());
-            let label = match item.get("label").and_then(Value::as_str) {
-                Some("true_positive") => "revoked as leaked (true_positive)",
-                Some("false_positive") => {
+            let label = match item.label {
+                LeakLabel::TruePositive => "revoked as leaked (true_positive)",
+                LeakLabel::FalsePositive => {
                     "not a key of this Worker, nothing revoked (false_positive)"
                 }
-                Some(other) => other,
-                None => "reported",
             };
             eprintln!("keyward: {hint}…: {label}");
         }
@@ -450,7 +460,10 @@ fn summary(report: &Report, staged: bool, took: std::time::Duration, leaks: Opti
 }
 
 /// Sends each distinct key found to `POST /v1/leaks`; the Worker revokes it as leaked.
-fn report_leaks(client: &Client, report: &Report) -> Result<Value, crate::api::ApiError> {
+fn report_leaks(
+    client: &Client,
+    report: &Report,
+) -> Result<Vec<LeakFeedback>, crate::api::ApiError> {
     let mut seen = HashSet::new();
     let distinct: Vec<&Finding> = report
         .findings
@@ -460,35 +473,23 @@ fn report_leaks(client: &Client, report: &Report) -> Result<Value, crate::api::A
     let mut answers = Vec::new();
     // The Worker takes at most 1000 tokens (and 1 MiB) per report.
     for chunk in distinct.chunks(LEAK_BATCH) {
-        let mut body = Value::Array(
-            chunk
-                .iter()
-                .filter_map(|f| {
-                    let key = f.key.as_ref()?;
-                    Some(json!({
-                        "token": key.expose_secret(),
-                        "type": "keyward_api_key",
-                        "url": f.url(),
-                        "source": "keyward-cli",
-                    }))
+        // Each token is a SecretString: wiped when the body is dropped.
+        let body: Vec<ReportedToken> = chunk
+            .iter()
+            .filter_map(|f| {
+                let key = f.key.as_ref()?;
+                Some(ReportedToken {
+                    token: SecretString::new(key.expose_secret()),
+                    token_type: "keyward_api_key".to_owned(),
+                    url: Some(f.url()),
+                    source: Some("keyward-cli".to_owned()),
                 })
-                .collect(),
-        );
-        let resp = client.post("/v1/leaks", &body);
-        // The body held raw keys: wipe what we can of it.
-        if let Value::Array(items) = &mut body {
-            for item in items {
-                if let Some(Value::String(s)) = item.get_mut("token") {
-                    zeroize::Zeroize::zeroize(s);
-                }
-            }
-        }
-        match resp? {
-            Value::Array(items) => answers.extend(items),
-            other => answers.push(other),
-        }
+            })
+            .collect();
+        let feedback: Vec<LeakFeedback> = client.post("/v1/leaks", &body)?;
+        answers.extend(feedback);
     }
-    Ok(Value::Array(answers))
+    Ok(answers)
 }
 
 /// Keys per `POST /v1/leaks` request.

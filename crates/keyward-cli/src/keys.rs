@@ -1,6 +1,9 @@
 //! `keyward keys ...`: key management against the Worker's HTTP API.
 
-use serde_json::{Value, json};
+use keyward_api::{
+    CreateKey, CreatedKey, KeyList, KeyView, RevokeKey, RotateKey, RotatedKey, SecretString,
+};
+use serde::Serialize;
 
 use crate::api::{ApiError, Client, encode};
 
@@ -40,53 +43,26 @@ pub fn parse_duration(s: &str) -> Result<u64, String> {
         .ok_or_else(|| format!("'{s}' is too long a duration"))
 }
 
-fn print_json(v: &Value) {
+fn print_json<T: Serialize>(v: &T) {
     let text = serde_json::to_string_pretty(v).unwrap_or_default();
     crate::out(&format!("{text}\n"));
 }
 
-fn str_field<'a>(v: &'a Value, k: &str) -> &'a str {
-    v.get(k).and_then(Value::as_str).unwrap_or("")
+fn opt<T: ToString>(v: Option<&T>) -> String {
+    v.map_or_else(|| "-".to_owned(), ToString::to_string)
 }
 
-fn show_value(v: Option<&Value>) -> String {
-    match v {
-        None | Some(Value::Null) => "-".to_owned(),
-        Some(Value::String(s)) if s.is_empty() => "-".to_owned(),
-        Some(Value::String(s)) => s.clone(),
-        Some(Value::Array(a)) if a.is_empty() => "-".to_owned(),
-        Some(Value::Array(a)) => a
-            .iter()
-            .map(|x| x.as_str().map_or_else(|| x.to_string(), str::to_owned))
-            .collect::<Vec<_>>()
-            .join(","),
-        Some(Value::Object(o)) if o.is_empty() => "-".to_owned(),
-        Some(other) => other.to_string(),
-    }
+fn time(t: keyward_core::chrono::DateTime<keyward_core::chrono::Utc>) -> String {
+    keyward_core::time::format_rfc3339(t)
 }
 
-fn now_unix() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
-}
-
-/// `active`, `revoked`, `expired` or `rotating` (replaced, still in its grace window).
-fn status(record: &Value) -> &'static str {
-    if !record.get("revoked_at").is_none_or(Value::is_null) {
-        return "revoked";
+fn scopes(v: &KeyView) -> String {
+    let s: Vec<&str> = v.scopes.iter().map(|s| s.as_str()).collect();
+    if s.is_empty() {
+        "-".to_owned()
+    } else {
+        s.join(",")
     }
-    let expires = record
-        .get("expires_at")
-        .and_then(Value::as_str)
-        .and_then(|s| keyward_core::chrono::DateTime::parse_from_rfc3339(s).ok());
-    if expires.is_some_and(|t| t.timestamp() <= now_unix()) {
-        return "expired";
-    }
-    if !record.get("rotated_to").is_none_or(Value::is_null) {
-        return "rotating";
-    }
-    "active"
 }
 
 /// Columns padded to their widest cell.
@@ -117,33 +93,41 @@ fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
     out
 }
 
-const RECORD_FIELDS: &[&str] = &[
-    "id",
-    "hint",
-    "name",
-    "owner",
-    "env",
-    "scopes",
-    "created_at",
-    "expires_at",
-    "last_used_at",
-    "revoked_at",
-    "revoked_by",
-    "revocation_reason",
-    "rotated_from",
-    "rotated_to",
-    "rate_limit",
-    "metadata",
-];
-
 /// A record as `field  value` lines (never holds the key: the API does not return it).
-fn record_table(record: &Value) -> String {
-    let mut rows: Vec<Vec<String>> = RECORD_FIELDS
-        .iter()
-        .filter(|f| record.get(**f).is_some())
-        .map(|f| vec![(*f).to_owned(), show_value(record.get(*f))])
-        .collect();
-    rows.push(vec!["status".to_owned(), status(record).to_owned()]);
+fn record_table(v: &KeyView) -> String {
+    let metadata = if v.metadata.is_empty() {
+        "-".to_owned()
+    } else {
+        serde_json::Value::Object(v.metadata.clone()).to_string()
+    };
+    let rows: Vec<Vec<String>> = [
+        ("id", v.id.to_string()),
+        ("hint", v.hint.clone()),
+        ("name", v.name.clone()),
+        ("owner", v.owner.clone()),
+        ("env", v.env.clone()),
+        ("scopes", scopes(v)),
+        ("status", v.status.as_str().to_owned()),
+        ("created_at", time(v.created_at)),
+        ("expires_at", opt(v.expires_at.map(time).as_ref())),
+        ("last_used_at", opt(v.last_used_at.map(time).as_ref())),
+        ("revoked_at", opt(v.revoked_at.map(time).as_ref())),
+        ("revoked_by", opt(v.revoked_by.as_ref())),
+        ("revocation_reason", opt(v.revocation_reason.as_ref())),
+        ("rotated_from", opt(v.rotated_from.as_ref())),
+        ("rotated_to", opt(v.rotated_to.as_ref())),
+        (
+            "rate_limit",
+            opt(v
+                .rate_limit
+                .map(|r| format!("{}/{}s", r.requests, r.window_seconds))
+                .as_ref()),
+        ),
+        ("metadata", metadata),
+    ]
+    .into_iter()
+    .map(|(k, v)| vec![k.to_owned(), v])
+    .collect();
     table(&["field", "value"], &rows)
 }
 
@@ -151,31 +135,25 @@ fn record_table(record: &Value) -> String {
 ///
 /// # Errors
 /// See [`ApiError`].
-pub fn create(client: &Client, body: Value, out: Out) -> Result<(), ApiError> {
-    let resp = client.post("/v1/keys", &body)?;
-    print_new_key(&resp, out, "created");
+pub fn create(client: &Client, body: &CreateKey, out: Out) -> Result<(), ApiError> {
+    let created: CreatedKey = client.post("/v1/keys", body)?;
+    if out.json {
+        print_json(&created);
+    } else {
+        print_new_key(&created.key, &created.record, "created");
+    }
     Ok(())
 }
 
-/// The raw key alone on stdout, the rest on stderr (or all of it as JSON on stdout).
-fn print_new_key(resp: &Value, out: Out, what: &str) {
-    if out.json {
-        print_json(resp);
-        return;
-    }
-    let mut record = resp.clone();
-    if let Some(o) = record.as_object_mut() {
-        o.remove("key");
-    }
-    let key = str_field(resp, "key");
+/// The raw key alone on stdout, the record on stderr.
+fn print_new_key(key: &SecretString, record: &KeyView, what: &str) {
     // stdout carries the key and nothing else, so it can be piped to a secret manager.
-    crate::out(&format!("{key}\n"));
+    crate::out(&format!("{}\n", key.expose_secret()));
     eprintln!(
         "{what} {} ({}); the key above is shown once: store it now.",
-        str_field(resp, "id"),
-        str_field(resp, "hint")
+        record.id, record.hint
     );
-    eprint!("{}", record_table(&record));
+    eprint!("{}", record_table(record));
 }
 
 /// `keys list`.
@@ -191,7 +169,7 @@ pub fn list(
     all: bool,
     out: Out,
 ) -> Result<(), ApiError> {
-    let mut keys: Vec<Value> = Vec::new();
+    let mut keys: Vec<KeyView> = Vec::new();
     let mut cursor = cursor.map(str::to_owned);
     let next = loop {
         let mut q: Vec<String> = Vec::new();
@@ -212,38 +190,31 @@ pub fn list(
         } else {
             format!("/v1/keys?{}", q.join("&"))
         };
-        let page = client.get(&path)?;
-        if let Some(arr) = page.get("keys").and_then(Value::as_array) {
-            keys.extend(arr.iter().cloned());
-        }
-        let next = page
-            .get("cursor")
-            .and_then(Value::as_str)
-            .filter(|c| !c.is_empty())
-            .map(str::to_owned);
-        match next {
+        let page: KeyList = client.get(&path)?;
+        keys.extend(page.keys);
+        match page.cursor.filter(|c| !c.is_empty()) {
             Some(c) if all => cursor = Some(c),
             other => break other,
         }
     };
     if out.json {
-        print_json(&json!({ "keys": keys, "cursor": next }));
+        print_json(&KeyList { keys, cursor: next });
         return Ok(());
     }
     let rows: Vec<Vec<String>> = keys
         .iter()
         .map(|k| {
             vec![
-                str_field(k, "id").to_owned(),
-                str_field(k, "hint").to_owned(),
-                show_value(k.get("name")),
-                show_value(k.get("owner")),
-                show_value(k.get("env")),
-                show_value(k.get("scopes")),
-                status(k).to_owned(),
-                show_value(k.get("created_at")),
-                show_value(k.get("expires_at")),
-                show_value(k.get("last_used_at")),
+                k.id.to_string(),
+                k.hint.clone(),
+                k.name.clone(),
+                k.owner.clone(),
+                k.env.clone(),
+                scopes(k),
+                k.status.as_str().to_owned(),
+                time(k.created_at),
+                opt(k.expires_at.map(time).as_ref()),
+                opt(k.last_used_at.map(time).as_ref()),
             ]
         })
         .collect();
@@ -278,7 +249,7 @@ fn key_path(id: &str, action: &str) -> String {
 /// # Errors
 /// See [`ApiError`].
 pub fn show(client: &Client, id: &str, out: Out) -> Result<(), ApiError> {
-    let record = client.get(&key_path(id, ""))?;
+    let record: KeyView = client.get(&key_path(id, ""))?;
     if out.json {
         print_json(&record);
     } else {
@@ -292,15 +263,14 @@ pub fn show(client: &Client, id: &str, out: Out) -> Result<(), ApiError> {
 /// # Errors
 /// See [`ApiError`].
 pub fn revoke(client: &Client, id: &str, reason: &str, out: Out) -> Result<(), ApiError> {
-    let record = client.post(&key_path(id, "/revoke"), &json!({ "reason": reason }))?;
+    let body = RevokeKey {
+        reason: Some(reason.to_owned()),
+    };
+    let record: KeyView = client.post(&key_path(id, "/revoke"), &body)?;
     if out.json {
         print_json(&record);
     } else {
-        eprintln!(
-            "revoked {} ({})",
-            str_field(&record, "id"),
-            str_field(&record, "hint")
-        );
+        eprintln!("revoked {} ({})", record.id, record.hint);
         crate::out(&record_table(&record));
     }
     Ok(())
@@ -311,20 +281,20 @@ pub fn revoke(client: &Client, id: &str, reason: &str, out: Out) -> Result<(), A
 /// # Errors
 /// See [`ApiError`].
 pub fn rotate(client: &Client, id: &str, grace_seconds: u64, out: Out) -> Result<(), ApiError> {
-    let resp = client.post(
-        &key_path(id, "/rotate"),
-        &json!({ "grace_seconds": grace_seconds }),
-    )?;
-    print_new_key(&resp, out, "rotated to");
-    if !out.json
-        && let Some(prev) = resp.get("previous")
-    {
-        eprintln!(
-            "the old key {} keeps working until {}",
-            str_field(prev, "id"),
-            show_value(prev.get("expires_at"))
-        );
+    let body = RotateKey {
+        grace_seconds: Some(i64::try_from(grace_seconds).unwrap_or(i64::MAX)),
+    };
+    let rotated: RotatedKey = client.post(&key_path(id, "/rotate"), &body)?;
+    if out.json {
+        print_json(&rotated);
+        return Ok(());
     }
+    print_new_key(&rotated.key, &rotated.record, "rotated to");
+    eprintln!(
+        "the old key {} keeps working until {}",
+        rotated.previous.id,
+        opt(rotated.previous.expires_at.map(time).as_ref())
+    );
     Ok(())
 }
 
@@ -343,26 +313,6 @@ mod tests {
         assert!(parse_duration("3y").is_err());
         assert!(parse_duration("h").is_err());
         assert!(parse_duration("").is_err());
-    }
-
-    #[test]
-    fn statuses() {
-        assert_eq!(
-            status(&json!({"revoked_at": "2020-01-01T00:00:00Z"})),
-            "revoked"
-        );
-        assert_eq!(
-            status(&json!({"expires_at": "2000-01-01T00:00:00Z"})),
-            "expired"
-        );
-        assert_eq!(
-            status(&json!({"expires_at": null, "rotated_to": "key_x"})),
-            "rotating"
-        );
-        assert_eq!(
-            status(&json!({"expires_at": "2999-01-01T00:00:00Z"})),
-            "active"
-        );
     }
 
     #[test]

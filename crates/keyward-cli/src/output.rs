@@ -76,7 +76,7 @@ fn finding_json(f: &Finding) -> Value {
 }
 
 /// The whole report as one JSON document.
-pub fn json(report: &Report, leak_report: Option<&Value>) -> Value {
+pub fn json(report: &Report, leak_report: Option<&Vec<keyward_api::LeakFeedback>>) -> Value {
     let mut v = json!({
         "findings": report.findings.iter().map(finding_json).collect::<Vec<_>>(),
         "files": report.files,
@@ -85,7 +85,7 @@ pub fn json(report: &Report, leak_report: Option<&Value>) -> Value {
         "errors": report.errors,
     });
     if let Some(lr) = leak_report {
-        v["leak_report"] = lr.clone();
+        v["leak_report"] = serde_json::to_value(lr).unwrap_or_default();
     }
     v
 }
