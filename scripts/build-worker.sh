@@ -10,9 +10,10 @@ export ESBUILD_BIN="${ESBUILD_BIN:-$root/node_modules/.bin/esbuild}"
 cd "$root/worker"
 worker-build --release
 wasm="$root/worker/build/index_bg.wasm"
-# The feature set workerd supports (the one worker-build passes), without --debuginfo.
+# The feature set workerd supports (the one worker-build passes, listed once in
+# scripts/wasm-opt-features), without --debuginfo.
+# shellcheck disable=SC2046
 "$WASM_OPT_BIN" "$wasm" -o "$wasm.opt" -Oz --strip-debug --strip-producers \
-  --enable-mutable-globals --enable-sign-ext --enable-nontrapping-float-to-int \
-  --enable-bulk-memory --enable-multivalue --enable-reference-types --enable-exception-handling
+  $(cat "$root/scripts/wasm-opt-features")
 mv "$wasm.opt" "$wasm"
 printf 'worker wasm: %s bytes, %s gzipped\n' "$(wc -c < "$wasm")" "$(gzip -9 -c "$wasm" | wc -c)" >&2

@@ -4,11 +4,27 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-WORKER_BUILD_VERSION=0.8.7
-# wasm-bindgen CLI must match the wasm-bindgen crate in Cargo.lock exactly.
-WASM_BINDGEN_VERSION=$(awk '/^name = "wasm-bindgen"$/{getline; gsub(/version = |"/,""); print; exit}' Cargo.lock)
+# Both versions come from Cargo.lock (scripts/versions.sh), so they move with the crates.
+WORKER_BUILD_VERSION=$(scripts/versions.sh worker-build)
+WASM_BINDGEN_VERSION=$(scripts/versions.sh wasm-bindgen)
 
 say() { printf '\033[1msetup:\033[0m %s\n' "$*" >&2; }
+
+# The toolchain rust-toolchain.toml pins. When the machine's stable is that very release,
+# link it under the pinned name (no download); otherwise ask rustup for it.
+PINNED=$(sed -n 's/^channel = "\(.*\)"$/\1/p' rust-toolchain.toml)
+if ! rustup toolchain list | grep -q "^$PINNED-"; then
+  stable=$(RUSTUP_TOOLCHAIN=stable rustc --version 2>/dev/null | awk '{print $2}')
+  if [ "$stable" = "$PINNED" ]; then
+    say "the installed stable toolchain is $PINNED: naming it so"
+    host=$(RUSTUP_TOOLCHAIN=stable rustc -vV | sed -n 's/^host: //p')
+    toolchains="${RUSTUP_HOME:-$HOME/.rustup}/toolchains"
+    ln -s "$toolchains/stable-$host" "$toolchains/$PINNED-$host"
+  else
+    say "installing Rust $PINNED"
+    rustup toolchain install "$PINNED" --profile minimal -c clippy,rustfmt -t wasm32-unknown-unknown
+  fi
+fi
 
 if ! rustup target list --installed | grep -qx wasm32-unknown-unknown; then
   say "adding Rust target wasm32-unknown-unknown"

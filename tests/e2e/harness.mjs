@@ -103,9 +103,45 @@ export async function startWorker({ vars = {}, persistDir, ready = (status) => s
     rootKey,
     persistDir: persist,
     logs: () => output,
+    /**
+     * Writes entries straight into the Worker's local KV, as another location (or a
+     * lagging replica) would see them: `[{key, value, metadata?}]`.
+     */
+    kvPut(entries) {
+      const file = join(dir, `kv-${Date.now()}-${Math.random().toString(36).slice(2)}.json`);
+      writeFileSync(file, JSON.stringify(entries.map((e) => ({
+        key: e.key, value: typeof e.value === 'string' ? e.value : JSON.stringify(e.value), ...(e.metadata ? { metadata: e.metadata } : {}),
+      }))));
+      execFileSync(WRANGLER, ['kv', 'bulk', 'put', file, '--binding', 'KEYS', '--local', '--persist-to', persist, '-c', config], {
+        env: { ...quietEnv, CI: 'true' }, stdio: 'pipe',
+      });
+      rmSync(file, { force: true });
+    },
+    /** Reads one value from the Worker's local KV (`null` when absent). */
+    kvGet(key) {
+      try {
+        return execFileSync(WRANGLER, ['kv', 'key', 'get', key, '--binding', 'KEYS', '--local', '--persist-to', persist, '-c', config, '--text'], {
+          env: { ...quietEnv, CI: 'true' }, stdio: 'pipe',
+        }).toString();
+      } catch {
+        return null;
+      }
+    },
     /** Runs SQL against the same local D1 the Worker uses (a second client, as an operator would). */
-    d1: (sql) => JSON.parse(execFileSync(WRANGLER, ['d1', 'execute', 'AUDIT_DB', '--local', '--persist-to', persist,
-      '-c', config, '--json', '--command', sql], { env: { ...quietEnv, CI: 'true' }, stdio: 'pipe' }).toString()),
+    d1(sql) {
+      // The Worker writes the same SQLite file: a second client may find it busy for a
+      // moment, and then tries again (a few times, then fails with wrangler's words).
+      for (let attempt = 1; ; attempt++) {
+        try {
+          return JSON.parse(execFileSync(WRANGLER, ['d1', 'execute', 'AUDIT_DB', '--local', '--persist-to', persist,
+            '-c', config, '--json', '--command', sql], { env: { ...quietEnv, CI: 'true' }, stdio: 'pipe' }).toString());
+        } catch (e) {
+          const said = `${e.stdout ?? ''}${e.stderr ?? ''}`;
+          if (attempt < 5 && /SQLITE_BUSY|database is locked/i.test(said)) continue;
+          throw new Error(`wrangler d1 execute failed: ${said}`);
+        }
+      }
+    },
     async stop() {
       stopTree(child);
       await new Promise((r) => (child.exitCode !== null ? r() : child.once('exit', r)));
@@ -120,12 +156,13 @@ function stopTree(child) {
 
 /** JSON request helper: returns {status, headers, body}. */
 export async function call(url, path, { method = 'GET', key, body, headers = {} } = {}) {
-  const h = { ...headers };
-  if (key !== undefined) h.authorization = `Bearer ${key}`;
+  // A Headers object keeps repeated lines; a plain object is copied.
+  const h = new Headers(headers);
+  if (key !== undefined) h.set('authorization', `Bearer ${key}`);
   let payload;
   if (body !== undefined) {
     payload = typeof body === 'string' ? body : JSON.stringify(body);
-    h['content-type'] ??= 'application/json';
+    if (!h.has('content-type')) h.set('content-type', 'application/json');
   }
   const r = await fetch(url + path, { method, headers: h, body: payload });
   const text = await r.text();

@@ -181,21 +181,125 @@ def main():
     ]
     write("verify.json", verify)
 
-    # The code table is a contract: codes are added, never renamed or re-numbered.
-    codes = [
-        ("valid", 200, None), ("missing_key", 401, None), ("malformed", 400, "invalid_request"),
-        ("bad_checksum", 401, "invalid_token"), ("unknown_key", 401, "invalid_token"),
-        ("wrong_environment", 401, "invalid_token"), ("expired", 401, "invalid_token"),
-        ("revoked", 401, "invalid_token"), ("insufficient_scope", 403, "insufficient_scope"),
-        ("rate_limited", 429, None), ("invalid_request", 400, "invalid_request"),
-        ("unauthorized", 401, "invalid_token"), ("forbidden", 403, None), ("not_found", 404, None),
-        ("method_not_allowed", 405, None), ("conflict", 409, None), ("payload_too_large", 413, None),
-        ("unsupported_media_type", 415, None), ("undeclared_scope", 400, "invalid_request"),
-        ("invalid_scope", 400, "invalid_request"), ("unknown_environment", 400, "invalid_request"),
-        ("scope_not_held", 403, "insufficient_scope"), ("bad_signature", 401, None),
-        ("internal", 500, None), ("unavailable", 503, None),
+    # Credentials: the values of the Authorization and X-API-Key headers (each a list of
+    # the header's lines; [] when absent) -> the presented string, or a code. A front end
+    # joins repeated lines with ", " as HTTP does.
+    def cred(name, authorization, x_api_key, key=None, code=None):
+        c = {"name": name, "input": {"authorization": authorization, "x_api_key": x_api_key}}
+        if code:
+            c["error"] = {"code": code}
+        else:
+            c["expect"] = {"key": key}
+        return c
+
+    credentials = [
+        cred("bearer", ["Bearer " + live], [], live),
+        cred("bearer, lowercase scheme", ["bearer " + live], [], live),
+        cred("bearer, uppercase scheme", ["BEARER " + live], [], live),
+        cred("bearer, mixed-case scheme", ["BeArEr " + live], [], live),
+        cred("bearer, several spaces", ["Bearer    " + live], [], live),
+        cred("bearer, a tab", ["Bearer\t" + live], [], live),
+        cred("x-api-key", [], [live], live),
+        cred("bearer with any token: parsing is the next step", ["Bearer not-a-key"], [], "not-a-key"),
+        cred("nothing", [], [], code="missing_key"),
+        cred("another scheme only", ["Basic dXNlcjpwYXNz"], [], code="missing_key"),
+        cred("another scheme named like a key", ["Token " + live], [], code="missing_key"),
+        cred("no space after the scheme", ["Bearer" + live], [], code="missing_key"),
+        cred("an empty authorization", [""], [], code="missing_key"),
+        cred("another scheme beside x-api-key", ["Basic dXNlcjpwYXNz"], [live], live),
+        cred("bearer and x-api-key", ["Bearer " + live], [live], code="invalid_request"),
+        cred("bearer and x-api-key holding different keys", ["Bearer " + live], [test], code="invalid_request"),
+        cred("bare bearer", ["Bearer"], [], code="invalid_request"),
+        cred("empty x-api-key", [], [""], code="invalid_request"),
+        cred("two authorization lines", ["Bearer " + live, "Bearer " + live], [], code="invalid_request"),
+        cred("two x-api-key lines", [], [live, live], code="invalid_request"),
+        cred("another scheme and bearer", ["Basic dXNlcjpwYXNz", "Bearer " + live], [], code="invalid_request"),
+        cred("two other schemes", ["Basic dXNlcjpwYXNz", "Basic dXNlcjpwYXNz"], [], code="invalid_request"),
+        cred("a comma inside x-api-key", [], [live + "," + test], code="invalid_request"),
     ]
-    write("codes.json", [{"name": c, "input": c, "expect": {"status": st, "bearer_error": be}} for c, st, be in codes])
+    write("credentials.json", credentials)
+
+    # Checks: a presented string and what the lookup by its hash found -> the verdict, the
+    # missing scope, the status and whether the refusal carries a challenge. Each case has
+    # its own key (so a replay against one store never mixes two cases' records). `env`
+    # null means the environment the presented key names; `record` null means no record.
+    STATUS = {"valid": 200, "malformed": 400, "bad_checksum": 401, "unknown_key": 401,
+              "wrong_environment": 401, "expired": 401, "revoked": 401, "insufficient_scope": 403}
+    checks = []
+
+    def check(name, key_env="live", record=None, env=None, scopes=(), code="valid", missing=None,
+              presented=None, found=True, exact_time=False):
+        i = len(checks)
+        key = make_key("sk", key_env, f"keyward-check-{i}")
+        rec = None
+        if found:
+            rec = {"id": f"key_{i:016d}", "hash": sha(key), "hint": key[:len(key_env) + 8], "name": name[:60],
+                   "owner": "team-checks", "scopes": ["scans:read", "scans:trigger"], "env": key_env,
+                   "created_at": "2026-01-01T00:00:00Z", **(record or {})}
+        expect = {"code": code, "status": STATUS[code], "challenge": code != "valid"}
+        if missing:
+            expect["scope"] = missing
+        c = {"name": name, "input": {"key": presented(key) if presented else key, "record": rec,
+                                       "env": env, "scopes": list(scopes), "now": now}, "expect": expect}
+        if exact_time:
+            c["exact_time"] = True
+        checks.append(c)
+
+    check("valid in the key's own environment")
+    check("valid in the environment asked for", env="live")
+    check("valid with a held scope", scopes=["scans:read"])
+    check("valid with a wildcard", record={"scopes": ["scans:*"]}, scopes=["scans:trigger"])
+    check("valid admin", record={"scopes": ["admin"]}, scopes=["settings:write", "keys:write"], env="live")
+    check("a test key in its own environment", key_env="test")
+    check("a test key where live is asked for", key_env="test", env="live", code="wrong_environment")
+    check("a record of another environment than the key names", record={"env": "test"}, code="wrong_environment")
+    check("a record of another environment, that environment asked for", record={"env": "test"}, env="test")
+    check("malformed: a prefix only", presented=lambda k: "sk_live_", found=False, code="malformed")
+    check("malformed: bearer left in", presented=lambda k: "Bearer " + k, found=False, code="malformed")
+    check("bad checksum: one character changed", presented=lambda k: k[:20] + flip(k[20]) + k[21:], found=False,
+          code="bad_checksum")
+    check("unknown: no record", found=False, code="unknown_key")
+    check("unknown: the record found is another key's", record={"hash": sha("another key")}, code="unknown_key")
+    check("revoked", record={"revoked_at": "2026-05-01T00:00:00Z", "revoked_by": "root",
+                             "revocation_reason": "leaked"}, code="revoked")
+    check("revoked beats expired and wrong environment", record={"revoked_at": "2026-05-01T00:00:00Z",
+          "expires_at": "2026-05-02T00:00:00Z"}, env="test", code="revoked")
+    check("expired a second ago", record={"expires_at": "2026-06-01T11:59:59Z"}, code="expired")
+    check("expires exactly now", record={"expires_at": now}, code="expired", exact_time=True)
+    check("expires in an hour", record={"expires_at": "2026-06-01T13:00:00Z"})
+    check("expired beats wrong environment", record={"expires_at": "2026-05-01T00:00:00Z"}, env="test",
+          code="expired")
+    check("wrong environment beats a missing scope", env="test", scopes=["admin"], code="wrong_environment")
+    check("a missing scope is named", scopes=["scans:read", "repos:read"], code="insufficient_scope",
+          missing="repos:read")
+    check("no scopes held", record={"scopes": []}, scopes=["scans:read"], code="insufficient_scope",
+          missing="scans:read")
+    check("a rotated key in its grace period", record={"rotated_to": "key_fedcba9876543210",
+          "expires_at": "2026-06-01T13:00:00Z"}, scopes=["scans:read"])
+    check("a rotated key after its grace period", record={"rotated_to": "key_fedcba9876543210",
+          "expires_at": "2026-06-01T11:00:00Z"}, code="expired")
+    write("checks.json", checks)
+
+    # The code table is a contract: codes are added, never renamed or re-numbered.
+    # challenge: whether a refusal carries WWW-Authenticate: every 401 (RFC 7235 requires
+    # one) and every refusal of the presented credential (RFC 6750).
+    codes = [
+        ("valid", 200, None, False), ("missing_key", 401, None, True),
+        ("malformed", 400, "invalid_request", True), ("bad_checksum", 401, "invalid_token", True),
+        ("unknown_key", 401, "invalid_token", True), ("wrong_environment", 401, "invalid_token", True),
+        ("expired", 401, "invalid_token", True), ("revoked", 401, "invalid_token", True),
+        ("insufficient_scope", 403, "insufficient_scope", True), ("rate_limited", 429, None, False),
+        ("invalid_request", 400, "invalid_request", True), ("unauthorized", 401, "invalid_token", True),
+        ("forbidden", 403, None, False), ("not_found", 404, None, False),
+        ("method_not_allowed", 405, None, False), ("conflict", 409, None, False),
+        ("payload_too_large", 413, None, False), ("unsupported_media_type", 415, None, False),
+        ("undeclared_scope", 400, "invalid_request", False), ("invalid_scope", 400, "invalid_request", False),
+        ("unknown_environment", 400, "invalid_request", False),
+        ("scope_not_held", 403, "insufficient_scope", True), ("bad_signature", 401, None, True),
+        ("internal", 500, None, False), ("unavailable", 503, None, False),
+    ]
+    write("codes.json", [{"name": c, "input": c, "expect": {"status": st, "bearer_error": be, "challenge": ch}}
+                         for c, st, be, ch in codes])
 
 
 if __name__ == "__main__":
