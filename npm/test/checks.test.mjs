@@ -120,3 +120,26 @@ describe('checks.json through memoryStore().verifyKey, at each case\'s own time'
     }
   });
 });
+
+describe('the environment comes from the parsed key, not from its hint', () => {
+  test('a key whose hint holds "_" works in its own environment through your own store', async () => {
+    // About 6% of keys have a "_" among the 4 hint characters of their secret.
+    let key;
+    do key = (await import('keyward')).createKey({ env: 'live' }).key; while (!key.slice(8, 12).includes('_'));
+    const record = { id: 'key_00000000000000ff', hash: hashKey(key), hint: key.slice(0, 12), name: 'u', owner: 'o', scopes: [], env: 'live', created_at: '2026-01-01T00:00:00Z' };
+    const app = express();
+    app.use(apiKeyAuth({ store: { findByHash: (h) => (h === record.hash ? record : null) }, env: { any: true } }));
+    app.get('/', (req, res) => res.json(req.apiKey));
+    app.use(apiKeyErrorHandler());
+    const server = app.listen(0, '127.0.0.1');
+    await new Promise((r) => server.once('listening', r));
+    try {
+      const r = await rawGet(`http://127.0.0.1:${server.address().port}/`, [['authorization', `Bearer ${key}`]]);
+      assert.equal(r.status, 200, JSON.stringify(r.body));
+      assert.equal(r.body.env, 'live');
+    } finally {
+      server.closeAllConnections();
+      server.close();
+    }
+  });
+});

@@ -29,7 +29,7 @@ function assertNoKeys(text, keys = made) {
   for (const k of keys) assert.ok(!text.includes(k.slice(12)), `output leaks a key: ${text}`);
 }
 
-const verify = (key) => call(worker.url, '/v1/verify', { method: 'POST', key: worker.rootKey, body: { key } });
+const verify = (key) => call(worker.url, '/v1/verify', { method: 'POST', key: worker.rootKey, body: { key, env: 'live' } });
 
 function create(name, extra = []) {
   const r = keyward(['keys', 'create', '--name', name, '--owner', 'team-cli', '--scope', 'scans:read', '--env', 'live', ...extra]);

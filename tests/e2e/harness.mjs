@@ -143,6 +143,11 @@ export async function startWorker({ vars = {}, persistDir, ready = (status) => s
       }
     },
     async stop() {
+      // KEYWARD_E2E_LOGS=dir keeps each Worker's output for a look after the run.
+      if (process.env.KEYWARD_E2E_LOGS) {
+        mkdirSync(process.env.KEYWARD_E2E_LOGS, { recursive: true });
+        writeFileSync(join(process.env.KEYWARD_E2E_LOGS, `wrangler-${port}.log`), output);
+      }
       stopTree(child);
       await new Promise((r) => (child.exitCode !== null ? r() : child.once('exit', r)));
       rmSync(dir, { recursive: true, force: true });

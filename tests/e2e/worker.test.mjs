@@ -34,7 +34,8 @@ async function create(body, key = worker.rootKey) {
   return r.body;
 }
 
-const verify = (key, extra = {}) => call('/v1/verify', { method: 'POST', key: worker.rootKey, body: { key, ...extra } });
+// The root key names the environment (it has none of its own).
+const verify = (key, extra = {}) => call('/v1/verify', { method: 'POST', key: worker.rootKey, body: { key, env: 'live', ...extra } });
 
 function startOrigin() {
   return new Promise((res) => {
@@ -403,7 +404,7 @@ describe('leak reports', () => {
     assert.equal(r.status, 200, r.text);
     const sha = (s) => createHash('sha256').update(s).digest('hex');
     assert.deepEqual(r.body, [
-      { token_hash: sha(k.key), token_type: 'keyward_api_key', label: 'true_positive' },
+      { token_hash: sha(k.key), token_type: 'keyward_api_key', label: 'true_positive', revocation: 'revoked' },
       { token_hash: sha(unknown), token_type: 'keyward_api_key', label: 'false_positive' },
       { token_hash: sha('sk_live_not_a_key'), token_type: 'keyward_api_key', label: 'false_positive' },
     ]);

@@ -280,6 +280,49 @@ def main():
           "expires_at": "2026-06-01T11:00:00Z"}, code="expired")
     write("checks.json", checks)
 
+    # Gateway paths: a request path -> the canonical path that is matched and forwarded,
+    # or refused (invalid_request) when it cannot be made canonical without guessing.
+    def path(name, raw, canonical=None):
+        c = {"name": name, "input": raw}
+        if canonical is None:
+            c["error"] = {"code": "invalid_request"}
+        else:
+            c["expect"] = canonical
+        return c
+
+    paths = [
+        path("root", "/", "/"),
+        path("plain", "/scans/42", "/scans/42"),
+        path("trailing slash kept", "/scans/", "/scans/"),
+        path("case is kept (matching folds it)", "/Admin", "/Admin"),
+        path("encoded unreserved letters decoded", "/%61dmin", "/admin"),
+        path("lower-case escape of a reserved byte kept, upper-cased", "/a%3fb", "/a%3Fb"),
+        path("encoded space kept", "/a%20b", "/a%20b"),
+        path("encoded tilde decoded", "/%7Euser", "/~user"),
+        path("dot segment", "/./admin", "/admin"),
+        path("dot-dot segment", "/scans/../admin", "/admin"),
+        path("encoded dot-dot segment", "/scans/%2e%2E/admin", "/admin"),
+        path("dot at the end", "/admin/.", "/admin/"),
+        path("dot-dot at the end", "/admin/x/..", "/admin/"),
+        path("double slash", "//admin", None),
+        path("double slash inside", "/scans//admin", None),
+        path("path parameter", "/admin;x", None),
+        path("encoded semicolon", "/admin%3bx", None),
+        path("encoded slash", "/admin%2Fx", None),
+        path("encoded slash, lower case", "/admin%2fx", None),
+        path("encoded backslash", "/admin%5Cx", None),
+        path("raw backslash", "/admin\\x", None),
+        path("invalid escape", "/admin%zz", None),
+        path("truncated escape", "/admin%4", None),
+        path("encoded NUL", "/admin%00", None),
+        path("encoded newline", "/admin%0A", None),
+        path("above the root", "/../admin", None),
+        path("not absolute", "admin", None),
+        path("raw space", "/a b", None),
+        path("non-ASCII", "/adm\u00efn", None),
+    ]
+    write("paths.json", paths)
+
     # The code table is a contract: codes are added, never renamed or re-numbered.
     # challenge: whether a refusal carries WWW-Authenticate: every 401 (RFC 7235 requires
     # one) and every refusal of the presented credential (RFC 6750).

@@ -65,6 +65,28 @@ pub fn event(
     }
 }
 
+/// The event of a lifecycle action on `record` by `actor` (a key id, `root`, or a leak
+/// reporter), made off any request (the queue consumers).
+pub fn lifecycle_event(
+    record: &keyward_core::KeyRecord,
+    actor: &str,
+    action: keyward_core::Lifecycle,
+    now: DateTime<Utc>,
+) -> AuditEvent {
+    let mut event = event(
+        &Client::default(),
+        action.as_str().to_owned(),
+        Code::Valid,
+        None,
+        now,
+    );
+    event.key_id = Some(record.id.to_string());
+    event.hint = Some(record.hint.clone());
+    event.owner = Some(record.owner.clone());
+    event.actor = Some(actor.to_owned());
+    event
+}
+
 /// How long events wait in the isolate for others to share one queue write.
 const FLUSH_AFTER_MS: u64 = 20;
 
@@ -100,12 +122,111 @@ pub fn send(env: &Env, ctx: &Context, events: Vec<AuditEvent>) {
     };
     ctx.wait_until(async move {
         Delay::from(Duration::from_millis(FLUSH_AFTER_MS)).await;
-        let batch = PENDING.with(|p| std::mem::take(&mut *p.borrow_mut()));
-        // A queue batch holds at most 100 messages.
-        for chunk in batch.chunks(100) {
-            if let Err(e) = queue.send_batch(chunk.to_vec()).await {
-                worker::console_error!("{} audit events could not be queued: {e}", chunk.len());
+        let pending = PENDING.with(|p| std::mem::take(&mut *p.borrow_mut()));
+        for chunk in batches(pending) {
+            let mut tries = 0;
+            loop {
+                tries += 1;
+                match queue.send_batch(chunk.clone()).await {
+                    Ok(()) => break,
+                    Err(e) if tries < SEND_TRIES => {
+                        worker::console_warn!(
+                            "queueing {} audit events failed ({e}); retrying",
+                            chunk.len()
+                        );
+                        Delay::from(Duration::from_millis(50 * tries)).await;
+                    }
+                    Err(e) => {
+                        // Never silent: the count lost, and why.
+                        worker::console_error!(
+                            "{} audit events were lost: the queue refused them {SEND_TRIES} times ({e})",
+                            chunk.len()
+                        );
+                        break;
+                    }
+                }
             }
         }
     });
+}
+
+/// Attempts per batch before its events are reported lost.
+const SEND_TRIES: u64 = 3;
+/// Cloudflare Queues: at most 100 messages per `sendBatch`.
+pub const MAX_BATCH_MESSAGES: usize = 100;
+/// Cloudflare Queues: at most 256 KB per `sendBatch` (1 KB = 1000 bytes), each message
+/// counting up to about 100 bytes of metadata; keyward keeps a margin below it.
+pub const MAX_BATCH_BYTES: usize = 240_000;
+/// Cloudflare Queues: at most 128 KB per message. Events are bounded far below it (an
+/// action of 512 characters and a user agent of 512, at most 4 bytes each, plus ids).
+pub const MAX_MESSAGE_BYTES: usize = 128_000;
+/// The metadata each message carries towards the limits.
+const MESSAGE_OVERHEAD: usize = 100;
+
+/// Splits events into `sendBatch` calls that always fit the queue's limits, in order.
+pub fn batches(events: Vec<AuditEvent>) -> Vec<Vec<AuditEvent>> {
+    let mut out: Vec<Vec<AuditEvent>> = Vec::new();
+    let mut bytes = 0;
+    for e in events {
+        let size = serde_json::to_vec(&e).map_or(MAX_MESSAGE_BYTES, |v| v.len()) + MESSAGE_OVERHEAD;
+        let fits = out
+            .last()
+            .is_some_and(|b| b.len() < MAX_BATCH_MESSAGES && bytes + size <= MAX_BATCH_BYTES);
+        if fits {
+            bytes += size;
+            if let Some(b) = out.last_mut() {
+                b.push(e);
+            }
+        } else {
+            bytes = size;
+            out.push(vec![e]);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn big(i: usize) -> AuditEvent {
+        let mut e = event(
+            &Client {
+                ip: Some("2001:db8:ffff:ffff:ffff:ffff:ffff:ffff".into()),
+                country: Some("NL".into()),
+                user_agent: Some("\u{1F600}".repeat(512)),
+            },
+            "\u{1F600}".repeat(512),
+            Code::Valid,
+            Some(200),
+            keyward_core::chrono::DateTime::from_timestamp(1_780_000_000, 0).unwrap(),
+        );
+        e.event_id = format!("{i:032x}");
+        e
+    }
+
+    #[test]
+    fn batches_fit_the_queue_limits_and_keep_every_event() {
+        for n in [0, 1, 99, 100, 101, 250, 1000] {
+            let events: Vec<AuditEvent> = (0..n).map(big).collect();
+            let split = batches(events);
+            assert_eq!(split.iter().map(Vec::len).sum::<usize>(), n);
+            for b in &split {
+                assert!(b.len() <= MAX_BATCH_MESSAGES);
+                let bytes: usize = b
+                    .iter()
+                    .map(|e| serde_json::to_vec(e).unwrap().len() + MESSAGE_OVERHEAD)
+                    .sum();
+                assert!(bytes <= MAX_BATCH_BYTES, "{bytes}");
+                assert!(
+                    b.iter()
+                        .all(|e| serde_json::to_vec(e).unwrap().len() < MAX_MESSAGE_BYTES)
+                );
+            }
+            let ids: Vec<String> = split.concat().into_iter().map(|e| e.event_id).collect();
+            let want: Vec<String> = (0..n).map(|i| format!("{i:032x}")).collect();
+            assert_eq!(ids, want, "in order");
+        }
+    }
 }

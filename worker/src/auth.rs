@@ -70,8 +70,19 @@ impl Check {
     }
 }
 
+/// What the root key is to a check.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Root {
+    /// A management credential: it passes every check (it holds `admin` in no
+    /// environment).
+    Accepted,
+    /// Not a key of the data plane (the gateway, or the key a service verifies): it is no
+    /// key at all there, `unknown_key`.
+    Unknown,
+}
+
 /// Checks `raw` for a request whose environment `rule` gives, needing every scope of
-/// `required`. The root key passes every check (it holds `admin` in no environment).
+/// `required`; `root` says what the root key is here.
 ///
 /// # Errors
 /// `unavailable` when storage fails: the caller answers 503, never a pass.
@@ -79,7 +90,7 @@ pub async fn check(
     config: &Config,
     store: &Store,
     raw: &str,
-    rule: EnvRule<'_>,
+    (rule, root): (EnvRule<'_>, Root),
     required: &[Scope],
     now: DateTime<Utc>,
 ) -> Result<Check, ApiError> {
@@ -90,9 +101,12 @@ pub async fn check(
     let hint = Some(presented.hint().to_owned());
     if presented.hash().ct_eq(&config.root_key_hash) {
         return Ok(Check {
-            code: Code::Valid,
+            code: match root {
+                Root::Accepted => Code::Valid,
+                Root::Unknown => Code::UnknownKey,
+            },
             record: None,
-            root: true,
+            root: root == Root::Accepted,
             hint,
             missing: None,
         });

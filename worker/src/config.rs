@@ -4,6 +4,7 @@ use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::rc::Rc;
 
+use keyward_core::gateway::Routes;
 use keyward_core::{KeyHash, ScopeRegistry, is_valid_prefix};
 use worker::Env;
 
@@ -14,16 +15,11 @@ pub const AUDIT: &str = "AUDIT";
 /// D1 database for audit events and alerts.
 pub const AUDIT_DB: &str = "AUDIT_DB";
 
-/// One gateway route: requests matching `method` and `path` need `scope`.
-#[derive(Clone, Debug, serde::Deserialize)]
-pub struct Route {
-    /// HTTP method, or `*` for any.
-    pub method: String,
-    /// Path pattern; `*` matches any run of characters.
-    pub path: String,
-    /// Scope the key must hold.
-    pub scope: keyward_core::Scope,
-}
+/// Queue producer for revocations that did not fit in the request that asked for them.
+pub const REVOCATIONS: &str = "REVOCATIONS";
+
+/// Default largest request body the gateway forwards: 10 MiB.
+pub const DEFAULT_GATEWAY_MAX_BODY: usize = 10 * 1024 * 1024;
 
 /// Everything the Worker needs besides its bindings.
 #[derive(Debug)]
@@ -39,7 +35,9 @@ pub struct Config {
     /// Gateway origin, when the gateway is on.
     pub origin_url: Option<String>,
     /// Gateway routes.
-    pub routes: Vec<Route>,
+    pub routes: Routes,
+    /// Largest request body the gateway forwards.
+    pub gateway_max_body: usize,
     /// Environment the gateway serves.
     pub gateway_env: String,
     /// Where alerts are POSTed.
@@ -125,18 +123,37 @@ impl Config {
             problems.push("ORIGIN_URL must be an http(s) URL".to_owned());
         }
         let routes = match var(env, "ROUTES") {
-            None => Vec::new(),
-            Some(json) => serde_json::from_str::<Vec<Route>>(&json).unwrap_or_else(|e| {
-                problems.push(format!(
-                    "ROUTES must be a JSON list of {{method, path, scope}}: {e}"
-                ));
-                Vec::new()
+            None => Routes::default(),
+            Some(json) => Routes::from_json(&json).unwrap_or_else(|e| {
+                problems.push(format!("ROUTES: {e}"));
+                Routes::default()
             }),
+        };
+        let gateway_max_body = match var(env, "GATEWAY_MAX_BODY") {
+            None => DEFAULT_GATEWAY_MAX_BODY,
+            Some(v) => v
+                .trim()
+                .parse::<usize>()
+                .ok()
+                .filter(|n| (1..=100 * 1024 * 1024).contains(n))
+                .unwrap_or_else(|| {
+                    problems.push(
+                        "GATEWAY_MAX_BODY must be a number of bytes from 1 to 104857600 (100 MiB)"
+                            .to_owned(),
+                    );
+                    0
+                }),
         };
         if origin_url.is_some() && routes.is_empty() {
             problems.push("ROUTES is required when ORIGIN_URL is set (the gateway fails closed: no route, no access)".to_owned());
         }
         let gateway_env = var(env, "GATEWAY_ENV").unwrap_or_else(|| "live".to_owned());
+        if !environments.contains(&gateway_env) {
+            problems.push(format!(
+                "GATEWAY_ENV must be one of KEYWARD_ENVIRONMENTS ({})",
+                environments.join(", ")
+            ));
+        }
         let leak_report_keys = match var(env, "LEAK_REPORT_PUBLIC_KEYS") {
             None => BTreeMap::new(),
             Some(json) => match serde_json::from_str::<BTreeMap<String, String>>(&json) {
@@ -169,6 +186,9 @@ impl Config {
         if env.queue(AUDIT).is_err() {
             problems.push(format!("the queue binding {AUDIT} is missing"));
         }
+        if env.queue(REVOCATIONS).is_err() {
+            problems.push(format!("the queue binding {REVOCATIONS} is missing"));
+        }
         if env.d1(AUDIT_DB).is_err() {
             problems.push(format!("the D1 binding {AUDIT_DB} is missing"));
         }
@@ -180,6 +200,7 @@ impl Config {
                 scopes,
                 origin_url,
                 routes,
+                gateway_max_body,
                 gateway_env,
                 alert_webhook_url: var(env, "ALERT_WEBHOOK_URL"),
                 leak_report_keys,

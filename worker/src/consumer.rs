@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use keyward_api::Alert;
 use keyward_core::chrono::{DateTime, Duration, Timelike as _, Utc};
 use keyward_core::{AlertKind, AuditEvent, Code, KeyHistory, MisuseRules, evaluate};
-use worker::{Env, MessageBatch};
+use worker::Env;
 
 use crate::auth::ROOT;
 use crate::config::{AUDIT_DB, Config, KEYS};
@@ -69,10 +69,14 @@ pub fn judge(
         *count += 1;
         history.current_minute = *count;
         for kind in evaluate(e, &history, rules) {
+            let id = kind.alert_id(e.key_id.as_deref().unwrap_or("-"), e.time);
+            if judged.alerts.iter().any(|a| a.alert_id == id) {
+                continue;
+            }
             judged.alerts.push(
                 Alert::new(
                     kind,
-                    format!("{}:{}", e.event_id, kind.as_str()),
+                    kind.alert_id(e.key_id.as_deref().unwrap_or("-"), e.time),
                     describe(kind, e),
                     e.time,
                 )
@@ -91,17 +95,8 @@ pub fn judge(
 ///
 /// # Errors
 /// Any D1 or KV fault.
-pub async fn handle(batch: MessageBatch<AuditEvent>, env: &Env) -> worker::Result<()> {
+pub async fn handle(mut events: Vec<AuditEvent>, env: &Env) -> worker::Result<()> {
     let db = env.d1(AUDIT_DB)?;
-    let mut events = Vec::new();
-    for message in batch.iter() {
-        match message {
-            Ok(m) => events.push(m.into_body()),
-            // Only this Worker produces these messages; one that cannot be read can never be
-            // stored, so it is logged and acknowledged rather than retried forever.
-            Err(e) => worker::console_error!("unreadable audit message dropped: {e}"),
-        }
-    }
     events.sort_by_key(|e| e.time);
 
     let mut by_key: BTreeMap<&str, Vec<&AuditEvent>> = BTreeMap::new();
@@ -201,6 +196,27 @@ mod tests {
             .collect();
         assert_eq!(kinds, vec![(AlertKind::NewIp, Some(format!("{:032x}", 2)))]);
         assert_eq!(j.last_used, Some(events[2].time));
+    }
+
+    #[test]
+    fn a_busy_key_raises_one_alert_per_kind_per_window_not_one_per_use() {
+        // 50 uses from 50 new IPs in one hour, far above the norm, of a revoked key.
+        let events: Vec<AuditEvent> = (0..50)
+            .map(|i| event(i, &format!("198.51.100.{i}"), i % 60, Code::Revoked))
+            .collect();
+        let uses: Vec<&AuditEvent> = events.iter().collect();
+        let rules = MisuseRules::default();
+        let busy = BTreeMap::from([(minute_of(events[0].time), 500)]);
+        let j = judge(&uses, seasoned(&["192.0.2.1"]), &busy, &rules);
+        let kinds: Vec<AlertKind> = j.alerts.iter().map(|a| a.kind).collect();
+        assert_eq!(
+            kinds,
+            vec![
+                AlertKind::RevokedKeyUsed,
+                AlertKind::NewIp,
+                AlertKind::Burst
+            ]
+        );
     }
 
     #[test]

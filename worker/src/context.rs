@@ -2,11 +2,11 @@
 //! events to send after the answer, and authorization of the caller's key.
 
 use keyward_core::chrono::{DateTime, Utc};
-use keyward_core::{AuditEvent, Code, EnvRule, KeyRecord, Lifecycle, Scope, ScopeSet};
+use keyward_core::{Actor, AuditEvent, Code, EnvRule, KeyRecord, Lifecycle, Scope};
 use worker::{Env, Request};
 
 use crate::audit::{self, Client};
-use crate::auth::{self, Check, ROOT};
+use crate::auth::{self, Check, ROOT, Root};
 use crate::config::Config;
 use crate::http::{ApiError, credential};
 use crate::store::Store;
@@ -33,8 +33,18 @@ pub struct Ctx<'a> {
 pub struct Caller {
     /// `root` or the key's id.
     pub id: String,
-    /// What the caller holds (`admin` for root).
-    pub scopes: ScopeSet,
+    /// The caller's record (`None` for the root key).
+    pub record: Option<KeyRecord>,
+}
+
+impl Caller {
+    /// The caller as the core's containment rules see it.
+    pub fn actor(&self) -> Actor<'_> {
+        match &self.record {
+            None => Actor::Root,
+            Some(r) => Actor::Key(r),
+        }
+    }
 }
 
 /// Whether a successful use of the caller's key goes into the audit trail.
@@ -71,7 +81,7 @@ impl Ctx<'_> {
             self.config,
             &self.store,
             &raw,
-            EnvRule::KeysOwn,
+            (EnvRule::KeysOwn, Root::Accepted),
             &required,
             self.now,
         )
@@ -85,14 +95,13 @@ impl Ctx<'_> {
         if check.root {
             return Ok(Caller {
                 id: ROOT.to_owned(),
-                scopes: ScopeSet::new([Scope::admin()])
-                    .map_err(|_| ApiError::code(Code::Internal))?,
+                record: None,
             });
         }
         match check.record {
             Some(r) => Ok(Caller {
                 id: r.id.to_string(),
-                scopes: r.scopes,
+                record: Some(r),
             }),
             None => Err(ApiError::code(Code::Internal)),
         }
@@ -117,17 +126,10 @@ impl Ctx<'_> {
 
     /// Queues an event for a lifecycle action on `record` by `caller`.
     pub fn record_action(&mut self, action: Lifecycle, record: &KeyRecord, caller: &str) {
-        let mut event = audit::event(
-            &self.client,
-            action.as_str().to_owned(),
-            Code::Valid,
-            None,
-            self.now,
-        );
-        event.key_id = Some(record.id.to_string());
-        event.hint = Some(record.hint.clone());
-        event.owner = Some(record.owner.clone());
-        event.actor = Some(caller.to_owned());
+        let mut event = audit::lifecycle_event(record, caller, action, self.now);
+        event.ip.clone_from(&self.client.ip);
+        event.country.clone_from(&self.client.country);
+        event.user_agent.clone_from(&self.client.user_agent);
         self.events.push(event);
     }
 }

@@ -17,7 +17,6 @@ use crate::store::Store;
 pub async fn run(env: &Env, now: DateTime<Utc>) -> worker::Result<usize> {
     let store = Store::new(env.kv(KEYS)?);
     let db = env.d1(AUDIT_DB)?;
-    let day = keyward_core::time::format_rfc3339(now)[..10].to_owned();
     let mut found = Vec::new();
     let mut cursor = None;
     loop {
@@ -32,7 +31,7 @@ pub async fn run(env: &Env, now: DateTime<Utc>) -> worker::Result<usize> {
                     .map_or_else(|| "never used".to_owned(), |t| format!("last used {t}"));
                 let a = Alert::new(
                     AlertKind::Stale,
-                    format!("stale:{}:{day}", r.id),
+                    AlertKind::Stale.alert_id(r.id.as_str(), now),
                     format!(
                         "key {} has not been used for 90 days or more ({last}): revoke it if it is not needed",
                         r.hint
@@ -45,7 +44,7 @@ pub async fn run(env: &Env, now: DateTime<Utc>) -> worker::Result<usize> {
             if !broad.is_empty() {
                 let a = Alert::new(
                     AlertKind::OverPrivileged,
-                    format!("over_privileged:{}:{day}", r.id),
+                    AlertKind::OverPrivileged.alert_id(r.id.as_str(), now),
                     format!(
                         "key {} holds {}: narrow it to the scopes it needs",
                         r.hint,

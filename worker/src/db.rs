@@ -55,8 +55,8 @@ fn insert_event(db: &D1Database, e: &AuditEvent) -> worker::Result<D1PreparedSta
 
 fn insert_alert(db: &D1Database, a: &Alert) -> worker::Result<D1PreparedStatement> {
     db.prepare(
-        "INSERT OR IGNORE INTO alerts (alert_id, kind, key_id, hint, owner, event_id, detail, time) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        "INSERT OR IGNORE INTO alerts (alert_id, kind, key_id, hint, owner, event_id, detail, time, severity) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
     )
     .bind(&[
         JsValue::from_str(&a.alert_id),
@@ -67,6 +67,7 @@ fn insert_alert(db: &D1Database, a: &Alert) -> worker::Result<D1PreparedStatemen
         opt(&a.event_id),
         JsValue::from_str(&a.detail),
         JsValue::from_str(&timestamp(a.time)),
+        JsValue::from_str(a.severity.as_str()),
     ])
 }
 

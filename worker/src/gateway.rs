@@ -1,49 +1,39 @@
-//! The edge gateway: every request that is not keyward's own API is checked against the
-//! route's scope and forwarded to `ORIGIN_URL` without the credential. Fails closed.
+//! The edge gateway: every request that is not keyward's own is made canonical, checked
+//! against the route's scope and forwarded to `ORIGIN_URL` without the credential, at
+//! exactly the path that was matched. Fails closed. The rules (the canonical path, the
+//! route table) are the core's.
 
-use keyward_core::Code;
-use worker::{Fetch, Headers, Request, RequestInit, Response};
+use keyward_core::gateway::canonical_path;
+use keyward_core::{Code, EnvRule};
+use worker::{Fetch, Headers, Request, RequestInit, RequestRedirect, Response};
 
-use crate::auth;
-use crate::config::Route;
+use crate::auth::{self, Root};
 use crate::context::Ctx;
-use crate::http::{ApiError, credential};
+use crate::http::{ApiError, credential, read_body};
 
-/// Headers a client may not set: the gateway sets them for the origin.
-const KEYWARD_HEADERS: [&str; 3] = ["x-keyward-key-id", "x-keyward-owner", "x-keyward-scopes"];
+/// Headers that ask an origin to treat a request as another method.
+const METHOD_OVERRIDES: [&str; 3] = [
+    "x-http-method-override",
+    "x-http-method",
+    "x-method-override",
+];
 
-/// Whether `pattern` (with `*` matching any run of characters) matches `text`.
-pub fn wildcard_match(pattern: &str, text: &str) -> bool {
-    let mut parts = pattern.split('*');
-    let Some(first) = parts.next() else {
-        return true;
-    };
-    let Some(mut rest) = text.strip_prefix(first) else {
-        return false;
-    };
-    let pieces: Vec<&str> = parts.collect();
-    for (i, piece) in pieces.iter().enumerate() {
-        if i == pieces.len() - 1 {
-            return rest.ends_with(piece);
-        }
-        match rest.find(piece) {
-            Some(at) => rest = &rest[at + piece.len()..],
-            None => return false,
-        }
-    }
-    rest.is_empty()
-}
-
-fn route_for<'a>(routes: &'a [Route], method: &str, path: &str) -> Option<&'a Route> {
-    routes.iter().find(|r| {
-        (r.method == "*" || r.method.eq_ignore_ascii_case(method)) && wildcard_match(&r.path, path)
-    })
+/// Whether a client header is one the origin must not receive: the credential, a method
+/// override, or anything in keyward's own `X-Keyward-*` namespace (with `_` read as `-`,
+/// since some servers fold the two).
+pub fn is_stripped(name: &str) -> bool {
+    let name = name.to_ascii_lowercase().replace('_', "-");
+    name == "authorization"
+        || name == "x-api-key"
+        || METHOD_OVERRIDES.contains(&name.as_str())
+        || name.starts_with("x-keyward-")
 }
 
 /// Checks and forwards one request.
 ///
 /// # Errors
-/// The refusal (RFC 6750), or `unavailable` when KV or the origin fails.
+/// The refusal (RFC 6750), `invalid_request` for a path that cannot be made canonical,
+/// `payload_too_large`, or `unavailable` when KV or the origin fails.
 pub async fn forward(
     ctx: &mut Ctx<'_>,
     mut req: Request,
@@ -52,9 +42,20 @@ pub async fn forward(
     let method = req.method().to_string();
     let raw_url = crate::http::raw_url(&req);
     let query = crate::http::query_of(&raw_url).to_owned();
-    let path = req.path();
+    let raw_path = req.path();
+    let path = match canonical_path(&raw_path) {
+        Ok(p) => p,
+        Err(e) => {
+            let action = format!(
+                "{method} {}",
+                raw_path.chars().take(256).collect::<String>()
+            );
+            ctx.record_use(&action, None, Code::InvalidRequest);
+            return Err(ApiError::new(Code::InvalidRequest, e.to_string()));
+        }
+    };
     let action = format!("{method} {path}");
-    let Some(route) = route_for(&ctx.config.routes, &method, &path) else {
+    let Some(route) = ctx.config.routes.find(&method, &path) else {
         ctx.record_use(&action, None, Code::NotFound);
         return Err(ApiError::new(
             Code::NotFound,
@@ -73,61 +74,45 @@ pub async fn forward(
         ctx.config,
         &ctx.store,
         &raw,
-        keyward_core::EnvRule::Exactly(&gateway_env),
+        (EnvRule::Exactly(&gateway_env), Root::Unknown),
         std::slice::from_ref(&route.scope),
         ctx.now,
     )
     .await?;
-    if !check.is_valid() {
+    let Some(record) = check.record.as_ref().filter(|_| check.is_valid()) else {
         ctx.record_use(&action, Some(&check), check.code);
         return Err(check.to_error());
-    }
+    };
 
     let headers = Headers::new();
     for (name, value) in req.headers().entries() {
-        let lower = name.to_ascii_lowercase();
-        if lower == "authorization"
-            || lower == "x-api-key"
-            || KEYWARD_HEADERS.contains(&lower.as_str())
-        {
-            continue;
+        if !is_stripped(&name) {
+            let _ = headers.append(&name, &value);
         }
-        let _ = headers.append(&name, &value);
     }
-    let (id, owner, scopes) = match &check.record {
-        Some(r) => (
-            r.id.to_string(),
-            r.owner.clone(),
-            r.scopes
-                .iter()
-                .map(|s| s.as_str())
-                .collect::<Vec<_>>()
-                .join(" "),
-        ),
-        None => (
-            auth::ROOT.to_owned(),
-            auth::ROOT.to_owned(),
-            "admin".to_owned(),
-        ),
+    let scopes: Vec<&str> = record.scopes.iter().map(|s| s.as_str()).collect();
+    headers.set("x-keyward-key-id", record.id.as_str())?;
+    headers.set("x-keyward-owner", &record.owner)?;
+    headers.set("x-keyward-scopes", &scopes.join(" "))?;
+    let target = if query.is_empty() {
+        format!("{origin}{path}")
+    } else {
+        format!("{origin}{path}?{query}")
     };
-    headers.set("x-keyward-key-id", &id)?;
-    headers.set("x-keyward-owner", &owner)?;
-    headers.set("x-keyward-scopes", &scopes)?;
-    let target = format!(
-        "{origin}{path}{}",
-        if query.is_empty() {
-            String::new()
-        } else {
-            format!("?{query}")
-        }
-    );
     let mut init = RequestInit::new();
-    init.with_method(req.method()).with_headers(headers);
+    // An origin's redirect goes back to the client; it is not followed with keyward's
+    // headers to wherever it points.
+    init.with_method(req.method())
+        .with_headers(headers)
+        .with_redirect(RequestRedirect::Manual);
     if !matches!(method.as_str(), "GET" | "HEAD") {
-        let body = req
-            .bytes()
-            .await
-            .map_err(|_| ApiError::code(Code::InvalidRequest))?;
+        let body = match read_body(&mut req, ctx.config.gateway_max_body).await {
+            Ok(b) => b,
+            Err(e) => {
+                ctx.record_use(&action, Some(&check), e.code);
+                return Err(e);
+            }
+        };
         if !body.is_empty() {
             init.with_body(Some(
                 worker::js_sys::Uint8Array::from(body.as_slice()).into(),
@@ -152,23 +137,25 @@ pub async fn forward(
 
 #[cfg(test)]
 mod tests {
-    use super::wildcard_match;
+    use super::is_stripped;
 
     #[test]
-    fn wildcards_match_any_run_of_characters() {
-        for (pattern, text, expect) in [
-            ("/scans", "/scans", true),
-            ("/scans", "/scans/1", false),
-            ("/scans*", "/scans", true),
-            ("/scans*", "/scans/1/results", true),
-            ("/scans*", "/scan", false),
-            ("/repos/*/scans", "/repos/a/b/scans", true),
-            ("/repos/*/scans", "/repos/a/scans/x", false),
-            ("*", "/anything", true),
-            ("/a*b*c", "/a-x-b-y-c", true),
-            ("/a*b*c", "/a-x-c-y-b", false),
+    fn credentials_overrides_and_keyward_headers_never_reach_the_origin() {
+        for name in [
+            "Authorization",
+            "X-API-Key",
+            "X-HTTP-Method-Override",
+            "x-http-method",
+            "X-Method-Override",
+            "X-Keyward-Owner",
+            "x_keyward_owner",
+            "X_KEYWARD-Key-Id",
+            "x-keyward-anything",
         ] {
-            assert_eq!(wildcard_match(pattern, text), expect, "{pattern} vs {text}");
+            assert!(is_stripped(name), "{name}");
+        }
+        for name in ["x-trace", "content-type", "x-keywardish", "accept"] {
+            assert!(!is_stripped(name), "{name}");
         }
     }
 }

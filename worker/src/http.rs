@@ -1,11 +1,14 @@
 //! HTTP plumbing: the error every handler returns, JSON answers, bounded body reading,
 //! query strings and the request's credential (whose rules are the core's).
 
-use futures_util::StreamExt as _;
 use keyward_api::{ErrorBody, ErrorDetail, FieldError};
 use keyward_core::{Code, CredentialError, www_authenticate};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use worker::js_sys::{Reflect, Uint8Array};
+use worker::wasm_bindgen::JsCast as _;
+use worker::wasm_bindgen_futures::JsFuture;
+use worker::web_sys::ReadableStreamDefaultReader;
 use worker::{Headers, Request, Response};
 
 /// Largest request body the management API reads.
@@ -80,6 +83,16 @@ impl From<FieldError> for ApiError {
     }
 }
 
+impl From<keyward_core::Refusal> for ApiError {
+    fn from(e: keyward_core::Refusal) -> Self {
+        ApiError {
+            code: e.code,
+            message: e.message,
+            scope: e.scope.map(|s| s.to_string()),
+        }
+    }
+}
+
 impl From<CredentialError> for ApiError {
     fn from(e: CredentialError) -> Self {
         ApiError::new(e.code(), e.message())
@@ -115,19 +128,57 @@ pub async fn read_body(req: &mut Request, max: usize) -> Result<Vec<u8>, ApiErro
     }
     let unreadable = || ApiError::new(Code::InvalidRequest, "the request body could not be read");
     let mut body = Vec::new();
-    let Ok(mut stream) = req.stream() else {
-        // No body at all.
+    let Some(stream) = req.inner().body() else {
         return Ok(body);
     };
-    while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|_| unreadable())?;
-        if body.len() + chunk.len() > max {
+    let reader: ReadableStreamDefaultReader = stream.get_reader().unchecked_into();
+    loop {
+        let chunk = JsFuture::from(reader.read())
+            .await
+            .map_err(|_| unreadable())?;
+        let done = Reflect::get(&chunk, &"done".into()).is_ok_and(|d| d.is_truthy());
+        if done {
+            return Ok(body);
+        }
+        let value: Uint8Array = Reflect::get(&chunk, &"value".into())
+            .ok()
+            .and_then(|v| v.dyn_into().ok())
+            .ok_or_else(unreadable)?;
+        if body.len() + value.length() as usize > max {
+            // Refused the moment the count passes the limit: nothing more is kept. The rest
+            // is read and dropped before the answer (up to Cloudflare's own 100 MB request
+            // limit), so the connection stays in order; cancelling a half-read upload
+            // leaves `wrangler dev`'s local proxy stuck.
+            drain(&reader).await;
             return Err(too_large(max));
         }
-        body.extend_from_slice(&chunk);
+        let at = body.len();
+        body.resize(at + value.length() as usize, 0);
+        value.copy_to(&mut body[at..]);
     }
-    Ok(body)
 }
+
+/// Reads and drops the rest of a body, at most [`DRAIN_LIMIT`] bytes, then cancels it.
+async fn drain(reader: &ReadableStreamDefaultReader) {
+    let mut seen = 0usize;
+    while let Ok(chunk) = JsFuture::from(reader.read()).await {
+        if Reflect::get(&chunk, &"done".into()).is_ok_and(|d| d.is_truthy()) {
+            return;
+        }
+        seen += Reflect::get(&chunk, &"value".into())
+            .ok()
+            .and_then(|v| v.dyn_into::<Uint8Array>().ok())
+            .map_or(0, |v| v.length() as usize);
+        if seen > DRAIN_LIMIT {
+            let _ = JsFuture::from(reader.cancel()).await;
+            return;
+        }
+    }
+}
+
+/// Most bytes of a refused body read and dropped: Cloudflare's request body limit on the
+/// Free and Pro plans.
+const DRAIN_LIMIT: usize = 100 * 1024 * 1024;
 
 fn check_json_type(req: &Request) -> Result<(), ApiError> {
     if let Ok(Some(ct)) = req.headers().get("content-type")

@@ -5,7 +5,9 @@ use keyward_api::{
     SecretString,
 };
 use keyward_core::chrono::Duration;
-use keyward_core::{ApiKey, Code, KeyId, KeyRecord, Lifecycle, NewRecord, OsRandom, ScopeSet};
+use keyward_core::{
+    ApiKey, Asked, Code, KeyId, KeyRecord, Lifecycle, NewRecord, OsRandom, ScopeSet,
+};
 use worker::Request;
 
 use crate::context::{Ctx, LogUse};
@@ -22,7 +24,9 @@ pub async fn create(ctx: &mut Ctx<'_>, mut req: Request) -> ApiResult {
         .await?;
     let body: CreateKey = read_json(&mut req).await?;
     body.validate()?;
-    if !ctx.config.has_environment(&body.env) {
+    if let Some(env) = &body.env
+        && !ctx.config.has_environment(env)
+    {
         return Err(ApiError::new(
             Code::UnknownEnvironment,
             format!(
@@ -33,16 +37,17 @@ pub async fn create(ctx: &mut Ctx<'_>, mut req: Request) -> ApiResult {
     }
     let scopes = ScopeSet::parse(&body.scopes).map_err(scope_error)?;
     ctx.config.scopes.validate(&scopes).map_err(scope_error)?;
-    if let Some(missing) = scopes.iter().find(|s| !caller.scopes.grants(s)) {
-        return Err(ApiError {
-            code: Code::ScopeNotHeld,
-            message: format!(
-                "a key can only grant scopes it holds; the caller does not hold '{missing}'"
-            ),
-            scope: Some(missing.to_string()),
-        });
-    }
-    let new = ApiKey::generate(&ctx.config.vendor, &body.env)
+    let terms = caller.actor().create_terms(
+        &scopes,
+        Asked {
+            owner: body.owner.as_deref(),
+            env: body.env.as_deref(),
+            expires_at: body
+                .expires_in
+                .and_then(|s| ctx.now.checked_add_signed(Duration::seconds(s))),
+        },
+    )?;
+    let new = ApiKey::generate(&ctx.config.vendor, &terms.env)
         .map_err(|e| ApiError::unavailable("key generation", e))?;
     let id =
         KeyId::generate(&mut OsRandom).map_err(|e| ApiError::unavailable("key generation", e))?;
@@ -51,10 +56,10 @@ pub async fn create(ctx: &mut Ctx<'_>, mut req: Request) -> ApiResult {
         &new,
         NewRecord {
             name: body.name,
-            owner: body.owner,
+            owner: terms.owner,
             scopes,
-            env: body.env,
-            expires_in: body.expires_in.map(Duration::seconds),
+            env: terms.env,
+            expires_at: terms.expires_at,
             metadata: body.metadata.unwrap_or_default(),
             rate_limit: body.rate_limit,
         },
@@ -73,15 +78,29 @@ pub async fn create(ctx: &mut Ctx<'_>, mut req: Request) -> ApiResult {
 
 /// `GET /v1/keys`
 pub async fn list(ctx: &mut Ctx<'_>, req: Request) -> ApiResult {
-    ctx.authorize(&req, "keys:read", "GET /v1/keys", LogUse::Always)
+    let caller = ctx
+        .authorize(&req, "keys:read", "GET /v1/keys", LogUse::Always)
         .await?;
     let q = Query::of(&req, &["owner", "env", "cursor", "limit"])?;
     let limit = q.limit(50, 100)?;
+    // A bounded key lists its own owner's keys of its own environment, and only those.
+    let actor = caller.actor();
+    let (owner, env) = match actor.home() {
+        Some((own, own_env)) if actor.is_bounded() => {
+            let (owner, env) = (
+                q.get("owner").unwrap_or(own),
+                q.get("env").unwrap_or(own_env),
+            );
+            actor.may_manage_owner(owner, env)?;
+            (Some(owner), Some(env))
+        }
+        _ => (q.get("owner"), q.get("env")),
+    };
     let (records, cursor) = ctx
         .store
         .list(
-            q.get("owner"),
-            q.get("env"),
+            owner,
+            env,
             q.get("cursor").map(str::to_owned),
             u64::from(limit),
         )
@@ -100,9 +119,14 @@ async fn load(ctx: &Ctx<'_>, id: &str) -> Result<KeyRecord, ApiError> {
 
 /// `GET /v1/keys/{id}`
 pub async fn show(ctx: &mut Ctx<'_>, req: Request, id: &str) -> ApiResult {
-    ctx.authorize(&req, "keys:read", "GET /v1/keys/{id}", LogUse::Always)
+    let caller = ctx
+        .authorize(&req, "keys:read", "GET /v1/keys/{id}", LogUse::Always)
         .await?;
-    Ok(json(200, &KeyView::of(&load(ctx, id).await?, ctx.now)))
+    let record = load(ctx, id).await?;
+    caller
+        .actor()
+        .may_manage_owner(&record.owner, &record.env)?;
+    Ok(json(200, &KeyView::of(&record, ctx.now)))
 }
 
 /// Revokes `record` (kept, never deleted) and stores it.
@@ -134,6 +158,7 @@ pub async fn revoke(ctx: &mut Ctx<'_>, mut req: Request, id: &str) -> ApiResult 
     let body: RevokeKey = read_optional_json(&mut req).await?;
     let reason = body.reason()?.to_owned();
     let mut record = load(ctx, id).await?;
+    caller.actor().may_manage(&record)?;
     if record.revoked_at.is_none() {
         revoke_record(ctx, &mut record, &caller.id, &reason).await?;
     }
@@ -153,12 +178,7 @@ pub async fn rotate(ctx: &mut Ctx<'_>, mut req: Request, id: &str) -> ApiResult 
     let body: RotateKey = read_optional_json(&mut req).await?;
     let grace = Duration::seconds(body.grace_seconds()?);
     let mut old = load(ctx, id).await?;
-    if !caller.scopes.covers(&old.scopes) {
-        return Err(ApiError::new(
-            Code::ScopeNotHeld,
-            "a key can only rotate keys whose scopes it holds",
-        ));
-    }
+    caller.actor().may_manage(&old)?;
     let new = ApiKey::generate(&ctx.config.vendor, &old.env)
         .map_err(|e| ApiError::unavailable("key generation", e))?;
     let new_id =

@@ -4,13 +4,14 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use keyward_core::{AlertKind, ApiKeyRef, Code};
+use keyward_core::chrono::{DateTime, Utc};
+use keyward_core::{AlertKind, AuditEvent, Code, KeyHash, KeyRecord, Lifecycle, Presented};
 use worker::Request;
 
-use keyward_api::{Alert, LeakFeedback, LeakLabel, ReportedToken};
+use keyward_api::{Alert, LeakFeedback, LeakLabel, ReportedToken, Revocation};
 
 use crate::alerts;
-use crate::config::AUDIT_DB;
+use crate::config::{AUDIT_DB, REVOCATIONS};
 use crate::context::{Ctx, LogUse};
 use crate::http::{ApiError, ApiResult, json, read_body};
 use crate::keys::revoke_record;
@@ -98,50 +99,185 @@ pub async fn report(ctx: &mut Ctx<'_>, mut req: Request) -> ApiResult {
         ));
     }
     let by = reporter.map_or_else(|| GITHUB.to_owned(), |c| c.id);
+    let mut alerts_found = Vec::new();
+    let outcome = revoke_reported(ctx, &reported, &by, &mut alerts_found).await;
+    // Alerts for what was revoked are raised even when a later item failed.
+    let db = ctx.env.d1(AUDIT_DB)?;
+    alerts::raise(&db, ctx.config.alert_webhook_url.as_deref(), alerts_found)
+        .await
+        .map_err(|e| ApiError::unavailable("alert storage", e))?;
+    Ok(json(200, &outcome?))
+}
+
+/// Revocations done in the report's own request; the rest are queued. Each revocation
+/// costs storage operations and subrequests, and a request may make at most 50
+/// subrequests on the Workers Free plan (10,000 on Paid) and 1,000 KV operations on any
+/// plan; lookups are bulk reads of up to 100 keys, each counting as one operation.
+pub const REVOKE_IN_REQUEST: usize = 20;
+
+/// A revocation the report's request could not make itself, made by the queue consumer.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct RevokeJob {
+    /// The key's hash (hex).
+    pub hash: String,
+    /// Who reported it.
+    pub by: String,
+    /// Where it was found.
+    pub place: String,
+}
+
+fn leaked_alert(record: &KeyRecord, place: &str, by: &str, now: DateTime<Utc>, how: &str) -> Alert {
+    Alert::new(
+        AlertKind::Leaked,
+        AlertKind::Leaked.alert_id(record.id.as_str(), now),
+        format!(
+            "key {} was reported leaked at {place} by {by}; {how}",
+            record.hint
+        ),
+        now,
+    )
+    .for_key(record)
+}
+
+/// Labels every reported token and revokes every valid key among them: the first
+/// [`REVOKE_IN_REQUEST`] here, the others through the revocation queue. `found` collects
+/// the alerts raised, including for what was revoked before a fault.
+async fn revoke_reported(
+    ctx: &mut Ctx<'_>,
+    reported: &[ReportedToken],
+    by: &str,
+    found: &mut Vec<Alert>,
+) -> Result<Vec<LeakFeedback>, ApiError> {
+    let parsed: Vec<Option<KeyHash>> = reported
+        .iter()
+        .map(|item| {
+            Presented::parse(item.token.expose_secret())
+                .ok()
+                .map(|p| *p.hash())
+        })
+        .collect();
+    let mut wanted: Vec<KeyHash> = parsed.iter().flatten().copied().collect();
+    wanted.sort_by_key(|h| *h.as_bytes());
+    wanted.dedup();
+    let records = ctx.store.by_hashes(&wanted).await?;
     let mut feedback = Vec::with_capacity(reported.len());
-    let mut found = Vec::new();
-    for item in reported {
-        let token = item.token.expose_secret();
-        let token_hash = keyward_core::KeyHash::of(token).to_hex();
-        let label = match ApiKeyRef::parse(token) {
-            Err(_) => LeakLabel::FalsePositive,
-            Ok(key) => match ctx.store.by_hash(&key.hash()).await? {
-                None => LeakLabel::FalsePositive,
-                Some(mut record) => {
-                    let first = record.revoked_at.is_none();
-                    if first {
-                        revoke_record(ctx, &mut record, &by, "leaked").await?;
-                    }
-                    let place = item.url.as_deref().unwrap_or("an unknown place");
-                    let source = item.source.as_deref().unwrap_or("unknown source");
-                    let alert = Alert::new(
-                        AlertKind::Leaked,
-                        format!("leaked:{}", record.id),
-                        format!(
-                            "key {} was reported leaked at {place} ({source}) by {by}; {}",
-                            record.hint,
-                            if first {
-                                "it is now revoked"
-                            } else {
-                                "it was already revoked"
-                            }
-                        ),
+    let mut queued = Vec::new();
+    let mut done: Vec<KeyHash> = Vec::new();
+    let mut revoked_here = 0;
+    for (item, hash) in reported.iter().zip(&parsed) {
+        let token_hash = KeyHash::of(item.token.expose_secret()).to_hex();
+        let place = format!(
+            "{} ({})",
+            item.url.as_deref().unwrap_or("an unknown place"),
+            item.source.as_deref().unwrap_or("unknown source")
+        );
+        let (label, revocation) = match hash {
+            None => (LeakLabel::FalsePositive, None),
+            Some(h) if h.ct_eq(&ctx.config.root_key_hash) => {
+                found.push(Alert::new(
+                    AlertKind::RootKeyLeaked,
+                    AlertKind::RootKeyLeaked.alert_id("root", ctx.now),
+                    format!(
+                        "CRITICAL: the root key was reported leaked at {place} by {by}: replace it now (keyward init --force, then set the new KEYWARD_ROOT_KEY_HASH)"
+                    ),
+                    ctx.now,
+                ));
+                (LeakLabel::TruePositive, Some(Revocation::ReplaceRootKey))
+            }
+            Some(h) => match records.get(h) {
+                None => (LeakLabel::FalsePositive, None),
+                Some(record) if record.revoked_at.is_some() || done.contains(h) => {
+                    found.push(leaked_alert(
+                        record,
+                        &place,
+                        by,
                         ctx.now,
-                    );
-                    found.push(alert.for_key(&record));
-                    LeakLabel::TruePositive
+                        "it was already revoked",
+                    ));
+                    (LeakLabel::TruePositive, Some(Revocation::AlreadyRevoked))
+                }
+                Some(record) if revoked_here < REVOKE_IN_REQUEST => {
+                    let mut record = record.clone();
+                    revoke_record(ctx, &mut record, by, "leaked").await?;
+                    revoked_here += 1;
+                    done.push(*h);
+                    found.push(leaked_alert(
+                        &record,
+                        &place,
+                        by,
+                        ctx.now,
+                        "it is now revoked",
+                    ));
+                    (LeakLabel::TruePositive, Some(Revocation::Revoked))
+                }
+                Some(_) => {
+                    done.push(*h);
+                    queued.push(RevokeJob {
+                        hash: h.to_hex(),
+                        by: by.to_owned(),
+                        place,
+                    });
+                    (LeakLabel::TruePositive, Some(Revocation::Queued))
                 }
             },
         };
         feedback.push(LeakFeedback {
             token_hash,
-            token_type: item.token_type,
+            token_type: item.token_type.clone(),
             label,
+            revocation,
         });
     }
-    let db = ctx.env.d1(AUDIT_DB)?;
-    alerts::raise(&db, ctx.config.alert_webhook_url.as_deref(), found)
-        .await
-        .map_err(|e| ApiError::unavailable("alert storage", e))?;
-    Ok(json(200, &feedback))
+    if !queued.is_empty() {
+        let queue = ctx.env.queue(REVOCATIONS)?;
+        for chunk in queued.chunks(100) {
+            queue
+                .send_batch(chunk.to_vec())
+                .await
+                .map_err(|e| ApiError::unavailable("the revocation queue", e))?;
+        }
+    }
+    Ok(feedback)
+}
+
+/// The revocation queue's consumer: revokes each queued key (idempotent: a revoked key
+/// stays revoked with its first reason) and raises its alert.
+///
+/// # Errors
+/// A storage fault: the batch is retried.
+pub async fn revoke_queued(
+    jobs: Vec<RevokeJob>,
+    env: &worker::Env,
+    config: &crate::config::Config,
+    now: DateTime<Utc>,
+) -> worker::Result<Vec<AuditEvent>> {
+    let store = crate::store::Store::new(env.kv(crate::config::KEYS)?);
+    let mut events = Vec::new();
+    let mut alerts_found = Vec::new();
+    let fault = |e: ApiError| worker::Error::RustError(e.message);
+    for job in jobs {
+        let Ok(hash) = job.hash.parse::<KeyHash>() else {
+            continue;
+        };
+        let Some(mut record) = store.by_hash(&hash).await.map_err(fault)? else {
+            continue;
+        };
+        let how = if record.revoked_at.is_some() {
+            "it was already revoked"
+        } else {
+            record.revoke(&job.by, "leaked", now);
+            store.put(&record).await.map_err(fault)?;
+            events.push(crate::audit::lifecycle_event(
+                &record,
+                &job.by,
+                Lifecycle::Revoke,
+                now,
+            ));
+            "it is now revoked"
+        };
+        alerts_found.push(leaked_alert(&record, &job.place, &job.by, now, how));
+    }
+    let db = env.d1(AUDIT_DB)?;
+    alerts::raise(&db, config.alert_webhook_url.as_deref(), alerts_found).await?;
+    Ok(events)
 }

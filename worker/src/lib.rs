@@ -122,9 +122,35 @@ fn not_allowed(allowed: &str) -> ApiError {
     )
 }
 
+/// One handler for every queue: audit events (and their dead letters) and queued
+/// revocations, told apart by their shape. Only this Worker produces these messages; one
+/// that cannot be read can never be handled, so it is logged and acknowledged rather than
+/// retried forever.
 #[event(queue)]
-async fn queue(batch: MessageBatch<AuditEvent>, env: Env, _ctx: Context) -> worker::Result<()> {
-    consumer::handle(batch, &env).await
+async fn queue(batch: MessageBatch<AuditEvent>, env: Env, ctx: Context) -> worker::Result<()> {
+    let mut events = Vec::new();
+    let mut jobs = Vec::new();
+    for message in batch.raw_iter() {
+        let body = message.body();
+        let audit = worker::js_sys::Reflect::has(&body, &"event_id".into()).unwrap_or(false);
+        let read = if audit {
+            serde_wasm_bindgen::from_value::<AuditEvent>(body).map(|e| events.push(e))
+        } else {
+            serde_wasm_bindgen::from_value::<leaks::RevokeJob>(body).map(|j| jobs.push(j))
+        };
+        if let Err(e) = read {
+            worker::console_error!("unreadable queue message dropped: {e}");
+        }
+    }
+    if !jobs.is_empty() {
+        let config = Config::get(&env).map_err(worker::Error::RustError)?;
+        let done = leaks::revoke_queued(jobs, &env, &config, now()).await?;
+        audit::send(&env, &ctx, done);
+    }
+    if events.is_empty() {
+        return Ok(());
+    }
+    consumer::handle(events, &env).await
 }
 
 #[event(scheduled)]

@@ -5,11 +5,12 @@ use keyward_core::Code;
 use worker::Request;
 
 use crate::config::AUDIT_DB;
-use crate::context::{Ctx, LogUse};
+use crate::context::{Caller, Ctx, LogUse};
 use crate::db::{self, Filter};
 use crate::http::{ApiError, ApiResult, Query, json};
 
-fn filter(req: &Request) -> Result<Filter, ApiError> {
+/// The query's filter; a bounded key reads its own owner's events and alerts only.
+fn filter(req: &Request, caller: &Caller) -> Result<Filter, ApiError> {
     let q = Query::of(req, &["key_id", "since", "limit"])?;
     let since = match q.get("since") {
         None => None,
@@ -19,7 +20,10 @@ fn filter(req: &Request) -> Result<Filter, ApiError> {
     };
     Ok(Filter {
         key_id: q.get("key_id").map(str::to_owned),
-        owner: None,
+        owner: match caller.actor() {
+            a if a.is_bounded() => a.home().map(|(owner, _)| owner.to_owned()),
+            _ => None,
+        },
         since,
         limit: q.limit(100, 1000)?,
     })
@@ -31,9 +35,10 @@ fn fault(e: worker::Error) -> ApiError {
 
 /// `GET /v1/audit?key_id=&since=&limit=`: newest first.
 pub async fn audit(ctx: &mut Ctx<'_>, req: Request) -> ApiResult {
-    ctx.authorize(&req, "audit:read", "GET /v1/audit", LogUse::Always)
+    let caller = ctx
+        .authorize(&req, "audit:read", "GET /v1/audit", LogUse::Always)
         .await?;
-    let filter = filter(&req)?;
+    let filter = filter(&req, &caller)?;
     let events = db::events(&ctx.env.d1(AUDIT_DB)?, &filter)
         .await
         .map_err(fault)?;
@@ -42,9 +47,10 @@ pub async fn audit(ctx: &mut Ctx<'_>, req: Request) -> ApiResult {
 
 /// `GET /v1/alerts?key_id=&since=&limit=`: newest first.
 pub async fn alerts(ctx: &mut Ctx<'_>, req: Request) -> ApiResult {
-    ctx.authorize(&req, "audit:read", "GET /v1/alerts", LogUse::Always)
+    let caller = ctx
+        .authorize(&req, "audit:read", "GET /v1/alerts", LogUse::Always)
         .await?;
-    let filter = filter(&req)?;
+    let filter = filter(&req, &caller)?;
     let alerts = db::alerts(&ctx.env.d1(AUDIT_DB)?, &filter)
         .await
         .map_err(fault)?;

@@ -95,6 +95,34 @@ impl Store {
         }))
     }
 
+    /// The records of many hashes at once, in bulk reads of up to 100 keys (one KV
+    /// operation each). Hashes without a record are absent from the map.
+    ///
+    /// # Errors
+    /// `unavailable` when KV fails.
+    pub async fn by_hashes(
+        &self,
+        hashes: &[KeyHash],
+    ) -> Result<std::collections::HashMap<KeyHash, KeyRecord>, ApiError> {
+        let mut found = std::collections::HashMap::new();
+        for chunk in hashes.chunks(100) {
+            let names: Vec<String> = chunk
+                .iter()
+                .map(|h| format!("rec:{}", h.to_hex()))
+                .collect();
+            let page = self
+                .kv
+                .get_bulk(&names)
+                .json::<KeyRecord>()
+                .await
+                .map_err(fault)?;
+            for record in page.into_values().flatten() {
+                found.insert(record.hash, record);
+            }
+        }
+        Ok(found)
+    }
+
     /// The record with public id `id`, with `last_used_at` filled in.
     ///
     /// # Errors

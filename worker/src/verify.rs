@@ -1,17 +1,18 @@
 //! `POST /v1/verify`: a service asks whether its end user's key is good.
 
 use keyward_api::{VerifyRequest, VerifyResponse};
-use keyward_core::{EnvRule, Scope};
+use keyward_core::{Code, EnvRule, Scope};
 use worker::Request;
 
 use crate::audit::Client;
-use crate::auth;
+use crate::auth::{self, Root};
 use crate::context::{Ctx, LogUse};
 use crate::http::{ApiError, ApiResult, json, read_json};
 
 /// `POST /v1/verify`
 pub async fn verify(ctx: &mut Ctx<'_>, mut req: Request) -> ApiResult {
-    ctx.authorize(&req, "keys:verify", "POST /v1/verify", LogUse::RefusalsOnly)
+    let caller = ctx
+        .authorize(&req, "keys:verify", "POST /v1/verify", LogUse::RefusalsOnly)
         .await?;
     let body: VerifyRequest = read_json(&mut req).await?;
     if let Some(c) = &body.context {
@@ -23,15 +24,23 @@ pub async fn verify(ctx: &mut Ctx<'_>, mut req: Request) -> ApiResult {
         .map(|s| Scope::parse(s))
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| ApiError::new(e.code(), e.to_string()))?;
-    let rule = match body.env.as_deref() {
-        Some(env) => EnvRule::Exactly(env),
-        None => EnvRule::KeysOwn,
+    // Environments are checked by default: a live service verifies live keys. The root
+    // key belongs to no environment, so with it the environment must be named.
+    let env = match (body.env.as_deref(), &caller.record) {
+        (Some(env), _) => env,
+        (None, Some(own)) => own.env.as_str(),
+        (None, None) => {
+            return Err(ApiError::new(
+                Code::InvalidRequest,
+                "'env' is required with the root key (it belongs to no environment)",
+            ));
+        }
     };
     let check = auth::check(
         ctx.config,
         &ctx.store,
         body.key.expose_secret(),
-        rule,
+        (EnvRule::Exactly(env), Root::Unknown),
         &required,
         ctx.now,
     )
@@ -44,6 +53,10 @@ pub async fn verify(ctx: &mut Ctx<'_>, mut req: Request) -> ApiResult {
         user_agent: context.user_agent.or(ctx.client.user_agent.take()),
     };
     ctx.record_use(&action, Some(&check), check.code);
+    // The calling service is recorded as the actor of every event it reports.
+    if let Some(e) = ctx.events.last_mut() {
+        e.actor = Some(caller.id.clone());
+    }
     let record = check.record.as_ref().filter(|_| check.is_valid());
     Ok(json(
         200,

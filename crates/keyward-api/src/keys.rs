@@ -24,12 +24,16 @@ pub const MAX_METADATA_BYTES: usize = 4096;
 pub struct CreateKey {
     /// A name for people.
     pub name: String,
-    /// Who the key belongs to.
-    pub owner: String,
+    /// Who the key belongs to: printable ASCII (it travels in the gateway's
+    /// `X-Keyward-Owner` header). Default: the caller's own (required with the root key).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
     /// Scopes to grant; each must be declared, and held by the caller.
     pub scopes: Vec<String>,
-    /// The environment, one of the deployment's.
-    pub env: String,
+    /// The environment, one of the deployment's. Default: the caller's own (required
+    /// with the root key).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub env: Option<String>,
     /// Lifetime in seconds (1 to [`MAX_EXPIRES_IN`]); none: the key does not expire.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires_in: Option<i64>,
@@ -48,7 +52,9 @@ impl CreateKey {
     /// The first field that breaks a rule.
     pub fn validate(&self) -> Result<(), FieldError> {
         check_text("name", &self.name, MAX_NAME_LEN)?;
-        check_text("owner", &self.owner, MAX_NAME_LEN)?;
+        if let Some(owner) = &self.owner {
+            check_owner(owner)?;
+        }
         if let Some(s) = self.expires_in
             && !(1..=MAX_EXPIRES_IN).contains(&s)
         {
@@ -67,6 +73,24 @@ impl CreateKey {
         }
         Ok(())
     }
+}
+
+/// An owner: 1 to [`MAX_NAME_LEN`] printable ASCII characters (space to `~`), not blank,
+/// so that it can travel in an HTTP header unchanged.
+///
+/// # Errors
+/// A [`FieldError`] naming `owner`.
+pub fn check_owner(owner: &str) -> Result<(), FieldError> {
+    if owner.trim().is_empty()
+        || owner.len() > MAX_NAME_LEN
+        || !owner.bytes().all(|b| (0x20..=0x7e).contains(&b))
+    {
+        return Err(FieldError::new(
+            "owner",
+            format!("must be 1 to {MAX_NAME_LEN} printable ASCII characters"),
+        ));
+    }
+    Ok(())
 }
 
 /// A key's record as the API shows it: every stored field but the hash, and its status.

@@ -14,8 +14,11 @@ mod verify;
 
 pub use keys::{
     CreateKey, CreatedKey, KeyList, KeyView, Previous, RevokeKey, RotateKey, RotatedKey,
+    check_owner,
 };
-pub use reports::{Alert, AlertList, AuditEventList, LeakFeedback, LeakLabel, ReportedToken};
+pub use reports::{
+    Alert, AlertList, AuditEventList, LeakFeedback, LeakLabel, ReportedToken, Revocation,
+};
 pub use secret::SecretString;
 pub use verify::{VerifyContext, VerifyRequest, VerifyResponse};
 

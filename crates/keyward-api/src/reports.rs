@@ -1,7 +1,7 @@
 //! The audit trail, alerts and leak reports.
 
 use keyward_core::chrono::{DateTime, Utc};
-use keyward_core::{AlertKind, AuditEvent};
+use keyward_core::{AlertKind, AuditEvent, Severity};
 use serde::{Deserialize, Serialize};
 
 use crate::SecretString;
@@ -20,6 +20,8 @@ pub struct Alert {
     pub alert_id: String,
     /// What fired.
     pub kind: AlertKind,
+    /// How urgent it is (from its kind).
+    pub severity: Severity,
     /// The key concerned.
     pub key_id: Option<String>,
     /// Its hint.
@@ -68,6 +70,21 @@ pub enum LeakLabel {
     FalsePositive,
 }
 
+/// What became of a reported key (keyward's addition to GitHub's feedback format).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Revocation {
+    /// Revoked by this report.
+    Revoked,
+    /// It was revoked before.
+    AlreadyRevoked,
+    /// More keys than one request may revoke: this one is revoked by the revocation
+    /// queue, within seconds.
+    Queued,
+    /// The deployment's root key: it cannot be revoked, it must be replaced.
+    ReplaceRootKey,
+}
+
 /// GitHub's feedback format, one per reported token.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LeakFeedback {
@@ -77,6 +94,9 @@ pub struct LeakFeedback {
     pub token_type: String,
     /// The verdict.
     pub label: LeakLabel,
+    /// For a key of this deployment: what became of it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revocation: Option<Revocation>,
 }
 
 impl Alert {
@@ -85,6 +105,7 @@ impl Alert {
         Alert {
             alert_id,
             kind,
+            severity: kind.severity(),
             key_id: None,
             hint: None,
             owner: None,

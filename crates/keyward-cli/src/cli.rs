@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use keyward_api::{CreateKey, LeakFeedback, LeakLabel, ReportedToken, SecretString};
+use keyward_api::{CreateKey, LeakFeedback, LeakLabel, ReportedToken, Revocation, SecretString};
 use serde_json::Value;
 
 use crate::api::Client;
@@ -140,9 +140,10 @@ enum KeysCmd {
         /// A name for people.
         #[arg(long)]
         name: String,
-        /// Who the key belongs to.
+        /// Who the key belongs to (default: the token's own owner; required with the
+        /// root key).
         #[arg(long)]
-        owner: String,
+        owner: Option<String>,
         /// A scope to grant, e.g. scans:read (repeatable, or comma-separated).
         #[arg(
             long = "scope",
@@ -151,9 +152,10 @@ enum KeysCmd {
             value_delimiter = ','
         )]
         scopes: Vec<String>,
-        /// The environment the key works in (live, test, ...).
+        /// The environment the key works in (live, test, ...; default: the token's own;
+        /// required with the root key).
         #[arg(long)]
-        env: String,
+        env: Option<String>,
         /// Lifetime: seconds, or 15m, 24h, 30d, 2w.
         #[arg(long, value_name = "DURATION")]
         expires_in: Option<String>,
@@ -438,9 +440,16 @@ fn summary(
                 .iter()
                 .find(|f| f.hash.to_hex() == item.token_hash)
                 .map_or("?", |f| f.hint.as_str());
-            let label = match item.label {
-                LeakLabel::TruePositive => "revoked as leaked (true_positive)",
-                LeakLabel::FalsePositive => {
+            let label = match (item.label, item.revocation) {
+                (_, Some(Revocation::Queued)) => {
+                    "queued for revocation as leaked, within seconds (true_positive)"
+                }
+                (_, Some(Revocation::AlreadyRevoked)) => "already revoked (true_positive)",
+                (_, Some(Revocation::ReplaceRootKey)) => {
+                    "the ROOT key: replace it now with keyward init --force (true_positive)"
+                }
+                (LeakLabel::TruePositive, _) => "revoked as leaked (true_positive)",
+                (LeakLabel::FalsePositive, _) => {
                     "not a key of this Worker, nothing revoked (false_positive)"
                 }
             };

@@ -24,7 +24,7 @@ fn hot_path(c: &mut Criterion) {
             owner: "bench".into(),
             scopes: ScopeSet::parse(&["repos:read", "scans:read", "scans:trigger"]).unwrap(),
             env: "live".into(),
-            expires_in: None,
+            expires_at: None,
             metadata: Default::default(),
             rate_limit: None,
         },

@@ -217,6 +217,43 @@ pub enum AlertKind {
     OverPrivileged,
     /// Reported or found leaked.
     Leaked,
+    /// The deployment's root key was reported leaked: replace it.
+    RootKeyLeaked,
+}
+
+/// How urgent an alert is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    /// Hygiene: worth a look.
+    Info,
+    /// Unusual: look soon.
+    Warning,
+    /// Act now.
+    Critical,
+}
+
+impl Severity {
+    /// The severity's stable name.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Severity::Info => "info",
+            Severity::Warning => "warning",
+            Severity::Critical => "critical",
+        }
+    }
+}
+
+/// How often one kind of alert may be raised for one key: the window its id is bucketed
+/// by, so that a busy key cannot flood the trail and the webhook.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Window {
+    /// Once per key per UTC minute.
+    Minute,
+    /// Once per key per UTC hour.
+    Hour,
+    /// Once per key per UTC day.
+    Day,
 }
 
 impl AlertKind {
@@ -232,7 +269,43 @@ impl AlertKind {
             AlertKind::Stale => "stale",
             AlertKind::OverPrivileged => "over_privileged",
             AlertKind::Leaked => "leaked",
+            AlertKind::RootKeyLeaked => "root_key_leaked",
         }
+    }
+
+    /// How urgent it is.
+    pub const fn severity(self) -> Severity {
+        match self {
+            AlertKind::Leaked | AlertKind::RootKeyLeaked | AlertKind::RevokedKeyUsed => {
+                Severity::Critical
+            }
+            AlertKind::Stale | AlertKind::OverPrivileged => Severity::Info,
+            _ => Severity::Warning,
+        }
+    }
+
+    /// How often it may be raised for one key.
+    pub const fn window(self) -> Window {
+        match self {
+            AlertKind::RevokedKeyUsed | AlertKind::ExpiredKeyUsed | AlertKind::Burst => {
+                Window::Minute
+            }
+            AlertKind::NewIp | AlertKind::NewCountry | AlertKind::UnusualHour => Window::Hour,
+            _ => Window::Day,
+        }
+    }
+
+    /// The deterministic id of this kind of alert for `subject` (a key id) at `time`:
+    /// the same finding in the same window always has the same id, so a retried batch or
+    /// a flood of uses stores and posts it once.
+    pub fn alert_id(self, subject: &str, time: DateTime<Utc>) -> String {
+        let t = crate::time::format_rfc3339_millis(time);
+        let bucket = match self.window() {
+            Window::Minute => &t[..16],
+            Window::Hour => &t[..13],
+            Window::Day => &t[..10],
+        };
+        format!("{}:{subject}:{bucket}", self.as_str())
     }
 }
 

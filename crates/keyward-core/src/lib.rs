@@ -34,8 +34,10 @@ mod audit;
 mod check;
 mod code;
 mod credential;
+pub mod gateway;
 mod hash;
 mod key;
+mod policy;
 mod random;
 mod record;
 mod scope;
@@ -44,7 +46,7 @@ mod verify;
 
 pub use audit::{
     AlertKind, AuditEvent, EventKind, KeyHistory, LIFECYCLE_PREFIX, Lifecycle, MisuseRules,
-    evaluate, new_event_id, over_privileged, stale, stale_after,
+    Severity, Window, evaluate, new_event_id, over_privileged, stale, stale_after,
 };
 pub use check::{EnvRule, KeyFacts, Presented, decide, decide_presented};
 pub use code::{Code, UnknownCode, www_authenticate};
@@ -54,6 +56,7 @@ pub use key::{
     ApiKey, ApiKeyRef, CHECKSUM_LEN, GenerateError, KeyPart, MAX_KEY_LEN, MAX_PREFIX_LEN, NewKey,
     ParseError, SECRET_BYTES, SECRET_LEN, checksum, is_valid_prefix,
 };
+pub use policy::{Actor, Asked, Refusal, Terms};
 pub use random::{OsRandom, RandomError, RandomSource};
 pub use record::{InvalidKeyId, KeyId, KeyRecord, KeyStatus, NewRecord, RateLimit, RotateError};
 pub use scope::{

@@ -170,8 +170,8 @@ pub struct NewRecord {
     pub scopes: ScopeSet,
     /// The environment.
     pub env: String,
-    /// Lifetime from `now`, if the key should expire.
-    pub expires_in: Option<Duration>,
+    /// When the key expires, if ever.
+    pub expires_at: Option<DateTime<Utc>>,
     /// Deployment metadata.
     pub metadata: serde_json::Map<String, serde_json::Value>,
     /// Rate limit.
@@ -190,7 +190,7 @@ impl KeyRecord {
             scopes: spec.scopes,
             env: spec.env,
             created_at: now,
-            expires_at: spec.expires_in.and_then(|d| now.checked_add_signed(d)),
+            expires_at: spec.expires_at,
             last_used_at: None,
             revoked_at: None,
             revoked_by: None,
@@ -236,7 +236,8 @@ impl KeyRecord {
     }
 
     /// Rotates this key: returns the successor's record (same name, owner, scopes, env,
-    /// metadata and lifetime) and updates `self` to expire after `grace` and point to it.
+    /// metadata and expiry: a key cannot live longer by rotating itself) and updates
+    /// `self` to expire after `grace` (never later than it would have) and point to it.
     ///
     /// # Errors
     /// [`RotateError`] if this key is revoked, expired or already rotated.
@@ -256,7 +257,6 @@ impl KeyRecord {
         if self.rotated_to.is_some() {
             return Err(RotateError::AlreadyRotated);
         }
-        let lifetime = self.expires_at.map(|e| e - self.created_at);
         let mut next = KeyRecord::new(
             new_id,
             new_key,
@@ -265,7 +265,7 @@ impl KeyRecord {
                 owner: self.owner.clone(),
                 scopes: self.scopes.clone(),
                 env: self.env.clone(),
-                expires_in: lifetime,
+                expires_at: self.expires_at,
                 metadata: self.metadata.clone(),
                 rate_limit: self.rate_limit,
             },

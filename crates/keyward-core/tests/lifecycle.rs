@@ -23,7 +23,7 @@ fn record(scopes: &[&str], expires_in: Option<Duration>) -> (ApiKey, KeyRecord) 
             owner: "team-ci".into(),
             scopes: ScopeSet::parse(scopes).unwrap(),
             env: "live".into(),
-            expires_in,
+            expires_at: expires_in.map(|d| now() + d),
             metadata: Default::default(),
             rate_limit: None,
         },
@@ -177,7 +177,7 @@ fn rotation_with_grace_keeps_both_keys_working_until_the_grace_ends() {
     assert_eq!(
         next.expires_at,
         Some(now() + Duration::days(30)),
-        "same lifetime"
+        "the same expiry: rotating never extends a key's life"
     );
     assert_eq!(old.expires_at, Some(now() + Duration::hours(1)));
     let read = [Scope::parse("scans:read").unwrap()];
@@ -354,4 +354,143 @@ fn www_authenticate_follows_rfc_6750() {
         v.starts_with("Bearer realm=\"api\", error=\"invalid_token\""),
         "{v}"
     );
+}
+
+#[test]
+fn a_successor_keeps_its_predecessors_expiry_however_late_the_rotation() {
+    let (_, mut old) = record(&[], Some(Duration::days(30)));
+    let new_key = ApiKey::generate("sk", "live").unwrap();
+    let id = KeyId::generate(&mut keyward_core::OsRandom).unwrap();
+    let later = now() + Duration::days(29);
+    let next = old.rotate(id, &new_key, Duration::hours(1), later).unwrap();
+    assert_eq!(next.expires_at, Some(now() + Duration::days(30)));
+    let (_, mut forever) = record(&[], None);
+    let id = KeyId::generate(&mut keyward_core::OsRandom).unwrap();
+    let next = forever
+        .rotate(id, &new_key, Duration::zero(), later)
+        .unwrap();
+    assert_eq!(
+        next.expires_at, None,
+        "a key that never expires keeps never expiring"
+    );
+}
+
+mod containment {
+    use super::*;
+    use keyward_core::{Actor, Asked};
+
+    fn key(owner: &str, env: &str, scopes: &[&str], expires: Option<Duration>) -> KeyRecord {
+        let (_, mut r) = record(scopes, expires);
+        r.owner = owner.into();
+        r.env = env.into();
+        r
+    }
+
+    fn set(s: &[&str]) -> ScopeSet {
+        ScopeSet::parse(s).unwrap()
+    }
+
+    #[test]
+    fn a_key_creates_only_in_its_own_owner_and_environment() {
+        let caller = key("acme", "test", &["keys:write", "scans:read"], None);
+        let actor = Actor::Key(&caller);
+        let t = actor
+            .create_terms(&set(&["scans:read"]), Asked::default())
+            .unwrap();
+        assert_eq!((t.owner.as_str(), t.env.as_str()), ("acme", "test"));
+        for asked in [
+            Asked {
+                env: Some("live"),
+                ..Asked::default()
+            },
+            Asked {
+                owner: Some("other"),
+                ..Asked::default()
+            },
+        ] {
+            let e = actor.create_terms(&set(&[]), asked).unwrap_err();
+            assert_eq!(e.code, Code::Forbidden, "{}", e.message);
+        }
+        let e = actor
+            .create_terms(&set(&["admin"]), Asked::default())
+            .unwrap_err();
+        assert_eq!(e.code, Code::ScopeNotHeld);
+        assert_eq!(e.scope, Some(Scope::admin()));
+    }
+
+    #[test]
+    fn a_key_never_creates_one_that_outlives_it() {
+        let caller = key("acme", "live", &["keys:write"], Some(Duration::days(1)));
+        let actor = Actor::Key(&caller);
+        let inherited = actor.create_terms(&set(&[]), Asked::default()).unwrap();
+        assert_eq!(inherited.expires_at, caller.expires_at);
+        let sooner = Some(now() + Duration::hours(1));
+        let asked = Asked {
+            expires_at: sooner,
+            ..Asked::default()
+        };
+        assert_eq!(
+            actor.create_terms(&set(&[]), asked).unwrap().expires_at,
+            sooner
+        );
+        let later = Asked {
+            expires_at: Some(now() + Duration::days(2)),
+            ..Asked::default()
+        };
+        assert_eq!(
+            actor.create_terms(&set(&[]), later).unwrap_err().code,
+            Code::Forbidden
+        );
+    }
+
+    #[test]
+    fn root_and_admin_are_not_bounded_but_root_names_owner_and_env() {
+        let e = Actor::Root
+            .create_terms(&set(&["admin"]), Asked::default())
+            .unwrap_err();
+        assert_eq!(e.code, Code::InvalidRequest);
+        let asked = Asked {
+            owner: Some("x"),
+            env: Some("live"),
+            expires_at: None,
+        };
+        assert!(Actor::Root.create_terms(&set(&["admin"]), asked).is_ok());
+        let admin = key("ops", "test", &["admin"], Some(Duration::hours(1)));
+        let t = Actor::Key(&admin)
+            .create_terms(&set(&["scans:read"]), asked)
+            .unwrap();
+        assert_eq!(
+            (t.owner.as_str(), t.env.as_str(), t.expires_at),
+            ("x", "live", None)
+        );
+        let other = key("someone", "live", &["admin"], None);
+        assert!(Actor::Key(&admin).may_manage(&other).is_ok());
+    }
+
+    #[test]
+    fn a_key_manages_only_its_owners_keys_whose_scopes_it_holds() {
+        let caller = key("acme", "live", &["keys:write", "scans:*"], None);
+        let actor = Actor::Key(&caller);
+        assert!(
+            actor
+                .may_manage(&key("acme", "live", &["scans:read"], None))
+                .is_ok()
+        );
+        assert!(actor.may_manage(&caller).is_ok(), "itself");
+        for (target, code) in [
+            (key("other", "live", &["scans:read"], None), Code::Forbidden),
+            (key("acme", "test", &["scans:read"], None), Code::Forbidden),
+            (key("acme", "live", &["admin"], None), Code::ScopeNotHeld),
+            (
+                key("acme", "live", &["repos:read"], None),
+                Code::ScopeNotHeld,
+            ),
+        ] {
+            assert_eq!(
+                actor.may_manage(&target).unwrap_err().code,
+                code,
+                "{target:?}"
+            );
+        }
+    }
 }

@@ -232,3 +232,14 @@ fn check_vectors() {
         );
     }
 }
+
+#[test]
+fn path_vectors() {
+    for case in cases(include_str!("../../../tests/vectors/paths.json")) {
+        let name = case["name"].as_str().unwrap();
+        match keyward_core::gateway::canonical_path(case["input"].as_str().unwrap()) {
+            Ok(p) => assert_eq!(p, case["expect"], "{name}"),
+            Err(e) => assert!(case["error"].is_object(), "{name}: refused with {e}"),
+        }
+    }
+}

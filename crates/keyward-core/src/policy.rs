@@ -1,0 +1,231 @@
+//! What a key may do to other keys: a key mints, reads, rotates and revokes only within
+//! its own owner and environment, grants only scopes it holds, and never makes a key that
+//! outlives it. The root key and keys holding `admin` are not bounded by owner,
+//! environment or expiry.
+//!
+//! ```text
+//! create   owner = the caller's, env = the caller's, scopes ⊆ the caller's,
+//!          expires_at ≤ the caller's (inherited when not asked)
+//! manage   (show, list, revoke, rotate, limits) target.owner = the caller's,
+//!          target.env = the caller's, target.scopes ⊆ the caller's
+//! rotate   the successor keeps the predecessor's expires_at (never later)
+//! ```
+
+use core::fmt;
+
+use chrono::{DateTime, Utc};
+
+use crate::code::Code;
+use crate::record::KeyRecord;
+use crate::scope::{Scope, ScopeSet};
+
+/// Who acts on keys.
+#[derive(Clone, Copy, Debug)]
+pub enum Actor<'a> {
+    /// The deployment's root key: holds `admin`, belongs to no owner or environment.
+    Root,
+    /// A key, by its record.
+    Key(&'a KeyRecord),
+}
+
+/// A refused key-management action: a code (`forbidden`, `scope_not_held` or
+/// `invalid_request`) and a sentence naming the rule.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Refusal {
+    /// The stable code.
+    pub code: Code,
+    /// The rule, in a sentence (never a secret).
+    pub message: String,
+    /// For `scope_not_held`: the scope the caller does not hold.
+    pub scope: Option<Scope>,
+}
+
+impl Refusal {
+    fn forbidden(message: String) -> Self {
+        Refusal {
+            code: Code::Forbidden,
+            message,
+            scope: None,
+        }
+    }
+
+    fn invalid(message: &str) -> Self {
+        Refusal {
+            code: Code::InvalidRequest,
+            message: message.to_owned(),
+            scope: None,
+        }
+    }
+}
+
+impl fmt::Display for Refusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Refusal {}
+
+/// What a caller asked for a new key.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Asked<'a> {
+    /// The owner asked for, if any.
+    pub owner: Option<&'a str>,
+    /// The environment asked for, if any.
+    pub env: Option<&'a str>,
+    /// When the key should expire, if ever.
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+/// The owner, environment and expiry a new key gets.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Terms {
+    /// Its owner.
+    pub owner: String,
+    /// Its environment.
+    pub env: String,
+    /// When it expires, if ever.
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+impl Actor<'_> {
+    /// Whether the actor is bounded by owner, environment and expiry (not root, no `admin`).
+    pub fn is_bounded(&self) -> bool {
+        match self {
+            Actor::Root => false,
+            Actor::Key(r) => !r.scopes.has_admin(),
+        }
+    }
+
+    /// What the actor holds.
+    pub fn holds(&self, scope: &Scope) -> bool {
+        match self {
+            Actor::Root => true,
+            Actor::Key(r) => r.scopes.grants(scope),
+        }
+    }
+
+    /// The actor's owner and environment, when it is a key.
+    pub fn home(&self) -> Option<(&str, &str)> {
+        match self {
+            Actor::Root => None,
+            Actor::Key(r) => Some((&r.owner, &r.env)),
+        }
+    }
+
+    fn first_not_held(&self, scopes: &ScopeSet) -> Option<Scope> {
+        scopes.iter().find(|s| !self.holds(s)).cloned()
+    }
+
+    /// The terms of a key this actor creates with `scopes`, given what it `asked`.
+    ///
+    /// # Errors
+    /// `scope_not_held` for a scope the actor does not hold; `forbidden` for another
+    /// owner or environment, or an expiry past the actor's own; `invalid_request` when the
+    /// root key does not name an owner or environment.
+    pub fn create_terms(&self, scopes: &ScopeSet, asked: Asked<'_>) -> Result<Terms, Refusal> {
+        if let Some(missing) = self.first_not_held(scopes) {
+            return Err(Refusal {
+                code: Code::ScopeNotHeld,
+                message: format!(
+                    "a key can only grant scopes it holds; the caller does not hold '{missing}'"
+                ),
+                scope: Some(missing),
+            });
+        }
+        let Actor::Key(caller) = self else {
+            return Ok(Terms {
+                owner: asked
+                    .owner
+                    .ok_or_else(|| Refusal::invalid("'owner' is required with the root key"))?
+                    .to_owned(),
+                env: asked
+                    .env
+                    .ok_or_else(|| Refusal::invalid("'env' is required with the root key"))?
+                    .to_owned(),
+                expires_at: asked.expires_at,
+            });
+        };
+        let owner = asked.owner.unwrap_or(&caller.owner);
+        let env = asked.env.unwrap_or(&caller.env);
+        if !self.is_bounded() {
+            return Ok(Terms {
+                owner: owner.to_owned(),
+                env: env.to_owned(),
+                expires_at: asked.expires_at,
+            });
+        }
+        if owner != caller.owner {
+            return Err(Refusal::forbidden(format!(
+                "a key can only create keys for its own owner ('{}')",
+                caller.owner
+            )));
+        }
+        if env != caller.env {
+            return Err(Refusal::forbidden(format!(
+                "a key can only create keys in its own environment ('{}')",
+                caller.env
+            )));
+        }
+        let expires_at = match (asked.expires_at, caller.expires_at) {
+            (Some(asked), Some(own)) if asked > own => {
+                return Err(Refusal::forbidden(
+                    "a key cannot create a key that outlives it: 'expires_in' ends after the caller's own expiry".to_owned(),
+                ));
+            }
+            (Some(asked), _) => Some(asked),
+            (None, own) => own,
+        };
+        Ok(Terms {
+            owner: owner.to_owned(),
+            env: env.to_owned(),
+            expires_at,
+        })
+    }
+
+    /// Whether the actor may see or change `target` (show, list, revoke, rotate, limits).
+    ///
+    /// # Errors
+    /// `forbidden` for a key of another owner or environment; `scope_not_held` for a key
+    /// holding a scope the actor does not.
+    pub fn may_manage(&self, target: &KeyRecord) -> Result<(), Refusal> {
+        if !self.is_bounded() {
+            return Ok(());
+        }
+        self.may_manage_owner(&target.owner, &target.env)?;
+        if let Some(missing) = self.first_not_held(&target.scopes) {
+            return Err(Refusal {
+                code: Code::ScopeNotHeld,
+                message: format!(
+                    "a key can only manage keys whose scopes it holds; the caller does not hold '{missing}'"
+                ),
+                scope: Some(missing),
+            });
+        }
+        Ok(())
+    }
+
+    /// Whether the actor may see or act on what belongs to `owner` in `env` (`env`:
+    /// `None` for every environment).
+    ///
+    /// # Errors
+    /// `forbidden` for another owner or environment.
+    pub fn may_manage_owner(&self, owner: &str, env: &str) -> Result<(), Refusal> {
+        match self.home() {
+            Some((own, own_env)) if self.is_bounded() => {
+                if owner != own {
+                    Err(Refusal::forbidden(format!(
+                        "a key can only manage keys of its own owner ('{own}')"
+                    )))
+                } else if env != own_env {
+                    Err(Refusal::forbidden(format!(
+                        "a key can only manage keys of its own environment ('{own_env}')"
+                    )))
+                } else {
+                    Ok(())
+                }
+            }
+            _ => Ok(()),
+        }
+    }
+}
