@@ -1,7 +1,9 @@
-// Load benchmark of the Worker under wrangler dev (loopback only, bounded in time):
-// /healthz (the floor: routing and a JSON response) against /v1/verify with a valid key
-// (parse, KV read, decision, two audit events queued), in one run.
-//   node tests/bench/worker-load.mjs [seconds-per-endpoint]
+// Load benchmark of the Worker under wrangler dev (loopback only, bounded in time): the
+// floor, /healthz (routing and a JSON response), against /v1/verify for a valid key
+// (credential, KV read, the key's ledger, decision, an audit event queued) with the
+// default revocation bound (a ledger answer reused for 1 s per isolate) and with bound 0
+// (the key's Durable Object asked on every verification), in one run.
+//   node tests/bench/worker-load.mjs [seconds-per-round]
 import autocannon from 'autocannon';
 import { readFileSync } from 'node:fs';
 import { gzipSync } from 'node:zlib';
@@ -10,8 +12,8 @@ import { ROOT, call, startWorker } from '../e2e/harness.mjs';
 // A fixed duration, not a request count: autocannon reports completion on its 1-second
 // tick, which would round short runs.
 const duration = Number(process.argv[2] ?? 5);
-// Rounds alternate between the endpoints so that drift on a shared machine hits both;
-// each endpoint's figure is its median round.
+// Rounds alternate between the cases so that drift on a shared machine hits all; each
+// case's figure is its median round.
 const rounds = 3;
 const connections = 10;
 
@@ -21,44 +23,48 @@ function run(opts) {
   });
 }
 
-const w = await startWorker();
-try {
-  const created = await call(w.url, '/v1/keys', {
-    method: 'POST', key: w.rootKey, body: { name: 'bench', owner: 'bench', scopes: ['scans:read'], env: 'live' },
-  });
-  const service = await call(w.url, '/v1/keys', {
-    method: 'POST', key: w.rootKey, body: { name: 'bench-svc', owner: 'bench', scopes: ['keys:verify'], env: 'live' },
-  });
-  const verifyOpts = {
+/** A service key and a key to verify, on worker `w`; the autocannon options. */
+async function verifyCase(w, keySpec = {}) {
+  const create = (body) => call(w.url, '/v1/keys', { method: 'POST', key: w.rootKey, body: { owner: 'bench', env: 'live', ...body } });
+  const key = await create({ name: 'bench', scopes: ['scans:read'], ...keySpec });
+  const service = await create({ name: 'bench-svc', scopes: ['keys:verify'] });
+  if (key.status !== 201 || service.status !== 201) throw new Error(`bench keys: ${key.text} ${service.text}`);
+  return {
     url: `${w.url}/v1/verify`,
     method: 'POST',
     headers: { authorization: `Bearer ${service.body.key}`, 'content-type': 'application/json' },
-    body: JSON.stringify({ key: created.body.key, scopes: ['scans:read'] }),
+    body: JSON.stringify({ key: key.body.key, scopes: ['scans:read'] }),
   };
-  // Warm both paths (isolate, KV, D1) before measuring.
-  await run({ url: `${w.url}/healthz`, duration: 2 });
-  await run({ ...verifyOpts, duration: 2 });
-  const results = { health: [], verify: [] };
+}
+
+const w = await startWorker();
+const w0 = await startWorker({ vars: { KEYWARD_REVOCATION_BOUND_MS: '0' } });
+try {
+  const cases = [
+    ['GET /healthz', { url: `${w.url}/healthz` }],
+    ['POST /v1/verify, revocation bound 1000 ms (default)', await verifyCase(w)],
+    ['POST /v1/verify, revocation bound 0 (the ledger on every call)', await verifyCase(w0)],
+  ];
+  for (const [, opts] of cases) await run({ ...opts, duration: 2 }); // warm every path
+  const results = cases.map(() => []);
   for (let i = 0; i < rounds; i++) {
-    results.health.push(await run({ url: `${w.url}/healthz` }));
-    results.verify.push(await run(verifyOpts));
+    for (const [j, [, opts]] of cases.entries()) results[j].push(await run(opts));
   }
-  for (const r of [...results.health, ...results.verify]) {
+  for (const r of results.flat()) {
     if (r.errors || r.non2xx) throw new Error(`${r.url}: ${r.errors} errors, ${r.non2xx} non-2xx responses`);
   }
-  const wasm = readFileSync(`${ROOT}/worker/build/index_bg.wasm`);
   const rps = (r) => r.requests.total / ((new Date(r.finish) - new Date(r.start)) / 1000);
   const median = (rs) => [...rs].sort((a, b) => rps(a) - rps(b))[Math.floor(rs.length / 2)];
-  const health = median(results.health);
-  const verify = median(results.verify);
-  const row = (name, r) => `| ${name} | ${rps(r).toFixed(0)} | ${r.latency.p99} ms |`;
-  console.log(`wrangler dev, ${rounds} alternating rounds of ${duration} s per endpoint (median shown), ${connections} connections`);
-  console.log(`rounds, req/s: healthz ${results.health.map((r) => rps(r).toFixed(0)).join(', ')}; verify ${results.verify.map((r) => rps(r).toFixed(0)).join(', ')}`);
-  console.log('| endpoint | req/s | p99 |\n|---|---|---|');
-  console.log(row('GET /healthz', health));
-  console.log(row('POST /v1/verify (valid key)', verify));
-  console.log(`verify / healthz throughput: ${(rps(verify) / rps(health)).toFixed(2)}x (goal >= 0.8x)`);
-  console.log(`worker wasm: ${(wasm.length / 1024).toFixed(0)} KiB, ${(gzipSync(wasm, { level: 9 }).length / 1024).toFixed(0)} KiB gzipped (goal <= 250 KB)`);
+  const floor = rps(median(results[0]));
+  console.log(`wrangler dev, ${rounds} alternating rounds of ${duration} s per case (median shown), ${connections} connections`);
+  console.log('| case | req/s (median) | rounds | p99 | vs healthz |\n|---|---|---|---|---|');
+  for (const [j, [name]] of cases.entries()) {
+    const m = median(results[j]);
+    console.log(`| ${name} | ${rps(m).toFixed(0)} | ${results[j].map((r) => rps(r).toFixed(0)).join(', ')} | ${m.latency.p99} ms | ${(rps(m) / floor).toFixed(2)}x |`);
+  }
+  const wasm = readFileSync(`${ROOT}/worker/build/index_bg.wasm`);
+  console.log(`worker wasm: ${wasm.length} bytes, ${gzipSync(wasm, { level: 9 }).length} bytes gzipped`);
 } finally {
   await w.stop();
+  await w0.stop();
 }

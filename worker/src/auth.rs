@@ -5,9 +5,8 @@
 use keyward_core::chrono::{DateTime, Utc};
 use keyward_core::{Code, EnvRule, KeyRecord, Presented, Scope, Verdict};
 
-use crate::config::Config;
+use crate::context::Ctx;
 use crate::http::ApiError;
-use crate::store::Store;
 
 /// Id recorded as actor for the root key.
 pub const ROOT: &str = "root";
@@ -87,8 +86,7 @@ pub enum Root {
 /// # Errors
 /// `unavailable` when storage fails: the caller answers 503, never a pass.
 pub async fn check(
-    config: &Config,
-    store: &Store,
+    ctx: &Ctx<'_>,
     raw: &str,
     (rule, root): (EnvRule<'_>, Root),
     required: &[Scope],
@@ -99,7 +97,7 @@ pub async fn check(
         Err(e) => return Ok(Check::refused(e.code())),
     };
     let hint = Some(presented.hint().to_owned());
-    if presented.hash().ct_eq(&config.root_key_hash) {
+    if presented.hash().ct_eq(&ctx.config.root_key_hash) {
         return Ok(Check {
             code: match root {
                 Root::Accepted => Code::Valid,
@@ -111,7 +109,12 @@ pub async fn check(
             missing: None,
         });
     }
-    let record = store.by_hash(presented.hash()).await?;
+    // KV finds the key; its lifecycle is the ledger's (a stale or forged KV copy can
+    // neither revive a revoked key nor lengthen its life).
+    let record = match ctx.store.by_hash(presented.hash()).await? {
+        Some(found) if found.hash.ct_eq(presented.hash()) => ctx.ledger().truth(&found).await?,
+        _ => None,
+    };
     let verdict = presented.decide(record.as_ref().map(KeyRecord::facts), rule, required, now);
     let missing = match &verdict {
         Verdict::InsufficientScope { missing } => Some(missing.clone()),

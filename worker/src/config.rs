@@ -18,6 +18,11 @@ pub const AUDIT_DB: &str = "AUDIT_DB";
 /// Queue producer for revocations that did not fit in the request that asked for them.
 pub const REVOCATIONS: &str = "REVOCATIONS";
 
+/// Default revocation bound: an isolate reuses a ledger's answer for at most 1 s.
+pub const DEFAULT_REVOCATION_BOUND_MS: u32 = 1_000;
+/// Largest revocation bound accepted: 60 s (the bound other products promise).
+pub const MAX_REVOCATION_BOUND_MS: u32 = 60_000;
+
 /// Default largest request body the gateway forwards: 10 MiB.
 pub const DEFAULT_GATEWAY_MAX_BODY: usize = 10 * 1024 * 1024;
 
@@ -38,6 +43,8 @@ pub struct Config {
     pub routes: Routes,
     /// Largest request body the gateway forwards.
     pub gateway_max_body: usize,
+    /// How long an isolate may reuse a key ledger's answer, in ms (0: never).
+    pub revocation_bound_ms: u32,
     /// Environment the gateway serves.
     pub gateway_env: String,
     /// Where alerts are POSTed.
@@ -147,6 +154,20 @@ impl Config {
         if origin_url.is_some() && routes.is_empty() {
             problems.push("ROUTES is required when ORIGIN_URL is set (the gateway fails closed: no route, no access)".to_owned());
         }
+        let revocation_bound_ms = match var(env, "KEYWARD_REVOCATION_BOUND_MS") {
+            None => DEFAULT_REVOCATION_BOUND_MS,
+            Some(v) => v
+                .trim()
+                .parse::<u32>()
+                .ok()
+                .filter(|n| *n <= MAX_REVOCATION_BOUND_MS)
+                .unwrap_or_else(|| {
+                    problems.push(format!(
+                        "KEYWARD_REVOCATION_BOUND_MS must be a number of milliseconds from 0 to {MAX_REVOCATION_BOUND_MS}"
+                    ));
+                    0
+                }),
+        };
         let gateway_env = var(env, "GATEWAY_ENV").unwrap_or_else(|| "live".to_owned());
         if !environments.contains(&gateway_env) {
             problems.push(format!(
@@ -186,6 +207,12 @@ impl Config {
         if env.queue(AUDIT).is_err() {
             problems.push(format!("the queue binding {AUDIT} is missing"));
         }
+        if env.durable_object(crate::ledger::KEY_LEDGER).is_err() {
+            problems.push(format!(
+                "the Durable Object binding {} is missing",
+                crate::ledger::KEY_LEDGER
+            ));
+        }
         if env.queue(REVOCATIONS).is_err() {
             problems.push(format!("the queue binding {REVOCATIONS} is missing"));
         }
@@ -201,6 +228,7 @@ impl Config {
                 origin_url,
                 routes,
                 gateway_max_body,
+                revocation_bound_ms,
                 gateway_env,
                 alert_webhook_url: var(env, "ALERT_WEBHOOK_URL"),
                 leak_report_keys,

@@ -9,6 +9,7 @@ use crate::audit::{self, Client};
 use crate::auth::{self, Check, ROOT, Root};
 use crate::config::Config;
 use crate::http::{ApiError, credential};
+use crate::ledger::Ledger;
 use crate::store::Store;
 
 /// What every handler gets.
@@ -58,6 +59,11 @@ pub enum LogUse {
 }
 
 impl Ctx<'_> {
+    /// Where keys' lives are decided.
+    pub fn ledger(&self) -> Ledger<'_> {
+        Ledger::new(self.env, self.config.revocation_bound_ms)
+    }
+
     /// Authenticates the request's credential, requires `scope`, and audits the use.
     ///
     /// # Errors
@@ -78,8 +84,7 @@ impl Ctx<'_> {
         };
         let required = [Scope::parse(scope).map_err(|_| ApiError::code(Code::Internal))?];
         let check = auth::check(
-            self.config,
-            &self.store,
+            self,
             &raw,
             (EnvRule::KeysOwn, Root::Accepted),
             &required,

@@ -8,6 +8,8 @@ use keyward_api::Alert;
 
 use crate::alerts;
 use crate::config::{AUDIT_DB, Config, KEYS};
+use crate::keys::truth_of;
+use crate::ledger::Ledger;
 use crate::store::Store;
 
 /// Runs the checks over every key; returns how many new alerts were raised.
@@ -16,6 +18,8 @@ use crate::store::Store;
 /// Any KV or D1 fault (the next run tries again; alert ids are per key per day).
 pub async fn run(env: &Env, now: DateTime<Utc>) -> worker::Result<usize> {
     let store = Store::new(env.kv(KEYS)?);
+    let config = Config::get(env).map_err(worker::Error::RustError)?;
+    let ledger = Ledger::new(env, config.revocation_bound_ms);
     let db = env.d1(AUDIT_DB)?;
     let mut found = Vec::new();
     let mut cursor = None;
@@ -24,7 +28,14 @@ pub async fn run(env: &Env, now: DateTime<Utc>) -> worker::Result<usize> {
             .list(None, None, cursor, 100)
             .await
             .map_err(|e| worker::Error::RustError(e.message))?;
-        for r in records {
+        for kv in records {
+            // KV lists; the ledger says what each key's life is.
+            let Some(r) = truth_of(&ledger, kv)
+                .await
+                .map_err(|e| worker::Error::RustError(e.message))?
+            else {
+                continue;
+            };
             if stale(&r, now, stale_after()) {
                 let last = r
                     .last_used_at
@@ -60,8 +71,5 @@ pub async fn run(env: &Env, now: DateTime<Utc>) -> worker::Result<usize> {
             None => break,
         }
     }
-    let webhook = Config::get(env)
-        .ok()
-        .and_then(|c| c.alert_webhook_url.clone());
-    alerts::raise(&db, webhook.as_deref(), found).await
+    alerts::raise(&db, config.alert_webhook_url.as_deref(), found).await
 }

@@ -6,12 +6,13 @@ use keyward_api::{
 };
 use keyward_core::chrono::Duration;
 use keyward_core::{
-    ApiKey, Asked, Code, KeyId, KeyRecord, Lifecycle, NewRecord, OsRandom, ScopeSet,
+    ApiKey, Asked, Code, KeyId, KeyRecord, Lifecycle, NewRecord, OsRandom, ScopeSet, Successor,
 };
 use worker::Request;
 
 use crate::context::{Ctx, LogUse};
 use crate::http::{ApiError, ApiResult, Query, json, read_json, read_optional_json};
+use crate::ledger::Ledger;
 
 fn scope_error(e: keyward_core::ScopeError) -> ApiError {
     ApiError::new(e.code(), e.to_string())
@@ -65,7 +66,10 @@ pub async fn create(ctx: &mut Ctx<'_>, mut req: Request) -> ApiResult {
         },
         ctx.now,
     );
+    // The KV record first (inert until the ledger knows the key), then the ledger: the
+    // key exists once its object commits it.
     ctx.store.put(&record).await?;
+    let record = ctx.ledger().create(&record).await?;
     ctx.record_action(Lifecycle::Create, &record, &caller.id);
     Ok(json(
         201,
@@ -105,8 +109,30 @@ pub async fn list(ctx: &mut Ctx<'_>, req: Request) -> ApiResult {
             u64::from(limit),
         )
         .await?;
-    let keys = records.iter().map(|r| KeyView::of(r, ctx.now)).collect();
+    let mut keys = Vec::with_capacity(records.len());
+    for record in records {
+        if let Some(truth) = truth_of(&ctx.ledger(), record).await? {
+            keys.push(KeyView::of(&truth, ctx.now));
+        }
+    }
     Ok(json(200, &KeyList { keys, cursor }))
+}
+
+/// The truth about a key KV lists: a revocation in KV is final (revocation is write-once,
+/// so KV can only lag behind one, never invent one); anything else is the ledger's
+/// word. `None`: a KV record whose key was never committed.
+///
+/// # Errors
+/// `unavailable`.
+pub async fn truth_of(ledger: &Ledger<'_>, kv: KeyRecord) -> Result<Option<KeyRecord>, ApiError> {
+    if kv.revoked_at.is_some() && kv.lineage.is_some() {
+        return Ok(Some(kv));
+    }
+    let last_used = kv.last_used_at;
+    Ok(ledger.truth(&kv).await?.map(|mut r| {
+        r.last_used_at = last_used;
+        r
+    }))
 }
 
 async fn load(ctx: &Ctx<'_>, id: &str) -> Result<KeyRecord, ApiError> {
@@ -114,7 +140,11 @@ async fn load(ctx: &Ctx<'_>, id: &str) -> Result<KeyRecord, ApiError> {
     if id.parse::<KeyId>().is_err() {
         return Err(not_found());
     }
-    ctx.store.by_id(id).await?.ok_or_else(not_found)
+    let kv = ctx.store.by_id(id).await?.ok_or_else(not_found)?;
+    let last_used = kv.last_used_at;
+    let mut truth = ctx.ledger().truth(&kv).await?.ok_or_else(not_found)?;
+    truth.last_used_at = last_used;
+    Ok(truth)
 }
 
 /// `GET /v1/keys/{id}`
@@ -129,20 +159,23 @@ pub async fn show(ctx: &mut Ctx<'_>, req: Request, id: &str) -> ApiResult {
     Ok(json(200, &KeyView::of(&record, ctx.now)))
 }
 
-/// Revokes `record` (kept, never deleted) and stores it.
+/// Revokes `record`'s key in its ledger (kept, never deleted; the first revocation
+/// stands), then in KV; returns the record and whether this call revoked it.
 ///
 /// # Errors
-/// `unavailable` when storage fails.
+/// `not_found` or `unavailable`.
 pub async fn revoke_record(
     ctx: &mut Ctx<'_>,
-    record: &mut KeyRecord,
+    record: &KeyRecord,
     by: &str,
     reason: &str,
-) -> Result<(), ApiError> {
-    record.revoke(by, reason, ctx.now);
-    ctx.store.put(record).await?;
-    ctx.record_action(Lifecycle::Revoke, record, by);
-    Ok(())
+) -> Result<(KeyRecord, bool), ApiError> {
+    let (revoked, changed) = ctx.ledger().revoke(record, by, reason, ctx.now).await?;
+    if changed {
+        ctx.store.put(&revoked).await?;
+        ctx.record_action(Lifecycle::Revoke, &revoked, by);
+    }
+    Ok((revoked, changed))
 }
 
 /// `POST /v1/keys/{id}/revoke`
@@ -157,11 +190,9 @@ pub async fn revoke(ctx: &mut Ctx<'_>, mut req: Request, id: &str) -> ApiResult 
         .await?;
     let body: RevokeKey = read_optional_json(&mut req).await?;
     let reason = body.reason()?.to_owned();
-    let mut record = load(ctx, id).await?;
+    let record = load(ctx, id).await?;
     caller.actor().may_manage(&record)?;
-    if record.revoked_at.is_none() {
-        revoke_record(ctx, &mut record, &caller.id, &reason).await?;
-    }
+    let (record, _) = revoke_record(ctx, &record, &caller.id, &reason).await?;
     Ok(json(200, &KeyView::of(&record, ctx.now)))
 }
 
@@ -177,16 +208,41 @@ pub async fn rotate(ctx: &mut Ctx<'_>, mut req: Request, id: &str) -> ApiResult 
         .await?;
     let body: RotateKey = read_optional_json(&mut req).await?;
     let grace = Duration::seconds(body.grace_seconds()?);
-    let mut old = load(ctx, id).await?;
+    let old = load(ctx, id).await?;
     caller.actor().may_manage(&old)?;
     let new = ApiKey::generate(&ctx.config.vendor, &old.env)
         .map_err(|e| ApiError::unavailable("key generation", e))?;
-    let new_id =
-        KeyId::generate(&mut OsRandom).map_err(|e| ApiError::unavailable("key generation", e))?;
-    let next = old
-        .rotate(new_id, &new, grace, ctx.now)
+    let successor = Successor {
+        id: KeyId::generate(&mut OsRandom)
+            .map_err(|e| ApiError::unavailable("key generation", e))?,
+        hash: new.hash,
+        hint: new.hint.clone(),
+    };
+    // What the ledger will make, worked out here to write KV first: a successor KV holds
+    // but its ledger never committed is inert (unknown), so a failure cannot leave a live
+    // successor nobody was given, nor end the old key with none.
+    let mut draft = old.clone();
+    let next = draft
+        .rotate_to(successor.clone(), grace, ctx.now)
         .map_err(|e| ApiError::new(Code::Conflict, e.to_string()))?;
-    // The successor first: if the second write fails, the old key still works unchanged.
+    ctx.store.put(&next).await?;
+    let (old, next) = match ctx
+        .ledger()
+        .rotate(&old, successor, grace.num_seconds(), ctx.now)
+        .await
+    {
+        Ok(pair) => pair,
+        Err(e) => {
+            // Refused (revoked or rotated meanwhile): the draft never becomes a key.
+            if let Err(gone) = ctx.store.forget(&next).await {
+                worker::console_warn!(
+                    "an uncommitted successor stays in KV, inert: {}",
+                    gone.message
+                );
+            }
+            return Err(e);
+        }
+    };
     ctx.store.put(&next).await?;
     ctx.store.put(&old).await?;
     ctx.record_action(Lifecycle::Rotate, &old, &caller.id);

@@ -197,18 +197,17 @@ async fn revoke_reported(
                     (LeakLabel::TruePositive, Some(Revocation::AlreadyRevoked))
                 }
                 Some(record) if revoked_here < REVOKE_IN_REQUEST => {
-                    let mut record = record.clone();
-                    revoke_record(ctx, &mut record, by, "leaked").await?;
+                    // KV only finds the key; its ledger revokes it (or says it was).
+                    let (record, changed) = revoke_record(ctx, record, by, "leaked").await?;
                     revoked_here += 1;
                     done.push(*h);
-                    found.push(leaked_alert(
-                        &record,
-                        &place,
-                        by,
-                        ctx.now,
-                        "it is now revoked",
-                    ));
-                    (LeakLabel::TruePositive, Some(Revocation::Revoked))
+                    let (how, revocation) = if changed {
+                        ("it is now revoked", Revocation::Revoked)
+                    } else {
+                        ("it was already revoked", Revocation::AlreadyRevoked)
+                    };
+                    found.push(leaked_alert(&record, &place, by, ctx.now, how));
+                    (LeakLabel::TruePositive, Some(revocation))
                 }
                 Some(_) => {
                     done.push(*h);
@@ -252,6 +251,7 @@ pub async fn revoke_queued(
     now: DateTime<Utc>,
 ) -> worker::Result<Vec<AuditEvent>> {
     let store = crate::store::Store::new(env.kv(crate::config::KEYS)?);
+    let ledger = crate::ledger::Ledger::new(env, config.revocation_bound_ms);
     let mut events = Vec::new();
     let mut alerts_found = Vec::new();
     let fault = |e: ApiError| worker::Error::RustError(e.message);
@@ -259,13 +259,15 @@ pub async fn revoke_queued(
         let Ok(hash) = job.hash.parse::<KeyHash>() else {
             continue;
         };
-        let Some(mut record) = store.by_hash(&hash).await.map_err(fault)? else {
+        let Some(found) = store.by_hash(&hash).await.map_err(fault)? else {
             continue;
         };
-        let how = if record.revoked_at.is_some() {
-            "it was already revoked"
-        } else {
-            record.revoke(&job.by, "leaked", now);
+        // KV only finds the key; its ledger revokes it (or says it was).
+        let (record, changed) = ledger
+            .revoke(&found, &job.by, "leaked", now)
+            .await
+            .map_err(fault)?;
+        let how = if changed {
             store.put(&record).await.map_err(fault)?;
             events.push(crate::audit::lifecycle_event(
                 &record,
@@ -274,6 +276,8 @@ pub async fn revoke_queued(
                 now,
             ));
             "it is now revoked"
+        } else {
+            "it was already revoked"
         };
         alerts_found.push(leaked_alert(&record, &job.place, &job.by, now, how));
     }

@@ -16,6 +16,7 @@ mod gateway;
 mod http;
 mod keys;
 mod leaks;
+mod ledger;
 mod reports;
 mod signature;
 mod store;

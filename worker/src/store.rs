@@ -61,6 +61,14 @@ fn fault(e: impl std::fmt::Display) -> ApiError {
     ApiError::unavailable("key storage", e)
 }
 
+/// A stored record, read with the same JSON decoder as the key ledger's (one decoder in
+/// the wasm, not two).
+fn decode(text: Option<String>) -> Result<Option<KeyRecord>, ApiError> {
+    text.map(|t| serde_json::from_str(&t))
+        .transpose()
+        .map_err(fault)
+}
+
 fn owner_prefix(owner: &str) -> String {
     let h = KeyHash::of(owner).to_hex();
     format!("own:{}:", &h[..32])
@@ -82,13 +90,14 @@ impl Store {
             return Ok(record);
         }
         let started = now_ms();
-        let record = self
+        let text = self
             .kv
             .get(&format!("rec:{}", hash.to_hex()))
             .cache_ttl(CACHE_TTL_SECONDS)
-            .json::<KeyRecord>()
+            .text()
             .await
             .map_err(fault)?;
+        let record = decode(text)?;
         Ok(RECENT.with(|r| {
             r.borrow_mut()
                 .remember_read(*hash.as_bytes(), record, started, now_ms())
@@ -110,14 +119,11 @@ impl Store {
                 .iter()
                 .map(|h| format!("rec:{}", h.to_hex()))
                 .collect();
-            let page = self
-                .kv
-                .get_bulk(&names)
-                .json::<KeyRecord>()
-                .await
-                .map_err(fault)?;
-            for record in page.into_values().flatten() {
-                found.insert(record.hash, record);
+            let page = self.kv.get_bulk(&names).text().await.map_err(fault)?;
+            for text in page.into_values() {
+                if let Some(record) = decode(text)? {
+                    found.insert(record.hash, record);
+                }
             }
         }
         Ok(found)
@@ -144,11 +150,13 @@ impl Store {
     }
 
     async fn by_hash_fresh(&self, hash: &KeyHash) -> Result<Option<KeyRecord>, ApiError> {
-        self.kv
+        let text = self
+            .kv
             .get(&format!("rec:{}", hash.to_hex()))
-            .json::<KeyRecord>()
+            .text()
             .await
-            .map_err(fault)
+            .map_err(fault)?;
+        decode(text)
     }
 
     /// Fills `last_used_at` from the consumer's `used:` entry.
@@ -207,6 +215,25 @@ impl Store {
                 .await
                 .map_err(fault)?;
         }
+        Ok(())
+    }
+
+    /// Removes a record and its indexes (a successor whose rotation was refused).
+    ///
+    /// # Errors
+    /// `unavailable` when KV fails.
+    pub async fn forget(&self, record: &KeyRecord) -> Result<(), ApiError> {
+        for key in [
+            format!("rec:{}", record.hash.to_hex()),
+            format!("id:{}", record.id),
+            format!("{}{}", owner_prefix(&record.owner), record.id),
+        ] {
+            self.kv.delete(&key).await.map_err(fault)?;
+        }
+        RECENT.with(|r| {
+            r.borrow_mut()
+                .remember_write(*record.hash.as_bytes(), None, now_ms())
+        });
         Ok(())
     }
 

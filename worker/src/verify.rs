@@ -37,8 +37,7 @@ pub async fn verify(ctx: &mut Ctx<'_>, mut req: Request) -> ApiResult {
         }
     };
     let check = auth::check(
-        ctx.config,
-        &ctx.store,
+        ctx,
         body.key.expose_secret(),
         (EnvRule::Exactly(env), Root::Unknown),
         &required,

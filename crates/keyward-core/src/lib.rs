@@ -58,7 +58,9 @@ pub use key::{
 };
 pub use policy::{Actor, Asked, Refusal, Terms};
 pub use random::{OsRandom, RandomError, RandomSource};
-pub use record::{InvalidKeyId, KeyId, KeyRecord, KeyStatus, NewRecord, RateLimit, RotateError};
+pub use record::{
+    InvalidKeyId, KeyId, KeyRecord, KeyStatus, NewRecord, RateLimit, RotateError, Successor,
+};
 pub use scope::{
     ADMIN, MAX_SCOPE_LEN, MAX_SCOPES, RESERVED, Scope, ScopeError, ScopeRegistry, ScopeSet,
 };

@@ -157,6 +157,22 @@ pub struct KeyRecord {
     /// Rate limit, if any.
     #[serde(default)]
     pub rate_limit: Option<RateLimit>,
+    /// The first key of this key's rotation chain: where its lifecycle is kept. `None` for
+    /// a record stored before lifecycles were kept apart (its own id is its chain).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lineage: Option<KeyId>,
+}
+
+/// The successor of a rotation, before it has a record: its id, and the hash and hint of
+/// its key (never the key).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Successor {
+    /// The new key's id.
+    pub id: KeyId,
+    /// The new key's hash.
+    pub hash: KeyHash,
+    /// The new key's hint.
+    pub hint: String,
 }
 
 /// What a new key record is made from, besides the generated key.
@@ -181,10 +197,21 @@ pub struct NewRecord {
 impl KeyRecord {
     /// The record for a freshly generated key.
     pub fn new(id: KeyId, key: &NewKey, spec: NewRecord, now: DateTime<Utc>) -> Self {
+        Self::from_parts(id, key.hash, key.hint.clone(), spec, now)
+    }
+
+    fn from_parts(
+        id: KeyId,
+        hash: KeyHash,
+        hint: String,
+        spec: NewRecord,
+        now: DateTime<Utc>,
+    ) -> Self {
         KeyRecord {
+            lineage: Some(id.clone()),
             id,
-            hash: key.hash,
-            hint: key.hint.clone(),
+            hash,
+            hint,
             name: spec.name,
             owner: spec.owner,
             scopes: spec.scopes,
@@ -248,6 +275,31 @@ impl KeyRecord {
         grace: Duration,
         now: DateTime<Utc>,
     ) -> Result<KeyRecord, RotateError> {
+        let successor = Successor {
+            id: new_id,
+            hash: new_key.hash,
+            hint: new_key.hint.clone(),
+        };
+        self.rotate_to(successor, grace, now)
+    }
+
+    /// The chain this key's lifecycle is kept in: its `lineage`, or its own id for a
+    /// record of the previous format.
+    pub fn chain(&self) -> &KeyId {
+        self.lineage.as_ref().unwrap_or(&self.id)
+    }
+
+    /// [`KeyRecord::rotate`] given the successor's id, hash and hint: what a store that
+    /// never sees the new key itself applies.
+    ///
+    /// # Errors
+    /// [`RotateError`] if this key is revoked, expired or already rotated.
+    pub fn rotate_to(
+        &mut self,
+        successor: Successor,
+        grace: Duration,
+        now: DateTime<Utc>,
+    ) -> Result<KeyRecord, RotateError> {
         if self.is_revoked(now) {
             return Err(RotateError::Revoked);
         }
@@ -257,9 +309,10 @@ impl KeyRecord {
         if self.rotated_to.is_some() {
             return Err(RotateError::AlreadyRotated);
         }
-        let mut next = KeyRecord::new(
-            new_id,
-            new_key,
+        let mut next = KeyRecord::from_parts(
+            successor.id,
+            successor.hash,
+            successor.hint,
             NewRecord {
                 name: self.name.clone(),
                 owner: self.owner.clone(),
@@ -272,6 +325,7 @@ impl KeyRecord {
             now,
         );
         next.rotated_from = Some(self.id.clone());
+        next.lineage = Some(self.chain().clone());
         let grace_end = now
             .checked_add_signed(grace.max(Duration::zero()))
             .unwrap_or(now);

@@ -494,3 +494,26 @@ mod containment {
         }
     }
 }
+
+#[test]
+fn a_rotation_chain_keeps_its_first_keys_id() {
+    let (_, mut first) = record(&[], None);
+    assert_eq!(first.chain(), &first.id, "a new key starts its chain");
+    let new_key = ApiKey::generate("sk", "live").unwrap();
+    let second = first
+        .rotate(
+            KeyId::generate(&mut keyward_core::OsRandom).unwrap(),
+            &new_key,
+            Duration::zero(),
+            now(),
+        )
+        .unwrap();
+    assert_eq!(second.chain(), &first.id);
+    let mut legacy = first.clone();
+    legacy.lineage = None;
+    assert_eq!(
+        legacy.chain(),
+        &legacy.id,
+        "a record of the previous format is its own chain"
+    );
+}
