@@ -33,6 +33,12 @@ export interface ApiKeyAuthOptions {
   requestProperty?: string;
   /** Receives the audit event with the response status once the response has finished. */
   onUse?: (event: AuditEvent) => void | Promise<void>;
+  /**
+   * Units one request counts against the key's rate limits and credits: 1 to 1000, or a
+   * function of the request. Default 1. Refused uses answer 429 `rate_limited` or
+   * `usage_exceeded` with `RateLimit` and `Retry-After` headers.
+   */
+  cost?: number | ((req: IncomingMessage) => number);
 }
 
 /**

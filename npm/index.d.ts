@@ -36,6 +36,8 @@ export declare class ApiKeyError extends Error {
   readonly expose: boolean;
   /** The missing scope, for `insufficient_scope`. */
   readonly scope?: string;
+  /** For `rate_limited` and `usage_exceeded`: `RateLimit-Policy`, `RateLimit`, `Retry-After`. */
+  readonly headers?: Readonly<Record<string, string>>;
   /** The wrong part of a `malformed` key: length, prefix, vendor, environment, secret, checksum. */
   readonly part?: 'length' | 'prefix' | 'vendor' | 'environment' | 'secret' | 'checksum';
 }
@@ -77,7 +79,40 @@ export interface KeyRecord {
   rotated_to?: string | null;
   rotated_from?: string | null;
   metadata?: Record<string, unknown>;
+  /** Named rate limits: at most `limit` units in any rolling `period` (`30s`, `1m`, `1h`, `1d`). */
+  rate_limits?: RateLimitRule[];
+  /** The previous format's single limit, counted as the limit `default`. */
   rate_limit?: { requests: number; window_seconds: number } | null;
+  /** Usage credits (memoryStore and the Worker spend them; a store of your own cannot). */
+  credits?: {
+    remaining: number;
+    refill?: { amount: number; interval: 'day' | 'month' } | null;
+    alert_below?: number | null;
+    period?: string | null;
+    alerted?: string | null;
+  } | null;
+}
+
+/** A named rate limit. */
+export interface RateLimitRule {
+  /** `[a-z][a-z0-9_-]{0,31}` */
+  name: string;
+  /** Units per period, 1 to 10000. */
+  limit: number;
+  /** `30s`, `1m`, `1h`, `1d` (1 s to 1 day). */
+  period: string;
+}
+
+/** What one limit said of a counted use. */
+export interface RateLimitStatus {
+  name: string;
+  limit: number;
+  /** The period, in seconds. */
+  period: number;
+  /** Units left in the window. */
+  remaining: number;
+  /** When the window's oldest counted use falls out (epoch ms). */
+  reset: number;
 }
 
 /** What `req.apiKey` holds after a successful check: never the raw key. */
@@ -183,6 +218,16 @@ export interface StoreVerdict {
   message: string;
   key?: ApiKeyInfo;
   scope?: string;
+  /** For a key with rate limits: each limit's status after this use. */
+  ratelimits?: RateLimitStatus[];
+  /** For a key with credits: the balance after this use. */
+  credits?: { remaining: number };
+  /** memoryStore: this use took the balance below `alert_below`, first in its refill period. */
+  creditsLow?: true;
+  /** For a use refused by a limit or the credits: seconds until a retry can succeed. */
+  retryAfter?: number;
+  /** For a counted use: `RateLimit-Policy`, `RateLimit` and (refused) `Retry-After`. */
+  headers?: Record<string, string>;
 }
 
 /**
@@ -205,7 +250,7 @@ export interface MemoryStore extends KeyStore {
   findByHash(hash: string): KeyRecord | null;
   readonly size: number;
   /** The whole check in one call into WebAssembly. Pass the same `scopes` array each time. */
-  verifyKey(key: string, options?: { env?: string | { any: true }; scopes?: readonly string[]; now?: Date | number }): StoreVerdict;
+  verifyKey(key: string, options?: { env?: string | { any: true }; scopes?: readonly string[]; now?: Date | number; cost?: number }): StoreVerdict;
 }
 
 /**
@@ -219,7 +264,7 @@ export declare function memoryStore(records?: readonly KeyRecord[]): MemoryStore
 /** keyward's Worker as a store, through `POST /v1/verify`. */
 export interface RemoteStore {
   /** Asks the Worker (or the cache). Rejects with ApiKeyError `unavailable` on a fault. */
-  verifyKey(key: string, options?: { env?: string | { any: true } }): Promise<StoreVerdict>;
+  verifyKey(key: string, options?: { env?: string | { any: true }; cost?: number }): Promise<StoreVerdict>;
   /** Forgets cached verdicts. */
   clear(): void;
 }

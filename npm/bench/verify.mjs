@@ -63,9 +63,17 @@ function jsVerify(key, env, scopes, now, sha256) {
 const createHashHex = (k) => createHash('sha256').update(k).digest('hex');
 const oneShotHex = (k) => oneShotHash('sha256', k, 'hex');
 
+// The same records with two rate limits each, every use counted (sliding logs in wasm).
+const limited = memoryStore();
+for (const r of ownTable.values()) {
+  limited.add({ ...r, rate_limits: [{ name: 'second', limit: 10000, period: '1s' }, { name: 'day', limit: 10000, period: '1d' }] });
+}
+
 const cases = {
   'wasm: memoryStore().verifyKey (parse+crc+sha256+lookup+decision+scope, 1 call)':
     (key, now) => store.verifyKey(key, { env: 'live', scopes: SCOPES, now }),
+  'wasm: memoryStore().verifyKey, each key with two rate limits, counted':
+    (key, now) => limited.verifyKey(key, { env: 'live', scopes: SCOPES, now }),
   'wasm, own store: hashKey + Map + verify(record, {env, scopes}) (2 calls)':
     (key, now) => verify(ownTable.get(hashKey(key)) ?? null, { env: 'live', scopes: SCOPES, now }),
   'js: regex + zlib.crc32 + crypto.createHash + Map + scope check':

@@ -6,7 +6,25 @@ const { wasm, CODE_INFO } = require('./wasm.cjs');
 const { ApiKeyError, KeywardOptionError, fromWasm } = require('./errors.cjs');
 const {
   kTable, kRemote, info, memoryStore, remoteStore, codeOf, envArgument, decideFound, NO_SCOPES,
+  checkCost, usageOf, meterRecord,
 } = require('./stores.cjs');
+
+/** Rate-limit windows of records from stores of the app's own, one meter per store. */
+const meters = new WeakMap();
+function meterOf(store) {
+  let m = meters.get(store);
+  if (m === undefined) {
+    m = new wasm.Meter();
+    meters.set(store, m);
+  }
+  return m;
+}
+
+/** Sets a counted use's RateLimit headers on the response. */
+function setHeaders(res, headers) {
+  if (headers === undefined || res.headersSent) return;
+  for (const name of Object.keys(headers)) res.setHeader(name, headers[name]);
+}
 
 /** Per-request state shared by apiKeyAuth, requireScope and the usage hook. */
 const kState = Symbol('keyward.state');
@@ -37,8 +55,11 @@ function headerValues(req) {
   return [auth === undefined ? undefined : String(auth), apiKey === undefined ? undefined : String(apiKey)];
 }
 
-function refusal(code, message, options) {
-  return new ApiKeyError(code, message ?? CODE_INFO.get(code).message, options);
+function refusal(code, message, options, headers) {
+  const e = new ApiKeyError(code, message ?? CODE_INFO.get(code).message, options);
+  // 429s carry RateLimit and Retry-After; apiKeyErrorHandler writes them.
+  if (headers !== undefined) e.headers = headers;
+  return e;
 }
 
 /** `METHOD /path`, without the query string (which may hold secrets). */
@@ -77,10 +98,12 @@ function usageEvent(req, res, state) {
  */
 function apiKeyAuth(options) {
   if (options === null || typeof options !== 'object') throw new KeywardOptionError('options', 'must be an object with a store and an env');
-  const { store, env, getKey, requestProperty = 'apiKey', onUse } = options;
+  const { store, env, getKey, requestProperty = 'apiKey', onUse, cost = 1 } = options;
   for (const name of Object.keys(options)) {
-    if (!['store', 'env', 'getKey', 'requestProperty', 'onUse'].includes(name)) throw new KeywardOptionError(name, 'is not an option of apiKeyAuth');
+    if (!['store', 'env', 'getKey', 'requestProperty', 'onUse', 'cost'].includes(name)) throw new KeywardOptionError(name, 'is not an option of apiKeyAuth');
   }
+  if (typeof cost !== 'function') checkCost(cost);
+  const costOf = typeof cost === 'function' ? cost : () => cost;
   if (store === null || typeof store !== 'object') throw new KeywardOptionError('store', 'is required: memoryStore(), remoteStore() or an object with findByHash(hash)');
   const table = store[kTable];
   const remote = store[kRemote];
@@ -107,38 +130,41 @@ function apiKeyAuth(options) {
     }
   }
 
-  function accept(req, state, keyInfo, next) {
+  function accept(req, res, state, keyInfo, next, headers) {
     state.code = 'valid';
     state.info = keyInfo;
     state.keyId = keyInfo.id;
     req[requestProperty] = keyInfo;
+    setHeaders(res, headers);
     next();
   }
 
-  function refuse(state, code, next, message, options) {
+  function refuse(state, code, next, message, options, headers) {
     state.code = code;
-    next(refusal(code, message, options));
+    next(refusal(code, message, options, headers));
   }
 
   /** After a memoryStore check in `out`. */
-  function fromTable(req, state, next) {
+  function fromTable(req, res, state, next) {
     const code = codeOf(out);
+    const headers = out.metered ? usageOf(out, state.time).headers : undefined;
     if (out.slot >= 0) {
       const keyInfo = table.infos[out.slot];
       state.keyId = keyInfo.id;
       state.hint = keyInfo.hint;
-      if (code === 'valid') return accept(req, state, keyInfo, next);
+      if (code === 'valid') return accept(req, res, state, keyInfo, next, headers);
     } else if (out.parsed) {
       // The key parsed (the core checked it): its hint is safe to log.
       state.hint = out.hint;
     }
-    return refuse(state, code, next, out.note);
+    return refuse(state, code, next, out.note, undefined, headers);
   }
 
   /** After the lookup of a presented key in `check` found `record` (or nothing). */
-  function fromRecord(req, state, check, record, next) {
+  function fromRecord(req, res, state, check, record, units, next) {
     try {
       decideFound(check, record, wantEnv, state.time);
+      if (codeOf(check) === 'valid') meterRecord(meterOf(store), check, record, units, state.time);
     } catch (e) {
       // The store returned something that is not a key record: a fault, not a pass.
       state.code = 'internal';
@@ -146,11 +172,12 @@ function apiKeyAuth(options) {
     }
     const code = codeOf(check);
     if (code !== 'unknown_key') state.keyId = record.id;
+    const headers = check.metered ? usageOf(check, state.time).headers : undefined;
     if (code !== 'valid') {
       if (state.hint === undefined) state.hint = check.hint;
-      return refuse(state, code, next);
+      return refuse(state, code, next, undefined, undefined, headers);
     }
-    accept(req, state, infoFor(record), next);
+    accept(req, res, state, infoFor(record), next, headers);
   }
 
   function unavailable(state, next, cause) {
@@ -171,15 +198,25 @@ function apiKeyAuth(options) {
       }
       if (typeof key !== 'string' || key === '') return refuse(state, 'missing_key', next);
     }
+    let units = cost;
+    if (typeof cost === 'function') {
+      try {
+        units = checkCost(costOf(req), 'cost(req)');
+      } catch (e) {
+        state.code = 'internal';
+        return next(new ApiKeyError('internal', e.message));
+      }
+    }
     if (table) {
-      // memoryStore: credential, parse, checksum, hash, lookup and decision in one call.
+      // memoryStore: credential, parse, checksum, hash, lookup, decision and counting in
+      // one call.
       if (key === undefined) {
         const [auth, apiKey] = headerValues(req);
-        table.table.checkRequest(auth, apiKey, wantEnv, NO_SCOPES, state.time, out);
+        table.table.checkRequest(auth, apiKey, wantEnv, NO_SCOPES, state.time, units, out);
       } else {
-        table.table.check(key, wantEnv, NO_SCOPES, state.time, out);
+        table.table.check(key, wantEnv, NO_SCOPES, state.time, units, out);
       }
-      return fromTable(req, state, next);
+      return fromTable(req, res, state, next);
     }
     if (remote) {
       if (key === undefined) {
@@ -192,10 +229,10 @@ function apiKeyAuth(options) {
       const presented = codeOf(out);
       if (presented !== 'valid') return refuse(state, presented, next);
       state.hint = out.hint;
-      return remote(key, out.hash, wantEnv).then((v) => {
+      return remote(key, out.hash, wantEnv, units).then((v) => {
         if (v.keyId) state.keyId = v.keyId;
-        if (v.code === 'valid') return accept(req, state, v.key, next);
-        refuse(state, v.code, next, v.message);
+        if (v.code === 'valid') return accept(req, res, state, v.key, next, v.headers);
+        refuse(state, v.code, next, v.message, undefined, v.headers);
       }, (e) => unavailable(state, next, e));
     }
 
@@ -226,7 +263,7 @@ function apiKeyAuth(options) {
       return Promise.resolve(found).then(
         (record) => {
           try {
-            fromRecord(req, state, check, record, next);
+            fromRecord(req, res, state, check, record, units, next);
           } finally {
             check.free();
           }
@@ -237,7 +274,7 @@ function apiKeyAuth(options) {
         },
       );
     }
-    fromRecord(req, state, out, found, next);
+    fromRecord(req, res, state, out, found, units, next);
   };
 }
 
@@ -343,6 +380,7 @@ function apiKeyErrorHandler({ realm = 'keyward' } = {}) {
     const info = CODE_INFO.get(err.code);
     const body = JSON.stringify({ error: { code: err.code, message: err.expose ? err.message : info.message } });
     res.statusCode = err.status;
+    if (err.headers) for (const name of Object.keys(err.headers)) res.setHeader(name, err.headers[name]);
     if (info.challenge) res.setHeader('WWW-Authenticate', wasm.wwwAuthenticate(realm, err.code, err.scope));
     res.setHeader('Content-Type', 'application/json; charset=utf-8');
     res.setHeader('Cache-Control', 'no-store');

@@ -36,6 +36,65 @@ function info(id, owner, scopes, env, hint) {
 /** The code a Check holds. */
 const codeOf = (check) => CODE_LIST[check.code].code;
 
+/** The most units one use may cost (the core's MAX_COST). */
+const MAX_COST = 1000;
+
+/** Checks a `cost`: a whole number of units, 1 to 1000. */
+function checkCost(cost, option = 'cost') {
+  if (!Number.isInteger(cost) || cost < 1 || cost > MAX_COST) {
+    throw new KeywardOptionError(option, `must be a whole number of units, 1 to ${MAX_COST}`);
+  }
+  return cost;
+}
+
+/** `[name, value, name, value]` as an object. */
+function headerObject(list) {
+  const headers = {};
+  for (let i = 0; i < list.length; i += 2) headers[list[i]] = list[i + 1];
+  return headers;
+}
+
+/**
+ * What a counted use came to, from a Check's usage: `ratelimits` (each limit's name,
+ * limit, period in seconds, remaining and reset time in epoch ms), `credits` ({remaining}),
+ * `retryAfter` (seconds, when refused) and `headers` (RateLimit-Policy, RateLimit,
+ * Retry-After) for the response.
+ */
+function usageOf(check, now) {
+  const u = JSON.parse(check.usage);
+  const usage = { headers: headerObject(check.headers) };
+  if (u.limits.length > 0) {
+    usage.ratelimits = u.limits.map((l) => ({
+      name: l.name, limit: l.limit, period: l.period_seconds, remaining: l.remaining, reset: now + l.reset_ms,
+    }));
+  }
+  if (u.credits !== null) usage.credits = { remaining: u.credits };
+  // This use took the balance below the key's alert_below, first in its refill period.
+  if (u.alert_due) usage.creditsLow = true;
+  const retry = usage.headers['Retry-After'];
+  if (retry !== undefined) usage.retryAfter = Number(retry);
+  return usage;
+}
+
+/**
+ * Counts a valid use of a record from a store of the app's own under its rate limits, in
+ * this process (`meter`); fills `check`. Credits cannot be spent there: a record holding
+ * them is a fault (use memoryStore, or the Worker through remoteStore).
+ */
+function meterRecord(meter, check, record, cost, now) {
+  if (record.credits !== undefined && record.credits !== null) {
+    throw new ApiKeyError('internal', 'a store of your own cannot spend credits: use memoryStore() or remoteStore()');
+  }
+  const limited = (Array.isArray(record.rate_limits) && record.rate_limits.length > 0)
+    || (record.rate_limit !== undefined && record.rate_limit !== null);
+  if (!limited) return;
+  try {
+    meter.count(record.id, JSON.stringify({ rate_limits: record.rate_limits ?? [], rate_limit: record.rate_limit ?? null }), cost, now, check);
+  } catch (e) {
+    throw new ApiKeyError('internal', `the record's rate limits: ${fromWasm(e).message}`);
+  }
+}
+
 /** The `env` option as the core's rule takes it: a name, or '' for the key's own. */
 function envArgument(env, option = 'env') {
   if (env === undefined || env === '') return '';
@@ -115,9 +174,10 @@ function memoryStore(records = []) {
      * `{any: true}`) for the key's own. Pass the same `scopes` array each time: it is
      * parsed once.
      */
-    verifyKey(key, { env, scopes, now } = {}) {
+    verifyKey(key, { env, scopes, now, cost = 1 } = {}) {
       const required = requiredScopes(scopes);
-      table.check(typeof key === 'string' ? key : '', envArgument(env), required, millis(now), out);
+      const at = millis(now);
+      table.check(typeof key === 'string' ? key : '', envArgument(env), required, at, checkCost(cost), out);
       const code = codeOf(out);
       const result = { valid: code === 'valid', code, message: CODE_INFO.get(code).message };
       if (out.slot >= 0) result.key = infos[out.slot];
@@ -125,6 +185,7 @@ function memoryStore(records = []) {
         result.scope = scopes[out.missing];
         result.message = wasm.missingScopeMessage(result.scope);
       }
+      if (out.metered) Object.assign(result, usageOf(out, at));
       return result;
     },
     [kTable]: { table, infos, out },
@@ -135,7 +196,8 @@ function memoryStore(records = []) {
 
 /**
  * Asks keyward's Worker (`POST {url}/v1/verify`, with a token holding `keys:verify`)
- * and caches each verdict by key hash for `cacheTtlMs` (default 5000). A revocation
+ * and caches each verdict by key hash for `cacheTtlMs` (default 5000). Keys with rate
+ * limits or credits are never answered from the cache: the Worker counts every use. A revocation
  * becomes visible here within `cacheTtlMs` plus the Worker's own revocation bound.
  * `url` and `token` default to `KEYWARD_URL` and `KEYWARD_TOKEN`; a missing one throws
  * at once. A Worker that fails or cannot be reached answers 503 `unavailable`: never a
@@ -169,9 +231,10 @@ function remoteStore({
   const cache = new Map();
   const out = new wasm.Check();
 
-  async function ask(key, env) {
+  async function ask(key, env, cost) {
     const body = { key, scopes: [] };
     if (env) body.env = env;
+    if (cost !== 1) body.cost = cost;
     let response;
     try {
       response = await fetch(endpoint, {
@@ -210,8 +273,37 @@ function remoteStore({
       }
     }
     if (answer.key_id !== undefined && verdict.key === undefined) verdict.keyId = answer.key_id;
+    if (Array.isArray(answer.ratelimits) || (answer.credits && typeof answer.credits.remaining === 'number')) {
+      verdict.metered = true;
+      Object.assign(verdict, remoteUsage(answer));
+    }
     return verdict;
   }
+
+  /** The usage the Worker reported, as memoryStore reports it. */
+  function remoteUsage(answer) {
+    const now = Date.now();
+    const usage = {};
+    const statuses = [];
+    if (Array.isArray(answer.ratelimits)) {
+      usage.ratelimits = answer.ratelimits.map((l) => {
+        const reset = Date.parse(l.reset_at);
+        statuses.push({ name: l.name, limit: l.limit, period_seconds: l.period, remaining: l.remaining, reset_ms: Math.max(0, reset - now) });
+        return { name: l.name, limit: l.limit, period: l.period, remaining: l.remaining, reset };
+      });
+    }
+    if (answer.credits && typeof answer.credits.remaining === 'number') usage.credits = { remaining: answer.credits.remaining };
+    if (typeof answer.retry_after === 'number') usage.retryAfter = answer.retry_after;
+    try {
+      usage.headers = headerObject(wasm.ratelimitHeaders(JSON.stringify(statuses), usage.retryAfter === undefined ? NaN : usage.retryAfter * 1000));
+    } catch (cause) {
+      throw new ApiKeyError('unavailable', undefined, { cause: { status: 200, error: 'not a verify answer', cause } });
+    }
+    return usage;
+  }
+
+  /** `${hash} ${env}` of keys the Worker counts → until when that is assumed (ms). */
+  const metered = new Map();
 
   function evict(now) {
     for (const [k, entry] of cache) {
@@ -224,13 +316,20 @@ function remoteStore({
    * Verifies a key that parsed locally (`hash` is its SHA-256): `{code, message, key?}`.
    * Throws an ApiKeyError `unavailable` when the Worker cannot answer.
    */
-  async function verifyParsed(key, hash, env) {
+  async function verifyParsed(key, hash, env, cost = 1) {
     const now = Date.now();
     const id = `${hash} ${env}`;
+    const countedUntil = metered.get(id);
+    if (countedUntil !== undefined) {
+      if (countedUntil > now) return ask(key, env, cost);
+      metered.delete(id);
+    }
     let entry = cache.get(id);
+    let mine = false;
     if (!entry || entry.expires <= now) {
       if (entry) cache.delete(id);
-      const pending = ask(key, env);
+      const pending = ask(key, env, cost);
+      mine = true;
       entry = { expires: now + cacheTtlMs, verdict: pending };
       if (cacheTtlMs > 0 && maxEntries > 0) {
         evict(now);
@@ -240,6 +339,15 @@ function remoteStore({
       }
     }
     const verdict = await entry.verdict;
+    if (verdict.metered) {
+      // Each use is counted by the Worker: this answer counted the one that asked, and
+      // the others that waited on it are asked again, one by one.
+      if (cache.get(id) === entry) cache.delete(id);
+      if (metered.size >= maxEntries) metered.clear();
+      metered.set(id, now + cacheTtlMs);
+      if (!mine) return ask(key, env, cost);
+      return verdict;
+    }
     if (verdict.code === 'valid' && verdict.expiresAt <= Date.now()) {
       return { code: 'expired', message: CODE_INFO.get('expired').message, keyId: verdict.key.id };
     }
@@ -252,16 +360,18 @@ function remoteStore({
      * keys and bad checksums are answered here without a request. `env` as for
      * `memoryStore().verifyKey`.
      */
-    async verifyKey(key, { env } = {}) {
+    async verifyKey(key, { env, cost = 1 } = {}) {
       const wanted = envArgument(env);
+      checkCost(cost);
       out.present(typeof key === 'string' ? key : '');
       const presented = codeOf(out);
       if (presented !== 'valid') {
         return { valid: false, code: presented, message: CODE_INFO.get(presented).message };
       }
-      const v = await verifyParsed(key, out.hash, wanted);
+      const v = await verifyParsed(key, out.hash, wanted, cost);
       const result = { valid: v.code === 'valid', code: v.code, message: v.message };
       if (v.key) result.key = v.key;
+      for (const f of ['ratelimits', 'credits', 'retryAfter', 'headers']) if (v[f] !== undefined) result[f] = v[f];
       return result;
     },
     /** Forgets every cached verdict. */
@@ -272,4 +382,7 @@ function remoteStore({
   };
 }
 
-module.exports = { memoryStore, remoteStore, kTable, kRemote, info, codeOf, envArgument, decideFound, requiredScopes, NO_SCOPES };
+module.exports = {
+  memoryStore, remoteStore, kTable, kRemote, info, codeOf, envArgument, decideFound, requiredScopes, NO_SCOPES,
+  checkCost, usageOf, meterRecord,
+};

@@ -369,6 +369,100 @@ describe('fails closed', () => {
   });
 });
 
+describe('rate limits and credits', () => {
+  const get = (base, path, key) => fetch(base + path, { headers: { authorization: `Bearer ${key}` } });
+
+  test('memoryStore counts exactly: 40 requests at once, a limit of 10, then 429 with RateLimit headers', async () => {
+    const key = createKey({ env: 'live' }).key;
+    const store = memoryStore([record(key, { rate_limits: [{ name: 'burst', limit: 10, period: '1m' }, { name: 'day', limit: 1000, period: '1d' }] })]);
+    const srv = await listen(makeApp(store));
+    try {
+      const answers = await Promise.all(Array.from({ length: 40 }, () => get(srv.url, '/scans', key)));
+      assert.equal(answers.filter((r) => r.status === 200).length, 10);
+      const refused = answers.filter((r) => r.status !== 200);
+      assert.ok(refused.every((r) => r.status === 429));
+      assert.equal((await refused[0].json()).error.code, 'rate_limited');
+      assert.equal(refused[0].headers.get('ratelimit-policy'), '"burst";q=10;w=60, "day";q=1000;w=86400');
+      assert.match(refused[0].headers.get('ratelimit'), /^"burst";r=0;t=(59|60)$/);
+      assert.ok(['59', '60'].includes(refused[0].headers.get('retry-after')));
+      assert.equal(refused[0].headers.get('www-authenticate'), null, 'a 429 is not an authentication challenge');
+      const ok = answers.find((r) => r.status === 200);
+      assert.match(ok.headers.get('ratelimit'), /^"burst";r=\d;t=(59|60)$/);
+    } finally {
+      await srv.close();
+    }
+  });
+
+  test('credits with a cost per request: spent exactly, the balance kept in the store', async () => {
+    const key = createKey({ env: 'live' }).key;
+    const rec = record(key, { credits: { remaining: 10 } });
+    const store = memoryStore([rec]);
+    const app = express();
+    app.set('env', 'test');
+    app.get('/cheap', apiKeyAuth({ store, env: 'live' }), (req, res) => res.json({}));
+    app.get('/dear', apiKeyAuth({ store, env: 'live', cost: (req) => Number(req.query.units) }), (req, res) => res.json({}));
+    app.use(apiKeyErrorHandler());
+    const srv = await listen(app);
+    try {
+      const dear = await Promise.all(Array.from({ length: 5 }, () => get(srv.url, '/dear?units=4', key)));
+      assert.equal(dear.filter((r) => r.status === 200).length, 2);
+      assert.equal(store.findByHash(rec.hash).credits.remaining, 2);
+      const over = dear.find((r) => r.status === 429);
+      assert.equal((await over.json()).error.code, 'usage_exceeded');
+      assert.equal((await get(srv.url, '/cheap', key)).status, 200);
+      assert.equal(store.findByHash(rec.hash).credits.remaining, 1);
+      for (const units of ['0', '1001', 'x', '1.5']) {
+        const bad = await get(srv.url, `/dear?units=${units}`, key);
+        assert.equal(bad.status, 500, units);
+        assert.equal((await bad.json()).error.code, 'internal');
+      }
+      assert.equal(store.findByHash(rec.hash).credits.remaining, 1, 'bad costs spent nothing');
+    } finally {
+      await srv.close();
+    }
+  });
+
+  test('a store of your own: limits counted in this process; credits refused as a fault, never a pass', async () => {
+    const limitedKey = createKey({ env: 'live' }).key;
+    const creditKey = createKey({ env: 'live' }).key;
+    const rows = new Map([
+      [hashKey(limitedKey), record(limitedKey, { rate_limit: { requests: 3, window_seconds: 60 } })],
+      [hashKey(creditKey), record(creditKey, { credits: { remaining: 100 } })],
+    ]);
+    const store = { findByHash: async (hash) => structuredClone(rows.get(hash) ?? null) };
+    const srv = await listen(makeApp(store));
+    try {
+      const answers = await Promise.all(Array.from({ length: 8 }, () => get(srv.url, '/scans', limitedKey)));
+      assert.equal(answers.filter((r) => r.status === 200).length, 3, 'the previous format\'s limit, as "default"');
+      assert.equal(answers.find((r) => r.status === 429).headers.get('ratelimit-policy'), '"default";q=3;w=60');
+      const c = await get(srv.url, '/scans', creditKey);
+      assert.equal(c.status, 500);
+      assert.equal((await c.json()).error.code, 'internal');
+    } finally {
+      await srv.close();
+    }
+  });
+
+  test('verifyKey reports the usage; a bad cost throws at once', () => {
+    const key = createKey({ env: 'live' }).key;
+    const store = memoryStore([record(key, { rate_limits: [{ name: 'm', limit: 2, period: '1m' }], credits: { remaining: 5, alert_below: 4 } })]);
+    const first = store.verifyKey(key, { env: 'live', now: NOW });
+    assert.deepEqual(first.ratelimits, [{ name: 'm', limit: 2, period: 60, remaining: 1, reset: NOW + 60_000 }]);
+    assert.deepEqual(first.credits, { remaining: 4 });
+    assert.equal(first.creditsLow, undefined);
+    const second = store.verifyKey(key, { env: 'live', now: NOW + 1 });
+    assert.equal(second.creditsLow, true, 'below 4 for the first time');
+    const third = store.verifyKey(key, { env: 'live', now: NOW + 2 });
+    assert.equal(third.code, 'rate_limited');
+    assert.equal(third.retryAfter, 60);
+    assert.deepEqual(third.credits, { remaining: 3 }, 'a refused use spends nothing');
+    for (const cost of [0, 1001, 1.5, '2']) {
+      assert.throws(() => store.verifyKey(key, { env: 'live', cost }), (e) => e.option === 'cost');
+      assert.throws(() => apiKeyAuth({ store, env: 'live', cost }), (e) => e.option === 'cost');
+    }
+  });
+});
+
 describe('bad options throw at construction, naming the option', () => {
   const store = memoryStore();
   const cases = [

@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import {
-  ApiKeyError, codes, createKey, hashKey, hasScope, parseKey, parseScope, verify, wwwAuthenticate,
+  ApiKeyError, codes, createKey, hashKey, hasScope, memoryStore, parseKey, parseScope, verify, wwwAuthenticate,
 } from 'keyward';
 
 const dir = new URL('../../tests/vectors/', import.meta.url);
@@ -12,7 +12,20 @@ const load = (name) => JSON.parse(readFileSync(new URL(`${name}.json`, dir)));
 const input = (i) => (typeof i === 'string' ? i : (i.prefix ?? '') + i.repeat.repeat(i.times));
 // credentials and checks are replayed through every store path in checks.test.mjs.
 // paths.json is the gateway's (replayed by the core's tests and the Worker's e2e suite).
-const covered = new Set(['paths', 'parse', 'checksum', 'hash', 'scope_parse', 'scope_grants', 'verify', 'codes', 'credentials', 'checks']);
+const covered = new Set([
+  'paths', 'parse', 'checksum', 'hash', 'scope_parse', 'scope_grants', 'verify', 'codes', 'credentials', 'checks',
+  'limits', 'credits',
+]);
+
+/** A memoryStore holding one live key with `fields` (rate_limits, credits). */
+function meteredKey(fields) {
+  const { key, hash, hint } = createKey({ env: 'live' });
+  const store = memoryStore([{
+    id: 'key_0123456789abcdef', hash, hint, name: 'v', owner: 'o', scopes: [], env: 'live',
+    created_at: '2026-01-01T00:00:00Z', ...fields,
+  }]);
+  return { key, store };
+}
 
 test('every vector file is covered here', () => {
   const files = readdirSync(dir).filter((f) => f.endsWith('.json')).map((f) => f.slice(0, -5));
@@ -20,6 +33,43 @@ test('every vector file is covered here', () => {
   for (const f of files) {
     assert.ok(covered.has(f), `tests/vectors/${f}.json has no npm test`);
     assert.equal(load(f).version, 1, f);
+  }
+});
+
+test('limits vectors, through memoryStore: the same admissions, remainders and resets', () => {
+  const BASE = Date.parse('2026-06-01T00:00:00Z');
+  for (const c of load('limits').cases) {
+    const { key, store } = meteredKey({ rate_limits: c.input.limits });
+    c.input.steps.forEach((step, i) => {
+      const want = c.expect[i];
+      const now = BASE + step.at_ms;
+      const got = store.verifyKey(key, { env: 'live', now, cost: step.cost });
+      const at = `${c.name} at ${step.at_ms}`;
+      assert.equal(got.valid, want.allowed, at);
+      assert.equal(got.code, want.allowed ? 'valid' : 'rate_limited', at);
+      assert.deepEqual(
+        got.ratelimits.map((l) => ({ name: l.name, remaining: l.remaining, reset_ms: l.reset - now })),
+        want.limits,
+        at,
+      );
+      const retry = want.allowed || want.retry_after_ms === null ? undefined : Math.max(1, Math.ceil(want.retry_after_ms / 1000));
+      assert.equal(got.retryAfter, retry, at);
+    });
+  }
+});
+
+test('credits vectors, through memoryStore: the same balances, refills and alerts', () => {
+  for (const c of load('credits').cases) {
+    const { key, store } = meteredKey({ credits: c.input.credits });
+    c.input.steps.forEach((step, i) => {
+      const want = c.expect[i];
+      const got = store.verifyKey(key, { env: 'live', now: Date.parse(step.now), cost: step.cost });
+      const at = `${c.name} at ${step.now}`;
+      assert.equal(got.valid, want.allowed, at);
+      assert.equal(got.code, want.allowed ? 'valid' : 'usage_exceeded', at);
+      assert.equal(got.credits.remaining, want.remaining, at);
+      assert.equal(got.creditsLow === true, want.alert_due, at);
+    });
   }
 });
 

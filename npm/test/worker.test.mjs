@@ -145,6 +145,45 @@ describe('remoteStore against the Worker under wrangler dev', { skip: missing ??
     }
   });
 
+  test('limits and credits: the Worker counts every use, none answered from the cache; its headers come through', async () => {
+    const limited = await create({ name: 'limited', scopes: ['scans:read'], rate_limits: [{ name: 'burst', limit: 5, period: '1m' }] });
+    const metered = await create({ name: 'metered', scopes: ['scans:read'], credits: { remaining: 7 } });
+    // A long TTL: were verdicts of counted keys cached, far more than 5 would pass.
+    const store = remoteStore({ url: worker.url, token: k.verifier.key, cacheTtlMs: 60_000 });
+    const lapp = express();
+    lapp.set('env', 'test');
+    lapp.get('/one', apiKeyAuth({ store, env: 'live' }), (req, res) => res.json({ ok: true }));
+    lapp.get('/three', apiKeyAuth({ store, env: 'live', cost: 3 }), (req, res) => res.json({ ok: true }));
+    lapp.use(apiKeyErrorHandler());
+    const lsrv = lapp.listen(0, '127.0.0.1');
+    await new Promise((r) => lsrv.once('listening', r));
+    const at = (path, key) => fetch(`http://127.0.0.1:${lsrv.address().port}${path}`, { headers: { authorization: `Bearer ${key}` } });
+    try {
+      const answers = await Promise.all(Array.from({ length: 20 }, () => at('/one', limited.key)));
+      assert.equal(answers.filter((r) => r.status === 200).length, 5);
+      const refused = answers.filter((r) => r.status === 429);
+      assert.equal(refused.length, 15);
+      const body = await refused[0].json();
+      assert.equal(body.error.code, 'rate_limited');
+      assert.equal(refused[0].headers.get('ratelimit-policy'), '"burst";q=5;w=60');
+      assert.match(refused[0].headers.get('ratelimit'), /^"burst";r=0;t=\d+$/);
+      assert.ok(Number(refused[0].headers.get('retry-after')) >= 1);
+      assert.match(answers.find((r) => r.status === 200).headers.get('ratelimit'), /^"burst";r=[0-4];t=\d+$/);
+
+      // Credits: cost 3 against 7: two uses pass (1 left), the third is usage_exceeded.
+      const spent = await Promise.all(Array.from({ length: 4 }, () => at('/three', metered.key)));
+      assert.equal(spent.filter((r) => r.status === 200).length, 2);
+      const over = spent.find((r) => r.status === 429);
+      assert.equal((await over.json()).error.code, 'usage_exceeded');
+      const shown = await api(`/v1/keys/${metered.id}`);
+      assert.equal(shown.body.credits.remaining, 1, 'the Worker holds the balance');
+      assert.equal((await at('/one', metered.key)).status, 200, 'cost 1 still fits');
+    } finally {
+      lsrv.closeAllConnections();
+      lsrv.close();
+    }
+  });
+
   test('a token without keys:verify, or a wrong token, fails closed with 503', async () => {
     for (const token of [k.noVerify.key, createKey({ env: 'live' }).key]) {
       const store = remoteStore({ url: worker.url, token });

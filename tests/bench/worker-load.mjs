@@ -2,7 +2,8 @@
 // floor, /healthz (routing and a JSON response), against /v1/verify for a valid key
 // (credential, KV read, the key's ledger, decision, an audit event queued) with the
 // default revocation bound (a ledger answer reused for 1 s per isolate) and with bound 0
-// (the key's Durable Object asked on every verification), in one run.
+// (the key's Durable Object asked on every verification), and for keys whose every use is
+// counted (rate limits, credits), in one run.
 //   node tests/bench/worker-load.mjs [seconds-per-round]
 import autocannon from 'autocannon';
 import { readFileSync } from 'node:fs';
@@ -44,6 +45,11 @@ try {
     ['GET /healthz', { url: `${w.url}/healthz` }],
     ['POST /v1/verify, revocation bound 1000 ms (default)', await verifyCase(w)],
     ['POST /v1/verify, revocation bound 0 (the ledger on every call)', await verifyCase(w0)],
+    // Every use counted in the key's Durable Object (a sliding log per limit, in SQLite).
+    ['POST /v1/verify, a key with two rate limits (1000/1s, 10000/1m)', await verifyCase(w, {
+      rate_limits: [{ name: 'second', limit: 1000, period: '1s' }, { name: 'minute', limit: 10000, period: '1m' }],
+    })],
+    ['POST /v1/verify, a key with credits', await verifyCase(w, { credits: { remaining: 1000000 } })],
   ];
   for (const [, opts] of cases) await run({ ...opts, duration: 2 }); // warm every path
   const results = cases.map(() => []);

@@ -130,6 +130,41 @@ describe('keyward keys', () => {
     assert.equal(rec.revocation_reason, 'e2e');
   });
 
+  test('limits and credits: set at creation, replaced, topped up, shared by an owner; the Worker enforces them', async () => {
+    const r = create('metered', ['--rate-limit', 'burst=3/1m', '--rate-limit', '100/1h', '--credits', '5',
+      '--refill', '5/day', '--credits-alert-below', '2']);
+    const mid = r.stderr.match(/created (key_[A-Za-z0-9]+)/)[1];
+    assert.match(r.stderr, /rate_limits\s+burst=3\/1m, default=100\/1h/);
+    assert.match(r.stderr, /credits\s+5 \(refill 5\/day, alert below 2\)/);
+    const uses = await Promise.all(Array.from({ length: 5 }, () => verify(r.key)));
+    assert.equal(uses.filter((u) => u.body.valid).length, 3, 'the Worker counts the limit the CLI set');
+
+    const lim = keyward(['keys', 'limits', mid, '--rate-limit', 'burst=10/1m', '--json']);
+    assert.equal(lim.code, 0, lim.stderr);
+    assert.deepEqual(JSON.parse(lim.stdout).rate_limits, [{ name: 'burst', limit: 10, period: '1m' }]);
+    assert.equal((await verify(r.key)).body.credits.remaining, 1, 'the fourth use, now admitted, spends a credit');
+    const add = keyward(['keys', 'credits', mid, '--add', '4']);
+    assert.equal(add.code, 0, add.stderr);
+    assert.match(add.stdout, /credits\s+5 \(refill 5\/day/);
+    const none = keyward(['keys', 'limits', mid, '--json']);
+    assert.deepEqual(JSON.parse(none.stdout).rate_limits, [], 'no --rate-limit: none of its own');
+
+    const put = keyward(['keys', 'owner-limits', 'team-cli', '--rate-limit', 'team=50/1m']);
+    assert.equal(put.code, 0, put.stderr);
+    assert.equal(put.stdout, 'team=50/1m\n');
+    const got = keyward(['keys', 'owner-limits', 'team-cli', '--json']);
+    assert.deepEqual(JSON.parse(got.stdout), { rate_limits: [{ name: 'team', limit: 50, period: '1m' }] });
+    assert.equal(keyward(['keys', 'owner-limits', 'team-cli', '--none']).stdout, '-\n');
+
+    for (const bad of [['--rate-limit', 'Nope=1/1m'], ['--rate-limit', '5/1y'], ['--refill', '5/week']]) {
+      const b = keyward(['keys', 'create', '--name', 'x', '--owner', 'o', '--scope', 'scans:read', '--env', 'live', '--credits', '1', ...bad]);
+      assert.equal(b.code, 2, `${bad}: ${b.stderr}`);
+    }
+    const both = keyward(['keys', 'credits', mid, '--set', '1', '--add', '1']);
+    assert.equal(both.code, 2);
+    assertNoKeys(lim.stdout + add.stdout + put.stdout);
+  });
+
   test('exit codes: 1 refused, 2 configuration, 3 unreachable', () => {
     const missing = keyward(['keys', 'show', 'key_0000000000000000']);
     assert.equal(missing.code, 1, missing.stderr);

@@ -323,6 +323,102 @@ def main():
     ]
     write("paths.json", paths)
 
+    # Rate limits (a sliding-window log, written again here independently) and credits.
+    def parse_period(p):
+        unit = {"s": 1, "m": 60, "h": 3600, "d": 86400}[p[-1]]
+        return int(p[:-1]) * unit
+
+    def run_limits(limits, steps):
+        windows = [[] for _ in limits]
+        out = []
+        for at, cost in steps:
+            allowed, retry_at = True, at
+            for l, w in zip(limits, windows):
+                period = parse_period(l["period"]) * 1000
+                w[:] = [(t, n) for t, n in w if t > at - period]
+                used = sum(n for _, n in w) + cost
+                if used > l["limit"]:
+                    allowed = False
+                    free = None
+                    for t, n in w:
+                        used -= n
+                        if used <= l["limit"]:
+                            free = t + period
+                            break
+                    retry_at = max(retry_at, free if free is not None else 2**62)
+            if allowed:
+                for w in windows:
+                    w.append((at, cost))
+            rows = []
+            for l, w in zip(limits, windows):
+                period = parse_period(l["period"]) * 1000
+                rows.append({"name": l["name"], "remaining": max(0, l["limit"] - sum(n for _, n in w)),
+                             "reset_ms": (w[0][0] + period - at) if w else 0})
+            retry = None if allowed else (None if retry_at == 2**62 else retry_at - at)
+            out.append({"allowed": allowed, "limits": rows, "retry_after_ms": retry})
+        return out
+
+    def lim(name, limits, steps):
+        return {"name": name, "input": {"limits": limits, "steps": [{"at_ms": a, "cost": c} for a, c in steps]},
+                "expect": run_limits(limits, steps)}
+
+    per_min = {"name": "per-minute", "limit": 3, "period": "1m"}
+    per_sec = {"name": "burst", "limit": 2, "period": "1s"}
+    limits_cases = [
+        lim("three per minute, then refused until the first falls out", [per_min],
+            [(0, 1), (1000, 1), (2000, 1), (3000, 1), (59999, 1), (60000, 1), (60001, 1)]),
+        lim("a refused use is not counted", [per_min], [(0, 3), (10, 1), (20, 1), (60000, 1)]),
+        lim("a cost spends several units", [per_min], [(0, 2), (1, 2), (2, 1), (60000, 3)]),
+        lim("a cost above the limit is never admitted", [per_min], [(0, 4), (120000, 4)]),
+        lim("every limit must admit; a refusal counts against none", [per_min, per_sec],
+            [(0, 1), (100, 1), (200, 1), (1100, 1), (1200, 1), (1300, 1), (60100, 1)]),
+        lim("exact at the window's edge, not a fixed window's double", [{"name": "w", "limit": 2, "period": "10s"}],
+            [(9000, 1), (9500, 1), (10000, 1), (10500, 1), (18999, 1), (19000, 1), (19499, 1), (19500, 1)]),
+    ]
+    write("limits.json", limits_cases)
+
+    def period_of(interval, iso):
+        return iso[:10] if interval == "day" else (iso[:7] if interval == "month" else "once")
+
+    def run_credits(credits, steps):
+        c = dict(credits)
+        out = []
+        for now, cost in steps:
+            interval = c.get("refill", {}).get("interval")
+            p = period_of(interval, now)
+            if c.get("refill") and c.get("period") != p:
+                c["remaining"] = c["refill"]["amount"]
+            c["period"] = p
+            if c["remaining"] < cost:
+                out.append({"allowed": False, "remaining": c["remaining"], "alert_due": False})
+                continue
+            c["remaining"] -= cost
+            due = c.get("alert_below") is not None and c["remaining"] < c["alert_below"] and c.get("alerted") != p
+            if due:
+                c["alerted"] = p
+            out.append({"allowed": True, "remaining": c["remaining"], "alert_due": due})
+        return out
+
+    def cred(name, credits, steps):
+        return {"name": name, "input": {"credits": credits, "steps": [{"now": n, "cost": c} for n, c in steps]},
+                "expect": run_credits(credits, steps)}
+
+    d = "2026-06-01T"
+    credit_cases = [
+        cred("spend to zero, then usage is exceeded", {"remaining": 3},
+             [(d + "10:00:00Z", 1), (d + "10:00:01Z", 2), (d + "10:00:02Z", 1)]),
+        cred("a cost larger than the balance spends nothing", {"remaining": 4}, [(d + "10:00:00Z", 5), (d + "10:00:01Z", 4)]),
+        cred("a daily refill sets the balance at the first use after midnight", {"remaining": 2, "refill": {"amount": 5, "interval": "day"}, "period": "2026-06-01"},
+             [(d + "23:59:58Z", 2), (d + "23:59:59Z", 1), ("2026-06-02T00:00:00Z", 1), ("2026-06-02T00:00:01Z", 1)]),
+        cred("a refill replaces, it does not add", {"remaining": 100, "refill": {"amount": 5, "interval": "day"}, "period": "2026-06-01"},
+             [("2026-06-02T08:00:00Z", 1)]),
+        cred("a monthly refill", {"remaining": 0, "refill": {"amount": 10, "interval": "month"}, "period": "2026-06"},
+             [("2026-06-30T23:59:59Z", 1), ("2026-07-01T00:00:00Z", 1)]),
+        cred("credits_low is due once per refill period", {"remaining": 5, "alert_below": 3, "refill": {"amount": 5, "interval": "day"}, "period": "2026-06-01"},
+             [(d + "10:00:00Z", 2), (d + "10:00:01Z", 1), (d + "10:00:02Z", 1), ("2026-06-02T10:00:00Z", 3), ("2026-06-02T10:00:01Z", 1)]),
+    ]
+    write("credits.json", credit_cases)
+
     # The code table is a contract: codes are added, never renamed or re-numbered.
     # challenge: whether a refusal carries WWW-Authenticate: every 401 (RFC 7235 requires
     # one) and every refusal of the presented credential (RFC 6750).
@@ -340,6 +436,7 @@ def main():
         ("unknown_environment", 400, "invalid_request", False),
         ("scope_not_held", 403, "insufficient_scope", True), ("bad_signature", 401, None, True),
         ("internal", 500, None, False), ("unavailable", 503, None, False),
+        ("usage_exceeded", 429, None, False),
     ]
     write("codes.json", [{"name": c, "input": c, "expect": {"status": st, "bearer_error": be, "challenge": ch}}
                          for c, st, be, ch in codes])

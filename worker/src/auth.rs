@@ -2,11 +2,12 @@
 //! (the root key, then the KV lookup). Used by `/v1/verify`, the gateway and the
 //! management API alike.
 
-use keyward_core::chrono::{DateTime, Utc};
-use keyward_core::{Code, EnvRule, KeyRecord, Presented, Scope, Verdict};
+use keyward_core::limits::NamedLimit;
+use keyward_core::{Code, EnvRule, KeyHash, KeyRecord, Presented, Scope, Verdict};
 
 use crate::context::Ctx;
 use crate::http::ApiError;
+use crate::ledger::UseReport;
 
 /// Id recorded as actor for the root key.
 pub const ROOT: &str = "root";
@@ -24,6 +25,8 @@ pub struct Check {
     pub hint: Option<String>,
     /// The first required scope missing, for `insufficient_scope`.
     pub missing: Option<Scope>,
+    /// For a counted use: its limits, credits and retry time.
+    pub usage: Option<UseReport>,
 }
 
 impl Check {
@@ -34,6 +37,7 @@ impl Check {
             root: false,
             hint: None,
             missing: None,
+            usage: None,
         }
     }
 
@@ -65,7 +69,17 @@ impl Check {
             code: self.code,
             message: self.message(),
             scope: self.missing.as_ref().map(|s| s.to_string()),
+            headers: self.ratelimit_headers(),
         }
+    }
+
+    /// `RateLimit-Policy`, `RateLimit` and (refused) `Retry-After` for this use, when
+    /// the key is counted under limits.
+    pub fn ratelimit_headers(&self) -> Vec<(&'static str, String)> {
+        self.usage
+            .as_ref()
+            .map(|u| keyward_core::limits::ratelimit_headers(&u.limits, u.retry_after_ms))
+            .unwrap_or_default()
     }
 }
 
@@ -81,7 +95,10 @@ pub enum Root {
 }
 
 /// Checks `raw` for a request whose environment `rule` gives, needing every scope of
-/// `required`; `root` says what the root key is here.
+/// `required`; `root` says what the root key is here. With `cost`, the check is a use:
+/// a key with limits or credits (its own, its environment's defaults, its owner's) is
+/// decided, counted and charged by its ledger in one step (never from an isolate's
+/// cached answer).
 ///
 /// # Errors
 /// `unavailable` when storage fails: the caller answers 503, never a pass.
@@ -90,8 +107,9 @@ pub async fn check(
     raw: &str,
     (rule, root): (EnvRule<'_>, Root),
     required: &[Scope],
-    now: DateTime<Utc>,
+    cost: Option<u32>,
 ) -> Result<Check, ApiError> {
+    let now = ctx.now;
     let presented = match Presented::parse(raw) {
         Ok(p) => p,
         Err(e) => return Ok(Check::refused(e.code())),
@@ -107,14 +125,55 @@ pub async fn check(
             root: root == Root::Accepted,
             hint,
             missing: None,
+            usage: None,
         });
     }
     // KV finds the key; its lifecycle is the ledger's (a stale or forged KV copy can
     // neither revive a revoked key nor lengthen its life).
-    let record = match ctx.store.by_hash(presented.hash()).await? {
-        Some(found) if found.hash.ct_eq(presented.hash()) => ctx.ledger().truth(&found).await?,
-        _ => None,
+    let found = ctx
+        .store
+        .by_hash(presented.hash())
+        .await?
+        .filter(|found| found.hash.ct_eq(presented.hash()));
+    let Some(found) = found else {
+        return Ok(Check {
+            hint,
+            ..Check::refused(Code::UnknownKey)
+        });
     };
+    let record = ctx.ledger().truth(&found).await?;
+    if let (Some(cost), Some(truth)) = (cost, &record) {
+        let env = match rule {
+            EnvRule::Exactly(env) => env,
+            EnvRule::KeysOwn => presented.env(),
+        };
+        let defaults = ctx
+            .config
+            .default_limits
+            .get(&truth.env)
+            .cloned()
+            .unwrap_or_default();
+        let owner_limits = ctx.store.owner_limits(&truth.owner).await?;
+        let counted = !truth.limits().is_empty()
+            || truth.credits.is_some()
+            || truth.rotated_to.is_some() // its balance may live with its successor
+            || !defaults.is_empty()
+            || !owner_limits.is_empty();
+        if counted {
+            return use_counted(
+                ctx,
+                &found,
+                &presented,
+                env,
+                required,
+                cost,
+                &defaults,
+                &owner_limits,
+                hint,
+            )
+            .await;
+        }
+    }
     let verdict = presented.decide(record.as_ref().map(KeyRecord::facts), rule, required, now);
     let missing = match &verdict {
         Verdict::InsufficientScope { missing } => Some(missing.clone()),
@@ -127,5 +186,71 @@ pub async fn check(
         root: false,
         hint,
         missing,
+        usage: None,
+    })
+}
+
+/// The object of the limits an owner's keys share.
+pub fn owner_object(owner: &str) -> String {
+    format!("owner:{}", KeyHash::of(owner).to_hex())
+}
+
+/// A use counted by the key's ledger, then by its owner's shared limits; a use the
+/// owner's limits refuse is given back to the key's.
+#[allow(clippy::too_many_arguments)]
+async fn use_counted(
+    ctx: &Ctx<'_>,
+    found: &KeyRecord,
+    presented: &Presented<'_>,
+    env: &str,
+    required: &[Scope],
+    cost: u32,
+    defaults: &[NamedLimit],
+    owner_limits: &[NamedLimit],
+    hint: Option<String>,
+) -> Result<Check, ApiError> {
+    let ledger = ctx.ledger();
+    let (record, mut report) = ledger
+        .use_key(
+            found,
+            presented.hash(),
+            env,
+            required,
+            cost,
+            defaults,
+            ctx.now,
+        )
+        .await?;
+    let mut code = report.code.unwrap_or(Code::UnknownKey);
+    if code == Code::Valid && !owner_limits.is_empty() {
+        let owner = ledger
+            .take(&owner_object(&found.owner), owner_limits, cost, ctx.now)
+            .await?;
+        if owner.code != Some(Code::Valid) {
+            let names: Vec<String> = report.limits.iter().map(|l| l.name.clone()).collect();
+            ledger
+                .refund(
+                    found.chain().as_str(),
+                    Some(&found.id),
+                    &names,
+                    report.at_ms,
+                    cost,
+                )
+                .await?;
+            code = Code::RateLimited;
+            report.retry_after_ms = owner.retry_after_ms;
+            report.alert_due = false;
+        }
+        report.limits.extend(owner.limits);
+    }
+    report.code = Some(code);
+    let missing = report.missing.as_deref().and_then(|m| Scope::parse(m).ok());
+    Ok(Check {
+        code,
+        record: record.filter(|r| r.hash.ct_eq(presented.hash())),
+        root: false,
+        hint,
+        missing,
+        usage: Some(report),
     })
 }

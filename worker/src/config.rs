@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::rc::Rc;
 
 use keyward_core::gateway::Routes;
+use keyward_core::limits::{NamedLimit, validate_limits};
 use keyward_core::{KeyHash, ScopeRegistry, is_valid_prefix};
 use worker::Env;
 
@@ -14,6 +15,9 @@ pub const KEYS: &str = "KEYS";
 pub const AUDIT: &str = "AUDIT";
 /// D1 database for audit events and alerts.
 pub const AUDIT_DB: &str = "AUDIT_DB";
+
+/// Rate limiting binding for failed attempts (no key, malformed or unknown), per client IP.
+pub const UNAUTHENTICATED: &str = "UNAUTHENTICATED";
 
 /// Queue producer for revocations that did not fit in the request that asked for them.
 pub const REVOCATIONS: &str = "REVOCATIONS";
@@ -45,6 +49,11 @@ pub struct Config {
     pub gateway_max_body: usize,
     /// How long an isolate may reuse a key ledger's answer, in ms (0: never).
     pub revocation_bound_ms: u32,
+    /// Rate limits for keys with none of their own, by environment.
+    pub default_limits: BTreeMap<String, Vec<NamedLimit>>,
+    /// Added to the platform's clock: for tests that must cross a UTC day (unset in a
+    /// deployment; no request can change it).
+    pub clock_offset_ms: i64,
     /// Environment the gateway serves.
     pub gateway_env: String,
     /// Where alerts are POSTed.
@@ -168,6 +177,45 @@ impl Config {
                     0
                 }),
         };
+        let default_limits = match var(env, "KEYWARD_RATE_LIMITS") {
+            None => BTreeMap::new(),
+            Some(json) => match serde_json::from_str::<BTreeMap<String, Vec<NamedLimit>>>(&json) {
+                Err(e) => {
+                    problems.push(format!(
+                        "KEYWARD_RATE_LIMITS must be a JSON object of environment to [{{name, limit, period}}]: {e}"
+                    ));
+                    BTreeMap::new()
+                }
+                Ok(map) => {
+                    for (name, limits) in &map {
+                        if !environments.contains(name) {
+                            problems.push(format!(
+                                "KEYWARD_RATE_LIMITS names '{name}', which is not one of KEYWARD_ENVIRONMENTS"
+                            ));
+                        }
+                        if let Err(e) = validate_limits(limits) {
+                            problems.push(format!("KEYWARD_RATE_LIMITS[{name}]: {e}"));
+                        }
+                    }
+                    map
+                }
+            },
+        };
+        let clock_offset_ms = match var(env, "KEYWARD_TEST_CLOCK_OFFSET_MS") {
+            None => 0,
+            Some(v) => v
+                .trim()
+                .parse::<i64>()
+                .ok()
+                .filter(|n| n.abs() <= 400 * 86_400_000)
+                .unwrap_or_else(|| {
+                    problems.push(
+                        "KEYWARD_TEST_CLOCK_OFFSET_MS must be milliseconds within 400 days"
+                            .to_owned(),
+                    );
+                    0
+                }),
+        };
         let gateway_env = var(env, "GATEWAY_ENV").unwrap_or_else(|| "live".to_owned());
         if !environments.contains(&gateway_env) {
             problems.push(format!(
@@ -213,6 +261,11 @@ impl Config {
                 crate::ledger::KEY_LEDGER
             ));
         }
+        if env.rate_limiter(UNAUTHENTICATED).is_err() {
+            problems.push(format!(
+                "the rate limiting binding {UNAUTHENTICATED} is missing"
+            ));
+        }
         if env.queue(REVOCATIONS).is_err() {
             problems.push(format!("the queue binding {REVOCATIONS} is missing"));
         }
@@ -229,6 +282,8 @@ impl Config {
                 routes,
                 gateway_max_body,
                 revocation_bound_ms,
+                default_limits,
+                clock_offset_ms,
                 gateway_env,
                 alert_webhook_url: var(env, "ALERT_WEBHOOK_URL"),
                 leak_report_keys,

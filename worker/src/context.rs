@@ -1,8 +1,9 @@
 //! What every request handler gets: settings, bindings, the time, the client, the audit
 //! events to send after the answer, and authorization of the caller's key.
 
+use keyward_api::Alert;
 use keyward_core::chrono::{DateTime, Utc};
-use keyward_core::{Actor, AuditEvent, Code, EnvRule, KeyRecord, Lifecycle, Scope};
+use keyward_core::{Actor, AlertKind, AuditEvent, Code, EnvRule, KeyRecord, Lifecycle, Scope};
 use worker::{Env, Request};
 
 use crate::audit::{self, Client};
@@ -11,6 +12,7 @@ use crate::config::Config;
 use crate::http::{ApiError, credential};
 use crate::ledger::Ledger;
 use crate::store::Store;
+use crate::throttle;
 
 /// What every handler gets.
 #[derive(Debug)]
@@ -27,6 +29,8 @@ pub struct Ctx<'a> {
     pub client: Client,
     /// Audit events to send after the response.
     pub events: Vec<AuditEvent>,
+    /// Alerts to raise after the response.
+    pub alerts: Vec<Alert>,
 }
 
 /// The authenticated caller of a management call.
@@ -75,12 +79,12 @@ impl Ctx<'_> {
         action: &str,
         log: LogUse,
     ) -> Result<Caller, ApiError> {
+        if throttle::blocked(self.client.ip.as_deref()) {
+            return Err(throttle::refusal());
+        }
         let raw = match credential(req.headers()) {
             Ok(raw) => raw,
-            Err(e) => {
-                self.record_use(action, None, e.code);
-                return Err(e);
-            }
+            Err(e) => return Err(self.failed(action, None, e).await),
         };
         let required = [Scope::parse(scope).map_err(|_| ApiError::code(Code::Internal))?];
         let check = auth::check(
@@ -88,14 +92,14 @@ impl Ctx<'_> {
             &raw,
             (EnvRule::KeysOwn, Root::Accepted),
             &required,
-            self.now,
+            None,
         )
         .await?;
-        if log == LogUse::Always || !check.is_valid() {
-            self.record_use(action, Some(&check), check.code);
-        }
         if !check.is_valid() {
-            return Err(check.to_error());
+            return Err(self.failed(action, Some(&check), check.to_error()).await);
+        }
+        if log == LogUse::Always {
+            self.record_use(action, Some(&check), check.code);
         }
         if check.root {
             return Ok(Caller {
@@ -110,6 +114,23 @@ impl Ctx<'_> {
             }),
             None => Err(ApiError::code(Code::Internal)),
         }
+    }
+
+    /// Logs a refused credential and counts it against the client's IP when it is a failed
+    /// attempt (no key, junk, unknown); the refusal to answer.
+    pub async fn failed(
+        &mut self,
+        action: &str,
+        check: Option<&Check>,
+        refusal: ApiError,
+    ) -> ApiError {
+        self.record_use(action, check, refusal.code);
+        if throttle::counts(refusal.code)
+            && throttle::failed(self.env, self.client.ip.as_deref()).await
+        {
+            return throttle::refusal();
+        }
+        refusal
     }
 
     /// Queues an event for the use of a key (or of something presented as one).
@@ -127,6 +148,31 @@ impl Ctx<'_> {
             event.owner = check.record.as_ref().map(|r| r.owner.clone());
         }
         self.events.push(event);
+    }
+
+    /// Raises `credits_low` (after the response) when a use took a key's balance below its
+    /// threshold: once per refill period (its id names the period).
+    pub fn alert_if_due(&mut self, check: &Check) {
+        let (Some(usage), Some(record)) = (&check.usage, &check.record) else {
+            return;
+        };
+        if !usage.alert_due {
+            return;
+        }
+        let refill = record.credits.as_ref().and_then(|c| c.refill);
+        let period = keyward_core::limits::refill_period(refill.as_ref(), self.now);
+        let alert = Alert::new(
+            AlertKind::CreditsLow,
+            format!("credits_low:{}:{period}", record.id),
+            format!(
+                "key {} has {} credits left, below its threshold",
+                record.hint,
+                usage.credits.unwrap_or(0)
+            ),
+            self.now,
+        )
+        .for_key(record);
+        self.alerts.push(alert);
     }
 
     /// Queues an event for a lifecycle action on `record` by `caller`.

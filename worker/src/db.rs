@@ -237,6 +237,8 @@ pub struct Filter {
     pub since: Option<DateTime<Utc>>,
     /// At most this many, newest first.
     pub limit: u32,
+    /// Only refusals (any outcome but `valid`).
+    pub refused: bool,
 }
 
 impl Filter {
@@ -251,6 +253,9 @@ impl Filter {
                 binds.push(JsValue::from_str(v));
                 clauses.push(format!("{column} = ?{}", binds.len()));
             }
+        }
+        if self.refused {
+            clauses.push("outcome <> 'valid'".to_owned());
         }
         (clauses.join(" AND "), binds)
     }

@@ -10,6 +10,7 @@ use worker::{Fetch, Headers, Request, RequestInit, RequestRedirect, Response};
 use crate::auth::{self, Root};
 use crate::context::Ctx;
 use crate::http::{ApiError, credential, read_body};
+use crate::throttle;
 
 /// Headers that ask an origin to treat a request as another method.
 const METHOD_OVERRIDES: [&str; 3] = [
@@ -62,12 +63,12 @@ pub async fn forward(
             "no gateway route matches this request",
         ));
     };
+    if throttle::blocked(ctx.client.ip.as_deref()) {
+        return Err(throttle::refusal());
+    }
     let raw = match credential(req.headers()) {
         Ok(raw) => raw,
-        Err(e) => {
-            ctx.record_use(&action, None, e.code);
-            return Err(e);
-        }
+        Err(e) => return Err(ctx.failed(&action, None, e).await),
     };
     let gateway_env = ctx.config.gateway_env.clone();
     let check = auth::check(
@@ -75,12 +76,12 @@ pub async fn forward(
         &raw,
         (EnvRule::Exactly(&gateway_env), Root::Unknown),
         std::slice::from_ref(&route.scope),
-        ctx.now,
+        Some(1),
     )
     .await?;
+    ctx.alert_if_due(&check);
     let Some(record) = check.record.as_ref().filter(|_| check.is_valid()) else {
-        ctx.record_use(&action, Some(&check), check.code);
-        return Err(check.to_error());
+        return Err(ctx.failed(&action, Some(&check), check.to_error()).await);
     };
 
     let headers = Headers::new();
@@ -125,7 +126,19 @@ pub async fn forward(
             if let Some(e) = ctx.events.last_mut() {
                 e.status = Some(resp.status_code());
             }
-            Ok(resp)
+            let limits = check.ratelimit_headers();
+            if limits.is_empty() {
+                return Ok(resp);
+            }
+            // The origin's headers, with the key's limits as keyward counted them.
+            let headers = Headers::new();
+            for (name, value) in resp.headers().entries() {
+                let _ = headers.append(&name, &value);
+            }
+            for (name, value) in limits {
+                headers.set(name, &value)?;
+            }
+            Ok(resp.with_headers(headers))
         }
         Err(e) => {
             ctx.record_use(&action, Some(&check), Code::Unavailable);

@@ -25,6 +25,8 @@ pub struct ApiError {
     pub message: String,
     /// For `insufficient_scope` and `scope_not_held`: the scope that was needed.
     pub scope: Option<String>,
+    /// Headers the refusal carries besides its challenge (rate limits, `Retry-After`).
+    pub headers: Vec<(&'static str, String)>,
 }
 
 impl ApiError {
@@ -34,6 +36,7 @@ impl ApiError {
             code,
             message: message.into(),
             scope: None,
+            headers: Vec::new(),
         }
     }
 
@@ -67,6 +70,9 @@ impl ApiError {
                 &www_authenticate(REALM, self.code, self.scope.as_deref()),
             );
         }
+        for (name, value) in &self.headers {
+            let _ = resp.headers_mut().set(name, value);
+        }
         resp
     }
 }
@@ -89,6 +95,7 @@ impl From<keyward_core::Refusal> for ApiError {
             code: e.code,
             message: e.message,
             scope: e.scope.map(|s| s.to_string()),
+            headers: Vec::new(),
         }
     }
 }
@@ -301,6 +308,24 @@ fn form_decode(s: &str) -> String {
         i += 1;
     }
     String::from_utf8_lossy(&out).into_owned()
+}
+
+/// A path segment, percent-decoded (`None` when the escapes or the bytes are not UTF-8).
+pub fn percent_decode(segment: &str) -> Option<String> {
+    let b = segment.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' {
+            let (h, l) = (hex(*b.get(i + 1)?)?, hex(*b.get(i + 2)?)?);
+            out.push(h << 4 | l);
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
 }
 
 /// The value of one hex digit.

@@ -1,8 +1,8 @@
 //! Key management: `/v1/keys` and its sub-resources.
 
 use keyward_api::{
-    CreateKey, CreatedKey, KeyList, KeyView, Previous, RevokeKey, RotateKey, RotatedKey,
-    SecretString,
+    CreateKey, CreatedKey, CreditsSpec, KeyList, KeyView, Previous, RevokeKey, RotateKey,
+    RotatedKey, SecretString, SetCredits, UpdateKey, check_limits,
 };
 use keyward_core::chrono::Duration;
 use keyward_core::{
@@ -38,6 +38,7 @@ pub async fn create(ctx: &mut Ctx<'_>, mut req: Request) -> ApiResult {
     }
     let scopes = ScopeSet::parse(&body.scopes).map_err(scope_error)?;
     ctx.config.scopes.validate(&scopes).map_err(scope_error)?;
+    let rate_limits = body.limits()?;
     let terms = caller.actor().create_terms(
         &scopes,
         Asked {
@@ -46,6 +47,7 @@ pub async fn create(ctx: &mut Ctx<'_>, mut req: Request) -> ApiResult {
             expires_at: body
                 .expires_in
                 .and_then(|s| ctx.now.checked_add_signed(Duration::seconds(s))),
+            credits: body.credits.is_some(),
         },
     )?;
     let new = ApiKey::generate(&ctx.config.vendor, &terms.env)
@@ -62,7 +64,8 @@ pub async fn create(ctx: &mut Ctx<'_>, mut req: Request) -> ApiResult {
             env: terms.env,
             expires_at: terms.expires_at,
             metadata: body.metadata.unwrap_or_default(),
-            rate_limit: body.rate_limit,
+            rate_limits,
+            credits: body.credits.map(CreditsSpec::into_credits),
         },
         ctx.now,
     );
@@ -258,4 +261,53 @@ pub async fn rotate(ctx: &mut Ctx<'_>, mut req: Request, id: &str) -> ApiResult 
             },
         },
     ))
+}
+
+/// `PATCH /v1/keys/{id}`: replaces the key's own rate limits.
+pub async fn update(ctx: &mut Ctx<'_>, mut req: Request, id: &str) -> ApiResult {
+    let caller = ctx
+        .authorize(&req, "keys:write", "PATCH /v1/keys/{id}", LogUse::Always)
+        .await?;
+    let body: UpdateKey = read_json(&mut req).await?;
+    let record = load(ctx, id).await?;
+    caller.actor().may_manage(&record)?;
+    caller.actor().may_set_usage()?;
+    let Some(limits) = body.rate_limits else {
+        return Ok(json(200, &KeyView::of(&record, ctx.now)));
+    };
+    check_limits(&limits)?;
+    let mut updated = ctx.ledger().update(&record, limits).await?;
+    ctx.store.put(&updated).await?;
+    ctx.record_action(Lifecycle::Update, &updated, &caller.id);
+    updated.last_used_at = record.last_used_at;
+    Ok(json(200, &KeyView::of(&updated, ctx.now)))
+}
+
+/// `POST /v1/keys/{id}/credits`: sets or adds to the key's balance (a rotated key's
+/// balance lives with its successor, and that record is answered).
+pub async fn credits(ctx: &mut Ctx<'_>, mut req: Request, id: &str) -> ApiResult {
+    let caller = ctx
+        .authorize(
+            &req,
+            "keys:write",
+            "POST /v1/keys/{id}/credits",
+            LogUse::Always,
+        )
+        .await?;
+    let body: SetCredits = read_json(&mut req).await?;
+    body.validate()?;
+    let record = load(ctx, id).await?;
+    caller.actor().may_manage(&record)?;
+    caller.actor().may_set_usage()?;
+    let (set, amount) = match (body.set, body.add) {
+        (Some(v), _) => (true, v),
+        (None, v) => (false, v.unwrap_or(0)),
+    };
+    let holder = ctx
+        .ledger()
+        .set_credits(&record, set, amount, body.refill, body.alert_below, ctx.now)
+        .await?;
+    ctx.store.put(&holder).await?;
+    ctx.record_action(Lifecycle::Credits, &holder, &caller.id);
+    Ok(json(200, &KeyView::of(&holder, ctx.now)))
 }

@@ -15,8 +15,13 @@
 use std::cell::RefCell;
 
 use keyward_core::chrono::{DateTime, Duration, Utc};
+use keyward_core::limits::{
+    Credits, Interval, LimitStatus, NamedLimit, Refill, Window, admit, consume,
+};
 use keyward_core::time::{format_rfc3339, parse_rfc3339};
-use keyward_core::{Code, KeyHash, KeyId, KeyRecord, Successor};
+use keyward_core::{
+    Code, EnvRule, KeyHash, KeyId, KeyRecord, Scope, Successor, Verdict, decide_presented,
+};
 use worker::{
     DurableObject, Env, Method, Request, RequestInit, Response, SqlStorage, State, durable_object,
     wasm_bindgen,
@@ -55,6 +60,69 @@ pub enum LedgerOp {
         by: String,
         /// Why.
         reason: String,
+        /// When.
+        now: DateTime<Utc>,
+    },
+    /// A use of a key that parsed: the decision (its hash compared again, then revoked,
+    /// expired, environment, scopes) and, for a valid key, its limits and credits, all
+    /// in one atomic step.
+    Use {
+        /// The key.
+        id: KeyId,
+        /// The presented key's hash.
+        hash: KeyHash,
+        /// The environment the key must belong to.
+        env: String,
+        /// Scopes the use needs.
+        scopes: Vec<Scope>,
+        /// Units it costs.
+        cost: u32,
+        /// The limits that apply when the key has none of its own (its environment's).
+        defaults: Vec<NamedLimit>,
+        /// When.
+        now: DateTime<Utc>,
+    },
+    /// A use counted against shared limits (an owner's object): every limit admits it or
+    /// none counts it.
+    Take {
+        /// The limits.
+        limits: Vec<NamedLimit>,
+        /// Units it costs.
+        cost: u32,
+        /// When.
+        now: DateTime<Utc>,
+    },
+    /// Gives back a use a later check refused: its units in the named windows, and, with a
+    /// key, its credits.
+    Refund {
+        /// The key whose credits are refunded, if any.
+        id: Option<KeyId>,
+        /// The windows.
+        names: Vec<String>,
+        /// The use's time, as counted (ms).
+        at_ms: i64,
+        /// Its units.
+        cost: u32,
+    },
+    /// Replaces a key's own limits.
+    Update {
+        /// The key.
+        id: KeyId,
+        /// Its limits.
+        rate_limits: Vec<NamedLimit>,
+    },
+    /// Sets or adds to a key's balance, and its settings.
+    Credits {
+        /// The key.
+        id: KeyId,
+        /// `true`: set the balance to `amount`; `false`: add `amount`.
+        set: bool,
+        /// The amount.
+        amount: u64,
+        /// A new refill, if given.
+        refill: Option<Refill>,
+        /// A new threshold, if given.
+        alert_below: Option<u64>,
         /// When.
         now: DateTime<Utc>,
     },
@@ -108,6 +176,77 @@ impl LedgerOp {
                 ),
                 None,
             ),
+            LedgerOp::Use {
+                id,
+                hash,
+                env,
+                scopes,
+                cost,
+                defaults,
+                now,
+            } => (
+                format!(
+                    "/use?id={id}&hash={hash}&env={}&scopes={}&cost={cost}&now={}",
+                    encode(env),
+                    encode(
+                        &scopes
+                            .iter()
+                            .map(Scope::as_str)
+                            .collect::<Vec<_>>()
+                            .join(" ")
+                    ),
+                    encode(&format_rfc3339(*now))
+                ),
+                serde_json::to_string(defaults).ok(),
+            ),
+            LedgerOp::Take { limits, cost, now } => (
+                format!("/take?cost={cost}&now={}", encode(&format_rfc3339(*now))),
+                serde_json::to_string(limits).ok(),
+            ),
+            LedgerOp::Refund {
+                id,
+                names,
+                at_ms,
+                cost,
+            } => (
+                format!(
+                    "/refund?names={}&at={at_ms}&cost={cost}{}",
+                    encode(&names.join(" ")),
+                    id.as_ref()
+                        .map(|id| format!("&id={id}"))
+                        .unwrap_or_default()
+                ),
+                None,
+            ),
+            LedgerOp::Update { id, rate_limits } => (
+                format!("/update?id={id}"),
+                serde_json::to_string(rate_limits).ok(),
+            ),
+            LedgerOp::Credits {
+                id,
+                set,
+                amount,
+                refill,
+                alert_below,
+                now,
+            } => {
+                let mut q = format!(
+                    "/credits?id={id}&{}={amount}&now={}",
+                    if *set { "set" } else { "add" },
+                    encode(&format_rfc3339(*now))
+                );
+                if let Some(r) = refill {
+                    let every = match r.interval {
+                        Interval::Day => "day",
+                        Interval::Month => "month",
+                    };
+                    q.push_str(&format!("&refill={}&every={every}", r.amount));
+                }
+                if let Some(below) = alert_below {
+                    q.push_str(&format!("&below={below}"));
+                }
+                (q, None)
+            }
             LedgerOp::Rotate {
                 id,
                 successor,
@@ -148,6 +287,70 @@ impl LedgerOp {
                 reason: get("reason")?.to_owned(),
                 now: now()?,
             },
+            "/use" => LedgerOp::Use {
+                id: id()?,
+                hash: get("hash")?.parse().ok()?,
+                env: get("env")?.to_owned(),
+                scopes: get("scopes")?
+                    .split(' ')
+                    .filter(|s| !s.is_empty())
+                    .map(|s| Scope::parse(s).ok())
+                    .collect::<Option<Vec<_>>>()?,
+                cost: get("cost")?.parse().ok()?,
+                defaults: serde_json::from_str(body).ok()?,
+                now: now()?,
+            },
+            "/take" => LedgerOp::Take {
+                limits: serde_json::from_str(body).ok()?,
+                cost: get("cost")?.parse().ok()?,
+                now: now()?,
+            },
+            "/refund" => LedgerOp::Refund {
+                id: match get("id") {
+                    Some(id) => Some(id.parse().ok()?),
+                    None => None,
+                },
+                names: get("names")?
+                    .split(' ')
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_owned)
+                    .collect(),
+                at_ms: get("at")?.parse().ok()?,
+                cost: get("cost")?.parse().ok()?,
+            },
+            "/update" => LedgerOp::Update {
+                id: id()?,
+                rate_limits: serde_json::from_str(body).ok()?,
+            },
+            "/credits" => {
+                let (set, amount) = match (get("set"), get("add")) {
+                    (Some(v), None) => (true, v.parse().ok()?),
+                    (None, Some(v)) => (false, v.parse().ok()?),
+                    _ => return None,
+                };
+                let refill = match get("refill") {
+                    None => None,
+                    Some(amount) => Some(Refill {
+                        amount: amount.parse().ok()?,
+                        interval: match get("every")? {
+                            "day" => Interval::Day,
+                            "month" => Interval::Month,
+                            _ => return None,
+                        },
+                    }),
+                };
+                LedgerOp::Credits {
+                    id: id()?,
+                    set,
+                    amount,
+                    refill,
+                    alert_below: match get("below") {
+                        None => None,
+                        Some(v) => Some(v.parse().ok()?),
+                    },
+                    now: now()?,
+                }
+            }
             "/rotate" => LedgerOp::Rotate {
                 id: id()?,
                 successor: Successor {
@@ -173,6 +376,104 @@ pub struct LedgerAnswer {
     pub changed: bool,
     /// A refusal: `conflict` with the reason, or `not_found`.
     pub refused: Option<(Code, String)>,
+    /// For a use or a take: what it came to.
+    pub usage: Option<UseReport>,
+}
+
+/// What a use (or a take of shared limits) came to, carried in response headers.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct UseReport {
+    /// The verdict.
+    pub code: Option<Code>,
+    /// For `insufficient_scope`: the scope.
+    pub missing: Option<String>,
+    /// The limits' statuses.
+    pub limits: Vec<LimitStatus>,
+    /// The credit balance, if the key has credits.
+    pub credits: Option<u64>,
+    /// Whether a `credits_low` alert is due.
+    pub alert_due: bool,
+    /// When refused by a limit or credits: milliseconds until a retry can succeed.
+    pub retry_after_ms: Option<i64>,
+    /// The time the use was counted at (ms), for a refund.
+    pub at_ms: i64,
+}
+
+impl UseReport {
+    /// The report as header (name, value) pairs.
+    pub fn to_headers(&self) -> Vec<(&'static str, String)> {
+        let mut h = vec![("x-keyward-at", self.at_ms.to_string())];
+        if let Some(code) = self.code {
+            h.push(("x-keyward-code", code.as_str().to_owned()));
+        }
+        if let Some(m) = &self.missing {
+            h.push(("x-keyward-missing", m.clone()));
+        }
+        if !self.limits.is_empty() {
+            let limits: Vec<String> = self
+                .limits
+                .iter()
+                .map(|l| {
+                    format!(
+                        "{};{};{};{};{}",
+                        l.name, l.limit, l.period_seconds, l.remaining, l.reset_ms
+                    )
+                })
+                .collect();
+            h.push(("x-keyward-limits", limits.join(",")));
+        }
+        if let Some(c) = self.credits {
+            h.push(("x-keyward-credits", c.to_string()));
+        }
+        if self.alert_due {
+            h.push(("x-keyward-alert", "credits_low".to_owned()));
+        }
+        if let Some(r) = self.retry_after_ms {
+            h.push(("x-keyward-retry-ms", r.to_string()));
+        }
+        h
+    }
+
+    /// The report from the headers, through `get(name)`.
+    pub fn from_headers(get: impl Fn(&str) -> Option<String>) -> Option<Self> {
+        let limits = match get("x-keyward-limits") {
+            None => Vec::new(),
+            Some(v) => v
+                .split(',')
+                .map(|l| {
+                    let f: Vec<&str> = l.split(';').collect();
+                    let [name, limit, period, remaining, reset] = f.as_slice() else {
+                        return None;
+                    };
+                    Some(LimitStatus {
+                        name: (*name).to_owned(),
+                        limit: limit.parse().ok()?,
+                        period_seconds: period.parse().ok()?,
+                        remaining: remaining.parse().ok()?,
+                        reset_ms: reset.parse().ok()?,
+                    })
+                })
+                .collect::<Option<Vec<_>>>()?,
+        };
+        Some(UseReport {
+            code: match get("x-keyward-code") {
+                None => None,
+                Some(c) => Some(c.parse().ok()?),
+            },
+            missing: get("x-keyward-missing"),
+            limits,
+            credits: match get("x-keyward-credits") {
+                None => None,
+                Some(c) => Some(c.parse().ok()?),
+            },
+            alert_due: get("x-keyward-alert").is_some(),
+            retry_after_ms: match get("x-keyward-retry-ms") {
+                None => None,
+                Some(r) => Some(r.parse().ok()?),
+            },
+            at_ms: get("x-keyward-at")?.parse().ok()?,
+        })
+    }
 }
 
 /// The header an object sets when its operation changed the key.
@@ -210,6 +511,134 @@ impl KeyLedger {
             vec![record.id.as_str().into(), json.into()],
         )?;
         Ok(())
+    }
+
+    fn window(&self, name: &str) -> worker::Result<Window> {
+        let mut rows = self
+            .sql
+            .exec("SELECT uses FROM windows WHERE name = ?", vec![name.into()])?;
+        let Some(row) = Iterator::next(&mut rows).transpose()? else {
+            return Ok(Window::default());
+        };
+        let json = worker::js_sys::Reflect::get(&row, &"uses".into())?
+            .as_string()
+            .unwrap_or_default();
+        Ok(serde_json::from_str(&json).unwrap_or_default())
+    }
+
+    fn windows(&self, limits: &[NamedLimit]) -> worker::Result<Vec<Window>> {
+        limits.iter().map(|l| self.window(&l.name)).collect()
+    }
+
+    fn save_window(&self, name: &str, window: &Window) -> worker::Result<()> {
+        let json =
+            serde_json::to_string(window).map_err(|e| worker::Error::RustError(e.to_string()))?;
+        self.sql.exec(
+            "INSERT INTO windows (name, uses) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET uses = excluded.uses",
+            vec![name.into(), json.into()],
+        )?;
+        Ok(())
+    }
+
+    fn save_windows(&self, limits: &[NamedLimit], windows: &[Window]) -> worker::Result<()> {
+        for (l, w) in limits.iter().zip(windows) {
+            self.save_window(&l.name, w)?;
+        }
+        Ok(())
+    }
+
+    /// The record whose balance a key spends: its own, or (after a rotation moved the
+    /// balance) its latest successor's.
+    fn credit_holder(&self, id: &KeyId) -> worker::Result<Option<KeyRecord>> {
+        let mut current = self.load(id)?;
+        for _ in 0..64 {
+            match current {
+                Some(ref r) if r.credits.is_none() && r.rotated_to.is_some() => {
+                    let next = r.rotated_to.clone();
+                    current = match next {
+                        Some(n) => self.load(&n)?,
+                        None => None,
+                    };
+                }
+                _ => break,
+            }
+        }
+        Ok(current.filter(|r| r.credits.is_some()))
+    }
+
+    /// One use: the core decides, then (for a valid key) counts it under the key's limits
+    /// (its own, or its environment's defaults) and charges its credits. Windows are
+    /// shared by the keys of a chain, so a rotation's two keys share one allowance.
+    #[allow(clippy::too_many_arguments)]
+    fn use_key(
+        &self,
+        id: &KeyId,
+        hash: &KeyHash,
+        env: &str,
+        scopes: &[Scope],
+        cost: u32,
+        defaults: &[NamedLimit],
+        now: DateTime<Utc>,
+    ) -> worker::Result<LedgerAnswer> {
+        let record = self.load(id)?;
+        let verdict = decide_presented(
+            hash,
+            env,
+            record.as_ref().map(KeyRecord::facts),
+            EnvRule::Exactly(env),
+            scopes,
+            now,
+        );
+        let mut report = UseReport {
+            code: Some(verdict.code()),
+            at_ms: now.timestamp_millis(),
+            ..UseReport::default()
+        };
+        if let Verdict::InsufficientScope { missing } = &verdict {
+            report.missing = Some(missing.to_string());
+        }
+        let (Some(record), true) = (record, verdict.is_valid()) else {
+            return Ok(LedgerAnswer {
+                usage: Some(report),
+                ..LedgerAnswer::default()
+            });
+        };
+        let own = record.limits();
+        let limits = if own.is_empty() {
+            defaults.to_vec()
+        } else {
+            own
+        };
+        let mut windows = self.windows(&limits)?;
+        let mut holder = self.credit_holder(id)?;
+        let consumed = consume(
+            &limits,
+            &mut windows,
+            holder.as_mut().and_then(|h| h.credits.as_mut()),
+            now,
+            cost,
+        );
+        if consumed.verdict.is_valid() {
+            self.save_windows(&limits, &windows)?;
+            if let Some(h) = &holder {
+                self.save(h)?;
+            }
+        }
+        report.code = Some(consumed.verdict.code());
+        report.limits = consumed.admission.limits;
+        report.retry_after_ms = consumed.admission.retry_after_ms;
+        report.credits = consumed.spend.as_ref().map(|s| s.remaining);
+        report.alert_due = consumed.spend.as_ref().is_some_and(|s| s.alert_due);
+        // The record as it is now: with its balance charged when it holds its own.
+        let record = match holder {
+            Some(h) if h.id == record.id && consumed.verdict.is_valid() => h,
+            _ => record,
+        };
+        Ok(LedgerAnswer {
+            records: vec![record],
+            usage: Some(report),
+            ..LedgerAnswer::default()
+        })
     }
 
     /// Applies one operation. Synchronous from its first read to its last write: nothing
@@ -256,7 +685,112 @@ impl KeyLedger {
                 Ok(LedgerAnswer {
                     records: vec![record],
                     changed,
-                    refused: None,
+                    ..LedgerAnswer::default()
+                })
+            }
+            LedgerOp::Use {
+                id,
+                hash,
+                env,
+                scopes,
+                cost,
+                defaults,
+                now,
+            } => self.use_key(&id, &hash, &env, &scopes, cost, &defaults, now),
+            LedgerOp::Take { limits, cost, now } => {
+                let mut windows = self.windows(&limits)?;
+                let admission = admit(&limits, &mut windows, now.timestamp_millis(), cost);
+                if admission.allowed {
+                    self.save_windows(&limits, &windows)?;
+                }
+                Ok(LedgerAnswer {
+                    usage: Some(UseReport {
+                        code: Some(if admission.allowed {
+                            Code::Valid
+                        } else {
+                            Code::RateLimited
+                        }),
+                        limits: admission.limits,
+                        retry_after_ms: admission.retry_after_ms,
+                        at_ms: now.timestamp_millis(),
+                        ..UseReport::default()
+                    }),
+                    ..LedgerAnswer::default()
+                })
+            }
+            LedgerOp::Refund {
+                id,
+                names,
+                at_ms,
+                cost,
+            } => {
+                for name in &names {
+                    let mut w = self.window(name)?;
+                    w.refund(at_ms, cost);
+                    self.save_window(name, &w)?;
+                }
+                if let Some(id) = id
+                    && let Some(mut holder) = self.credit_holder(&id)?
+                    && let Some(credits) = holder.credits.as_mut()
+                {
+                    credits.refund(cost);
+                    self.save(&holder)?;
+                }
+                Ok(LedgerAnswer::default())
+            }
+            LedgerOp::Update { id, rate_limits } => {
+                let Some(mut record) = self.load(&id)? else {
+                    return Ok(refused(Code::NotFound, "no key has this id"));
+                };
+                record.rate_limits = rate_limits;
+                record.rate_limit = None;
+                self.save(&record)?;
+                Ok(LedgerAnswer {
+                    records: vec![record],
+                    changed: true,
+                    ..LedgerAnswer::default()
+                })
+            }
+            LedgerOp::Credits {
+                id,
+                set,
+                amount,
+                refill,
+                alert_below,
+                now,
+            } => {
+                let Some(record) = self.load(&id)? else {
+                    return Ok(refused(Code::NotFound, "no key has this id"));
+                };
+                // A rotated key's balance lives with its successor.
+                let mut holder = self.credit_holder(&id)?.unwrap_or(record);
+                let mut credits = holder.credits.take().unwrap_or(Credits {
+                    remaining: 0,
+                    refill: None,
+                    alert_below: None,
+                    period: None,
+                    alerted: None,
+                });
+                credits.refill(now);
+                if refill.is_some() {
+                    credits.refill = refill;
+                }
+                if alert_below.is_some() {
+                    credits.alert_below = alert_below;
+                }
+                credits.remaining = if set {
+                    amount
+                } else {
+                    credits.remaining.saturating_add(amount)
+                };
+                // A new balance may fall below the threshold again, and be alerted again.
+                credits.alerted = None;
+                holder.credits = Some(credits);
+                self.save(&holder)?;
+                Ok(LedgerAnswer {
+                    records: vec![holder],
+                    changed: true,
+                    ..LedgerAnswer::default()
                 })
             }
             LedgerOp::Rotate {
@@ -275,7 +809,7 @@ impl KeyLedger {
                         Ok(LedgerAnswer {
                             records: vec![old, next],
                             changed: true,
-                            refused: None,
+                            ..LedgerAnswer::default()
                         })
                     }
                     Err(e) => Ok(refused(Code::Conflict, &e.to_string())),
@@ -288,11 +822,13 @@ impl KeyLedger {
 impl DurableObject for KeyLedger {
     fn new(state: State, _env: Env) -> Self {
         let sql = state.storage().sql();
-        if let Err(e) = sql.exec(
+        for table in [
             "CREATE TABLE IF NOT EXISTS keys (id TEXT PRIMARY KEY, record TEXT NOT NULL)",
-            None,
-        ) {
-            worker::console_error!("key ledger: the keys table could not be made: {e}");
+            "CREATE TABLE IF NOT EXISTS windows (name TEXT PRIMARY KEY, uses TEXT NOT NULL)",
+        ] {
+            if let Err(e) = sql.exec(table, None) {
+                worker::console_error!("key ledger: a table could not be made: {e}");
+            }
         }
         KeyLedger { sql }
     }
@@ -310,6 +846,11 @@ impl DurableObject for KeyLedger {
         let mut resp = Response::from_json(&answer.records)?;
         if answer.changed {
             resp.headers_mut().set(CHANGED, "1")?;
+        }
+        if let Some(usage) = &answer.usage {
+            for (name, value) in usage.to_headers() {
+                resp.headers_mut().set(name, &value)?;
+            }
         }
         Ok(resp)
     }
@@ -345,9 +886,13 @@ impl<'a> Ledger<'a> {
     }
 
     async fn ask(&self, chain: &KeyId, op: &LedgerOp) -> Result<LedgerAnswer, ApiError> {
+        self.ask_object(chain.as_str(), op).await
+    }
+
+    async fn ask_object(&self, object: &str, op: &LedgerOp) -> Result<LedgerAnswer, ApiError> {
         let namespace = self.env.durable_object(KEY_LEDGER).map_err(fault)?;
         let stub = namespace
-            .id_from_name(chain.as_str())
+            .id_from_name(object)
             .and_then(|id| id.get_stub())
             .map_err(fault)?;
         let (path, body) = op.to_parts();
@@ -373,11 +918,13 @@ impl<'a> Ledger<'a> {
             });
         }
         let changed = resp.headers().get(CHANGED).ok().flatten().is_some();
+        let usage = UseReport::from_headers(|name| resp.headers().get(name).ok().flatten());
         let records = resp.json::<Vec<KeyRecord>>().await.map_err(fault)?;
         Ok(LedgerAnswer {
             records,
             changed,
             refused: None,
+            usage,
         })
     }
 
@@ -435,6 +982,147 @@ impl<'a> Ledger<'a> {
         let answer = self.ask(found.chain(), &op).await?;
         let record = answer.records.into_iter().find(|r| r.id == found.id);
         Ok(self.remember(&found.hash, record, Some(started)))
+    }
+
+    /// One use of the key KV found (`found`), presented with `hash`: decided, counted and
+    /// charged by its object in one step. Returns the object's record (if it knows the
+    /// key) and what the use came to.
+    ///
+    /// # Errors
+    /// `unavailable`.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn use_key(
+        &self,
+        found: &KeyRecord,
+        hash: &KeyHash,
+        env: &str,
+        scopes: &[Scope],
+        cost: u32,
+        defaults: &[NamedLimit],
+        now: DateTime<Utc>,
+    ) -> Result<(Option<KeyRecord>, UseReport), ApiError> {
+        if found.lineage.is_none() {
+            // A record of the previous format: its object adopts it first, once.
+            self.truth(found).await?;
+        }
+        let op = LedgerOp::Use {
+            id: found.id.clone(),
+            hash: *hash,
+            env: env.to_owned(),
+            scopes: scopes.to_vec(),
+            cost,
+            defaults: defaults.to_vec(),
+            now,
+        };
+        let answer = self.ask(found.chain(), &op).await?;
+        let report = answer
+            .usage
+            .ok_or_else(|| fault("the object reported no use"))?;
+        let record = answer.records.into_iter().next();
+        if let Some(r) = &record {
+            self.remember(&r.hash, Some(r.clone()), None);
+        }
+        Ok((record, report))
+    }
+
+    /// Counts a use against limits shared in the object `object` (an owner's).
+    ///
+    /// # Errors
+    /// `unavailable`.
+    pub async fn take(
+        &self,
+        object: &str,
+        limits: &[NamedLimit],
+        cost: u32,
+        now: DateTime<Utc>,
+    ) -> Result<UseReport, ApiError> {
+        let op = LedgerOp::Take {
+            limits: limits.to_vec(),
+            cost,
+            now,
+        };
+        self.ask_object(object, &op)
+            .await?
+            .usage
+            .ok_or_else(|| fault("the object reported no use"))
+    }
+
+    /// Gives back a use counted at `at_ms` in the object `object` (its windows `names`,
+    /// and with `id`, that key's credits).
+    ///
+    /// # Errors
+    /// `unavailable`.
+    pub async fn refund(
+        &self,
+        object: &str,
+        id: Option<&KeyId>,
+        names: &[String],
+        at_ms: i64,
+        cost: u32,
+    ) -> Result<(), ApiError> {
+        let op = LedgerOp::Refund {
+            id: id.cloned(),
+            names: names.to_vec(),
+            at_ms,
+            cost,
+        };
+        self.ask_object(object, &op).await.map(|_| ())
+    }
+
+    /// Replaces a key's own limits; returns its record.
+    ///
+    /// # Errors
+    /// `not_found` or `unavailable`.
+    pub async fn update(
+        &self,
+        record: &KeyRecord,
+        rate_limits: Vec<NamedLimit>,
+    ) -> Result<KeyRecord, ApiError> {
+        let op = LedgerOp::Update {
+            id: record.id.clone(),
+            rate_limits,
+        };
+        self.one(record, &op).await
+    }
+
+    /// Sets (or adds to) a key's balance and its settings; returns the record that holds
+    /// the balance (the key's, or its successor's after a rotation).
+    ///
+    /// # Errors
+    /// `not_found` or `unavailable`.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn set_credits(
+        &self,
+        record: &KeyRecord,
+        set: bool,
+        amount: u64,
+        refill: Option<Refill>,
+        alert_below: Option<u64>,
+        now: DateTime<Utc>,
+    ) -> Result<KeyRecord, ApiError> {
+        let op = LedgerOp::Credits {
+            id: record.id.clone(),
+            set,
+            amount,
+            refill,
+            alert_below,
+            now,
+        };
+        self.one(record, &op).await
+    }
+
+    async fn one(&self, record: &KeyRecord, op: &LedgerOp) -> Result<KeyRecord, ApiError> {
+        let answer = self.ask(record.chain(), op).await?;
+        if let Some((code, why)) = answer.refused {
+            return Err(ApiError::new(code, why));
+        }
+        let kept = answer
+            .records
+            .into_iter()
+            .next()
+            .ok_or_else(|| fault("the object kept nothing"))?;
+        self.remember(&kept.hash, Some(kept.clone()), None);
+        Ok(kept)
     }
 
     /// Commits a new key (its KV record already written).
@@ -541,7 +1229,8 @@ mod tests {
                 env: "live".into(),
                 expires_at: None,
                 metadata: Default::default(),
-                rate_limit: None,
+                rate_limits: Vec::new(),
+                credits: None,
             },
             now,
         );
@@ -578,5 +1267,32 @@ mod tests {
             None
         );
         assert_eq!(LedgerOp::from_parts("/nothing", "", ""), None);
+    }
+
+    #[test]
+    fn a_use_report_travels_in_headers() {
+        let report = UseReport {
+            code: Some(Code::RateLimited),
+            missing: Some("scans:read".into()),
+            limits: vec![LimitStatus {
+                name: "per-minute".into(),
+                limit: 50,
+                period_seconds: 60,
+                remaining: 0,
+                reset_ms: 1234,
+            }],
+            credits: Some(9),
+            alert_due: true,
+            retry_after_ms: Some(1234),
+            at_ms: 1_780_000_000_000,
+        };
+        let headers = report.to_headers();
+        let back = UseReport::from_headers(|name| {
+            headers
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, v)| v.clone())
+        });
+        assert_eq!(back, Some(report));
     }
 }

@@ -17,9 +17,11 @@ mod http;
 mod keys;
 mod leaks;
 mod ledger;
+mod owners;
 mod reports;
 mod signature;
 mod store;
+mod throttle;
 mod verify;
 
 use keyward_core::chrono::{DateTime, Utc};
@@ -33,8 +35,15 @@ use crate::context::Ctx;
 use crate::http::{ApiError, ApiResult, json};
 use crate::store::Store;
 
+/// The time: the platform's clock, plus the test clock offset a test configuration may set.
 fn now() -> DateTime<Utc> {
-    DateTime::from_timestamp_millis(worker::Date::now().as_millis() as i64).unwrap_or_default()
+    let offset = CLOCK_OFFSET_MS.with(std::cell::Cell::get);
+    DateTime::from_timestamp_millis(worker::Date::now().as_millis() as i64 + offset)
+        .unwrap_or_default()
+}
+
+thread_local! {
+    static CLOCK_OFFSET_MS: std::cell::Cell<i64> = const { std::cell::Cell::new(0) };
 }
 
 #[event(fetch)]
@@ -46,6 +55,7 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<Response>
             return Ok(ApiError::new(Code::Unavailable, problem).into_response());
         }
     };
+    CLOCK_OFFSET_MS.with(|c| c.set(config.clock_offset_ms));
     let store = match env.kv(KEYS) {
         Ok(kv) => Store::new(kv),
         Err(e) => return Ok(ApiError::unavailable("key storage", e).into_response()),
@@ -57,12 +67,24 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<Response>
         now: now(),
         client: audit::Client::of(&req),
         events: Vec::new(),
+        alerts: Vec::new(),
     };
     let response = route(&mut c, req)
         .await
         .unwrap_or_else(ApiError::into_response);
     let events: Vec<AuditEvent> = std::mem::take(&mut c.events);
     audit::send(&env, &ctx, events);
+    let due = std::mem::take(&mut c.alerts);
+    if !due.is_empty()
+        && let Ok(db) = env.d1(config::AUDIT_DB)
+    {
+        let webhook = config.alert_webhook_url.clone();
+        ctx.wait_until(async move {
+            if let Err(e) = alerts::raise(&db, webhook.as_deref(), due).await {
+                worker::console_error!("alerts could not be stored: {e}");
+            }
+        });
+    }
     Ok(response)
 }
 
@@ -82,8 +104,22 @@ async fn route(c: &mut Ctx<'_>, req: Request) -> ApiResult {
         },
         ["v1", "keys", id] => match method {
             Method::Get => keys::show(c, req, id).await,
-            _ => Err(not_allowed("GET")),
+            Method::Patch => keys::update(c, req, id).await,
+            _ => Err(not_allowed("GET, PATCH")),
         },
+        ["v1", "keys", id, "credits"] => match method {
+            Method::Post => keys::credits(c, req, id).await,
+            _ => Err(not_allowed("POST")),
+        },
+        ["v1", "owners", owner, "limits"] => {
+            let owner = http::percent_decode(owner)
+                .ok_or_else(|| ApiError::new(Code::NotFound, "no such owner"))?;
+            match method {
+                Method::Get => owners::get(c, req, &owner).await,
+                Method::Put => owners::put(c, req, &owner).await,
+                _ => Err(not_allowed("GET, PUT")),
+            }
+        }
         ["v1", "keys", id, "revoke"] => match method {
             Method::Post => keys::revoke(c, req, id).await,
             _ => Err(not_allowed("POST")),

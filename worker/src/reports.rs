@@ -10,8 +10,23 @@ use crate::db::{self, Filter};
 use crate::http::{ApiError, ApiResult, Query, json};
 
 /// The query's filter; a bounded key reads its own owner's events and alerts only.
-fn filter(req: &Request, caller: &Caller) -> Result<Filter, ApiError> {
-    let q = Query::of(req, &["key_id", "since", "limit"])?;
+fn filter(req: &Request, caller: &Caller, events: bool) -> Result<Filter, ApiError> {
+    let names: &[&str] = if events {
+        &["key_id", "since", "limit", "refused"]
+    } else {
+        &["key_id", "since", "limit"]
+    };
+    let q = Query::of(req, names)?;
+    let refused = match q.get("refused") {
+        None | Some("false") => false,
+        Some("true") => true,
+        Some(_) => {
+            return Err(ApiError::new(
+                Code::InvalidRequest,
+                "'refused' must be true or false",
+            ));
+        }
+    };
     let since = match q.get("since") {
         None => None,
         Some(s) => Some(keyward_core::time::parse_rfc3339(s).map_err(|_| {
@@ -26,6 +41,7 @@ fn filter(req: &Request, caller: &Caller) -> Result<Filter, ApiError> {
         },
         since,
         limit: q.limit(100, 1000)?,
+        refused,
     })
 }
 
@@ -38,7 +54,7 @@ pub async fn audit(ctx: &mut Ctx<'_>, req: Request) -> ApiResult {
     let caller = ctx
         .authorize(&req, "audit:read", "GET /v1/audit", LogUse::Always)
         .await?;
-    let filter = filter(&req, &caller)?;
+    let filter = filter(&req, &caller, true)?;
     let events = db::events(&ctx.env.d1(AUDIT_DB)?, &filter)
         .await
         .map_err(fault)?;
@@ -50,7 +66,7 @@ pub async fn alerts(ctx: &mut Ctx<'_>, req: Request) -> ApiResult {
     let caller = ctx
         .authorize(&req, "audit:read", "GET /v1/alerts", LogUse::Always)
         .await?;
-    let filter = filter(&req, &caller)?;
+    let filter = filter(&req, &caller, false)?;
     let alerts = db::alerts(&ctx.env.d1(AUDIT_DB)?, &filter)
         .await
         .map_err(fault)?;

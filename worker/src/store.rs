@@ -11,6 +11,7 @@
 
 use std::cell::RefCell;
 
+use keyward_core::limits::NamedLimit;
 use keyward_core::{KeyHash, KeyRecord};
 use serde::{Deserialize, Serialize};
 use worker::kv::KvStore;
@@ -31,6 +32,9 @@ pub const ISOLATE_CACHE_MS: f64 = 2_000.0;
 const ISOLATE_CACHE_MAX: usize = 10_000;
 
 thread_local! {
+    /// Owners' shared limits, by the owner's hash.
+    static OWNER_LIMITS: RefCell<Recent<[u8; 32], Vec<NamedLimit>>> =
+        RefCell::new(Recent::new(ISOLATE_CACHE_MS, ISOLATE_CACHE_MAX));
     /// Recent hot-path lookups by key hash.
     static RECENT: RefCell<Recent<[u8; 32], Option<KeyRecord>>> =
         RefCell::new(Recent::new(ISOLATE_CACHE_MS, ISOLATE_CACHE_MAX));
@@ -67,6 +71,10 @@ fn decode(text: Option<String>) -> Result<Option<KeyRecord>, ApiError> {
     text.map(|t| serde_json::from_str(&t))
         .transpose()
         .map_err(fault)
+}
+
+fn owner_limits_key(owner: &str) -> String {
+    format!("olim:{}", KeyHash::of(owner).to_hex())
 }
 
 fn owner_prefix(owner: &str) -> String {
@@ -233,6 +241,56 @@ impl Store {
         RECENT.with(|r| {
             r.borrow_mut()
                 .remember_write(*record.hash.as_bytes(), None, now_ms())
+        });
+        Ok(())
+    }
+
+    /// The limits all of `owner`'s keys share (`[]`: none), as KV holds them: read through
+    /// the isolate cache, so a change applies everywhere within its time plus KV's
+    /// propagation. Only the counting is exact; it happens in the owner's object.
+    ///
+    /// # Errors
+    /// `unavailable` when KV fails.
+    pub async fn owner_limits(&self, owner: &str) -> Result<Vec<NamedLimit>, ApiError> {
+        let key = *KeyHash::of(owner).as_bytes();
+        if let Some(cached) = OWNER_LIMITS.with(|c| c.borrow().get(&key, now_ms())) {
+            return Ok(cached);
+        }
+        let started = now_ms();
+        let text = self
+            .kv
+            .get(&owner_limits_key(owner))
+            .cache_ttl(CACHE_TTL_SECONDS)
+            .text()
+            .await
+            .map_err(fault)?;
+        let limits: Vec<NamedLimit> = match text {
+            None => Vec::new(),
+            Some(t) => serde_json::from_str(&t).map_err(fault)?,
+        };
+        Ok(OWNER_LIMITS.with(|c| c.borrow_mut().remember_read(key, limits, started, now_ms())))
+    }
+
+    /// Stores the limits `owner`'s keys share.
+    ///
+    /// # Errors
+    /// `unavailable` when KV fails.
+    pub async fn set_owner_limits(
+        &self,
+        owner: &str,
+        limits: &[NamedLimit],
+    ) -> Result<(), ApiError> {
+        let json = serde_json::to_string(limits).map_err(fault)?;
+        self.kv
+            .put(&owner_limits_key(owner), json)
+            .map_err(fault)?
+            .execute()
+            .await
+            .map_err(fault)?;
+        let key = *KeyHash::of(owner).as_bytes();
+        OWNER_LIMITS.with(|c| {
+            c.borrow_mut()
+                .remember_write(key, limits.to_vec(), now_ms())
         });
         Ok(())
     }

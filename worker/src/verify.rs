@@ -1,6 +1,7 @@
 //! `POST /v1/verify`: a service asks whether its end user's key is good.
 
-use keyward_api::{VerifyRequest, VerifyResponse};
+use keyward_api::{CreditsLeft, LimitView, VerifyRequest, VerifyResponse};
+use keyward_core::chrono::Duration;
 use keyward_core::{Code, EnvRule, Scope};
 use worker::Request;
 
@@ -18,6 +19,7 @@ pub async fn verify(ctx: &mut Ctx<'_>, mut req: Request) -> ApiResult {
     if let Some(c) = &body.context {
         c.validate()?;
     }
+    let cost = body.cost()?;
     let required = body
         .scopes
         .iter()
@@ -41,9 +43,10 @@ pub async fn verify(ctx: &mut Ctx<'_>, mut req: Request) -> ApiResult {
         body.key.expose_secret(),
         (EnvRule::Exactly(env), Root::Unknown),
         &required,
-        ctx.now,
+        Some(cost),
     )
     .await?;
+    ctx.alert_if_due(&check);
     let context = body.context.unwrap_or_default();
     let action = context.action.unwrap_or_else(|| "verify".to_owned());
     ctx.client = Client {
@@ -68,6 +71,33 @@ pub async fn verify(ctx: &mut Ctx<'_>, mut req: Request) -> ApiResult {
             owner: record.map(|r| r.owner.clone()),
             scopes: record.map(|r| r.scopes.clone()),
             env: record.map(|r| r.env.clone()),
+            ratelimits: check
+                .usage
+                .as_ref()
+                .filter(|u| !u.limits.is_empty())
+                .map(|u| {
+                    u.limits
+                        .iter()
+                        .map(|l| LimitView {
+                            name: l.name.clone(),
+                            limit: l.limit,
+                            period: l.period_seconds,
+                            remaining: l.remaining,
+                            reset_at: ctx.now + Duration::milliseconds(l.reset_ms),
+                        })
+                        .collect()
+                }),
+            credits: check
+                .usage
+                .as_ref()
+                .and_then(|u| u.credits)
+                .map(|remaining| CreditsLeft { remaining }),
+            retry_after: check
+                .usage
+                .as_ref()
+                .and_then(|u| u.retry_after_ms)
+                .filter(|_| !check.is_valid())
+                .map(|ms| u64::try_from((ms + 999) / 1000).unwrap_or(0).max(1)),
             expires_at: record.and_then(|r| r.expires_at),
         },
     ))

@@ -1,6 +1,7 @@
 //! `/v1/keys` and its sub-resources.
 
 use keyward_core::chrono::{DateTime, Utc};
+use keyward_core::limits::{Credits, NamedLimit, Period, Refill, validate_limits};
 use keyward_core::{KeyId, KeyRecord, KeyStatus, RateLimit, ScopeSet};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -40,12 +41,100 @@ pub struct CreateKey {
     /// A JSON object for the deployment's own use (at most [`MAX_METADATA_BYTES`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metadata: Option<Map<String, Value>>,
-    /// A rate limit.
+    /// Named rate limits (every one applies to every use; at most 8, names unique).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limits: Option<Vec<NamedLimit>>,
+    /// The previous format's single limit, accepted as the named limit `default`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rate_limit: Option<RateLimit>,
+    /// Usage credits.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credits: Option<CreditsSpec>,
+}
+
+/// Usage credits as asked for: a balance, an optional refill and an alert threshold.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreditsSpec {
+    /// The balance to start with, 0 to [`MAX_CREDITS`].
+    pub remaining: u64,
+    /// Set the balance to `amount` at each UTC day or month boundary.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refill: Option<Refill>,
+    /// Raise `credits_low` (once per refill period) when the balance drops below this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alert_below: Option<u64>,
+}
+
+/// The largest balance or refill amount.
+pub const MAX_CREDITS: u64 = 1_000_000_000_000;
+
+impl CreditsSpec {
+    /// Checks the bounds.
+    ///
+    /// # Errors
+    /// A [`FieldError`] naming the field.
+    pub fn validate(&self) -> Result<(), FieldError> {
+        let too_big = |v: u64| v > MAX_CREDITS;
+        if too_big(self.remaining)
+            || self.refill.is_some_and(|r| too_big(r.amount))
+            || self.alert_below.is_some_and(too_big)
+        {
+            return Err(FieldError::new(
+                "credits",
+                format!("amounts must be 0 to {MAX_CREDITS}"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The credits a new key starts with.
+    pub fn into_credits(self) -> Credits {
+        Credits {
+            remaining: self.remaining,
+            refill: self.refill,
+            alert_below: self.alert_below,
+            period: None,
+            alerted: None,
+        }
+    }
+}
+
+/// Checks a list of limits, as a request field.
+///
+/// # Errors
+/// A [`FieldError`] naming `rate_limits`.
+pub fn check_limits(limits: &[NamedLimit]) -> Result<(), FieldError> {
+    validate_limits(limits).map_err(|e| FieldError::new("rate_limits", e))
 }
 
 impl CreateKey {
+    /// The named limits asked for: `rate_limits`, or the previous format's `rate_limit`
+    /// as the limit `default`.
+    ///
+    /// # Errors
+    /// Both given, or a limit out of bounds.
+    pub fn limits(&self) -> Result<Vec<NamedLimit>, FieldError> {
+        let limits = match (&self.rate_limits, self.rate_limit) {
+            (Some(_), Some(_)) => {
+                return Err(FieldError::new(
+                    "rate_limit",
+                    "cannot be given with 'rate_limits' (it is the previous format of one limit)",
+                ));
+            }
+            (Some(l), None) => l.clone(),
+            (None, Some(old)) => vec![NamedLimit {
+                name: "default".to_owned(),
+                limit: old.requests,
+                period: Period::of_seconds(old.window_seconds)
+                    .map_err(|e| FieldError::new("rate_limit", e))?,
+            }],
+            (None, None) => Vec::new(),
+        };
+        check_limits(&limits)?;
+        Ok(limits)
+    }
+
     /// Checks every rule that does not depend on the deployment's settings.
     ///
     /// # Errors
@@ -54,6 +143,10 @@ impl CreateKey {
         check_text("name", &self.name, MAX_NAME_LEN)?;
         if let Some(owner) = &self.owner {
             check_owner(owner)?;
+        }
+        self.limits()?;
+        if let Some(c) = &self.credits {
+            c.validate()?;
         }
         if let Some(s) = self.expires_in
             && !(1..=MAX_EXPIRES_IN).contains(&s)
@@ -132,8 +225,21 @@ pub struct KeyView {
     pub rotated_from: Option<KeyId>,
     /// The deployment's own data.
     pub metadata: Map<String, Value>,
-    /// Rate limit, if any.
-    pub rate_limit: Option<RateLimit>,
+    /// Named rate limits (own; deployments may add defaults per environment).
+    pub rate_limits: Vec<NamedLimit>,
+    /// Usage credits: the balance when the answer was made.
+    pub credits: Option<CreditsView>,
+}
+
+/// A key's credits as the API shows them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CreditsView {
+    /// The balance.
+    pub remaining: u64,
+    /// How it is refilled.
+    pub refill: Option<Refill>,
+    /// The `credits_low` threshold.
+    pub alert_below: Option<u64>,
 }
 
 impl KeyView {
@@ -156,7 +262,12 @@ impl KeyView {
             rotated_to: record.rotated_to.clone(),
             rotated_from: record.rotated_from.clone(),
             metadata: record.metadata.clone(),
-            rate_limit: record.rate_limit,
+            rate_limits: record.limits(),
+            credits: record.credits.as_ref().map(|c| CreditsView {
+                remaining: c.remaining,
+                refill: c.refill,
+                alert_below: c.alert_below,
+            }),
         }
     }
 }
@@ -247,4 +358,69 @@ pub struct Previous {
     /// expire sooner).
     #[serde(with = "keyward_core::time::rfc3339_option")]
     pub expires_at: Option<DateTime<Utc>>,
+}
+
+/// `PATCH /v1/keys/{id}`: a key's settings that may change.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateKey {
+    /// The key's named rate limits, replacing its own (`[]`: none of its own).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limits: Option<Vec<NamedLimit>>,
+}
+
+/// `POST /v1/keys/{id}/credits`: set or add to a balance, and its settings.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SetCredits {
+    /// Set the balance to this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub set: Option<u64>,
+    /// Add this to the balance.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub add: Option<u64>,
+    /// The refill (`null` or absent: unchanged).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refill: Option<Refill>,
+    /// The `credits_low` threshold (absent: unchanged).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alert_below: Option<u64>,
+}
+
+impl SetCredits {
+    /// Checks that exactly one of `set` and `add` is given, within bounds.
+    ///
+    /// # Errors
+    /// A [`FieldError`].
+    pub fn validate(&self) -> Result<(), FieldError> {
+        match (self.set, self.add) {
+            (Some(_), Some(_)) | (None, None) => {
+                return Err(FieldError::new("set", "or 'add': exactly one is required"));
+            }
+            (Some(v), None) | (None, Some(v)) if v > MAX_CREDITS => {
+                return Err(FieldError::new(
+                    "set",
+                    format!("and 'add' must be 0 to {MAX_CREDITS}"),
+                ));
+            }
+            _ => {}
+        }
+        if self.refill.is_some_and(|r| r.amount > MAX_CREDITS)
+            || self.alert_below.is_some_and(|v| v > MAX_CREDITS)
+        {
+            return Err(FieldError::new(
+                "refill",
+                format!("amounts must be 0 to {MAX_CREDITS}"),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// `PUT /v1/owners/{owner}/limits` and its answer: limits shared by all of an owner's keys.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OwnerLimits {
+    /// The limits (`[]`: none).
+    pub rate_limits: Vec<NamedLimit>,
 }

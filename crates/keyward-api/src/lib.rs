@@ -13,14 +13,14 @@ mod secret;
 mod verify;
 
 pub use keys::{
-    CreateKey, CreatedKey, KeyList, KeyView, Previous, RevokeKey, RotateKey, RotatedKey,
-    check_owner,
+    CreateKey, CreatedKey, CreditsSpec, CreditsView, KeyList, KeyView, MAX_CREDITS, OwnerLimits,
+    Previous, RevokeKey, RotateKey, RotatedKey, SetCredits, UpdateKey, check_limits, check_owner,
 };
 pub use reports::{
     Alert, AlertList, AuditEventList, LeakFeedback, LeakLabel, ReportedToken, Revocation,
 };
 pub use secret::SecretString;
-pub use verify::{VerifyContext, VerifyRequest, VerifyResponse};
+pub use verify::{CreditsLeft, LimitView, VerifyContext, VerifyRequest, VerifyResponse};
 
 use keyward_core::Code;
 pub use keyward_core::KeyStatus;

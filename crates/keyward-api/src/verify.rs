@@ -25,9 +25,28 @@ pub struct VerifyRequest {
     /// The environment the key must belong to (default: the calling service key's own).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub env: Option<String>,
+    /// Units this use costs against the key's limits and credits (default 1, 1 to 1000).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost: Option<u32>,
     /// The end user's request, for the audit trail.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub context: Option<VerifyContext>,
+}
+
+impl VerifyRequest {
+    /// The use's cost: default 1, at most [`MAX_COST`](keyward_core::limits::MAX_COST).
+    ///
+    /// # Errors
+    /// A [`FieldError`] naming `cost`.
+    pub fn cost(&self) -> Result<u32, FieldError> {
+        match self.cost.unwrap_or(1) {
+            c @ 1..=keyward_core::limits::MAX_COST => Ok(c),
+            _ => Err(FieldError::new(
+                "cost",
+                format!("must be 1 to {}", keyward_core::limits::MAX_COST),
+            )),
+        }
+    }
 }
 
 /// The end user's request, as the calling service saw it.
@@ -109,6 +128,15 @@ pub struct VerifyResponse {
     /// The key's environment (valid keys only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub env: Option<String>,
+    /// Each rate limit's state after this use (keys with limits).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ratelimits: Option<Vec<LimitView>>,
+    /// The credit balance after this use (keys with credits).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credits: Option<CreditsLeft>,
+    /// When refused by a limit or credits: seconds until a retry can succeed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_after: Option<u64>,
     /// When the key expires (valid keys only).
     #[serde(
         default,
@@ -116,4 +144,27 @@ pub struct VerifyResponse {
         with = "keyward_core::time::rfc3339_option"
     )]
     pub expires_at: Option<DateTime<Utc>>,
+}
+
+/// A rate limit's state as `/v1/verify` reports it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LimitView {
+    /// The limit's name.
+    pub name: String,
+    /// Units per period.
+    pub limit: u32,
+    /// The period in seconds.
+    pub period: u32,
+    /// Units left in the current window.
+    pub remaining: u32,
+    /// When the window's oldest counted use falls out.
+    #[serde(with = "keyward_core::time::rfc3339")]
+    pub reset_at: DateTime<Utc>,
+}
+
+/// A credit balance as `/v1/verify` reports it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CreditsLeft {
+    /// The balance.
+    pub remaining: u64,
 }

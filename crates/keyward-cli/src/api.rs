@@ -144,13 +144,31 @@ impl Client {
         path: &str,
         body: &B,
     ) -> Result<T, ApiError> {
+        self.send("POST", path, body)
+    }
+
+    /// `{method} {base}{path}` with a JSON body (`POST`, `PUT` or `PATCH`), the answer
+    /// read as `T`.
+    ///
+    /// # Errors
+    /// See [`ApiError`].
+    pub fn send<B: Serialize, T: DeserializeOwned>(
+        &self,
+        method: &str,
+        path: &str,
+        body: &B,
+    ) -> Result<T, ApiError> {
         // The body may hold raw keys (leak reports): it is wiped after sending.
         let body = Zeroizing::new(serde_json::to_string(body).map_err(|e| {
             ApiError::Network(format!("the request body could not be written: {e}"))
         })?);
-        let resp = self
-            .agent
-            .post(format!("{}{path}", self.base))
+        let url = format!("{}{path}", self.base);
+        let request = match method {
+            "PUT" => self.agent.put(url),
+            "PATCH" => self.agent.patch(url),
+            _ => self.agent.post(url),
+        };
+        let resp = request
             .header("Authorization", format!("Bearer {}", &*self.token))
             .header("Accept", "application/json")
             .content_type("application/json")

@@ -5,7 +5,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use keyward_api::{CreateKey, LeakFeedback, LeakLabel, ReportedToken, Revocation, SecretString};
+use keyward_api::{
+    CreateKey, CreditsSpec, LeakFeedback, LeakLabel, ReportedToken, Revocation, SecretString,
+    SetCredits,
+};
+use keyward_core::limits::{NamedLimit, Refill};
 use serde_json::Value;
 
 use crate::api::Client;
@@ -162,6 +166,58 @@ enum KeysCmd {
         /// Metadata, a JSON object.
         #[arg(long, value_name = "JSON")]
         metadata: Option<String>,
+        #[command(flatten)]
+        limits: LimitArgs,
+        /// Usage credits to start with: each use spends its cost, none left is 429.
+        #[arg(long, value_name = "N")]
+        credits: Option<u64>,
+        /// Set the credits to AMOUNT at each UTC day or month boundary (AMOUNT/day,
+        /// AMOUNT/month).
+        #[arg(long, value_name = "REFILL", requires = "credits")]
+        refill: Option<Refill>,
+        /// Raise a credits_low alert (once per refill period) below this balance.
+        #[arg(long, value_name = "N", requires = "credits")]
+        credits_alert_below: Option<u64>,
+    },
+    /// Replace a key's own rate limits (no --rate-limit: remove them).
+    Limits {
+        /// The key id (key_...).
+        id: String,
+        #[command(flatten)]
+        limits: LimitArgs,
+    },
+    /// Set or add to a key's usage credits.
+    Credits {
+        /// The key id (key_...).
+        id: String,
+        /// Set the balance to N.
+        #[arg(
+            long,
+            value_name = "N",
+            conflicts_with = "add",
+            required_unless_present = "add"
+        )]
+        set: Option<u64>,
+        /// Add N to the balance.
+        #[arg(long, value_name = "N")]
+        add: Option<u64>,
+        /// Set the balance to AMOUNT at each UTC day or month boundary (AMOUNT/day,
+        /// AMOUNT/month).
+        #[arg(long, value_name = "REFILL")]
+        refill: Option<Refill>,
+        /// Raise a credits_low alert (once per refill period) below this balance.
+        #[arg(long, value_name = "N")]
+        alert_below: Option<u64>,
+    },
+    /// Show an owner's shared rate limits, or replace them (--rate-limit, or --none).
+    OwnerLimits {
+        /// The owner.
+        owner: String,
+        #[command(flatten)]
+        limits: LimitArgs,
+        /// Remove the owner's limits.
+        #[arg(long, conflicts_with = "rate_limits")]
+        none: bool,
     },
     /// List keys (one page; --all follows the cursor).
     List {
@@ -203,6 +259,14 @@ enum KeysCmd {
         #[arg(long, value_name = "DURATION", default_value = "24h")]
         grace: String,
     },
+}
+
+#[derive(Debug, Args)]
+struct LimitArgs {
+    /// A rate limit, [NAME=]LIMIT/PERIOD: at most LIMIT uses in any rolling PERIOD (1s
+    /// to 1d), e.g. 100/1m or burst=10/1s (repeatable; every limit applies).
+    #[arg(long = "rate-limit", value_name = "LIMIT")]
+    rate_limits: Vec<NamedLimit>,
 }
 
 /// Parses the arguments, runs the command and returns its exit code.
@@ -267,6 +331,10 @@ fn run_keys(cmd: KeysCmd, out: Out) -> u8 {
             env,
             expires_in,
             metadata,
+            limits,
+            credits,
+            refill,
+            credits_alert_below,
         } => {
             let expires_in = match expires_in.map(|d| keys::parse_duration(&d)).transpose() {
                 Ok(s) => s.map(|s| i64::try_from(s).unwrap_or(i64::MAX)),
@@ -287,8 +355,38 @@ fn run_keys(cmd: KeysCmd, out: Out) -> u8 {
                 expires_in,
                 metadata,
                 rate_limit: None,
+                rate_limits: Some(limits.rate_limits).filter(|l| !l.is_empty()),
+                credits: credits.map(|remaining| CreditsSpec {
+                    remaining,
+                    refill,
+                    alert_below: credits_alert_below,
+                }),
             };
             keys::create(&client, &body, out)
+        }
+        KeysCmd::Limits { id, limits } => keys::set_limits(&client, &id, limits.rate_limits, out),
+        KeysCmd::Credits {
+            id,
+            set,
+            add,
+            refill,
+            alert_below,
+        } => {
+            let body = SetCredits {
+                set,
+                add,
+                refill,
+                alert_below,
+            };
+            keys::set_credits(&client, &id, &body, out)
+        }
+        KeysCmd::OwnerLimits {
+            owner,
+            limits,
+            none,
+        } => {
+            let replace = (none || !limits.rate_limits.is_empty()).then_some(limits.rate_limits);
+            keys::owner_limits(&client, &owner, replace, out)
         }
         KeysCmd::List {
             owner,

@@ -1,8 +1,10 @@
 //! `keyward keys ...`: key management against the Worker's HTTP API.
 
 use keyward_api::{
-    CreateKey, CreatedKey, KeyList, KeyView, RevokeKey, RotateKey, RotatedKey, SecretString,
+    CreateKey, CreatedKey, CreditsView, KeyList, KeyView, OwnerLimits, RevokeKey, RotateKey,
+    RotatedKey, SecretString, SetCredits, UpdateKey,
 };
+use keyward_core::limits::{Interval, NamedLimit};
 use serde::Serialize;
 
 use crate::api::{ApiError, Client, encode};
@@ -93,6 +95,41 @@ fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
     out
 }
 
+/// `burst=10/1s, default=100/1m`, or `-`.
+fn limits(limits: &[NamedLimit]) -> String {
+    if limits.is_empty() {
+        return "-".to_owned();
+    }
+    let each: Vec<String> = limits
+        .iter()
+        .map(|l| format!("{}={}/{}", l.name, l.limit, l.period))
+        .collect();
+    each.join(", ")
+}
+
+/// `480 (refill 500/day, alert below 50)`, or `-`.
+fn credits(c: Option<&CreditsView>) -> String {
+    let Some(c) = c else {
+        return "-".to_owned();
+    };
+    let mut notes = Vec::new();
+    if let Some(r) = c.refill {
+        let every = match r.interval {
+            Interval::Day => "day",
+            Interval::Month => "month",
+        };
+        notes.push(format!("refill {}/{every}", r.amount));
+    }
+    if let Some(below) = c.alert_below {
+        notes.push(format!("alert below {below}"));
+    }
+    if notes.is_empty() {
+        c.remaining.to_string()
+    } else {
+        format!("{} ({})", c.remaining, notes.join(", "))
+    }
+}
+
 /// A record as `field  value` lines (never holds the key: the API does not return it).
 fn record_table(v: &KeyView) -> String {
     let metadata = if v.metadata.is_empty() {
@@ -116,13 +153,8 @@ fn record_table(v: &KeyView) -> String {
         ("revocation_reason", opt(v.revocation_reason.as_ref())),
         ("rotated_from", opt(v.rotated_from.as_ref())),
         ("rotated_to", opt(v.rotated_to.as_ref())),
-        (
-            "rate_limit",
-            opt(v
-                .rate_limit
-                .map(|r| format!("{}/{}s", r.requests, r.window_seconds))
-                .as_ref()),
-        ),
+        ("rate_limits", limits(&v.rate_limits)),
+        ("credits", credits(v.credits.as_ref())),
         ("metadata", metadata),
     ]
     .into_iter()
@@ -250,11 +282,7 @@ fn key_path(id: &str, action: &str) -> String {
 /// See [`ApiError`].
 pub fn show(client: &Client, id: &str, out: Out) -> Result<(), ApiError> {
     let record: KeyView = client.get(&key_path(id, ""))?;
-    if out.json {
-        print_json(&record);
-    } else {
-        crate::out(&record_table(&record));
-    }
+    show_record(&record, out);
     Ok(())
 }
 
@@ -296,6 +324,65 @@ pub fn rotate(client: &Client, id: &str, grace_seconds: u64, out: Out) -> Result
         opt(rotated.previous.expires_at.map(time).as_ref())
     );
     Ok(())
+}
+
+/// `keys limits`: replaces the key's own limits.
+///
+/// # Errors
+/// See [`ApiError`].
+pub fn set_limits(
+    client: &Client,
+    id: &str,
+    rate_limits: Vec<NamedLimit>,
+    out: Out,
+) -> Result<(), ApiError> {
+    let body = UpdateKey {
+        rate_limits: Some(rate_limits),
+    };
+    let record: KeyView = client.send("PATCH", &key_path(id, ""), &body)?;
+    show_record(&record, out);
+    Ok(())
+}
+
+/// `keys credits`.
+///
+/// # Errors
+/// See [`ApiError`].
+pub fn set_credits(client: &Client, id: &str, body: &SetCredits, out: Out) -> Result<(), ApiError> {
+    let record: KeyView = client.post(&key_path(id, "/credits"), body)?;
+    show_record(&record, out);
+    Ok(())
+}
+
+/// `keys owner-limits`: shows an owner's limits, or replaces them.
+///
+/// # Errors
+/// See [`ApiError`].
+pub fn owner_limits(
+    client: &Client,
+    owner: &str,
+    replace: Option<Vec<NamedLimit>>,
+    out: Out,
+) -> Result<(), ApiError> {
+    let path = format!("/v1/owners/{}/limits", encode(owner));
+    let limits: OwnerLimits = match replace {
+        None => client.get(&path)?,
+        Some(rate_limits) => client.send("PUT", &path, &OwnerLimits { rate_limits })?,
+    };
+    if out.json {
+        print_json(&limits);
+    } else {
+        crate::out(&format!("{}\n", self::limits(&limits.rate_limits)));
+    }
+    Ok(())
+}
+
+fn show_record(record: &KeyView, out: Out) {
+    if out.json {
+        print_json(record);
+    } else {
+        crate::out(&record_table(record));
+    }
 }
 
 #[cfg(test)]

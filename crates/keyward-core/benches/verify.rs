@@ -26,7 +26,8 @@ fn hot_path(c: &mut Criterion) {
             env: "live".into(),
             expires_at: None,
             metadata: Default::default(),
-            rate_limit: None,
+            rate_limits: Vec::new(),
+            credits: None,
         },
         now,
     );

@@ -219,6 +219,8 @@ pub enum AlertKind {
     Leaked,
     /// The deployment's root key was reported leaked: replace it.
     RootKeyLeaked,
+    /// A key's usage credits dropped below its threshold.
+    CreditsLow,
 }
 
 /// How urgent an alert is.
@@ -270,6 +272,7 @@ impl AlertKind {
             AlertKind::OverPrivileged => "over_privileged",
             AlertKind::Leaked => "leaked",
             AlertKind::RootKeyLeaked => "root_key_leaked",
+            AlertKind::CreditsLow => "credits_low",
         }
     }
 

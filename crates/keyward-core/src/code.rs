@@ -81,7 +81,7 @@ codes! {
     Revoked = "revoked", 401, INVALID_TOKEN, true, "the API key has been revoked";
     /// The key lacks a scope the request needs.
     InsufficientScope = "insufficient_scope", 403, INSUFFICIENT_SCOPE, true, "the API key does not have the required scope";
-    /// The key (or its owner) is over a rate limit.
+    /// The key (or its owner, or the client's IP, for failed attempts) is over a rate limit.
     RateLimited = "rate_limited", 429, None, false, "the API key is over its rate limit";
     /// More than one credential was presented, or the request is otherwise unusable.
     InvalidRequest = "invalid_request", 400, INVALID_REQUEST, true, "the request is invalid";
@@ -113,6 +113,8 @@ codes! {
     Internal = "internal", 500, None, false, "internal error";
     /// A dependency (storage, queue) is unavailable; keyward fails closed.
     Unavailable = "unavailable", 503, None, false, "the service is temporarily unavailable";
+    /// The key's usage credits do not cover the use.
+    UsageExceeded = "usage_exceeded", 429, None, false, "the API key's usage credits are used up";
 }
 
 /// The error for a string that is not a known code.

@@ -37,6 +37,7 @@ mod credential;
 pub mod gateway;
 mod hash;
 mod key;
+pub mod limits;
 mod policy;
 mod random;
 mod record;
@@ -60,6 +61,7 @@ pub use policy::{Actor, Asked, Refusal, Terms};
 pub use random::{OsRandom, RandomError, RandomSource};
 pub use record::{
     InvalidKeyId, KeyId, KeyRecord, KeyStatus, NewRecord, RateLimit, RotateError, Successor,
+    effective_limits,
 };
 pub use scope::{
     ADMIN, MAX_SCOPE_LEN, MAX_SCOPES, RESERVED, Scope, ScopeError, ScopeRegistry, ScopeSet,

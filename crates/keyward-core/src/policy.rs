@@ -9,6 +9,10 @@
 //! manage   (show, list, revoke, rotate, limits) target.owner = the caller's,
 //!          target.env = the caller's, target.scopes ⊆ the caller's
 //! rotate   the successor keeps the predecessor's expires_at (never later)
+//! usage    rate limits and credits of existing keys, and owners' limits, are set by
+//!          root or admin only; a bounded key may give a new key rate limits (they only
+//!          restrict it) but not credits, and a key bound by its own rate limits or
+//!          credits creates no keys (they would not be bound by them)
 //! ```
 
 use core::fmt;
@@ -75,6 +79,8 @@ pub struct Asked<'a> {
     pub env: Option<&'a str>,
     /// When the key should expire, if ever.
     pub expires_at: Option<DateTime<Utc>>,
+    /// Whether credits were asked for.
+    pub credits: bool,
 }
 
 /// The owner, environment and expiry a new key gets.
@@ -155,6 +161,16 @@ impl Actor<'_> {
                 expires_at: asked.expires_at,
             });
         }
+        if !caller.limits().is_empty() || caller.credits.is_some() {
+            return Err(Refusal::forbidden(
+                "a key with its own rate limits or credits cannot create keys (they would not be bound by them); an admin key can, and owner limits bind every key of an owner".to_owned(),
+            ));
+        }
+        if asked.credits {
+            return Err(Refusal::forbidden(
+                "credits are granted by an admin key, not by a key of the same owner".to_owned(),
+            ));
+        }
         if owner != caller.owner {
             return Err(Refusal::forbidden(format!(
                 "a key can only create keys for its own owner ('{}')",
@@ -201,6 +217,20 @@ impl Actor<'_> {
                 ),
                 scope: Some(missing),
             });
+        }
+        Ok(())
+    }
+
+    /// Whether the actor may set rate limits or credits (of a key or an owner): root and
+    /// `admin` only, so that a key cannot lift its own limits, or those of its owner.
+    ///
+    /// # Errors
+    /// `forbidden` for a bounded key.
+    pub fn may_set_usage(&self) -> Result<(), Refusal> {
+        if self.is_bounded() {
+            return Err(Refusal::forbidden(
+                "rate limits and credits are set by the root key or an admin key".to_owned(),
+            ));
         }
         Ok(())
     }

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::hash::KeyHash;
 use crate::key::NewKey;
+use crate::limits::{Credits, NamedLimit, Period};
 use crate::random::{RandomError, RandomSource};
 use crate::scope::ScopeSet;
 
@@ -99,13 +100,31 @@ impl fmt::Display for KeyId {
     }
 }
 
-/// A per-key rate limit (reserved for enforcement; stored and returned today).
+/// The previous format's single per-key limit: read as the named limit `default`
+/// (see [`KeyRecord::limits`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RateLimit {
     /// Requests allowed per window.
     pub requests: u32,
     /// Window length in seconds.
     pub window_seconds: u32,
+}
+
+/// The limits a record's fields come to: `rate_limits`, or without them the previous
+/// format's `rate_limit` as the limit `default`.
+pub fn effective_limits(rate_limits: &[NamedLimit], legacy: Option<RateLimit>) -> Vec<NamedLimit> {
+    match (rate_limits.is_empty(), legacy) {
+        (true, Some(old)) => Period::of_seconds(old.window_seconds)
+            .ok()
+            .map(|period| NamedLimit {
+                name: "default".to_owned(),
+                limit: old.requests.clamp(1, crate::limits::MAX_LIMIT),
+                period,
+            })
+            .into_iter()
+            .collect(),
+        _ => rate_limits.to_vec(),
+    }
 }
 
 /// Everything stored about a key. Never the key itself: only its hash and hint.
@@ -154,9 +173,16 @@ pub struct KeyRecord {
     /// Free-form JSON object for the deployment's own use.
     #[serde(default)]
     pub metadata: serde_json::Map<String, serde_json::Value>,
-    /// Rate limit, if any.
-    #[serde(default)]
+    /// The single rate limit of the previous format: read as the limit named `default`
+    /// (see [`KeyRecord::limits`]); never written.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rate_limit: Option<RateLimit>,
+    /// Named rate limits: every one applies to every use.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rate_limits: Vec<NamedLimit>,
+    /// Usage credits, if the key has them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credits: Option<Credits>,
     /// The first key of this key's rotation chain: where its lifecycle is kept. `None` for
     /// a record stored before lifecycles were kept apart (its own id is its chain).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -190,8 +216,10 @@ pub struct NewRecord {
     pub expires_at: Option<DateTime<Utc>>,
     /// Deployment metadata.
     pub metadata: serde_json::Map<String, serde_json::Value>,
-    /// Rate limit.
-    pub rate_limit: Option<RateLimit>,
+    /// Named rate limits.
+    pub rate_limits: Vec<NamedLimit>,
+    /// Usage credits.
+    pub credits: Option<Credits>,
 }
 
 impl KeyRecord {
@@ -225,7 +253,12 @@ impl KeyRecord {
             rotated_to: None,
             rotated_from: None,
             metadata: spec.metadata,
-            rate_limit: spec.rate_limit,
+            rate_limit: None,
+            rate_limits: spec.rate_limits,
+            credits: spec.credits.map(|mut c| {
+                c.refill(now);
+                c
+            }),
         }
     }
 
@@ -237,6 +270,12 @@ impl KeyRecord {
     /// Whether the key has expired as of `now`.
     pub fn is_expired(&self, now: DateTime<Utc>) -> bool {
         self.expires_at.is_some_and(|t| t <= now)
+    }
+
+    /// The key's own rate limits: its named limits, or the single limit of a record of the
+    /// previous format, read as the limit `default`.
+    pub fn limits(&self) -> Vec<NamedLimit> {
+        effective_limits(&self.rate_limits, self.rate_limit)
     }
 
     /// Where the key is in its life as of `now`: revoked, expired, rotating (replaced,
@@ -320,7 +359,10 @@ impl KeyRecord {
                 env: self.env.clone(),
                 expires_at: self.expires_at,
                 metadata: self.metadata.clone(),
-                rate_limit: self.rate_limit,
+                rate_limits: self.limits(),
+                // The balance moves to the successor; the old key, in its grace period,
+                // spends from it (one balance per chain, never two).
+                credits: self.credits.take(),
             },
             now,
         );

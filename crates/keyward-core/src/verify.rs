@@ -25,8 +25,10 @@ pub enum Verdict {
         /// The first required scope the key does not hold.
         missing: Scope,
     },
-    /// Over the rate limit (reserved).
+    /// Over a rate limit.
     RateLimited,
+    /// The usage credits do not cover the use.
+    UsageExceeded,
 }
 
 impl Verdict {
@@ -40,6 +42,7 @@ impl Verdict {
             Verdict::WrongEnvironment => Code::WrongEnvironment,
             Verdict::InsufficientScope { .. } => Code::InsufficientScope,
             Verdict::RateLimited => Code::RateLimited,
+            Verdict::UsageExceeded => Code::UsageExceeded,
         }
     }
 

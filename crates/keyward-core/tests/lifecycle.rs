@@ -25,7 +25,8 @@ fn record(scopes: &[&str], expires_in: Option<Duration>) -> (ApiKey, KeyRecord) 
             env: "live".into(),
             expires_at: expires_in.map(|d| now() + d),
             metadata: Default::default(),
-            rate_limit: None,
+            rate_limits: Vec::new(),
+            credits: None,
         },
         now(),
     );
@@ -141,7 +142,6 @@ fn records_round_trip_as_json_with_snake_case_fields_and_no_key() {
         "\"expires_at\"",
         "\"revoked_at\"",
         "\"rotated_to\"",
-        "\"rate_limit\"",
     ] {
         assert!(json.contains(field), "{field} in {json}");
     }
@@ -419,6 +419,48 @@ mod containment {
     }
 
     #[test]
+    fn a_key_never_escapes_usage_limits() {
+        let plain = key("acme", "live", &["keys:write"], None);
+        let actor = Actor::Key(&plain);
+        assert!(actor.create_terms(&set(&[]), Asked::default()).is_ok());
+        let credits = Asked {
+            credits: true,
+            ..Asked::default()
+        };
+        let e = actor.create_terms(&set(&[]), credits).unwrap_err();
+        assert_eq!(
+            e.code,
+            Code::Forbidden,
+            "credits are not minted by a bounded key"
+        );
+        assert_eq!(actor.may_set_usage().unwrap_err().code, Code::Forbidden);
+
+        let mut limited = key("acme", "live", &["keys:write"], None);
+        limited.rate_limits = vec!["10/1m".parse().unwrap()];
+        let e = Actor::Key(&limited)
+            .create_terms(&set(&[]), Asked::default())
+            .unwrap_err();
+        assert_eq!(e.code, Code::Forbidden, "{}", e.message);
+        let mut metered = key("acme", "live", &["keys:write"], None);
+        metered.credits = Some(keyward_core::limits::Credits {
+            remaining: 5,
+            refill: None,
+            alert_below: None,
+            period: None,
+            alerted: None,
+        });
+        let e = Actor::Key(&metered)
+            .create_terms(&set(&[]), Asked::default())
+            .unwrap_err();
+        assert_eq!(e.code, Code::Forbidden);
+
+        let admin = key("ops", "live", &["admin"], None);
+        assert!(Actor::Key(&admin).may_set_usage().is_ok());
+        assert!(Actor::Root.may_set_usage().is_ok());
+        assert!(Actor::Key(&admin).create_terms(&set(&[]), credits).is_ok());
+    }
+
+    #[test]
     fn a_key_never_creates_one_that_outlives_it() {
         let caller = key("acme", "live", &["keys:write"], Some(Duration::days(1)));
         let actor = Actor::Key(&caller);
@@ -453,6 +495,7 @@ mod containment {
             owner: Some("x"),
             env: Some("live"),
             expires_at: None,
+            credits: true,
         };
         assert!(Actor::Root.create_terms(&set(&["admin"]), asked).is_ok());
         let admin = key("ops", "test", &["admin"], Some(Duration::hours(1)));

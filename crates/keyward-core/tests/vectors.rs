@@ -243,3 +243,57 @@ fn path_vectors() {
         }
     }
 }
+
+#[test]
+fn limit_vectors() {
+    use keyward_core::limits::{NamedLimit, Window, admit};
+    for case in cases(include_str!("../../../tests/vectors/limits.json")) {
+        let name = case["name"].as_str().unwrap();
+        let limits: Vec<NamedLimit> =
+            serde_json::from_value(case["input"]["limits"].clone()).unwrap();
+        let mut windows = vec![Window::default(); limits.len()];
+        let steps = case["input"]["steps"].as_array().unwrap();
+        for (step, want) in steps.iter().zip(case["expect"].as_array().unwrap()) {
+            let at = step["at_ms"].as_i64().unwrap();
+            let cost = step["cost"].as_u64().unwrap() as u32;
+            let got = admit(&limits, &mut windows, at, cost);
+            assert_eq!(Value::Bool(got.allowed), want["allowed"], "{name} at {at}");
+            assert_eq!(
+                got.retry_after_ms.map_or(Value::Null, Value::from),
+                want["retry_after_ms"],
+                "{name} at {at}"
+            );
+            for (l, w) in got.limits.iter().zip(want["limits"].as_array().unwrap()) {
+                assert_eq!(l.name, w["name"], "{name}");
+                assert_eq!(u64::from(l.remaining), w["remaining"], "{name} at {at}");
+                assert_eq!(Value::from(l.reset_ms), w["reset_ms"], "{name} at {at}");
+            }
+        }
+    }
+}
+
+#[test]
+fn credit_vectors() {
+    use keyward_core::limits::Credits;
+    for case in cases(include_str!("../../../tests/vectors/credits.json")) {
+        let name = case["name"].as_str().unwrap();
+        let mut credits: Credits =
+            serde_json::from_value(case["input"]["credits"].clone()).unwrap();
+        let steps = case["input"]["steps"].as_array().unwrap();
+        for (step, want) in steps.iter().zip(case["expect"].as_array().unwrap()) {
+            let now = keyward_core::time::parse_rfc3339(step["now"].as_str().unwrap()).unwrap();
+            let got = credits.spend(now, step["cost"].as_u64().unwrap() as u32);
+            assert_eq!(Value::Bool(got.allowed), want["allowed"], "{name} at {now}");
+            assert_eq!(
+                got.remaining,
+                want["remaining"].as_u64().unwrap(),
+                "{name} at {now}"
+            );
+            assert_eq!(
+                Value::Bool(got.alert_due),
+                want["alert_due"],
+                "{name} at {now}"
+            );
+        }
+    }
+}

@@ -14,6 +14,10 @@
 use std::collections::HashMap;
 
 use keyward_core::chrono::{DateTime, Utc};
+use keyward_core::limits::{
+    LimitStatus, MAX_COST, MAX_PERIOD_SECONDS, NamedLimit, Window, consume,
+    ratelimit_headers as core_ratelimit_headers,
+};
 use keyward_core::{
     ApiKey, Code, EnvRule, KeyFacts, KeyHash, KeyRecord, OsRandom, ParseError, Presented, Scope,
     ScopeSet, Verdict, decide, decide_presented,
@@ -287,6 +291,17 @@ pub struct Check {
     hash: Option<KeyHash>,
     key_env: String,
     hint: String,
+    usage: Option<Usage>,
+}
+
+/// What a counted use came to: the limits' statuses, when a retry can succeed, and the
+/// credits left.
+#[derive(Clone, Debug, Default)]
+struct Usage {
+    limits: Vec<LimitStatus>,
+    retry_after_ms: Option<i64>,
+    credits: Option<u64>,
+    alert_due: bool,
 }
 
 impl Default for Check {
@@ -299,6 +314,7 @@ impl Default for Check {
             hash: None,
             key_env: String::new(),
             hint: String::new(),
+            usage: None,
         }
     }
 }
@@ -419,7 +435,43 @@ impl Check {
             hash: self.hash,
             key_env: self.key_env.clone(),
             hint: self.hint.clone(),
+            usage: self.usage.clone(),
         }
+    }
+
+    /// Whether the use was counted under rate limits or credits (then [`usage`](Check::usage)
+    /// and [`headers`](Check::headers) say what it came to).
+    #[wasm_bindgen(getter)]
+    pub fn metered(&self) -> bool {
+        self.usage.is_some()
+    }
+
+    /// What a counted use came to, as JSON: `{limits: [{name, limit, period_seconds,
+    /// remaining, reset_ms}], retry_after_ms, credits, alert_due}`.
+    #[wasm_bindgen(getter)]
+    pub fn usage(&self) -> Option<String> {
+        self.usage.as_ref().map(|u| {
+            serde_json::json!({
+                "limits": u.limits,
+                "retry_after_ms": u.retry_after_ms,
+                "credits": u.credits,
+                "alert_due": u.alert_due,
+            })
+            .to_string()
+        })
+    }
+
+    /// The response headers of a counted use, as `[name, value, name, value, ...]`
+    /// (`RateLimit-Policy`, `RateLimit`, and `Retry-After` when refused).
+    #[wasm_bindgen(getter)]
+    pub fn headers(&self) -> Vec<String> {
+        self.usage.as_ref().map_or_else(Vec::new, |u| {
+            let retry = u.retry_after_ms.filter(|_| self.code != Code::Valid);
+            core_ratelimit_headers(&u.limits, retry)
+                .into_iter()
+                .flat_map(|(n, v)| [n.to_owned(), v])
+                .collect()
+        })
     }
 
     /// Decides for the key [`present`](Check::present)ed that no record was found.
@@ -438,6 +490,39 @@ impl Check {
         self.slot = -1;
         self.missing = -1;
         self.hash = None;
+        self.usage = None;
+    }
+
+    /// Counts a valid use of `cost` under `limits` (their windows by name) and `credits`:
+    /// the verdict becomes `rate_limited` or `usage_exceeded` when they refuse it.
+    fn count(
+        &mut self,
+        limits: &[NamedLimit],
+        windows: &mut HashMap<String, Window>,
+        credits: Option<&mut keyward_core::limits::Credits>,
+        now: DateTime<Utc>,
+        cost: u32,
+    ) {
+        let mut ws: Vec<Window> = limits
+            .iter()
+            .map(|l| windows.remove(&l.name).unwrap_or_default())
+            .collect();
+        let has_credits = credits.is_some();
+        let c = consume(limits, &mut ws, credits, now, cost);
+        for (l, w) in limits.iter().zip(ws) {
+            windows.insert(l.name.clone(), w);
+        }
+        self.code = c.verdict.code();
+        self.usage = Some(Usage {
+            limits: c.admission.limits,
+            retry_after_ms: c.admission.retry_after_ms,
+            credits: c
+                .spend
+                .as_ref()
+                .map(|s| s.remaining)
+                .filter(|_| has_credits),
+            alert_due: c.spend.is_some_and(|s| s.alert_due),
+        });
     }
 
     fn keep_presented(&mut self, p: &Presented<'_>) {
@@ -526,6 +611,8 @@ impl Scopes {
 pub struct KeyTable {
     slots: Vec<Option<KeyRecord>>,
     by_hash: HashMap<KeyHash, u32>,
+    /// Each slot's rate-limit windows, by limit name.
+    windows: Vec<HashMap<String, Window>>,
 }
 
 #[wasm_bindgen]
@@ -553,6 +640,7 @@ impl KeyTable {
             .map_err(|_| error(Code::Internal, "too many records", None))?;
         self.by_hash.insert(record.hash, slot);
         self.slots.push(Some(record));
+        self.windows.push(HashMap::new());
         Ok(slot)
     }
 
@@ -597,17 +685,19 @@ impl KeyTable {
     /// The whole check of a request in one call: the credential from its header values,
     /// then [`KeyTable::check`].
     #[wasm_bindgen(js_name = checkRequest)]
+    #[allow(clippy::too_many_arguments)]
     pub fn check_request(
-        &self,
+        &mut self,
         authorization: Option<String>,
         x_api_key: Option<String>,
         env: &str,
         scopes: &Scopes,
         now_ms: f64,
+        cost: u32,
         out: &mut Check,
     ) {
         match keyward_core::credential(authorization.as_deref(), x_api_key.as_deref()) {
-            Ok(key) => self.check(key, env, scopes, now_ms, out),
+            Ok(key) => self.check(key, env, scopes, now_ms, cost, out),
             Err(e) => {
                 out.reset();
                 out.code = e.code();
@@ -618,8 +708,18 @@ impl KeyTable {
 
     /// The whole check of a presented key in one call: parse and checksum (refusing junk
     /// before any lookup), SHA-256, lookup by hash, then the core's decision for `env`
-    /// (`""`: the key's own) at `now_ms` needing every scope of `scopes`.
-    pub fn check(&self, key: &str, env: &str, scopes: &Scopes, now_ms: f64, out: &mut Check) {
+    /// (`""`: the key's own) at `now_ms` needing every scope of `scopes`; a valid use is
+    /// then counted as `cost` units (1 to 1000) under the record's rate limits and
+    /// credits, whose balance the table keeps.
+    pub fn check(
+        &mut self,
+        key: &str,
+        env: &str,
+        scopes: &Scopes,
+        now_ms: f64,
+        cost: u32,
+        out: &mut Check,
+    ) {
         out.reset();
         let presented = match Presented::parse(key) {
             Ok(p) => p,
@@ -646,12 +746,120 @@ impl KeyTable {
             now,
         );
         out.set_verdict(&verdict, scopes);
-        if verdict.code() != Code::UnknownKey
-            && let Some((slot, _)) = found
-        {
+        let Some(slot) = found.map(|(slot, _)| slot as usize) else {
+            return;
+        };
+        if verdict.code() != Code::UnknownKey {
             out.slot = i32::try_from(slot).unwrap_or(-1);
         }
+        if !verdict.is_valid() {
+            return;
+        }
+        if !(1..=MAX_COST).contains(&cost) {
+            out.code = Code::InvalidRequest;
+            return;
+        }
+        if let (Some(Some(record)), Some(windows)) =
+            (self.slots.get_mut(slot), self.windows.get_mut(slot))
+        {
+            let limits = record.limits();
+            if !limits.is_empty() || record.credits.is_some() {
+                out.count(&limits, windows, record.credits.as_mut(), now, cost);
+            }
+        }
     }
+}
+
+/// Rate-limit windows kept in this process for records of a store of the app's own:
+/// exact within the process (each call is atomic; JavaScript runs one at a time).
+#[wasm_bindgen]
+#[derive(Debug, Default)]
+pub struct Meter {
+    keys: HashMap<String, HashMap<String, Window>>,
+}
+
+/// Keys whose windows a [`Meter`] keeps before it forgets idle ones.
+const METER_KEYS: usize = 100_000;
+
+#[wasm_bindgen]
+impl Meter {
+    /// An empty meter.
+    #[wasm_bindgen(constructor)]
+    pub fn new() -> Meter {
+        Meter::default()
+    }
+
+    /// Counts a valid use of `cost` units of the key `key_id` under the limits of its
+    /// record, given as JSON `{rate_limits?, rate_limit?}`; `out` then holds the verdict
+    /// (`valid` or `rate_limited`) and the usage.
+    ///
+    /// # Errors
+    /// `invalid_request` when the limits are not well formed, or the cost or time is out
+    /// of range.
+    pub fn count(
+        &mut self,
+        key_id: &str,
+        limits_json: &str,
+        cost: u32,
+        now_ms: f64,
+        out: &mut Check,
+    ) -> Result<(), JsValue> {
+        let now = time(now_ms)?;
+        if !(1..=MAX_COST).contains(&cost) {
+            return Err(error(Code::InvalidRequest, "cost must be 1 to 1000", None));
+        }
+        let record: LimitsOf = serde_json::from_str(limits_json)
+            .map_err(|e| error(Code::InvalidRequest, &format!("rate limits: {e}"), None))?;
+        let limits = record.limits();
+        keyward_core::limits::validate_limits(&limits)
+            .map_err(|e| error(Code::InvalidRequest, &e.to_string(), None))?;
+        if limits.is_empty() {
+            return Ok(());
+        }
+        if self.keys.len() >= METER_KEYS && !self.keys.contains_key(key_id) {
+            // Forget keys not used within the longest period: nothing of theirs counts.
+            let horizon = now.timestamp_millis() - i64::from(MAX_PERIOD_SECONDS) * 1000;
+            self.keys.retain(|_, ws| {
+                ws.values()
+                    .any(|w| w.last_ms().is_some_and(|t| t > horizon))
+            });
+        }
+        let windows = self.keys.entry(key_id.to_owned()).or_default();
+        out.count(&limits, windows, None, now, cost);
+        Ok(())
+    }
+}
+
+/// The limits fields of a record.
+#[derive(serde::Deserialize)]
+struct LimitsOf {
+    #[serde(default)]
+    rate_limits: Vec<NamedLimit>,
+    #[serde(default)]
+    rate_limit: Option<keyward_core::RateLimit>,
+}
+
+impl LimitsOf {
+    fn limits(self) -> Vec<NamedLimit> {
+        keyward_core::effective_limits(&self.rate_limits, self.rate_limit)
+    }
+}
+
+/// The response headers of a use the Worker counted (remoteStore): `limits` as JSON
+/// `[{name, limit, period_seconds, remaining, reset_ms}]`, `retry_after_ms` (`NaN`: none)
+/// for a refused use. `[name, value, ...]`.
+///
+/// # Errors
+/// `invalid_request` when `limits` is not that JSON.
+#[wasm_bindgen(js_name = ratelimitHeaders)]
+pub fn ratelimit_headers(limits_json: &str, retry_after_ms: f64) -> Result<Vec<String>, JsValue> {
+    let limits: Vec<LimitStatus> = serde_json::from_str(limits_json)
+        .map_err(|e| error(Code::InvalidRequest, &format!("limits: {e}"), None))?;
+    let retry = retry_after_ms.is_finite().then_some(retry_after_ms as i64);
+    Ok(core_ratelimit_headers(&limits, retry)
+        .into_iter()
+        .flat_map(|(n, v)| [n.to_owned(), v])
+        .collect())
 }
 
 #[cfg(test)]
@@ -679,17 +887,17 @@ mod tests {
         };
         let none = Scopes::default();
         let mut out = Check::new();
-        table.check(key, "", &scopes, now, &mut out);
+        table.check(key, "", &scopes, now, 1, &mut out);
         assert_eq!(
             (out.code, out.slot, out.missing),
             (Code::InsufficientScope, 0, 1)
         );
         assert_eq!(out.hint(), Some(new.hint.clone()));
-        table.check(key, "live", &none, now, &mut out);
+        table.check(key, "live", &none, now, 1, &mut out);
         assert_eq!((out.code, out.slot, out.missing), (Code::Valid, 0, -1));
-        table.check(key, "test", &none, now, &mut out);
+        table.check(key, "test", &none, now, 1, &mut out);
         assert_eq!(out.code, Code::WrongEnvironment);
-        table.check("nope", "", &none, now, &mut out);
+        table.check("nope", "", &none, now, 1, &mut out);
         assert_eq!(
             (out.code, out.slot, out.parsed()),
             (Code::Malformed, -1, false)
@@ -700,9 +908,60 @@ mod tests {
             "",
             &none,
             now,
+            1,
             &mut out,
         );
         assert_eq!(out.code, Code::InvalidRequest);
+    }
+
+    #[test]
+    fn a_table_counts_limits_and_credits_and_a_meter_counts_limits() {
+        let new = keyward_core::ApiKey::generate("sk", "live").unwrap();
+        let key = new.key.expose_secret();
+        let mut table = KeyTable::new();
+        let record = serde_json::json!({
+            "id": "key_0123456789abcdef", "hash": KeyHash::of(key).to_hex(),
+            "hint": new.hint, "name": "ci", "owner": "o", "scopes": [],
+            "env": "live", "created_at": "2026-01-01T00:00:00Z",
+            "rate_limits": [{"name": "m", "limit": 3, "period": "1m"}],
+            "credits": {"remaining": 4}
+        });
+        table.add(&record.to_string()).unwrap();
+        let none = Scopes::default();
+        let mut out = Check::new();
+        let now = 1_780_000_000_000.0;
+        let mut codes = Vec::new();
+        for i in 0..4 {
+            table.check(key, "live", &none, now + f64::from(i), 1, &mut out);
+            codes.push(out.code);
+        }
+        assert_eq!(
+            codes,
+            [Code::Valid, Code::Valid, Code::Valid, Code::RateLimited]
+        );
+        assert!(out.metered());
+        assert!(out.headers().iter().any(|h| h == "Retry-After"));
+        table.check(key, "live", &none, now + 60_000.0, 2, &mut out);
+        assert_eq!(out.code, Code::UsageExceeded, "1 credit left, cost 2");
+        table.check(key, "live", &none, now + 60_000.0, 1001, &mut out);
+        assert_eq!(out.code, Code::InvalidRequest);
+        let kept: serde_json::Value = serde_json::from_str(&table.get(0).unwrap()).unwrap();
+        assert_eq!(kept["credits"]["remaining"], 1);
+
+        let mut meter = Meter::new();
+        let limits = r#"{"rate_limit": {"requests": 2, "window_seconds": 10}}"#;
+        let mut admitted = 0;
+        for _ in 0..5 {
+            out.code = Code::Valid;
+            meter.count("key_a", limits, 1, now, &mut out).unwrap();
+            admitted += usize::from(out.code == Code::Valid);
+        }
+        assert_eq!(
+            admitted, 2,
+            "the previous format's limit is counted as 'default'"
+        );
+        let usage: serde_json::Value = serde_json::from_str(&out.usage().unwrap()).unwrap();
+        assert_eq!(usage["limits"][0]["name"], "default");
     }
 
     #[test]

@@ -1,0 +1,624 @@
+//! Rate limits and usage credits: the one counting algorithm, a pure function of state,
+//! time and cost, that every store persists (the Worker's Durable Objects, the npm
+//! package's `memoryStore` through WebAssembly).
+//!
+//! **Rate limits: a sliding-window log.** A limit `{name, limit, period}` admits a use of
+//! `cost` units when the units used within the last `period` plus `cost` do not exceed
+//! `limit`. The state is the list of recent uses `(time, units)`; uses older than the
+//! period are dropped. It is exact: in *any* window of `period`, at most `limit` units
+//! are admitted (a fixed window admits twice the limit across a boundary; GCRA and token
+//! buckets admit a burst on top of the rate). The price is memory: at most `limit`
+//! entries per limit, which is why a limit is at most [`MAX_LIMIT`] units.
+//!
+//! Several limits apply to every use: the use is admitted only if *every* limit admits
+//! it, and then counted by all of them (a refused use counts against none).
+//!
+//! **Credits.** A key may hold a balance; each admitted use spends `cost`. At zero (or
+//! less than `cost`) the answer is `usage_exceeded`. With a refill, the balance is *set*
+//! (not added) to the refill amount at the first use after each UTC day or month
+//! boundary. A `credits_low` alert is due once per refill period when the balance first
+//! drops below `alert_below`.
+
+use core::fmt;
+use core::str::FromStr;
+
+use chrono::{DateTime, Datelike as _, Utc};
+use serde::{Deserialize, Serialize};
+
+/// The largest limit: units per period.
+pub const MAX_LIMIT: u32 = 10_000;
+/// The shortest period: one second.
+pub const MIN_PERIOD_SECONDS: u32 = 1;
+/// The longest period: one day.
+pub const MAX_PERIOD_SECONDS: u32 = 86_400;
+/// Most named limits on one key or owner.
+pub const MAX_LIMITS: usize = 8;
+/// The most units one use may cost.
+pub const MAX_COST: u32 = 1_000;
+
+/// A limit that is not well formed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LimitError(pub String);
+
+impl fmt::Display for LimitError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for LimitError {}
+
+/// A period: a whole number of seconds, written `30s`, `1m`, `1h`, `1d` (or a bare number
+/// of seconds).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Period(u32);
+
+impl Period {
+    /// The period in seconds.
+    pub const fn seconds(self) -> u32 {
+        self.0
+    }
+
+    /// A period of `seconds`, within the bounds.
+    ///
+    /// # Errors
+    /// Out of bounds.
+    pub fn of_seconds(seconds: u32) -> Result<Self, LimitError> {
+        if (MIN_PERIOD_SECONDS..=MAX_PERIOD_SECONDS).contains(&seconds) {
+            Ok(Period(seconds))
+        } else {
+            Err(LimitError(format!(
+                "a period is 1s to 1d ({MIN_PERIOD_SECONDS} to {MAX_PERIOD_SECONDS} seconds)"
+            )))
+        }
+    }
+
+    fn ms(self) -> i64 {
+        i64::from(self.0) * 1000
+    }
+}
+
+impl FromStr for Period {
+    type Err = LimitError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bad = || LimitError(format!("'{s}' is not a period: use 30s, 1m, 1h or 1d"));
+        let (digits, unit) = match s.find(|c: char| !c.is_ascii_digit()) {
+            Some(i) => s.split_at(i),
+            None => (s, "s"),
+        };
+        let n: u32 = digits.parse().map_err(|_| bad())?;
+        let mult = match unit {
+            "s" => 1,
+            "m" => 60,
+            "h" => 3600,
+            "d" => 86_400,
+            _ => return Err(bad()),
+        };
+        Period::of_seconds(n.checked_mul(mult).ok_or_else(bad)?)
+    }
+}
+
+impl fmt::Display for Period {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            s if s % 86_400 == 0 => write!(f, "{}d", s / 86_400),
+            s if s % 3600 == 0 => write!(f, "{}h", s / 3600),
+            s if s % 60 == 0 => write!(f, "{}m", s / 60),
+            s => write!(f, "{s}s"),
+        }
+    }
+}
+
+impl Serialize for Period {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Period {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// A named rate limit: at most `limit` units in any rolling `period`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NamedLimit {
+    /// `[a-z][a-z0-9_-]{0,31}`, unique among a key's limits (it names the policy in the
+    /// `RateLimit` header).
+    pub name: String,
+    /// Units per period, 1 to [`MAX_LIMIT`].
+    pub limit: u32,
+    /// The rolling period.
+    pub period: Period,
+}
+
+impl NamedLimit {
+    /// Checks the name and bounds.
+    ///
+    /// # Errors
+    /// A sentence naming what is wrong.
+    pub fn validate(&self) -> Result<(), LimitError> {
+        let b = self.name.as_bytes();
+        let name_ok = !b.is_empty()
+            && b.len() <= 32
+            && b[0].is_ascii_lowercase()
+            && b.iter()
+                .all(|&c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'_' || c == b'-');
+        if !name_ok {
+            return Err(LimitError(
+                "a limit's name is [a-z][a-z0-9_-]{0,31}".to_owned(),
+            ));
+        }
+        if !(1..=MAX_LIMIT).contains(&self.limit) {
+            return Err(LimitError(format!(
+                "limit '{}' must be 1 to {MAX_LIMIT} units per period",
+                self.name
+            )));
+        }
+        Ok(())
+    }
+}
+
+impl FromStr for NamedLimit {
+    type Err = LimitError;
+    /// `[NAME=]LIMIT/PERIOD`, as in `burst=10/1s` or `100/1m` (named `default`).
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (name, rest) = s.split_once('=').unwrap_or(("default", s));
+        let (limit, period) = rest.split_once('/').ok_or_else(|| {
+            LimitError(format!(
+                "'{s}' is not a limit: use [NAME=]LIMIT/PERIOD, e.g. 100/1m"
+            ))
+        })?;
+        let limit = limit
+            .trim()
+            .parse()
+            .map_err(|_| LimitError(format!("'{limit}' is not a whole number of units")))?;
+        let parsed = NamedLimit {
+            name: name.trim().to_owned(),
+            limit,
+            period: period.trim().parse()?,
+        };
+        parsed.validate()?;
+        Ok(parsed)
+    }
+}
+
+/// Checks a list of limits: each well formed, names unique, at most [`MAX_LIMITS`].
+///
+/// # Errors
+/// A sentence naming what is wrong.
+pub fn validate_limits(limits: &[NamedLimit]) -> Result<(), LimitError> {
+    if limits.len() > MAX_LIMITS {
+        return Err(LimitError(format!("at most {MAX_LIMITS} limits")));
+    }
+    for (i, l) in limits.iter().enumerate() {
+        l.validate()?;
+        if limits[..i].iter().any(|o| o.name == l.name) {
+            return Err(LimitError(format!(
+                "the limit name '{}' is used twice",
+                l.name
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The recent uses one limit counts: `(time in ms, units)`, oldest first.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Window(Vec<(i64, u32)>);
+
+impl Window {
+    fn prune(&mut self, now_ms: i64, period_ms: i64) {
+        let keep_from = self.0.partition_point(|&(t, _)| t <= now_ms - period_ms);
+        self.0.drain(..keep_from);
+    }
+
+    fn used(&self) -> u64 {
+        self.0.iter().map(|&(_, n)| u64::from(n)).sum()
+    }
+
+    /// The time (ms) from which `needed` more units fit under `limit`: now, when the oldest
+    /// uses that must fall out have, or never ([`i64::MAX`]) when `needed` alone is more
+    /// than the limit.
+    fn free_at(&self, now_ms: i64, period_ms: i64, limit: u32, needed: u32) -> i64 {
+        let limit = u64::from(limit);
+        let mut used = self.used() + u64::from(needed);
+        if used <= limit {
+            return now_ms;
+        }
+        for &(t, n) in &self.0 {
+            used -= u64::from(n);
+            if used <= limit {
+                return t + period_ms;
+            }
+        }
+        i64::MAX
+    }
+
+    /// When the latest counted use was (ms), if any.
+    pub fn last_ms(&self) -> Option<i64> {
+        self.0.last().map(|&(t, _)| t)
+    }
+
+    /// Removes one use at `at_ms` of `units` (a refund), if it is still counted.
+    pub fn refund(&mut self, at_ms: i64, units: u32) {
+        if let Some(i) = self.0.iter().rposition(|&(t, n)| t == at_ms && n == units) {
+            self.0.remove(i);
+        }
+    }
+}
+
+/// What one limit says of a use.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LimitStatus {
+    /// The limit's name.
+    pub name: String,
+    /// Its units per period.
+    pub limit: u32,
+    /// Its period, in seconds.
+    pub period_seconds: u32,
+    /// Units left in the current window after this use (0 when refused).
+    pub remaining: u32,
+    /// Milliseconds until the window's oldest counted use falls out (the next unit is
+    /// free then); 0 when nothing is counted.
+    pub reset_ms: i64,
+}
+
+/// What a use came to.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Admission {
+    /// Whether every limit admitted it.
+    pub allowed: bool,
+    /// Each limit's status (after the use when admitted).
+    pub limits: Vec<LimitStatus>,
+    /// When refused: milliseconds until a use of the same cost would be admitted (`None`:
+    /// never, the cost is above a limit).
+    pub retry_after_ms: Option<i64>,
+}
+
+/// Decides one use of `cost` units at `now_ms` under every limit, with their windows
+/// (one per limit, in order). Admitted: the use is counted in every window. Refused:
+/// nothing is counted.
+pub fn admit(limits: &[NamedLimit], windows: &mut [Window], now_ms: i64, cost: u32) -> Admission {
+    let mut allowed = true;
+    let mut retry_at = now_ms;
+    for (l, w) in limits.iter().zip(windows.iter_mut()) {
+        w.prune(now_ms, l.period.ms());
+        let free = w.free_at(now_ms, l.period.ms(), l.limit, cost);
+        if free > now_ms {
+            allowed = false;
+            retry_at = retry_at.max(free);
+        }
+    }
+    if allowed {
+        for w in windows.iter_mut() {
+            w.0.push((now_ms, cost));
+        }
+    }
+    let limits = limits
+        .iter()
+        .zip(windows.iter())
+        .map(|(l, w)| {
+            let used = w.used();
+            LimitStatus {
+                name: l.name.clone(),
+                limit: l.limit,
+                period_seconds: l.period.seconds(),
+                remaining: u32::try_from(u64::from(l.limit).saturating_sub(used)).unwrap_or(0),
+                reset_ms: w.0.first().map_or(0, |&(t, _)| t + l.period.ms() - now_ms),
+            }
+        })
+        .collect();
+    Admission {
+        allowed,
+        limits,
+        retry_after_ms: (!allowed)
+            .then(|| (retry_at != i64::MAX).then(|| retry_at - now_ms))
+            .flatten(),
+    }
+}
+
+/// How often a balance is refilled.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Interval {
+    /// At each UTC midnight.
+    Day,
+    /// At each first of the month, UTC.
+    Month,
+}
+
+/// A refill: the balance is set to `amount` at each interval boundary.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Refill {
+    /// What the balance is set to.
+    pub amount: u64,
+    /// When.
+    pub interval: Interval,
+}
+
+impl FromStr for Refill {
+    type Err = LimitError;
+    /// `AMOUNT/day` or `AMOUNT/month`.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bad = || {
+            LimitError(format!(
+                "'{s}' is not a refill: use AMOUNT/day or AMOUNT/month"
+            ))
+        };
+        let (amount, interval) = s.split_once('/').ok_or_else(bad)?;
+        Ok(Refill {
+            amount: amount.trim().parse().map_err(|_| bad())?,
+            interval: match interval.trim() {
+                "day" => Interval::Day,
+                "month" => Interval::Month,
+                _ => return Err(bad()),
+            },
+        })
+    }
+}
+
+/// A key's usage credits: its settings and its balance.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Credits {
+    /// The balance.
+    pub remaining: u64,
+    /// How it is refilled, if it is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refill: Option<Refill>,
+    /// Below this balance a `credits_low` alert is raised, once per refill period.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alert_below: Option<u64>,
+    /// The refill period the balance belongs to (`2026-06-01` or `2026-06`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub period: Option<String>,
+    /// The refill period a `credits_low` alert was last due in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alerted: Option<String>,
+}
+
+/// The refill period `now` falls in: the UTC day or month, or `once` without a refill.
+pub fn refill_period(refill: Option<&Refill>, now: DateTime<Utc>) -> String {
+    match refill.map(|r| r.interval) {
+        Some(Interval::Day) => format!("{:04}-{:02}-{:02}", now.year(), now.month(), now.day()),
+        Some(Interval::Month) => format!("{:04}-{:02}", now.year(), now.month()),
+        None => "once".to_owned(),
+    }
+}
+
+/// When the period after `now`'s starts (ms), for a refill.
+fn next_refill_ms(refill: &Refill, now: DateTime<Utc>) -> Option<i64> {
+    let date = now.date_naive();
+    let next = match refill.interval {
+        Interval::Day => date.succ_opt()?,
+        Interval::Month => {
+            let (y, m) = if date.month() == 12 {
+                (date.year() + 1, 1)
+            } else {
+                (date.year(), date.month() + 1)
+            };
+            chrono::NaiveDate::from_ymd_opt(y, m, 1)?
+        }
+    };
+    Some(next.and_hms_opt(0, 0, 0)?.and_utc().timestamp_millis())
+}
+
+/// What a spend came to.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Spend {
+    /// Whether the balance covered the cost (and was charged).
+    pub allowed: bool,
+    /// The balance after.
+    pub remaining: u64,
+    /// Whether this spend is the one that first took the balance below `alert_below` in
+    /// this refill period: a `credits_low` alert is due, once.
+    pub alert_due: bool,
+    /// When refused: milliseconds until the next refill (`None`: none is coming).
+    pub retry_after_ms: Option<i64>,
+}
+
+impl Credits {
+    /// Brings the balance into `now`'s refill period: at the first use after a boundary it
+    /// is *set* to the refill amount (not added to).
+    pub fn refill(&mut self, now: DateTime<Utc>) {
+        let period = refill_period(self.refill.as_ref(), now);
+        if let Some(refill) = self.refill
+            && self.period.as_deref() != Some(period.as_str())
+        {
+            self.remaining = refill.amount;
+        }
+        self.period = Some(period);
+    }
+
+    /// Whether the balance covers `cost` now (refilled first). Charges nothing.
+    pub fn covers(&mut self, now: DateTime<Utc>, cost: u32) -> bool {
+        self.refill(now);
+        self.remaining >= u64::from(cost)
+    }
+
+    /// Spends `cost` if the balance covers it.
+    pub fn spend(&mut self, now: DateTime<Utc>, cost: u32) -> Spend {
+        self.refill(now);
+        let cost = u64::from(cost);
+        if self.remaining < cost {
+            return Spend {
+                allowed: false,
+                remaining: self.remaining,
+                alert_due: false,
+                retry_after_ms: self
+                    .refill
+                    .as_ref()
+                    .and_then(|r| next_refill_ms(r, now))
+                    .map(|t| t - now.timestamp_millis()),
+            };
+        }
+        self.remaining -= cost;
+        let alert_due = self.alert_below.is_some_and(|below| self.remaining < below)
+            && self.alerted != self.period;
+        if alert_due {
+            self.alerted.clone_from(&self.period);
+        }
+        Spend {
+            allowed: true,
+            remaining: self.remaining,
+            alert_due,
+            retry_after_ms: None,
+        }
+    }
+
+    /// Gives back `cost` (a use refused after it was charged).
+    pub fn refund(&mut self, cost: u32) {
+        self.remaining = self.remaining.saturating_add(u64::from(cost));
+    }
+}
+
+/// What one use of a key that decided `valid` comes to under its limits and credits.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Consumption {
+    /// `Valid`, `RateLimited` or `UsageExceeded`.
+    pub verdict: crate::verify::Verdict,
+    /// The limits' statuses.
+    pub admission: Admission,
+    /// The credits' balance, when the key has credits.
+    pub spend: Option<Spend>,
+}
+
+/// Counts one use of `cost` units: credits are checked first (without charging), then
+/// every limit (counting the use only if all admit), then the credits are charged. A
+/// refused use is counted by nothing and charged nothing.
+pub fn consume(
+    limits: &[NamedLimit],
+    windows: &mut [Window],
+    credits: Option<&mut Credits>,
+    now: DateTime<Utc>,
+    cost: u32,
+) -> Consumption {
+    use crate::verify::Verdict;
+    let now_ms = now.timestamp_millis();
+    if let Some(c) = &credits {
+        let mut probe = (*c).clone();
+        if !probe.covers(now, cost) {
+            let spend = probe.spend(now, cost);
+            let admission = admit(limits, &mut windows.to_vec(), now_ms, 0);
+            return Consumption {
+                verdict: Verdict::UsageExceeded,
+                admission: Admission {
+                    allowed: false,
+                    retry_after_ms: spend.retry_after_ms,
+                    ..admission
+                },
+                spend: Some(spend),
+            };
+        }
+    }
+    let admission = admit(limits, windows, now_ms, cost);
+    if !admission.allowed {
+        return Consumption {
+            verdict: Verdict::RateLimited,
+            spend: credits.map(|c| Spend {
+                allowed: false,
+                remaining: c.remaining,
+                alert_due: false,
+                retry_after_ms: None,
+            }),
+            admission,
+        };
+    }
+    Consumption {
+        verdict: Verdict::Valid,
+        spend: credits.map(|c| c.spend(now, cost)),
+        admission,
+    }
+}
+
+/// Whole seconds, rounded up, of a duration in ms (at least 0).
+fn ceil_seconds(ms: i64) -> i64 {
+    (ms.max(0) + 999) / 1000
+}
+
+/// The response headers of a use under `limits` (draft-ietf-httpapi-ratelimit-headers):
+/// `RateLimit-Policy` names every limit (`"name";q=limit;w=period`), `RateLimit` gives
+/// the one with the fewest units left (`"name";r=remaining;t=seconds to reset`); names are
+/// structured-field strings (they hold no character that needs escaping), and for a
+/// refused use `Retry-After` gives the seconds until a retry can succeed (the same point
+/// in time as `t` when a limit refused it).
+pub fn ratelimit_headers(
+    limits: &[LimitStatus],
+    retry_after_ms: Option<i64>,
+) -> Vec<(&'static str, String)> {
+    let mut headers = Vec::new();
+    if !limits.is_empty() {
+        let policy: Vec<String> = limits
+            .iter()
+            .map(|l| format!("\"{}\";q={};w={}", l.name, l.limit, l.period_seconds))
+            .collect();
+        headers.push(("RateLimit-Policy", policy.join(", ")));
+        if let Some(low) = limits.iter().min_by_key(|l| l.remaining) {
+            let t = match (low.remaining, retry_after_ms) {
+                (0, Some(retry)) => ceil_seconds(retry),
+                _ => ceil_seconds(low.reset_ms),
+            };
+            headers.push((
+                "RateLimit",
+                format!("\"{}\";r={};t={t}", low.name, low.remaining),
+            ));
+        }
+    }
+    if let Some(retry) = retry_after_ms {
+        headers.push(("Retry-After", ceil_seconds(retry).max(1).to_string()));
+    }
+    headers
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    #[test]
+    fn limits_and_refills_parse_from_the_command_line_form() {
+        let l: NamedLimit = "burst=10/1s".parse().unwrap();
+        assert_eq!(
+            (l.name.as_str(), l.limit, l.period.seconds()),
+            ("burst", 10, 1)
+        );
+        let l: NamedLimit = "100/1m".parse().unwrap();
+        assert_eq!(
+            (l.name.as_str(), l.limit, l.period.seconds()),
+            ("default", 100, 60)
+        );
+        for bad in [
+            "",
+            "10",
+            "x=10/1y",
+            "Big=1/1s",
+            "a=0/1s",
+            "a=10001/1s",
+            "a=1/2d",
+            "a=-1/1s",
+        ] {
+            assert!(bad.parse::<NamedLimit>().is_err(), "{bad}");
+        }
+        let r: Refill = "500/day".parse().unwrap();
+        assert_eq!(
+            r,
+            Refill {
+                amount: 500,
+                interval: Interval::Day
+            }
+        );
+        assert_eq!(
+            "7/month".parse::<Refill>().unwrap().interval,
+            Interval::Month
+        );
+        for bad in ["500", "500/week", "x/day", "-1/day"] {
+            assert!(bad.parse::<Refill>().is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,46 @@
+//! `/v1/owners/{owner}/limits`: rate limits shared by all of an owner's keys, counted in
+//! one Durable Object per owner, so that five keys of one customer do not get five times
+//! the allowance.
+
+use keyward_api::{OwnerLimits, check_limits, check_owner};
+use worker::Request;
+
+use crate::context::{Ctx, LogUse};
+use crate::http::{ApiResult, json, read_json};
+
+/// `GET /v1/owners/{owner}/limits`
+pub async fn get(ctx: &mut Ctx<'_>, req: Request, owner: &str) -> ApiResult {
+    let caller = ctx
+        .authorize(
+            &req,
+            "keys:read",
+            "GET /v1/owners/{owner}/limits",
+            LogUse::Always,
+        )
+        .await?;
+    check_owner(owner)?;
+    let actor = caller.actor();
+    if let Some((_, env)) = actor.home() {
+        actor.may_manage_owner(owner, env)?;
+    }
+    let rate_limits = ctx.store.owner_limits(owner).await?;
+    Ok(json(200, &OwnerLimits { rate_limits }))
+}
+
+/// `PUT /v1/owners/{owner}/limits`
+pub async fn put(ctx: &mut Ctx<'_>, mut req: Request, owner: &str) -> ApiResult {
+    let caller = ctx
+        .authorize(
+            &req,
+            "keys:write",
+            "PUT /v1/owners/{owner}/limits",
+            LogUse::Always,
+        )
+        .await?;
+    check_owner(owner)?;
+    caller.actor().may_set_usage()?;
+    let body: OwnerLimits = read_json(&mut req).await?;
+    check_limits(&body.rate_limits)?;
+    ctx.store.set_owner_limits(owner, &body.rate_limits).await?;
+    Ok(json(200, &body))
+}
