@@ -108,6 +108,9 @@ describe('rate limits are exact under concurrency', () => {
     // The refusals are in the audit trail, and listed as refusals.
     const events = await auditOf(k.id, 150, true);
     assert.equal(count(events, (e) => e.outcome === 'rate_limited'), 150);
+    // The burst rule counts refused uses too: 50 valid uses alone are under its floor of 60.
+    await eventually(async () => (await root(`/v1/alerts?key_id=${k.id}`)).body.alerts.some((a) => a.kind === 'burst'),
+      { what: 'a burst alert for a key hammered past its limit' });
   });
 
   test('through the gateway: 60 requests at once, a key limited to 20 a minute; the origin sees exactly 20', async () => {
