@@ -5,7 +5,7 @@ export CARGO_TERM_COLOR ?= never
 export WRANGLER_SEND_METRICS := false
 export CLOUDFLARE_CF_FETCH_ENABLED := false
 
-.PHONY: dev test setup lint test-rust check-wasm build-worker test-e2e bench bench-core bench-worker bench-scan fuzz test-npm bench-npm
+.PHONY: dev test setup lint test-rust check-wasm build-worker test-e2e bench bench-core bench-worker bench-scan fuzz fuzz-api test-npm bench-npm
 
 WRANGLER := $(CURDIR)/node_modules/.bin/wrangler
 
@@ -18,7 +18,7 @@ dev: setup
 	$(WRANGLER) dev --ip 127.0.0.1 --port 8787 --test-scheduled
 
 ## make test: every check CI runs, in the order that fails fastest.
-test: setup lint test-rust check-wasm test-e2e test-npm
+test: setup lint test-rust check-wasm test-e2e test-npm fuzz-api
 
 setup:
 	@scripts/setup.sh
@@ -42,6 +42,13 @@ build-worker:
 # End-to-end: the real Worker under wrangler dev, driven over HTTP.
 test-e2e: build-worker
 	node --test --test-concurrency=1 tests/e2e/
+
+# The API fuzzer: Schemathesis reads the Worker's OpenAPI document and attacks every
+# operation (all checks, the stateful phase) with the root key and a limited key, against
+# wrangler dev with fresh state; JUnit reports in target/fuzz-api/. KEYWARD_FUZZ_EXAMPLES
+# (default 100) and KEYWARD_FUZZ_SEED (default 1) size and vary it.
+fuzz-api: build-worker
+	node tests/fuzz/api.mjs
 
 # The npm package (npm/): build the WASM into npm/pkg, then its node tests: vectors, Express
 # over HTTP, remoteStore against wrangler dev, typings (tsc), npm pack + offline install.

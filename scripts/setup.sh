@@ -64,6 +64,19 @@ apt_install() {
 if ! command -v git >/dev/null; then
   apt_install git || { say "git is required: please install it"; exit 1; }
 fi
+# Python tools in .venv (git-ignored), pinned in tests/fuzz/requirements.txt: Schemathesis,
+# the API fuzzer, and openapi-spec-validator. Reinstalled when the requirements change.
+REQS=tests/fuzz/requirements.txt
+if [ ! -x .venv/bin/st ] || [ "$REQS" -nt .venv/.installed ]; then
+  if ! python3 -m venv --help >/dev/null 2>&1 || ! python3 -c 'import ensurepip' 2>/dev/null; then
+    apt_install python3-venv || { say "python3 with venv is required: please install it"; exit 1; }
+  fi
+  say "installing the API fuzzer (schemathesis) and the OpenAPI validator into .venv"
+  [ -x .venv/bin/pip ] || python3 -m venv .venv
+  .venv/bin/pip install --quiet --disable-pip-version-check -r "$REQS"
+  touch .venv/.installed
+fi
+
 bench_debs=()
 command -v rg >/dev/null || bench_debs+=(ripgrep)
 command -v hyperfine >/dev/null || bench_debs+=(hyperfine)

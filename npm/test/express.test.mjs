@@ -81,7 +81,7 @@ async function until(done) {
 /** Every outcome: [name, headers, path, status, code, WWW-Authenticate error (null: none)] */
 const outcomes = [
   ['missing', {}, '/scans', 401, 'missing_key', null],
-  ['malformed', bearer('sk_live_nope'), '/scans', 400, 'malformed', 'invalid_request'],
+  ['malformed', bearer('sk_live_nope'), '/scans', 401, 'malformed', 'invalid_token'],
   ['bad checksum', bearer(badChecksum), '/scans', 401, 'bad_checksum', 'invalid_token'],
   ['unknown', bearer(keys.unknown), '/scans', 401, 'unknown_key', 'invalid_token'],
   ['wrong environment', bearer(keys.test), '/scans', 401, 'wrong_environment', 'invalid_token'],

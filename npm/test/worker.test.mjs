@@ -85,7 +85,7 @@ describe('remoteStore against the Worker under wrangler dev', { skip: missing ??
     const live = k.reader.key;
     const cases = [
       [undefined, '/scans', 401, 'missing_key'],
-      ['sk_live_nope', '/scans', 400, 'malformed'],
+      ['sk_live_nope', '/scans', 401, 'malformed'],
       [live.slice(0, 20) + (live[20] === 'B' ? 'C' : 'B') + live.slice(21), '/scans', 401, 'bad_checksum'],
       [createKey({ env: 'live' }).key, '/scans', 401, 'unknown_key'],
       [k.test.key, '/scans', 401, 'wrong_environment'],

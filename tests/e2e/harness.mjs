@@ -38,9 +38,14 @@ export const sha256 = (s) => createHash('sha256').update(s).digest('hex');
 
 /** The project's wrangler.toml without its [build] step (the tests build once) and with
  *  paths made relative to where the copy lives. */
-function testConfig(dir) {
+function testConfig(dir, { unauthenticatedLimit } = {}) {
   const rel = (p) => relative(dir, join(ROOT, p));
   let toml = readFileSync(join(ROOT, 'wrangler.toml'), 'utf8');
+  if (unauthenticatedLimit !== undefined) {
+    // The API fuzzer sends thousands of unauthenticated requests on purpose; the limiter
+    // itself is tested in limits.test.mjs.
+    toml = toml.replace('simple = { limit = 100, period = 60 }', `simple = { limit = ${unauthenticatedLimit}, period = 60 }`);
+  }
   toml = toml.replace(/\[build\][\s\S]*?(?=\n\[)/, '');
   toml = toml.replace('main = "worker/build/index.js"', `main = "${rel('worker/build/index.js')}"`);
   toml = toml.replace('migrations_dir = "worker/migrations"', `migrations_dir = "${rel('worker/migrations')}"`);
@@ -61,13 +66,13 @@ const quietEnv = {
  * Starts the Worker. `vars` become `--var NAME:VALUE` (e.g. ORIGIN_URL, ROUTES).
  * Returns {url, rootKey, stop(), logs(), persistDir, d1(sql)}.
  */
-export async function startWorker({ vars = {}, persistDir, ready = (status) => status === 200 } = {}) {
+export async function startWorker({ vars = {}, persistDir, ready = (status) => status === 200, unauthenticatedLimit } = {}) {
   if (!existsSync(BUILT)) {
     throw new Error(`the Worker is not built (${BUILT}); run 'make build-worker' first`);
   }
   mkdirSync(join(ROOT, '.wrangler'), { recursive: true });
   const dir = mkdtempSync(join(ROOT, '.wrangler', 'e2e-'));
-  const config = testConfig(dir);
+  const config = testConfig(dir, { unauthenticatedLimit });
   const persist = persistDir ?? mkdtempSync(join(tmpdir(), 'keyward-state-'));
   execFileSync(WRANGLER, ['d1', 'migrations', 'apply', 'AUDIT_DB', '--local', '--persist-to', persist, '-c', config], {
     env: { ...quietEnv, CI: 'true' },

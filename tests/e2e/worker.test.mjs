@@ -148,7 +148,7 @@ describe('management API', () => {
     const live = vectors('parse').find((c) => c.name === 'live key').input;
     const cases = [
       [{}, 401, 'missing_key', /^Bearer realm="keyward"$/],
-      [{ key: 'not-a-key' }, 400, 'malformed', /error="invalid_request"/],
+      [{ key: 'not-a-key' }, 401, 'malformed', /error="invalid_token"/],
       [{ key: live.slice(0, -1) + (live.at(-1) === 'B' ? 'C' : 'B') }, 401, 'bad_checksum', /error="invalid_token"/],
       [{ key: makeKey('sk', 'live') }, 401, 'unknown_key', /error="invalid_token"/],
       [{ key: reader.key }, 403, 'insufficient_scope', /error="insufficient_scope".*scope="keys:write"/],
@@ -177,7 +177,8 @@ describe('management API', () => {
     let cursor = '';
     let pages = 0;
     do {
-      const r = await call(`/v1/keys?owner=${owner}&limit=2&cursor=${encodeURIComponent(cursor ?? '')}`, { key: worker.rootKey });
+      const page = cursor ? `&cursor=${encodeURIComponent(cursor)}` : '';
+      const r = await call(`/v1/keys?owner=${owner}&limit=2${page}`, { key: worker.rootKey });
       assert.equal(r.status, 200, r.text);
       assert.ok(r.body.keys.length <= 2);
       for (const k of r.body.keys) {
@@ -197,6 +198,14 @@ describe('management API', () => {
     const bad = await call('/v1/keys?limit=1000', { key: worker.rootKey });
     assert.equal(bad.status, 400);
     assert.equal(bad.body.error.code, 'invalid_request');
+    // A cursor this API did not give names no page; the store is not asked.
+    for (const forged of ['AAAAAAAAAAAA', 'not-a-cursor', '%C3%BC%C2%86']) {
+      const f = await call(`/v1/keys?owner=${owner}&cursor=${forged}`, { key: worker.rootKey });
+      assert.equal(f.status, 404, forged);
+      assert.equal(f.body.error.code, 'not_found');
+    }
+    const empty = await call(`/v1/keys?owner=${owner}&cursor=`, { key: worker.rootKey });
+    assert.equal(empty.status, 400, 'a parameter without a value is refused');
   });
 
   test('show answers 404 for unknown or invalid ids', async () => {
@@ -357,7 +366,7 @@ describe('gateway', () => {
     const before = originHits.length;
     const cases = [
       [{ path: '/scans' }, 401, 'missing_key'],
-      [{ path: '/scans', key: 'x'.repeat(10_000) }, 400, 'malformed'],
+      [{ path: '/scans', key: 'x'.repeat(10_000) }, 401, 'malformed'],
       [{ path: '/scans', key: makeKey('sk', 'live') }, 401, 'unknown_key'],
       [{ path: '/scans', key: revoked.key }, 401, 'revoked'],
       [{ path: '/scans', key: testKey.key }, 401, 'wrong_environment'],

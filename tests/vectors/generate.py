@@ -223,7 +223,7 @@ def main():
     # missing scope, the status and whether the refusal carries a challenge. Each case has
     # its own key (so a replay against one store never mixes two cases' records). `env`
     # null means the environment the presented key names; `record` null means no record.
-    STATUS = {"valid": 200, "malformed": 400, "bad_checksum": 401, "unknown_key": 401,
+    STATUS = {"valid": 200, "malformed": 401, "bad_checksum": 401, "unknown_key": 401,
               "wrong_environment": 401, "expired": 401, "revoked": 401, "insufficient_scope": 403}
     checks = []
 
@@ -424,7 +424,7 @@ def main():
     # one) and every refusal of the presented credential (RFC 6750).
     codes = [
         ("valid", 200, None, False), ("missing_key", 401, None, True),
-        ("malformed", 400, "invalid_request", True), ("bad_checksum", 401, "invalid_token", True),
+        ("malformed", 401, "invalid_token", True), ("bad_checksum", 401, "invalid_token", True),
         ("unknown_key", 401, "invalid_token", True), ("wrong_environment", 401, "invalid_token", True),
         ("expired", 401, "invalid_token", True), ("revoked", 401, "invalid_token", True),
         ("insufficient_scope", 403, "insufficient_scope", True), ("rate_limited", 429, None, False),

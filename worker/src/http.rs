@@ -200,7 +200,7 @@ fn check_json_type(req: &Request) -> Result<(), ApiError> {
 }
 
 fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    serde_json::from_slice(bytes).map_err(|e| {
+    keyward_api::strict::from_slice(bytes).map_err(|e| {
         let what = match e.classify() {
             serde_json::error::Category::Data => "has the wrong shape or types for this endpoint",
             _ => "is not valid JSON",
@@ -359,6 +359,12 @@ impl Query {
                     ),
                 ));
             }
+            if pairs[i].1.is_empty() {
+                return Err(ApiError::new(
+                    Code::InvalidRequest,
+                    format!("the query parameter '{name}' has no value"),
+                ));
+            }
             if pairs[..i].iter().any(|(n, _)| n == name) {
                 return Err(ApiError::new(
                     Code::InvalidRequest,
@@ -369,11 +375,11 @@ impl Query {
         Ok(Query(pairs))
     }
 
-    /// The parameter's value; an empty value counts as absent.
+    /// The parameter's value (never empty: [`Query::of`] refuses that).
     pub fn get(&self, name: &str) -> Option<&str> {
         self.0
             .iter()
-            .find(|(n, v)| n == name && !v.is_empty())
+            .find(|(n, _)| n == name)
             .map(|(_, v)| v.as_str())
     }
 

@@ -2,7 +2,7 @@
 
 use keyward_api::{
     CreateKey, CreatedKey, CreditsSpec, KeyList, KeyView, Previous, RevokeKey, RotateKey,
-    RotatedKey, SecretString, SetCredits, UpdateKey, check_limits,
+    RotatedKey, SecretString, SetCredits, UpdateKey, check_env_name, check_limits, check_owner,
 };
 use keyward_core::chrono::Duration;
 use keyward_core::{
@@ -90,6 +90,22 @@ pub async fn list(ctx: &mut Ctx<'_>, req: Request) -> ApiResult {
         .await?;
     let q = Query::of(&req, &["owner", "env", "cursor", "limit"])?;
     let limit = q.limit(50, 100)?;
+    if let Some(owner) = q.get("owner") {
+        check_owner(owner)?;
+    }
+    if let Some(env) = q.get("env") {
+        check_env_name(env)?;
+    }
+    // A cursor keyward did not give names no page (the store is not asked).
+    let cursor = match q.get("cursor") {
+        None => None,
+        Some(c) => Some(keyward_core::cursor::open(c).ok_or_else(|| {
+            ApiError::new(
+                Code::NotFound,
+                "no such page: the cursor is not one this API gave",
+            )
+        })?),
+    };
     // A bounded key lists its own owner's keys of its own environment, and only those.
     let actor = caller.actor();
     let (owner, env) = match actor.home() {
@@ -103,15 +119,8 @@ pub async fn list(ctx: &mut Ctx<'_>, req: Request) -> ApiResult {
         }
         _ => (q.get("owner"), q.get("env")),
     };
-    let (records, cursor) = ctx
-        .store
-        .list(
-            owner,
-            env,
-            q.get("cursor").map(str::to_owned),
-            u64::from(limit),
-        )
-        .await?;
+    let (records, cursor) = ctx.store.list(owner, env, cursor, u64::from(limit)).await?;
+    let cursor = cursor.map(|c| keyward_core::cursor::seal(&c));
     let mut keys = Vec::with_capacity(records.len());
     for record in records {
         if let Some(truth) = truth_of(&ctx.ledger(), record).await? {

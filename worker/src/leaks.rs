@@ -86,7 +86,7 @@ pub async fn report(ctx: &mut Ctx<'_>, mut req: Request) -> ApiResult {
     if let Some((spki, signature)) = &signed {
         verify_signature(spki, signature, &body).await?;
     }
-    let reported: Vec<ReportedToken> = serde_json::from_slice(&body).map_err(|e| {
+    let reported: Vec<ReportedToken> = keyward_api::strict::from_slice(&body).map_err(|e| {
         ApiError::new(
             Code::InvalidRequest,
             format!("a leak report is a JSON array of {{token, type, url, source}} (line {}, column {})", e.line(), e.column()),

@@ -17,6 +17,7 @@ mod http;
 mod keys;
 mod leaks;
 mod ledger;
+mod openapi;
 mod owners;
 mod reports;
 mod signature;
@@ -24,10 +25,11 @@ mod store;
 mod throttle;
 mod verify;
 
+use keyward_api::routes::{Op, Resolved, resolve};
 use keyward_core::chrono::{DateTime, Utc};
 use keyward_core::{AuditEvent, Code};
 use worker::{
-    Context, Env, MessageBatch, Method, Request, Response, ScheduleContext, ScheduledEvent, event,
+    Context, Env, MessageBatch, Request, Response, ScheduleContext, ScheduledEvent, event,
 };
 
 use crate::config::{Config, KEYS};
@@ -90,73 +92,59 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<Response>
 
 async fn route(c: &mut Ctx<'_>, req: Request) -> ApiResult {
     let path = req.path();
-    let method = req.method();
-    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
-    match segments.as_slice() {
-        ["healthz"] => match method {
-            Method::Get | Method::Head => Ok(json(200, &keyward_api::Health { ok: true })),
-            _ => Err(not_allowed("GET")),
-        },
-        ["v1", "keys"] => match method {
-            Method::Post => keys::create(c, req).await,
-            Method::Get => keys::list(c, req).await,
-            _ => Err(not_allowed("GET, POST")),
-        },
-        ["v1", "keys", id] => match method {
-            Method::Get => keys::show(c, req, id).await,
-            Method::Patch => keys::update(c, req, id).await,
-            _ => Err(not_allowed("GET, PATCH")),
-        },
-        ["v1", "keys", id, "credits"] => match method {
-            Method::Post => keys::credits(c, req, id).await,
-            _ => Err(not_allowed("POST")),
-        },
-        ["v1", "owners", owner, "limits"] => {
-            let owner = http::percent_decode(owner)
-                .ok_or_else(|| ApiError::new(Code::NotFound, "no such owner"))?;
-            match method {
-                Method::Get => owners::get(c, req, &owner).await,
-                Method::Put => owners::put(c, req, &owner).await,
-                _ => Err(not_allowed("GET, PUT")),
-            }
+    // The method as sent: the `worker` crate reads methods it does not know as GET.
+    let method = req.inner().method();
+    match resolve(&method, &path) {
+        Resolved::Found(route, params) => {
+            let param = params.first().copied().unwrap_or_default();
+            dispatch(c, req, route.op, param).await
         }
-        ["v1", "keys", id, "revoke"] => match method {
-            Method::Post => keys::revoke(c, req, id).await,
-            _ => Err(not_allowed("POST")),
-        },
-        ["v1", "keys", id, "rotate"] => match method {
-            Method::Post => keys::rotate(c, req, id).await,
-            _ => Err(not_allowed("POST")),
-        },
-        ["v1", "verify"] => match method {
-            Method::Post => verify::verify(c, req).await,
-            _ => Err(not_allowed("POST")),
-        },
-        ["v1", "leaks"] => match method {
-            Method::Post => leaks::report(c, req).await,
-            _ => Err(not_allowed("POST")),
-        },
-        ["v1", "audit"] => match method {
-            Method::Get => reports::audit(c, req).await,
-            _ => Err(not_allowed("GET")),
-        },
-        ["v1", "alerts"] => match method {
-            Method::Get => reports::alerts(c, req).await,
-            _ => Err(not_allowed("GET")),
-        },
-        ["v1", ..] => Err(ApiError::new(Code::NotFound, "no such endpoint")),
-        _ => match c.config.origin_url.clone() {
+        Resolved::MethodNotAllowed(allowed) => Err(not_allowed(&allowed)),
+        Resolved::NotFound if path == "/v1" || path.starts_with("/v1/") => {
+            Err(ApiError::new(Code::NotFound, "no such endpoint"))
+        }
+        Resolved::NotFound => match c.config.origin_url.clone() {
             Some(origin) => gateway::forward(c, req, &origin).await,
             None => Err(ApiError::new(Code::NotFound, "no such endpoint")),
         },
     }
 }
 
+/// Runs the handler of `op` (`param`: the path's one `{id}` or `{owner}`, if any).
+async fn dispatch(c: &mut Ctx<'_>, req: Request, op: Op, param: &str) -> ApiResult {
+    match op {
+        Op::Health | Op::HealthHead => Ok(json(200, &keyward_api::Health { ok: true })),
+        Op::OpenApi => Ok(openapi::serve(c.config)),
+        Op::CreateKey => keys::create(c, req).await,
+        Op::ListKeys => keys::list(c, req).await,
+        Op::ShowKey => keys::show(c, req, param).await,
+        Op::UpdateKey => keys::update(c, req, param).await,
+        Op::SetCredits => keys::credits(c, req, param).await,
+        Op::RevokeKey => keys::revoke(c, req, param).await,
+        Op::RotateKey => keys::rotate(c, req, param).await,
+        Op::GetOwnerLimits | Op::PutOwnerLimits => {
+            let owner = http::percent_decode(param)
+                .ok_or_else(|| ApiError::new(Code::NotFound, "no such owner"))?;
+            if op == Op::GetOwnerLimits {
+                owners::get(c, req, &owner).await
+            } else {
+                owners::put(c, req, &owner).await
+            }
+        }
+        Op::Verify => verify::verify(c, req).await,
+        Op::ReportLeaks => leaks::report(c, req).await,
+        Op::Audit => reports::audit(c, req).await,
+        Op::Alerts => reports::alerts(c, req).await,
+    }
+}
+
 fn not_allowed(allowed: &str) -> ApiError {
-    ApiError::new(
+    let mut e = ApiError::new(
         Code::MethodNotAllowed,
         format!("this endpoint allows {allowed}"),
-    )
+    );
+    e.headers.push(("Allow", allowed.to_owned()));
+    e
 }
 
 /// One handler for every queue: audit events (and their dead letters) and queued

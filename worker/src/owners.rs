@@ -6,7 +6,8 @@ use keyward_api::{OwnerLimits, check_limits, check_owner};
 use worker::Request;
 
 use crate::context::{Ctx, LogUse};
-use crate::http::{ApiResult, json, read_json};
+use crate::http::{ApiError, ApiResult, json, read_json};
+use keyward_core::Code;
 
 /// `GET /v1/owners/{owner}/limits`
 pub async fn get(ctx: &mut Ctx<'_>, req: Request, owner: &str) -> ApiResult {
@@ -18,7 +19,7 @@ pub async fn get(ctx: &mut Ctx<'_>, req: Request, owner: &str) -> ApiResult {
             LogUse::Always,
         )
         .await?;
-    check_owner(owner)?;
+    known_shape(owner)?;
     let actor = caller.actor();
     if let Some((_, env)) = actor.home() {
         actor.may_manage_owner(owner, env)?;
@@ -37,10 +38,16 @@ pub async fn put(ctx: &mut Ctx<'_>, mut req: Request, owner: &str) -> ApiResult 
             LogUse::Always,
         )
         .await?;
-    check_owner(owner)?;
+    known_shape(owner)?;
     caller.actor().may_set_usage()?;
     let body: OwnerLimits = read_json(&mut req).await?;
     check_limits(&body.rate_limits)?;
     ctx.store.set_owner_limits(owner, &body.rate_limits).await?;
     Ok(json(200, &body))
+}
+
+/// An owner in the path that could not be one (not 1 to 128 printable ASCII characters)
+/// names no resource: 404, as an id that could not be a key's does.
+fn known_shape(owner: &str) -> Result<(), ApiError> {
+    check_owner(owner).map_err(|_| ApiError::new(Code::NotFound, "no such owner"))
 }

@@ -33,6 +33,14 @@ fn filter(req: &Request, caller: &Caller, events: bool) -> Result<Filter, ApiErr
             ApiError::new(Code::InvalidRequest, "'since' must be an RFC 3339 time")
         })?),
     };
+    if let Some(id) = q.get("key_id")
+        && id.parse::<keyward_core::KeyId>().is_err()
+    {
+        return Err(ApiError::new(
+            Code::InvalidRequest,
+            "'key_id' must be a key id (key_ and 16 base62 characters)",
+        ));
+    }
     Ok(Filter {
         key_id: q.get("key_id").map(str::to_owned),
         owner: match caller.actor() {

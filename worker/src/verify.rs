@@ -20,6 +20,10 @@ pub async fn verify(ctx: &mut Ctx<'_>, mut req: Request) -> ApiResult {
         c.validate()?;
     }
     let cost = body.cost()?;
+    keyward_api::check_scope_count(&body.scopes)?;
+    if let Some(env) = &body.env {
+        keyward_api::check_env_name(env)?;
+    }
     let required = body
         .scopes
         .iter()

@@ -6,7 +6,7 @@ use keyward_core::{KeyId, KeyRecord, KeyStatus, RateLimit, ScopeSet};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::{FieldError, SecretString, check_text};
+use crate::{FieldError, SecretString, check_scope_count, check_text};
 
 /// Longest `name` and `owner`.
 pub const MAX_NAME_LEN: usize = 128;
@@ -21,30 +21,52 @@ pub const MAX_METADATA_BYTES: usize = 4096;
 
 /// `POST /v1/keys`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+#[cfg_attr(
+    feature = "openapi",
+    schemars(extend("not" = {
+        "required": ["rate_limits", "rate_limit"],
+        "properties": {"rate_limits": {"type": "array"}, "rate_limit": {"type": "object"}}
+    }))
+)]
 #[serde(deny_unknown_fields)]
 pub struct CreateKey {
+    #[cfg_attr(feature = "openapi", schemars(length(min = 1, max = 128), regex(pattern = crate::schema::TEXT)))]
     /// A name for people.
     pub name: String,
     /// Who the key belongs to: printable ASCII (it travels in the gateway's
     /// `X-Keyward-Owner` header). Default: the caller's own (required with the root key).
+    #[cfg_attr(feature = "openapi", schemars(length(min = 1, max = 128), regex(pattern = crate::schema::OWNER)))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub owner: Option<String>,
     /// Scopes to grant; each must be declared, and held by the caller.
+    #[cfg_attr(
+        feature = "openapi",
+        schemars(length(max = 64), with = "Vec<crate::schema::DeclaredScope>")
+    )]
     pub scopes: Vec<String>,
     /// The environment, one of the deployment's. Default: the caller's own (required
     /// with the root key).
+    #[cfg_attr(
+        feature = "openapi",
+        schemars(with = "Option<crate::schema::DeclaredEnvironment>")
+    )]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub env: Option<String>,
     /// Lifetime in seconds (1 to [`MAX_EXPIRES_IN`]); none: the key does not expire.
+    #[cfg_attr(feature = "openapi", schemars(range(min = 1, max = MAX_EXPIRES_IN)))]
+    #[serde(deserialize_with = "keyward_core::whole::optional")]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires_in: Option<i64>,
     /// A JSON object for the deployment's own use (at most [`MAX_METADATA_BYTES`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metadata: Option<Map<String, Value>>,
     /// Named rate limits (every one applies to every use; at most 8, names unique).
+    #[cfg_attr(feature = "openapi", schemars(length(max = 8), extend("x-keyward-unique-by" = "name")))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rate_limits: Option<Vec<NamedLimit>>,
     /// The previous format's single limit, accepted as the named limit `default`.
+    #[cfg_attr(feature = "openapi", schemars(extend("deprecated" = true)))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rate_limit: Option<RateLimit>,
     /// Usage credits.
@@ -54,15 +76,20 @@ pub struct CreateKey {
 
 /// Usage credits as asked for: a balance, an optional refill and an alert threshold.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct CreditsSpec {
-    /// The balance to start with, 0 to [`MAX_CREDITS`].
+    /// The balance to start with.
+    #[serde(deserialize_with = "keyward_core::whole::number")]
+    #[cfg_attr(feature = "openapi", schemars(range(max = MAX_CREDITS)))]
     pub remaining: u64,
     /// Set the balance to `amount` at each UTC day or month boundary.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refill: Option<Refill>,
     /// Raise `credits_low` (once per refill period) when the balance drops below this.
+    #[cfg_attr(feature = "openapi", schemars(range(max = MAX_CREDITS)))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(deserialize_with = "keyward_core::whole::optional")]
     pub alert_below: Option<u64>,
 }
 
@@ -141,6 +168,7 @@ impl CreateKey {
     /// The first field that breaks a rule.
     pub fn validate(&self) -> Result<(), FieldError> {
         check_text("name", &self.name, MAX_NAME_LEN)?;
+        check_scope_count(&self.scopes)?;
         if let Some(owner) = &self.owner {
             check_owner(owner)?;
         }
@@ -188,6 +216,7 @@ pub fn check_owner(owner: &str) -> Result<(), FieldError> {
 
 /// A key's record as the API shows it: every stored field but the hash, and its status.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct KeyView {
     /// Public id.
     pub id: KeyId,
@@ -204,15 +233,19 @@ pub struct KeyView {
     /// Where the key is in its life when the answer was made.
     pub status: KeyStatus,
     /// When it was made.
+    #[cfg_attr(feature = "openapi", schemars(with = "DateTime<Utc>"))]
     #[serde(with = "keyward_core::time::rfc3339")]
     pub created_at: DateTime<Utc>,
     /// When it stops working, if ever.
+    #[cfg_attr(feature = "openapi", schemars(with = "Option<DateTime<Utc>>"))]
     #[serde(with = "keyward_core::time::rfc3339_option")]
     pub expires_at: Option<DateTime<Utc>>,
     /// When it was last used (updated in batches, off the request path).
+    #[cfg_attr(feature = "openapi", schemars(with = "Option<DateTime<Utc>>"))]
     #[serde(with = "keyward_core::time::rfc3339_option")]
     pub last_used_at: Option<DateTime<Utc>>,
     /// When it was revoked.
+    #[cfg_attr(feature = "openapi", schemars(with = "Option<DateTime<Utc>>"))]
     #[serde(with = "keyward_core::time::rfc3339_option")]
     pub revoked_at: Option<DateTime<Utc>>,
     /// Who revoked it: a key id, `root`, or a leak reporter.
@@ -233,6 +266,7 @@ pub struct KeyView {
 
 /// A key's credits as the API shows them.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct CreditsView {
     /// The balance.
     pub remaining: u64,
@@ -274,6 +308,7 @@ impl KeyView {
 
 /// `201` to `POST /v1/keys`: the record and the key itself, shown this once.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct CreatedKey {
     /// The key. This is the only answer that ever holds it.
     pub key: SecretString,
@@ -284,6 +319,7 @@ pub struct CreatedKey {
 
 /// `GET /v1/keys`: one page.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct KeyList {
     /// The keys of this page.
     pub keys: Vec<KeyView>,
@@ -293,9 +329,11 @@ pub struct KeyList {
 
 /// `POST /v1/keys/{id}/revoke`. The body is optional.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RevokeKey {
     /// Why (default `unspecified`).
+    #[cfg_attr(feature = "openapi", schemars(length(min = 1, max = 256), regex(pattern = crate::schema::TEXT)))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
 }
@@ -314,9 +352,12 @@ impl RevokeKey {
 
 /// `POST /v1/keys/{id}/rotate`. The body is optional.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct RotateKey {
     /// How long the old key keeps working, 0 (default) to [`MAX_GRACE_SECONDS`].
+    #[cfg_attr(feature = "openapi", schemars(range(min = 0, max = MAX_GRACE_SECONDS)))]
+    #[serde(deserialize_with = "keyward_core::whole::optional")]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub grace_seconds: Option<i64>,
 }
@@ -339,6 +380,7 @@ impl RotateKey {
 
 /// `201` to `POST /v1/keys/{id}/rotate`: the successor, with its key shown this once.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct RotatedKey {
     /// The successor's key. This is the only answer that ever holds it.
     pub key: SecretString,
@@ -351,39 +393,57 @@ pub struct RotatedKey {
 
 /// The replaced key of a rotation.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct Previous {
     /// Its id.
     pub id: KeyId,
     /// When it stops working: the end of the grace period (or earlier, if it was to
     /// expire sooner).
+    #[cfg_attr(feature = "openapi", schemars(with = "Option<DateTime<Utc>>"))]
     #[serde(with = "keyward_core::time::rfc3339_option")]
     pub expires_at: Option<DateTime<Utc>>,
 }
 
 /// `PATCH /v1/keys/{id}`: a key's settings that may change.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct UpdateKey {
     /// The key's named rate limits, replacing its own (`[]`: none of its own).
+    #[cfg_attr(feature = "openapi", schemars(length(max = 8), extend("x-keyward-unique-by" = "name")))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rate_limits: Option<Vec<NamedLimit>>,
 }
 
 /// `POST /v1/keys/{id}/credits`: set or add to a balance, and its settings.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+#[cfg_attr(
+    feature = "openapi",
+    schemars(extend("oneOf" = [
+        {"required": ["set"], "properties": {"set": {"type": "integer"}}},
+        {"required": ["add"], "properties": {"add": {"type": "integer"}}}
+    ]))
+)]
 #[serde(deny_unknown_fields)]
 pub struct SetCredits {
     /// Set the balance to this.
+    #[cfg_attr(feature = "openapi", schemars(range(max = MAX_CREDITS)))]
+    #[serde(deserialize_with = "keyward_core::whole::optional")]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub set: Option<u64>,
     /// Add this to the balance.
+    #[cfg_attr(feature = "openapi", schemars(range(max = MAX_CREDITS)))]
+    #[serde(deserialize_with = "keyward_core::whole::optional")]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub add: Option<u64>,
     /// The refill (`null` or absent: unchanged).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refill: Option<Refill>,
     /// The `credits_low` threshold (absent: unchanged).
+    #[cfg_attr(feature = "openapi", schemars(range(max = MAX_CREDITS)))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(deserialize_with = "keyward_core::whole::optional")]
     pub alert_below: Option<u64>,
 }
 
@@ -419,8 +479,10 @@ impl SetCredits {
 
 /// `PUT /v1/owners/{owner}/limits` and its answer: limits shared by all of an owner's keys.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct OwnerLimits {
     /// The limits (`[]`: none).
+    #[cfg_attr(feature = "openapi", schemars(length(max = 8), extend("x-keyward-unique-by" = "name")))]
     pub rate_limits: Vec<NamedLimit>,
 }

@@ -9,7 +9,11 @@
 
 mod keys;
 mod reports;
+pub mod routes;
+#[cfg(feature = "openapi")]
+pub mod schema;
 mod secret;
+pub mod strict;
 mod verify;
 
 pub use keys::{
@@ -28,6 +32,7 @@ use serde::{Deserialize, Serialize};
 
 /// Every error answer: `{"error": {"code", "message"}}`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct ErrorBody {
     /// The error.
     pub error: ErrorDetail,
@@ -35,6 +40,7 @@ pub struct ErrorBody {
 
 /// The code and sentence of an error answer.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct ErrorDetail {
     /// A stable code of the core's table.
     pub code: Code,
@@ -44,6 +50,7 @@ pub struct ErrorDetail {
 
 /// `GET /healthz`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct Health {
     /// Always true when answered with 200.
     pub ok: bool,
@@ -76,10 +83,38 @@ impl core::fmt::Display for FieldError {
 
 impl std::error::Error for FieldError {}
 
-/// A text field: 1 to `max` characters, not blank, no control characters.
+/// A list of scopes as asked for: at most [`MAX_SCOPES`](keyward_core::MAX_SCOPES)
+/// entries (duplicates included), as the document's `maxItems` says.
 ///
 /// # Errors
-/// A [`FieldError`] naming the field.
+/// A [`FieldError`] naming `scopes`.
+pub fn check_scope_count(scopes: &[String]) -> Result<(), FieldError> {
+    if scopes.len() > keyward_core::MAX_SCOPES {
+        return Err(FieldError::new(
+            "scopes",
+            format!("may list at most {} scopes", keyward_core::MAX_SCOPES),
+        ));
+    }
+    Ok(())
+}
+
+/// An environment name as a request gives it: `[a-z][a-z0-9]{0,15}` (whether the
+/// deployment has it is checked where that matters).
+///
+/// # Errors
+/// A [`FieldError`] naming `env`.
+pub fn check_env_name(env: &str) -> Result<(), FieldError> {
+    if keyward_core::is_valid_prefix(env) {
+        Ok(())
+    } else {
+        Err(FieldError::new("env", "must be [a-z][a-z0-9]{0,15}"))
+    }
+}
+
+/// Checks a text field: 1 to `max` characters, not blank, no control characters.
+///
+/// # Errors
+/// A [`FieldError`] naming `field`.
 pub fn check_text(field: &str, value: &str, max: usize) -> Result<(), FieldError> {
     if value.trim().is_empty() || value.chars().count() > max || value.chars().any(char::is_control)
     {

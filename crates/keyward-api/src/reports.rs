@@ -8,6 +8,7 @@ use crate::SecretString;
 
 /// `GET /v1/audit`: events, newest first.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct AuditEventList {
     /// The events.
     pub events: Vec<AuditEvent>,
@@ -15,6 +16,7 @@ pub struct AuditEventList {
 
 /// One alert: stored with a deterministic id (never doubled) and posted to the webhook.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct Alert {
     /// Deterministic id: the same finding always has the same id.
     pub alert_id: String,
@@ -33,12 +35,14 @@ pub struct Alert {
     /// A sentence for people.
     pub detail: String,
     /// When.
+    #[cfg_attr(feature = "openapi", schemars(with = "DateTime<Utc>"))]
     #[serde(with = "keyward_core::time::rfc3339")]
     pub time: DateTime<Utc>,
 }
 
 /// `GET /v1/alerts`: alerts, newest first.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct AlertList {
     /// The alerts.
     pub alerts: Vec<Alert>,
@@ -46,6 +50,7 @@ pub struct AlertList {
 
 /// One token of a leak report, in GitHub's secret scanning partner format.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct ReportedToken {
     /// The leaked string.
     pub token: SecretString,
@@ -62,6 +67,7 @@ pub struct ReportedToken {
 
 /// Whether a reported token was one of this deployment's keys.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum LeakLabel {
     /// A live or revoked key of this deployment (now revoked).
@@ -72,6 +78,7 @@ pub enum LeakLabel {
 
 /// What became of a reported key (keyward's addition to GitHub's feedback format).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Revocation {
     /// Revoked by this report.
@@ -87,6 +94,7 @@ pub enum Revocation {
 
 /// GitHub's feedback format, one per reported token.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct LeakFeedback {
     /// SHA-256 of the token, lowercase hex.
     pub token_hash: String,

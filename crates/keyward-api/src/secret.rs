@@ -39,3 +39,18 @@ impl fmt::Debug for SecretString {
         f.write_str("SecretString(..)")
     }
 }
+
+#[cfg(feature = "openapi")]
+impl schemars::JsonSchema for SecretString {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "String".into()
+    }
+
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        String::json_schema(generator)
+    }
+
+    fn inline_schema() -> bool {
+        true
+    }
+}

@@ -15,17 +15,25 @@ pub const MAX_ACTION_LEN: usize = 256;
 
 /// `POST /v1/verify`: is this key good for a request needing these scopes?
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct VerifyRequest {
     /// The key as the end user presented it.
     pub key: SecretString,
     /// Scopes the request needs (default: none).
+    #[cfg_attr(
+        feature = "openapi",
+        schemars(length(max = 64), with = "Vec<keyward_core::Scope>")
+    )]
     #[serde(default)]
     pub scopes: Vec<String>,
     /// The environment the key must belong to (default: the calling service key's own).
+    #[cfg_attr(feature = "openapi", schemars(regex(pattern = crate::schema::ENV)))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub env: Option<String>,
     /// Units this use costs against the key's limits and credits (default 1, 1 to 1000).
+    #[cfg_attr(feature = "openapi", schemars(range(min = 1, max = 1000)))]
+    #[serde(deserialize_with = "keyward_core::whole::optional")]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cost: Option<u32>,
     /// The end user's request, for the audit trail.
@@ -51,16 +59,20 @@ impl VerifyRequest {
 
 /// The end user's request, as the calling service saw it.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct VerifyContext {
     /// The end user's IP address (IPv4 or IPv6 text form).
+    #[cfg_attr(feature = "openapi", schemars(length(max = 45), extend("anyOf" = [{"format": "ipv4"}, {"format": "ipv6"}])))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ip: Option<String>,
     /// The end user's user agent.
+    #[cfg_attr(feature = "openapi", schemars(length(max = 512), regex(pattern = crate::schema::NO_CONTROLS)))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user_agent: Option<String>,
     /// What the end user did, e.g. `GET /scans`. Never in the `key.` namespace, which is
     /// keyward's own lifecycle actions.
+    #[cfg_attr(feature = "openapi", schemars(length(min = 1, max = 256), regex(pattern = crate::schema::TEXT), extend("not" = {"type": "string", "pattern": "^key\\."})))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub action: Option<String>,
 }
@@ -106,6 +118,7 @@ impl VerifyContext {
 
 /// The answer to `POST /v1/verify`: a refused key is an answer (200), not an error.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct VerifyResponse {
     /// Whether the key is good for the request.
     pub valid: bool,
@@ -138,6 +151,7 @@ pub struct VerifyResponse {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry_after: Option<u64>,
     /// When the key expires (valid keys only).
+    #[cfg_attr(feature = "openapi", schemars(with = "Option<DateTime<Utc>>"))]
     #[serde(
         default,
         skip_serializing_if = "Option::is_none",
@@ -148,6 +162,7 @@ pub struct VerifyResponse {
 
 /// A rate limit's state as `/v1/verify` reports it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct LimitView {
     /// The limit's name.
     pub name: String,
@@ -158,12 +173,14 @@ pub struct LimitView {
     /// Units left in the current window.
     pub remaining: u32,
     /// When the window's oldest counted use falls out.
+    #[cfg_attr(feature = "openapi", schemars(with = "DateTime<Utc>"))]
     #[serde(with = "keyward_core::time::rfc3339")]
     pub reset_at: DateTime<Utc>,
 }
 
 /// A credit balance as `/v1/verify` reports it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct CreditsLeft {
     /// The balance.
     pub remaining: u64,

@@ -11,6 +11,7 @@ use crate::record::KeyRecord;
 ///
 /// Holds the key's id and hint, never the key.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct AuditEvent {
     /// Unique id (32 hex chars): consumers store events idempotently by it.
     pub event_id: String,
@@ -38,6 +39,7 @@ pub struct AuditEvent {
     #[serde(default)]
     pub user_agent: Option<String>,
     /// When it happened.
+    #[cfg_attr(feature = "schema", schemars(with = "DateTime<Utc>"))]
     #[serde(with = "crate::time::rfc3339")]
     pub time: DateTime<Utc>,
     /// The verification outcome or action result.
@@ -196,6 +198,7 @@ impl Default for MisuseRules {
 
 /// The kinds of alert keyward raises.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum AlertKind {
@@ -225,6 +228,7 @@ pub enum AlertKind {
 
 /// How urgent an alert is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Severity {
     /// Hygiene: worth a look.

@@ -67,8 +67,9 @@ codes! {
     Valid = "valid", 200, None, false, "the API key is valid";
     /// No credential was presented (RFC 6750 §3.1: no `error` attribute).
     MissingKey = "missing_key", 401, None, true, "an API key is required";
-    /// The credential is not shaped like a key.
-    Malformed = "malformed", 400, INVALID_REQUEST, true, "the API key is malformed";
+    /// The credential is not shaped like a key (RFC 6750 §3.1: a malformed token is
+    /// `invalid_token`, 401).
+    Malformed = "malformed", 401, INVALID_TOKEN, true, "the API key is malformed";
     /// The key is shaped right but its checksum does not hold (a typo or a look-alike).
     BadChecksum = "bad_checksum", 401, INVALID_TOKEN, true, "the API key's checksum does not match";
     /// No key with this hash exists.

@@ -34,6 +34,7 @@ mod audit;
 mod check;
 mod code;
 mod credential;
+pub mod cursor;
 pub mod gateway;
 mod hash;
 mod key;
@@ -41,9 +42,12 @@ pub mod limits;
 mod policy;
 mod random;
 mod record;
+#[cfg(feature = "schema")]
+pub mod schema;
 mod scope;
 pub mod time;
 mod verify;
+pub mod whole;
 
 pub use audit::{
     AlertKind, AuditEvent, EventKind, KeyHistory, LIFECYCLE_PREFIX, Lifecycle, MisuseRules,

@@ -86,6 +86,10 @@ impl FromStr for Period {
             Some(i) => s.split_at(i),
             None => (s, "s"),
         };
+        // One spelling per number: no leading zeros (the API document's pattern says so).
+        if digits.starts_with('0') {
+            return Err(bad());
+        }
         let n: u32 = digits.parse().map_err(|_| bad())?;
         let mult = match unit {
             "s" => 1,
@@ -124,12 +128,19 @@ impl<'de> Deserialize<'de> for Period {
 
 /// A named rate limit: at most `limit` units in any rolling `period`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct NamedLimit {
     /// `[a-z][a-z0-9_-]{0,31}`, unique among a key's limits (it names the policy in the
     /// `RateLimit` header).
+    #[cfg_attr(
+        feature = "schema",
+        schemars(regex(pattern = "^[a-z][a-z0-9_-]{0,31}$"))
+    )]
     pub name: String,
-    /// Units per period, 1 to [`MAX_LIMIT`].
+    /// Units per period, 1 to 10000.
+    #[serde(deserialize_with = "crate::whole::number")]
+    #[cfg_attr(feature = "schema", schemars(range(min = 1, max = MAX_LIMIT)))]
     pub limit: u32,
     /// The rolling period.
     pub period: Period,
@@ -324,6 +335,7 @@ pub fn admit(limits: &[NamedLimit], windows: &mut [Window], now_ms: i64, cost: u
 
 /// How often a balance is refilled.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Interval {
     /// At each UTC midnight.
@@ -334,9 +346,12 @@ pub enum Interval {
 
 /// A refill: the balance is set to `amount` at each interval boundary.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Refill {
     /// What the balance is set to.
+    #[serde(deserialize_with = "crate::whole::number")]
+    #[cfg_attr(feature = "schema", schemars(range(max = 1_000_000_000_000u64)))]
     pub amount: u64,
     /// When.
     pub interval: Interval,

@@ -103,10 +103,15 @@ impl fmt::Display for KeyId {
 /// The previous format's single per-key limit: read as the named limit `default`
 /// (see [`KeyRecord::limits`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct RateLimit {
-    /// Requests allowed per window.
+    /// Requests allowed per window (1 to 10000).
+    #[serde(deserialize_with = "crate::whole::number")]
+    #[cfg_attr(feature = "schema", schemars(range(min = 1, max = 10_000)))]
     pub requests: u32,
-    /// Window length in seconds.
+    /// Window length in seconds (1 to 86400).
+    #[serde(deserialize_with = "crate::whole::number")]
+    #[cfg_attr(feature = "schema", schemars(range(min = 1, max = 86_400)))]
     pub window_seconds: u32,
 }
 
@@ -379,6 +384,7 @@ impl KeyRecord {
 
 /// Where a key is in its life.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum KeyStatus {
     /// Works.

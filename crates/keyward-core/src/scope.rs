@@ -295,8 +295,23 @@ impl ScopeRegistry {
         Self::with_declared(map)
     }
 
+    /// Every scope a key may be given here: each declared scope, and `resource:*` for
+    /// each declared resource (sorted). Exactly the scopes [`is_declared`](Self::is_declared)
+    /// accepts.
+    pub fn grantable(&self) -> Vec<String> {
+        let mut all: Vec<String> = self.declared.keys().map(|s| s.to_string()).collect();
+        for s in self.declared.keys() {
+            if let Some(resource) = s.resource().filter(|_| !s.is_wildcard()) {
+                all.push(format!("{resource}:*"));
+            }
+        }
+        all.sort();
+        all.dedup();
+        all
+    }
+
     /// Whether `scope` is declared. `resource:*` counts as declared when the resource
-    /// has at least one declared action.
+    /// has a declared scope.
     pub fn is_declared(&self, scope: &Scope) -> bool {
         if self.declared.contains_key(scope) {
             return true;

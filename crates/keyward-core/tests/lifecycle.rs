@@ -61,6 +61,21 @@ fn registry_refuses_undeclared_scopes() {
     );
     assert!(ScopeRegistry::from_json("[1,2]").is_err());
     assert!(ScopeRegistry::from_json(r#"{"Bad Scope": "x"}"#).is_err());
+
+    // What the API document lists as grantable is exactly what is declared.
+    let grantable = registry.grantable();
+    for s in &grantable {
+        assert!(registry.is_declared(&Scope::parse(s).unwrap()), "{s}");
+    }
+    for s in ["scans:*", "keys:*", "audit:*", "admin", "scans:trigger"] {
+        assert!(grantable.iter().any(|g| g == s), "{s}");
+    }
+    for s in ["repos:read", "repos:*", "scans:write", "admin:*"] {
+        assert!(!grantable.iter().any(|g| g == s), "{s}");
+        if let Ok(scope) = Scope::parse(s) {
+            assert!(!registry.is_declared(&scope), "{s}");
+        }
+    }
 }
 
 #[test]

@@ -1,0 +1,178 @@
+// The OpenAPI document against the real Worker under wrangler dev: it is served without a
+// key, validates as OpenAPI 3.1, describes exactly the routes the Worker answers (both
+// ways), names the scope each operation really needs, and a TypeScript client generated
+// from it (openapi-typescript + openapi-fetch) compiles under tsc and works.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { ROOT, call, startWorker } from './harness.mjs';
+
+const VALIDATOR = join(ROOT, '.venv/bin/openapi-spec-validator');
+const OUT = join(ROOT, 'target/openapi-client');
+let worker;
+let doc;
+
+const root = (path, opts = {}) => call(worker.url, path, { key: worker.rootKey, ...opts });
+
+/** Every documented operation: [METHOD, path template, operation]. */
+function operations() {
+  return Object.entries(doc.paths).flatMap(([path, item]) =>
+    Object.entries(item).map(([method, op]) => [method.toUpperCase(), path, op]));
+}
+
+before(async () => {
+  worker = await startWorker();
+  const r = await call(worker.url, '/v1/openapi.json');
+  assert.equal(r.status, 200, r.text);
+  doc = r.body;
+});
+
+after(async () => {
+  await worker?.stop();
+});
+
+describe('the document', () => {
+  test('is served without a key and validates as OpenAPI 3.1', () => {
+    assert.equal(doc.openapi, '3.1.0');
+    mkdirSync(OUT, { recursive: true });
+    const file = join(OUT, 'openapi.json');
+    writeFileSync(file, JSON.stringify(doc));
+    const out = execFileSync(VALIDATOR, [file], { encoding: 'utf8' });
+    assert.match(out, /OK/);
+  });
+
+  test('is the committed document, with this deployment\'s environments and scopes filled in', () => {
+    const committed = JSON.parse(readFileSync(join(ROOT, 'worker/openapi.json'), 'utf8'));
+    const schemas = structuredClone(doc.components.schemas);
+    assert.deepEqual(schemas.DeclaredEnvironment.enum, ['live', 'test', 'dev', 'staging']);
+    const scopes = schemas.DeclaredScope.enum;
+    for (const s of ['admin', 'keys:read', 'keys:*', 'repos:read', 'repos:*', 'scans:trigger', 'settings:write']) {
+      assert.ok(scopes.includes(s), s);
+    }
+    assert.ok(!scopes.includes('billing:read'));
+    delete schemas.DeclaredEnvironment.enum;
+    delete schemas.DeclaredScope.enum;
+    assert.deepEqual({ ...doc, components: { ...doc.components, schemas } }, committed);
+  });
+
+  test('its error codes are the code table\'s', async () => {
+    const codes = JSON.parse(readFileSync(join(ROOT, 'tests/vectors/codes.json'), 'utf8')).cases.map((c) => c.name);
+    assert.deepEqual([...doc.components.schemas.Code.enum].sort(), [...codes].sort());
+  });
+});
+
+describe('the routes the document describes are the routes the Worker answers', () => {
+  let id;
+  before(async () => {
+    const k = await root('/v1/keys', { method: 'POST', body: { name: 'doc', owner: 'doc', env: 'live', scopes: [] } });
+    assert.equal(k.status, 201, k.text);
+    id = k.body.id;
+  });
+  const concrete = (path) => path.replace('{id}', id).replace('{owner}', 'doc');
+
+  test('every documented operation is answered (not "no such endpoint", not 405)', async () => {
+    assert.equal(operations().length, 16);
+    for (const [method, path, op] of operations()) {
+      const body = op.requestBody ? (op.requestBody.content['application/json'].example ?? {}) : undefined;
+      const r = await root(concrete(path), { method, body: method === 'GET' || method === 'HEAD' ? undefined : body });
+      assert.notEqual(r.status, 405, `${method} ${path}: ${r.text}`);
+      if (r.status === 404) assert.notEqual(r.body?.error?.message, 'no such endpoint', `${method} ${path}`);
+      assert.ok(Object.keys(op.responses).includes(String(r.status)), `${method} ${path}: ${r.status} is documented`);
+    }
+  });
+
+  test('every other method on a documented path is 405 with the documented methods in Allow', async () => {
+    const all = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS', 'QUERY'];
+    for (const [path, item] of Object.entries(doc.paths)) {
+      const documented = Object.keys(item).map((m) => m.toUpperCase());
+      for (const method of all.filter((m) => !documented.includes(m))) {
+        const r = await root(concrete(path), { method });
+        assert.equal(r.status, 405, `${method} ${path}`);
+        assert.deepEqual(r.headers.get('allow').split(', ').sort(), [...documented].sort(), `${method} ${path}`);
+      }
+    }
+  });
+
+  test('undocumented paths under /v1 are not routes', async () => {
+    for (const path of ['/v1', '/v1/', '/v1/keys/', `/v1/keys/${id}/delete`, '/v1/owners/doc', '/v1/openapi.yaml', '/v1/KEYS']) {
+      const r = await root(path);
+      assert.equal(r.status, 404, path);
+      assert.equal(r.body.error.message, 'no such endpoint', path);
+    }
+  });
+
+  test('each operation needs exactly the scope it names: a key without it is refused with that scope', async () => {
+    const none = await root('/v1/keys', { method: 'POST', body: { name: 'no scopes', owner: 'doc', env: 'live', scopes: [] } });
+    const holders = new Map();
+    for (const [method, path, op] of operations()) {
+      const scope = op['x-keyward-scope'];
+      if (!scope) {
+        const r = await call(worker.url, concrete(path), { method });
+        assert.equal(r.status, 200, `${method} ${path} needs no key`);
+        continue;
+      }
+      const noBody = method === 'GET' || method === 'HEAD';
+      const r = await call(worker.url, concrete(path), { method, key: none.body.key, body: noBody ? undefined : {} });
+      assert.equal(r.status, 403, `${method} ${path}: ${r.text}`);
+      assert.equal(r.body.error.code, 'insufficient_scope', `${method} ${path}`);
+      assert.match(r.headers.get('www-authenticate'), new RegExp(`scope="${scope}"`), `${method} ${path}`);
+      // With the scope (and no more), the scope check passes; admin-only ones are then forbidden.
+      if (!holders.has(scope)) {
+        const k = await root('/v1/keys', { method: 'POST', body: { name: scope, owner: 'doc', env: 'live', scopes: [scope] } });
+        holders.set(scope, k.body.key);
+      }
+      const body = noBody ? undefined : (op.requestBody?.content['application/json'].example ?? {});
+      const w = await call(worker.url, concrete(path), { method, key: holders.get(scope), body });
+      assert.notEqual(w.body?.error?.code, 'insufficient_scope', `${method} ${path} with ${scope}: ${w.text}`);
+      if (op['x-keyward-admin-only']) {
+        assert.equal(w.status, 403, `${method} ${path} is for root or admin`);
+        assert.equal(w.body.error.code, 'forbidden');
+      }
+    }
+  });
+});
+
+describe('a TypeScript client generated from the document', () => {
+  test('openapi-typescript types + openapi-fetch compile under tsc --strict and work against the Worker', async () => {
+    mkdirSync(OUT, { recursive: true });
+    writeFileSync(join(OUT, 'openapi.json'), JSON.stringify(doc));
+    execFileSync(join(ROOT, 'node_modules/.bin/openapi-typescript'), [join(OUT, 'openapi.json'), '-o', join(OUT, 'keyward.d.ts')], { stdio: 'pipe' });
+    writeFileSync(join(OUT, 'client.ts'), `
+import createClient from 'openapi-fetch';
+import type { paths, components } from './keyward.js';
+
+type KeyView = components['schemas']['KeyView'];
+
+export async function run(baseUrl: string, token: string): Promise<{ created: KeyView; valid: boolean; revoked: string }> {
+  const api = createClient<paths>({ baseUrl, headers: { authorization: \`Bearer \${token}\` } });
+  const made = await api.POST('/v1/keys', { body: { name: 'typed', owner: 'ts', env: 'live', scopes: ['scans:read'] } });
+  if (!made.data) throw new Error(JSON.stringify(made.error));
+  const { key, ...created } = made.data;
+  const checked = await api.POST('/v1/verify', { body: { key, env: 'live', scopes: ['scans:read'] } });
+  if (!checked.data) throw new Error(JSON.stringify(checked.error));
+  const gone = await api.POST('/v1/keys/{id}/revoke', { params: { path: { id: created.id } }, body: { reason: 'typed client' } });
+  if (!gone.data) throw new Error(JSON.stringify(gone.error));
+  const missing = await api.GET('/v1/keys/{id}', { params: { path: { id: 'key_0000000000000000' } } });
+  if (missing.error?.error.code !== 'not_found') throw new Error('expected not_found');
+  return { created, valid: checked.data.valid, revoked: gone.data.status };
+}
+`);
+    writeFileSync(join(OUT, 'tsconfig.json'), JSON.stringify({
+      compilerOptions: {
+        strict: true, target: 'ES2022', module: 'NodeNext', moduleResolution: 'NodeNext',
+        outDir: 'dist', skipLibCheck: false, lib: ['ES2022', 'DOM'],
+      },
+      files: ['client.ts'],
+    }));
+    writeFileSync(join(OUT, 'package.json'), JSON.stringify({ type: 'module' }));
+    execFileSync(join(ROOT, 'node_modules/.bin/tsc'), ['-p', OUT], { stdio: 'pipe' });
+    const { run } = await import(join(OUT, 'dist/client.js'));
+    const out = await run(worker.url, worker.rootKey);
+    assert.equal(out.created.owner, 'ts');
+    assert.deepEqual(out.created.scopes, ['scans:read']);
+    assert.equal(out.valid, true);
+    assert.equal(out.revoked, 'revoked');
+  });
+});

@@ -1,0 +1,60 @@
+"""Schemathesis hooks for keyward's API fuzz run (tests/fuzz/api.mjs).
+
+Two rules of the API cannot be written in JSON Schema, so the document states them in
+words and these hooks teach them to the generator. Each only fills in or renames values
+that are valid either way, so a schema-invalid body stays invalid and the negative tests
+keep their meaning; schemathesis also revalidates a case a hook edited.
+
+- The root key belongs to no owner and no environment: with it `POST /v1/keys` must name
+  `owner` and `env`, and `POST /v1/verify` must name `env` (any other key defaults them to
+  its own). For the root key's run, absent or null ones are filled in.
+- The names of a list of rate limits are unique (JSON Schema's `uniqueItems` compares
+  whole items, not one field). A repeated name that is itself valid is renamed.
+"""
+
+import os
+import re
+
+import schemathesis
+
+ROOT_RUN = os.environ.get("KEYWARD_FUZZ_ROOT") == "1"
+LIMIT_NAME = re.compile(r"[a-z][a-z0-9_-]{0,31}")
+
+
+def unique_limit_names(limits):
+    if not isinstance(limits, list):
+        return
+    seen = set()
+    for item in limits:
+        if not isinstance(item, dict) or not isinstance(item.get("name"), str):
+            continue
+        name = item["name"]
+        if name in seen and LIMIT_NAME.fullmatch(name):
+            k = 1
+            while f"{name[:28]}-{k}" in seen or any(
+                isinstance(o, dict) and o.get("name") == f"{name[:28]}-{k}" for o in limits
+            ):
+                k += 1
+            name = f"{name[:28]}-{k}"
+            item["name"] = name
+        seen.add(name)
+
+
+@schemathesis.hook
+def before_call(context, case, kwargs):
+    """Runs before every request of every phase (schemathesis revalidates the edited
+    case, so whether it is a positive or a negative test stays true)."""
+    body = case.body
+    if not isinstance(body, dict):
+        return
+    unique_limit_names(body.get("rate_limits"))
+    operation = context.operation
+    if not ROOT_RUN or operation is None or operation.method.upper() != "POST":
+        return
+    if operation.path == "/v1/keys":
+        if body.get("owner") is None:
+            body["owner"] = "fuzz"
+        if body.get("env") is None:
+            body["env"] = "live"
+    elif operation.path == "/v1/verify" and body.get("env") is None:
+        body["env"] = "live"
