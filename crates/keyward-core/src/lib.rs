@@ -61,7 +61,7 @@ pub use key::{
     ApiKey, ApiKeyRef, CHECKSUM_LEN, GenerateError, KeyPart, MAX_KEY_LEN, MAX_PREFIX_LEN, NewKey,
     ParseError, SECRET_BYTES, SECRET_LEN, checksum, is_valid_prefix,
 };
-pub use policy::{Actor, Asked, Refusal, Terms};
+pub use policy::{Abilities, Actor, Asked, Refusal, Terms};
 pub use random::{OsRandom, RandomError, RandomSource};
 pub use record::{
     InvalidKeyId, KeyId, KeyRecord, KeyStatus, NewRecord, RateLimit, RotateError, Successor,

@@ -70,6 +70,24 @@ impl fmt::Display for Refusal {
 
 impl std::error::Error for Refusal {}
 
+/// What an actor may do at all, by its scopes and the rules above; each action is still
+/// checked against its target when it is asked for.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Abilities {
+    /// Create keys (`keys:write`, and not bound by rate limits or credits of its own).
+    pub create: bool,
+    /// Rotate keys (`keys:write`; only keys it may manage).
+    pub rotate: bool,
+    /// Revoke keys (`keys:write`; only keys it may manage).
+    pub revoke: bool,
+    /// List and show keys (`keys:read`).
+    pub read_keys: bool,
+    /// Read audit events, alerts and usage (`audit:read`).
+    pub read_audit: bool,
+    /// Set rate limits and credits (`keys:write`, root or `admin`).
+    pub set_limits: bool,
+}
+
 /// What a caller asked for a new key.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Asked<'a> {
@@ -116,6 +134,30 @@ impl Actor<'_> {
         match self {
             Actor::Root => None,
             Actor::Key(r) => Some((&r.owner, &r.env)),
+        }
+    }
+
+    /// What the actor may do at all: the same rules [`Actor::create_terms`] and
+    /// [`Actor::may_set_usage`] apply, asked of no particular target.
+    pub fn abilities(&self) -> Abilities {
+        let holds = |s: &str| Scope::parse(s).is_ok_and(|s| self.holds(&s));
+        let write = holds("keys:write");
+        let create = write
+            && match self {
+                Actor::Root => true,
+                // A key creating a scopeless key for its own owner and environment: what
+                // is left to refuse is the actor itself (its own limits or credits).
+                Actor::Key(_) => self
+                    .create_terms(&ScopeSet::default(), Asked::default())
+                    .is_ok(),
+            };
+        Abilities {
+            create,
+            rotate: write,
+            revoke: write,
+            read_keys: holds("keys:read"),
+            read_audit: holds("audit:read"),
+            set_limits: write && self.may_set_usage().is_ok(),
         }
     }
 

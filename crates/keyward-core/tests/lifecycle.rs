@@ -526,6 +526,53 @@ mod containment {
     }
 
     #[test]
+    fn abilities_follow_the_same_rules_as_the_actions() {
+        use keyward_core::Abilities;
+        let all = Abilities {
+            create: true,
+            rotate: true,
+            revoke: true,
+            read_keys: true,
+            read_audit: true,
+            set_limits: true,
+        };
+        assert_eq!(Actor::Root.abilities(), all);
+        let admin = key("ops", "live", &["admin"], None);
+        assert_eq!(Actor::Key(&admin).abilities(), all);
+
+        let reader = key("acme", "live", &["keys:read"], None);
+        assert_eq!(
+            Actor::Key(&reader).abilities(),
+            Abilities {
+                read_keys: true,
+                ..Abilities::default()
+            }
+        );
+        let writer = key("acme", "live", &["keys:*", "audit:read"], None);
+        assert_eq!(
+            Actor::Key(&writer).abilities(),
+            Abilities {
+                set_limits: false,
+                ..all
+            }
+        );
+        // A key bound by its own limits may rotate and revoke but creates nothing: the
+        // rule create_terms applies.
+        let mut limited = key("acme", "live", &["keys:write"], None);
+        limited.rate_limits = vec!["10/1m".parse().unwrap()];
+        let can = Actor::Key(&limited).abilities();
+        assert!(!can.create && can.rotate && can.revoke && !can.set_limits);
+        assert_eq!(
+            can.create,
+            Actor::Key(&limited)
+                .create_terms(&set(&[]), Asked::default())
+                .is_ok()
+        );
+        let verifier = key("acme", "live", &["keys:verify"], None);
+        assert_eq!(Actor::Key(&verifier).abilities(), Abilities::default());
+    }
+
+    #[test]
     fn a_key_manages_only_its_owners_keys_whose_scopes_it_holds() {
         let caller = key("acme", "live", &["keys:write", "scans:*"], None);
         let actor = Actor::Key(&caller);
