@@ -79,6 +79,27 @@ impl Ctx<'_> {
         action: &str,
         log: LogUse,
     ) -> Result<Caller, ApiError> {
+        let required = [Scope::parse(scope).map_err(|_| ApiError::code(Code::Internal))?];
+        self.authorize_scopes(req, &required, action, log).await
+    }
+
+    /// Authenticates the request's credential (any valid key or the root key, no scope
+    /// needed) and audits the use.
+    ///
+    /// # Errors
+    /// The refusal (401 with the code), or `unavailable`.
+    pub async fn authenticate(&mut self, req: &Request, action: &str) -> Result<Caller, ApiError> {
+        self.authorize_scopes(req, &[], action, LogUse::Always)
+            .await
+    }
+
+    async fn authorize_scopes(
+        &mut self,
+        req: &Request,
+        required: &[Scope],
+        action: &str,
+        log: LogUse,
+    ) -> Result<Caller, ApiError> {
         if throttle::blocked(self.client.ip.as_deref()) {
             return Err(throttle::refusal());
         }
@@ -86,12 +107,11 @@ impl Ctx<'_> {
             Ok(raw) => raw,
             Err(e) => return Err(self.failed(action, None, e).await),
         };
-        let required = [Scope::parse(scope).map_err(|_| ApiError::code(Code::Internal))?];
         let check = auth::check(
             self,
             &raw,
             (EnvRule::KeysOwn, Root::Accepted),
-            &required,
+            required,
             None,
         )
         .await?;

@@ -3,7 +3,7 @@
 //! Times are stored as RFC 3339 text in UTC with milliseconds, which sorts as text.
 //! Lifecycle events (`key.*`) are told from uses by the core's [`LIFECYCLE_PREFIX`].
 
-use keyward_api::Alert;
+use keyward_api::{Alert, AuditCursor, Bucket, UsageRow};
 use keyward_core::chrono::{DateTime, Utc};
 use keyward_core::{AuditEvent, KeyHistory, LIFECYCLE_PREFIX};
 use serde::Deserialize;
@@ -239,6 +239,8 @@ pub struct Filter {
     pub limit: u32,
     /// Only refusals (any outcome but `valid`).
     pub refused: bool,
+    /// Only events older than this page's end (`(time, event_id)` before it).
+    pub before: Option<AuditCursor>,
 }
 
 impl Filter {
@@ -257,18 +259,26 @@ impl Filter {
         if self.refused {
             clauses.push("outcome <> 'valid'".to_owned());
         }
+        if let Some(c) = &self.before {
+            binds.push(JsValue::from_str(&timestamp(c.time)));
+            binds.push(JsValue::from_str(&c.event_id));
+            let (t, id) = (binds.len() - 1, binds.len());
+            clauses.push(format!(
+                "(time < ?{t} OR (time = ?{t} AND event_id < ?{id}))"
+            ));
+        }
         (clauses.join(" AND "), binds)
     }
 }
 
 async fn select<T: serde::de::DeserializeOwned>(
     db: &D1Database,
-    table: &str,
+    (table, id): (&str, &str),
     filter: &Filter,
 ) -> worker::Result<Vec<T>> {
     let (clauses, binds) = filter.sql();
     db.prepare(format!(
-        "SELECT * FROM {table} WHERE {clauses} ORDER BY time DESC LIMIT ?2"
+        "SELECT * FROM {table} WHERE {clauses} ORDER BY time DESC, {id} DESC LIMIT ?2"
     ))
     .bind(&binds)?
     .all()
@@ -281,7 +291,7 @@ async fn select<T: serde::de::DeserializeOwned>(
 /// # Errors
 /// The D1 error.
 pub async fn events(db: &D1Database, filter: &Filter) -> worker::Result<Vec<AuditEvent>> {
-    select(db, "audit_events", filter).await
+    select(db, ("audit_events", "event_id"), filter).await
 }
 
 /// Alerts, newest first.
@@ -289,5 +299,62 @@ pub async fn events(db: &D1Database, filter: &Filter) -> worker::Result<Vec<Audi
 /// # Errors
 /// The D1 error.
 pub async fn alerts(db: &D1Database, filter: &Filter) -> worker::Result<Vec<Alert>> {
-    select(db, "alerts", filter).await
+    select(db, ("alerts", "alert_id"), filter).await
+}
+
+#[derive(Deserialize)]
+struct UsageCount {
+    b: String,
+    outcome: String,
+    n: f64,
+}
+
+/// Uses (not lifecycle actions) per `bucket` and outcome from `start` on, of one key
+/// and/or one owner, by bucket then outcome.
+///
+/// # Errors
+/// The D1 error; a stored outcome or time that cannot be read.
+pub async fn usage(
+    db: &D1Database,
+    key_id: Option<&str>,
+    owner: Option<&str>,
+    start: DateTime<Utc>,
+    bucket: Bucket,
+) -> worker::Result<Vec<UsageRow>> {
+    let mut clauses = vec!["time >= ?2".to_owned(), uses()];
+    let mut binds = vec![
+        JsValue::from(bucket.prefix_len() as u32),
+        JsValue::from_str(&timestamp(start)),
+    ];
+    for (column, value) in [("key_id", key_id), ("owner", owner)] {
+        if let Some(v) = value {
+            binds.push(JsValue::from_str(v));
+            clauses.push(format!("{column} = ?{}", binds.len()));
+        }
+    }
+    let rows = db
+        .prepare(format!(
+            "SELECT substr(time, 1, ?1) AS b, outcome, COUNT(*) AS n FROM audit_events \
+             WHERE {} GROUP BY b, outcome ORDER BY b, outcome",
+            clauses.join(" AND ")
+        ))
+        .bind(&binds)?
+        .all()
+        .await?
+        .results::<UsageCount>()?;
+    let unreadable =
+        |what: &str| worker::Error::RustError(format!("a stored {what} cannot be read"));
+    rows.into_iter()
+        .map(|r| {
+            let start = match bucket {
+                Bucket::Hour => format!("{}:00:00Z", r.b),
+                Bucket::Day => format!("{}T00:00:00Z", r.b),
+            };
+            Ok(UsageRow {
+                start: keyward_core::time::parse_rfc3339(&start).map_err(|_| unreadable("time"))?,
+                outcome: r.outcome.parse().map_err(|_| unreadable("outcome"))?,
+                uses: r.n as u64,
+            })
+        })
+        .collect()
 }

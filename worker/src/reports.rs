@@ -1,7 +1,11 @@
-//! Reading the audit trail and alerts back (`audit:read`).
+//! Reading the audit trail, alerts and usage back (`audit:read`), and who the caller is
+//! (`/v1/me`).
 
-use keyward_api::{AlertList, AuditEventList};
-use keyward_core::Code;
+use keyward_api::{
+    AlertList, AuditCursor, AuditEventList, Bucket, Deployment, Me, Usage, check_owner, usage_start,
+};
+use keyward_core::chrono::{DateTime, Utc};
+use keyward_core::{Code, KeyId};
 use worker::Request;
 
 use crate::config::AUDIT_DB;
@@ -12,7 +16,7 @@ use crate::http::{ApiError, ApiResult, Query, json};
 /// The query's filter; a bounded key reads its own owner's events and alerts only.
 fn filter(req: &Request, caller: &Caller, events: bool) -> Result<Filter, ApiError> {
     let names: &[&str] = if events {
-        &["key_id", "since", "limit", "refused"]
+        &["key_id", "since", "limit", "refused", "before"]
     } else {
         &["key_id", "since", "limit"]
     };
@@ -27,14 +31,10 @@ fn filter(req: &Request, caller: &Caller, events: bool) -> Result<Filter, ApiErr
             ));
         }
     };
-    let since = match q.get("since") {
-        None => None,
-        Some(s) => Some(keyward_core::time::parse_rfc3339(s).map_err(|_| {
-            ApiError::new(Code::InvalidRequest, "'since' must be an RFC 3339 time")
-        })?),
-    };
+    let since = q.get("since").map(parse_since).transpose()?;
+    let before = q.get("before").map(AuditCursor::parse).transpose()?;
     if let Some(id) = q.get("key_id")
-        && id.parse::<keyward_core::KeyId>().is_err()
+        && id.parse::<KeyId>().is_err()
     {
         return Err(ApiError::new(
             Code::InvalidRequest,
@@ -50,14 +50,20 @@ fn filter(req: &Request, caller: &Caller, events: bool) -> Result<Filter, ApiErr
         since,
         limit: q.limit(100, 1000)?,
         refused,
+        before,
     })
+}
+
+fn parse_since(s: &str) -> Result<DateTime<Utc>, ApiError> {
+    keyward_core::time::parse_rfc3339(s)
+        .map_err(|_| ApiError::new(Code::InvalidRequest, "'since' must be an RFC 3339 time"))
 }
 
 fn fault(e: worker::Error) -> ApiError {
     ApiError::unavailable("audit storage", e)
 }
 
-/// `GET /v1/audit?key_id=&since=&limit=`: newest first.
+/// `GET /v1/audit?key_id=&since=&limit=&refused=&before=`: newest first.
 pub async fn audit(ctx: &mut Ctx<'_>, req: Request) -> ApiResult {
     let caller = ctx
         .authorize(&req, "audit:read", "GET /v1/audit", LogUse::Always)
@@ -66,7 +72,18 @@ pub async fn audit(ctx: &mut Ctx<'_>, req: Request) -> ApiResult {
     let events = db::events(&ctx.env.d1(AUDIT_DB)?, &filter)
         .await
         .map_err(fault)?;
-    Ok(json(200, &AuditEventList { events }))
+    // A full page may have older events after it: its last one is where the next starts.
+    let cursor = (events.len() == filter.limit as usize)
+        .then(|| events.last())
+        .flatten()
+        .map(|e| {
+            AuditCursor {
+                time: e.time,
+                event_id: e.event_id.clone(),
+            }
+            .to_string()
+        });
+    Ok(json(200, &AuditEventList { events, cursor }))
 }
 
 /// `GET /v1/alerts?key_id=&since=&limit=`: newest first.
@@ -79,4 +96,72 @@ pub async fn alerts(ctx: &mut Ctx<'_>, req: Request) -> ApiResult {
         .await
         .map_err(fault)?;
     Ok(json(200, &AlertList { alerts }))
+}
+
+/// `GET /v1/usage?key_id=&owner=&since=&bucket=`: uses per bucket and outcome. A bounded
+/// key counts its own owner's uses only (another owner asked for: `forbidden`).
+pub async fn usage(ctx: &mut Ctx<'_>, req: Request) -> ApiResult {
+    let caller = ctx
+        .authorize(&req, "audit:read", "GET /v1/usage", LogUse::Always)
+        .await?;
+    let q = Query::of(&req, &["key_id", "owner", "since", "bucket"])?;
+    let bucket = q
+        .get("bucket")
+        .map(Bucket::parse)
+        .transpose()?
+        .unwrap_or_default();
+    let since = q.get("since").map(parse_since).transpose()?;
+    let start = usage_start(since, bucket, ctx.now)?;
+    let key_id = q
+        .get("key_id")
+        .map(|k| {
+            k.parse::<KeyId>().map_err(|_| {
+                ApiError::new(Code::InvalidRequest, "'key_id' must be a key id (key_...)")
+            })
+        })
+        .transpose()?;
+    let mut owner = q.get("owner").map(str::to_owned);
+    if let Some(o) = &owner {
+        check_owner(o)?;
+    }
+    let actor = caller.actor();
+    if let Some((own, _)) = actor.home().filter(|_| actor.is_bounded()) {
+        if owner.as_deref().is_some_and(|o| o != own) {
+            return Err(ApiError::new(
+                Code::Forbidden,
+                format!("a key can only read the usage of its own owner ('{own}')"),
+            ));
+        }
+        owner = Some(own.to_owned());
+    }
+    let rows = db::usage(
+        &ctx.env.d1(AUDIT_DB)?,
+        key_id.as_ref().map(KeyId::as_str),
+        owner.as_deref(),
+        start,
+        bucket,
+    )
+    .await
+    .map_err(fault)?;
+    Ok(json(
+        200,
+        &Usage {
+            bucket,
+            since: start,
+            until: ctx.now,
+            key_id,
+            owner,
+            rows,
+        },
+    ))
+}
+
+/// `GET /v1/me` (any valid key): who the caller is and what it may do, by the core's
+/// rules, with the deployment's environments and declared scopes.
+pub async fn me(ctx: &mut Ctx<'_>, req: Request) -> ApiResult {
+    let caller = ctx.authenticate(&req, "GET /v1/me").await?;
+    Query::of(&req, &[])?;
+    let c = ctx.config;
+    let deployment = Deployment::of(&c.vendor, &c.environments, &c.scopes);
+    Ok(json(200, &Me::of(&caller.actor(), deployment)))
 }

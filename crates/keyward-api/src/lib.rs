@@ -8,22 +8,28 @@
 #![deny(missing_docs)]
 
 mod keys;
+mod me;
 mod reports;
 pub mod routes;
 #[cfg(feature = "openapi")]
 pub mod schema;
 mod secret;
 pub mod strict;
+mod usage;
 mod verify;
 
 pub use keys::{
     CreateKey, CreatedKey, CreditsSpec, CreditsView, KeyList, KeyView, MAX_CREDITS, OwnerLimits,
     Previous, RevokeKey, RotateKey, RotatedKey, SetCredits, UpdateKey, check_limits, check_owner,
 };
+pub use me::{DeclaredScope, Deployment, Me};
 pub use reports::{
     Alert, AlertList, AuditEventList, LeakFeedback, LeakLabel, ReportedToken, Revocation,
 };
 pub use secret::SecretString;
+pub use usage::{
+    AuditCursor, Bucket, DEFAULT_USAGE_DAYS, MAX_USAGE_BUCKETS, Usage, UsageRow, usage_start,
+};
 pub use verify::{CreditsLeft, LimitView, VerifyContext, VerifyRequest, VerifyResponse};
 
 use keyward_core::Code;

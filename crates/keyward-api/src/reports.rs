@@ -12,6 +12,10 @@ use crate::SecretString;
 pub struct AuditEventList {
     /// The events.
     pub events: Vec<AuditEvent>,
+    /// A full page's last position: pass it as `before` for the next (older) page;
+    /// `null` when the page was not full (there is nothing older).
+    #[serde(default)]
+    pub cursor: Option<String>,
 }
 
 /// One alert: stored with a deterministic id (never doubled) and posted to the webhook.
