@@ -6,7 +6,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ROOT, call, makeKey, startWorker } from './harness.mjs';
+import { ROOT, call, eventually, makeKey, startWorker } from './harness.mjs';
 
 const BIN = join(ROOT, 'target/debug/keyward');
 const KEY_SHAPE = /^[a-z][a-z0-9]{0,15}_[a-z][a-z0-9]{0,15}_[A-Za-z0-9_-]{49}$/;
@@ -177,6 +177,42 @@ describe('keyward keys', () => {
     assert.match(noToken.stderr, /KEYWARD_TOKEN/);
     const down = keyward(['keys', 'list'], { env: { KEYWARD_URL: 'http://127.0.0.1:9' } });
     assert.equal(down.code, 3, down.stderr);
+  });
+});
+
+describe('keyward usage', () => {
+  test('a key\'s uses per hour and day by outcome, as a table or JSON', async () => {
+    const { key } = create('counted');
+    const id = JSON.parse(keyward(['keys', 'list', '--owner', 'team-cli', '--json']).stdout)
+      .keys.find((k) => k.name === 'counted').id;
+    for (let i = 0; i < 2; i++) assert.equal((await verify(key)).body.code, 'valid');
+    const refused = await call(worker.url, '/v1/verify', { method: 'POST', key: worker.rootKey, body: { key, env: 'live', scopes: ['repos:write'] } });
+    assert.equal(refused.body.code, 'insufficient_scope');
+    const sum = (u) => Object.fromEntries(['valid', 'insufficient_scope'].map((o) => [o, u.rows.filter((r) => r.outcome === o).reduce((n, r) => n + r.uses, 0)]));
+    const json = await eventually(() => {
+      const r = keyward(['usage', '--key', id, '--json']);
+      assert.equal(r.code, 0, r.stderr);
+      const u = JSON.parse(r.stdout);
+      return sum(u).insufficient_scope === 1 && u;
+    }, { what: 'the uses in keyward usage' });
+    assert.deepEqual(sum(json), { valid: 2, insufficient_scope: 1 });
+    assert.equal(json.bucket, 'hour');
+    const table = keyward(['usage', '--key', id, '--bucket', 'day', '--since', '2d']);
+    assert.equal(table.code, 0, table.stderr);
+    const [head, row] = table.stdout.trim().split('\n');
+    assert.deepEqual(head.split(/\s+/), ['START', 'insufficient_scope', 'valid', 'TOTAL']);
+    assert.match(row, /^\d{4}-\d\d-\d\dT00:00:00Z\s+1\s+2\s+3$/);
+    assert.match(table.stderr, /3 uses per day/);
+    assertNoKeys(table.stdout + table.stderr + JSON.stringify(json));
+    // Usage errors: neither --key nor --owner (2), a bad --since (2), refused (1).
+    assert.equal(keyward(['usage']).code, 2);
+    assert.equal(keyward(['usage', '--owner', 'team-cli', '--since', 'soon']).code, 2);
+    const tooOld = keyward(['usage', '--owner', 'team-cli', '--since', '100d']);
+    assert.equal(tooOld.code, 1, tooOld.stderr);
+    assert.match(tooOld.stderr, /invalid_request/);
+    const noAudit = keyward(['usage', '--owner', 'team-cli'], { env: { KEYWARD_TOKEN: key } });
+    assert.equal(noAudit.code, 1);
+    assert.match(noAudit.stderr, /insufficient_scope/);
   });
 });
 

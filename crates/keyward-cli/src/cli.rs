@@ -6,8 +6,8 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use keyward_api::{
-    CreateKey, CreditsSpec, LeakFeedback, LeakLabel, ReportedToken, Revocation, SecretString,
-    SetCredits,
+    Bucket, CreateKey, CreditsSpec, LeakFeedback, LeakLabel, ReportedToken, Revocation,
+    SecretString, SetCredits,
 };
 use keyward_core::limits::{NamedLimit, Refill};
 use serde_json::Value;
@@ -16,7 +16,7 @@ use crate::api::Client;
 use crate::finder::VendorFilter;
 use crate::keys::{self, Out};
 use crate::scan::{self, Finding, Options, Report};
-use crate::{hook, init, output};
+use crate::{hook, init, output, usage};
 
 /// Exit code: scan clean, or command succeeded.
 pub const OK: u8 = 0;
@@ -62,6 +62,36 @@ enum Cmd {
         #[arg(long, global = true)]
         json: bool,
     },
+    /// A key's or an owner's uses per hour or day, by outcome (valid, or the code that
+    /// refused them), through the Worker's API (KEYWARD_URL, KEYWARD_TOKEN with
+    /// audit:read). Exit codes as for `keys`.
+    Usage(UsageCli),
+}
+
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("what").required(true).multiple(true).args(["key", "owner"])))]
+struct UsageCli {
+    /// Only this key's uses (key_...).
+    #[arg(long, value_name = "ID")]
+    key: Option<String>,
+    /// Only this owner's uses.
+    #[arg(long, value_name = "OWNER")]
+    owner: Option<String>,
+    /// From this time on: RFC 3339, or a duration before now (24h, 30d). Default: 7 days.
+    #[arg(long, value_name = "TIME")]
+    since: Option<String>,
+    /// Bucket width.
+    #[arg(long, value_enum, default_value_t = BucketArg::Hour)]
+    bucket: BucketArg,
+    /// Print the API's answer as JSON on stdout.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum BucketArg {
+    Hour,
+    Day,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -288,6 +318,7 @@ pub fn main() -> ExitCode {
             Err(e) => fail(&e),
         },
         Cmd::Keys { cmd, json } => run_keys(cmd, Out { json }),
+        Cmd::Usage(args) => run_usage(args),
     };
     ExitCode::from(code)
 }
@@ -411,6 +442,36 @@ fn run_keys(cmd: KeysCmd, out: Out) -> u8 {
         },
     };
     match result {
+        Ok(()) => OK,
+        Err(e) => {
+            eprintln!("keyward: error: {e}");
+            e.exit_code()
+        }
+    }
+}
+
+fn run_usage(args: UsageCli) -> u8 {
+    let client = match Client::from_env() {
+        Ok(c) => c,
+        Err(e) => return fail(&e),
+    };
+    let query = usage::query(
+        &usage::UsageArgs {
+            key: args.key,
+            owner: args.owner,
+            since: args.since,
+            bucket: Some(match args.bucket {
+                BucketArg::Hour => Bucket::Hour,
+                BucketArg::Day => Bucket::Day,
+            }),
+        },
+        usage::now(),
+    );
+    let query = match query {
+        Ok(q) => q,
+        Err(e) => return fail(&e),
+    };
+    match usage::usage(&client, &query, Out { json: args.json }) {
         Ok(()) => OK,
         Err(e) => {
             eprintln!("keyward: error: {e}");

@@ -45,7 +45,7 @@ pub fn parse_duration(s: &str) -> Result<u64, String> {
         .ok_or_else(|| format!("'{s}' is too long a duration"))
 }
 
-fn print_json<T: Serialize>(v: &T) {
+pub(crate) fn print_json<T: Serialize>(v: &T) {
     let text = serde_json::to_string_pretty(v).unwrap_or_default();
     crate::out(&format!("{text}\n"));
 }
@@ -54,7 +54,7 @@ fn opt<T: ToString>(v: Option<&T>) -> String {
     v.map_or_else(|| "-".to_owned(), ToString::to_string)
 }
 
-fn time(t: keyward_core::chrono::DateTime<keyward_core::chrono::Utc>) -> String {
+pub(crate) fn time(t: keyward_core::chrono::DateTime<keyward_core::chrono::Utc>) -> String {
     keyward_core::time::format_rfc3339(t)
 }
 
@@ -68,7 +68,7 @@ fn scopes(v: &KeyView) -> String {
 }
 
 /// Columns padded to their widest cell.
-fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
+pub(crate) fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
     let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
     for row in rows {
         for (w, cell) in widths.iter_mut().zip(row) {

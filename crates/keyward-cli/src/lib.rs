@@ -1,5 +1,5 @@
 //! keyward's operator command line: `keyward init`, `keyward keys ...` against the
-//! Worker's HTTP API, and `keyward scan`, a leak scanner for files, git history and
+//! Worker's HTTP API, `keyward usage`, and `keyward scan`, a leak scanner for files, git history and
 //! staged changes that reports a key only when its checksum holds.
 //!
 //! Exit codes: `scan` 0 clean, 1 keys found, 2 error; `keys` 0 ok, 1 refused by the API
@@ -15,6 +15,7 @@ pub mod init;
 pub mod keys;
 pub mod output;
 pub mod scan;
+pub mod usage;
 
 /// Writes to stdout; a closed pipe (`keyward scan | head`) is not an error worth a panic.
 pub fn out(text: &str) {
