@@ -330,6 +330,24 @@ describe('revocation and rotation', () => {
     const bad = await call(`/v1/keys/${r.body.id}/rotate`, { method: 'POST', key: worker.rootKey, body: { grace_seconds: 'soon' } });
     assert.equal(bad.status, 400);
   });
+
+  test('an optional body is absent or JSON: anything else (a form feed, text) is refused and nothing changes', async () => {
+    const k = await create({ name: 'optional body', owner: 'bodies', scopes: [], env: 'live' });
+    for (const path of [`/v1/keys/${k.id}/revoke`, `/v1/keys/${k.id}/rotate`]) {
+      for (const body of ['\f', '\v', 'revoke', '\u00a0']) {
+        const r = await call(path, { method: 'POST', key: worker.rootKey, body, headers: { 'content-type': 'application/json' } });
+        assert.equal(r.status, 400, `${path} ${JSON.stringify(body)}: ${r.text}`);
+        assert.equal(r.body.error.code, 'invalid_request');
+      }
+    }
+    const after = await call(`/v1/keys/${k.id}`, { key: worker.rootKey });
+    assert.equal(after.body.status, 'active');
+    assert.equal(after.body.rotated_to, null);
+    // JSON's own white space is no body: the defaults apply.
+    const r = await call(`/v1/keys/${k.id}/revoke`, { method: 'POST', key: worker.rootKey, body: ' \r\n\t', headers: { 'content-type': 'application/json' } });
+    assert.equal(r.status, 200, r.text);
+    assert.equal(r.body.revocation_reason, 'unspecified');
+  });
 });
 
 describe('gateway', () => {
@@ -508,6 +526,25 @@ describe('audit pipeline', () => {
     const posted = await eventually(() => webhook.find((a) => a.alert_id === alert.alert_id), { what: 'webhook' });
     assert.equal(posted.kind, 'revoked_key_used');
     assert.ok(!JSON.stringify(posted).includes(k.key));
+  });
+
+  test('a revoked key of a rotation (counted by its ledger) is still named by its refused uses: logged under it, alerted', async () => {
+    const k = await create({ name: 'rotated then stolen', owner: 'audit', scopes: [], env: 'live' });
+    const next = await call(`/v1/keys/${k.id}/rotate`, { method: 'POST', key: worker.rootKey, body: { grace_seconds: 3600 } });
+    assert.equal(next.status, 201);
+    await call(`/v1/keys/${k.id}/revoke`, { method: 'POST', key: worker.rootKey, body: { reason: 'stolen' } });
+    const v = await verify(k.key);
+    assert.equal(v.body.code, 'revoked');
+    assert.equal(v.body.key_id, k.id);
+    const alert = await eventually(async () => {
+      const r = await call(`/v1/alerts?key_id=${k.id}`, { key: worker.rootKey });
+      return r.body.alerts.find((a) => a.kind === 'revoked_key_used');
+    }, { what: 'revoked_key_used alert' });
+    assert.equal(alert.hint, k.hint);
+    const events = await auditFor(k.id);
+    assert.ok(events.some((e) => e.action === 'verify' && e.outcome === 'revoked'));
+    // The successor is untouched by its predecessor's refused use.
+    assert.equal((await verify(next.body.key)).body.valid, true);
   });
 
   test('a new IP for a seasoned key raises new_ip', async () => {

@@ -242,7 +242,12 @@ pub async fn read_optional_json<T: DeserializeOwned + Default>(
 ) -> Result<T, ApiError> {
     check_json_type(req)?;
     let bytes = read_body(req, MAX_BODY).await?;
-    if bytes.iter().all(u8::is_ascii_whitespace) {
+    // No body, or JSON's own white space only (not form feeds and the like: those are
+    // not JSON, so they are refused like any other text).
+    if bytes
+        .iter()
+        .all(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r'))
+    {
         return Ok(T::default());
     }
     decode(&bytes)

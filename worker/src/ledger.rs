@@ -597,11 +597,17 @@ impl KeyLedger {
         if let Verdict::InsufficientScope { missing } = &verdict {
             report.missing = Some(missing.to_string());
         }
-        let (Some(record), true) = (record, verdict.is_valid()) else {
-            return Ok(LedgerAnswer {
-                usage: Some(report),
-                ..LedgerAnswer::default()
-            });
+        // A refused use still names its key (the audit event, and the alerts on it such
+        // as a revoked key's use, are the key's): nothing is counted or charged.
+        let record = match (record, verdict.is_valid()) {
+            (Some(record), true) => record,
+            (record, false) | (record @ None, _) => {
+                return Ok(LedgerAnswer {
+                    records: record.into_iter().collect(),
+                    usage: Some(report),
+                    ..LedgerAnswer::default()
+                });
+            }
         };
         let own = record.limits();
         let limits = if own.is_empty() {
