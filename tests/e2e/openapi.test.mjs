@@ -73,7 +73,7 @@ describe('the routes the document describes are the routes the Worker answers', 
   const concrete = (path) => path.replace('{id}', id).replace('{owner}', 'doc');
 
   test('every documented operation is answered (not "no such endpoint", not 405)', async () => {
-    assert.equal(operations().length, 16);
+    assert.equal(operations().length, 18);
     for (const [method, path, op] of operations()) {
       const body = op.requestBody ? (op.requestBody.content['application/json'].example ?? {}) : undefined;
       const r = await root(concrete(path), { method, body: method === 'GET' || method === 'HEAD' ? undefined : body });
@@ -109,6 +109,15 @@ describe('the routes the document describes are the routes the Worker answers', 
     for (const [method, path, op] of operations()) {
       const scope = op['x-keyward-scope'];
       if (!scope) {
+        if (op.security.length > 0) {
+          // Any valid key: none is 401, a key holding no scope at all is enough.
+          const anon = await call(worker.url, concrete(path), { method });
+          assert.equal(anon.status, 401, `${method} ${path} needs a key`);
+          assert.equal(anon.body.error.code, 'missing_key');
+          const r = await call(worker.url, concrete(path), { method, key: none.body.key });
+          assert.equal(r.status, 200, `${method} ${path} with any key: ${r.text}`);
+          continue;
+        }
         const r = await call(worker.url, concrete(path), { method });
         assert.equal(r.status, 200, `${method} ${path} needs no key`);
         continue;

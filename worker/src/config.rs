@@ -15,6 +15,8 @@ pub const KEYS: &str = "KEYS";
 pub const AUDIT: &str = "AUDIT";
 /// D1 database for audit events and alerts.
 pub const AUDIT_DB: &str = "AUDIT_DB";
+/// Static assets: the operator's dashboard under `/_keyward/`.
+pub const ASSETS: &str = "ASSETS";
 
 /// Rate limiting binding for failed attempts (no key, malformed or unknown), per client IP.
 pub const UNAUTHENTICATED: &str = "UNAUTHENTICATED";

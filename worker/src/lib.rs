@@ -11,6 +11,7 @@ mod config;
 mod consumer;
 mod context;
 mod cron;
+mod dashboard;
 mod db;
 mod gateway;
 mod http;
@@ -103,6 +104,11 @@ async fn route(c: &mut Ctx<'_>, req: Request) -> ApiResult {
         Resolved::NotFound if path == "/v1" || path.starts_with("/v1/") => {
             Err(ApiError::new(Code::NotFound, "no such endpoint"))
         }
+        // keyward's own paths: the dashboard, never the gateway's (the core's
+        // `gateway::is_reserved`).
+        Resolved::NotFound if keyward_core::gateway::is_reserved(&path) => {
+            dashboard::serve(c, req).await
+        }
         Resolved::NotFound => match c.config.origin_url.clone() {
             Some(origin) => gateway::forward(c, req, &origin).await,
             None => Err(ApiError::new(Code::NotFound, "no such endpoint")),
@@ -135,6 +141,8 @@ async fn dispatch(c: &mut Ctx<'_>, req: Request, op: Op, param: &str) -> ApiResu
         Op::ReportLeaks => leaks::report(c, req).await,
         Op::Audit => reports::audit(c, req).await,
         Op::Alerts => reports::alerts(c, req).await,
+        Op::Usage => reports::usage(c, req).await,
+        Op::Me => reports::me(c, req).await,
     }
 }
 

@@ -32,7 +32,20 @@ fn filter(req: &Request, caller: &Caller, events: bool) -> Result<Filter, ApiErr
         }
     };
     let since = q.get("since").map(parse_since).transpose()?;
-    let before = q.get("before").map(AuditCursor::parse).transpose()?;
+    // A cursor this API did not give names no page (as for the keys list).
+    let before = match q.get("before") {
+        None => None,
+        Some(c) => Some(
+            keyward_core::cursor::open(c)
+                .and_then(|inner| AuditCursor::parse(&inner).ok())
+                .ok_or_else(|| {
+                    ApiError::new(
+                        Code::NotFound,
+                        "no such page: the cursor is not one this API gave",
+                    )
+                })?,
+        ),
+    };
     if let Some(id) = q.get("key_id")
         && id.parse::<KeyId>().is_err()
     {
@@ -77,11 +90,13 @@ pub async fn audit(ctx: &mut Ctx<'_>, req: Request) -> ApiResult {
         .then(|| events.last())
         .flatten()
         .map(|e| {
-            AuditCursor {
-                time: e.time,
-                event_id: e.event_id.clone(),
-            }
-            .to_string()
+            keyward_core::cursor::seal(
+                &AuditCursor {
+                    time: e.time,
+                    event_id: e.event_id.clone(),
+                }
+                .to_string(),
+            )
         });
     Ok(json(200, &AuditEventList { events, cursor }))
 }
@@ -111,7 +126,7 @@ pub async fn usage(ctx: &mut Ctx<'_>, req: Request) -> ApiResult {
         .transpose()?
         .unwrap_or_default();
     let since = q.get("since").map(parse_since).transpose()?;
-    let start = usage_start(since, bucket, ctx.now)?;
+    let start = usage_start(since, bucket, ctx.now);
     let key_id = q
         .get("key_id")
         .map(|k| {

@@ -22,7 +22,7 @@ pub use keys::{
     CreateKey, CreatedKey, CreditsSpec, CreditsView, KeyList, KeyView, MAX_CREDITS, OwnerLimits,
     Previous, RevokeKey, RotateKey, RotatedKey, SetCredits, UpdateKey, check_limits, check_owner,
 };
-pub use me::{DeclaredScope, Deployment, Me};
+pub use me::{Deployment, Me, ScopeEntry};
 pub use reports::{
     Alert, AlertList, AuditEventList, LeakFeedback, LeakLabel, ReportedToken, Revocation,
 };

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 /// `GET /v1/me` (any valid management key): the caller, by the core's rules.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct Me {
     /// The caller's key id; `null` for the root key.
     pub id: Option<KeyId>,
@@ -21,6 +22,7 @@ pub struct Me {
     pub scopes: ScopeSet,
     /// When the caller stops working, if ever.
     #[serde(with = "keyward_core::time::rfc3339_option")]
+    #[cfg_attr(feature = "openapi", schemars(with = "Option<DateTime<Utc>>"))]
     pub expires_at: Option<DateTime<Utc>>,
     /// Whether the caller is bounded by its owner, environment and expiry (not root, no
     /// `admin`): what it reads and manages is its own owner's.
@@ -33,18 +35,20 @@ pub struct Me {
 
 /// The deployment's settings a client needs to make valid requests.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct Deployment {
     /// The key prefix (`sk`).
     pub vendor: String,
     /// The environments keys may be made for.
     pub environments: Vec<String>,
     /// Every declared scope (keyward's reserved ones and the deployment's), by name.
-    pub scopes: Vec<DeclaredScope>,
+    pub scopes: Vec<ScopeEntry>,
 }
 
 /// One declared scope.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DeclaredScope {
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+pub struct ScopeEntry {
     /// Its name.
     pub name: Scope,
     /// What it grants, for people.
@@ -59,7 +63,7 @@ impl Deployment {
             environments: environments.to_vec(),
             scopes: scopes
                 .iter()
-                .map(|(name, description)| DeclaredScope {
+                .map(|(name, description)| ScopeEntry {
                     name: name.clone(),
                     description: description.to_owned(),
                 })

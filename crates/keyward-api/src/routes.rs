@@ -36,6 +36,10 @@ pub enum Op {
     Audit,
     /// `GET /v1/alerts`
     Alerts,
+    /// `GET /v1/usage`
+    Usage,
+    /// `GET /v1/me`
+    Me,
 }
 
 /// One route: an operation at a method and a path template (`{name}` is one segment).
@@ -47,8 +51,10 @@ pub struct Route {
     pub method: &'static str,
     /// The path template, e.g. `/v1/keys/{id}/rotate`.
     pub path: &'static str,
-    /// The scope a key needs (`None`: no key).
+    /// The scope a key needs (`None`: no scope; see `any_key`).
     pub scope: Option<&'static str>,
+    /// Whether any valid key may do it (no scope needed, but a key is).
+    pub any_key: bool,
     /// Whether only the root key or an `admin` key may do it (besides the scope).
     pub admin_only: bool,
     /// The operation's id in the OpenAPI document.
@@ -70,6 +76,7 @@ const fn route(
         method,
         path,
         scope,
+        any_key: false,
         admin_only: false,
         id,
         summary,
@@ -81,6 +88,10 @@ const fn admin(r: Route) -> Route {
         admin_only: true,
         ..r
     }
+}
+
+const fn any_key(r: Route) -> Route {
+    Route { any_key: true, ..r }
 }
 
 /// Every route of the API, in the order the document lists them.
@@ -213,6 +224,22 @@ pub const ROUTES: &[Route] = &[
         "listAlerts",
         "Alerts, newest first",
     ),
+    route(
+        Op::Usage,
+        "GET",
+        "/v1/usage",
+        Some("audit:read"),
+        "usage",
+        "Uses per hour or day, by outcome",
+    ),
+    any_key(route(
+        Op::Me,
+        "GET",
+        "/v1/me",
+        None,
+        "me",
+        "Who the calling key is and what it may do",
+    )),
 ];
 
 /// What a request's method and path come to.

@@ -15,6 +15,7 @@ pub const DEFAULT_USAGE_DAYS: i64 = 7;
 
 /// The width of a usage bucket.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Bucket {
     /// One UTC hour (the default).
@@ -68,44 +69,36 @@ impl Bucket {
     }
 }
 
-/// The first bucket's start for `since` (default: [`DEFAULT_USAGE_DAYS`] before `now`).
-///
-/// # Errors
-/// `since` in the future, or more than [`MAX_USAGE_BUCKETS`] buckets before `now`.
+/// The first bucket's start for `since` (default: [`DEFAULT_USAGE_DAYS`] before `now`):
+/// the bucket holding it, within the [`MAX_USAGE_BUCKETS`] buckets up to `now`'s. An
+/// earlier `since` starts at the oldest of those, a later one at `now`'s bucket; the
+/// answer's `since` says where it started.
 pub fn usage_start(
     since: Option<DateTime<Utc>>,
     bucket: Bucket,
     now: DateTime<Utc>,
-) -> Result<DateTime<Utc>, FieldError> {
+) -> DateTime<Utc> {
     let since = since.unwrap_or(now - Duration::days(DEFAULT_USAGE_DAYS));
-    if since > now {
-        return Err(FieldError::new("since", "must not be in the future"));
-    }
-    let start = bucket.start_of(since);
-    let buckets = (now - start).num_seconds() / bucket.width().num_seconds() + 1;
-    if buckets > MAX_USAGE_BUCKETS {
-        return Err(FieldError::new(
-            "since",
-            format!(
-                "must be at most {MAX_USAGE_BUCKETS} buckets ({}s) ago",
-                bucket.as_str()
-            ),
-        ));
-    }
-    Ok(start)
+    let newest = bucket.start_of(now);
+    let width = bucket.width().num_seconds();
+    let oldest = newest - Duration::seconds(width * (MAX_USAGE_BUCKETS - 1));
+    bucket.start_of(since).clamp(oldest, newest)
 }
 
 /// `GET /v1/usage`: uses (not lifecycle actions) per bucket and outcome. Only buckets
 /// and outcomes with uses are listed; the rest are zero.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct Usage {
     /// The width of each bucket.
     pub bucket: Bucket,
     /// The start of the first bucket.
     #[serde(with = "keyward_core::time::rfc3339")]
+    #[cfg_attr(feature = "openapi", schemars(with = "DateTime<Utc>"))]
     pub since: DateTime<Utc>,
     /// When the answer was made (inside the last bucket).
     #[serde(with = "keyward_core::time::rfc3339")]
+    #[cfg_attr(feature = "openapi", schemars(with = "DateTime<Utc>"))]
     pub until: DateTime<Utc>,
     /// Only this key's uses, when asked.
     pub key_id: Option<KeyId>,
@@ -117,9 +110,11 @@ pub struct Usage {
 
 /// The uses of one bucket with one outcome.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct UsageRow {
     /// The bucket's start.
     #[serde(with = "keyward_core::time::rfc3339")]
+    #[cfg_attr(feature = "openapi", schemars(with = "DateTime<Utc>"))]
     pub start: DateTime<Utc>,
     /// The outcome (`valid`, or the code that refused the use).
     pub outcome: Code,
@@ -190,21 +185,32 @@ mod tests {
         assert_eq!(Bucket::parse("day").unwrap(), Bucket::Day);
         assert!(Bucket::parse("minute").is_err());
         assert_eq!(
-            usage_start(None, Bucket::Hour, now).unwrap(),
+            usage_start(None, Bucket::Hour, now),
             t("2026-06-03T12:00:00Z")
         );
         assert_eq!(
-            usage_start(None, Bucket::Day, now).unwrap(),
+            usage_start(None, Bucket::Day, now),
             t("2026-06-03T00:00:00Z")
         );
         // 1000 hourly buckets, the current one included, and not one more.
-        let oldest = now - Duration::hours(999);
-        assert!(usage_start(Some(oldest), Bucket::Hour, now).is_ok());
-        let e = usage_start(Some(now - Duration::hours(1000)), Bucket::Hour, now).unwrap_err();
-        assert!(e.message.starts_with("'since'"), "{e}");
-        assert!(usage_start(Some(now - Duration::days(999)), Bucket::Day, now).is_ok());
-        assert!(usage_start(Some(now - Duration::days(1000)), Bucket::Day, now).is_err());
-        assert!(usage_start(Some(now + Duration::seconds(1)), Bucket::Hour, now).is_err());
+        let oldest = t("2026-06-10T12:00:00Z") - Duration::hours(999);
+        assert_eq!(
+            usage_start(Some(now - Duration::hours(999)), Bucket::Hour, now),
+            oldest
+        );
+        assert_eq!(
+            usage_start(Some(now - Duration::hours(5000)), Bucket::Hour, now),
+            oldest
+        );
+        assert_eq!(
+            usage_start(Some(t("2000-01-01T00:00:00Z")), Bucket::Day, now),
+            t("2026-06-10T00:00:00Z") - Duration::days(999)
+        );
+        // Later than now: the current bucket.
+        assert_eq!(
+            usage_start(Some(now + Duration::days(3)), Bucket::Hour, now),
+            t("2026-06-10T12:00:00Z")
+        );
     }
 
     #[test]

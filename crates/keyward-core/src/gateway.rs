@@ -163,6 +163,20 @@ pub enum Case {
     Sensitive,
 }
 
+/// The path keyward keeps for its own dashboard (`/_keyward` and everything under it):
+/// the Worker serves it, and the gateway never forwards it.
+pub const RESERVED_PREFIX: &str = "/_keyward";
+
+/// Whether a canonical path is keyward's own ([`RESERVED_PREFIX`]), in any case: no
+/// route ever matches it, whatever the route table says.
+pub fn is_reserved(path: &str) -> bool {
+    let p = path.as_bytes();
+    let n = RESERVED_PREFIX.len();
+    p.len() >= n
+        && p[..n].eq_ignore_ascii_case(RESERVED_PREFIX.as_bytes())
+        && matches!(p.get(n), None | Some(b'/' | b'?'))
+}
+
 /// One gateway route: requests matching `method` and `path` need `scope`.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -223,8 +237,12 @@ impl Routes {
         Ok(Routes(routes))
     }
 
-    /// The first route matching `method` and a `path` already made canonical.
+    /// The first route matching `method` and a `path` already made canonical; none for
+    /// keyward's own paths ([`is_reserved`]).
     pub fn find(&self, method: &str, path: &str) -> Option<&Route> {
+        if is_reserved(path) {
+            return None;
+        }
         self.0.iter().find(|r| {
             (r.method == "*" || r.method.eq_ignore_ascii_case(method))
                 && match r.case {
@@ -268,6 +286,29 @@ pub fn wildcard_match(pattern: &str, text: &str) -> bool {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    #[test]
+    fn keywards_own_paths_are_never_routed() {
+        let routes =
+            Routes::from_json(r#"[{"method": "*", "path": "/*", "scope": "repos:read"}]"#).unwrap();
+        for path in [
+            "/_keyward",
+            "/_keyward/",
+            "/_keyward/app.js",
+            "/_KEYWARD/x",
+            "/_Keyward",
+        ] {
+            assert!(is_reserved(path), "{path}");
+            assert!(routes.find("GET", path).is_none(), "{path}");
+        }
+        // What an encoded spelling becomes once canonical is reserved too.
+        let decoded = canonical_path("/%5Fkeyward/index.html").unwrap();
+        assert!(routes.find("GET", &decoded).is_none(), "{decoded}");
+        for path in ["/_keywardx", "/keyward/", "/x/_keyward/", "/"] {
+            assert!(!is_reserved(path), "{path}");
+            assert!(routes.find("GET", path).is_some(), "{path}");
+        }
+    }
 
     #[test]
     fn wildcards_match_any_run_of_characters() {

@@ -73,6 +73,7 @@ impl std::error::Error for Refusal {}
 /// What an actor may do at all, by its scopes and the rules above; each action is still
 /// checked against its target when it is asked for.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Abilities {
     /// Create keys (`keys:write`, and not bound by rate limits or credits of its own).
     pub create: bool,

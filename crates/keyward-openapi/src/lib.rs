@@ -11,8 +11,8 @@
 use keyward_api::routes::{Op, ROUTES, Route};
 use keyward_api::{
     AlertList, AuditEventList, CreateKey, CreatedKey, ErrorBody, Health, KeyList, KeyView,
-    LeakFeedback, OwnerLimits, ReportedToken, RevokeKey, RotateKey, RotatedKey, SetCredits,
-    UpdateKey, VerifyRequest, VerifyResponse,
+    LeakFeedback, Me, OwnerLimits, ReportedToken, RevokeKey, RotateKey, RotatedKey, SetCredits,
+    UpdateKey, Usage, VerifyRequest, VerifyResponse,
 };
 use schemars::generate::SchemaSettings;
 use schemars::{JsonSchema, SchemaGenerator};
@@ -168,8 +168,14 @@ fn shape(op: Op, g: &mut SchemaGenerator) -> Shape {
                     json!({"type": "string", "enum": ["true", "false"]}),
                     "`true`: refused uses only.",
                 ),
+                (
+                    "before",
+                    json!({"type": "string", "pattern": keyward_core::cursor::CURSOR_PATTERN}),
+                    "The `cursor` of the previous page (one this API gave: another is 404): only events older than its last.",
+                ),
             ],
             ok: (200, Some(schema::<AuditEventList>(g))),
+            errors: &[404],
             ..none
         },
         Op::Alerts => Shape {
@@ -179,6 +185,32 @@ fn shape(op: Op, g: &mut SchemaGenerator) -> Shape {
                 ("limit", limit(1000, 100), "Most alerts."),
             ],
             ok: (200, Some(schema::<AlertList>(g))),
+            ..none
+        },
+        Op::Usage => Shape {
+            query: vec![
+                key_id_query(g),
+                (
+                    "owner",
+                    json!({"type": "string", "minLength": 1, "maxLength": 128, "pattern": keyward_api::schema::OWNER}),
+                    "Only this owner's uses (a key that is not root or admin: its own owner only).",
+                ),
+                (
+                    "since",
+                    since(),
+                    "The first bucket holds this time (default: 7 days ago). At most 1000 buckets are counted: an earlier time starts at the oldest of them, a later one at the current bucket; the answer's `since` is where it started.",
+                ),
+                (
+                    "bucket",
+                    json!({"type": "string", "enum": ["hour", "day"], "default": "hour"}),
+                    "The width of each bucket.",
+                ),
+            ],
+            ok: (200, Some(schema::<Usage>(g))),
+            ..none
+        },
+        Op::Me => Shape {
+            ok: (200, Some(schema::<Me>(g))),
             ..none
         },
     }
@@ -267,6 +299,7 @@ fn operation(r: &Route, g: &mut SchemaGenerator) -> Value {
     o.insert("summary".into(), json!(r.summary));
     let mut description = match r.scope {
         Some(scope) => format!("Needs a key holding `{scope}`"),
+        None if r.any_key => "Needs a key (any valid key)".to_owned(),
         None => "Needs no key".to_owned(),
     };
     if r.admin_only {
@@ -280,9 +313,11 @@ fn operation(r: &Route, g: &mut SchemaGenerator) -> Value {
     description.push('.');
     o.insert("description".into(), json!(description));
     let mut statuses: Vec<u16> = s.errors.to_vec();
-    if let Some(scope) = r.scope {
-        o.insert("x-keyward-scope".into(), json!(scope));
-        o.insert("x-keyward-admin-only".into(), json!(r.admin_only));
+    if r.scope.is_some() || r.any_key {
+        if let Some(scope) = r.scope {
+            o.insert("x-keyward-scope".into(), json!(scope));
+            o.insert("x-keyward-admin-only".into(), json!(r.admin_only));
+        }
         let mut security = vec![json!({"bearer": []}), json!({"apiKey": []})];
         if r.op == Op::ReportLeaks {
             security.push(json!({"githubKeyId": [], "githubSignature": []}));
