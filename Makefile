@@ -5,7 +5,7 @@ export CARGO_TERM_COLOR ?= never
 export WRANGLER_SEND_METRICS := false
 export CLOUDFLARE_CF_FETCH_ENABLED := false
 
-.PHONY: dev test setup lint test-rust check-wasm build-worker test-e2e bench bench-core bench-worker bench-scan fuzz fuzz-api test-npm bench-npm
+.PHONY: dev test setup lint test-rust check-wasm build-worker test-e2e test-browser bench bench-core bench-worker bench-scan fuzz fuzz-api test-npm bench-npm
 
 WRANGLER := $(CURDIR)/node_modules/.bin/wrangler
 
@@ -14,11 +14,12 @@ WRANGLER := $(CURDIR)/node_modules/.bin/wrangler
 # kept); state persists in .wrangler/state between runs.
 dev: setup
 	@test -f .dev.vars || cargo run -q -p keyward-cli -- init
+	scripts/build-dashboard.sh
 	CI=true $(WRANGLER) d1 migrations apply AUDIT_DB --local
 	$(WRANGLER) dev --ip 127.0.0.1 --port 8787 --test-scheduled
 
 ## make test: every check CI runs, in the order that fails fastest.
-test: setup lint test-rust check-wasm test-e2e test-npm fuzz-api
+test: setup lint test-rust check-wasm test-e2e test-browser test-npm fuzz-api
 
 setup:
 	@scripts/setup.sh
@@ -42,6 +43,12 @@ build-worker:
 # End-to-end: the real Worker under wrangler dev, driven over HTTP.
 test-e2e: build-worker
 	node --test --test-concurrency=1 tests/e2e/
+
+# The dashboard in real Chromium (Debian's, driven by playwright-core) against wrangler dev
+# with fresh state: flows, hostile data, CSP, axe-core, the keyboard; screenshots in
+# target/screenshots/ (KEYWARD_UPDATE_SCREENSHOTS=1 also refreshes docs/screenshots/).
+test-browser: build-worker
+	node --test --test-concurrency=1 tests/browser/
 
 # The API fuzzer: Schemathesis reads the Worker's OpenAPI document and attacks every
 # operation (all checks, the stateful phase) with the root key and a limited key, against

@@ -7,6 +7,8 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 export WASM_BINDGEN_BIN="${WASM_BINDGEN_BIN:-${CARGO_HOME:-$HOME/.cargo}/bin/wasm-bindgen}"
 export WASM_OPT_BIN="${WASM_OPT_BIN:-$root/node_modules/.bin/wasm-opt}"
 export ESBUILD_BIN="${ESBUILD_BIN:-$root/node_modules/.bin/esbuild}"
+# The dashboard's assets first: wrangler reads them beside the Worker.
+"$root/scripts/build-dashboard.sh"
 cd "$root/worker"
 worker-build --release
 wasm="$root/worker/build/index_bg.wasm"

@@ -52,6 +52,12 @@ if [ -f npm/package-lock.json ] && { [ ! -d npm/node_modules ] || [ npm/package-
   (cd npm && npm ci --no-audit --no-fund)
 fi
 
+# The dashboard's libraries (Preact, uPlot), bundled by scripts/build-dashboard.sh.
+if [ -f dashboard/package-lock.json ] && { [ ! -d dashboard/node_modules ] || [ dashboard/package-lock.json -nt dashboard/node_modules/.package-lock.json ]; }; then
+  say "installing the dashboard's libraries (dashboard/)"
+  (cd dashboard && npm ci --no-audit --no-fund)
+fi
+
 # Debian tools: git (the CLI's scanner tests drive real repositories; required), ripgrep
 # and hyperfine (only make bench-scan compares keyward scan with rg: a failed install of
 # these is a warning, not a failed setup).
@@ -75,6 +81,12 @@ if [ ! -x .venv/bin/st ] || [ "$REQS" -nt .venv/.installed ]; then
   [ -x .venv/bin/pip ] || python3 -m venv .venv
   .venv/bin/pip install --quiet --disable-pip-version-check -r "$REQS"
   touch .venv/.installed
+fi
+
+# Chromium for the dashboard's browser tests (tests/browser, driven by playwright-core:
+# Playwright's own browser download is not used), and a font for its screenshots.
+if ! command -v chromium >/dev/null; then
+  apt_install chromium fonts-dejavu-core || { say "chromium is required for the browser tests: please install it"; exit 1; }
 fi
 
 bench_debs=()

@@ -49,6 +49,7 @@ function testConfig(dir, { unauthenticatedLimit } = {}) {
   toml = toml.replace(/\[build\][\s\S]*?(?=\n\[)/, '');
   toml = toml.replace('main = "worker/build/index.js"', `main = "${rel('worker/build/index.js')}"`);
   toml = toml.replace('migrations_dir = "worker/migrations"', `migrations_dir = "${rel('worker/migrations')}"`);
+  toml = toml.replace('directory = "dashboard/dist"', `directory = "${rel('dashboard/dist')}"`);
   const path = join(dir, 'wrangler.toml');
   writeFileSync(path, toml);
   return path;

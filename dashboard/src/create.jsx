@@ -1,0 +1,149 @@
+// Create a key: declared scopes as choices; the new key is shown once, then forgotten.
+import { useState } from 'preact/hooks';
+
+import { api } from './api.js';
+import { Dialog, Refusal } from './ui.jsx';
+
+const EXPIRIES = [
+  ['', 'never'],
+  [String(7 * 86400), '7 days'],
+  [String(30 * 86400), '30 days'],
+  [String(90 * 86400), '90 days'],
+  [String(365 * 86400), '1 year'],
+];
+
+/** Whether `me` may grant `scope`: root and admin keys grant any, others what they hold. */
+function grantable(me, scope) {
+  if (me.root || me.scopes.includes('admin')) return true;
+  return me.scopes.some((s) => s === scope || (s.endsWith(':*') && scope.startsWith(s.slice(0, -1))));
+}
+
+/** `team=core\nticket=OPS-1` → `{team: 'core', ticket: 'OPS-1'}`; throws on a bad line. */
+function parseMetadata(text) {
+  const out = {};
+  for (const line of text.split('\n').map((l) => l.trim()).filter(Boolean)) {
+    const at = line.indexOf('=');
+    if (at < 1) throw new Error(`metadata line "${line}" is not name=value`);
+    out[line.slice(0, at).trim()] = line.slice(at + 1).trim();
+  }
+  return out;
+}
+
+function Form({ me, onCreated, onCancel }) {
+  const d = me.deployment;
+  const [error, setError] = useState(null);
+  const [busy, setBusy] = useState(false);
+  async function submit(e) {
+    e.preventDefault();
+    const f = new FormData(e.currentTarget);
+    let metadata;
+    try {
+      metadata = parseMetadata(String(f.get('metadata') ?? ''));
+    } catch (err) {
+      setError({ message: err.message, code: 'invalid_request' });
+      return;
+    }
+    const body = {
+      name: String(f.get('name')),
+      owner: String(f.get('owner')) || undefined,
+      env: String(f.get('env')),
+      scopes: f.getAll('scopes').map(String),
+      metadata,
+    };
+    const expires = String(f.get('expires_in'));
+    if (expires) body.expires_in = Number(expires);
+    setBusy(true);
+    try {
+      onCreated(await api('/v1/keys', { method: 'POST', body }));
+    } catch (err) {
+      setError(err);
+    } finally {
+      setBusy(false);
+    }
+  }
+  return (
+    <form onSubmit={submit} class="stack">
+      <label for="new-name">Name</label>
+      <input id="new-name" name="name" required maxLength={128} autocomplete="off" />
+      <label for="new-owner">Owner</label>
+      <input id="new-owner" name="owner" maxLength={128} autocomplete="off" value={me.bounded ? me.owner : undefined} readOnly={me.bounded} aria-describedby="new-owner-help" />
+      <p id="new-owner-help" class="help">{me.bounded ? 'Your key makes keys for its own owner only.' : 'Who the key belongs to: a team, a customer, a service.'}</p>
+      <label for="new-env">Environment</label>
+      <select id="new-env" name="env">
+        {d.environments.map((env) => (
+          <option value={env} selected={me.bounded ? env === me.env : env === d.environments[0]} disabled={me.bounded && env !== me.env}>{env}</option>
+        ))}
+      </select>
+      <fieldset>
+        <legend>Scopes (least privilege: only what it needs)</legend>
+        {d.scopes.map((s) => {
+          const ok = grantable(me, s.name);
+          const id = `scope-${s.name.replace(/[^a-z0-9]/gi, '-')}`;
+          return (
+            <div class="check">
+              <input type="checkbox" id={id} name="scopes" value={s.name} disabled={!ok} />
+              <label for={id}><code>{s.name}</code> {s.description}{!ok && ' (your key does not hold it)'}</label>
+            </div>
+          );
+        })}
+      </fieldset>
+      <label for="new-expiry">Expires in</label>
+      <select id="new-expiry" name="expires_in">
+        {EXPIRIES.map(([v, label]) => <option value={v} selected={v === String(90 * 86400)}>{label}</option>)}
+      </select>
+      <label for="new-metadata">Metadata (one name=value per line)</label>
+      <textarea id="new-metadata" name="metadata" rows={3} />
+      <Refusal error={error} />
+      <div class="buttons">
+        <button type="submit" disabled={busy}>Create key</button>
+        <button type="button" onClick={onCancel}>Cancel</button>
+      </div>
+    </form>
+  );
+}
+
+/** The new key, once: a copy button and a warning; closing forgets it. */
+export function ShowOnce({ created, onDone }) {
+  const [copied, setCopied] = useState(null);
+  return (
+    <div class="stack">
+      <p class="warning" role="alert">
+        Copy this key now. It is shown once and keyward keeps only its hash: it cannot be shown again.
+      </p>
+      <label for="new-key">Key for {created.name} ({created.id})</label>
+      <input id="new-key" readOnly value={created.key} class="secret" autocomplete="off" spellcheck={false} onFocus={(e) => e.currentTarget.select()} />
+      <div class="buttons">
+        <button
+          type="button"
+          onClick={async () => {
+            try {
+              await navigator.clipboard.writeText(created.key);
+              setCopied('Copied.');
+            } catch {
+              setCopied('Copying is not allowed here: select the key and copy it.');
+            }
+          }}
+        >
+          Copy key
+        </button>
+        <button type="button" onClick={onDone}>I have stored it, close</button>
+      </div>
+      {copied && <p role="status">{copied}</p>}
+    </div>
+  );
+}
+
+/** The create dialog: the form, then the key once. */
+export function CreateDialog({ me, onClose }) {
+  const [created, setCreated] = useState(null);
+  const [made, setMade] = useState(null);
+  // Closing by Escape or a button: the key leaves the page's state with the dialog.
+  const close = () => { setCreated(null); onClose(made); };
+  return (
+    <Dialog id="create" title={created ? 'Your new key' : 'Create a key'} onClose={close}>
+      {created
+        ? <ShowOnce created={created} onDone={(e) => document.getElementById('create').close()} />
+        : <Form me={me} onCancel={() => document.getElementById('create').close()} onCreated={(k) => { setMade(k.id); setCreated(k); }} />}
+    </Dialog>
+  );
+}
