@@ -15,6 +15,7 @@ WRANGLER := $(CURDIR)/node_modules/.bin/wrangler
 dev: setup
 	@test -f .dev.vars || cargo run -q -p keyward-cli -- init
 	scripts/build-dashboard.sh
+	@echo "keyward: the dashboard will be at http://127.0.0.1:8787/_keyward/ (sign in with the root key printed by keyward init)"
 	CI=true $(WRANGLER) d1 migrations apply AUDIT_DB --local
 	$(WRANGLER) dev --ip 127.0.0.1 --port 8787 --test-scheduled
 
