@@ -16,7 +16,7 @@ use std::cell::RefCell;
 
 use keyward_core::chrono::{DateTime, Duration, Utc};
 use keyward_core::limits::{
-    Credits, Interval, LimitStatus, NamedLimit, Refill, Window, admit, consume,
+    Credits, CreditsChange, Interval, LimitStatus, NamedLimit, Refill, Window, admit, consume,
 };
 use keyward_core::time::{format_rfc3339, parse_rfc3339};
 use keyward_core::{
@@ -770,27 +770,13 @@ impl KeyLedger {
                 };
                 // A rotated key's balance lives with its successor.
                 let mut holder = self.credit_holder(&id)?.unwrap_or(record);
-                let mut credits = holder.credits.take().unwrap_or(Credits {
-                    remaining: 0,
-                    refill: None,
-                    alert_below: None,
-                    period: None,
-                    alerted: None,
-                });
-                credits.refill(now);
-                if refill.is_some() {
-                    credits.refill = refill;
-                }
-                if alert_below.is_some() {
-                    credits.alert_below = alert_below;
-                }
-                credits.remaining = if set {
-                    amount
-                } else {
-                    credits.remaining.saturating_add(amount)
+                let change = CreditsChange {
+                    set,
+                    amount,
+                    refill,
+                    alert_below,
                 };
-                // A new balance may fall below the threshold again, and be alerted again.
-                credits.alerted = None;
+                let credits = Credits::changed(holder.credits.take(), change, now);
                 holder.credits = Some(credits);
                 self.save(&holder)?;
                 Ok(LedgerAnswer {

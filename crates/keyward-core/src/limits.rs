@@ -437,7 +437,47 @@ pub struct Spend {
     pub retry_after_ms: Option<i64>,
 }
 
+/// An operator's change to a key's credits (`POST /v1/keys/{id}/credits`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CreditsChange {
+    /// `true`: the balance becomes `amount`; `false`: `amount` is added to it.
+    pub set: bool,
+    /// What to set or add.
+    pub amount: u64,
+    /// A new refill (`None`: unchanged).
+    pub refill: Option<Refill>,
+    /// A new `credits_low` threshold (`None`: unchanged).
+    pub alert_below: Option<u64>,
+}
+
 impl Credits {
+    /// `current` (none: an empty balance) changed by `change` at `now`: brought into
+    /// `now`'s refill period first, then set or added to (saturating). A new balance may
+    /// fall below its threshold again, so its `credits_low` alert is due again.
+    pub fn changed(current: Option<Credits>, change: CreditsChange, now: DateTime<Utc>) -> Credits {
+        let mut credits = current.unwrap_or(Credits {
+            remaining: 0,
+            refill: None,
+            alert_below: None,
+            period: None,
+            alerted: None,
+        });
+        credits.refill(now);
+        if change.refill.is_some() {
+            credits.refill = change.refill;
+        }
+        if change.alert_below.is_some() {
+            credits.alert_below = change.alert_below;
+        }
+        credits.remaining = if change.set {
+            change.amount
+        } else {
+            credits.remaining.saturating_add(change.amount)
+        };
+        credits.alerted = None;
+        credits
+    }
+
     /// Brings the balance into `now`'s refill period: at the first use after a boundary it
     /// is *set* to the refill amount (not added to).
     pub fn refill(&mut self, now: DateTime<Utc>) {
@@ -588,6 +628,90 @@ pub fn ratelimit_headers(
         headers.push(("Retry-After", ceil_seconds(retry).max(1).to_string()));
     }
     headers
+}
+
+#[cfg(test)]
+mod credits_change_tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    fn t(s: &str) -> DateTime<Utc> {
+        crate::time::parse_rfc3339(s).unwrap()
+    }
+
+    #[test]
+    fn set_adds_saturate_and_rearm_the_alert_after_refilling() {
+        let now = t("2026-06-02T10:00:00Z");
+        let daily = Refill {
+            amount: 100,
+            interval: Interval::Day,
+        };
+        // None yet: an empty balance, then the change.
+        let fresh = Credits::changed(
+            None,
+            CreditsChange {
+                set: false,
+                amount: 5,
+                ..Default::default()
+            },
+            now,
+        );
+        assert_eq!(
+            (fresh.remaining, fresh.refill, fresh.alert_below),
+            (5, None, None)
+        );
+        // Yesterday's balance is refilled first, then added to.
+        let old = Credits {
+            remaining: 3,
+            refill: Some(daily),
+            alert_below: Some(10),
+            period: Some("2026-06-01".to_owned()),
+            alerted: Some("2026-06-01".to_owned()),
+        };
+        let added = Credits::changed(
+            Some(old.clone()),
+            CreditsChange {
+                amount: 7,
+                ..Default::default()
+            },
+            now,
+        );
+        assert_eq!(added.remaining, 107);
+        assert_eq!(added.alerted, None, "the alert is due again");
+        assert_eq!(added.alert_below, Some(10), "unchanged when not given");
+        let set = Credits::changed(
+            Some(old.clone()),
+            CreditsChange {
+                set: true,
+                amount: 1,
+                alert_below: Some(0),
+                refill: None,
+            },
+            now,
+        );
+        assert_eq!(
+            (set.remaining, set.alert_below, set.refill),
+            (1, Some(0), Some(daily))
+        );
+        let full = Credits {
+            remaining: u64::MAX - 1,
+            refill: None,
+            ..old
+        };
+        assert_eq!(
+            Credits::changed(
+                Some(full),
+                CreditsChange {
+                    amount: 9,
+                    ..Default::default()
+                },
+                now
+            )
+            .remaining,
+            u64::MAX
+        );
+    }
 }
 
 #[cfg(test)]
