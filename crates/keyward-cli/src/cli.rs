@@ -15,7 +15,7 @@ use serde_json::Value;
 use crate::api::Client;
 use crate::finder::VendorFilter;
 use crate::keys::{self, Out};
-use crate::scan::{self, Finding, Options, Report};
+use crate::scan::{self, Finding, Options, Report, ScannedReason, SkipReason};
 use crate::{hook, init, output, usage};
 
 /// Exit code: scan clean, or command succeeded.
@@ -127,7 +127,10 @@ struct ScanArgs {
     /// Scan what is staged for the next commit (the pre-commit hook runs this).
     #[arg(long, conflicts_with = "paths")]
     staged: bool,
-    /// Also scan files that .gitignore and .ignore exclude.
+    /// Also scan what .gitignore, .ignore and git's excludes skip (ignored directories
+    /// included). Without it, ignored files are scanned anyway when git tracks them or
+    /// their name marks a secret file (.env, .dev.vars, *.pem...); .keywardignore
+    /// always applies.
     #[arg(long)]
     no_ignore: bool,
     /// Report found keys to the Worker (POST /v1/leaks), which revokes them as leaked.
@@ -546,10 +549,18 @@ fn run_scan(args: ScanArgs) -> u8 {
             serde_json::to_string_pretty(&output::json(&report, leak_report.as_ref()))
                 .unwrap_or_default()
         )),
-        Format::Sarif => crate::out(&format!(
-            "{}\n",
-            serde_json::to_string_pretty(&output::sarif(&report)).unwrap_or_default()
-        )),
+        Format::Sarif => {
+            let repo = match (&args.git, args.staged) {
+                (Some(repo), _) => Some(crate::git::provenance(repo)),
+                (None, true) => Some(crate::git::provenance(std::path::Path::new("."))),
+                (None, false) => None,
+            };
+            crate::out(&format!(
+                "{}\n",
+                serde_json::to_string_pretty(&output::sarif(&report, repo.as_ref()))
+                    .unwrap_or_default()
+            ));
+        }
     }
     summary(
         &report,
@@ -557,6 +568,7 @@ fn run_scan(args: ScanArgs) -> u8 {
         started.elapsed(),
         leak_report.as_ref(),
     );
+    skip_summary(&report);
 
     if revoke_failed {
         USAGE
@@ -623,6 +635,56 @@ fn summary(
         eprintln!(
             "keyward: revoke them (keyward scan --revoke, or keyward keys revoke <id>) and \
              move keys to a secret manager."
+        );
+    }
+}
+
+/// `n` and the noun, singular or plural.
+fn count(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+/// What was not scanned, and ignored files scanned all the same: one line each, if any.
+fn skip_summary(report: &Report) {
+    let binary = report.skipped(SkipReason::Binary);
+    let files = report.skipped(SkipReason::Ignored);
+    let dirs = report.skipped(SkipReason::IgnoredDirectory);
+    let mut parts = Vec::new();
+    if binary > 0 {
+        parts.push(count(binary, "binary", "binaries"));
+    }
+    if files > 0 {
+        parts.push(count(files, "ignored file", "ignored files"));
+    }
+    if dirs > 0 {
+        parts.push(count(dirs, "ignored directory", "ignored directories"));
+    }
+    if !parts.is_empty() {
+        let hint = if files + dirs > 0 {
+            " (--no-ignore scans ignored ones; --json lists every path)"
+        } else {
+            " (--json lists them)"
+        };
+        eprintln!("keyward: skipped {}{hint}", parts.join(", "));
+    }
+    let tracked = report
+        .ignored_scanned
+        .iter()
+        .filter(|s| s.reason == ScannedReason::Tracked)
+        .count();
+    let secret = report.ignored_scanned.len() - tracked;
+    if tracked + secret > 0 {
+        let mut why = Vec::new();
+        if tracked > 0 {
+            why.push(format!("{tracked} tracked by git"));
+        }
+        if secret > 0 {
+            why.push(format!("{secret} named as secret files"));
+        }
+        eprintln!(
+            "keyward: scanned {} all the same: {}",
+            count(tracked + secret, "ignored file", "ignored files"),
+            why.join(", ")
         );
     }
 }

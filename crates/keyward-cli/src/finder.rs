@@ -41,8 +41,9 @@ impl VendorFilter {
         VendorFilter { vendors }
     }
 
-    fn allows(&self, vendor: &[u8]) -> bool {
-        self.vendors.is_empty() || self.vendors.iter().any(|v| v.as_bytes() == vendor)
+    /// Whether keys of `vendor` are looked for.
+    pub fn allows(&self, vendor: &str) -> bool {
+        self.vendors.is_empty() || self.vendors.iter().any(|v| v == vendor)
     }
 }
 
@@ -101,13 +102,13 @@ fn candidate_at<'a>(hay: &'a [u8], sep: usize, vendors: &VendorFilter) -> Option
         run_start -= 1;
     }
     for start in run_start..sep {
-        if !hay[start].is_ascii_lowercase() || !vendors.allows(&hay[start..sep]) {
-            continue;
-        }
         // All bytes in hay[start..end] are ASCII, so this never fails.
         let Ok(text) = std::str::from_utf8(&hay[start..end]) else {
             continue;
         };
+        if !hay[start].is_ascii_lowercase() || !vendors.allows(&text[..sep - start]) {
+            continue;
+        }
         if let Ok(key) = ApiKeyRef::parse(text) {
             return Some(Found { offset: start, key });
         }

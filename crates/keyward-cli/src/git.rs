@@ -35,6 +35,117 @@ fn run(cmd: &mut Command, what: &str) -> Result<Vec<u8>, String> {
     Ok(out.stdout)
 }
 
+/// Checks that `path` is in a git repository (a working tree or a bare one), before any
+/// command whose own error outside one would be git's usage text.
+///
+/// # Errors
+/// `path` is not in a repository, or `git` cannot run.
+pub fn require_repository(path: &Path) -> Result<(), String> {
+    let out = git(path)
+        .args(["rev-parse", "--git-dir"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .map_err(|e| format!("cannot run git: {e}"))?;
+    if out.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "not a git repository (or any of its parents): {}",
+            path.display()
+        ))
+    }
+}
+
+/// The files git tracks (in the index) below `dir`, relative to it; empty outside a
+/// repository.
+///
+/// # Errors
+/// `git` cannot run, or `dir` is not in a repository.
+pub fn tracked_files(dir: &Path) -> Result<Vec<std::path::PathBuf>, String> {
+    let out = run(git(dir).args(["ls-files", "-z", "--cached"]), "ls-files")?;
+    Ok(out
+        .split(|&b| b == 0)
+        .filter(|p| !p.is_empty())
+        .map(path_from_bytes)
+        .collect())
+}
+
+#[cfg(unix)]
+fn path_from_bytes(b: &[u8]) -> std::path::PathBuf {
+    use std::os::unix::ffi::OsStrExt as _;
+    std::path::PathBuf::from(std::ffi::OsStr::from_bytes(b))
+}
+
+#[cfg(not(unix))]
+fn path_from_bytes(b: &[u8]) -> std::path::PathBuf {
+    std::path::PathBuf::from(String::from_utf8_lossy(b).into_owned())
+}
+
+/// What SARIF's `versionControlProvenance` says about a repository.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Provenance {
+    /// `remote.origin.url` as an absolute URI without credentials (`git@host:path`
+    /// becomes `ssh://host/path`).
+    pub remote: Option<String>,
+    /// The working tree's top directory (none for a bare repository).
+    pub top: Option<std::path::PathBuf>,
+    /// The commit `HEAD` points at (none before the first commit).
+    pub head: Option<String>,
+    /// The branch checked out (none when `HEAD` is detached).
+    pub branch: Option<String>,
+}
+
+/// The repository at `repo`, as SARIF names it. Whatever git cannot say is left out.
+pub fn provenance(repo: &Path) -> Provenance {
+    let text = |args: &[&str]| {
+        run(git(repo).args(args), "rev-parse")
+            .ok()
+            .map(|o| String::from_utf8_lossy(&o).trim().to_owned())
+            .filter(|s| !s.is_empty())
+    };
+    Provenance {
+        remote: text(&["config", "--get", "remote.origin.url"]).and_then(|u| remote_uri(&u)),
+        top: toplevel(repo),
+        head: text(&["rev-parse", "--verify", "-q", "HEAD"]),
+        branch: text(&["symbolic-ref", "-q", "--short", "HEAD"]),
+    }
+}
+
+/// A remote's URL as an absolute URI with no user or password in it (a token in an
+/// `https://user:token@host/` remote must not reach a report), or `None`.
+pub fn remote_uri(url: &str) -> Option<String> {
+    let url = url.trim();
+    let (scheme, rest) = match url.split_once("://") {
+        Some((scheme, rest)) => (scheme.to_owned(), rest.to_owned()),
+        // scp-like syntax: [user@]host:path
+        None => {
+            let (host, path) = url.split_once(':')?;
+            if host.contains('/') || path.is_empty() {
+                return None;
+            }
+            (
+                "ssh".to_owned(),
+                format!("{host}/{}", path.trim_start_matches('/')),
+            )
+        }
+    };
+    if scheme.is_empty()
+        || !scheme
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
+    {
+        return None;
+    }
+    let (authority, path) = rest.split_once('/').unwrap_or((&rest, ""));
+    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    if host.is_empty() {
+        return None;
+    }
+    Some(format!("{scheme}://{host}/{path}"))
+}
+
 /// The working tree's top directory, if there is one (not for bare repositories).
 pub fn toplevel(repo: &Path) -> Option<std::path::PathBuf> {
     let out = run(

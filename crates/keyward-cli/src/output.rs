@@ -3,7 +3,8 @@
 
 use serde_json::{Value, json};
 
-use crate::scan::{Finding, Place, Report};
+use crate::git::Provenance;
+use crate::scan::{Finding, Place, Report, SkipReason};
 
 /// The SARIF rule id of a keyward key.
 pub const RULE_ID: &str = "keyward-api-key";
@@ -81,7 +82,17 @@ pub fn json(report: &Report, leak_report: Option<&Vec<keyward_api::LeakFeedback>
         "findings": report.findings.iter().map(finding_json).collect::<Vec<_>>(),
         "files": report.files,
         "bytes": report.bytes,
-        "binary_skipped": report.binary,
+        "binary_skipped": report.skipped(SkipReason::Binary),
+        "ignored_skipped": report.skipped(SkipReason::Ignored),
+        "ignored_directories_skipped": report.skipped(SkipReason::IgnoredDirectory),
+        "skipped": report.skipped.iter().map(|s| json!({
+            "path": s.path,
+            "reason": s.reason.as_str(),
+        })).collect::<Vec<_>>(),
+        "ignored_scanned": report.ignored_scanned.iter().map(|s| json!({
+            "path": s.path,
+            "reason": s.reason.as_str(),
+        })).collect::<Vec<_>>(),
         "errors": report.errors,
     });
     if let Some(lr) = leak_report {
@@ -107,8 +118,59 @@ fn uri(path: &str) -> String {
     out
 }
 
-/// The report as a SARIF 2.1.0 log with one rule, [`RULE_ID`].
-pub fn sarif(report: &Report) -> Value {
+/// The SARIF `uriBaseId` under which a history finding's path is read: the commit that
+/// added it, mapped in the run's `versionControlProvenance`.
+fn commit_base(commit: &str) -> String {
+    format!("COMMIT_{commit}")
+}
+
+/// The repository's URI for `versionControlProvenance` (required there): its origin
+/// remote, else its top directory.
+fn repository_uri(repo: &Provenance) -> Option<String> {
+    repo.remote.clone().or_else(|| {
+        let top = repo.top.as_ref()?.to_string_lossy().replace('\\', "/");
+        Some(format!("{}/", uri(top.trim_end_matches('/'))))
+    })
+}
+
+/// The tool's home page, if the crate names a real one (not an `.invalid` placeholder).
+fn information_uri() -> Option<&'static str> {
+    let repo = env!("CARGO_PKG_REPOSITORY");
+    let host = repo.split("://").nth(1)?.split('/').next()?;
+    (repo.starts_with("https://") && !host.ends_with(".invalid") && !host.is_empty())
+        .then_some(repo)
+}
+
+/// The report as a SARIF 2.1.0 log with one rule, [`RULE_ID`]. `repo` describes the
+/// repository of a history or staged scan: the run then carries `versionControlProvenance`
+/// (the repository at `HEAD`, mapped to `SRCROOT`, and each commit that added a key,
+/// mapped to `COMMIT_<sha>`), and each history result reads its path under its commit's
+/// base (`uriBaseId`), names the commit in its message, and lists later commits that
+/// added the key again as `relatedLocations` (without a region: the line there is not
+/// known).
+pub fn sarif(report: &Report, repo: Option<&Provenance>) -> Value {
+    let repo_uri = repo.and_then(repository_uri);
+    let location = |f: &Finding, commit: Option<&str>| {
+        let mut artifact = json!({ "uri": uri(&f.place.path()) });
+        if let Some(c) = commit
+            && repo_uri.is_some()
+        {
+            artifact["uriBaseId"] = json!(commit_base(c));
+        } else if repo_uri.is_some() && !matches!(f.place, Place::File(_)) {
+            artifact["uriBaseId"] = json!("SRCROOT");
+        }
+        json!({
+            "physicalLocation": {
+                "artifactLocation": artifact,
+                "region": {
+                    "startLine": f.line,
+                    "startColumn": f.column,
+                    "endLine": f.line,
+                    "endColumn": f.column + f.len,
+                }
+            }
+        })
+    };
     let results: Vec<Value> = report
         .findings
         .iter()
@@ -118,7 +180,7 @@ pub fn sarif(report: &Report) -> Value {
                 f.hint, f.vendor, f.env
             );
             if let Some(c) = f.place.commit() {
-                message.push_str(&format!(" in commit {c}"));
+                message.push_str(&format!(" in {} as added by commit {c}", f.place.path()));
             }
             message.push_str(". Revoke it, then remove it from the code and history.");
             let mut r = json!({
@@ -126,53 +188,94 @@ pub fn sarif(report: &Report) -> Value {
                 "ruleIndex": 0,
                 "level": "error",
                 "message": { "text": message },
-                "locations": [{
-                    "physicalLocation": {
-                        "artifactLocation": { "uri": uri(&f.place.path()) },
-                        "region": {
-                            "startLine": f.line,
-                            "startColumn": f.column,
-                            "endLine": f.line,
-                            "endColumn": f.column + f.len,
-                        }
-                    }
-                }],
+                "locations": [location(f, f.place.commit())],
                 "partialFingerprints": { "keywardKeyHash/v1": f.hash.to_hex() },
                 "properties": { "hint": f.hint, "vendor": f.vendor, "env": f.env, "source": source(&f.place) },
             });
             if let Some(c) = f.place.commit() {
                 r["properties"]["commit"] = json!(c);
                 r["properties"]["laterCommits"] = json!(f.later_commits);
+                let related: Vec<Value> = f
+                    .later_commits
+                    .iter()
+                    .enumerate()
+                    .map(|(i, later)| {
+                        let mut l = location(f, Some(later));
+                        // Where the key sits in that version is not known.
+                        if let Some(p) = l["physicalLocation"].as_object_mut() {
+                            p.remove("region");
+                        }
+                        l["id"] = json!(i + 1);
+                        l["message"] = json!({ "text": format!("added again by commit {later}") });
+                        l
+                    })
+                    .collect();
+                if !related.is_empty() {
+                    r["relatedLocations"] = json!(related);
+                }
             }
             r
         })
         .collect();
+    let mut driver = json!({
+        "name": "keyward",
+        "version": env!("CARGO_PKG_VERSION"),
+        "rules": [{
+            "id": RULE_ID,
+            "name": "KeywardApiKey",
+            "shortDescription": { "text": "keyward API key" },
+            "fullDescription": {
+                "text": "A keyward API key ({vendor}_{env}_{secret}{checksum}) whose checksum holds: almost certainly a real key."
+            },
+            "help": {
+                "text": "Revoke the key (keyward scan --revoke, or keyward keys revoke <id>), issue a new one, and keep keys in a secret manager, never in code."
+            },
+            "defaultConfiguration": { "level": "error" },
+            "properties": { "tags": ["security", "secret"], "precision": "very-high" }
+        }]
+    });
+    if let Some(home) = information_uri() {
+        driver["informationUri"] = json!(home);
+    }
+    let mut run = json!({
+        "tool": { "driver": driver },
+        "columnKind": "unicodeCodePoints",
+        "results": results,
+    });
+    if let (Some(repo), Some(repo_uri)) = (repo, repo_uri.as_ref()) {
+        let mut vcp = Vec::new();
+        let mut head = json!({ "repositoryUri": repo_uri, "mappedTo": { "uriBaseId": "SRCROOT" } });
+        if let Some(h) = &repo.head {
+            head["revisionId"] = json!(h);
+        }
+        if let Some(b) = &repo.branch {
+            head["branch"] = json!(b);
+        }
+        vcp.push(head);
+        let mut commits: Vec<&str> = report
+            .findings
+            .iter()
+            .flat_map(|f| {
+                f.place
+                    .commit()
+                    .into_iter()
+                    .chain(f.later_commits.iter().map(String::as_str))
+            })
+            .collect();
+        commits.sort_unstable();
+        commits.dedup();
+        for c in commits {
+            vcp.push(json!({
+                "repositoryUri": repo_uri,
+                "revisionId": c,
+                "mappedTo": { "uriBaseId": commit_base(c) },
+            }));
+        }
+        run["versionControlProvenance"] = json!(vcp);
+    }
     json!({
         "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
         "version": "2.1.0",
-        "runs": [{
-            "tool": {
-                "driver": {
-                    "name": "keyward",
-                    "version": env!("CARGO_PKG_VERSION"),
-                    "informationUri": env!("CARGO_PKG_REPOSITORY"),
-                    "rules": [{
-                        "id": RULE_ID,
-                        "name": "KeywardApiKey",
-                        "shortDescription": { "text": "keyward API key" },
-                        "fullDescription": {
-                            "text": "A keyward API key ({vendor}_{env}_{secret}{checksum}) whose checksum holds: almost certainly a real key."
-                        },
-                        "help": {
-                            "text": "Revoke the key (keyward scan --revoke, or keyward keys revoke <id>), issue a new one, and keep keys in a secret manager, never in code."
-                        },
-                        "defaultConfiguration": { "level": "error" },
-                        "properties": { "tags": ["security", "secret"], "precision": "very-high" }
-                    }]
-                }
-            },
-            "columnKind": "unicodeCodePoints",
-            "results": results,
-        }]
+        "runs": [run]
     })
 }

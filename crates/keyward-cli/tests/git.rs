@@ -271,3 +271,287 @@ fn pre_commit_hook_blocks_a_commit_with_a_key() {
     let (code, _, _) = run(keyward(empty.path()).args(["hook", "install"]), &[]);
     assert_eq!(code, 2);
 }
+
+/// (path, reason) of each entry of a JSON list (`skipped`, `ignored_scanned`).
+fn reasons(v: &Value, list: &str) -> Vec<(String, String)> {
+    v[list]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["path"].as_str().unwrap().to_owned(),
+                s["reason"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+fn finding_paths(v: &Value) -> Vec<String> {
+    v["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["path"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[test]
+fn a_tracked_file_is_scanned_even_when_gitignore_matches_it() {
+    let dir = tempfile::tempdir().unwrap();
+    // Not a repository itself: it holds one (found by the walk), like a folder of clones.
+    let top = dir.path();
+    let root = top.join("app");
+    fs::create_dir_all(&root).unwrap();
+    repo(&root);
+    let keys: Vec<String> = (0..6).map(|_| key("sk", "live")).collect();
+    let all: Vec<&str> = keys.iter().map(String::as_str).collect();
+    fs::write(
+        root.join(".gitignore"),
+        "config/\n*.log\n.env\nbuild/\nsettings.yaml\n",
+    )
+    .unwrap();
+    fs::create_dir_all(root.join("config/deep")).unwrap();
+    fs::create_dir_all(root.join("build")).unwrap();
+    fs::write(
+        root.join("config/deep/app.yaml"),
+        format!("k: {}\n", keys[0]),
+    )
+    .unwrap();
+    fs::write(root.join("debug.log"), format!("{}\n", keys[1])).unwrap();
+    fs::write(root.join(".env"), format!("K={}\n", keys[2])).unwrap();
+    fs::write(root.join("settings.yaml"), format!("k: {}\n", keys[3])).unwrap();
+    // Ignored and untracked: skipped (and said), even beside tracked files.
+    fs::write(
+        root.join("config/deep/local.yaml"),
+        format!("k: {}\n", keys[4]),
+    )
+    .unwrap();
+    fs::write(root.join("other.log"), format!("{}\n", keys[4])).unwrap();
+    fs::write(root.join("build/out.txt"), format!("{}\n", keys[5])).unwrap();
+    // The repository's own excludes count as an ignore file.
+    fs::create_dir_all(root.join(".git/info")).unwrap();
+    fs::write(root.join(".git/info/exclude"), "mine.txt\n").unwrap();
+    fs::write(root.join("mine.txt"), format!("{}\n", keys[5])).unwrap();
+    git(
+        &root,
+        &[
+            "add",
+            "-f",
+            ".gitignore",
+            "config/deep/app.yaml",
+            "debug.log",
+            ".env",
+        ],
+    );
+    // Tracked, committed, then ignored: still pushed with every commit.
+    git(&root, &["add", "-f", "settings.yaml"]);
+    git(&root, &["commit", "-q", "--no-verify", "-m", "x"]);
+
+    let expected_found = vec![
+        ".env".to_owned(),
+        "config/deep/app.yaml".to_owned(),
+        "debug.log".to_owned(),
+        "settings.yaml".to_owned(),
+    ];
+    for (cwd, prefix) in [(&root, ""), (&top.to_path_buf(), "app/")] {
+        let (code, stdout, stderr) = run(keyward(cwd).args(["scan", "--json"]), &all);
+        assert_eq!(code, 1, "{stderr}");
+        let v: Value = serde_json::from_str(&stdout).unwrap();
+        let with = |p: &[String]| p.iter().map(|p| format!("{prefix}{p}")).collect::<Vec<_>>();
+        assert_eq!(finding_paths(&v), with(&expected_found), "from {cwd:?}");
+        let scanned: Vec<(String, String)> = reasons(&v, "ignored_scanned");
+        assert_eq!(
+            scanned,
+            vec![
+                (format!("{prefix}.env"), "tracked".to_owned()),
+                (
+                    format!("{prefix}config/deep/app.yaml"),
+                    "tracked".to_owned()
+                ),
+                (format!("{prefix}debug.log"), "tracked".to_owned()),
+                (format!("{prefix}settings.yaml"), "tracked".to_owned()),
+            ]
+        );
+        assert_eq!(
+            reasons(&v, "skipped"),
+            vec![
+                (format!("{prefix}build"), "ignored_directory".to_owned()),
+                (
+                    format!("{prefix}config/deep/local.yaml"),
+                    "ignored".to_owned()
+                ),
+                (format!("{prefix}mine.txt"), "ignored".to_owned()),
+                (format!("{prefix}other.log"), "ignored".to_owned()),
+            ]
+        );
+        assert!(
+            stderr.contains("scanned 4 ignored files all the same: 4 tracked by git"),
+            "{stderr}"
+        );
+    }
+    // A path named on the command line is read, whatever ignores it (as ripgrep does).
+    let (code, stdout, _) = run(keyward(&root).args(["scan", "--json", "config"]), &all);
+    assert_eq!(code, 1);
+    let v: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(
+        finding_paths(&v),
+        vec![
+            "config/deep/app.yaml".to_owned(),
+            "config/deep/local.yaml".to_owned()
+        ]
+    );
+}
+
+#[test]
+fn staged_and_history_scans_outside_a_repository_say_so() {
+    let dir = tempfile::tempdir().unwrap();
+    for args in [
+        &["scan", "--staged"][..],
+        &["scan", "--git"],
+        &["scan", "--git", "."],
+    ] {
+        let (code, stdout, stderr) = run(keyward(dir.path()).args(args), &[]);
+        assert_eq!(code, 2, "{args:?}");
+        assert!(stdout.is_empty(), "{stdout}");
+        // One line, not git's usage text.
+        assert_eq!(
+            stderr.trim(),
+            "keyward: error: not a git repository (or any of its parents): .",
+            "{args:?}"
+        );
+    }
+}
+
+#[test]
+fn boms_and_utf16_without_a_mark_in_history_and_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    repo(root);
+    let (a, b) = (key("sk", "live"), key("sk", "test"));
+    fs::write(root.join("bom.env"), format!("\u{FEFF}KEY={a}\n")).unwrap();
+    let mut utf16 = Vec::new();
+    for u in format!("x\r\n  token = {b}\r\n").encode_utf16() {
+        utf16.extend_from_slice(&u.to_le_bytes());
+    }
+    fs::write(root.join("win.ini"), &utf16).unwrap();
+    git(root, &["add", "."]);
+    let lines = |v: &Value| {
+        v["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| {
+                (
+                    f["path"].as_str().unwrap().to_owned(),
+                    f["line"].as_u64().unwrap(),
+                    f["column"].as_u64().unwrap(),
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    let expected = vec![("bom.env".to_owned(), 1, 5), ("win.ini".to_owned(), 2, 11)];
+    let (code, stdout, _) = run(
+        keyward(root).args(["scan", "--staged", "--json"]),
+        &[&a, &b],
+    );
+    assert_eq!(code, 1);
+    assert_eq!(lines(&serde_json::from_str(&stdout).unwrap()), expected);
+    git(root, &["commit", "-q", "--no-verify", "-m", "x"]);
+    git(root, &["rm", "-q", "bom.env", "win.ini"]);
+    git(root, &["commit", "-q", "--no-verify", "-m", "gone"]);
+    let (code, stdout, _) = run(keyward(root).args(["scan", "--git", "--json"]), &[&a, &b]);
+    assert_eq!(code, 1);
+    assert_eq!(lines(&serde_json::from_str(&stdout).unwrap()), expected);
+}
+
+#[test]
+fn sarif_of_a_history_scan_names_the_repository_and_each_commit() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    repo(root);
+    // A token in the remote's URL must not reach the report.
+    git(
+        root,
+        &[
+            "remote",
+            "add",
+            "origin",
+            "https://ci-user:s3cr3t-t0ken@git.example.com/team/app.git",
+        ],
+    );
+    let k = key("sk", "live");
+    fs::create_dir_all(root.join("config")).unwrap();
+    fs::write(root.join("config/prod.env"), format!("A=1\nTOKEN={k}\n")).unwrap();
+    git(root, &["add", "."]);
+    git(root, &["commit", "-q", "--no-verify", "-m", "add"]);
+    let added = git(root, &["rev-parse", "HEAD"]);
+    fs::write(
+        root.join("config/prod.env"),
+        format!("# prod\nA=1\nTOKEN={k}\n"),
+    )
+    .unwrap();
+    git(root, &["commit", "-q", "--no-verify", "-am", "again"]);
+    let again = git(root, &["rev-parse", "HEAD"]);
+    git(root, &["rm", "-q", "config/prod.env"]);
+    git(root, &["commit", "-q", "--no-verify", "-m", "remove"]);
+    let head = git(root, &["rev-parse", "HEAD"]);
+
+    let (code, stdout, _) = run(
+        keyward(root).args(["scan", "--git", "--format", "sarif"]),
+        &[&k],
+    );
+    assert_eq!(code, 1);
+    assert!(
+        !stdout.contains("s3cr3t") && !stdout.contains("ci-user"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains(".invalid"), "a placeholder informationUri");
+    let v: Value = serde_json::from_str(&stdout).unwrap();
+    let run0 = &v["runs"][0];
+    let repo_uri = "https://git.example.com/team/app.git";
+    let vcp = run0["versionControlProvenance"].as_array().unwrap();
+    assert_eq!(
+        vcp[0],
+        serde_json::json!({
+            "repositoryUri": repo_uri,
+            "revisionId": head,
+            "branch": "main",
+            "mappedTo": { "uriBaseId": "SRCROOT" },
+        })
+    );
+    let base = |c: &str| format!("COMMIT_{c}");
+    for c in [&added, &again] {
+        assert!(
+            vcp.contains(&serde_json::json!({
+                "repositoryUri": repo_uri,
+                "revisionId": c,
+                "mappedTo": { "uriBaseId": base(c) },
+            })),
+            "{vcp:?}"
+        );
+    }
+    let results = run0["results"].as_array().unwrap();
+    assert_eq!(results.len(), 1);
+    let r = &results[0];
+    let loc = &r["locations"][0]["physicalLocation"];
+    assert_eq!(
+        loc["artifactLocation"],
+        serde_json::json!({ "uri": "config/prod.env", "uriBaseId": base(&added) })
+    );
+    assert_eq!(loc["region"]["startLine"], 2);
+    assert_eq!(loc["region"]["startColumn"], 7);
+    assert!(r["message"]["text"].as_str().unwrap().contains(&added));
+    let related = &r["relatedLocations"][0];
+    assert_eq!(
+        related["physicalLocation"]["artifactLocation"],
+        serde_json::json!({ "uri": "config/prod.env", "uriBaseId": base(&again) })
+    );
+    // Where the key sits in that later version is not known: no region is made up.
+    assert!(related["physicalLocation"].get("region").is_none());
+
+    // A file scan's SARIF names no repository revision.
+    let (_, stdout, _) = run(keyward(root).args(["scan", "--format", "sarif"]), &[&k]);
+    let v: Value = serde_json::from_str(&stdout).unwrap();
+    assert!(v["runs"][0].get("versionControlProvenance").is_none());
+}
