@@ -58,13 +58,19 @@ pub fn require_repository(path: &Path) -> Result<(), String> {
     }
 }
 
-/// The files git tracks (in the index) below `dir`, relative to it; empty outside a
-/// repository.
+/// The files git tracks (in the index) below `dir`, relative to it.
+///
+/// A file scan runs this in any repository it finds, including ones it was handed (an
+/// unpacked archive, a vendored checkout): reading the index would run the command a
+/// repository's own `core.fsmonitor` names, so it is switched off here.
 ///
 /// # Errors
 /// `git` cannot run, or `dir` is not in a repository.
 pub fn tracked_files(dir: &Path) -> Result<Vec<std::path::PathBuf>, String> {
-    let out = run(git(dir).args(["ls-files", "-z", "--cached"]), "ls-files")?;
+    let out = run(
+        git(dir).args(["-c", "core.fsmonitor=false", "ls-files", "-z", "--cached"]),
+        "ls-files",
+    )?;
     Ok(out
         .split(|&b| b == 0)
         .filter(|p| !p.is_empty())

@@ -555,3 +555,43 @@ fn sarif_of_a_history_scan_names_the_repository_and_each_commit() {
     let v: Value = serde_json::from_str(&stdout).unwrap();
     assert!(v["runs"][0].get("versionControlProvenance").is_none());
 }
+
+#[test]
+fn a_repository_found_by_a_file_scan_cannot_run_its_fsmonitor_command() {
+    let dir = tempfile::tempdir().unwrap();
+    let top = dir.path();
+    let inner = top.join("vendor/lib");
+    fs::create_dir_all(&inner).unwrap();
+    repo(&inner);
+    let k = key("sk", "live");
+    fs::write(inner.join(".gitignore"), "*.log\n").unwrap();
+    fs::write(inner.join("keep.log"), format!("{k}\n")).unwrap();
+    git(&inner, &["add", "-f", ".gitignore", "keep.log"]);
+    git(&inner, &["commit", "-q", "--no-verify", "-m", "x"]);
+    // A repository handed to the scanner names a command to run when its index is read.
+    let marker = top.join("ran");
+    let hook = top.join("fsmonitor.sh");
+    fs::write(&hook, format!("#!/bin/sh\ntouch '{}'\n", marker.display())).unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        fs::set_permissions(&hook, fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    git(
+        &inner,
+        &["config", "core.fsmonitor", hook.to_str().unwrap()],
+    );
+    // git itself runs it (so the attack is real here)...
+    git(&inner, &["ls-files"]);
+    assert!(marker.exists(), "git did not run core.fsmonitor");
+    fs::remove_file(&marker).unwrap();
+    // ...keyward does not, and still reads the tracked, ignored file.
+    let (code, stdout, stderr) = run(keyward(top).args(["scan", "--json"]), &[&k]);
+    assert_eq!(code, 1, "{stderr}");
+    let v: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(finding_paths(&v), vec!["vendor/lib/keep.log".to_owned()]);
+    assert!(
+        !marker.exists(),
+        "keyward ran the repository's fsmonitor command"
+    );
+}
