@@ -87,7 +87,8 @@ pub(super) fn scan_stream_in(
     Ok(Some(searched))
 }
 
-/// Scans UTF-8 text in windows of `window` bytes; returns the bytes read.
+/// Scans UTF-8 text in windows of `window` bytes (a window holds at most twice that);
+/// returns the bytes read.
 pub(super) fn scan_windows(
     mut reader: impl std::io::Read,
     window: usize,
@@ -105,7 +106,11 @@ pub(super) fn scan_windows(
             scan_window(&buf, buf.len(), origin, place, opts, out);
             return Ok(total);
         }
-        let limit = buf.len().saturating_sub(CARRY);
+        // Keys from `limit` on are left to the next window, with what follows them. The
+        // window ends at a line start when it can, so that a key and the marker after it
+        // on its line are read together (for lines shorter than a window).
+        let seam = buf.len().saturating_sub(CARRY);
+        let limit = memchr::memrchr(b'\n', &buf[..seam]).map_or(seam, |nl| nl + 1);
         scan_window(&buf, limit, origin, place, opts, out);
         origin = advance(origin, &buf[..limit]);
         buf.drain(..limit);
@@ -290,6 +295,28 @@ mod tests {
         assert_eq!(scan_whole(&binary, &place, &opts, &mut Vec::new()), None);
         let streamed = scan_stream_in(&binary[..], 100, &place, &opts, &mut Vec::new());
         assert_eq!(streamed.unwrap(), None);
+    }
+
+    #[test]
+    fn a_marker_past_a_window_seam_still_allows_its_key() {
+        let (allowed, reported) = (key("sk", "live"), key("sk", "test"));
+        let mut text = String::new();
+        for i in 0..30 {
+            let pad = "x".repeat(i * 13 % 97);
+            text.push_str(&format!("{pad}{allowed} {pad} // keyward:allow\n"));
+            text.push_str(&format!("{pad}{reported}\n"));
+        }
+        let opts = Options::default();
+        let place = Place::File(PathBuf::from("t"));
+        let mut whole = Vec::new();
+        scan_buffer(text.as_bytes(), &place, &opts, &mut whole);
+        assert_eq!(whole.len(), 30);
+        // Lines are at most 290 bytes here: any window longer than a line.
+        for window in [300, 333, 500, 1024] {
+            let mut windowed = Vec::new();
+            scan_windows(text.as_bytes(), window, &place, &opts, &mut windowed).unwrap();
+            assert_eq!(summary(&windowed), summary(&whole), "window {window}");
+        }
     }
 
     #[test]
