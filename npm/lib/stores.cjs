@@ -207,8 +207,9 @@ function memoryStore(records = []) {
  * const store = remoteStore({ url: 'https://keys.example.com', token: process.env.KEYWARD_TOKEN });
  */
 function remoteStore({
-  url = process.env.KEYWARD_URL,
-  token = process.env.KEYWARD_TOKEN,
+  // No `process` on Workers and in browsers: pass url and token there.
+  url = globalThis.process?.env?.KEYWARD_URL,
+  token = globalThis.process?.env?.KEYWARD_TOKEN,
   cacheTtlMs = 5000,
   timeoutMs = 5000,
   maxEntries = 10000,

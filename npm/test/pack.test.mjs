@@ -16,7 +16,10 @@ const npm = (args, cwd) => execFileSync('npm', args, { cwd, encoding: 'utf8', en
 test('npm pack holds the WebAssembly, the JS, the typings and nothing else', () => {
   const [info] = JSON.parse(npm(['pack', '--json', '--pack-destination', tmp], dir));
   const files = info.files.map((f) => f.path).sort();
-  for (const f of ['package.json', 'index.mjs', 'express.mjs', 'index.d.ts', 'express.d.ts', 'lib/index.cjs', 'lib/express.cjs', 'pkg/keyward_wasm.js', 'pkg/keyward_wasm_bg.wasm']) {
+  for (const f of ['package.json', 'index.mjs', 'express.mjs', 'fetch.mjs', 'hono.mjs', 'fastify.mjs', 'slim.mjs', 'index.d.ts', 'express.d.ts',
+    'fetch.d.ts', 'hono.d.ts', 'fastify.d.ts', 'slim.d.ts', 'lib/index.cjs', 'lib/express.cjs', 'lib/fetch.cjs', 'lib/hono.cjs', 'lib/fastify.cjs',
+    'lib/load-workerd.mjs', 'lib/load-bun.mjs', 'lib/load-bytes.mjs', 'lib/load-node.cjs', 'pkg/keyward_wasm.js', 'pkg/keyward_wasm_bg.wasm', 'pkg/keyward_wasm_bg.wasm.mjs',
+    'pkg/web/keyward_wasm.mjs']) {
     assert.ok(files.includes(f), `${f} in ${files.join(', ')}`);
   }
   for (const f of files) assert.ok(!/^(test|bench|scripts|node_modules)\//.test(f), `${f} should not be published`);

@@ -1,0 +1,19 @@
+// The benchmark's Hono app (Node and workerd alike): the same handler unprotected
+// (/open), behind keyward/hono's apiKey + requireScope with a memoryStore (/keyward), and
+// behind hono/bearer-auth comparing a fixed token (/bearer).
+import { Hono } from 'hono';
+import { bearerAuth } from 'hono/bearer-auth';
+import { apiKey, memoryStore, requireScope } from 'keyward/hono';
+
+export function benchApp({ key, hash, hint }) {
+  const store = memoryStore([{
+    id: 'key_0123456789abcdef', hash, hint, name: 'bench', owner: 'team-bench',
+    scopes: ['scans:read'], env: 'live', created_at: '2026-01-01T00:00:00Z',
+  }]);
+  const app = new Hono();
+  const handler = (c) => c.json({ ok: true });
+  app.get('/open', handler);
+  app.get('/keyward', apiKey({ store, env: 'live' }), requireScope('scans:read'), handler);
+  app.get('/bearer', bearerAuth({ token: key }), handler);
+  return app;
+}

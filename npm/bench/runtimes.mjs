@@ -1,0 +1,76 @@
+// Benchmark (3): Hono on Node and a JavaScript Worker on workerd (wrangler dev), each
+// with the same route unprotected, behind keyward/hono (apiKey + requireScope,
+// memoryStore) and behind hono/bearer-auth with a fixed token, with autocannon on
+// loopback, in one run. Routes alternate within each round so drift hits all three.
+//
+//   node bench/runtimes.mjs      BENCH_DURATION=5 BENCH_CONNECTIONS=10 BENCH_ROUNDS=2
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import autocannon from 'autocannon';
+import { createKey } from 'keyward';
+import { freePort } from '../../tests/e2e/harness.mjs';
+
+const duration = Number(process.env.BENCH_DURATION ?? 5);
+const connections = Number(process.env.BENCH_CONNECTIONS ?? 10);
+const rounds = Number(process.env.BENCH_ROUNDS ?? 2);
+const here = fileURLToPath(new URL('.', import.meta.url));
+const WRANGLER = join(here, '../../node_modules/.bin/wrangler');
+const ROUTES = ['open', 'keyward', 'bearer'];
+
+async function node() {
+  const child = spawn(process.execPath, [join(here, 'hono-node.mjs')], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const [line] = await once(createInterface({ input: child.stdout }), 'line');
+  const { port, key } = JSON.parse(line);
+  return { url: `http://127.0.0.1:${port}`, key, stop: () => child.kill() };
+}
+
+async function worker() {
+  const dir = mkdtempSync(join(tmpdir(), 'keyward-bench-worker-'));
+  const config = join(dir, 'wrangler.toml');
+  writeFileSync(config, `name = "keyward-bench"\nmain = "${join(here, 'hono-worker.mjs')}"\ncompatibility_date = "2025-09-01"\n`);
+  const { key, hash, hint } = createKey({ env: 'live' });
+  const port = await freePort();
+  const args = ['dev', '-c', config, '--ip', '127.0.0.1', '--port', String(port), '--inspector-port', String(await freePort()),
+    '--show-interactive-dev-session=false', '--persist-to', join(dir, 'state'),
+    '--var', `BENCH_KEY:${key}`, '--var', `BENCH_HASH:${hash}`, '--var', `BENCH_HINT:${hint}`];
+  const child = spawn(WRANGLER, args, { cwd: dir, stdio: 'ignore', detached: true, env: { ...process.env, WRANGLER_SEND_METRICS: 'false' } });
+  const url = `http://127.0.0.1:${port}`;
+  for (const deadline = Date.now() + 120_000; ;) {
+    try {
+      if ((await fetch(`${url}/open`)).status === 200) break;
+    } catch { /* not up yet */ }
+    if (Date.now() > deadline) throw new Error('wrangler dev did not answer within 120 s');
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  return { url, key, stop: () => { try { process.kill(-child.pid); } catch { /* gone */ } rmSync(dir, { recursive: true, force: true }); } };
+}
+
+async function measure(s, route) {
+  const options = { url: `${s.url}/${route}`, connections, duration, headers: { authorization: `Bearer ${s.key}` } };
+  const r = await autocannon(options);
+  if (r.non2xx !== 0 || r.errors !== 0) throw new Error(`${route}: ${r.non2xx} non-2xx, ${r.errors} errors`);
+  return r;
+}
+
+for (const [name, starter] of [[`Hono on Node ${process.versions.node}`, node], ['a JavaScript Worker (Hono) on workerd, wrangler dev', worker]]) {
+  const s = await starter();
+  try {
+    for (const route of ROUTES) await autocannon({ url: `${s.url}/${route}`, connections, duration: 1, headers: { authorization: `Bearer ${s.key}` } });
+    const rps = Object.fromEntries(ROUTES.map((r) => [r, []]));
+    for (let i = 0; i < rounds; i++) {
+      for (const route of ROUTES) rps[route].push((await measure(s, route)).requests.average);
+    }
+    const best = (route) => Math.max(...rps[route]);
+    console.log(`${name}: autocannon ${connections} connections x ${duration} s, ${rounds} rounds, best round`);
+    console.log(`${best('open').toFixed(0).padStart(7)} req/s  unprotected`);
+    console.log(`${best('keyward').toFixed(0).padStart(7)} req/s  keyward/hono apiKey + requireScope (${(best('keyward') / best('open')).toFixed(3)}x unprotected)`);
+    console.log(`${best('bearer').toFixed(0).padStart(7)} req/s  hono/bearer-auth, fixed token (${(best('bearer') / best('open')).toFixed(3)}x unprotected)`);
+  } finally {
+    s.stop();
+  }
+}

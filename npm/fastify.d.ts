@@ -1,0 +1,48 @@
+// Types of 'keyward/fastify' (`export =`, as Fastify's own plugins: a default import in
+// ESM and require() in CommonJS both get the plugin). `request.apiKey` is typed through
+// declaration merging.
+import type { FastifyPluginCallback, preHandlerHookHandler } from 'fastify';
+import type * as core from './index.js';
+import type { ApiKeyAuthOptions } from './express.js';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** Set by the keyward plugin on success: never the raw key. */
+    apiKey: core.ApiKeyInfo | null;
+  }
+}
+
+/**
+ * Guards the routes of the context it is registered in.
+ *
+ * @example
+ * await app.register(keyward, { store, env: 'live' });
+ */
+declare function keyward(...params: Parameters<KeywardPlugin>): ReturnType<KeywardPlugin>;
+type KeywardPlugin = FastifyPluginCallback<keyward.KeywardFastifyOptions>;
+
+declare namespace keyward {
+  export interface KeywardFastifyOptions extends Omit<ApiKeyAuthOptions, 'requestProperty'> {
+    /** The challenge's realm. Default 'keyward'. */
+    realm?: string;
+  }
+  export type ApiKeyInfo = core.ApiKeyInfo;
+  export type AuditEvent = core.AuditEvent;
+  export type KeyRecord = core.KeyRecord;
+  export type KeyStore = core.KeyStore;
+  /**
+   * A pre-handler requiring every scope given: otherwise 403 `insufficient_scope`.
+   *
+   * @example
+   * app.get('/scans', { preHandler: requireScope('scans:read') }, handler);
+   */
+  export function requireScope(...scopes: Array<string | readonly string[]>): preHandlerHookHandler;
+  export const memoryStore: typeof core.memoryStore;
+  export const remoteStore: typeof core.remoteStore;
+  export const ApiKeyError: typeof core.ApiKeyError;
+  export const KeywardOptionError: typeof core.KeywardOptionError;
+  const plugin: KeywardPlugin;
+  export { plugin as default, plugin as keyward };
+}
+
+export = keyward;

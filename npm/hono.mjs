@@ -1,0 +1,4 @@
+// ESM entry of 'keyward/hono': the same instance as require('keyward/hono').
+import hono from './lib/hono.cjs';
+
+export const { apiKey, requireScope, memoryStore, remoteStore, ApiKeyError, KeywardOptionError } = hono;

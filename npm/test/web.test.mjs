@@ -1,0 +1,256 @@
+// keyward/fetch, keyward/hono and keyward/fastify on Node, over real HTTP where a
+// framework serves: the attacks and faults each must survive (two credentials, a missing
+// scope, a store that fails, a rate limit, requireScope alone), read back afterwards.
+// The shared vectors run through every runtime in runtimes.test.mjs.
+import { after, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { serve } from '@hono/node-server';
+import Fastify from 'fastify';
+import { Hono } from 'hono';
+import { createKey, memoryStore, remoteStore } from 'keyward';
+import { checkRequest } from 'keyward/fetch';
+import { apiKey, requireScope } from 'keyward/hono';
+import keyward, { requireScope as fastifyScope } from 'keyward/fastify';
+import { freePort } from '../../tests/e2e/harness.mjs';
+
+let n = 0;
+function record(scopes = ['scans:read'], extra = {}) {
+  const { key, hash, hint } = createKey({ env: 'live' });
+  n += 1;
+  const id = `key_${String(n).padStart(16, '0')}`;
+  return { key, record: { id, hash, hint, name: 'web', owner: 'team-web', scopes, env: 'live', created_at: '2026-01-01T00:00:00Z', ...extra } };
+}
+const get = (url, headers = {}) => new Request(url, { headers });
+const bearer = (key) => ({ authorization: `Bearer ${key}` });
+
+describe('checkRequest (keyward/fetch)', () => {
+  test('a valid key: the key\'s info, never the raw key; a refusal: keyward\'s Response', async () => {
+    const a = record();
+    const store = memoryStore([a.record]);
+    const ok = await checkRequest(get('http://x/', bearer(a.key)), { store, env: 'live' });
+    assert.equal(ok.valid, true);
+    assert.equal(ok.key.id, a.record.id);
+    assert.ok(!JSON.stringify(ok).includes(a.key), 'no raw key in the result');
+    const missing = await checkRequest(get('http://x/'), { store, env: 'live' });
+    assert.equal(missing.valid, false);
+    assert.equal(missing.code, 'missing_key');
+    assert.equal(missing.response.status, 401);
+    assert.match(missing.response.headers.get('www-authenticate'), /^Bearer realm="keyward"/);
+    assert.equal(missing.response.headers.get('cache-control'), 'no-store');
+    assert.deepEqual(await missing.response.json(), { error: { code: 'missing_key', message: missing.message } });
+  });
+
+  test('two credentials (Authorization and X-API-Key, one of them valid) are refused, not picked from', async () => {
+    const a = record();
+    const store = memoryStore([a.record]);
+    for (const other of [a.key, 'junk', createKey({ env: 'live' }).key]) {
+      const r = await checkRequest(get('http://x/', { ...bearer(a.key), 'x-api-key': other }), { store, env: 'live' });
+      assert.equal(r.valid, false, other);
+      assert.equal(r.status, 400);
+    }
+    assert.equal(store.verifyKey(a.key, { env: 'live' }).valid, true, 'the key itself still works');
+  });
+
+  test('a missing scope is 403 insufficient_scope naming the scope, for every kind of store', async () => {
+    const a = record(['scans:read']);
+    const stores = [memoryStore([a.record]), { findByHash: (h) => (h === a.record.hash ? a.record : null) },
+      { findByHash: async (h) => (h === a.record.hash ? structuredClone(a.record) : null) }];
+    for (const store of stores) {
+      const r = await checkRequest(get('http://x/', bearer(a.key)), { store, env: 'live', scopes: ['scans:read', 'scans:trigger'] });
+      assert.equal(r.code, 'insufficient_scope');
+      assert.equal(r.scope, 'scans:trigger');
+      assert.equal(r.response.status, 403);
+      assert.match(r.response.headers.get('www-authenticate'), /error="insufficient_scope".*scope="scans:trigger"/);
+      assert.equal((await checkRequest(get('http://x/', bearer(a.key)), { store, env: 'live', scopes: ['scans:read'] })).valid, true);
+    }
+  });
+
+  test('a store that fails is 503 unavailable (fail closed), for a throw, a rejection and an unreachable Worker', async () => {
+    const a = record();
+    const port = await freePort();
+    const stores = [
+      { findByHash: () => { throw new Error('db down'); } },
+      { findByHash: async () => { throw new Error('db down'); } },
+      remoteStore({ url: `http://127.0.0.1:${port}`, token: 'x', timeoutMs: 2000 }),
+    ];
+    for (const store of stores) {
+      const r = await checkRequest(get('http://x/', bearer(a.key)), { store, env: 'live' });
+      assert.equal(r.valid, false);
+      assert.equal(r.code, 'unavailable');
+      assert.equal(r.response.status, 503);
+      assert.ok(!(await r.response.text()).includes('db down'), 'the fault is not shown to the client');
+    }
+  });
+
+  test('a store returning something that is not a record of that key is refused', async () => {
+    const a = record();
+    const b = record();
+    const cases = [[{ findByHash: () => b.record }, 'unknown_key'], [{ findByHash: () => ({ hash: a.record.hash }) }, 'internal']];
+    for (const [store, code] of cases) {
+      const r = await checkRequest(get('http://x/', bearer(a.key)), { store, env: 'live' });
+      assert.equal(r.code, code);
+    }
+  });
+
+  test('rate limits: RateLimit headers on passes, 429 with Retry-After once spent; refused junk counts nothing', async () => {
+    const a = record(['scans:read'], { rate_limits: [{ name: 'minute', limit: 2, period: '1m' }] });
+    const store = memoryStore([a.record]);
+    for (let i = 0; i < 5; i++) {
+      assert.equal((await checkRequest(get('http://x/', bearer(`${a.key}x`)), { store, env: 'live' })).valid, false);
+    }
+    for (let i = 0; i < 2; i++) {
+      const ok = await checkRequest(get('http://x/', bearer(a.key)), { store, env: 'live' });
+      assert.equal(ok.valid, true, `use ${i + 1}`);
+      // The refused junk above counted nothing: 2, then 1 left after each use.
+      assert.match(ok.headers.RateLimit, new RegExp(`^"minute";r=${1 - i};t=\\d+$`));
+    }
+    const spent = await checkRequest(get('http://x/', bearer(a.key)), { store, env: 'live' });
+    assert.equal(spent.code, 'rate_limited');
+    assert.equal(spent.response.status, 429);
+    assert.ok(Number(spent.response.headers.get('retry-after')) > 0);
+  });
+
+  test('onUse gets the event through waitUntil, with the outcome and status; a throwing onUse breaks nothing', async () => {
+    const a = record();
+    const store = memoryStore([a.record]);
+    const waited = [];
+    const events = [];
+    const options = { store, env: 'live', onUse: async (e) => { events.push(e); }, waitUntil: (p) => waited.push(p) };
+    await checkRequest(get('http://x/scans?key=secret', bearer(a.key)), options);
+    await checkRequest(get('http://x/scans'), options);
+    await Promise.all(waited);
+    assert.equal(waited.length, 2);
+    assert.deepEqual(events.map((e) => [e.outcome, e.status, e.action, e.key_id]), [
+      ['valid', 200, 'GET /scans', a.record.id], ['missing_key', 401, 'GET /scans', null]]);
+    const r = await checkRequest(get('http://x/', bearer(a.key)), { store, env: 'live', onUse: () => { throw new Error('hook'); } });
+    assert.equal(r.valid, true);
+  });
+
+  test('bad options are a KeywardOptionError, never a pass', async () => {
+    const store = memoryStore();
+    for (const options of [undefined, { store }, { env: 'live' }, { store, env: 'live', scopes: ['nope'] }, { store, env: 'live', extra: 1 }, { store: {}, env: 'live' }]) {
+      await assert.rejects(checkRequest(get('http://x/'), options), (e) => e.code === 'ERR_KEYWARD_OPTION', JSON.stringify(options));
+    }
+  });
+});
+
+/** Serves a Hono app on Node over real HTTP. */
+async function serveHono(app) {
+  const port = await freePort();
+  const server = serve({ fetch: app.fetch, port, hostname: '127.0.0.1' });
+  await new Promise((r) => server.once('listening', r));
+  return { url: `http://127.0.0.1:${port}`, close: () => new Promise((r) => server.close(r)) };
+}
+
+describe('keyward/hono over HTTP', () => {
+  const a = record(['scans:read'], { rate_limits: [{ name: 'minute', limit: 100, period: '1m' }] });
+  const store = memoryStore([a.record]);
+  let ran = 0;
+  const events = [];
+  const app = new Hono();
+  app.use('/api/*', apiKey({ store, env: 'live', onUse: (e) => { events.push(e); } }));
+  app.get('/api/read', requireScope('scans:read'), (c) => c.json(c.get('apiKey')));
+  app.post('/api/trigger', requireScope('scans:trigger'), (c) => { ran += 1; return c.json({ ran }); });
+  app.get('/unguarded-scope', requireScope('scans:read'), (c) => c.text('reached'));
+  let server;
+  after(() => server?.close());
+
+  test('apiKey + requireScope: c.get("apiKey"), RateLimit headers, and the status in onUse', async () => {
+    server = await serveHono(app);
+    const r = await fetch(`${server.url}/api/read`, { headers: bearer(a.key) });
+    assert.equal(r.status, 200);
+    assert.equal((await r.json()).id, a.record.id);
+    assert.match(r.headers.get('ratelimit'), /^"minute";r=99;t=\d+$/);
+    assert.deepEqual(events.at(-1) && [events.at(-1).outcome, events.at(-1).status], ['valid', 200]);
+  });
+
+  test('a missing scope is 403 and the handler never runs', async () => {
+    const r = await fetch(`${server.url}/api/trigger`, { method: 'POST', headers: bearer(a.key) });
+    assert.equal(r.status, 403);
+    assert.equal((await r.json()).error.code, 'insufficient_scope');
+    assert.match(r.headers.get('www-authenticate'), /scope="scans:trigger"/);
+    assert.match(r.headers.get('ratelimit'), /^"minute";r=98;t=\d+$/, 'the counted use is reported');
+    assert.equal(ran, 0);
+    assert.deepEqual([events.at(-1).outcome, events.at(-1).status], ['insufficient_scope', 403]);
+  });
+
+  test('requireScope without apiKey fails closed (500 internal), never a pass', async () => {
+    const r = await fetch(`${server.url}/unguarded-scope`, { headers: bearer(a.key) });
+    assert.equal(r.status, 500);
+    assert.equal((await r.json()).error.code, 'internal');
+  });
+});
+
+describe('keyward/fastify over HTTP', () => {
+  const a = record(['scans:read']);
+  let failing = false;
+  const store = { findByHash: async (h) => { if (failing) throw new Error('db down'); return h === a.record.hash ? a.record : null; } };
+  let ran = 0;
+  const events = [];
+  const app = Fastify();
+  app.get('/open', async () => ({ open: true }));
+  app.register(async (api) => {
+    await api.register(keyward, { store, env: 'live', onUse: (e) => { events.push(e); } });
+    api.get('/read', { preHandler: fastifyScope('scans:read') }, async (request) => request.apiKey);
+    api.post('/trigger', { preHandler: fastifyScope('scans:trigger') }, async () => { ran += 1; return { ran }; });
+  }, { prefix: '/api' });
+  after(() => app.close());
+  let url;
+
+  test('the plugin guards the context it is registered in, and only that one', async () => {
+    await app.listen({ port: 0, host: '127.0.0.1' });
+    url = `http://127.0.0.1:${app.server.address().port}`;
+    assert.equal((await fetch(`${url}/open`)).status, 200);
+    const refused = await fetch(`${url}/api/read`);
+    assert.equal(refused.status, 401);
+    assert.equal((await refused.json()).error.code, 'missing_key');
+    assert.match(refused.headers.get('www-authenticate'), /^Bearer realm="keyward"/);
+    const ok = await fetch(`${url}/api/read`, { headers: bearer(a.key) });
+    assert.equal(ok.status, 200);
+    assert.equal((await ok.json()).id, a.record.id);
+  });
+
+  test('a missing scope is 403 with keyward\'s body and the handler never runs', async () => {
+    const r = await fetch(`${url}/api/trigger`, { method: 'POST', headers: bearer(a.key) });
+    assert.equal(r.status, 403);
+    assert.deepEqual(await r.json(), { error: { code: 'insufficient_scope', message: 'This API key does not have the \'scans:trigger\' scope' } });
+    assert.equal(ran, 0);
+  });
+
+  test('a failing store is 503 unavailable with keyward\'s body, not a pass nor Fastify\'s 500', async () => {
+    failing = true;
+    try {
+      const r = await fetch(`${url}/api/read`, { headers: bearer(a.key) });
+      assert.equal(r.status, 503);
+      assert.equal((await r.json()).error.code, 'unavailable');
+    } finally {
+      failing = false;
+    }
+    assert.ok(events.some((e) => e.outcome === 'unavailable' && e.status === 503));
+    assert.ok(events.some((e) => e.outcome === 'valid' && e.status === 200));
+  });
+});
+
+describe('keyward/slim', () => {
+  test('initialises nothing by itself; init(bytes) makes keyward and checkRequest work', () => {
+    const script = `
+      import { readFileSync } from 'node:fs';
+      import { createRequire } from 'node:module';
+      import * as slim from 'keyward/slim';
+      const require = createRequire(import.meta.url);
+      const loaded = () => Object.keys(require.cache).filter((f) => f.includes('keyward_wasm'));
+      if (slim.createKey !== undefined || loaded().length) throw new Error('initialised before init()');
+      const path = require.resolve('keyward/keyward.wasm');
+      await slim.init(readFileSync(path));
+      await slim.init(readFileSync(path));
+      if (loaded().length) throw new Error('the Node loader ran: ' + loaded());
+      const { key, hash, hint } = slim.createKey();
+      const store = slim.memoryStore([{ id: 'key_0000000000000001', hash, hint, name: 's', owner: 'o', scopes: [], env: 'live', created_at: '2026-01-01T00:00:00Z' }]);
+      const r = await slim.checkRequest(new Request('http://x/', { headers: { 'x-api-key': key } }), { store, env: 'live' });
+      console.log(r.valid ? 'slim ok' : JSON.stringify(r));
+    `;
+    const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], { cwd: new URL('..', import.meta.url), encoding: 'utf8' });
+    assert.match(out, /slim ok/);
+  });
+});
