@@ -151,7 +151,7 @@ let packed;
 before(() => {
   [{ filename: packed }] = JSON.parse(execFileSync('npm', ['pack', '--json', '--pack-destination', tmp], { cwd: dir, env: quiet, encoding: 'utf8' }));
   writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'runtimes-app', version: '1.0.0', private: true, type: 'module' }));
-  for (const f of readdirSync(join(dir, 'test/runtimes'))) cpSync(join(dir, 'test/runtimes', f), join(app, f));
+  for (const f of readdirSync(join(dir, 'test/fixtures/runtimes'))) cpSync(join(dir, 'test/fixtures/runtimes', f), join(app, f));
   writeFileSync(join(app, 'spec.mjs'), `export default ${JSON.stringify(spec)};\n`);
   writeFileSync(join(app, 'spec.cjs'), `module.exports = ${JSON.stringify(spec)};\n`);
   execFileSync('npm', ['install', '--offline', '--no-audit', '--no-fund', '--ignore-scripts', join(tmp, packed)], { cwd: app, env: quiet, stdio: 'pipe' });
