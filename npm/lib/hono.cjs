@@ -32,21 +32,36 @@ function waitUntilOf(c) {
  */
 function apiKey(options) {
   const cfg = configure(options);
-  return async function keywardApiKey(c, next) {
-    const state = { code: 'missing_key', time: Date.now(), hint: undefined, keyId: undefined, key: undefined };
-    const request = c.req.raw;
-    const result = await decide(cfg, request, state);
-    const waitUntil = cfg.waitUntil ?? waitUntilOf(c);
+  /** After the verdict: refuse, or run the route and report. */
+  function then(c, next, request, state, result) {
+    const waitUntil = cfg.onUse ? cfg.waitUntil ?? waitUntilOf(c) : undefined;
     if (!result.valid) {
       emit(cfg, request, state, result.status, waitUntil);
       return result.response;
     }
     c.set('apiKey', result.key);
     states.set(c, { cfg, state });
-    await next();
-    // RateLimit headers on whatever answered, requireScope's refusal included.
-    for (const name of Object.keys(result.headers)) c.header(name, result.headers[name]);
-    emit(cfg, request, state, c.res.status, waitUntil);
+    const { headers } = result;
+    const names = Object.keys(headers);
+    if (names.length === 0 && !cfg.onUse) return next();
+    return next().then(() => {
+      // RateLimit headers on whatever answered, requireScope's refusal included.
+      for (const name of names) c.header(name, headers[name]);
+      emit(cfg, request, state, c.res.status, waitUntil);
+    });
+  }
+  return function keywardApiKey(c, next) {
+    const state = { code: 'missing_key', time: Date.now(), hint: undefined, keyId: undefined, key: undefined };
+    const request = c.req.raw;
+    let result;
+    try {
+      result = decide(cfg, request, state);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    // memoryStore and synchronous stores answer without a turn of the event loop.
+    if (typeof result.then === 'function') return result.then((r) => then(c, next, request, state, r));
+    return then(c, next, request, state, result);
   };
 }
 
@@ -61,15 +76,27 @@ function requireScope(...scopes) {
   const list = scopes.flat();
   if (list.length === 0) throw new KeywardOptionError('scopes', 'requireScope needs at least one scope');
   const required = requiredOf(list);
-  return async function keywardRequireScope(c, next) {
+  const byRealm = new Map();
+  // Keys from memoryStore and remoteStore's cache are the same frozen objects each time:
+  // each is checked against this list once.
+  const granted = new WeakMap();
+  return function keywardRequireScope(c, next) {
     const s = states.get(c);
     if (s === undefined) {
       const fault = new ApiKeyError('internal', 'requireScope() must come after apiKey()');
       return refused({ realm: 'keyward' }, { code: 'internal' }, fault).response;
     }
-    const result = withScopes({ realm: s.cfg.realm, scopes: required }, s.state, s.state.key, undefined);
+    const key = s.state.key;
+    if (granted.has(key)) return next();
+    let cfg = byRealm.get(s.cfg.realm);
+    if (cfg === undefined) {
+      cfg = { realm: s.cfg.realm, scopes: required };
+      byRealm.set(s.cfg.realm, cfg);
+    }
+    const result = withScopes(cfg, s.state, key, undefined);
     if (!result.valid) return result.response;
-    await next();
+    if (Object.isFrozen(key)) granted.set(key, true);
+    return next();
   };
 }
 
