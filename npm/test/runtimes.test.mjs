@@ -194,7 +194,10 @@ describe('every runtime gives the Worker\'s and Express\'s answers', () => {
       const port = await freePort();
       const args = ['dev', '-c', config, '--ip', '127.0.0.1', '--port', String(port), '--inspector-port', String(await freePort()),
         '--show-interactive-dev-session=false', '--persist-to', join(tmp, `state-${flags.length}`)];
-      await same(await start(WRANGLER, args, { port, timeoutMs: 120_000 }));
+      const s = await start(WRANGLER, args, { port, timeoutMs: 120_000 });
+      // No nodejs_compat: no `process`, and keyward reads none.
+      assert.deepEqual(await (await fetch(`${s.url}/no-process`)).json(), { process: 'undefined', thrown: 'KeywardOptionError', option: 'url' });
+      await same(s);
     });
   }
 
