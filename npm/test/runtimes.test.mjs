@@ -6,7 +6,7 @@
 // Worker under `wrangler dev` (wrangler's default configuration, and with
 // disallow_eval_during_startup), Bun (a Hono app, and a `bun build --compile` binary run
 // after deleting node_modules), Deno without --allow-read, and esbuild bundles (ESM and
-// CJS) run from another directory. Every answer must be the Express app's, and the
+// CJS) run from another directory, and a browser bundle in real Chromium. Every answer must be the Express app's, and the
 // vectors' code, status and challenge.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -19,6 +19,7 @@ import { fileURLToPath } from 'node:url';
 import { hashKey } from 'keyward';
 import { headerLines, load, onTheClock, shifted } from '../../tests/vectors/replay.mjs';
 import { freePort, sha256 } from '../../tests/e2e/harness.mjs';
+import { launch } from '../../tests/browser/browser.mjs';
 
 const dir = fileURLToPath(new URL('..', import.meta.url));
 const ROOT = join(dir, '..');
@@ -232,4 +233,26 @@ describe('every runtime gives the Worker\'s and Express\'s answers', () => {
       await same(await start(process.execPath, [out], { cwd: elsewhere, port: await freePort() }));
     });
   }
+
+  test('a browser: an esbuild bundle for the browser in real Chromium, checkRequest on the same header lines', async () => {
+    const out = join(tmp, 'browser.js');
+    execFileSync(bin('esbuild'), ['browser.mjs', '--bundle', '--platform=browser', '--format=esm', `--outfile=${out}`, '--log-level=warning'], { cwd: app, stdio: 'pipe' });
+    const browser = await launch();
+    try {
+      const page = await browser.newPage();
+      const errors = [];
+      page.on('pageerror', (e) => errors.push(e.message));
+      await page.setContent('<!doctype html><title>keyward</title>');
+      await page.addScriptTag({ content: readFileSync(out, 'utf8'), type: 'module' });
+      await page.waitForFunction(() => typeof window.replay === 'function');
+      const answers = await page.evaluate((list) => window.replay(list), requests.map(([path, lines]) => [path, lines]));
+      assert.deepEqual(errors, []);
+      for (const [i, a] of answers.entries()) {
+        const { name, ...expected } = reference[i];
+        assert.deepEqual(a, expected, name);
+      }
+    } finally {
+      await browser.close();
+    }
+  });
 });
