@@ -16,9 +16,10 @@ import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writ
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { hashKey } from 'keyward';
+import { createKey, hashKey } from 'keyward';
 import { headerLines, load, onTheClock, shifted } from '../../tests/vectors/replay.mjs';
-import { freePort, sha256 } from '../../tests/e2e/harness.mjs';
+import { existsSync } from 'node:fs';
+import { freePort, sha256, startWorker } from '../../tests/e2e/harness.mjs';
 import { launch } from '../../tests/browser/browser.mjs';
 
 const dir = fileURLToPath(new URL('..', import.meta.url));
@@ -255,4 +256,53 @@ describe('every runtime gives the Worker\'s and Express\'s answers', () => {
       await browser.close();
     }
   });
+
+  const built = existsSync(join(ROOT, 'worker/build/index.js'));
+  if (!built && process.env.KEYWARD_REQUIRE_WORKER === '1') throw new Error('the Worker is not built: run make build-worker');
+  test('a JavaScript Worker (Hono) with remoteStore asking keyward\'s Worker: the README\'s example; a Worker that stops is 503', { skip: built ? false : 'the Worker is not built (make build-worker)' }, async () => {
+    const keyward = await startWorker();
+    try {
+      const create = async (body) => {
+        const r = await fetch(`${keyward.url}/v1/keys`, {
+          method: 'POST', headers: { authorization: `Bearer ${keyward.rootKey}`, 'content-type': 'application/json' },
+          body: JSON.stringify({ owner: 'team-remote', env: 'live', ...body }),
+        });
+        assert.equal(r.status, 201);
+        return (await r.json()).key;
+      };
+      const verifier = await create({ name: 'verifier', scopes: ['keys:verify'] });
+      const reader = await create({ name: 'reader', scopes: ['scans:read'] });
+      const writer = await create({ name: 'writer', scopes: ['scans:trigger'] });
+      const unused = await create({ name: 'unused', scopes: ['scans:read'] });
+      const config = join(app, 'wrangler-remote.toml');
+      writeFileSync(config, 'name = "keyward-remote"\nmain = "worker-remote.mjs"\ncompatibility_date = "2025-09-01"\n');
+      const port = await freePort();
+      const s = await start(WRANGLER, ['dev', '-c', config, '--ip', '127.0.0.1', '--port', String(port), '--inspector-port', String(await freePort()),
+        '--show-interactive-dev-session=false', '--persist-to', join(tmp, 'state-remote'),
+        '--var', `KEYWARD_URL:${keyward.url}`, '--var', `KEYWARD_TOKEN:${verifier}`], { port, timeoutMs: 120_000 });
+      const get = async (key) => {
+        const r = await fetch(`${s.url}/api/scans`, { headers: key ? { authorization: `Bearer ${key}` } : {} });
+        return [r.status, await r.json()];
+      };
+      assert.deepEqual(await get(reader), [200, { owner: 'team-remote' }]);
+      const [status, body] = await get(writer);
+      assert.equal(status, 403);
+      assert.equal(body.error.code, 'insufficient_scope');
+      assert.equal((await get(createKeyLike()))[1].error.code, 'unknown_key');
+      assert.equal((await get())[1].error.code, 'missing_key');
+      // keyward's Worker goes away: a key not in the cache is refused, never passed.
+      await keyward.stop();
+      const [down, fault] = await get(unused);
+      assert.equal(down, 503);
+      assert.equal(fault.error.code, 'unavailable');
+      stop(s.child);
+    } finally {
+      await keyward.stop();
+    }
+  });
 });
+
+/** A well-formed live key that no store knows. */
+function createKeyLike() {
+  return createKey({ env: 'live' }).key;
+}
