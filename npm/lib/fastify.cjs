@@ -56,7 +56,7 @@ function keyward(fastify, options, done) {
 // fastify-plugin does, without the dependency).
 keyward[Symbol.for('skip-override')] = true;
 keyward[Symbol.for('fastify.display-name')] = 'keyward';
-keyward[Symbol.for('plugin-meta')] = { name: 'keyward', fastify: '>=4' };
+keyward[Symbol.for('plugin-meta')] = { name: 'keyward', fastify: '>=5' };
 
 /**
  * A pre-handler requiring every scope given: otherwise 403 `insufficient_scope`.
