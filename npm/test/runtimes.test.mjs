@@ -132,7 +132,11 @@ async function start(cmd, args, { cwd = app, port, env = {}, timeoutMs = 60_000 
   return { url, child, output: () => output };
 }
 
-/** onUse ran for the credential route (after the response), with no raw key in it. */
+/**
+ * onUse ran for the credential route (after the response), with no raw key in it. The
+ * apps' onUse finishes 20 ms after the response: on workerd only waitUntil keeps it alive
+ * (without it the Worker's events stay empty).
+ */
 async function assertEvents(url) {
   let events = [];
   for (let i = 0; i < 50 && !events.some((e) => e.outcome === 'valid'); i++) {
