@@ -1,13 +1,15 @@
 'use strict';
 // keyward/hono: apiKey() and requireScope() middleware for Hono, on keyward/fetch's
-// rules, so that a Hono app answers as the Worker and keyward/express do. Needs nothing
-// from hono at run time (middleware is a function of (c, next)).
+// check (keyward/express's own middleware), so that a Hono app answers as the Worker and
+// keyward/express do. Needs nothing from hono at run time (middleware is a function of
+// (c, next)).
 const { ApiKeyError, KeywardOptionError } = require('./errors.cjs');
 const { memoryStore, remoteStore } = require('./stores.cjs');
-const { configure, decide, emit, refused, requiredOf, withScopes } = require('./web.cjs');
+const { requireScope: requireScopeMiddleware } = require('./express.cjs');
+const { configure, decide, finish, refused, run } = require('./web.cjs');
 
-/** Per-request state, for requireScope and the usage event. */
-const states = new WeakMap();
+/** Each request's exchange (as keyward/express saw it), for requireScope and onUse. */
+const exchanges = new WeakMap();
 
 /** The runtime's waitUntil (Workers), or undefined (Node, Bun, Deno). */
 function waitUntilOf(c) {
@@ -31,37 +33,36 @@ function waitUntilOf(c) {
  * app.get('/api/scans', requireScope('scans:read'), (c) => c.json(c.get('apiKey')));
  */
 function apiKey(options) {
-  const cfg = configure(options);
+  const cfg = configure(options, { perRequest: false });
   /** After the verdict: refuse, or run the route and report. */
-  function then(c, next, request, state, result) {
-    const waitUntil = cfg.onUse ? cfg.waitUntil ?? waitUntilOf(c) : undefined;
+  function then(c, next, exchange) {
+    const { result } = exchange;
+    const waitUntil = cfg.onUse ? waitUntilOf(c) : undefined;
     if (!result.valid) {
-      emit(cfg, request, state, result.status, waitUntil);
+      finish(exchange, result.status, waitUntil);
       return result.response;
     }
     c.set('apiKey', result.key);
-    states.set(c, { cfg, state });
+    exchanges.set(c, { cfg, exchange });
     const { headers } = result;
     const names = Object.keys(headers);
     if (names.length === 0 && !cfg.onUse) return next();
     return next().then(() => {
       // RateLimit headers on whatever answered, requireScope's refusal included.
       for (const name of names) c.header(name, headers[name]);
-      emit(cfg, request, state, c.res.status, waitUntil);
+      finish(exchange, c.res.status, waitUntil);
     });
   }
   return function keywardApiKey(c, next) {
-    const state = { code: 'missing_key', time: Date.now(), hint: undefined, keyId: undefined, key: undefined };
-    const request = c.req.raw;
-    let result;
+    let exchange;
     try {
-      result = decide(cfg, request, state);
+      exchange = decide(cfg, c.req.raw);
     } catch (e) {
       return Promise.reject(e);
     }
     // memoryStore and synchronous stores answer without a turn of the event loop.
-    if (typeof result.then === 'function') return result.then((r) => then(c, next, request, state, r));
-    return then(c, next, request, state, result);
+    if (typeof exchange.then === 'function') return exchange.then((x) => then(c, next, x));
+    return then(c, next, exchange);
   };
 }
 
@@ -73,29 +74,12 @@ function apiKey(options) {
  * app.post('/api/scans', requireScope('scans:trigger'), handler);
  */
 function requireScope(...scopes) {
-  const list = scopes.flat();
-  if (list.length === 0) throw new KeywardOptionError('scopes', 'requireScope needs at least one scope');
-  const required = requiredOf(list);
-  const byRealm = new Map();
-  // Keys from memoryStore and remoteStore's cache are the same frozen objects each time:
-  // each is checked against this list once.
-  const granted = new WeakMap();
+  const middleware = requireScopeMiddleware(...scopes);
   return function keywardRequireScope(c, next) {
-    const s = states.get(c);
-    if (s === undefined) {
-      const fault = new ApiKeyError('internal', 'requireScope() must come after apiKey()');
-      return refused({ realm: 'keyward' }, { code: 'internal' }, fault).response;
-    }
-    const key = s.state.key;
-    if (granted.has(key)) return next();
-    let cfg = byRealm.get(s.cfg.realm);
-    if (cfg === undefined) {
-      cfg = { realm: s.cfg.realm, scopes: required };
-      byRealm.set(s.cfg.realm, cfg);
-    }
-    const result = withScopes(cfg, s.state, key, undefined);
-    if (!result.valid) return result.response;
-    if (Object.isFrozen(key)) granted.set(key, true);
+    const s = exchanges.get(c);
+    if (s === undefined) return refused(new ApiKeyError('internal', 'requireScope() must come after apiKey()')).response;
+    const err = run(middleware, s.exchange.req, s.exchange.res);
+    if (err !== null) return refused(err, s.cfg.realm).response;
     return next();
   };
 }

@@ -1,93 +1,119 @@
 'use strict';
 // The Web-standard check behind keyward/fetch and keyward/hono: a Request in; a verdict,
-// and the Response to send when refused, out. The rules are keyward/express's: the one
-// credential by the core's rule, the store's lookup, the core's decision, then the
-// scopes; counting and the answers (JSON error body, WWW-Authenticate, RateLimit,
-// Retry-After) are the same. Reads no `process`, so it runs on Workers, Deno, Bun and in
-// browsers.
-const { wasm, CODE_INFO } = require('./wasm.cjs');
-const { ApiKeyError, KeywardOptionError, fromWasm } = require('./errors.cjs');
-const {
-  kTable, kRemote, info, codeOf, envArgument, decideFound, NO_SCOPES, checkCost, usageOf, meterRecord,
-} = require('./stores.cjs');
+// and the Response to send when refused, out. It runs keyward/express's own middleware
+// (apiKeyAuth, requireScope) on a Node-shaped view of the Request, so the rules, the
+// counting and the answers are the same code, not a copy. Reads no `process`, so it runs
+// on Workers, Deno, Bun and in browsers.
+const { CODE_INFO, wasm } = require('./wasm.cjs');
+const { ApiKeyError, KeywardOptionError } = require('./errors.cjs');
+const { apiKeyAuth, requireScope } = require('./express.cjs');
 
 const NO_HEADERS = Object.freeze({});
+const kRequest = Symbol('keyward.request');
 
-/** One outcome shared by the synchronous paths (read before any await). */
-const out = new wasm.Check();
-
-/** Rate-limit windows of records from stores of the app's own, one meter per store. */
-const meters = new WeakMap();
-function meterOf(store) {
-  let m = meters.get(store);
-  if (m === undefined) {
-    m = new wasm.Meter();
-    meters.set(store, m);
-  }
-  return m;
+/**
+ * The request as keyward/express reads one: the credential headers as raw lines (each
+ * the Fetch standard's ", "-joined value, as Node joins repeated lines), the path for
+ * the usage event, and the client's address where the platform vouches for it.
+ */
+function nodeRequest(request) {
+  const h = request.headers;
+  const rawHeaders = [];
+  const auth = h.get('authorization');
+  if (auth !== null) rawHeaders.push('authorization', auth);
+  const key = h.get('x-api-key');
+  if (key !== null) rawHeaders.push('x-api-key', key);
+  return {
+    method: request.method,
+    rawHeaders,
+    [kRequest]: request,
+    // Read only for the usage event.
+    get url() {
+      const u = String(request.url);
+      const at = u.indexOf('/', u.indexOf('//') + 2);
+      return at < 0 ? '/' : u.slice(at);
+    },
+    get headers() {
+      return { 'user-agent': h.get('user-agent') ?? undefined };
+    },
+    // Cloudflare sets this header and strips a client's own; elsewhere it is not trusted.
+    get ip() {
+      return request.cf ? h.get('cf-connecting-ip') : null;
+    },
+  };
 }
 
-/** Required scope lists parsed once, by their text (a literal array is new each call). */
-const REQUIRED_MAX = 1000;
-const requiredByText = new Map();
-function requiredOf(scopes) {
-  if (scopes === undefined) return { list: [], required: NO_SCOPES };
-  if (!Array.isArray(scopes)) throw new KeywardOptionError('scopes', 'must be an array of strings');
-  if (scopes.length === 0) return { list: [], required: NO_SCOPES };
-  const text = JSON.stringify(scopes);
-  let r = requiredByText.get(text);
-  if (r === undefined) {
-    for (const s of scopes) {
-      if (typeof s !== 'string') throw new KeywardOptionError('scopes', 'must be an array of strings');
+/** The response side keyward/express writes to: headers kept, 'finish' run by us. */
+function nodeResponse() {
+  return {
+    statusCode: 200,
+    headersSent: false,
+    headers: undefined,
+    finished: undefined,
+    setHeader(name, value) {
+      (this.headers ??= {})[name] = value;
+    },
+    once(event, listener) {
+      if (event === 'finish') (this.finished ??= []).push(listener);
+      return this;
+    },
+  };
+}
+
+/** The waitUntil of the request whose usage event is being handed out (synchronously). */
+let currentWaitUntil;
+
+/** Runs the usage hook (express's 'finish' listener) with the status that was answered. */
+function finish(exchange, status, waitUntil) {
+  const { res } = exchange;
+  if (res.finished === undefined) return;
+  res.statusCode = status;
+  currentWaitUntil = waitUntil;
+  try {
+    for (const listener of res.finished) listener();
+  } finally {
+    currentWaitUntil = undefined;
+  }
+}
+
+/** The user's onUse, its promise handed to the request's waitUntil; never throws. */
+function withWaitUntil(onUse) {
+  return (event) => {
+    let pending;
+    try {
+      pending = Promise.resolve(onUse(event)).catch(() => {});
+    } catch {
+      return;
+    }
+    if (currentWaitUntil) {
       try {
-        wasm.parseScope(s);
+        currentWaitUntil(pending);
       } catch {
-        throw new KeywardOptionError('scopes', `'${s}' is not a scope ('resource:action', 'resource:*' or 'admin')`);
+        // No execution context to extend: the promise still runs.
       }
     }
-    r = { list: [...scopes], required: new wasm.Scopes(scopes) };
-    if (requiredByText.size >= REQUIRED_MAX) requiredByText.clear();
-    requiredByText.set(text, r);
-  }
-  return r;
+  };
 }
 
-/** Held scope sets parsed once inside WebAssembly, by their text. */
-const HELD_MAX = 1000;
-const held = new Map();
-function heldOf(scopes) {
-  const text = JSON.stringify(scopes);
-  let h = held.get(text);
-  if (h === undefined) {
-    h = new wasm.Held(scopes);
-    if (held.size >= HELD_MAX) {
-      for (const old of held.values()) old.free();
-      held.clear();
-    }
-    held.set(text, h);
+/**
+ * Runs a Node-style middleware: `null` when it passed, the error it refused with, or a
+ * promise of one of these when the store answers later.
+ */
+function run(middleware, req, res) {
+  let settled = false;
+  let outcome;
+  let resolve;
+  try {
+    middleware(req, res, (err) => {
+      outcome = err ?? null;
+      settled = true;
+      if (resolve) resolve(outcome);
+    });
+  } catch (e) {
+    return e;
   }
-  return h;
-}
-
-const OPTIONS = ['store', 'env', 'scopes', 'cost', 'onUse', 'waitUntil', 'realm'];
-
-/** Checks the options once; what a check needs. */
-function configure(options) {
-  if (options === null || typeof options !== 'object') throw new KeywardOptionError('options', 'must be an object with a store and an env');
-  for (const name of Object.keys(options)) {
-    if (!OPTIONS.includes(name)) throw new KeywardOptionError(name, 'is not an option of checkRequest');
-  }
-  const { store, env, scopes, cost = 1, onUse, waitUntil, realm = 'keyward' } = options;
-  if (store === null || typeof store !== 'object') throw new KeywardOptionError('store', 'is required: memoryStore(), remoteStore() or an object with findByHash(hash)');
-  const table = store[kTable];
-  const remote = store[kRemote];
-  if (!table && !remote && typeof store.findByHash !== 'function') throw new KeywardOptionError('store', 'must have a findByHash(hash) method');
-  if (env === undefined) throw new KeywardOptionError('env', 'is required: the environment keys must belong to (e.g. "live"), or { any: true } to accept each key in its own');
-  if (typeof cost !== 'function') checkCost(cost);
-  if (onUse !== undefined && typeof onUse !== 'function') throw new KeywardOptionError('onUse', 'must be a function (event) => void');
-  if (waitUntil !== undefined && typeof waitUntil !== 'function') throw new KeywardOptionError('waitUntil', 'must be a function (promise) => void, e.g. ctx.waitUntil.bind(ctx)');
-  if (typeof realm !== 'string' || realm === '') throw new KeywardOptionError('realm', 'must be a non-empty string');
-  return { store, table, remote, env: envArgument(env), scopes: requiredOf(scopes), cost, onUse, waitUntil, realm };
+  if (settled) return outcome;
+  return new Promise((r) => { resolve = r; });
 }
 
 /**
@@ -104,66 +130,14 @@ function refusalAnswer(err, realm = 'keyward', extra = NO_HEADERS) {
   return { status: err.status, headers, message, body: JSON.stringify({ error: { code: err.code, message } }) };
 }
 
-/** What onUse receives (never the raw key). */
-function usageEvent(request, state, status) {
-  let path = '';
-  try {
-    path = new URL(request.url).pathname;
-  } catch {
-    // A Request always has an absolute URL; an object that only looks like one may not.
-  }
-  return {
-    event_id: wasm.eventId(),
-    key_id: state.keyId ?? null,
-    hint: state.hint ?? null,
-    owner: state.key?.owner ?? null,
-    actor: null,
-    action: `${request.method} ${path}`,
-    // Cloudflare sets this header and strips a client's own; elsewhere it is not trusted.
-    ip: request.cf ? request.headers.get('cf-connecting-ip') : null,
-    country: request.cf?.country ?? null,
-    user_agent: request.headers.get('user-agent'),
-    time: new Date(state.time).toISOString(),
-    outcome: state.code,
-    status,
-  };
-}
-
-/** Hands the event to onUse, through waitUntil where the runtime has one; never throws. */
-function emit(cfg, request, state, status, waitUntil = cfg.waitUntil) {
-  if (!cfg.onUse) return;
-  let pending;
-  try {
-    pending = Promise.resolve(cfg.onUse(usageEvent(request, state, status))).catch(() => {});
-  } catch {
-    return;
-  }
-  if (waitUntil) {
-    try {
-      waitUntil(pending);
-    } catch {
-      // No execution context to extend: the promise still runs.
-    }
-  }
-}
-
-function accepted(state, key, headers) {
-  state.code = 'valid';
-  state.key = key;
-  state.keyId = key.id;
-  if (state.hint === undefined) state.hint = key.hint;
-  return { valid: true, code: 'valid', key, headers: headers ?? NO_HEADERS };
-}
-
-function refused(cfg, state, err, headers) {
-  state.code = err.code;
-  const answer = refusalAnswer(err, cfg.realm, headers);
+/** A refusal as checkRequest returns it; `response` is built when first read. */
+function refused(err, realm, headers) {
+  const fault = err instanceof ApiKeyError ? err : new ApiKeyError('internal', undefined, { cause: err });
+  const answer = refusalAnswer(fault, realm, headers);
   const result = {
-    valid: false, code: err.code, status: answer.status, message: answer.message,
-    headers: answer.headers, error: err,
+    valid: false, code: fault.code, status: answer.status, message: answer.message, headers: answer.headers, error: fault,
   };
-  if (err.scope !== undefined) result.scope = err.scope;
-  // A getter: the Response is built only for a caller that sends it.
+  if (fault.scope !== undefined) result.scope = fault.scope;
   let response;
   Object.defineProperty(result, 'response', {
     enumerable: true,
@@ -175,146 +149,95 @@ function refused(cfg, state, err, headers) {
   return result;
 }
 
-function refuse(cfg, state, code, message, headers, scope) {
-  return refused(cfg, state, new ApiKeyError(code, message ?? CODE_INFO.get(code).message, { scope }), headers);
-}
-
-/** After a valid key: the route's scopes (the core's rule), or insufficient_scope. */
-function withScopes(cfg, state, key, headers) {
-  const { required, list } = cfg.scopes;
-  if (required !== NO_SCOPES) {
-    let missing;
-    try {
-      missing = required.firstMissing(heldOf(key.scopes));
-    } catch (e) {
-      return refused(cfg, state, new ApiKeyError('internal', undefined, { cause: fromWasm(e) }), headers);
-    }
-    if (missing >= 0) {
-      state.key = key;
-      state.keyId = key.id;
-      return refuse(cfg, state, 'insufficient_scope', wasm.missingScopeMessage(list[missing]), headers, list[missing]);
-    }
+/** The verdict after the middleware ran: `{result, req, res}`. */
+function verdict(cfg, exchange, err) {
+  const { req, res } = exchange;
+  if (err !== null) {
+    // RateLimit headers of a counted use (then refused for a scope) stay on the refusal.
+    exchange.result = refused(err, cfg.realm, err?.headers ? { ...res.headers, ...err.headers } : res.headers);
+    return exchange;
   }
-  return accepted(state, key, headers);
+  exchange.result = { valid: true, code: 'valid', key: req.apiKey, headers: res.headers ?? NO_HEADERS };
+  return exchange;
 }
 
-function unavailable(cfg, state, cause) {
-  return refused(cfg, state, cause instanceof ApiKeyError && cause.code === 'unavailable' ? cause : new ApiKeyError('unavailable', undefined, { cause }));
-}
-
-/** A record from a store of the app's own, decided in `check`. */
-function fromRecord(cfg, state, check, record, units) {
-  try {
-    decideFound(check, record, cfg.env, state.time);
-    if (codeOf(check) === 'valid') meterRecord(meterOf(cfg.store), check, record, units, state.time);
-  } catch (e) {
-    // The store returned something that is not a key record: a fault, not a pass.
-    return refused(cfg, state, e instanceof ApiKeyError ? e : new ApiKeyError('internal', undefined, { cause: fromWasm(e) }));
-  }
-  const code = codeOf(check);
-  if (code !== 'unknown_key') state.keyId = record.id;
-  const headers = check.metered ? usageOf(check, state.time).headers : undefined;
-  if (code !== 'valid') return refuse(cfg, state, code, undefined, headers);
-  return withScopes(cfg, state, info(record.id, record.owner, record.scopes, record.env, record.hint), headers);
+/** Runs the route's scope requirement after a pass, then decides. */
+function afterAuth(cfg, exchange, err) {
+  if (err === null && cfg.scope !== undefined) return verdict(cfg, exchange, run(cfg.scope, exchange.req, exchange.res));
+  return verdict(cfg, exchange, err);
 }
 
 /**
- * The verdict for `request` under `cfg` (a result, or a promise of one for a lookup that
- * awaits). `state` collects what onUse reports.
+ * The verdict for `request` under `cfg`: `{result, req, res}`, or a promise of it when
+ * the store answers later. `finish(exchange, status)` then hands out the usage event.
  */
-function decide(cfg, request, state) {
+function decide(cfg, request) {
   if (request === null || typeof request !== 'object' || typeof request.headers?.get !== 'function') {
     throw new KeywardOptionError('request', 'must be a Request (with headers.get)');
   }
-  let units = cfg.cost;
-  if (typeof units === 'function') {
-    try {
-      units = checkCost(cfg.cost(request), 'cost(request)');
-    } catch (e) {
-      return refuse(cfg, state, 'internal', e.message);
-    }
-  }
-  // Repeated lines arrive joined with ", " (the Fetch standard), as keyward/express joins them.
-  const auth = request.headers.get('authorization') ?? undefined;
-  const apiKey = request.headers.get('x-api-key') ?? undefined;
-  const { table, remote } = cfg;
-
-  if (table) {
-    // memoryStore: credential, parse, checksum, hash, lookup, decision, scopes and
-    // counting in one call.
-    table.table.checkRequest(auth, apiKey, cfg.env, cfg.scopes.required, state.time, units, out);
-    const code = codeOf(out);
-    const headers = out.metered ? usageOf(out, state.time).headers : undefined;
-    if (out.slot >= 0) {
-      const key = table.infos[out.slot];
-      state.keyId = key.id;
-      state.hint = key.hint;
-      state.key = key;
-      if (code === 'valid') return accepted(state, key, headers);
-    } else if (out.parsed) {
-      state.hint = out.hint;
-    }
-    const scope = out.missing >= 0 ? cfg.scopes.list[out.missing] : undefined;
-    const message = scope === undefined ? out.note : wasm.missingScopeMessage(scope);
-    return refuse(cfg, state, code, message, headers, scope);
-  }
-
-  if (remote) {
-    const key = wasm.credential(auth, apiKey, out);
-    if (key === undefined) return refuse(cfg, state, codeOf(out), out.note);
-    // Junk and typos are refused before any request to the Worker.
-    out.present(key);
-    const presented = codeOf(out);
-    if (presented !== 'valid') return refuse(cfg, state, presented);
-    state.hint = out.hint;
-    return remote(key, out.hash, cfg.env, units).then((v) => {
-      if (v.keyId) state.keyId = v.keyId;
-      if (v.code !== 'valid') return refuse(cfg, state, v.code, v.message, v.headers);
-      return withScopes(cfg, state, v.key, v.headers);
-    }, (e) => unavailable(cfg, state, e));
-  }
-
-  // A store of the user's own: the credential parsed and hashed in one call (junk and
-  // typos never reach storage), then the lookup, then the decision.
-  out.presentRequest(auth, apiKey);
-  const presented = codeOf(out);
-  if (presented !== 'valid') {
-    if (out.parsed) state.hint = out.hint;
-    return refuse(cfg, state, presented, out.note);
-  }
-  state.hint = out.hint;
-  let found;
-  try {
-    found = cfg.store.findByHash(out.hash);
-  } catch (cause) {
-    return unavailable(cfg, state, cause);
-  }
-  if (found && typeof found.then === 'function') {
-    // Other requests run while this one waits: it keeps its own outcome.
-    const check = out.keep();
-    return Promise.resolve(found).then(
-      (record) => {
-        try {
-          return fromRecord(cfg, state, check, record, units);
-        } finally {
-          check.free();
-        }
-      },
-      (cause) => {
-        check.free();
-        return unavailable(cfg, state, cause);
-      },
-    );
-  }
-  return fromRecord(cfg, state, out, found, units);
+  const exchange = { req: nodeRequest(request), res: nodeResponse(), result: undefined };
+  const err = run(cfg.auth, exchange.req, exchange.res);
+  if (err !== null && typeof err?.then === 'function') return err.then((e) => afterAuth(cfg, exchange, e));
+  return afterAuth(cfg, exchange, err);
 }
 
-const configs = new WeakMap();
+const OPTIONS = ['store', 'env', 'scopes', 'cost', 'onUse', 'waitUntil', 'realm'];
+
+/** Checks the options and makes the middleware they describe (once per configuration). */
+function configure(options, { perRequest = true } = {}) {
+  if (options === null || typeof options !== 'object') throw new KeywardOptionError('options', 'must be an object with a store and an env');
+  for (const name of Object.keys(options)) {
+    if (!OPTIONS.includes(name) || (!perRequest && name === 'waitUntil')) throw new KeywardOptionError(name, 'is not an option here');
+  }
+  const { store, env, scopes, cost = 1, onUse, waitUntil, realm = 'keyward' } = options;
+  if (waitUntil !== undefined && typeof waitUntil !== 'function') throw new KeywardOptionError('waitUntil', 'must be a function (promise) => void, e.g. ctx.waitUntil.bind(ctx)');
+  if (typeof realm !== 'string' || realm === '') throw new KeywardOptionError('realm', 'must be a non-empty string');
+  if (onUse !== undefined && typeof onUse !== 'function') throw new KeywardOptionError('onUse', 'must be a function (event) => void');
+  if (scopes !== undefined && (!Array.isArray(scopes) || !scopes.every((s) => typeof s === 'string'))) {
+    throw new KeywardOptionError('scopes', 'must be an array of strings');
+  }
+  const auth = apiKeyAuth({
+    store,
+    env,
+    cost: typeof cost === 'function' ? (req) => cost(req[kRequest]) : cost,
+    onUse: onUse === undefined ? undefined : withWaitUntil(onUse),
+  });
+  const scope = scopes === undefined || scopes.length === 0 ? undefined : requireScope(scopes);
+  return { auth, scope, realm, onUse };
+}
+
+/**
+ * Configurations by store and by what they ask (env, scopes, cost, onUse, realm), so that
+ * options written as a literal on every request (with that request's waitUntil) reuse one.
+ */
+const CONFIGS_MAX = 100;
+const byStore = new WeakMap();
+const functionIds = new WeakMap();
+let nextFunctionId = 0;
+function idOf(f) {
+  if (typeof f !== 'function') return f;
+  let id = functionIds.get(f);
+  if (id === undefined) {
+    id = `function ${nextFunctionId += 1}`;
+    functionIds.set(f, id);
+  }
+  return id;
+}
 function configOf(options) {
-  let cfg = configs.get(options);
+  const store = options?.store;
+  if (store === null || typeof store !== 'object' || Object.keys(options).some((k) => !OPTIONS.includes(k))) return configure(options);
+  const { env, scopes, cost, onUse, realm } = options;
+  const signature = JSON.stringify([env ?? null, scopes ?? null, idOf(cost) ?? null, idOf(onUse) ?? null, realm ?? null]);
+  let configs = byStore.get(store);
+  if (configs === undefined) {
+    configs = new Map();
+    byStore.set(store, configs);
+  }
+  let cfg = configs.get(signature);
   if (cfg === undefined) {
     cfg = configure(options);
-    if (options !== null && typeof options === 'object') configs.set(options, cfg);
+    if (configs.size >= CONFIGS_MAX) configs.clear();
+    configs.set(signature, cfg);
   }
   return cfg;
 }
@@ -338,10 +261,11 @@ function configOf(options) {
  */
 async function checkRequest(request, options) {
   const cfg = configOf(options);
-  const state = { code: 'missing_key', time: Date.now(), hint: undefined, keyId: undefined, key: undefined };
-  const result = await decide(cfg, request, state);
-  emit(cfg, request, state, result.valid ? 200 : result.status);
-  return result;
+  const { waitUntil } = options;
+  if (waitUntil !== undefined && typeof waitUntil !== 'function') throw new KeywardOptionError('waitUntil', 'must be a function (promise) => void, e.g. ctx.waitUntil.bind(ctx)');
+  const exchange = await decide(cfg, request);
+  finish(exchange, exchange.result.valid ? 200 : exchange.result.status, waitUntil);
+  return exchange.result;
 }
 
-module.exports = { checkRequest, configure, decide, emit, refusalAnswer, refused, requiredOf, withScopes };
+module.exports = { checkRequest, configure, decide, finish, refusalAnswer, refused, run };
