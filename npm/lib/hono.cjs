@@ -8,8 +8,8 @@ const { memoryStore, remoteStore } = require('./stores.cjs');
 const { requireScope: requireScopeMiddleware } = require('./express.cjs');
 const { configure, decide, finish, refused, run } = require('./web.cjs');
 
-/** Each request's exchange (as keyward/express saw it), for requireScope and onUse. */
-const exchanges = new WeakMap();
+/** Each request's exchange (as keyward/express saw it), on its context: for requireScope and onUse. */
+const kExchange = Symbol('keyward.exchange');
 
 /** The runtime's waitUntil (Workers), or undefined (Node, Bun, Deno). */
 function waitUntilOf(c) {
@@ -43,7 +43,7 @@ function apiKey(options) {
       return result.response;
     }
     c.set('apiKey', result.key);
-    exchanges.set(c, { cfg, exchange });
+    c[kExchange] = { cfg, exchange };
     const { headers } = result;
     const names = Object.keys(headers);
     if (names.length === 0 && !cfg.onUse) return next();
@@ -76,7 +76,7 @@ function apiKey(options) {
 function requireScope(...scopes) {
   const middleware = requireScopeMiddleware(...scopes);
   return function keywardRequireScope(c, next) {
-    const s = exchanges.get(c);
+    const s = c[kExchange];
     if (s === undefined) return refused(new ApiKeyError('internal', 'requireScope() must come after apiKey()')).response;
     const err = run(middleware, s.exchange.req, s.exchange.res);
     if (err !== null) return refused(err, s.cfg.realm).response;

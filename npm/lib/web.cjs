@@ -16,48 +16,55 @@ const kRequest = Symbol('keyward.request');
  * the Fetch standard's ", "-joined value, as Node joins repeated lines), the path for
  * the usage event, and the client's address where the platform vouches for it.
  */
-function nodeRequest(request) {
-  const h = request.headers;
-  const rawHeaders = [];
-  const auth = h.get('authorization');
-  if (auth !== null) rawHeaders.push('authorization', auth);
-  const key = h.get('x-api-key');
-  if (key !== null) rawHeaders.push('x-api-key', key);
-  return {
-    method: request.method,
-    rawHeaders,
-    [kRequest]: request,
-    // Read only for the usage event.
-    get url() {
-      const u = String(request.url);
-      const at = u.indexOf('/', u.indexOf('//') + 2);
-      return at < 0 ? '/' : u.slice(at);
-    },
-    get headers() {
-      return { 'user-agent': h.get('user-agent') ?? undefined };
-    },
-    // Cloudflare sets this header and strips a client's own; elsewhere it is not trusted.
-    get ip() {
-      return request.cf ? h.get('cf-connecting-ip') : null;
-    },
-  };
+class NodeRequest {
+  constructor(request) {
+    const h = request.headers;
+    const rawHeaders = [];
+    const auth = h.get('authorization');
+    if (auth !== null) rawHeaders.push('authorization', auth);
+    const key = h.get('x-api-key');
+    if (key !== null) rawHeaders.push('x-api-key', key);
+    this.method = request.method;
+    this.rawHeaders = rawHeaders;
+    this.apiKey = undefined;
+    this[kRequest] = request;
+  }
+
+  // Read only for the usage event.
+  get url() {
+    const u = String(this[kRequest].url);
+    const at = u.indexOf('/', u.indexOf('//') + 2);
+    return at < 0 ? '/' : u.slice(at);
+  }
+
+  get headers() {
+    return { 'user-agent': this[kRequest].headers.get('user-agent') ?? undefined };
+  }
+
+  // Cloudflare sets this header and strips a client's own; elsewhere it is not trusted.
+  get ip() {
+    const request = this[kRequest];
+    return request.cf ? request.headers.get('cf-connecting-ip') : null;
+  }
 }
 
 /** The response side keyward/express writes to: headers kept, 'finish' run by us. */
-function nodeResponse() {
-  return {
-    statusCode: 200,
-    headersSent: false,
-    headers: undefined,
-    finished: undefined,
-    setHeader(name, value) {
-      (this.headers ??= {})[name] = value;
-    },
-    once(event, listener) {
-      if (event === 'finish') (this.finished ??= []).push(listener);
-      return this;
-    },
-  };
+class NodeResponse {
+  constructor() {
+    this.statusCode = 200;
+    this.headersSent = false;
+    this.headers = undefined;
+    this.finished = undefined;
+  }
+
+  setHeader(name, value) {
+    (this.headers ??= {})[name] = value;
+  }
+
+  once(event, listener) {
+    if (event === 'finish') (this.finished ??= []).push(listener);
+    return this;
+  }
 }
 
 /** The waitUntil of the request whose usage event is being handed out (synchronously). */
@@ -175,7 +182,7 @@ function decide(cfg, request) {
   if (request === null || typeof request !== 'object' || typeof request.headers?.get !== 'function') {
     throw new KeywardOptionError('request', 'must be a Request (with headers.get)');
   }
-  const exchange = { req: nodeRequest(request), res: nodeResponse(), result: undefined };
+  const exchange = { req: new NodeRequest(request), res: new NodeResponse(), result: undefined };
   const err = run(cfg.auth, exchange.req, exchange.res);
   if (err !== null && typeof err?.then === 'function') return err.then((e) => afterAuth(cfg, exchange, e));
   return afterAuth(cfg, exchange, err);
@@ -223,7 +230,10 @@ function idOf(f) {
   }
   return id;
 }
+const byOptions = new WeakMap();
 function configOf(options) {
+  const known = options !== null && typeof options === 'object' ? byOptions.get(options) : undefined;
+  if (known !== undefined) return known;
   const store = options?.store;
   if (store === null || typeof store !== 'object' || Object.keys(options).some((k) => !OPTIONS.includes(k))) return configure(options);
   const { env, scopes, cost, onUse, realm } = options;
@@ -239,6 +249,7 @@ function configOf(options) {
     if (configs.size >= CONFIGS_MAX) configs.clear();
     configs.set(signature, cfg);
   }
+  byOptions.set(options, cfg);
   return cfg;
 }
 
