@@ -14,11 +14,12 @@ export interface ApiKeyEnv {
 
 /**
  * Checks the request's API key; sets `c.get('apiKey')` or answers keyward's refusal.
+ * onUse goes through the Worker's waitUntil by itself.
  *
  * @example
  * app.use('/api/*', apiKey({ store, env: 'live' }));
  */
-export declare function apiKey(options: CheckOptions): MiddlewareHandler<ApiKeyEnv>;
+export declare function apiKey(options: Omit<CheckOptions, 'waitUntil'>): MiddlewareHandler<ApiKeyEnv>;
 
 /**
  * Requires every scope given, after apiKey(): otherwise 403 `insufficient_scope`.
