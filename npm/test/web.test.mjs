@@ -236,13 +236,15 @@ describe('keyward/slim', () => {
   test('initialises nothing by itself; init(bytes) makes keyward and checkRequest work', () => {
     const script = `
       import { readFileSync } from 'node:fs';
+      import { readFile } from 'node:fs/promises';
       import { createRequire } from 'node:module';
       import * as slim from 'keyward/slim';
       const require = createRequire(import.meta.url);
       const loaded = () => Object.keys(require.cache).filter((f) => f.includes('keyward_wasm'));
       if (slim.createKey !== undefined || loaded().length) throw new Error('initialised before init()');
       const path = require.resolve('keyward/keyward.wasm');
-      await slim.init(readFileSync(path));
+      // As the README writes it: a promise of the bytes.
+      await slim.init(readFile(new URL(import.meta.resolve('keyward/keyward.wasm'))));
       await slim.init(readFileSync(path));
       if (loaded().length) throw new Error('the Node loader ran: ' + loaded());
       const { key, hash, hint } = slim.createKey();
