@@ -228,6 +228,32 @@ pub struct NewRecord {
 }
 
 impl KeyRecord {
+    /// Every field a record has in JSON, as [`KeyRecord`] reads and writes them: a record
+    /// made elsewhere that holds any other field (a camelCase `revokedAt`, say) is not
+    /// read as one by the npm package, which refuses it rather than ignore what it says.
+    pub const FIELDS: &'static [&'static str] = &[
+        "id",
+        "hash",
+        "hint",
+        "name",
+        "owner",
+        "scopes",
+        "env",
+        "created_at",
+        "expires_at",
+        "last_used_at",
+        "revoked_at",
+        "revoked_by",
+        "revocation_reason",
+        "rotated_to",
+        "rotated_from",
+        "metadata",
+        "rate_limit",
+        "rate_limits",
+        "credits",
+        "lineage",
+    ];
+
     /// The record for a freshly generated key.
     pub fn new(id: KeyId, key: &NewKey, spec: NewRecord, now: DateTime<Utc>) -> Self {
         Self::from_parts(id, key.hash, key.hint.clone(), spec, now)
@@ -281,6 +307,12 @@ impl KeyRecord {
     /// previous format, read as the limit `default`.
     pub fn limits(&self) -> Vec<NamedLimit> {
         effective_limits(&self.rate_limits, self.rate_limit)
+    }
+
+    /// Whether each use of the key is counted (it has rate limits or credits): such a use
+    /// is never answered from a cache, and is decided where its counts are kept.
+    pub fn is_counted(&self) -> bool {
+        self.credits.is_some() || !self.limits().is_empty()
     }
 
     /// Where the key is in its life as of `now`: revoked, expired, rotating (replaced,
@@ -432,3 +464,61 @@ impl fmt::Display for RotateError {
 }
 
 impl std::error::Error for RotateError {}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn fields_names_every_field_of_a_whole_record() {
+        let now = DateTime::from_timestamp(1_780_000_000, 0).unwrap();
+        let id: KeyId = "key_0123456789abcdef".parse().unwrap();
+        let record = KeyRecord {
+            id: id.clone(),
+            hash: KeyHash::of("k"),
+            hint: "sk_live_abcd".into(),
+            name: "n".into(),
+            owner: "o".into(),
+            scopes: ScopeSet::default(),
+            env: "live".into(),
+            created_at: now,
+            expires_at: Some(now),
+            last_used_at: Some(now),
+            revoked_at: Some(now),
+            revoked_by: Some("root".into()),
+            revocation_reason: Some("r".into()),
+            rotated_to: Some(id.clone()),
+            rotated_from: Some(id.clone()),
+            metadata: serde_json::Map::new(),
+            rate_limit: Some(RateLimit {
+                requests: 1,
+                window_seconds: 1,
+            }),
+            rate_limits: vec![NamedLimit {
+                name: "m".into(),
+                limit: 1,
+                period: Period::of_seconds(60).unwrap(),
+            }],
+            credits: Some(Credits {
+                remaining: 1,
+                refill: None,
+                alert_below: None,
+                period: None,
+                alerted: None,
+            }),
+            lineage: Some(id),
+        };
+        let json = serde_json::to_value(&record).unwrap();
+        let mut written: Vec<&str> = json
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        let mut fields = KeyRecord::FIELDS.to_vec();
+        written.sort_unstable();
+        fields.sort_unstable();
+        assert_eq!(written, fields);
+    }
+}
