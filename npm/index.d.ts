@@ -192,15 +192,17 @@ export declare function parseScope(scope: string): string;
 export declare function hasScope(granted: readonly string[], required: string): boolean;
 
 /**
- * The core's decision for a record (or `null`) in `env` needing every scope of `scopes`.
- * Checks run: unknown → revoked → expired → wrong environment → missing scope.
+ * The core's decision for a record (or `null`) in `env` (a name, or `{any: true}` for the
+ * record's own; `''` throws) needing every scope of `scopes`. Checks run: unknown →
+ * revoked → expired → wrong environment → missing scope. A record with a field keyward
+ * does not know (e.g. camelCase `revokedAt`) throws `invalid_request` naming it.
  *
  * @example
  * verify(record, { env: 'live', scopes: ['scans:read'] }).code // 'valid'
  */
 export declare function verify(
   record: KeyRecord | null | undefined,
-  options: { env: string; scopes?: readonly string[]; now?: Date | number },
+  options: { env: string | { any: true }; scopes?: readonly string[]; now?: Date | number },
 ): Verdict;
 
 /**
@@ -249,8 +251,11 @@ export interface MemoryStore extends KeyStore {
   remove(hash: string): boolean;
   findByHash(hash: string): KeyRecord | null;
   readonly size: number;
-  /** The whole check in one call into WebAssembly. Pass the same `scopes` array each time. */
-  verifyKey(key: string, options?: { env?: string | { any: true }; scopes?: readonly string[]; now?: Date | number; cost?: number }): StoreVerdict;
+  /**
+   * The whole check in one call into WebAssembly. `env` is required (`''` throws). Pass
+   * the same `scopes` array each time.
+   */
+  verifyKey(key: string, options: { env: string | { any: true }; scopes?: readonly string[]; now?: Date | number; cost?: number }): StoreVerdict;
 }
 
 /**
@@ -264,7 +269,7 @@ export declare function memoryStore(records?: readonly KeyRecord[]): MemoryStore
 /** keyward's Worker as a store, through `POST /v1/verify`. */
 export interface RemoteStore {
   /** Asks the Worker (or the cache). Rejects with ApiKeyError `unavailable` on a fault. */
-  verifyKey(key: string, options?: { env?: string | { any: true }; cost?: number }): Promise<StoreVerdict>;
+  verifyKey(key: string, options: { env: string | { any: true }; cost?: number }): Promise<StoreVerdict>;
   /** Forgets cached verdicts. */
   clear(): void;
 }

@@ -3,6 +3,16 @@
 const { wasm, CODE_LIST, CODE_INFO } = require('./wasm.cjs');
 const { ApiKeyError, KeywardOptionError, fromWasm } = require('./errors.cjs');
 
+/**
+ * A check's outcome, as every checking call into WebAssembly returns it, packed in one
+ * number (keyward-wasm's `Check::outcome`): code + 256 × counted + 512 × (missing + 1) +
+ * 2^25 × (slot + 1).
+ */
+const codeOf = (o) => CODE_LIST[o % 256].code;
+const countedOf = (o) => Math.floor(o / 256) % 2 === 1;
+const missingOf = (o) => (Math.floor(o / 512) % 65536) - 1;
+const slotOf = (o) => Math.floor(o / 33554432) - 1;
+
 function call(fn, ...args) {
   try {
     return fn(...args);
@@ -86,45 +96,168 @@ function hasScope(granted, required) {
   return call(wasm.hasScope, strings(granted, 'granted'), str(required, 'required'));
 }
 
-/** Epoch ms of a record's optional RFC 3339 time; NaN for none. */
-function optionalTime(value, field) {
+/** Times read by the core (strict RFC 3339, not Date.parse), by their text. */
+const TIMES_MAX = 10000;
+const times = new Map();
+
+/**
+ * Epoch ms of a record's optional time (an RFC 3339 string, read strictly by the core, or
+ * a Date); NaN for none (null or undefined); undefined when it is not a time.
+ */
+function recordTime(value) {
   if (value === null || value === undefined) return NaN;
-  const ms = value instanceof Date ? value.getTime() : typeof value === 'string' ? Date.parse(value) : NaN;
-  if (Number.isNaN(ms)) throw new ApiKeyError('invalid_request', `not a keyward key record: '${field}' is not an RFC 3339 time`);
-  return ms;
+  if (typeof value === 'string') {
+    let ms = times.get(value);
+    if (ms === undefined) {
+      try {
+        ms = wasm.parseTime(value);
+      } catch {
+        return undefined;
+      }
+      // The oldest entry goes first: a flood of distinct times cannot grow the map.
+      if (times.size >= TIMES_MAX) times.delete(times.keys().next().value);
+      times.set(value, ms);
+    }
+    return ms;
+  }
+  if (value instanceof Date && Number.isFinite(value.getTime())) return value.getTime();
+  return undefined;
+}
+
+/** The fields of a key record (the core's KeyRecord::FIELDS). */
+const RECORD_FIELDS = new Set(wasm.recordFields());
+
+/**
+ * The fields of `record` that a key record does not have (a camelCase `revokedAt` from an
+ * ORM, a typo), or undefined: such a record is refused, never read without them.
+ */
+function unknownFields(record) {
+  let unknown;
+  for (const name in record) if (!RECORD_FIELDS.has(name)) (unknown ??= []).push(name);
+  return unknown;
+}
+
+/** The message that refuses a record with unknown fields, naming them. */
+function unknownFieldsMessage(unknown) {
+  return `the record has fields keyward does not know: ${unknown.join(', ')} (a key record's fields are snake_case: ${[...RECORD_FIELDS].join(', ')})`;
+}
+
+/** Whichever environment each key names (`env: {any: true}`). */
+const ANY_ENV = wasm.Env.any();
+const ENVS_MAX = 256;
+/** Environment rules by name, checked once by the core's rule. */
+const envs = new Map();
+
+/**
+ * The `env` option as the core's rule: a name like `'live'`, or `{any: true}` for the
+ * environment each key names. Required: `undefined` and `''` (an environment variable
+ * unset or set but empty) throw, for either would otherwise accept every environment.
+ */
+function envRule(env, option = 'env') {
+  if (typeof env === 'string') {
+    let rule = envs.get(env);
+    if (rule !== undefined) return rule;
+    if (env === '') throw new KeywardOptionError(option, 'is empty: name the environment keys must belong to (e.g. "live"), or pass { any: true }');
+    try {
+      rule = new wasm.Env(env);
+    } catch {
+      throw new KeywardOptionError(option, 'must be an environment name like "live" ([a-z][a-z0-9]{0,15}), or { any: true }');
+    }
+    if (envs.size >= ENVS_MAX) {
+      // Only synchronous calls use a cached rule: the oldest can go.
+      const [oldest, old] = envs.entries().next().value;
+      envs.delete(oldest);
+      old.free();
+    }
+    envs.set(env, rule);
+    return rule;
+  }
+  if (env === undefined) throw new KeywardOptionError(option, 'is required: the environment keys must belong to (e.g. "live"), or { any: true } to accept each key in its own');
+  if (env !== null && typeof env === 'object' && env.any === true && Object.keys(env).length === 1) return ANY_ENV;
+  throw new KeywardOptionError(option, 'must be an environment name like "live", or { any: true }');
+}
+
+/** The `env` option as a name, `''` for `{any: true}` (checked as envRule checks it). */
+function envName(env, option = 'env') {
+  return envRule(env, option) === ANY_ENV ? '' : env;
+}
+
+/** Required scopes parsed once per array (and the empty list, shared). */
+const NO_SCOPES = new wasm.Scopes([]);
+const required = new WeakMap();
+function requiredScopes(list) {
+  if (list === undefined || list.length === 0) return NO_SCOPES;
+  let c = required.get(list);
+  if (!c) {
+    strings(list, 'scopes');
+    c = call(() => new wasm.Scopes(list));
+    required.set(list, c);
+  }
+  return c;
+}
+
+/**
+ * Held scope sets parsed once inside WebAssembly, by their text: records from a database
+ * are new objects each time, but a deployment has few distinct sets (and an array kept in
+ * memory may be changed in place, so its identity is no key). Throws an ApiKeyError
+ * `invalid_scope` for a list that is not one.
+ */
+const HELD_MAX = 1000;
+const held = new Map();
+const NO_HELD = new wasm.Held([]);
+function heldScopes(scopes) {
+  // JSON keeps lists apart that a join would run together (['a b'] and ['a', 'b']).
+  const text = JSON.stringify(scopes);
+  let h = held.get(text);
+  if (h === undefined) {
+    h = call(() => new wasm.Held(scopes));
+    if (held.size >= HELD_MAX) {
+      // Held sets are only used synchronously: the oldest can go.
+      const [oldest, old] = held.entries().next().value;
+      held.delete(oldest);
+      old.free();
+    }
+    held.set(text, h);
+  }
+  return h;
 }
 
 const verifyOut = new wasm.Check();
 
 /**
  * The verification decision for a stored record (or `null`: no record) in environment
- * `env` (`''`: the record's own) needing every scope of `scopes` at `now`:
- * `{valid, code, message, scope?}`. A failed check is a result, not an exception. Only
- * the fields the decision needs cross into WebAssembly.
+ * `env` (a name, or `{any: true}`: the record's own) needing every scope of `scopes` at
+ * `now`: `{valid, code, message, scope?}`. A failed check is a result, not an exception;
+ * a record with fields keyward does not know, or times that are not RFC 3339, throws
+ * `invalid_request`. Only the fields the decision needs cross into WebAssembly.
  *
  * @example
  * verify(record, { env: 'live', scopes: ['scans:read'] }) // { valid: true, code: 'valid', ... }
  */
 function verify(record, { env, scopes = [], now } = {}) {
-  str(env, 'env');
-  strings(scopes, 'scopes');
-  const required = call(() => new wasm.Scopes(scopes));
-  try {
-    if (record === null || record === undefined) {
-      call(wasm.decideRecord, undefined, [], NaN, NaN, env, required, millis(now), verifyOut);
-    } else if (typeof record !== 'object' || typeof record.env !== 'string' || !Array.isArray(record.scopes)) {
+  const rule = envRule(env);
+  const needed = requiredScopes(strings(scopes, 'scopes'));
+  const at = millis(now);
+  let o;
+  if (record === null || record === undefined) {
+    o = call(wasm.decideRecord, undefined, NO_HELD, NaN, NaN, rule, needed, at, verifyOut);
+  } else {
+    if (typeof record !== 'object' || typeof record.env !== 'string' || !Array.isArray(record.scopes)) {
       throw new ApiKeyError('invalid_request', 'not a keyward key record: it needs env and scopes');
-    } else {
-      call(wasm.decideRecord, record.env, record.scopes, optionalTime(record.expires_at, 'expires_at'),
-        optionalTime(record.revoked_at, 'revoked_at'), env, required, millis(now), verifyOut);
     }
-  } finally {
-    required.free();
+    const unknown = unknownFields(record);
+    if (unknown !== undefined) throw new ApiKeyError('invalid_request', `not a keyward key record: ${unknownFieldsMessage(unknown)}`);
+    const expires = recordTime(record.expires_at);
+    const revoked = recordTime(record.revoked_at);
+    if (expires === undefined) throw new ApiKeyError('invalid_request', "not a keyward key record: 'expires_at' is not an RFC 3339 time");
+    if (revoked === undefined) throw new ApiKeyError('invalid_request', "not a keyward key record: 'revoked_at' is not an RFC 3339 time");
+    o = call(wasm.decideRecord, record.env, heldScopes(record.scopes), expires, revoked, rule, needed, at, verifyOut);
   }
-  const code = CODE_LIST[verifyOut.code].code;
+  const code = codeOf(o);
   const result = { valid: code === 'valid', code, message: CODE_INFO.get(code).message };
-  if (verifyOut.missing >= 0) {
-    result.scope = scopes[verifyOut.missing];
+  const missing = missingOf(o);
+  if (missing >= 0) {
+    result.scope = scopes[missing];
     result.message = wasm.missingScopeMessage(result.scope);
   }
   return result;
@@ -143,6 +276,17 @@ function wwwAuthenticate(code, { realm = 'keyward', scope } = {}) {
 /** keyward's code table: code → `{code, status, bearer_error, message}`. */
 const codes = Object.freeze(Object.fromEntries(CODE_LIST.map((row) => [row.code, row])));
 
+/** The most units one use may cost (the core's MAX_COST). */
+const MAX_COST = wasm.maxCost();
+
+/** Checks a `cost`: a whole number of units, 1 to MAX_COST. */
+function checkCost(cost, option = 'cost') {
+  if (!Number.isInteger(cost) || cost < 1 || cost > MAX_COST) {
+    throw new KeywardOptionError(option, `must be a whole number of units, 1 to ${MAX_COST}`);
+  }
+  return cost;
+}
+
 module.exports = {
   createKey,
   parseKey,
@@ -155,4 +299,20 @@ module.exports = {
   millis,
   strings,
   CODE_INFO,
+  codeOf,
+  countedOf,
+  missingOf,
+  slotOf,
+  recordTime,
+  unknownFields,
+  unknownFieldsMessage,
+  envRule,
+  envName,
+  requiredScopes,
+  heldScopes,
+  NO_SCOPES,
+  NO_HELD,
+  ANY_ENV,
+  checkCost,
+  call,
 };

@@ -5,9 +5,11 @@
 const { wasm, CODE_INFO } = require('./wasm.cjs');
 const { ApiKeyError, KeywardOptionError, fromWasm } = require('./errors.cjs');
 const {
-  kTable, kRemote, info, memoryStore, remoteStore, codeOf, envArgument, decideFound, NO_SCOPES,
-  checkCost, usageOf, meterRecord,
+  kTable, kRemote, info, memoryStore, remoteStore, decideFound, usageOf, meterRecord,
 } = require('./stores.cjs');
+const {
+  codeOf, countedOf, slotOf, envRule, NO_SCOPES, ANY_ENV, checkCost, heldScopes,
+} = require('./core.cjs');
 
 /** Rate-limit windows of records from stores of the app's own, one meter per store. */
 const meters = new WeakMap();
@@ -108,8 +110,10 @@ function apiKeyAuth(options) {
   const table = store[kTable];
   const remote = store[kRemote];
   if (!table && !remote && typeof store.findByHash !== 'function') throw new KeywardOptionError('store', 'must have a findByHash(hash) method');
-  if (env === undefined) throw new KeywardOptionError('env', 'is required: the environment keys must belong to (e.g. "live"), or { any: true } to accept each key in its own');
-  const wantEnv = envArgument(env);
+  // Checked by the same rule as everywhere ('' and undefined throw); this middleware keeps
+  // its own copy of the rule (the shared ones may be dropped).
+  const rule = envRule(env) === ANY_ENV ? ANY_ENV : new wasm.Env(env);
+  const wantEnv = rule === ANY_ENV ? '' : env;
   if (getKey !== undefined && typeof getKey !== 'function') throw new KeywardOptionError('getKey', 'must be a function (req) => string | undefined');
   if (typeof requestProperty !== 'string' || requestProperty === '') throw new KeywardOptionError('requestProperty', 'must be a non-empty string');
   if (onUse !== undefined && typeof onUse !== 'function') throw new KeywardOptionError('onUse', 'must be a function (event) => void');
@@ -144,12 +148,13 @@ function apiKeyAuth(options) {
     next(refusal(code, message, options, headers));
   }
 
-  /** After a memoryStore check in `out`. */
-  function fromTable(req, res, state, next) {
-    const code = codeOf(out);
-    const headers = out.metered ? usageOf(out, state.time).headers : undefined;
-    if (out.slot >= 0) {
-      const keyInfo = table.infos[out.slot];
+  /** After a memoryStore check whose outcome is `o` (and the rest in `out`). */
+  function fromTable(req, res, state, o, next) {
+    const code = codeOf(o);
+    const headers = countedOf(o) ? usageOf(out, state.time).headers : undefined;
+    const slot = slotOf(o);
+    if (slot >= 0) {
+      const keyInfo = table.infos[slot];
       state.keyId = keyInfo.id;
       state.hint = keyInfo.hint;
       if (code === 'valid') return accept(req, res, state, keyInfo, next, headers);
@@ -162,17 +167,18 @@ function apiKeyAuth(options) {
 
   /** After the lookup of a presented key in `check` found `record` (or nothing). */
   function fromRecord(req, res, state, check, record, units, next) {
+    let o;
     try {
-      decideFound(check, record, wantEnv, state.time);
-      if (codeOf(check) === 'valid') meterRecord(meterOf(store), check, record, units, state.time);
+      o = decideFound(check, record, rule, state.time);
+      if (codeOf(o) === 'valid') o = meterRecord(meterOf(store), check, record, units, state.time, o);
     } catch (e) {
       // The store returned something that is not a key record: a fault, not a pass.
       state.code = 'internal';
       return next(e instanceof ApiKeyError ? e : new ApiKeyError('internal', undefined, { cause: fromWasm(e) }));
     }
-    const code = codeOf(check);
+    const code = codeOf(o);
     if (code !== 'unknown_key') state.keyId = record.id;
-    const headers = check.metered ? usageOf(check, state.time).headers : undefined;
+    const headers = countedOf(o) ? usageOf(check, state.time).headers : undefined;
     if (code !== 'valid') {
       if (state.hint === undefined) state.hint = check.hint;
       return refuse(state, code, next, undefined, undefined, headers);
@@ -210,23 +216,23 @@ function apiKeyAuth(options) {
     if (table) {
       // memoryStore: credential, parse, checksum, hash, lookup, decision and counting in
       // one call.
+      let o;
       if (key === undefined) {
         const [auth, apiKey] = headerValues(req);
-        table.table.checkRequest(auth, apiKey, wantEnv, NO_SCOPES, state.time, units, out);
+        o = table.table.checkRequest(auth, apiKey, rule, NO_SCOPES, state.time, units, out);
       } else {
-        table.table.check(key, wantEnv, NO_SCOPES, state.time, units, out);
+        o = table.table.check(key, rule, NO_SCOPES, state.time, units, out);
       }
-      return fromTable(req, res, state, next);
+      return fromTable(req, res, state, o, next);
     }
     if (remote) {
       if (key === undefined) {
         const [auth, apiKey] = headerValues(req);
         key = wasm.credential(auth, apiKey, out);
-        if (key === undefined) return refuse(state, codeOf(out), next, out.note);
+        if (key === undefined) return refuse(state, codeOf(out.outcome), next, out.note);
       }
       // Junk and typos are refused before any request to the Worker.
-      out.present(key);
-      const presented = codeOf(out);
+      const presented = codeOf(out.present(key));
       if (presented !== 'valid') return refuse(state, presented, next);
       state.hint = out.hint;
       return remote(key, out.hash, wantEnv, units).then((v) => {
@@ -238,13 +244,14 @@ function apiKeyAuth(options) {
 
     // A store of the user's own: the credential, parsed and hashed in one call (junk and
     // typos are refused before any storage read), then the lookup, then the decision.
+    let o;
     if (key === undefined) {
       const [auth, apiKey] = headerValues(req);
-      out.presentRequest(auth, apiKey);
+      o = out.presentRequest(auth, apiKey);
     } else {
-      out.present(key);
+      o = out.present(key);
     }
-    const presented = codeOf(out);
+    const presented = codeOf(o);
     if (presented !== 'valid') {
       if (out.parsed) state.hint = out.hint;
       return refuse(state, presented, next, out.note);
@@ -297,27 +304,6 @@ function infoFor(record) {
   if (infos.size >= INFOS_MAX) infos.clear();
   infos.set(record.id, fresh);
   return fresh;
-}
-
-/**
- * Held scope sets parsed once inside WebAssembly, by their text: records from a user's
- * own store are new objects on every request, but a deployment has few distinct sets.
- */
-const HELD_MAX = 1000;
-const held = new Map();
-function heldScopes(scopes) {
-  // JSON keeps lists apart that a join would run together (['a b'] and ['a', 'b']).
-  const text = JSON.stringify(scopes);
-  let h = held.get(text);
-  if (h === undefined) {
-    h = new wasm.Held(scopes);
-    if (held.size >= HELD_MAX) {
-      for (const old of held.values()) old.free();
-      held.clear();
-    }
-    held.set(text, h);
-  }
-  return h;
 }
 
 /**

@@ -2,49 +2,20 @@
 // Where the middleware finds keys: memoryStore (records inside WebAssembly), remoteStore
 // (the Worker's POST /v1/verify, cached briefly), or any {findByHash(hash)} of your own.
 // Every decision is the core's (through WebAssembly); this file does I/O and caching.
-const { wasm, CODE_LIST, CODE_INFO } = require('./wasm.cjs');
+const { wasm, CODE_INFO } = require('./wasm.cjs');
 const { ApiKeyError, KeywardOptionError, fromWasm } = require('./errors.cjs');
-const { millis } = require('./core.cjs');
+const {
+  millis, codeOf, countedOf, missingOf, slotOf, recordTime, unknownFields, unknownFieldsMessage, envRule, envName,
+  requiredScopes, checkCost, NO_SCOPES, NO_HELD, ANY_ENV,
+} = require('./core.cjs');
 
 /** Marks keyward's own stores; the middleware uses their fast paths. */
 const kTable = Symbol('keyward.table');
 const kRemote = Symbol('keyward.remote');
 
-/** Required scopes parsed once per array (and the empty list, shared). */
-const NO_SCOPES = new wasm.Scopes([]);
-const compiled = new WeakMap();
-function requiredScopes(list) {
-  if (list === undefined || list.length === 0) return NO_SCOPES;
-  let c = compiled.get(list);
-  if (!c) {
-    if (!Array.isArray(list)) throw new KeywardOptionError('scopes', 'must be an array of strings');
-    try {
-      c = new wasm.Scopes(list);
-    } catch (e) {
-      throw fromWasm(e);
-    }
-    compiled.set(list, c);
-  }
-  return c;
-}
-
 /** What `req.apiKey` holds: never the raw key. */
 function info(id, owner, scopes, env, hint) {
   return Object.freeze({ id, owner, scopes: Object.freeze([...scopes]), env, hint });
-}
-
-/** The code a Check holds. */
-const codeOf = (check) => CODE_LIST[check.code].code;
-
-/** The most units one use may cost (the core's MAX_COST). */
-const MAX_COST = 1000;
-
-/** Checks a `cost`: a whole number of units, 1 to 1000. */
-function checkCost(cost, option = 'cost') {
-  if (!Number.isInteger(cost) || cost < 1 || cost > MAX_COST) {
-    throw new KeywardOptionError(option, `must be a whole number of units, 1 to ${MAX_COST}`);
-  }
-  return cost;
 }
 
 /** `[name, value, name, value]` as an object. */
@@ -78,53 +49,49 @@ function usageOf(check, now) {
 
 /**
  * Counts a valid use of a record from a store of the app's own under its rate limits, in
- * this process (`meter`); fills `check`. Credits cannot be spent there: a record holding
- * them is a fault (use memoryStore, or the Worker through remoteStore).
+ * this process (`meter`); fills `check` and returns its outcome. Credits cannot be spent
+ * there: a record holding them is a fault (use memoryStore, or the Worker through
+ * remoteStore). Only a record that carries limits crosses into WebAssembly; the core
+ * reads them.
  */
-function meterRecord(meter, check, record, cost, now) {
+function meterRecord(meter, check, record, cost, now, outcome) {
   if (record.credits !== undefined && record.credits !== null) {
     throw new ApiKeyError('internal', 'a store of your own cannot spend credits: use memoryStore() or remoteStore()');
   }
-  const limited = (Array.isArray(record.rate_limits) && record.rate_limits.length > 0)
-    || (record.rate_limit !== undefined && record.rate_limit !== null);
-  if (!limited) return;
+  const limits = record.rate_limits;
+  const legacy = record.rate_limit;
+  if ((limits === undefined || limits === null || (Array.isArray(limits) && limits.length === 0))
+    && (legacy === undefined || legacy === null)) {
+    return outcome;
+  }
   try {
-    meter.count(record.id, JSON.stringify({ rate_limits: record.rate_limits ?? [], rate_limit: record.rate_limit ?? null }), cost, now, check);
+    return meter.count(record.id, JSON.stringify({ rate_limits: limits ?? [], rate_limit: legacy ?? null }), cost, now, check);
   } catch (e) {
     throw new ApiKeyError('internal', `the record's rate limits: ${fromWasm(e).message}`);
   }
 }
 
-/** The `env` option as the core's rule takes it: a name, or '' for the key's own. */
-function envArgument(env, option = 'env') {
-  if (env === undefined || env === '') return '';
-  if (env !== null && typeof env === 'object' && env.any === true && Object.keys(env).length === 1) return '';
-  if (typeof env !== 'string' || !wasm.isPrefix(env)) {
-    throw new KeywardOptionError(option, 'must be an environment name like "live", or { any: true }');
-  }
-  return env;
-}
-
-/** Epoch ms of a record's optional RFC 3339 time; NaN for none. */
-function when(value, field) {
-  if (value === null || value === undefined) return NaN;
-  const ms = value instanceof Date ? value.getTime() : Date.parse(value);
-  if (Number.isNaN(ms)) throw new ApiKeyError('internal', `the record's ${field} is not a time`);
-  return ms;
-}
-
 /**
- * Decides for a key presented in `check` given the record a lookup found (or none):
- * fills `check` with the core's verdict. Throws an ApiKeyError `internal` for something
- * that is not a key record (a fault, never a pass).
+ * Decides for a key presented in `check` given the record a lookup found (or none), under
+ * the environment rule `rule`: fills `check` with the core's verdict and returns its
+ * outcome. Throws an ApiKeyError `internal` for something that is not a key record (a
+ * fault, never a pass): a record with fields keyward does not know (a camelCase
+ * `revokedAt` from an ORM would otherwise be ignored, and a revoked key pass) or times
+ * the core does not read as RFC 3339.
  */
-function decideFound(check, record, env, now) {
+function decideFound(check, record, rule, now) {
   if (record === null || record === undefined) return check.notFound();
   if (typeof record !== 'object' || typeof record.hash !== 'string' || typeof record.env !== 'string'
     || typeof record.id !== 'string' || !Array.isArray(record.scopes)) {
     throw new ApiKeyError('internal', 'the store returned something that is not a key record');
   }
-  check.decide(record.hash, record.env, when(record.expires_at, 'expires_at'), when(record.revoked_at, 'revoked_at'), env, now);
+  const unknown = unknownFields(record);
+  if (unknown !== undefined) throw new ApiKeyError('internal', `the store returned a record keyward cannot read: ${unknownFieldsMessage(unknown)}`);
+  const expires = recordTime(record.expires_at);
+  if (expires === undefined) throw new ApiKeyError('internal', "the record's expires_at is not an RFC 3339 time");
+  const revoked = recordTime(record.revoked_at);
+  if (revoked === undefined) throw new ApiKeyError('internal', "the record's revoked_at is not an RFC 3339 time");
+  return check.decide(record.hash, record.env, expires, revoked, rule, now);
 }
 
 /**
@@ -170,22 +137,25 @@ function memoryStore(records = []) {
     },
     /**
      * Checks a presented key in one call: `{valid, code, message, key?, scope?}` where
-     * `key` is what `req.apiKey` holds. `env` is an environment name, or omitted (or
-     * `{any: true}`) for the key's own. Pass the same `scopes` array each time: it is
+     * `key` is what `req.apiKey` holds. `env` (required) is an environment name, or
+     * `{any: true}` for the key's own. Pass the same `scopes` array each time: it is
      * parsed once.
      */
     verifyKey(key, { env, scopes, now, cost = 1 } = {}) {
+      const rule = envRule(env);
       const required = requiredScopes(scopes);
       const at = millis(now);
-      table.check(typeof key === 'string' ? key : '', envArgument(env), required, at, checkCost(cost), out);
-      const code = codeOf(out);
+      const o = table.check(typeof key === 'string' ? key : '', rule, required, at, checkCost(cost), out);
+      const code = codeOf(o);
       const result = { valid: code === 'valid', code, message: CODE_INFO.get(code).message };
-      if (out.slot >= 0) result.key = infos[out.slot];
-      if (out.missing >= 0) {
-        result.scope = scopes[out.missing];
+      const slot = slotOf(o);
+      if (slot >= 0) result.key = infos[slot];
+      const missing = missingOf(o);
+      if (missing >= 0) {
+        result.scope = scopes[missing];
         result.message = wasm.missingScopeMessage(result.scope);
       }
-      if (out.metered) Object.assign(result, usageOf(out, at));
+      if (countedOf(o)) Object.assign(result, usageOf(out, at));
       return result;
     },
     [kTable]: { table, infos, out },
@@ -231,6 +201,7 @@ function remoteStore({
   /** `${hash} ${env}` → {expires, verdict | promise} */
   const cache = new Map();
   const out = new wasm.Check();
+  const expiry = new wasm.Check();
 
   async function ask(key, env, cost) {
     const body = { key, scopes: [] };
@@ -270,7 +241,11 @@ function remoteStore({
         verdict.message = CODE_INFO.get('unknown_key').message;
       } else {
         verdict.key = info(answer.key_id, answer.owner ?? null, answer.scopes, answer.env ?? env ?? null, answer.hint ?? null);
-        verdict.expiresAt = answer.expires_at ? Date.parse(answer.expires_at) : Infinity;
+        // Read by the core (strict RFC 3339); the core decides again on each cached use.
+        verdict.expiresAt = recordTime(answer.expires_at);
+        if (verdict.expiresAt === undefined) {
+          throw new ApiKeyError('unavailable', undefined, { cause: { status: 200, error: 'not a verify answer: expires_at' } });
+        }
       }
     }
     if (answer.key_id !== undefined && verdict.key === undefined) verdict.keyId = answer.key_id;
@@ -288,7 +263,8 @@ function remoteStore({
     const statuses = [];
     if (Array.isArray(answer.ratelimits)) {
       usage.ratelimits = answer.ratelimits.map((l) => {
-        const reset = Date.parse(l.reset_at);
+        const reset = recordTime(l.reset_at);
+        if (reset === undefined || Number.isNaN(reset)) throw new ApiKeyError('unavailable', undefined, { cause: { status: 200, error: 'not a verify answer: reset_at' } });
         statuses.push({ name: l.name, limit: l.limit, period_seconds: l.period, remaining: l.remaining, reset_ms: Math.max(0, reset - now) });
         return { name: l.name, limit: l.limit, period: l.period, remaining: l.remaining, reset };
       });
@@ -349,8 +325,10 @@ function remoteStore({
       if (!mine) return ask(key, env, cost);
       return verdict;
     }
-    if (verdict.code === 'valid' && verdict.expiresAt <= Date.now()) {
-      return { code: 'expired', message: CODE_INFO.get('expired').message, keyId: verdict.key.id };
+    if (verdict.code === 'valid' && !Number.isNaN(verdict.expiresAt)) {
+      // A verdict kept for cacheTtlMs: the core decides whether the key has expired since.
+      const o = wasm.decideRecord(verdict.key.env ?? '', NO_HELD, verdict.expiresAt, NaN, ANY_ENV, NO_SCOPES, Date.now(), expiry);
+      if (codeOf(o) === 'expired') return { code: 'expired', message: CODE_INFO.get('expired').message, keyId: verdict.key.id };
     }
     return verdict;
   }
@@ -358,14 +336,13 @@ function remoteStore({
   return {
     /**
      * Checks a presented key against the Worker: `{valid, code, message, key?}`. Malformed
-     * keys and bad checksums are answered here without a request. `env` as for
+     * keys and bad checksums are answered here without a request. `env` (required) as for
      * `memoryStore().verifyKey`.
      */
     async verifyKey(key, { env, cost = 1 } = {}) {
-      const wanted = envArgument(env);
+      const wanted = envName(env);
       checkCost(cost);
-      out.present(typeof key === 'string' ? key : '');
-      const presented = codeOf(out);
+      const presented = codeOf(out.present(typeof key === 'string' ? key : ''));
       if (presented !== 'valid') {
         return { valid: false, code: presented, message: CODE_INFO.get(presented).message };
       }
@@ -384,6 +361,5 @@ function remoteStore({
 }
 
 module.exports = {
-  memoryStore, remoteStore, kTable, kRemote, info, codeOf, envArgument, decideFound, requiredScopes, NO_SCOPES,
-  checkCost, usageOf, meterRecord,
+  memoryStore, remoteStore, kTable, kRemote, info, decideFound, usageOf, meterRecord,
 };

@@ -9,6 +9,8 @@ import { createKey } from 'keyward';
 import { apiKeyAuth, apiKeyErrorHandler, remoteStore, requireScope } from 'keyward/express';
 
 const TOKEN = createKey({ env: 'root' }).key;
+/** The environment each key names (verifyKey's env is required). */
+const ANY_ENV = { env: { any: true } };
 const live = createKey({ env: 'live' }).key;
 const gone = createKey({ env: 'live' }).key;
 const soon = createKey({ env: 'live' }).key;
@@ -71,50 +73,50 @@ describe('remoteStore requests and answers', () => {
     assert.deepEqual(peer.requests[0], {
       method: 'POST', url: '/v1/verify', authorization: `Bearer ${TOKEN}`, contentType: 'application/json', body: { key: live, scopes: [], env: 'live' },
     });
-    // A trailing slash on the URL changes nothing; without env, none is sent.
-    await remoteStore({ url: `${url}/`, token: TOKEN }).verifyKey(live);
+    // A trailing slash on the URL changes nothing; with env {any: true}, none is sent.
+    await remoteStore({ url: `${url}/`, token: TOKEN }).verifyKey(live, ANY_ENV);
     assert.equal(peer.requests[1].url, '/v1/verify');
     assert.deepEqual(peer.requests[1].body, { key: live, scopes: [] });
   });
 
   test('failed checks are data; malformed keys never leave the process', async () => {
     const store = remoteStore({ url, token: TOKEN });
-    assert.equal((await store.verifyKey(createKey().key)).code, 'unknown_key');
+    assert.equal((await store.verifyKey(createKey().key, ANY_ENV)).code, 'unknown_key');
     assert.equal((await store.verifyKey(live, { env: 'test' })).code, 'wrong_environment');
     const before = peer.requests.length;
-    assert.equal((await store.verifyKey('sk_live_nope')).code, 'malformed');
-    assert.equal((await store.verifyKey(live.slice(0, -1) + (live.endsWith('A') ? 'B' : 'A'))).code, 'bad_checksum');
+    assert.equal((await store.verifyKey('sk_live_nope', ANY_ENV)).code, 'malformed');
+    assert.equal((await store.verifyKey(live.slice(0, -1) + (live.endsWith('A') ? 'B' : 'A'), ANY_ENV)).code, 'bad_checksum');
     assert.equal(peer.requests.length, before);
   });
 
   test('verdicts are cached by key hash for cacheTtlMs: revocation shows after the TTL', async () => {
     const store = remoteStore({ url, token: TOKEN, cacheTtlMs: 300 });
-    assert.equal((await store.verifyKey(gone)).code, 'valid');
+    assert.equal((await store.verifyKey(gone, ANY_ENV)).code, 'valid');
     peer.revoked.add(gone);
-    assert.equal((await store.verifyKey(gone)).code, 'valid', 'cached within the TTL');
+    assert.equal((await store.verifyKey(gone, ANY_ENV)).code, 'valid', 'cached within the TTL');
     assert.equal(peer.requests.length, 1);
     await new Promise((r) => setTimeout(r, 350));
-    assert.equal((await store.verifyKey(gone)).code, 'revoked', 'visible after the TTL');
+    assert.equal((await store.verifyKey(gone, ANY_ENV)).code, 'revoked', 'visible after the TTL');
     assert.equal(peer.requests.length, 2);
     // Concurrent checks of one key share one request.
     store.clear();
-    await Promise.all([store.verifyKey(live), store.verifyKey(live), store.verifyKey(live)]);
+    await Promise.all([store.verifyKey(live, ANY_ENV), store.verifyKey(live, ANY_ENV), store.verifyKey(live, ANY_ENV)]);
     assert.equal(peer.requests.length, 3);
   });
 
   test('cacheTtlMs: 0 asks every time', async () => {
     const store = remoteStore({ url, token: TOKEN, cacheTtlMs: 0 });
-    await store.verifyKey(live);
-    await store.verifyKey(live);
+    await store.verifyKey(live, ANY_ENV);
+    await store.verifyKey(live, ANY_ENV);
     assert.equal(peer.requests.length, 2);
   });
 
   test('a cached valid verdict expires with the key', async () => {
     peer.soonExpires = new Date(Date.now() + 150).toISOString();
     const store = remoteStore({ url, token: TOKEN, cacheTtlMs: 60_000 });
-    assert.equal((await store.verifyKey(soon)).code, 'valid');
+    assert.equal((await store.verifyKey(soon, ANY_ENV)).code, 'valid');
     await new Promise((r) => setTimeout(r, 200));
-    assert.equal((await store.verifyKey(soon)).code, 'expired');
+    assert.equal((await store.verifyKey(soon, ANY_ENV)).code, 'expired');
     assert.equal(peer.requests.length, 1);
   });
 
@@ -130,9 +132,9 @@ describe('remoteStore requests and answers', () => {
     for (const [mode, options] of cases) {
       peer.mode = mode;
       const store = remoteStore(options);
-      await assert.rejects(store.verifyKey(live), (e) => e.code === 'unavailable' && e.status === 503, `${mode} ${options.url}`);
+      await assert.rejects(store.verifyKey(live, ANY_ENV), (e) => e.code === 'unavailable' && e.status === 503, `${mode} ${options.url}`);
       peer.mode = 'ok';
-      if (options.token === TOKEN && options.url === url) assert.equal((await store.verifyKey(live)).code, 'valid', `${mode}: the failure was not cached`);
+      if (options.token === TOKEN && options.url === url) assert.equal((await store.verifyKey(live, ANY_ENV)).code, 'valid', `${mode}: the failure was not cached`);
     }
   });
 });
@@ -148,7 +150,7 @@ describe('remoteStore options', () => {
       process.env.KEYWARD_URL = url;
       assert.throws(() => remoteStore(), { code: 'ERR_KEYWARD_OPTION', option: 'token' });
       process.env.KEYWARD_TOKEN = TOKEN;
-      assert.equal((await remoteStore().verifyKey(live)).code, 'valid');
+      assert.equal((await remoteStore().verifyKey(live, ANY_ENV)).code, 'valid');
       assert.equal(peer.requests[0].authorization, `Bearer ${TOKEN}`);
     } finally {
       for (const [k, v] of [['KEYWARD_URL', saved.url], ['KEYWARD_TOKEN', saved.token]]) {

@@ -1,0 +1,273 @@
+//! `memoryStore()`'s records, addressed by hash inside WebAssembly, so that the whole
+//! check of a request (credential, parse, checksum, hash, lookup, decision, scopes,
+//! counting) is one call.
+
+use std::collections::HashMap;
+
+use keyward_core::limits::{MAX_COST, Window};
+use keyward_core::{Code, KeyHash, KeyRecord, Presented};
+use wasm_bindgen::prelude::*;
+
+use crate::check::{Check, Env, MAX_SLOTS, Scopes};
+use crate::{error, optional_time, record_from_json};
+
+/// Records addressed by hash, with each one's rate-limit windows and credit balance.
+#[wasm_bindgen]
+#[derive(Debug, Default)]
+pub struct KeyTable {
+    slots: Vec<Option<KeyRecord>>,
+    by_hash: HashMap<KeyHash, u32>,
+    /// Each slot's rate-limit windows, by limit name.
+    windows: Vec<HashMap<String, Window>>,
+}
+
+#[wasm_bindgen]
+impl KeyTable {
+    /// An empty table.
+    #[wasm_bindgen(constructor)]
+    pub fn new() -> KeyTable {
+        KeyTable::default()
+    }
+
+    /// Adds a record given as JSON, or replaces the record with the same hash; returns
+    /// its slot. Slots are never reused.
+    ///
+    /// # Errors
+    /// `invalid_request` if it is not a key record (a field it does not have is named);
+    /// `internal` past 2^27 records.
+    pub fn add(&mut self, record_json: &str) -> Result<u32, JsValue> {
+        let record = record_from_json(record_json)?;
+        if let Some(&slot) = self.by_hash.get(&record.hash) {
+            if let Some(s) = self.slots.get_mut(slot as usize) {
+                *s = Some(record);
+            }
+            return Ok(slot);
+        }
+        let slot = u32::try_from(self.slots.len())
+            .ok()
+            .filter(|&s| s < MAX_SLOTS)
+            .ok_or_else(|| error(Code::Internal, "too many records", None))?;
+        self.by_hash.insert(record.hash, slot);
+        self.slots.push(Some(record));
+        self.windows.push(HashMap::new());
+        Ok(slot)
+    }
+
+    /// Removes the record with this hash; whether there was one.
+    pub fn remove(&mut self, hash: &str) -> bool {
+        let Ok(hash) = hash.parse::<KeyHash>() else {
+            return false;
+        };
+        match self.by_hash.remove(&hash) {
+            Some(slot) => {
+                if let Some(s) = self.slots.get_mut(slot as usize) {
+                    *s = None;
+                }
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The slot of the record with this hash, or -1.
+    pub fn find(&self, hash: &str) -> i32 {
+        hash.parse::<KeyHash>()
+            .ok()
+            .and_then(|h| self.by_hash.get(&h))
+            .map_or(-1, |&s| i32::try_from(s).unwrap_or(-1))
+    }
+
+    /// The record in `slot` as JSON.
+    pub fn get(&self, slot: u32) -> Option<String> {
+        self.slots
+            .get(slot as usize)
+            .and_then(Option::as_ref)
+            .and_then(|r| serde_json::to_string(r).ok())
+    }
+
+    /// How many records.
+    #[wasm_bindgen(getter)]
+    pub fn size(&self) -> usize {
+        self.by_hash.len()
+    }
+
+    /// The whole check of a request in one call: the credential from its header values,
+    /// then [`KeyTable::check`]. Returns the outcome.
+    #[wasm_bindgen(js_name = checkRequest)]
+    #[allow(clippy::too_many_arguments)]
+    pub fn check_request(
+        &mut self,
+        authorization: Option<String>,
+        x_api_key: Option<String>,
+        env: &Env,
+        scopes: &Scopes,
+        now_ms: f64,
+        cost: u32,
+        out: &mut Check,
+    ) -> f64 {
+        match keyward_core::credential(authorization.as_deref(), x_api_key.as_deref()) {
+            Ok(key) => self.check(key, env, scopes, now_ms, cost, out),
+            Err(e) => {
+                out.refuse_credential(e);
+                out.outcome()
+            }
+        }
+    }
+
+    /// The whole check of a presented key in one call: parse and checksum (refusing junk
+    /// before any lookup), SHA-256, lookup by hash, then the core's decision under `env`
+    /// at `now_ms` needing every scope of `scopes`; a valid use of a counted key is then
+    /// counted as `cost` units (1 to `MAX_COST`) under the record's rate limits and
+    /// credits, whose balance the table keeps. Returns the
+    /// [outcome](crate::check::Check::outcome).
+    pub fn check(
+        &mut self,
+        key: &str,
+        env: &Env,
+        scopes: &Scopes,
+        now_ms: f64,
+        cost: u32,
+        out: &mut Check,
+    ) -> f64 {
+        out.reset();
+        let presented = match Presented::parse(key) {
+            Ok(p) => p,
+            Err(e) => {
+                out.code = e.code();
+                return out.outcome();
+            }
+        };
+        out.keep_presented(&presented);
+        let Some(now) = optional_time(now_ms) else {
+            out.code = Code::InvalidRequest;
+            return out.outcome();
+        };
+        let found = self.by_hash.get(presented.hash()).and_then(|&slot| {
+            self.slots
+                .get(slot as usize)
+                .and_then(Option::as_ref)
+                .map(|r| (slot, r))
+        });
+        let verdict = presented.decide(
+            found.map(|(_, r)| r.facts()),
+            env.rule(),
+            &scopes.scopes,
+            now,
+        );
+        out.set_verdict(&verdict, &scopes.scopes);
+        let Some(slot) = found.map(|(slot, _)| slot as usize) else {
+            return out.outcome();
+        };
+        if verdict.code() != Code::UnknownKey {
+            out.slot = i32::try_from(slot).unwrap_or(-1);
+        }
+        if !verdict.is_valid() {
+            return out.outcome();
+        }
+        if !(1..=MAX_COST).contains(&cost) {
+            out.code = Code::InvalidRequest;
+            return out.outcome();
+        }
+        if let (Some(Some(record)), Some(windows)) =
+            (self.slots.get_mut(slot), self.windows.get_mut(slot))
+            && record.is_counted()
+        {
+            let limits = record.limits();
+            out.count(&limits, windows, record.credits.as_mut(), now, cost);
+        }
+        out.outcome()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use keyward_core::Scope;
+
+    use super::*;
+
+    #[test]
+    fn table_check_fills_code_slot_and_missing_scope() {
+        let new = keyward_core::ApiKey::generate("sk", "live").unwrap();
+        let key = new.key.expose_secret();
+        let mut table = KeyTable::new();
+        let record = serde_json::json!({
+            "id": "key_0123456789abcdef", "hash": KeyHash::of(key).to_hex(),
+            "hint": new.hint, "name": "ci", "owner": "o", "scopes": ["scans:read"],
+            "env": "live", "created_at": "2026-01-01T00:00:00Z"
+        });
+        assert_eq!(table.add(&record.to_string()).unwrap(), 0);
+        let now = 1_780_000_000_000.0;
+        let scopes = Scopes {
+            scopes: vec![
+                Scope::parse("scans:read").unwrap(),
+                Scope::parse("x:y").unwrap(),
+            ],
+        };
+        let none = Scopes::default();
+        let any = Env::any();
+        let mut out = Check::new();
+        let o = table.check(key, &any, &scopes, now, 1, &mut out);
+        assert_eq!(
+            (out.code, out.slot, out.missing),
+            (Code::InsufficientScope, 0, 1)
+        );
+        assert_eq!(o, out.outcome());
+        assert_eq!(out.hint(), Some(new.hint.clone()));
+        table.check(key, &Env::new("live").unwrap(), &none, now, 1, &mut out);
+        assert_eq!((out.code, out.slot, out.missing), (Code::Valid, 0, -1));
+        table.check(key, &Env::new("test").unwrap(), &none, now, 1, &mut out);
+        assert_eq!(out.code, Code::WrongEnvironment);
+        table.check("nope", &any, &none, now, 1, &mut out);
+        assert_eq!(
+            (out.code, out.slot, out.parsed()),
+            (Code::Malformed, -1, false)
+        );
+        table.check_request(
+            Some(format!("Bearer {key}")),
+            Some(key.into()),
+            &any,
+            &none,
+            now,
+            1,
+            &mut out,
+        );
+        assert_eq!(out.code, Code::InvalidRequest);
+    }
+
+    #[test]
+    fn a_table_counts_limits_and_credits() {
+        let new = keyward_core::ApiKey::generate("sk", "live").unwrap();
+        let key = new.key.expose_secret();
+        let mut table = KeyTable::new();
+        let record = serde_json::json!({
+            "id": "key_0123456789abcdef", "hash": KeyHash::of(key).to_hex(),
+            "hint": new.hint, "name": "ci", "owner": "o", "scopes": [],
+            "env": "live", "created_at": "2026-01-01T00:00:00Z",
+            "rate_limits": [{"name": "m", "limit": 3, "period": "1m"}],
+            "credits": {"remaining": 4}
+        });
+        table.add(&record.to_string()).unwrap();
+        let none = Scopes::default();
+        let any = Env::any();
+        let mut out = Check::new();
+        let now = 1_780_000_000_000.0;
+        let mut codes = Vec::new();
+        for i in 0..4 {
+            table.check(key, &any, &none, now + f64::from(i), 1, &mut out);
+            codes.push(out.code);
+        }
+        assert_eq!(
+            codes,
+            [Code::Valid, Code::Valid, Code::Valid, Code::RateLimited]
+        );
+        assert!(out.metered());
+        assert!(out.headers().iter().any(|h| h == "Retry-After"));
+        table.check(key, &any, &none, now + 60_000.0, 2, &mut out);
+        assert_eq!(out.code, Code::UsageExceeded, "1 credit left, cost 2");
+        table.check(key, &any, &none, now + 60_000.0, 1001, &mut out);
+        assert_eq!(out.code, Code::InvalidRequest);
+        let kept: serde_json::Value = serde_json::from_str(&table.get(0).unwrap()).unwrap();
+        assert_eq!(kept["credits"]["remaining"], 1);
+    }
+}
