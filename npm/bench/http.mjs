@@ -1,10 +1,12 @@
 // Benchmark (2): an Express route behind apiKeyAuth + requireScope (memoryStore of 1,000
-// keys) against the same route with no auth, with autocannon on loopback, in one run.
+// keys) against the same route with no auth, with autocannon on loopback, in one run; and,
+// between them, the same Express layers doing nothing ('layers': what Express itself
+// charges for an app middleware, a route middleware and an error handler).
 //
 //   npm run bench   (both benchmarks)     node bench/http.mjs   (this one)
-//   BENCH_DURATION=10 BENCH_CONNECTIONS=10 BENCH_ROUNDS=2
+//   BENCH_DURATION=10 BENCH_CONNECTIONS=16 BENCH_ROUNDS=3
 //
-// Each server runs in its own process; runs alternate (none, auth, none, auth, ...) so
+// Each server runs in its own process; runs alternate (none, layers, auth, none, ...) so
 // drift on a shared machine hits both sides; it reports the median of the per-round
 // ratios (each auth round against the no-auth round just before it), best against best,
 // and the server's CPU time per request (process.cpuUsage), which load on the machine
@@ -13,9 +15,10 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import autocannon from 'autocannon';
+import { previous, withPrevious } from './previous.mjs';
 
 const duration = Number(process.env.BENCH_DURATION ?? 10);
-const connections = Number(process.env.BENCH_CONNECTIONS ?? 10);
+const connections = Number(process.env.BENCH_CONNECTIONS ?? 16);
 const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
 const server = new URL('./server.mjs', import.meta.url).pathname;
 
@@ -42,9 +45,9 @@ async function load(mode) {
   }
 }
 
-const results = { none: [], auth: [] };
+const results = { none: [], layers: [], auth: [] };
 for (let i = 0; i < rounds; i++) {
-  for (const mode of ['none', 'auth']) {
+  for (const mode of Object.keys(results)) {
     const r = await load(mode);
     results[mode].push(r);
     console.error(`round ${i + 1} ${mode}: ${r.rps.toFixed(0)} req/s, p50 ${r.p50} ms, p99 ${r.p99} ms, server CPU ${r.cpuUs.toFixed(1)} µs/request`);
@@ -52,12 +55,32 @@ for (let i = 0; i < rounds; i++) {
 }
 const best = (xs) => xs.reduce((a, b) => (b.rps > a.rps ? b : a));
 const none = best(results.none);
+const layers = best(results.layers);
 const auth = best(results.auth);
-const ratios = results.auth.map((a, i) => a.rps / results.none[i].rps).sort((a, b) => a - b);
-const median = ratios[Math.floor(ratios.length / 2)];
-console.log(`express GET /scans, autocannon ${connections} connections x ${duration} s on loopback, ${rounds} alternating rounds, Node ${process.versions.node}`);
-console.log(`${none.rps.toFixed(0).padStart(7)} req/s  p50 ${none.p50} ms  p99 ${none.p99} ms  no auth (best round)`);
-console.log(`${auth.rps.toFixed(0).padStart(7)} req/s  p50 ${auth.p50} ms  p99 ${auth.p99} ms  apiKeyAuth + requireScope, memoryStore of 1,000 keys (best round)`);
+const pairedMedian = (mode) => {
+  const ratios = results[mode].map((a, i) => a.rps / results.none[i].rps).sort((a, b) => a - b);
+  return [ratios[Math.floor(ratios.length / 2)], ratios];
+};
+const [median, ratios] = pairedMedian('auth');
+const [layersMedian] = pairedMedian('layers');
 const cpuMedian = (xs) => xs.map((x) => x.cpuUs).sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-console.log(`server CPU per request (median): ${cpuMedian(results.none).toFixed(1)} µs no auth, ${cpuMedian(results.auth).toFixed(1)} µs with auth (${(cpuMedian(results.none) / cpuMedian(results.auth)).toFixed(3)}x the requests per CPU-second)`);
-console.log(`auth / no auth: ${median.toFixed(3)}x median of paired rounds (${ratios.map((r) => r.toFixed(3)).join(', ')}), ${(auth.rps / none.rps).toFixed(3)}x best vs best`);
+const before = previous('http');
+const figures = {
+  'none req/s': none.rps,
+  'auth req/s': auth.rps,
+  'auth / none, median of paired rounds': median,
+  'layers / none, median of paired rounds': layersMedian,
+  'none CPU µs/request': cpuMedian(results.none),
+  'layers CPU µs/request': cpuMedian(results.layers),
+  'auth CPU µs/request': cpuMedian(results.auth),
+};
+figures['auth / none, CPU'] = figures['none CPU µs/request'] / figures['auth CPU µs/request'];
+const show = (name, digits) => withPrevious(figures[name], before.get(name), digits);
+console.log(`express GET /scans, autocannon ${connections} connections x ${duration} s on loopback, ${rounds} alternating rounds, Node ${process.versions.node}`);
+console.log(`${show('none req/s', 0)} req/s  p50 ${none.p50} ms  p99 ${none.p99} ms  no auth (best round)`);
+console.log(`${layers.rps.toFixed(0)} req/s  p50 ${layers.p50} ms  p99 ${layers.p99} ms  the same Express layers doing nothing (best round)`);
+console.log(`${show('auth req/s', 0)} req/s  p50 ${auth.p50} ms  p99 ${auth.p99} ms  apiKeyAuth + requireScope, memoryStore of 1,000 keys (best round)`);
+console.log(`server CPU per request (median): ${show('none CPU µs/request', 1)} µs no auth, ${show('layers CPU µs/request', 1)} µs empty layers, ${show('auth CPU µs/request', 1)} µs with auth: ${show('auth / none, CPU', 3)}x the requests per CPU-second`);
+console.log(`empty layers / no auth: ${show('layers / none, median of paired rounds', 3)}x median of paired rounds (Express's own cost for three layers)`);
+console.log(`auth / no auth: ${show('auth / none, median of paired rounds', 3)}x median of paired rounds (${ratios.map((r) => r.toFixed(3)).join(', ')}), ${(auth.rps / none.rps).toFixed(3)}x best vs best; goal >= 0.95x: ${median >= 0.95 ? 'met' : 'NOT met'}`);
+before.save(figures);

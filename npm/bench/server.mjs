@@ -1,5 +1,5 @@
 // The Express app that bench/http.mjs loads: GET /scans with or without keyward in front.
-//   node bench/server.mjs auth|none   → prints the port, then the key to send
+//   node bench/server.mjs auth|layers|none   → prints the port, then the key to send
 import express from 'express';
 import { createKey } from 'keyward';
 import { apiKeyAuth, apiKeyErrorHandler, memoryStore, requireScope } from 'keyward/express';
@@ -22,10 +22,16 @@ if (mode === 'auth') {
   app.use(apiKeyAuth({ store, env: 'live' }));
   app.get('/scans', requireScope('scans:read'), (req, res) => res.json({ scans: [], owner: req.apiKey.owner }));
   app.use(apiKeyErrorHandler());
+} else if (mode === 'layers') {
+  // The same Express layers as 'auth' (an app-level middleware, a route middleware, an
+  // error handler) doing nothing: what Express itself charges for them.
+  app.use((req, res, next) => next());
+  app.get('/scans', (req, res, next) => next(), (req, res) => res.json({ scans: [], owner: 'bench' }));
+  app.use((err, req, res, next) => next(err));
 } else if (mode === 'none') {
   app.get('/scans', (req, res) => res.json({ scans: [], owner: 'bench' }));
 } else {
-  throw new Error('usage: server.mjs auth|none');
+  throw new Error('usage: server.mjs auth|layers|none');
 }
 const server = app.listen(0, '127.0.0.1', () => {
   process.stdout.write(`${JSON.stringify({ port: server.address().port, key })}\n`);

@@ -10,6 +10,7 @@ import { createHash, hash as oneShotHash } from 'node:crypto';
 import { crc32 } from 'node:zlib';
 import { createKey, hashKey, memoryStore, verify } from 'keyward';
 import { apiKeyAuth, requireScope } from 'keyward/express';
+import { FILE, previous, withPrevious } from './previous.mjs';
 
 const RECORDS = 1000;
 const SCOPES = ['scans:read'];
@@ -69,21 +70,23 @@ for (const r of ownTable.values()) {
   limited.add({ ...r, rate_limits: [{ name: 'second', limit: 10000, period: '1s' }, { name: 'day', limit: 10000, period: '1d' }] });
 }
 
+// Each case: what it measures, and the goal it has against both plain JS paths (none:
+// reported only).
 const cases = {
-  'wasm: memoryStore().verifyKey (parse+crc+sha256+lookup+decision+scope, 1 call)':
-    (key, now) => store.verifyKey(key, { env: 'live', scopes: SCOPES, now }),
-  'wasm: memoryStore().verifyKey, each key with two rate limits, counted':
-    (key, now) => limited.verifyKey(key, { env: 'live', scopes: SCOPES, now }),
-  'wasm, own store: hashKey + Map + verify(record, {env, scopes}) (2 calls)':
-    (key, now) => verify(ownTable.get(hashKey(key)) ?? null, { env: 'live', scopes: SCOPES, now }),
-  'js: regex + zlib.crc32 + crypto.createHash + Map + scope check':
-    (key, now) => jsVerify(key, 'live', SCOPES, now, createHashHex),
-  'js, faster hash: same with crypto.hash (one-shot, Node >= 20.12)':
-    (key, now) => jsVerify(key, 'live', SCOPES, now, oneShotHex),
+  js: ['js: regex + zlib.crc32 + crypto.createHash + Map + scope check',
+    (key, now) => jsVerify(key, 'live', SCOPES, now, createHashHex)],
+  jsHash: ['js, faster hash: same with crypto.hash (one-shot, Node >= 20.12)',
+    (key, now) => jsVerify(key, 'live', SCOPES, now, oneShotHex)],
+  memory: ['wasm: memoryStore().verifyKey(key, {env, scopes}), one call',
+    (key, now) => store.verifyKey(key, { env: 'live', scopes: SCOPES, now }), 1.2],
+  own: ['wasm, own store: verify(byHash.get(hashKey(key)), {env, scopes})',
+    (key, now) => verify(ownTable.get(hashKey(key)) ?? null, { env: 'live', scopes: SCOPES, now }), 1.0],
+  limited: ['wasm: memoryStore().verifyKey, each key with two rate limits, counted',
+    (key, now) => limited.verifyKey(key, { env: 'live', scopes: SCOPES, now })],
 };
 
 // Every side must agree before anything is timed.
-for (const [name, fn] of Object.entries(cases)) {
+for (const [name, fn] of Object.values(cases)) {
   for (const key of keys.slice(0, 50)) {
     const r = fn(key, Date.now());
     if (!r.valid) throw new Error(`${name}: ${r.code}`);
@@ -108,17 +111,29 @@ function measure(fn, iterations) {
 const ITER = Number(process.env.BENCH_ITER ?? 200_000);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 7);
 const results = {};
-for (const name of Object.keys(cases)) results[name] = [];
-for (const fn of Object.values(cases)) measure(fn, ITER / 4); // warm up every side first
+for (const id of Object.keys(cases)) results[id] = [];
+for (const [, fn] of Object.values(cases)) measure(fn, ITER / 4); // warm up every side first
 for (let r = 0; r < ROUNDS; r++) {
-  for (const [name, fn] of Object.entries(cases)) results[name].push(measure(fn, ITER));
+  for (const [id, [, fn]] of Object.entries(cases)) results[id].push(measure(fn, ITER));
 }
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-const wasmNs = median(Object.values(results)[0]);
+const ns = Object.fromEntries(Object.entries(results).map(([id, xs]) => [id, median(xs)]));
+const before = previous('verify');
+const figures = {};
 console.log(`verify hot path, ${RECORDS} records, ${ITER} checks x ${ROUNDS} rounds (median), Node ${process.versions.node}`);
-for (const [name, xs] of Object.entries(results)) {
-  const ns = median(xs);
-  console.log(`${(ns / 1000).toFixed(2).padStart(7)} µs/op  ${(1e9 / ns / 1e3).toFixed(0).padStart(5)}k op/s  ${(ns / wasmNs).toFixed(2)}x wasm  ${name}`);
+console.log('µs per check (previous run)        speed-up vs createHash, vs crypto.hash (previous run)');
+for (const [id, [name, , goal]] of Object.entries(cases)) {
+  figures[`${id} µs`] = ns[id] / 1000;
+  let line = `${withPrevious(ns[id] / 1000, before.get(`${id} µs`), 2).padEnd(34)}`;
+  if (id !== 'js' && id !== 'jsHash') {
+    const vsJs = ns.js / ns[id];
+    const vsHash = ns.jsHash / ns[id];
+    figures[`${id} vs createHash`] = vsJs;
+    figures[`${id} vs crypto.hash`] = vsHash;
+    line += `${withPrevious(vsJs, before.get(`${id} vs createHash`), 2)}x, ${withPrevious(vsHash, before.get(`${id} vs crypto.hash`), 2)}x`;
+    if (goal !== undefined) line += `  goal >= ${goal.toFixed(1)}x: ${vsJs >= goal && vsHash >= goal ? 'met' : 'NOT met'}`;
+  }
+  console.log(`${line}  ${name}`);
 }
 
 // What the Express middleware pair adds per request, in process (no network): header
@@ -144,8 +159,10 @@ const mwResults = Object.fromEntries(Object.keys(stores).map((n) => [n, []]));
 const auths = Object.fromEntries(Object.entries(stores).map(([n, st]) => [n, apiKeyAuth({ store: st, env: 'live' })]));
 for (const a of Object.values(auths)) middleware(a, ITER / 4);
 for (let r = 0; r < ROUNDS; r++) for (const [n, a] of Object.entries(auths)) mwResults[n].push(middleware(a, ITER));
-const mwBase = median(mwResults['memoryStore()']);
 for (const [n, xs] of Object.entries(mwResults)) {
-  const ns = median(xs);
-  console.log(`${(ns / 1000).toFixed(2).padStart(7)} µs/request  ${(ns / mwBase).toFixed(2)}x memoryStore  apiKeyAuth + requireScope, ${n}, on a request object (no network)`);
+  const us = median(xs) / 1000;
+  figures[`middleware ${n} µs`] = us;
+  console.log(`${withPrevious(us, before.get(`middleware ${n} µs`), 2).padEnd(34)}µs per request: apiKeyAuth + requireScope, ${n}, on a request object (no network)`);
 }
+before.save(figures);
+console.log(`(figures kept in ${FILE} for the next run)`);
