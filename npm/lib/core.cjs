@@ -201,25 +201,34 @@ function requiredScopes(list) {
  * are new objects each time, but a deployment has few distinct sets (and an array kept in
  * memory may be changed in place, so its identity is no key). Throws an ApiKeyError
  * `invalid_scope` for a list that is not one.
+ *
+ * The text is the list joined with "\n", which no scope holds, and an entry is used only
+ * for a list of its own length: a list whose strings hold "\n" joins to more separators
+ * than its length allows, so two lists share an entry only when they are equal.
  */
 const HELD_MAX = 1000;
 const held = new Map();
 const NO_HELD = new wasm.Held([]);
 function heldScopes(scopes) {
-  // JSON keeps lists apart that a join would run together (['a b'] and ['a', 'b']).
-  const text = JSON.stringify(scopes);
-  let h = held.get(text);
-  if (h === undefined) {
-    h = call(() => new wasm.Held(scopes));
-    if (held.size >= HELD_MAX) {
+  // Strings only: join would turn [['scans:read']] into the text of ['scans:read'].
+  for (let i = 0; i < scopes.length; i++) {
+    if (typeof scopes[i] !== 'string') throw new ApiKeyError('invalid_scope', 'a scope is a string');
+  }
+  const text = scopes.join('\n');
+  let entry = held.get(text);
+  if (entry === undefined || entry.length !== scopes.length) {
+    entry = { length: scopes.length, set: call(() => new wasm.Held(scopes)) };
+    if (held.size >= HELD_MAX && !held.has(text)) {
       // Held sets are only used synchronously: the oldest can go.
       const [oldest, old] = held.entries().next().value;
       held.delete(oldest);
-      old.free();
+      old.set.free();
     }
-    held.set(text, h);
+    const replaced = held.get(text);
+    if (replaced !== undefined) replaced.set.free();
+    held.set(text, entry);
   }
-  return h;
+  return entry.set;
 }
 
 const verifyOut = new wasm.Check();

@@ -136,3 +136,16 @@ describe('a store of your own with fields keyward does not know is refused, nami
     assert.equal(verify(recordOf(key, { revoked_at: camel.revokedAt }), { env: 'live' }).code, 'revoked');
   });
 });
+
+describe('held scopes are cached by their text, and only equal lists share an entry', () => {
+  test('a list that joins to a cached list\'s text, or holds non-strings, is refused as invalid_scope', () => {
+    const key = createKey({ env: 'live' }).key;
+    const at = (scopes) => verify(recordOf(key, { scopes }), { env: 'live', scopes: ['repos:read'] });
+    assert.equal(at(['scans:read', 'repos:read']).code, 'valid');
+    assert.throws(() => at(['scans:read\nrepos:read']), { code: 'invalid_scope' });
+    assert.throws(() => at([['repos:read']]), { code: 'invalid_scope' });
+    assert.throws(() => at([{ toString: () => 'repos:read' }]), { code: 'invalid_scope' });
+    assert.equal(at(['repos:read']).code, 'valid');
+    assert.equal(at(['scans:read']).code, 'insufficient_scope');
+  });
+});
