@@ -6,12 +6,14 @@ const { ApiKeyError, KeywardOptionError, fromWasm } = require('./errors.cjs');
 /**
  * A check's outcome, as every checking call into WebAssembly returns it, packed in one
  * number (keyward-wasm's `Check::outcome`): code + 256 × counted + 512 × (missing + 1) +
- * 2^25 × (slot + 1).
+ * 2^25 × (slot + 1). Read without a second call into WebAssembly.
  */
-const codeOf = (o) => CODE_LIST[o % 256].code;
-const countedOf = (o) => Math.floor(o / 256) % 2 === 1;
-const missingOf = (o) => (Math.floor(o / 512) % 65536) - 1;
-const slotOf = (o) => Math.floor(o / 33554432) - 1;
+const codeAt = (o) => CODE_LIST[o % 256].code;
+const countedAt = (o) => Math.floor(o / 256) % 2 === 1;
+const missingAt = (o) => (Math.floor(o / 512) % 65536) - 1;
+const slotAt = (o) => Math.floor(o / 33554432) - 1;
+/** The code a Check holds (one call into WebAssembly: prefer codeAt of an outcome). */
+const codeOf = (check) => CODE_LIST[check.code].code;
 
 function call(fn, ...args) {
   try {
@@ -142,44 +144,28 @@ function unknownFieldsMessage(unknown) {
   return `the record has fields keyward does not know: ${unknown.join(', ')} (a key record's fields are snake_case: ${[...RECORD_FIELDS].join(', ')})`;
 }
 
-/** Whichever environment each key names (`env: {any: true}`). */
-const ANY_ENV = wasm.Env.any();
 const ENVS_MAX = 256;
-/** Environment rules by name, checked once by the core's rule. */
-const envs = new Map();
+/** Environment names the core's rule has accepted. */
+const envs = new Set();
 
 /**
- * The `env` option as the core's rule: a name like `'live'`, or `{any: true}` for the
- * environment each key names. Required: `undefined` and `''` (an environment variable
- * unset or set but empty) throw, for either would otherwise accept every environment.
+ * The `env` option as the core's rule takes it: a name like `'live'`, or `''` for
+ * `{any: true}` (the environment each key names). Required: `undefined` and `''` (an
+ * environment variable unset, or set but empty) throw, for either would otherwise accept
+ * every environment.
  */
-function envRule(env, option = 'env') {
+function envArgument(env, option = 'env') {
   if (typeof env === 'string') {
-    let rule = envs.get(env);
-    if (rule !== undefined) return rule;
+    if (envs.has(env)) return env;
     if (env === '') throw new KeywardOptionError(option, 'is empty: name the environment keys must belong to (e.g. "live"), or pass { any: true }');
-    try {
-      rule = new wasm.Env(env);
-    } catch {
-      throw new KeywardOptionError(option, 'must be an environment name like "live" ([a-z][a-z0-9]{0,15}), or { any: true }');
-    }
-    if (envs.size >= ENVS_MAX) {
-      // Only synchronous calls use a cached rule: the oldest can go.
-      const [oldest, old] = envs.entries().next().value;
-      envs.delete(oldest);
-      old.free();
-    }
-    envs.set(env, rule);
-    return rule;
+    if (!wasm.isPrefix(env)) throw new KeywardOptionError(option, 'must be an environment name like "live" ([a-z][a-z0-9]{0,15}), or { any: true }');
+    if (envs.size >= ENVS_MAX) envs.clear();
+    envs.add(env);
+    return env;
   }
   if (env === undefined) throw new KeywardOptionError(option, 'is required: the environment keys must belong to (e.g. "live"), or { any: true } to accept each key in its own');
-  if (env !== null && typeof env === 'object' && env.any === true && Object.keys(env).length === 1) return ANY_ENV;
+  if (env !== null && typeof env === 'object' && env.any === true && Object.keys(env).length === 1) return '';
   throw new KeywardOptionError(option, 'must be an environment name like "live", or { any: true }');
-}
-
-/** The `env` option as a name, `''` for `{any: true}` (checked as envRule checks it). */
-function envName(env, option = 'env') {
-  return envRule(env, option) === ANY_ENV ? '' : env;
 }
 
 /** Required scopes parsed once per array (and the empty list, shared). */
@@ -235,7 +221,7 @@ const verifyOut = new wasm.Check();
 
 /**
  * The verification decision for a stored record (or `null`: no record) in environment
- * `env` (a name, or `{any: true}`: the record's own) needing every scope of `scopes` at
+ * `env` (a name, or `{any: true}`: the record's own; `''` throws) needing every scope of `scopes` at
  * `now`: `{valid, code, message, scope?}`. A failed check is a result, not an exception;
  * a record with fields keyward does not know, or times that are not RFC 3339, throws
  * `invalid_request`. Only the fields the decision needs cross into WebAssembly.
@@ -244,7 +230,7 @@ const verifyOut = new wasm.Check();
  * verify(record, { env: 'live', scopes: ['scans:read'] }) // { valid: true, code: 'valid', ... }
  */
 function verify(record, { env, scopes = [], now } = {}) {
-  const rule = envRule(env);
+  const rule = envArgument(env);
   const needed = requiredScopes(strings(scopes, 'scopes'));
   const at = millis(now);
   let o;
@@ -262,9 +248,9 @@ function verify(record, { env, scopes = [], now } = {}) {
     if (revoked === undefined) throw new ApiKeyError('invalid_request', "not a keyward key record: 'revoked_at' is not an RFC 3339 time");
     o = call(wasm.decideRecord, record.env, heldScopes(record.scopes), expires, revoked, rule, needed, at, verifyOut);
   }
-  const code = codeOf(o);
+  const code = codeAt(o);
   const result = { valid: code === 'valid', code, message: CODE_INFO.get(code).message };
-  const missing = missingOf(o);
+  const missing = missingAt(o);
   if (missing >= 0) {
     result.scope = scopes[missing];
     result.message = wasm.missingScopeMessage(result.scope);
@@ -308,20 +294,19 @@ module.exports = {
   millis,
   strings,
   CODE_INFO,
+  codeAt,
+  countedAt,
+  missingAt,
+  slotAt,
   codeOf,
-  countedOf,
-  missingOf,
-  slotOf,
   recordTime,
   unknownFields,
   unknownFieldsMessage,
-  envRule,
-  envName,
+  envArgument,
   requiredScopes,
   heldScopes,
   NO_SCOPES,
   NO_HELD,
-  ANY_ENV,
   checkCost,
   call,
 };

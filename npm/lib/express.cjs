@@ -8,7 +8,7 @@ const {
   kTable, kRemote, info, memoryStore, remoteStore, decideFound, usageOf, meterRecord,
 } = require('./stores.cjs');
 const {
-  codeOf, countedOf, slotOf, envRule, NO_SCOPES, ANY_ENV, checkCost, heldScopes,
+  codeAt, countedAt, slotAt, codeOf, envArgument, NO_SCOPES, checkCost, heldScopes,
 } = require('./core.cjs');
 
 /** Rate-limit windows of records from stores of the app's own, one meter per store. */
@@ -110,10 +110,8 @@ function apiKeyAuth(options) {
   const table = store[kTable];
   const remote = store[kRemote];
   if (!table && !remote && typeof store.findByHash !== 'function') throw new KeywardOptionError('store', 'must have a findByHash(hash) method');
-  // Checked by the same rule as everywhere ('' and undefined throw); this middleware keeps
-  // its own copy of the rule (the shared ones may be dropped).
-  const rule = envRule(env) === ANY_ENV ? ANY_ENV : new wasm.Env(env);
-  const wantEnv = rule === ANY_ENV ? '' : env;
+  // The same rule as everywhere: '' and undefined throw; { any: true } is ''.
+  const wantEnv = envArgument(env);
   if (getKey !== undefined && typeof getKey !== 'function') throw new KeywardOptionError('getKey', 'must be a function (req) => string | undefined');
   if (typeof requestProperty !== 'string' || requestProperty === '') throw new KeywardOptionError('requestProperty', 'must be a non-empty string');
   if (onUse !== undefined && typeof onUse !== 'function') throw new KeywardOptionError('onUse', 'must be a function (event) => void');
@@ -150,9 +148,9 @@ function apiKeyAuth(options) {
 
   /** After a memoryStore check whose outcome is `o` (and the rest in `out`). */
   function fromTable(req, res, state, o, next) {
-    const code = codeOf(o);
-    const headers = countedOf(o) ? usageOf(out, state.time).headers : undefined;
-    const slot = slotOf(o);
+    const code = codeAt(o);
+    const headers = countedAt(o) ? usageOf(out, state.time).headers : undefined;
+    const slot = slotAt(o);
     if (slot >= 0) {
       const keyInfo = table.infos[slot];
       state.keyId = keyInfo.id;
@@ -169,16 +167,16 @@ function apiKeyAuth(options) {
   function fromRecord(req, res, state, check, record, units, next) {
     let o;
     try {
-      o = decideFound(check, record, rule, state.time);
-      if (codeOf(o) === 'valid') o = meterRecord(meterOf(store), check, record, units, state.time, o);
+      o = decideFound(check, record, wantEnv, state.time);
+      if (codeAt(o) === 'valid') o = meterRecord(meterOf(store), check, record, units, state.time, o);
     } catch (e) {
       // The store returned something that is not a key record: a fault, not a pass.
       state.code = 'internal';
       return next(e instanceof ApiKeyError ? e : new ApiKeyError('internal', undefined, { cause: fromWasm(e) }));
     }
-    const code = codeOf(o);
+    const code = codeAt(o);
     if (code !== 'unknown_key') state.keyId = record.id;
-    const headers = countedOf(o) ? usageOf(check, state.time).headers : undefined;
+    const headers = countedAt(o) ? usageOf(check, state.time).headers : undefined;
     if (code !== 'valid') {
       if (state.hint === undefined) state.hint = check.hint;
       return refuse(state, code, next, undefined, undefined, headers);
@@ -219,9 +217,9 @@ function apiKeyAuth(options) {
       let o;
       if (key === undefined) {
         const [auth, apiKey] = headerValues(req);
-        o = table.table.checkRequest(auth, apiKey, rule, NO_SCOPES, state.time, units, out);
+        o = table.table.checkRequest(auth, apiKey, wantEnv, NO_SCOPES, state.time, units, out);
       } else {
-        o = table.table.check(key, rule, NO_SCOPES, state.time, units, out);
+        o = table.table.check(key, wantEnv, NO_SCOPES, state.time, units, out);
       }
       return fromTable(req, res, state, o, next);
     }
@@ -229,10 +227,10 @@ function apiKeyAuth(options) {
       if (key === undefined) {
         const [auth, apiKey] = headerValues(req);
         key = wasm.credential(auth, apiKey, out);
-        if (key === undefined) return refuse(state, codeOf(out.outcome), next, out.note);
+        if (key === undefined) return refuse(state, codeOf(out), next, out.note);
       }
       // Junk and typos are refused before any request to the Worker.
-      const presented = codeOf(out.present(key));
+      const presented = codeAt(out.present(key));
       if (presented !== 'valid') return refuse(state, presented, next);
       state.hint = out.hint;
       return remote(key, out.hash, wantEnv, units).then((v) => {
@@ -251,7 +249,7 @@ function apiKeyAuth(options) {
     } else {
       o = out.present(key);
     }
-    const presented = codeOf(o);
+    const presented = codeAt(o);
     if (presented !== 'valid') {
       if (out.parsed) state.hint = out.hint;
       return refuse(state, presented, next, out.note);

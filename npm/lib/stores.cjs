@@ -5,8 +5,8 @@
 const { wasm, CODE_INFO } = require('./wasm.cjs');
 const { ApiKeyError, KeywardOptionError, fromWasm } = require('./errors.cjs');
 const {
-  millis, codeOf, countedOf, missingOf, slotOf, recordTime, unknownFields, unknownFieldsMessage, envRule, envName,
-  requiredScopes, checkCost, NO_SCOPES, NO_HELD, ANY_ENV,
+  millis, codeAt, countedAt, missingAt, slotAt, codeOf, recordTime, unknownFields, unknownFieldsMessage, envArgument,
+  requiredScopes, checkCost, NO_SCOPES, NO_HELD,
 } = require('./core.cjs');
 
 /** Marks keyward's own stores; the middleware uses their fast paths. */
@@ -72,14 +72,14 @@ function meterRecord(meter, check, record, cost, now, outcome) {
 }
 
 /**
- * Decides for a key presented in `check` given the record a lookup found (or none), under
- * the environment rule `rule`: fills `check` with the core's verdict and returns its
- * outcome. Throws an ApiKeyError `internal` for something that is not a key record (a
+ * Decides for a key presented in `check` given the record a lookup found (or none), in
+ * environment `env` (`''`: the key's own): fills `check` with the core's verdict and
+ * returns its outcome. Throws an ApiKeyError `internal` for something that is not a key record (a
  * fault, never a pass): a record with fields keyward does not know (a camelCase
  * `revokedAt` from an ORM would otherwise be ignored, and a revoked key pass) or times
  * the core does not read as RFC 3339.
  */
-function decideFound(check, record, rule, now) {
+function decideFound(check, record, env, now) {
   if (record === null || record === undefined) return check.notFound();
   if (typeof record !== 'object' || typeof record.hash !== 'string' || typeof record.env !== 'string'
     || typeof record.id !== 'string' || !Array.isArray(record.scopes)) {
@@ -91,7 +91,7 @@ function decideFound(check, record, rule, now) {
   if (expires === undefined) throw new ApiKeyError('internal', "the record's expires_at is not an RFC 3339 time");
   const revoked = recordTime(record.revoked_at);
   if (revoked === undefined) throw new ApiKeyError('internal', "the record's revoked_at is not an RFC 3339 time");
-  return check.decide(record.hash, record.env, expires, revoked, rule, now);
+  return check.decide(record.hash, record.env, expires, revoked, env, now);
 }
 
 /**
@@ -142,20 +142,20 @@ function memoryStore(records = []) {
      * parsed once.
      */
     verifyKey(key, { env, scopes, now, cost = 1 } = {}) {
-      const rule = envRule(env);
+      const wanted = envArgument(env);
       const required = requiredScopes(scopes);
       const at = millis(now);
-      const o = table.check(typeof key === 'string' ? key : '', rule, required, at, checkCost(cost), out);
-      const code = codeOf(o);
+      const o = table.check(typeof key === 'string' ? key : '', wanted, required, at, checkCost(cost), out);
+      const code = codeAt(o);
       const result = { valid: code === 'valid', code, message: CODE_INFO.get(code).message };
-      const slot = slotOf(o);
+      const slot = slotAt(o);
       if (slot >= 0) result.key = infos[slot];
-      const missing = missingOf(o);
+      const missing = missingAt(o);
       if (missing >= 0) {
         result.scope = scopes[missing];
         result.message = wasm.missingScopeMessage(result.scope);
       }
-      if (countedOf(o)) Object.assign(result, usageOf(out, at));
+      if (countedAt(o)) Object.assign(result, usageOf(out, at));
       return result;
     },
     [kTable]: { table, infos, out },
@@ -327,8 +327,8 @@ function remoteStore({
     }
     if (verdict.code === 'valid' && !Number.isNaN(verdict.expiresAt)) {
       // A verdict kept for cacheTtlMs: the core decides whether the key has expired since.
-      const o = wasm.decideRecord(verdict.key.env ?? '', NO_HELD, verdict.expiresAt, NaN, ANY_ENV, NO_SCOPES, Date.now(), expiry);
-      if (codeOf(o) === 'expired') return { code: 'expired', message: CODE_INFO.get('expired').message, keyId: verdict.key.id };
+      const o = wasm.decideRecord(verdict.key.env ?? '', NO_HELD, verdict.expiresAt, NaN, '', NO_SCOPES, Date.now(), expiry);
+      if (codeAt(o) === 'expired') return { code: 'expired', message: CODE_INFO.get('expired').message, keyId: verdict.key.id };
     }
     return verdict;
   }
@@ -340,9 +340,9 @@ function remoteStore({
      * `memoryStore().verifyKey`.
      */
     async verifyKey(key, { env, cost = 1 } = {}) {
-      const wanted = envName(env);
+      const wanted = envArgument(env);
       checkCost(cost);
-      const presented = codeOf(out.present(typeof key === 'string' ? key : ''));
+      const presented = codeAt(out.present(typeof key === 'string' ? key : ''));
       if (presented !== 'valid') {
         return { valid: false, code: presented, message: CODE_INFO.get(presented).message };
       }
@@ -361,5 +361,6 @@ function remoteStore({
 }
 
 module.exports = {
-  memoryStore, remoteStore, kTable, kRemote, info, decideFound, usageOf, meterRecord,
+  memoryStore, remoteStore, kTable, kRemote, info, codeOf, envArgument, decideFound, requiredScopes, NO_SCOPES,
+  checkCost, usageOf, meterRecord,
 };

@@ -1,6 +1,5 @@
-//! One check's outcome, and what a check is given that is kept inside WebAssembly (the
-//! environment rule, required and held scopes), and the decision for a record a store of
-//! the app's own found.
+//! One check's outcome, the scope lists kept inside WebAssembly (required and held), and
+//! the decision for a record a store of the app's own found.
 //!
 //! Every call that checks returns its outcome packed in one number (see
 //! [`Check::outcome`]), so that the common answer needs no second call into
@@ -26,46 +25,14 @@ const MAX_REQUIRED: usize = 65_534;
 /// outcome exactly in a double.
 pub(crate) const MAX_SLOTS: u32 = 1 << 27;
 
-/// The environment a check accepts keys of: one name, or whichever the key names (for
-/// deployments that accept every environment, said explicitly with `{any: true}`).
-#[wasm_bindgen]
-#[derive(Debug)]
-pub struct Env {
-    name: Option<String>,
-}
-
-#[wasm_bindgen]
-impl Env {
-    /// Exactly the environment `name`.
-    ///
-    /// # Errors
-    /// `invalid_request` if `name` is not an environment name (`[a-z][a-z0-9]{0,15}`;
-    /// the empty string is none: it would otherwise read as "any").
-    #[wasm_bindgen(constructor)]
-    pub fn new(name: &str) -> Result<Env, JsValue> {
-        if !keyward_core::is_valid_prefix(name) {
-            return Err(error(
-                Code::InvalidRequest,
-                "an environment is [a-z][a-z0-9]{0,15}",
-                None,
-            ));
-        }
-        Ok(Env {
-            name: Some(name.to_owned()),
-        })
-    }
-
-    /// Whichever environment the presented key names (the record must agree).
-    pub fn any() -> Env {
-        Env { name: None }
-    }
-}
-
-impl Env {
-    pub(crate) fn rule(&self) -> EnvRule<'_> {
-        self.name
-            .as_deref()
-            .map_or(EnvRule::KeysOwn, EnvRule::Exactly)
+/// The environment rule of the package's `env` option: a name, or `""` for "whichever
+/// the key names" (the explicit `{any: true}`; the package refuses an empty `env` option
+/// before it gets here).
+pub(crate) fn env_rule(env: &str) -> EnvRule<'_> {
+    if env.is_empty() {
+        EnvRule::KeysOwn
+    } else {
+        EnvRule::Exactly(env)
     }
 }
 
@@ -274,8 +241,9 @@ impl Check {
 
     /// Decides for the key [`present`](Check::present)ed, given the record a lookup by
     /// its hash found, as fields: its hash (hex), environment, and expiry and revocation
-    /// times (epoch ms, `NaN` for none). A record whose hash differs, compared in
-    /// constant time, counts as none. Returns the outcome.
+    /// times (epoch ms, `NaN` for none). `env` is the environment rule (`""`: the key's
+    /// own). A record whose hash differs, compared in constant time, counts as none.
+    /// Returns the outcome.
     #[allow(clippy::too_many_arguments)]
     pub fn decide(
         &mut self,
@@ -283,7 +251,7 @@ impl Check {
         record_env: &str,
         expires_ms: f64,
         revoked_ms: f64,
-        env: &Env,
+        env: &str,
         now_ms: f64,
     ) -> f64 {
         let (Some(hash), Some(now)) = (self.hash, optional_time(now_ms)) else {
@@ -299,7 +267,7 @@ impl Check {
             expires_at: optional_time(expires_ms),
             revoked_at: optional_time(revoked_ms),
         });
-        let verdict = decide_presented(&hash, &self.key_env, facts, env.rule(), &[], now);
+        let verdict = decide_presented(&hash, &self.key_env, facts, env_rule(env), &[], now);
         self.code = verdict.code();
         self.outcome()
     }
@@ -452,8 +420,8 @@ pub fn credential(
 }
 
 /// The core's decision for a stored key given by its fields (no presented key: the
-/// public `verify(record)`; `record_env` `undefined`: no record), under the environment
-/// rule `env` (any: the record's own), needing every scope of `required`. Times are
+/// public `verify(record)`; `record_env` `undefined`: no record), in environment `env`
+/// (`""`: the record's own), needing every scope of `required`. Times are
 /// epoch milliseconds, `NaN` for none. Fills `out`; returns the outcome.
 ///
 /// # Errors
@@ -465,7 +433,7 @@ pub fn decide_record(
     held: &Held,
     expires_ms: f64,
     revoked_ms: f64,
-    env: &Env,
+    env: &str,
     required: &Scopes,
     now_ms: f64,
     out: &mut Check,
@@ -481,10 +449,9 @@ pub fn decide_record(
         expires_at: optional_time(expires_ms),
         revoked_at: optional_time(revoked_ms),
     });
-    let env = match (env.rule(), &record_env) {
-        (EnvRule::Exactly(env), _) => env,
-        (EnvRule::KeysOwn, Some(own)) => own.as_str(),
-        (EnvRule::KeysOwn, None) => "",
+    let env = match (env, &record_env) {
+        ("", Some(own)) => own.as_str(),
+        (env, _) => env,
     };
     out.set_verdict(&decide(facts, env, &required.scopes, now), &required.scopes);
     Ok(out.outcome())
@@ -502,15 +469,14 @@ mod tests {
         out.present(new.key.expose_secret());
         assert_eq!(out.hash(), Some(new.hash.to_hex()));
         let now = 1_780_000_000_000.0;
-        let any = Env::any();
-        out.decide(&new.hash.to_hex(), "live", f64::NAN, f64::NAN, &any, now);
+        out.decide(&new.hash.to_hex(), "live", f64::NAN, f64::NAN, "", now);
         assert_eq!(out.code, Code::Valid);
-        out.decide(&new.hash.to_hex(), "live", f64::NAN, now - 1.0, &any, now);
+        out.decide(&new.hash.to_hex(), "live", f64::NAN, now - 1.0, "", now);
         assert_eq!(out.code, Code::Revoked);
-        out.decide(&new.hash.to_hex(), "test", f64::NAN, f64::NAN, &any, now);
+        out.decide(&new.hash.to_hex(), "test", f64::NAN, f64::NAN, "", now);
         assert_eq!(out.code, Code::WrongEnvironment, "the key says live");
         let other = KeyHash::of("x").to_hex();
-        out.decide(&other, "live", f64::NAN, f64::NAN, &any, now);
+        out.decide(&other, "live", f64::NAN, f64::NAN, "", now);
         assert_eq!(out.code, Code::UnknownKey, "another key's record");
     }
 

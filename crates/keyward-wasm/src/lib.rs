@@ -5,8 +5,8 @@
 //! names here are low-level and may change with it. One module per job:
 //!
 //! - [`keys`]: the key and scope functions (create, parse, hash, scopes, codes, times);
-//! - [`check`]: one check's outcome ([`check::Check`]), the environment rule and scope
-//!   lists kept inside WebAssembly, and the decision for a record found elsewhere;
+//! - [`check`]: one check's outcome ([`check::Check`]), the scope lists kept inside
+//!   WebAssembly, and the decision for a record found elsewhere;
 //! - [`table`]: `memoryStore()`'s records, checked whole in one call;
 //! - [`meter`]: rate-limit windows for records of a store of the app's own.
 //!

@@ -8,7 +8,7 @@ use keyward_core::limits::{MAX_COST, Window};
 use keyward_core::{Code, KeyHash, KeyRecord, Presented};
 use wasm_bindgen::prelude::*;
 
-use crate::check::{Check, Env, MAX_SLOTS, Scopes};
+use crate::check::{Check, MAX_SLOTS, Scopes, env_rule};
 use crate::{error, optional_time, record_from_json};
 
 /// Records addressed by hash, with each one's rate-limit windows and credit balance.
@@ -99,7 +99,7 @@ impl KeyTable {
         &mut self,
         authorization: Option<String>,
         x_api_key: Option<String>,
-        env: &Env,
+        env: &str,
         scopes: &Scopes,
         now_ms: f64,
         cost: u32,
@@ -115,15 +115,15 @@ impl KeyTable {
     }
 
     /// The whole check of a presented key in one call: parse and checksum (refusing junk
-    /// before any lookup), SHA-256, lookup by hash, then the core's decision under `env`
-    /// at `now_ms` needing every scope of `scopes`; a valid use of a counted key is then
+    /// before any lookup), SHA-256, lookup by hash, then the core's decision for `env`
+    /// (`""`: the key's own) at `now_ms` needing every scope of `scopes`; a valid use of a counted key is then
     /// counted as `cost` units (1 to `MAX_COST`) under the record's rate limits and
     /// credits, whose balance the table keeps. Returns the
     /// [outcome](crate::check::Check::outcome).
     pub fn check(
         &mut self,
         key: &str,
-        env: &Env,
+        env: &str,
         scopes: &Scopes,
         now_ms: f64,
         cost: u32,
@@ -150,7 +150,7 @@ impl KeyTable {
         });
         let verdict = presented.decide(
             found.map(|(_, r)| r.facts()),
-            env.rule(),
+            env_rule(env),
             &scopes.scopes,
             now,
         );
@@ -205,20 +205,19 @@ mod tests {
             ],
         };
         let none = Scopes::default();
-        let any = Env::any();
         let mut out = Check::new();
-        let o = table.check(key, &any, &scopes, now, 1, &mut out);
+        let o = table.check(key, "", &scopes, now, 1, &mut out);
         assert_eq!(
             (out.code, out.slot, out.missing),
             (Code::InsufficientScope, 0, 1)
         );
         assert_eq!(o, out.outcome());
         assert_eq!(out.hint(), Some(new.hint.clone()));
-        table.check(key, &Env::new("live").unwrap(), &none, now, 1, &mut out);
+        table.check(key, "live", &none, now, 1, &mut out);
         assert_eq!((out.code, out.slot, out.missing), (Code::Valid, 0, -1));
-        table.check(key, &Env::new("test").unwrap(), &none, now, 1, &mut out);
+        table.check(key, "test", &none, now, 1, &mut out);
         assert_eq!(out.code, Code::WrongEnvironment);
-        table.check("nope", &any, &none, now, 1, &mut out);
+        table.check("nope", "", &none, now, 1, &mut out);
         assert_eq!(
             (out.code, out.slot, out.parsed()),
             (Code::Malformed, -1, false)
@@ -226,7 +225,7 @@ mod tests {
         table.check_request(
             Some(format!("Bearer {key}")),
             Some(key.into()),
-            &any,
+            "",
             &none,
             now,
             1,
@@ -249,12 +248,11 @@ mod tests {
         });
         table.add(&record.to_string()).unwrap();
         let none = Scopes::default();
-        let any = Env::any();
         let mut out = Check::new();
         let now = 1_780_000_000_000.0;
         let mut codes = Vec::new();
         for i in 0..4 {
-            table.check(key, &any, &none, now + f64::from(i), 1, &mut out);
+            table.check(key, "live", &none, now + f64::from(i), 1, &mut out);
             codes.push(out.code);
         }
         assert_eq!(
@@ -263,9 +261,9 @@ mod tests {
         );
         assert!(out.metered());
         assert!(out.headers().iter().any(|h| h == "Retry-After"));
-        table.check(key, &any, &none, now + 60_000.0, 2, &mut out);
+        table.check(key, "live", &none, now + 60_000.0, 2, &mut out);
         assert_eq!(out.code, Code::UsageExceeded, "1 credit left, cost 2");
-        table.check(key, &any, &none, now + 60_000.0, 1001, &mut out);
+        table.check(key, "live", &none, now + 60_000.0, 1001, &mut out);
         assert_eq!(out.code, Code::InvalidRequest);
         let kept: serde_json::Value = serde_json::from_str(&table.get(0).unwrap()).unwrap();
         assert_eq!(kept["credits"]["remaining"], 1);
