@@ -70,8 +70,9 @@ bench: bench-core bench-scan bench-worker bench-npm
 bench-worker: build-worker
 	node tests/bench/worker-load.mjs 5
 
-# npm: WASM verify against the same path in JS (node:crypto); Express with and without
-# apiKeyAuth under autocannon on loopback.
+# npm: WASM verify against the same path in JS (createHash and crypto.hash), with goals;
+# Express with and without apiKeyAuth under autocannon on loopback. Each run prints the
+# previous run's figures beside its own (kept in .bench/npm.json, git-ignored).
 bench-npm:
 	cd npm && npm run build && npm run bench
 

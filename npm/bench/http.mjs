@@ -4,54 +4,59 @@
 // charges for an app middleware, a route middleware and an error handler).
 //
 //   npm run bench   (both benchmarks)     node bench/http.mjs   (this one)
-//   BENCH_DURATION=10 BENCH_CONNECTIONS=16 BENCH_ROUNDS=3
+//   BENCH_DURATION=2 BENCH_CONNECTIONS=16 BENCH_ROUNDS=9   (seconds per slice, slices per server)
 //
-// Each server runs in its own process; runs alternate (none, layers, auth, none, ...) so
-// drift on a shared machine hits both sides; it reports the median of the per-round
-// ratios (each auth round against the no-auth round just before it), best against best,
-// and the server's CPU time per request (process.cpuUsage), which load on the machine
-// disturbs far less than throughput.
+// Each server runs in its own process, all three up at once; each round loads them in
+// turn for a short slice (none, layers, auth, none, ...) so that drift on a shared machine
+// hits all sides; it reports the median of the per-round ratios (each round's auth
+// against its no-auth slice), best against best, and the server's CPU time per request
+// (process.cpuUsage).
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
 import autocannon from 'autocannon';
 import { previous, withPrevious } from './previous.mjs';
 
-const duration = Number(process.env.BENCH_DURATION ?? 10);
+// Short slices, many rounds: on a shared machine the load drifts within seconds, and a
+// ratio of two slices taken a second apart is far steadier than one of two long runs.
+const duration = Number(process.env.BENCH_DURATION ?? 2);
 const connections = Number(process.env.BENCH_CONNECTIONS ?? 16);
-const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
+const rounds = Number(process.env.BENCH_ROUNDS ?? 9);
 const server = new URL('./server.mjs', import.meta.url).pathname;
 
 async function start(mode) {
   const child = spawn(process.execPath, [server, mode], { stdio: ['ignore', 'pipe', 'inherit'] });
   const [line] = await once(createInterface({ input: child.stdout }), 'line');
   const { port, key } = JSON.parse(line);
-  return { child, url: `http://127.0.0.1:${port}/scans`, key };
+  const url = `http://127.0.0.1:${port}/scans`;
+  const headers = { authorization: `Bearer ${key}` }; // sent to every server alike
+  await autocannon({ url, connections, duration: 2, headers }); // warm-up
+  return { child, url, headers };
 }
 
-async function load(mode) {
-  const s = await start(mode);
-  try {
-    const headers = { authorization: `Bearer ${s.key}` }; // sent to both sides alike
-    await autocannon({ url: s.url, connections, duration: 2, headers }); // warm-up
-    const cpu = async () => { const c = await (await fetch(s.url.replace('/scans', '/__cpu'))).json(); return c.user + c.system; };
-    const before = await cpu();
-    const r = await autocannon({ url: s.url, connections, duration, headers });
-    const used = (await cpu()) - before;
-    if (r.non2xx !== 0 || r.errors !== 0) throw new Error(`${mode}: ${r.non2xx} non-2xx, ${r.errors} errors`);
-    return { rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, total: r.requests.total, cpuUs: used / r.requests.total };
-  } finally {
-    s.child.kill();
-  }
+async function load(mode, s) {
+  const cpu = async () => { const c = await (await fetch(s.url.replace('/scans', '/__cpu'))).json(); return c.user + c.system; };
+  const before = await cpu();
+  const r = await autocannon({ url: s.url, connections, duration, headers: s.headers });
+  const used = (await cpu()) - before;
+  if (r.non2xx !== 0 || r.errors !== 0) throw new Error(`${mode}: ${r.non2xx} non-2xx, ${r.errors} errors`);
+  return { rps: r.requests.average, p50: r.latency.p50, p99: r.latency.p99, total: r.requests.total, cpuUs: used / r.requests.total };
 }
 
 const results = { none: [], layers: [], auth: [] };
-for (let i = 0; i < rounds; i++) {
-  for (const mode of Object.keys(results)) {
-    const r = await load(mode);
-    results[mode].push(r);
-    console.error(`round ${i + 1} ${mode}: ${r.rps.toFixed(0)} req/s, p50 ${r.p50} ms, p99 ${r.p99} ms, server CPU ${r.cpuUs.toFixed(1)} µs/request`);
+const servers = {};
+try {
+  // All three stay up; each round loads them one after the other.
+  for (const mode of Object.keys(results)) servers[mode] = await start(mode);
+  for (let i = 0; i < rounds; i++) {
+    for (const mode of Object.keys(results)) {
+      const r = await load(mode, servers[mode]);
+      results[mode].push(r);
+      console.error(`round ${i + 1} ${mode}: ${r.rps.toFixed(0)} req/s, p50 ${r.p50} ms, p99 ${r.p99} ms, server CPU ${r.cpuUs.toFixed(1)} µs/request`);
+    }
   }
+} finally {
+  for (const s of Object.values(servers)) s.child.kill();
 }
 const best = (xs) => xs.reduce((a, b) => (b.rps > a.rps ? b : a));
 const none = best(results.none);
