@@ -11,6 +11,8 @@ pub const DEV_VARS: &str = ".dev.vars";
 pub const DEV_VARS_EXAMPLE: &str = ".dev.vars.example";
 /// The variable holding the root key's hash.
 pub const ROOT_HASH_VAR: &str = "KEYWARD_ROOT_KEY_HASH";
+/// The variable holding the secret the gateway signs its word to the origin with.
+pub const ORIGIN_SECRET_VAR: &str = "ORIGIN_SECRET";
 /// The root key's environment.
 pub const ROOT_ENV: &str = "root";
 
@@ -19,6 +21,8 @@ const DEFAULT_TEMPLATE: &str = "\
 # Local secrets for `wrangler dev`, written by `keyward init`. Never commit this file.
 # The root key (printed once by `keyward init`) holds admin; only its hash is here.
 KEYWARD_ROOT_KEY_HASH=
+# Signs what the gateway tells the origin (filled with a fresh secret by `keyward init`).
+ORIGIN_SECRET=
 # Optional: where alerts are POSTed as JSON.
 # ALERT_WEBHOOK_URL=http://127.0.0.1:9000/alerts
 ";
@@ -50,17 +54,54 @@ pub fn render(template: &str, hash_hex: &str) -> String {
     out
 }
 
+/// `template` with an empty `name=` line given `value` (a line already holding a value,
+/// or none at all, is left as it is).
+pub fn fill_empty(template: &str, name: &str, value: &str) -> String {
+    let mut out = String::with_capacity(template.len() + value.len());
+    for line in template.lines() {
+        if line.trim() == format!("{name}=") {
+            out.push_str(&format!("{name}={value}\n"));
+        } else {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    out
+}
+
 /// Writes `dir/.dev.vars` and returns the root key (the caller prints it once).
 ///
+/// The file is written whole or not at all: a new file readable by its owner only
+/// (0600), synced, then renamed over the old one, so a replaced file never keeps the old
+/// one's permissions. A `.dev.vars` that is a symbolic link is refused, never followed.
+///
 /// # Errors
-/// The file exists and `force` is not set, the vendor is invalid, or I/O fails.
+/// The file exists and `force` is not set, it is a symbolic link, the vendor is invalid,
+/// or I/O fails.
 pub fn init(dir: &Path, vendor: &str, force: bool) -> Result<ApiKey, InitError> {
     let target = dir.join(DEV_VARS);
-    if !force && target.exists() {
-        return Err(InitError(format!(
-            "{} already exists; keyward init --force replaces it (and the root key it was made for stops working)",
-            target.display()
-        )));
+    match std::fs::symlink_metadata(&target) {
+        Ok(m) if m.file_type().is_symlink() => {
+            return Err(InitError(format!(
+                "{} is a symbolic link; keyward init never writes through one (remove it first)",
+                target.display()
+            )));
+        }
+        Ok(m) if !m.is_file() => {
+            return Err(InitError(format!(
+                "{} exists and is not a regular file",
+                target.display()
+            )));
+        }
+        Ok(_) if !force => {
+            return Err(InitError(format!(
+                "{} already exists; keyward init --force replaces it (and the root key it was made for stops working)",
+                target.display()
+            )));
+        }
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(InitError(format!("{}: {e}", target.display()))),
     }
     let template = match std::fs::read_to_string(dir.join(DEV_VARS_EXAMPLE)) {
         Ok(t) => t,
@@ -74,29 +115,60 @@ pub fn init(dir: &Path, vendor: &str, force: bool) -> Result<ApiKey, InitError> 
     };
     let new = ApiKey::generate(vendor, ROOT_ENV)
         .map_err(|e| InitError(format!("cannot make a root key: {e}")))?;
-    let content = render(&template, &new.hash.to_hex());
-    write_private(&target, content.as_bytes(), force)
+    let mut secret = [0u8; 32];
+    fill_random(&mut secret).map_err(|e| InitError(format!("cannot make a secret: {e}")))?;
+    let secret_hex: String = secret.iter().map(|b| format!("{b:02x}")).collect();
+    let content = fill_empty(
+        &render(&template, &new.hash.to_hex()),
+        ORIGIN_SECRET_VAR,
+        &secret_hex,
+    );
+    write_atomically(dir, &target, content.as_bytes(), force)
         .map_err(|e| InitError(format!("{}: {e}", target.display())))?;
     Ok(new.key)
 }
 
-/// Writes a file only its owner can read; `create_new` unless replacing.
-fn write_private(path: &Path, bytes: &[u8], replace: bool) -> std::io::Result<()> {
+/// Writes `bytes` to a new owner-only file beside `target`, then renames it over
+/// `target` (`replace`) or links it there only if nothing is there yet.
+fn write_atomically(dir: &Path, target: &Path, bytes: &[u8], replace: bool) -> std::io::Result<()> {
+    let mut suffix = [0u8; 8];
+    fill_random(&mut suffix)?;
+    let tmp = dir.join(format!(
+        ".dev.vars.{}.tmp",
+        suffix
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    ));
+    let written = write_then_place(&tmp, target, bytes, replace);
+    let _ = std::fs::remove_file(&tmp);
+    written
+}
+
+fn write_then_place(tmp: &Path, target: &Path, bytes: &[u8], replace: bool) -> std::io::Result<()> {
     let mut opts = std::fs::OpenOptions::new();
-    opts.write(true);
-    if replace {
-        opts.create(true).truncate(true);
-    } else {
-        opts.create_new(true);
-    }
+    opts.write(true).create_new(true);
     #[cfg(unix)]
     {
         use std::os::unix::fs::OpenOptionsExt as _;
         opts.mode(0o600);
     }
-    let mut f = opts.open(path)?;
+    let mut f = opts.open(tmp)?;
     f.write_all(bytes)?;
-    f.sync_all()
+    f.sync_all()?;
+    if replace {
+        std::fs::rename(tmp, target)
+    } else {
+        // `hard_link` fails if `target` appeared meanwhile: never overwritten unasked.
+        std::fs::hard_link(tmp, target)
+    }
+}
+
+fn fill_random(buf: &mut [u8]) -> std::io::Result<()> {
+    use keyward_core::RandomSource as _;
+    keyward_core::OsRandom
+        .fill(buf)
+        .map_err(|e| std::io::Error::other(e.to_string()))
 }
 
 #[cfg(test)]
