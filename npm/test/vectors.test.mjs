@@ -12,9 +12,10 @@ const load = (name) => JSON.parse(readFileSync(new URL(`${name}.json`, dir)));
 const input = (i) => (typeof i === 'string' ? i : (i.prefix ?? '') + i.repeat.repeat(i.times));
 // credentials and checks are replayed through every store path in checks.test.mjs.
 // paths.json is the gateway's (replayed by the core's tests and the Worker's e2e suite).
+// origin_signature.json is replayed by keyward/origin's test (origin.test.mjs).
 const covered = new Set([
   'paths', 'parse', 'checksum', 'hash', 'scope_parse', 'scope_grants', 'verify', 'codes', 'credentials', 'checks',
-  'limits', 'credits',
+  'limits', 'credits', 'origin_signature',
 ]);
 
 /** A memoryStore holding one live key with `fields` (rate_limits, credits). */

@@ -267,7 +267,7 @@ describe('the gateway matches the path the origin serves', () => {
     const got = hits.at(-1).headers;
     for (const h of Object.keys(got)) {
       assert.ok(!/override|x-http-method/i.test(h), h);
-      assert.ok(!/^x[-_]keyward[-_]/i.test(h) || ['x-keyward-key-id', 'x-keyward-owner', 'x-keyward-scopes'].includes(h), h);
+      assert.ok(!/^x[-_]keyward[-_]/i.test(h) || ['x-keyward-key-id', 'x-keyward-owner', 'x-keyward-scopes', 'x-keyward-timestamp', 'x-keyward-signature'].includes(h), h);
     }
     assert.equal(got['x-keyward-owner'], 'gw');
     assert.equal(got['x-keyward-scopes'], 'repos:read');

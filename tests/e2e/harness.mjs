@@ -36,6 +36,9 @@ export function makeKey(vendor = 'sk', env = 'root') {
 
 export const sha256 = (s) => createHash('sha256').update(s).digest('hex');
 
+/** The ORIGIN_SECRET every test Worker with a gateway gets (unless the test gives one). */
+export const ORIGIN_SECRET = `e2e-origin-secret-${randomBytes(16).toString('hex')}`;
+
 /** The project's wrangler.toml without its [build] step (the tests build once) and with
  *  paths made relative to where the copy lives. */
 function testConfig(dir, { unauthenticatedLimit } = {}) {
@@ -82,7 +85,10 @@ export async function startWorker({ vars = {}, persistDir, ready = (status) => s
   const rootKey = makeKey();
   const port = await freePort();
   const inspector = await freePort();
-  const allVars = { KEYWARD_ROOT_KEY_HASH: sha256(rootKey), ...vars };
+  // A gateway needs the secret it signs for the origin with: the tests' own, unless a
+  // test gives one (or null: none at all).
+  const allVars = { KEYWARD_ROOT_KEY_HASH: sha256(rootKey), ...(vars.ORIGIN_URL ? { ORIGIN_SECRET } : {}), ...vars };
+  for (const [k, v] of Object.entries(allVars)) if (v === null) delete allVars[k];
   const args = ['dev', '-c', config, '--ip', '127.0.0.1', '--port', String(port), '--inspector-port', String(inspector),
     '--persist-to', persist, '--test-scheduled', '--show-interactive-dev-session=false', '--log-level', 'log'];
   for (const [k, v] of Object.entries(allVars)) args.push('--var', `${k}:${v}`);

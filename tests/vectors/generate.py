@@ -7,7 +7,7 @@ Every secret is derived from a fixed seed: the output is stable, and no key here
 
     python3 tests/vectors/generate.py     # rewrites tests/vectors/*.json
 """
-import base64, hashlib, json, os, zlib
+import base64, hashlib, hmac, json, os, zlib
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -440,6 +440,31 @@ def main():
     ]
     write("codes.json", [{"name": c, "input": c, "expect": {"status": st, "bearer_error": be, "challenge": ch}}
                          for c, st, be, ch in codes])
+
+    # The gateway's signature over what it asserts to the origin (keyward_core::gateway::
+    # signed_message, npm's keyward/origin): HMAC-SHA256 from Python's hmac module.
+    secret = "test-vector-origin-secret-0123456789abcdef"
+    signed = [
+        ("a read with a query", "GET", "/repos/1?full=1", 1700000000, "key_0123456789abcdef", "team-ci", "repos:read"),
+        ("a lower-case method is signed upper-case", "post", "/scans", 1764460800, "key_AbCdEfGhIjKlMnOp", "ops@example.com", "scans:read scans:write"),
+        ("an owner stored before the grammar, as the header carries it", "DELETE", "/repos/7", 1764460801, "key_zzzzzzzzzzzzzzzz", "team%20a%2C%20admin", "admin"),
+    ]
+    origin_cases = []
+    for name, method, target, ts, key_id, owner, scopes in signed:
+        message = "\n".join(["keyward-origin-v1", method.upper(), target, str(ts), key_id, owner, scopes])
+        origin_cases.append({
+            "name": name, "method": method, "path_and_query": target, "timestamp": ts, "key_id": key_id,
+            "owner": owner, "scopes": scopes, "message": message,
+            "signature": "v1=" + hmac.new(secret.encode(), message.encode(), hashlib.sha256).hexdigest(),
+        })
+    with open(os.path.join(HERE, "origin_signature.json"), "w") as f:
+        json.dump({
+            "version": 1,
+            "description": "The gateway's signature over what it asserts to the origin: HMAC-SHA256 under ORIGIN_SECRET of the signed message (keyward_core::gateway::signed_message), as 'v1=' and lowercase hex. Rust replays the message; npm's verifyGatewayRequest replays message and signature.",
+            "secret": secret,
+            "cases": origin_cases,
+        }, f, indent=2, ensure_ascii=False)
+        f.write("\n")
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ pub struct Client {
     pub ip: Option<String>,
     /// Country from Cloudflare's request metadata.
     pub country: Option<String>,
-    /// `User-Agent`, truncated.
+    /// `User-Agent`, format characters escaped, truncated.
     pub user_agent: Option<String>,
 }
 
@@ -35,7 +35,13 @@ impl Client {
                 .flatten()
                 .map(|v| bounded(v, 64)),
             country: req.cf().and_then(|cf| cf.country()),
-            user_agent: h.get("user-agent").ok().flatten().map(|v| bounded(v, 256)),
+            // The client's header cannot be refused like a field: its invisible format
+            // characters are stored escaped (the core's `text::escape_format_chars`).
+            user_agent: h
+                .get("user-agent")
+                .ok()
+                .flatten()
+                .map(|v| bounded(keyward_core::text::escape_format_chars(&v), 256)),
         }
     }
 }

@@ -4,7 +4,7 @@ use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::rc::Rc;
 
-use keyward_core::gateway::Routes;
+use keyward_core::gateway::{MIN_ORIGIN_SECRET_LEN, Routes};
 use keyward_core::limits::{NamedLimit, validate_limits};
 use keyward_core::{KeyHash, ScopeRegistry, is_valid_prefix};
 use worker::Env;
@@ -47,6 +47,9 @@ pub struct Config {
     pub origin_url: Option<String>,
     /// Gateway routes.
     pub routes: Routes,
+    /// The secret the gateway signs what it asserts to the origin with (required with
+    /// `origin_url`).
+    pub origin_secret: Option<OriginSecret>,
     /// Largest request body the gateway forwards.
     pub gateway_max_body: usize,
     /// How long an isolate may reuse a key ledger's answer, in ms (0: never).
@@ -62,6 +65,15 @@ pub struct Config {
     pub alert_webhook_url: Option<String>,
     /// Leak-report signing keys: identifier → P-256 public key (SPKI DER).
     pub leak_report_keys: BTreeMap<String, Vec<u8>>,
+}
+
+/// `ORIGIN_SECRET`'s bytes; never printed.
+pub struct OriginSecret(pub Vec<u8>);
+
+impl std::fmt::Debug for OriginSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("OriginSecret(…)")
+    }
 }
 
 thread_local! {
@@ -162,6 +174,17 @@ impl Config {
                     0
                 }),
         };
+        let origin_secret =
+            var(env, "ORIGIN_SECRET").map(|s| OriginSecret(s.trim().as_bytes().to_vec()));
+        match (&origin_url, &origin_secret) {
+            (Some(_), None) => problems.push(format!(
+                "ORIGIN_SECRET is required when ORIGIN_URL is set (the gateway signs what it tells the origin with it; at least {MIN_ORIGIN_SECRET_LEN} characters, e.g. `openssl rand -hex 32`; `keyward init` writes one into .dev.vars)"
+            )),
+            (_, Some(s)) if s.0.len() < MIN_ORIGIN_SECRET_LEN => problems.push(format!(
+                "ORIGIN_SECRET must be at least {MIN_ORIGIN_SECRET_LEN} characters"
+            )),
+            _ => {}
+        }
         if origin_url.is_some() && routes.is_empty() {
             problems.push("ROUTES is required when ORIGIN_URL is set (the gateway fails closed: no route, no access)".to_owned());
         }
@@ -282,6 +305,7 @@ impl Config {
                 scopes,
                 origin_url,
                 routes,
+                origin_secret,
                 gateway_max_body,
                 revocation_bound_ms,
                 default_limits,

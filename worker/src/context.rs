@@ -100,9 +100,8 @@ impl Ctx<'_> {
         action: &str,
         log: LogUse,
     ) -> Result<Caller, ApiError> {
-        if throttle::blocked(self.client.ip.as_deref()) {
-            return Err(throttle::refusal());
-        }
+        // The credential is judged before the address: a valid key is never refused for
+        // others' failures (the core's `throttle` rules).
         let raw = match credential(req.headers()) {
             Ok(raw) => raw,
             Err(e) => return Err(self.failed(action, None, e).await),
@@ -136,18 +135,22 @@ impl Ctx<'_> {
         }
     }
 
-    /// Logs a refused credential and counts it against the client's IP when it is a failed
-    /// attempt (no key, junk, unknown); the refusal to answer.
+    /// A refused credential: from an address over the failed-attempt limit, 429 without
+    /// an audit row; otherwise logged (its alert follows from the event), then counted
+    /// against the address when it is a failed attempt (the core's `throttle::counts`).
+    /// The refusal to answer.
     pub async fn failed(
         &mut self,
         action: &str,
         check: Option<&Check>,
         refusal: ApiError,
     ) -> ApiError {
+        let ip = self.client.ip.clone();
+        if throttle::refused(ip.as_deref(), refusal.code) {
+            return throttle::refusal();
+        }
         self.record_use(action, check, refusal.code);
-        if throttle::counts(refusal.code)
-            && throttle::failed(self.env, self.client.ip.as_deref()).await
-        {
+        if throttle::failed(self.env, ip.as_deref(), refusal.code).await {
             return throttle::refusal();
         }
         refusal

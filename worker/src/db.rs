@@ -1,11 +1,11 @@
 //! Every D1 statement: audit events and alerts in, history and reports out.
 //!
 //! Times are stored as RFC 3339 text in UTC with milliseconds, which sorts as text.
-//! Lifecycle events (`key.*`) are told from uses by the core's [`LIFECYCLE_PREFIX`].
+//! Lifecycle events are told from uses by the core's exact [`Lifecycle::ALL`] values.
 
 use keyward_api::{Alert, AuditCursor, Bucket, UsageRow};
 use keyward_core::chrono::{DateTime, Utc};
-use keyward_core::{AuditEvent, KeyHistory, LIFECYCLE_PREFIX};
+use keyward_core::{AuditEvent, KeyHistory, Lifecycle};
 use serde::Deserialize;
 use worker::wasm_bindgen::JsValue;
 use worker::{D1Database, D1PreparedStatement};
@@ -26,9 +26,15 @@ fn opt(v: &Option<String>) -> JsValue {
     v.as_deref().map_or(JsValue::NULL, JsValue::from_str)
 }
 
-/// `action` is a use (not in the lifecycle namespace), as SQL.
+/// `action` is a use (not one of the lifecycle actions), as SQL: exact values, never
+/// `LIKE` (which SQLite matches case-insensitively), the same rule as the core's
+/// `EventKind::of`. The values are the core's own constants, never input.
 fn uses() -> String {
-    format!("action NOT LIKE '{LIFECYCLE_PREFIX}%'")
+    let list: Vec<String> = Lifecycle::ALL
+        .iter()
+        .map(|l| format!("'{}'", l.as_str()))
+        .collect();
+    format!("action NOT IN ({})", list.join(", "))
 }
 
 fn insert_event(db: &D1Database, e: &AuditEvent) -> worker::Result<D1PreparedStatement> {

@@ -1,33 +1,79 @@
 //! The edge gateway: every request that is not keyward's own is made canonical, checked
 //! against the route's scope and forwarded to `ORIGIN_URL` without the credential, at
-//! exactly the path that was matched. Fails closed. The rules (the canonical path, the
-//! route table) are the core's.
+//! exactly the path that was matched, with the key's identity signed. Fails closed. The
+//! rules (the canonical path, the route table, which headers the origin may receive,
+//! the signed message) are the core's; this module does the I/O.
 
-use keyward_core::gateway::canonical_path;
-use keyward_core::{Code, EnvRule};
-use worker::{Fetch, Headers, Request, RequestInit, RequestRedirect, Response};
+use keyward_core::gateway::{
+    Assertion, KEY_ID_HEADER, OWNER_HEADER, SCOPES_HEADER, SIGNATURE_HEADER, SIGNATURE_VERSION,
+    TIMESTAMP_HEADER, canonical_path, forwarded_headers, is_stripped, signed_message,
+};
+use keyward_core::text::owner_header_value;
+use keyward_core::{Code, EnvRule, KeyRecord};
+use worker::{Fetch, Headers, Request, RequestInit, RequestRedirect, Response, Url};
 
 use crate::auth::{self, Root};
 use crate::context::Ctx;
 use crate::http::{ApiError, credential, read_body};
-use crate::throttle;
 
-/// Headers that ask an origin to treat a request as another method.
-const METHOD_OVERRIDES: [&str; 3] = [
-    "x-http-method-override",
-    "x-http-method",
-    "x-method-override",
-];
-
-/// Whether a client header is one the origin must not receive: the credential, a method
-/// override, or anything in keyward's own `X-Keyward-*` namespace (with `_` read as `-`,
-/// since some servers fold the two).
-pub fn is_stripped(name: &str) -> bool {
-    let name = name.to_ascii_lowercase().replace('_', "-");
-    name == "authorization"
-        || name == "x-api-key"
-        || METHOD_OVERRIDES.contains(&name.as_str())
-        || name.starts_with("x-keyward-")
+/// The headers the origin receives: the client's, without those it may not choose; what
+/// the gateway knows of the client; the key's identity, with the timestamp and the
+/// HMAC-SHA256 signature over them, the method and the path and query of `target`.
+async fn origin_headers(
+    ctx: &Ctx<'_>,
+    req: &Request,
+    record: &KeyRecord,
+    method: &str,
+    target: &Url,
+) -> Result<Headers, ApiError> {
+    let headers = Headers::new();
+    for (name, value) in req.headers().entries() {
+        if !is_stripped(&name) {
+            let _ = headers.append(&name, &value);
+        }
+    }
+    let asked = req.url()?;
+    let host = match (asked.host_str(), asked.port()) {
+        (Some(h), Some(p)) => format!("{h}:{p}"),
+        (Some(h), None) => h.to_owned(),
+        (None, _) => String::new(),
+    };
+    for (name, value) in forwarded_headers(ctx.client.ip.as_deref(), asked.scheme(), &host) {
+        headers.set(name, &value)?;
+    }
+    let scopes: Vec<&str> = record.scopes.iter().map(|s| s.as_str()).collect();
+    let scopes = scopes.join(" ");
+    let owner = owner_header_value(&record.owner);
+    let path_and_query = match target.query() {
+        Some(q) => format!("{}?{q}", target.path()),
+        None => target.path().to_owned(),
+    };
+    let timestamp = crate::now()
+        .ok_or_else(|| ApiError::new(Code::Unavailable, "the clock cannot be read"))?
+        .timestamp();
+    let message = signed_message(&Assertion {
+        method,
+        path_and_query: &path_and_query,
+        timestamp,
+        key_id: record.id.as_str(),
+        owner: &owner,
+        scopes: &scopes,
+    });
+    let secret = ctx
+        .config
+        .origin_secret
+        .as_ref()
+        .ok_or_else(|| ApiError::new(Code::Unavailable, "ORIGIN_SECRET is not set"))?;
+    let mac = crate::signature::hmac_sha256(&secret.0, message.as_bytes())
+        .await
+        .map_err(|e| ApiError::unavailable("signing for the origin", e))?;
+    let hex: String = mac.iter().map(|b| format!("{b:02x}")).collect();
+    headers.set(KEY_ID_HEADER, record.id.as_str())?;
+    headers.set(OWNER_HEADER, &owner)?;
+    headers.set(SCOPES_HEADER, &scopes)?;
+    headers.set(TIMESTAMP_HEADER, &timestamp.to_string())?;
+    headers.set(SIGNATURE_HEADER, &format!("{SIGNATURE_VERSION}={hex}"))?;
+    Ok(headers)
 }
 
 /// Checks and forwards one request.
@@ -63,9 +109,7 @@ pub async fn forward(
             "no gateway route matches this request",
         ));
     };
-    if throttle::blocked(ctx.client.ip.as_deref()) {
-        return Err(throttle::refusal());
-    }
+    // The credential is judged before the address (see `throttle`).
     let raw = match credential(req.headers()) {
         Ok(raw) => raw,
         Err(e) => return Err(ctx.failed(&action, None, e).await),
@@ -84,27 +128,14 @@ pub async fn forward(
         return Err(ctx.failed(&action, Some(&check), check.to_error()).await);
     };
 
-    let headers = Headers::new();
-    for (name, value) in req.headers().entries() {
-        if !is_stripped(&name) {
-            let _ = headers.append(&name, &value);
-        }
-    }
-    let scopes: Vec<&str> = record.scopes.iter().map(|s| s.as_str()).collect();
-    headers.set("x-keyward-key-id", record.id.as_str())?;
-    headers.set("x-keyward-owner", &record.owner)?;
-    headers.set("x-keyward-scopes", &scopes.join(" "))?;
     let target = if query.is_empty() {
         format!("{origin}{path}")
     } else {
         format!("{origin}{path}?{query}")
     };
+    let target = Url::parse(&target)
+        .map_err(|e| ApiError::new(Code::InvalidRequest, format!("the request URL: {e}")))?;
     let mut init = RequestInit::new();
-    // An origin's redirect goes back to the client; it is not followed with keyward's
-    // headers to wherever it points.
-    init.with_method(req.method())
-        .with_headers(headers)
-        .with_redirect(RequestRedirect::Manual);
     if !matches!(method.as_str(), "GET" | "HEAD") {
         let body = match read_body(&mut req, ctx.config.gateway_max_body).await {
             Ok(b) => b,
@@ -119,7 +150,14 @@ pub async fn forward(
             ));
         }
     }
-    let upstream = Request::new_with_init(&target, &init)?;
+    // Signed when it is sent (a body may have taken minutes to arrive).
+    let headers = origin_headers(ctx, &req, record, &method, &target).await?;
+    // An origin's redirect goes back to the client; it is not followed with keyward's
+    // headers to wherever it points.
+    init.with_method(req.method())
+        .with_headers(headers)
+        .with_redirect(RequestRedirect::Manual);
+    let upstream = Request::new_with_init(target.as_str(), &init)?;
     match Fetch::Request(upstream).send().await {
         Ok(resp) => {
             ctx.record_use(&action, Some(&check), Code::Valid);
@@ -143,31 +181,6 @@ pub async fn forward(
         Err(e) => {
             ctx.record_use(&action, Some(&check), Code::Unavailable);
             Err(ApiError::unavailable("the origin", e))
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::is_stripped;
-
-    #[test]
-    fn credentials_overrides_and_keyward_headers_never_reach_the_origin() {
-        for name in [
-            "Authorization",
-            "X-API-Key",
-            "X-HTTP-Method-Override",
-            "x-http-method",
-            "X-Method-Override",
-            "X-Keyward-Owner",
-            "x_keyward_owner",
-            "X_KEYWARD-Key-Id",
-            "x-keyward-anything",
-        ] {
-            assert!(is_stripped(name), "{name}");
-        }
-        for name in ["x-trace", "content-type", "x-keywardish", "accept"] {
-            assert!(!is_stripped(name), "{name}");
         }
     }
 }

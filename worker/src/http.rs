@@ -109,12 +109,13 @@ impl From<CredentialError> for ApiError {
 /// The result type of every handler.
 pub type ApiResult = Result<Response, ApiError>;
 
-/// A JSON response with `status`, never cached.
+/// A JSON response with `status`, never cached, never sniffed as anything but JSON.
 pub fn json<T: Serialize>(status: u16, body: &T) -> Response {
     let text = serde_json::to_string(body).unwrap_or_else(|_| "{}".to_owned());
     let headers = Headers::new();
     let _ = headers.set("content-type", "application/json; charset=utf-8");
     let _ = headers.set("cache-control", "no-store");
+    let _ = headers.set("x-content-type-options", "nosniff");
     Response::builder()
         .with_status(status)
         .with_headers(headers)

@@ -2,7 +2,8 @@
 
 use keyward_api::{
     CreateKey, CreatedKey, CreditsSpec, KeyList, KeyView, Previous, RevokeKey, RotateKey,
-    RotatedKey, SecretString, SetCredits, UpdateKey, check_env_name, check_limits, check_owner,
+    RotatedKey, SecretString, SetCredits, UpdateKey, check_env_name, check_limits,
+    check_owner_filter,
 };
 use keyward_core::chrono::Duration;
 use keyward_core::{
@@ -91,7 +92,7 @@ pub async fn list(ctx: &mut Ctx<'_>, req: Request) -> ApiResult {
     let q = Query::of(&req, &["owner", "env", "cursor", "limit"])?;
     let limit = q.limit(50, 100)?;
     if let Some(owner) = q.get("owner") {
-        check_owner(owner)?;
+        check_owner_filter(owner)?;
     }
     if let Some(env) = q.get("env") {
         check_env_name(env)?;

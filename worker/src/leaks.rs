@@ -8,7 +8,7 @@ use keyward_core::chrono::{DateTime, Utc};
 use keyward_core::{AlertKind, AuditEvent, Code, KeyHash, KeyRecord, Lifecycle, Presented};
 use worker::Request;
 
-use keyward_api::{Alert, LeakFeedback, LeakLabel, ReportedToken, Revocation};
+use keyward_api::{Alert, LeakFeedback, LeakLabel, ReportedToken, Revocation, bounded_text};
 
 use crate::alerts;
 use crate::config::{AUDIT_DB, REVOCATIONS};
@@ -166,10 +166,12 @@ async fn revoke_reported(
     let mut revoked_here = 0;
     for (item, hash) in reported.iter().zip(&parsed) {
         let token_hash = KeyHash::of(item.token.expose_secret()).to_hex();
+        // The reporter's words are bounded before they go into an alert (which bounds
+        // its fields again), so that the verdict at the end of the detail is kept.
         let place = format!(
             "{} ({})",
-            item.url.as_deref().unwrap_or("an unknown place"),
-            item.source.as_deref().unwrap_or("unknown source")
+            bounded_text(item.url.as_deref().unwrap_or("an unknown place"), 512),
+            bounded_text(item.source.as_deref().unwrap_or("unknown source"), 64)
         );
         let (label, revocation) = match hash {
             None => (LeakLabel::FalsePositive, None),

@@ -520,10 +520,13 @@ impl KeyLedger {
         let Some(row) = Iterator::next(&mut rows).transpose()? else {
             return Ok(Window::default());
         };
+        // A window that cannot be read is never read as empty (that would reset the
+        // limit): the use is refused as `unavailable` instead.
         let json = worker::js_sys::Reflect::get(&row, &"uses".into())?
             .as_string()
-            .unwrap_or_default();
-        Ok(serde_json::from_str(&json).unwrap_or_default())
+            .ok_or_else(|| worker::Error::RustError(format!("window {name}: not text")))?;
+        serde_json::from_str(&json)
+            .map_err(|e| worker::Error::RustError(format!("window {name} cannot be read: {e}")))
     }
 
     fn windows(&self, limits: &[NamedLimit]) -> worker::Result<Vec<Window>> {
@@ -776,7 +779,10 @@ impl KeyLedger {
                     refill,
                     alert_below,
                 };
-                let credits = Credits::changed(holder.credits.take(), change, now);
+                let credits = match Credits::changed(holder.credits.clone(), change, now) {
+                    Ok(c) => c,
+                    Err(e) => return Ok(refused(Code::InvalidRequest, &e.to_string())),
+                };
                 holder.credits = Some(credits);
                 self.save(&holder)?;
                 Ok(LedgerAnswer {
@@ -898,6 +904,7 @@ impl<'a> Ledger<'a> {
         let mut resp = stub.fetch_with_request(req).await.map_err(fault)?;
         let refusal = match resp.status_code() {
             200 => None,
+            400 => Some(Code::InvalidRequest),
             404 => Some(Code::NotFound),
             409 => Some(Code::Conflict),
             s => return Err(fault(format!("the object answered {s}"))),

@@ -38,11 +38,15 @@ use crate::context::Ctx;
 use crate::http::{ApiError, ApiResult, json};
 use crate::store::Store;
 
-/// The time: the platform's clock, plus the test clock offset a test configuration may set.
-fn now() -> DateTime<Utc> {
+/// The time: the platform's clock, plus the test clock offset a test configuration may set;
+/// none when the clock cannot be read (never the 1970 epoch: the core's `platform_time`).
+fn now() -> Option<DateTime<Utc>> {
     let offset = CLOCK_OFFSET_MS.with(std::cell::Cell::get);
-    DateTime::from_timestamp_millis(worker::Date::now().as_millis() as i64 + offset)
-        .unwrap_or_default()
+    keyward_core::time::platform_time(worker::js_sys::Date::now(), offset)
+}
+
+fn no_clock() -> ApiError {
+    ApiError::new(Code::Unavailable, "the clock cannot be read")
 }
 
 thread_local! {
@@ -63,11 +67,14 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<Response>
         Ok(kv) => Store::new(kv),
         Err(e) => return Ok(ApiError::unavailable("key storage", e).into_response()),
     };
+    let Some(now) = now() else {
+        return Ok(no_clock().into_response());
+    };
     let mut c = Ctx {
         config: &config,
         store,
         env: &env,
-        now: now(),
+        now,
         client: audit::Client::of(&req),
         events: Vec::new(),
         alerts: Vec::new(),
@@ -177,7 +184,8 @@ async fn queue(batch: MessageBatch<AuditEvent>, env: Env, ctx: Context) -> worke
     }
     if !jobs.is_empty() {
         let config = Config::get(&env).map_err(worker::Error::RustError)?;
-        let done = leaks::revoke_queued(jobs, &env, &config, now()).await?;
+        let now = now().ok_or_else(|| worker::Error::RustError(no_clock().message))?;
+        let done = leaks::revoke_queued(jobs, &env, &config, now).await?;
         audit::send(&env, &ctx, done);
     }
     if events.is_empty() {
@@ -188,7 +196,11 @@ async fn queue(batch: MessageBatch<AuditEvent>, env: Env, ctx: Context) -> worke
 
 #[event(scheduled)]
 async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
-    match cron::run(&env, now()).await {
+    let Some(now) = now() else {
+        worker::console_error!("daily checks skipped: the clock cannot be read");
+        return;
+    };
+    match cron::run(&env, now).await {
         Ok(n) => worker::console_log!("daily checks raised {n} new alerts"),
         Err(e) => worker::console_error!("daily checks failed: {e}"),
     }

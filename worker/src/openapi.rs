@@ -38,6 +38,7 @@ pub fn serve(config: &Config) -> Response {
     let headers = Headers::new();
     let _ = headers.set("content-type", "application/json; charset=utf-8");
     let _ = headers.set("cache-control", "public, max-age=60");
+    let _ = headers.set("x-content-type-options", "nosniff");
     Response::builder()
         .with_status(200)
         .with_headers(headers)

@@ -2,7 +2,7 @@
 //! one Durable Object per owner, so that five keys of one customer do not get five times
 //! the allowance.
 
-use keyward_api::{OwnerLimits, check_limits, check_owner};
+use keyward_api::{OwnerLimits, check_limits, check_owner_filter};
 use worker::Request;
 
 use crate::context::{Ctx, LogUse};
@@ -49,5 +49,5 @@ pub async fn put(ctx: &mut Ctx<'_>, mut req: Request, owner: &str) -> ApiResult 
 /// An owner in the path that could not be one (not 1 to 128 printable ASCII characters)
 /// names no resource: 404, as an id that could not be a key's does.
 fn known_shape(owner: &str) -> Result<(), ApiError> {
-    check_owner(owner).map_err(|_| ApiError::new(Code::NotFound, "no such owner"))
+    check_owner_filter(owner).map_err(|_| ApiError::new(Code::NotFound, "no such owner"))
 }

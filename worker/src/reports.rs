@@ -2,7 +2,8 @@
 //! (`/v1/me`).
 
 use keyward_api::{
-    AlertList, AuditCursor, AuditEventList, Bucket, Deployment, Me, Usage, check_owner, usage_start,
+    AlertList, AuditCursor, AuditEventList, Bucket, Deployment, Me, Usage, check_owner_filter,
+    usage_start,
 };
 use keyward_core::chrono::{DateTime, Utc};
 use keyward_core::{Code, KeyId};
@@ -137,7 +138,7 @@ pub async fn usage(ctx: &mut Ctx<'_>, req: Request) -> ApiResult {
         .transpose()?;
     let mut owner = q.get("owner").map(str::to_owned);
     if let Some(o) = &owner {
-        check_owner(o)?;
+        check_owner_filter(o)?;
     }
     let actor = caller.actor();
     if let Some((own, _)) = actor.home().filter(|_| actor.is_bounded()) {

@@ -74,6 +74,13 @@ extern "C" {
         usages: &Array,
     ) -> Result<Promise, JsValue>;
 
+    #[wasm_bindgen(js_namespace = ["crypto", "subtle"], js_name = sign, catch)]
+    fn subtle_sign(
+        algorithm: &JsValue,
+        key: &JsValue,
+        data: &Uint8Array,
+    ) -> Result<Promise, JsValue>;
+
     #[wasm_bindgen(js_namespace = ["crypto", "subtle"], js_name = verify, catch)]
     fn subtle_verify(
         algorithm: &JsValue,
@@ -120,6 +127,25 @@ pub async fn verify_p256(spki: &[u8], signature: &[u8; 64], data: &[u8]) -> Resu
     Ok(verified
         .dyn_into::<worker::js_sys::Boolean>()
         .is_ok_and(|b| b.value_of()))
+}
+
+/// The HMAC-SHA256 of `data` under `secret`, by Web Crypto.
+///
+/// # Errors
+/// A platform fault (the key could not be imported or used).
+pub async fn hmac_sha256(secret: &[u8], data: &[u8]) -> Result<Vec<u8>, String> {
+    let fault = |what: &str, e: JsValue| format!("{what}: {e:?}");
+    let algorithm = object(&[("name", "HMAC"), ("hash", "SHA-256")]);
+    let usages = Array::of1(&"sign".into());
+    let key = import_key("raw", &Uint8Array::from(secret), &algorithm, false, &usages)
+        .map_err(|e| fault("importKey", e))?;
+    let key = JsFuture::from(key)
+        .await
+        .map_err(|e| fault("importKey", e))?;
+    let signed = subtle_sign(&object(&[("name", "HMAC")]), &key, &Uint8Array::from(data))
+        .map_err(|e| fault("sign", e))?;
+    let signed = JsFuture::from(signed).await.map_err(|e| fault("sign", e))?;
+    Ok(Uint8Array::new(&signed).to_vec())
 }
 
 #[cfg(test)]

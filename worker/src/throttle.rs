@@ -1,17 +1,21 @@
-//! Failed attempts (no key, a malformed key, an unknown key) limited per client IP with the
-//! Workers Rate Limiting binding, so that a flood of random well-formed keys cannot turn
-//! into unbounded KV reads and audit rows. Cloudflare's rate limiting is counted per
-//! location and is approximate by its own description; it bounds abuse, it does not
-//! meter customers (keys' limits, counted in their Durable Objects, do that exactly).
+//! Failed attempts (no key, junk, an unknown key, a revoked, expired or wrong-environment
+//! key) limited per client address with the Workers Rate Limiting binding, so that a flood
+//! of random keys cannot turn into unbounded audit rows. Cloudflare's rate limiting is
+//! counted per location and is approximate by its own description; it bounds abuse, it
+//! does not meter customers (keys' limits, counted in their Durable Objects, do that
+//! exactly).
 //!
-//! An IP over the limit is remembered by the isolate for the limiter's period: its next
-//! requests are answered 429 `rate_limited` before any lookup, and without an audit row
-//! each (the one that tripped the limit is logged).
+//! The rules are the core's (`keyward_core::throttle`): the credential is judged first and
+//! only a failed attempt is ever refused, so a valid key is never locked out by others
+//! behind the same address; IPv6 is counted by /64. A bucket over the limit is remembered
+//! by the isolate for the limiter's period (at most [`CAPACITY`] buckets, the oldest
+//! evicted first): its next failed attempts are answered 429 `rate_limited` without an
+//! audit row each (the one that tripped the limit is logged).
 
 use std::cell::RefCell;
-use std::collections::HashMap;
 
 use keyward_core::Code;
+use keyward_core::throttle::{Blocklist, bucket, counts, refuses};
 use worker::Env;
 
 use crate::config::UNAUTHENTICATED;
@@ -20,24 +24,19 @@ use crate::http::ApiError;
 /// The period of the `UNAUTHENTICATED` limiter (wrangler.toml), in seconds.
 pub const PERIOD_SECONDS: u32 = 60;
 
+/// The most buckets an isolate remembers as blocked.
+pub const CAPACITY: usize = 10_000;
+
 thread_local! {
-    /// IPs over the limit, until when (ms).
-    static BLOCKED: RefCell<HashMap<String, f64>> = RefCell::new(HashMap::new());
+    /// Buckets over the limit, until when (ms).
+    static BLOCKED: RefCell<Blocklist> = RefCell::new(Blocklist::new(CAPACITY));
 }
 
 fn now_ms() -> f64 {
-    worker::Date::now().as_millis() as f64
+    worker::js_sys::Date::now()
 }
 
-/// Whether `code` is a failed attempt that counts: no key, junk, or a key nobody holds.
-pub fn counts(code: Code) -> bool {
-    matches!(
-        code,
-        Code::MissingKey | Code::Malformed | Code::BadChecksum | Code::UnknownKey
-    )
-}
-
-/// The refusal for an IP over the limit.
+/// The refusal for an address over the limit.
 pub fn refusal() -> ApiError {
     let mut e = ApiError::new(
         Code::RateLimited,
@@ -47,39 +46,34 @@ pub fn refusal() -> ApiError {
     e
 }
 
-/// Whether `ip` is over the limit now (no lookup is made for it).
-pub fn blocked(ip: Option<&str>) -> bool {
+/// Whether an attempt judged `code` from `ip` is refused because the address is over the
+/// limit (only failed attempts ever are).
+pub fn refused(ip: Option<&str>, code: Code) -> bool {
     let Some(ip) = ip else { return false };
-    BLOCKED.with(|b| {
-        let mut b = b.borrow_mut();
-        match b.get(ip) {
-            Some(&until) if until > now_ms() => true,
-            Some(_) => {
-                b.remove(ip);
-                false
-            }
-            None => false,
-        }
-    })
+    if !counts(code) {
+        return false;
+    }
+    let key = bucket(ip);
+    let blocked = BLOCKED.with(|b| b.borrow_mut().is_blocked(&key, now_ms()));
+    refuses(blocked, code)
 }
 
-/// Counts a failed attempt from `ip`; whether it went over the limit (the IP is then
-/// blocked for the period). A limiter that cannot be reached counts nothing: the attempt
-/// was refused anyway.
-pub async fn failed(env: &Env, ip: Option<&str>) -> bool {
+/// Counts a failed attempt judged `code` from `ip`; whether it went over the limit (the
+/// address is then blocked for the period). A limiter that cannot be reached counts
+/// nothing: the attempt was refused anyway.
+pub async fn failed(env: &Env, ip: Option<&str>, code: Code) -> bool {
     let Some(ip) = ip else { return false };
+    if !counts(code) {
+        return false;
+    }
+    let key = bucket(ip);
     let Ok(limiter) = env.rate_limiter(UNAUTHENTICATED) else {
         return false;
     };
-    match limiter.limit(ip.to_owned()).await {
+    match limiter.limit(key.clone()).await {
         Ok(outcome) if !outcome.success => {
-            BLOCKED.with(|b| {
-                let mut b = b.borrow_mut();
-                if b.len() > 10_000 {
-                    b.clear();
-                }
-                b.insert(ip.to_owned(), now_ms() + f64::from(PERIOD_SECONDS) * 1000.0);
-            });
+            let until = now_ms() + f64::from(PERIOD_SECONDS) * 1000.0;
+            BLOCKED.with(|b| b.borrow_mut().block(&key, until));
             true
         }
         Ok(_) => false,

@@ -93,8 +93,8 @@ pub struct CreditsSpec {
     pub alert_below: Option<u64>,
 }
 
-/// The largest balance or refill amount.
-pub const MAX_CREDITS: u64 = 1_000_000_000_000;
+/// The largest balance or refill amount (the core's).
+pub use keyward_core::limits::MAX_CREDITS;
 
 impl CreditsSpec {
     /// Checks the bounds.
@@ -196,12 +196,29 @@ impl CreateKey {
     }
 }
 
-/// An owner: 1 to [`MAX_NAME_LEN`] printable ASCII characters (space to `~`), not blank,
-/// so that it can travel in an HTTP header unchanged.
+/// A new key's owner: the core's owner grammar (`text::is_valid_owner`): a letter or
+/// digit, then up to 127 of letters, digits and `. _ - @ + : =`, so that it is one token
+/// in any header.
 ///
 /// # Errors
 /// A [`FieldError`] naming `owner`.
 pub fn check_owner(owner: &str) -> Result<(), FieldError> {
+    if !keyward_core::text::is_valid_owner(owner) {
+        return Err(FieldError::new(
+            "owner",
+            "must be a letter or digit, then up to 127 letters, digits or . _ - @ + : =",
+        ));
+    }
+    Ok(())
+}
+
+/// An owner named to find keys or limits: any owner a key may have, including one stored
+/// before the grammar of [`check_owner`] (1 to [`MAX_NAME_LEN`] printable ASCII
+/// characters, not blank).
+///
+/// # Errors
+/// A [`FieldError`] naming `owner`.
+pub fn check_owner_filter(owner: &str) -> Result<(), FieldError> {
     if owner.trim().is_empty()
         || owner.len() > MAX_NAME_LEN
         || !owner.bytes().all(|b| (0x20..=0x7e).contains(&b))

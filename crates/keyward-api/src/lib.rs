@@ -21,10 +21,12 @@ mod verify;
 pub use keys::{
     CreateKey, CreatedKey, CreditsSpec, CreditsView, KeyList, KeyView, MAX_CREDITS, OwnerLimits,
     Previous, RevokeKey, RotateKey, RotatedKey, SetCredits, UpdateKey, check_limits, check_owner,
+    check_owner_filter,
 };
 pub use me::{Deployment, Me, ScopeEntry};
 pub use reports::{
-    Alert, AlertList, AuditEventList, LeakFeedback, LeakLabel, ReportedToken, Revocation,
+    Alert, AlertList, AuditEventList, LeakFeedback, LeakLabel, MAX_ALERT_DETAIL, MAX_ALERT_FIELD,
+    ReportedToken, Revocation, bounded_text,
 };
 pub use secret::SecretString;
 pub use usage::{
@@ -117,7 +119,9 @@ pub fn check_env_name(env: &str) -> Result<(), FieldError> {
     }
 }
 
-/// Checks a text field: 1 to `max` characters, not blank, no control characters.
+/// Checks a text field: 1 to `max` characters, not blank, no control characters and no
+/// invisible format characters (bidi controls, zero-width: the core's
+/// `text::is_format_char`), which would let one name pass for another on a screen.
 ///
 /// # Errors
 /// A [`FieldError`] naming `field`.
@@ -129,5 +133,16 @@ pub fn check_text(field: &str, value: &str, max: usize) -> Result<(), FieldError
             format!("must be 1 to {max} characters without control characters"),
         ));
     }
+    if keyward_core::text::has_format_chars(value) {
+        return Err(format_chars(field));
+    }
     Ok(())
+}
+
+/// The refusal of a field holding an invisible format character.
+pub(crate) fn format_chars(field: &str) -> FieldError {
+    FieldError::new(
+        field,
+        "may not hold bidi controls or other invisible format characters (U+202A-U+202E, U+2066-U+2069, zero-width characters, ...)",
+    )
 }

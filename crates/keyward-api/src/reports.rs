@@ -111,36 +111,96 @@ pub struct LeakFeedback {
     pub revocation: Option<Revocation>,
 }
 
+/// The most characters an alert's `detail` holds; a longer one is cut, ending in `…`.
+pub const MAX_ALERT_DETAIL: usize = 2048;
+/// The most characters any other text field of an alert holds.
+pub const MAX_ALERT_FIELD: usize = 256;
+
+/// `s` cut to at most `max` characters (the last one `…` when cut), with invisible
+/// format characters escaped: what an alert may carry to D1, a webhook and a screen.
+pub fn bounded_text(s: &str, max: usize) -> String {
+    let s = keyward_core::text::escape_format_chars(s);
+    if s.chars().count() <= max {
+        return s;
+    }
+    let mut out: String = s.chars().take(max.saturating_sub(1)).collect();
+    out.push('…');
+    out
+}
+
+fn bounded_opt(s: Option<&str>) -> Option<String> {
+    s.map(|s| bounded_text(s, MAX_ALERT_FIELD))
+}
+
 impl Alert {
-    /// A new alert of `kind` with a deterministic `alert_id`.
+    /// A new alert of `kind` with a deterministic `alert_id`; every field is bounded
+    /// ([`MAX_ALERT_DETAIL`], [`MAX_ALERT_FIELD`]), whatever a report or a request put in.
     pub fn new(kind: AlertKind, alert_id: String, detail: String, time: DateTime<Utc>) -> Self {
         Alert {
-            alert_id,
+            alert_id: bounded_text(&alert_id, MAX_ALERT_FIELD),
             kind,
             severity: kind.severity(),
             key_id: None,
             hint: None,
             owner: None,
             event_id: None,
-            detail,
+            detail: bounded_text(&detail, MAX_ALERT_DETAIL),
             time,
         }
     }
 
     /// The alert concerns `record`'s key.
     pub fn for_key(mut self, record: &keyward_core::KeyRecord) -> Self {
-        self.key_id = Some(record.id.to_string());
-        self.hint = Some(record.hint.clone());
-        self.owner = Some(record.owner.clone());
+        self.key_id = bounded_opt(Some(record.id.as_str()));
+        self.hint = bounded_opt(Some(&record.hint));
+        self.owner = bounded_opt(Some(&record.owner));
         self
     }
 
     /// The alert was fired by `event` (its key, hint, owner and id).
     pub fn for_event(mut self, event: &AuditEvent) -> Self {
-        self.key_id = event.key_id.clone();
-        self.hint = event.hint.clone();
-        self.owner = event.owner.clone();
-        self.event_id = Some(event.event_id.clone());
+        self.key_id = bounded_opt(event.key_id.as_deref());
+        self.hint = bounded_opt(event.hint.as_deref());
+        self.owner = bounded_opt(event.owner.as_deref());
+        self.event_id = bounded_opt(Some(&event.event_id));
         self
+    }
+}
+
+#[cfg(test)]
+mod alert_bounds {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn every_field_of_an_alert_is_bounded() {
+        let huge = "u".repeat(900_000);
+        let t = keyward_core::time::parse_rfc3339("2026-06-01T00:00:00Z").unwrap();
+        let a = Alert::new(AlertKind::Leaked, huge.clone(), huge.clone(), t);
+        assert_eq!(a.detail.chars().count(), MAX_ALERT_DETAIL);
+        assert!(a.detail.ends_with('…'));
+        assert_eq!(a.alert_id.chars().count(), MAX_ALERT_FIELD);
+        let event = AuditEvent {
+            event_id: huge.clone(),
+            key_id: Some(huge.clone()),
+            hint: Some(huge.clone()),
+            owner: Some(huge.clone()),
+            actor: None,
+            action: "GET /".into(),
+            ip: None,
+            country: None,
+            user_agent: None,
+            time: t,
+            outcome: keyward_core::Code::Revoked,
+            status: None,
+        };
+        let a = a.for_event(&event);
+        for f in [&a.key_id, &a.hint, &a.owner, &a.event_id] {
+            assert_eq!(f.as_ref().unwrap().chars().count(), MAX_ALERT_FIELD);
+        }
+        assert!(serde_json::to_string(&a).unwrap().len() < 8 * 1024);
+        // Short text is kept as it is, format characters escaped.
+        assert_eq!(bounded_text("at x", 10), "at x");
+        assert_eq!(bounded_text("a\u{202E}b", 20), "a\\u{202E}b");
     }
 }

@@ -101,13 +101,18 @@ impl VerifyContext {
                 ),
             ));
         }
+        if let Some(ua) = &self.user_agent
+            && keyward_core::text::has_format_chars(ua)
+        {
+            return Err(crate::format_chars("context.user_agent"));
+        }
         if let Some(action) = &self.action {
             crate::check_text("context.action", action, MAX_ACTION_LEN)?;
-            if action.starts_with(LIFECYCLE_PREFIX) {
+            if keyward_core::is_reserved_action(action) {
                 return Err(FieldError::new(
                     "context.action",
                     format!(
-                        "may not start with '{LIFECYCLE_PREFIX}' (keyward's lifecycle actions)"
+                        "may not start with '{LIFECYCLE_PREFIX}' in any case (keyward's lifecycle actions)"
                     ),
                 ));
             }

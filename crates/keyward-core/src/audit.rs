@@ -100,15 +100,25 @@ pub enum EventKind {
 }
 
 impl EventKind {
-    /// The kind of an event with this `action`. Anything in the lifecycle namespace
-    /// (`key.`) is never a use, even an action keyward does not know.
+    /// The kind of an event with this `action`: a lifecycle action is exactly one of
+    /// [`Lifecycle::ALL`]; anything else is a use. Storage filters by the same exact
+    /// values (never a pattern, which a database may match case-insensitively), and no
+    /// use can be named in the lifecycle namespace ([`is_reserved_action`]).
     pub fn of(action: &str) -> Self {
         match Lifecycle::ALL.iter().find(|l| l.as_str() == action) {
             Some(&l) => EventKind::Lifecycle(l),
-            None if action.starts_with(LIFECYCLE_PREFIX) => EventKind::Lifecycle(Lifecycle::Update),
             None => EventKind::Use,
         }
     }
+}
+
+/// Whether `action` is in keyward's lifecycle namespace, in any case (`key.`, `KEY.`,
+/// `Key.`): a service reporting a use may not name it so.
+pub fn is_reserved_action(action: &str) -> bool {
+    action
+        .as_bytes()
+        .get(..LIFECYCLE_PREFIX.len())
+        .is_some_and(|p| p.eq_ignore_ascii_case(LIFECYCLE_PREFIX.as_bytes()))
 }
 
 impl AuditEvent {
@@ -377,4 +387,30 @@ pub fn over_privileged(record: &KeyRecord, now: DateTime<Utc>) -> Vec<String> {
         .filter(|s| s.is_admin() || s.is_wildcard())
         .map(|s| s.as_str().to_owned())
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_lifecycle_namespace_is_reserved_in_any_case() {
+        for a in [
+            "key.create",
+            "KEY.create",
+            "Key.Revoke",
+            "kEy.anything",
+            "key.",
+        ] {
+            assert!(is_reserved_action(a), "{a}");
+        }
+        for a in ["GET /keys", "keys.create", "key", "ke", "", "monkey.create"] {
+            assert!(!is_reserved_action(a), "{a}");
+        }
+        assert_eq!(EventKind::of("KEY.create"), EventKind::Use);
+        assert_eq!(
+            EventKind::of("key.revoke"),
+            EventKind::Lifecycle(Lifecycle::Revoke)
+        );
+    }
 }

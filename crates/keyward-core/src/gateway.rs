@@ -10,6 +10,11 @@
 //!                 anything not ASCII, ".." above the root, a path not starting with "/"
 //! ```
 //!
+//! What reaches the origin: the client's headers without those it may not choose
+//! ([`is_stripped`]), `X-Forwarded-For`/`-Proto`/`-Host` from what the gateway itself
+//! knows ([`forwarded_headers`]), and the key's identity with a signature over it
+//! ([`signed_message`]).
+//!
 //! Origins (Express, nginx, Spring, Django) normalise paths; a gateway that matched the
 //! raw path would let `/Admin`, `/%61dmin`, `//admin`, `/admin;x` or `/admin%2Fx` past a
 //! rule written for `/admin`.
@@ -282,10 +287,219 @@ pub fn wildcard_match(pattern: &str, text: &str) -> bool {
     rest.is_empty()
 }
 
+/// Headers that ask an origin to treat a request as another method.
+const METHOD_OVERRIDES: [&str; 3] = [
+    "x-http-method-override",
+    "x-http-method",
+    "x-method-override",
+];
+
+/// Headers that ask an origin (IIS URL Rewrite, Symfony, Zend, Envoy, nginx setups) to
+/// route by another path than the one the gateway matched.
+const URL_REWRITES: [&str; 8] = [
+    "x-original-url",
+    "x-rewrite-url",
+    "x-original-uri",
+    "x-forwarded-uri",
+    "x-forwarded-path",
+    "x-forwarded-prefix",
+    "x-envoy-original-path",
+    "x-override-url",
+];
+
+/// Headers that carry a credential for a proxy, or steer one.
+const PROXY_HEADERS: [&str; 3] = ["proxy-authorization", "proxy-connection", "proxy"];
+
+/// Headers that tell an origin who the client is or what it asked for: the client may
+/// not choose them; the gateway sets `X-Forwarded-For`, `-Proto` and `-Host` itself.
+const CLIENT_ADDRESS: [&str; 14] = [
+    "forwarded",
+    "x-real-ip",
+    "x-client-ip",
+    "client-ip",
+    "true-client-ip",
+    "x-cluster-client-ip",
+    "x-originating-ip",
+    "x-remote-ip",
+    "x-remote-addr",
+    "fastly-client-ip",
+    "cf-connecting-ip",
+    "cf-connecting-ipv6",
+    "x-host",
+    "x-original-host",
+];
+
+/// Whether a client's request header is one the origin must not receive: the credential,
+/// a method override, a URL rewrite, a proxy credential, a client address (every
+/// `X-Forwarded-*` among them), or anything in keyward's own `X-Keyward-*` namespace.
+/// Names are compared case-insensitively with `_` read as `-`, since some servers fold
+/// the two.
+pub fn is_stripped(name: &str) -> bool {
+    let name = name.to_ascii_lowercase().replace('_', "-");
+    let n = name.as_str();
+    n == "authorization"
+        || n == "x-api-key"
+        || METHOD_OVERRIDES.contains(&n)
+        || URL_REWRITES.contains(&n)
+        || PROXY_HEADERS.contains(&n)
+        || CLIENT_ADDRESS.contains(&n)
+        || n.starts_with("x-forwarded-")
+        || n.starts_with("x-keyward-")
+}
+
+/// What the gateway knows of the client, as the origin receives it: `X-Forwarded-For`
+/// (the address the platform saw, `CF-Connecting-IP`), `X-Forwarded-Proto` and
+/// `X-Forwarded-Host` (the scheme and host the client asked for). A value that is
+/// missing, or that could not travel in a header, is left out.
+pub fn forwarded_headers(
+    client_ip: Option<&str>,
+    proto: &str,
+    host: &str,
+) -> Vec<(&'static str, String)> {
+    let clean = |v: &str| {
+        let ok = !v.is_empty() && v.bytes().all(|b| b.is_ascii_graphic());
+        ok.then(|| v.to_owned())
+    };
+    let mut out = Vec::with_capacity(3);
+    if let Some(ip) = client_ip.and_then(|ip| ip.parse::<std::net::IpAddr>().ok()) {
+        out.push(("x-forwarded-for", ip.to_string()));
+    }
+    if let Some(p) = clean(proto) {
+        out.push(("x-forwarded-proto", p));
+    }
+    if let Some(h) = clean(host) {
+        out.push(("x-forwarded-host", h));
+    }
+    out
+}
+
+/// The header holding the key's id, as the gateway asserts it to the origin.
+pub const KEY_ID_HEADER: &str = "x-keyward-key-id";
+/// The key's owner ([`crate::text::owner_header_value`]).
+pub const OWNER_HEADER: &str = "x-keyward-owner";
+/// The key's scopes, separated by single spaces.
+pub const SCOPES_HEADER: &str = "x-keyward-scopes";
+/// When the gateway signed, in Unix seconds.
+pub const TIMESTAMP_HEADER: &str = "x-keyward-timestamp";
+/// `v1=` and the lowercase hex HMAC-SHA256 of [`signed_message`] under `ORIGIN_SECRET`.
+pub const SIGNATURE_HEADER: &str = "x-keyward-signature";
+/// The version of the signed message.
+pub const SIGNATURE_VERSION: &str = "v1";
+
+/// What the gateway asserts to the origin about one request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Assertion<'a> {
+    /// The method as forwarded (upper case).
+    pub method: &'a str,
+    /// The path and query as the origin receives them (`/repos/1?x=1`).
+    pub path_and_query: &'a str,
+    /// Unix seconds at signing.
+    pub timestamp: i64,
+    /// `X-Keyward-Key-Id`.
+    pub key_id: &'a str,
+    /// `X-Keyward-Owner`, as sent (encoded).
+    pub owner: &'a str,
+    /// `X-Keyward-Scopes`, as sent.
+    pub scopes: &'a str,
+}
+
+/// The text the gateway signs, one field a line (no field can hold a line break: each is
+/// a header value or a request line's part):
+///
+/// ```text
+/// keyward-origin-v1 LF METHOD LF path?query LF timestamp LF key id LF owner LF scopes
+/// ```
+pub fn signed_message(a: &Assertion<'_>) -> String {
+    format!(
+        "keyward-origin-{SIGNATURE_VERSION}\n{}\n{}\n{}\n{}\n{}\n{}",
+        a.method.to_ascii_uppercase(),
+        a.path_and_query,
+        a.timestamp,
+        a.key_id,
+        a.owner,
+        a.scopes
+    )
+}
+
+/// The shortest `ORIGIN_SECRET` accepted, in bytes (256 bits as 64 hex characters is
+/// what `keyward init` writes).
+pub const MIN_ORIGIN_SECRET_LEN: usize = 32;
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    #[test]
+    fn headers_the_client_may_not_choose_never_reach_the_origin() {
+        for name in [
+            "Authorization",
+            "X-API-Key",
+            "X-HTTP-Method-Override",
+            "x-http-method",
+            "X-Method-Override",
+            "X-Keyward-Owner",
+            "x_keyward_owner",
+            "X_KEYWARD-Key-Id",
+            "x-keyward-anything",
+            "X-Original-URL",
+            "X-Rewrite-URL",
+            "x_original_url",
+            "X-Forwarded-For",
+            "X-Forwarded-Host",
+            "X-Forwarded-Proto",
+            "x-forwarded-anything",
+            "Forwarded",
+            "X-Real-IP",
+            "True-Client-IP",
+            "CF-Connecting-IP",
+            "Proxy-Authorization",
+        ] {
+            assert!(is_stripped(name), "{name}");
+        }
+        for name in [
+            "x-trace",
+            "content-type",
+            "x-keywardish",
+            "accept",
+            "x-forwardedish",
+        ] {
+            assert!(!is_stripped(name), "{name}");
+        }
+    }
+
+    #[test]
+    fn the_gateway_says_what_it_knows_of_the_client() {
+        assert_eq!(
+            forwarded_headers(Some("2001:db8::1"), "https", "api.example.com"),
+            vec![
+                ("x-forwarded-for", "2001:db8::1".to_owned()),
+                ("x-forwarded-proto", "https".to_owned()),
+                ("x-forwarded-host", "api.example.com".to_owned()),
+            ]
+        );
+        // Nothing that is no address, or could break a header, is passed on.
+        assert_eq!(
+            forwarded_headers(Some("1.2.3.4, 5.6.7.8"), "http", "a\r\nb"),
+            vec![("x-forwarded-proto", "http".to_owned())]
+        );
+    }
+
+    #[test]
+    fn the_signed_message_has_one_field_a_line() {
+        let a = Assertion {
+            method: "get",
+            path_and_query: "/repos/1?x=1",
+            timestamp: 1_700_000_000,
+            key_id: "key_abc",
+            owner: "team-ci",
+            scopes: "repos:read repos:write",
+        };
+        assert_eq!(
+            signed_message(&a),
+            "keyward-origin-v1\nGET\n/repos/1?x=1\n1700000000\nkey_abc\nteam-ci\nrepos:read repos:write"
+        );
+    }
 
     #[test]
     fn keywards_own_paths_are_never_routed() {

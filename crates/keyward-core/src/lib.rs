@@ -45,13 +45,16 @@ mod record;
 #[cfg(feature = "schema")]
 pub mod schema;
 mod scope;
+pub mod text;
+pub mod throttle;
 pub mod time;
 mod verify;
 pub mod whole;
 
 pub use audit::{
     AlertKind, AuditEvent, EventKind, KeyHistory, LIFECYCLE_PREFIX, Lifecycle, MisuseRules,
-    Severity, Window, evaluate, new_event_id, over_privileged, stale, stale_after,
+    Severity, Window, evaluate, is_reserved_action, new_event_id, over_privileged, stale,
+    stale_after,
 };
 pub use check::{EnvRule, KeyFacts, Presented, decide, decide_presented};
 pub use code::{Code, UnknownCode, www_authenticate};

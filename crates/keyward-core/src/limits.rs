@@ -450,11 +450,42 @@ pub struct CreditsChange {
     pub alert_below: Option<u64>,
 }
 
+/// The largest balance or refill amount: well below 2^53, so that every JavaScript
+/// client reads it exactly.
+pub const MAX_CREDITS: u64 = 1_000_000_000_000;
+
+/// A change that would take a balance past [`MAX_CREDITS`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CreditsOverflow {
+    /// The balance before the change (after its refill).
+    pub remaining: u64,
+}
+
+impl core::fmt::Display for CreditsOverflow {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(
+            f,
+            "the balance ({}) would pass the largest balance, {MAX_CREDITS}",
+            self.remaining
+        )
+    }
+}
+
+impl std::error::Error for CreditsOverflow {}
+
 impl Credits {
     /// `current` (none: an empty balance) changed by `change` at `now`: brought into
-    /// `now`'s refill period first, then set or added to (saturating). A new balance may
-    /// fall below its threshold again, so its `credits_low` alert is due again.
-    pub fn changed(current: Option<Credits>, change: CreditsChange, now: DateTime<Utc>) -> Credits {
+    /// `now`'s refill period first, then set or added to. A new balance may fall below its
+    /// threshold again, so its `credits_low` alert is due again.
+    ///
+    /// # Errors
+    /// [`CreditsOverflow`] when the new balance would pass [`MAX_CREDITS`] (nothing is
+    /// changed).
+    pub fn changed(
+        current: Option<Credits>,
+        change: CreditsChange,
+        now: DateTime<Utc>,
+    ) -> Result<Credits, CreditsOverflow> {
         let mut credits = current.unwrap_or(Credits {
             remaining: 0,
             refill: None,
@@ -469,13 +500,21 @@ impl Credits {
         if change.alert_below.is_some() {
             credits.alert_below = change.alert_below;
         }
-        credits.remaining = if change.set {
-            change.amount
+        let remaining = if change.set {
+            Some(change.amount)
         } else {
-            credits.remaining.saturating_add(change.amount)
+            credits.remaining.checked_add(change.amount)
+        };
+        credits.remaining = match remaining {
+            Some(r) if r <= MAX_CREDITS => r,
+            _ => {
+                return Err(CreditsOverflow {
+                    remaining: credits.remaining,
+                });
+            }
         };
         credits.alerted = None;
-        credits
+        Ok(credits)
     }
 
     /// Brings the balance into `now`'s refill period: at the first use after a boundary it
@@ -641,7 +680,7 @@ mod credits_change_tests {
     }
 
     #[test]
-    fn set_adds_saturate_and_rearm_the_alert_after_refilling() {
+    fn set_and_add_stop_at_the_largest_balance_and_rearm_the_alert() {
         let now = t("2026-06-02T10:00:00Z");
         let daily = Refill {
             amount: 100,
@@ -656,7 +695,8 @@ mod credits_change_tests {
                 ..Default::default()
             },
             now,
-        );
+        )
+        .unwrap();
         assert_eq!(
             (fresh.remaining, fresh.refill, fresh.alert_below),
             (5, None, None)
@@ -676,7 +716,8 @@ mod credits_change_tests {
                 ..Default::default()
             },
             now,
-        );
+        )
+        .unwrap();
         assert_eq!(added.remaining, 107);
         assert_eq!(added.alerted, None, "the alert is due again");
         assert_eq!(added.alert_below, Some(10), "unchanged when not given");
@@ -689,28 +730,51 @@ mod credits_change_tests {
                 refill: None,
             },
             now,
-        );
+        )
+        .unwrap();
         assert_eq!(
             (set.remaining, set.alert_below, set.refill),
             (1, Some(0), Some(daily))
         );
-        let full = Credits {
-            remaining: u64::MAX - 1,
-            refill: None,
-            ..old
+        // Repeated adds stop at the largest balance: the one that would pass it is
+        // refused, and a balance past it (or past 2^53, or u64) is never made.
+        let mut balance = None;
+        for _ in 0..10 {
+            balance = Some(
+                Credits::changed(
+                    balance,
+                    CreditsChange {
+                        amount: MAX_CREDITS / 10,
+                        ..Default::default()
+                    },
+                    now,
+                )
+                .unwrap(),
+            );
+        }
+        let full = balance.unwrap();
+        assert_eq!(full.remaining, MAX_CREDITS);
+        for amount in [1, MAX_CREDITS, u64::MAX] {
+            assert_eq!(
+                Credits::changed(
+                    Some(full.clone()),
+                    CreditsChange {
+                        amount,
+                        ..Default::default()
+                    },
+                    now
+                ),
+                Err(CreditsOverflow {
+                    remaining: MAX_CREDITS
+                })
+            );
+        }
+        let too_big = CreditsChange {
+            set: true,
+            amount: MAX_CREDITS + 1,
+            ..Default::default()
         };
-        assert_eq!(
-            Credits::changed(
-                Some(full),
-                CreditsChange {
-                    amount: 9,
-                    ..Default::default()
-                },
-                now
-            )
-            .remaining,
-            u64::MAX
-        );
+        assert!(Credits::changed(None, too_big, now).is_err());
     }
 }
 

@@ -107,6 +107,24 @@ fn write_date_time(out: &mut String, t: DateTime<Utc>) {
     );
 }
 
+/// The earliest time a platform clock may read: 2024-01-01T00:00:00Z, before keyward
+/// existed. A clock that reads earlier (or nothing) is broken.
+pub const CLOCK_FLOOR_MS: i64 = 1_704_067_200_000;
+
+/// The time from a platform clock's milliseconds plus a configured offset; none when the
+/// clock gave no number, or one before [`CLOCK_FLOOR_MS`] (a clock that fell back to the
+/// 1970 epoch would make every expiry lie in the future and every window empty): the
+/// caller refuses to decide rather than decide at a wrong time.
+pub fn platform_time(ms: f64, offset_ms: i64) -> Option<DateTime<Utc>> {
+    if !ms.is_finite() || ms < CLOCK_FLOOR_MS as f64 || ms > 1e15 {
+        return None;
+    }
+    let t = (ms as i64).checked_add(offset_ms)?;
+    (t >= CLOCK_FLOOR_MS)
+        .then(|| DateTime::from_timestamp_millis(t))
+        .flatten()
+}
+
 /// The RFC 3339 form in UTC, with as many fraction digits as the time holds (none, 3, 6
 /// or 9): `2026-06-01T12:00:00Z`, `2026-06-01T12:00:00.250Z`.
 pub fn format_rfc3339(t: DateTime<Utc>) -> String {
@@ -239,5 +257,23 @@ mod tests {
         ] {
             assert_eq!(parse_rfc3339(bad), Err(InvalidTime), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn a_clock_that_cannot_be_read_is_no_time() {
+        for ms in [f64::NAN, f64::INFINITY, 0.0, -1.0, 86_400_000.0, 1e300] {
+            assert_eq!(platform_time(ms, 0), None, "{ms}");
+        }
+        let now = 1_764_460_800_000.0; // 2025-11-30
+        assert_eq!(
+            platform_time(now, 0).map(|t| t.timestamp_millis()),
+            Some(1_764_460_800_000)
+        );
+        assert_eq!(
+            platform_time(now, 86_400_000).map(|t| t.timestamp_millis()),
+            Some(1_764_547_200_000)
+        );
+        assert_eq!(platform_time(now, i64::MIN), None);
+        assert_eq!(platform_time(now, -1_764_460_800_000), None);
     }
 }
