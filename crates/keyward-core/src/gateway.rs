@@ -373,6 +373,31 @@ pub fn forwarded_headers(
     out
 }
 
+/// The scheme and authority (`host[:port]`) of an absolute URL string, without parsing
+/// it further (`https://api.example.com:8443/x?y` → `("https", "api.example.com:8443")`).
+pub fn scheme_and_host(url: &str) -> Option<(&str, &str)> {
+    let (scheme, rest) = url.split_once("://")?;
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    Some((scheme, &rest[..end]))
+}
+
+/// Where the gateway sends a request: the URL, and its path and query as the origin
+/// receives them (what is signed). `origin` is `ORIGIN_URL` without a trailing `/` (it
+/// may have a path of its own, which prefixes every forwarded path); `path` is
+/// canonical; `query` is the client's, as the platform serialised it.
+pub fn origin_target(origin: &str, path: &str, query: &str) -> (String, String) {
+    let prefix = scheme_and_host(origin)
+        .map(|(scheme, host)| &origin[scheme.len() + 3 + host.len()..])
+        .unwrap_or_default();
+    let path_and_query = if query.is_empty() {
+        format!("{prefix}{path}")
+    } else {
+        format!("{prefix}{path}?{query}")
+    };
+    let url = format!("{}{path_and_query}", &origin[..origin.len() - prefix.len()]);
+    (url, path_and_query)
+}
+
 /// The header holding the key's id, as the gateway asserts it to the origin.
 pub const KEY_ID_HEADER: &str = "x-keyward-key-id";
 /// The key's owner ([`crate::text::owner_header_value`]).
@@ -483,6 +508,30 @@ mod tests {
             forwarded_headers(Some("1.2.3.4, 5.6.7.8"), "http", "a\r\nb"),
             vec![("x-forwarded-proto", "http".to_owned())]
         );
+    }
+
+    #[test]
+    fn the_origin_receives_the_path_that_is_signed() {
+        assert_eq!(
+            origin_target("http://127.0.0.1:9000", "/repos/1", "x=1"),
+            (
+                "http://127.0.0.1:9000/repos/1?x=1".to_owned(),
+                "/repos/1?x=1".to_owned()
+            )
+        );
+        assert_eq!(
+            origin_target("https://api.internal/base", "/repos/1", ""),
+            (
+                "https://api.internal/base/repos/1".to_owned(),
+                "/base/repos/1".to_owned()
+            )
+        );
+        assert_eq!(
+            scheme_and_host("https://api.example.com:8443/x?y"),
+            Some(("https", "api.example.com:8443"))
+        );
+        assert_eq!(scheme_and_host("http://h?q"), Some(("http", "h")));
+        assert_eq!(scheme_and_host("no scheme"), None);
     }
 
     #[test]
