@@ -315,8 +315,8 @@ describe('the audit trail and alerts', () => {
     }
     for (const add of [1, MAX]) {
       const r = await root(`/v1/keys/${k.id}/credits`, { method: 'POST', body: { add } });
-      assert.equal(r.status, 400, r.text);
-      assert.equal(r.body.error.code, 'invalid_request');
+      assert.equal(r.status, 409, r.text);
+      assert.equal(r.body.error.code, 'conflict');
     }
     const shown = (await root(`/v1/keys/${k.id}`)).body;
     assert.equal(shown.credits.remaining, MAX);

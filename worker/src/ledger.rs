@@ -781,7 +781,7 @@ impl KeyLedger {
                 };
                 let credits = match Credits::changed(holder.credits.clone(), change, now) {
                     Ok(c) => c,
-                    Err(e) => return Ok(refused(Code::InvalidRequest, &e.to_string())),
+                    Err(e) => return Ok(refused(Code::Conflict, &e.to_string())),
                 };
                 holder.credits = Some(credits);
                 self.save(&holder)?;
@@ -904,7 +904,6 @@ impl<'a> Ledger<'a> {
         let mut resp = stub.fetch_with_request(req).await.map_err(fault)?;
         let refusal = match resp.status_code() {
             200 => None,
-            400 => Some(Code::InvalidRequest),
             404 => Some(Code::NotFound),
             409 => Some(Code::Conflict),
             s => return Err(fault(format!("the object answered {s}"))),

@@ -34,9 +34,10 @@ pub struct CreateKey {
     #[cfg_attr(feature = "openapi", schemars(length(min = 1, max = 128), regex(pattern = crate::schema::TEXT)))]
     /// A name for people.
     pub name: String,
-    /// Who the key belongs to: printable ASCII (it travels in the gateway's
-    /// `X-Keyward-Owner` header). Default: the caller's own (required with the root key).
-    #[cfg_attr(feature = "openapi", schemars(length(min = 1, max = 128), regex(pattern = crate::schema::OWNER)))]
+    /// Who the key belongs to: a letter or digit, then up to 127 letters, digits or
+    /// `. _ - @ + : =` (it travels in the gateway's `X-Keyward-Owner` header). Default:
+    /// the caller's own (required with the root key).
+    #[cfg_attr(feature = "openapi", schemars(length(min = 1, max = 128), regex(pattern = crate::schema::OWNER_NAME)))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub owner: Option<String>,
     /// Scopes to grant; each must be declared, and held by the caller.

@@ -70,9 +70,9 @@ pub struct VerifyContext {
     #[cfg_attr(feature = "openapi", schemars(length(max = 512), regex(pattern = crate::schema::NO_CONTROLS)))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user_agent: Option<String>,
-    /// What the end user did, e.g. `GET /scans`. Never in the `key.` namespace, which is
-    /// keyward's own lifecycle actions.
-    #[cfg_attr(feature = "openapi", schemars(length(min = 1, max = 256), regex(pattern = crate::schema::TEXT), extend("not" = {"type": "string", "pattern": "^key\\."})))]
+    /// What the end user did, e.g. `GET /scans`. Never in the `key.` namespace (in any
+    /// case), which is keyward's own lifecycle actions.
+    #[cfg_attr(feature = "openapi", schemars(length(min = 1, max = 256), regex(pattern = crate::schema::TEXT), extend("not" = {"type": "string", "pattern": "^[kK][eE][yY]\\."})))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub action: Option<String>,
 }

@@ -5,21 +5,24 @@
 //! owner     = alnum *127( alnum / "." / "_" / "-" / "@" / "+" / ":" / "=" )
 //! alnum     = A-Z / a-z / 0-9
 //! format    = U+00AD, U+061C, U+180E, U+200B-U+200F, U+202A-U+202E, U+2060-U+2064,
-//!             U+2066-U+206F, U+FEFF, U+FFF9-U+FFFB, U+E0000-U+E007F
+//!             U+2066-U+206F, U+FEFF, U+FFF9-U+FFFB
 //! ```
 //!
-//! Format characters (bidi controls, zero-width characters, invisible operators, tags)
+//! Format characters (bidi controls, zero-width characters, invisible operators)
 //! are refused where text is stored from a request body (key names, owners, actions, user
 //! agents a service reports): `admin\u{202E}txt.exe` shows as `adminexe.txt` in a
 //! dashboard or a terminal. Refusing keeps what is stored equal to what is shown; an
 //! escape would have to be applied by every reader, and one that forgets is spoofed. A
 //! `User-Agent` header is the client's, not a field of a request keyward refuses, so it
-//! is stored with such characters escaped ([`escape_format_chars`]).
+//! is stored with such characters escaped ([`escape_format_chars`]). Tag characters
+//! (U+E0000-U+E007F) are not among them: they spell the flags of subdivisions in emoji,
+//! and the set stays within the Basic Multilingual Plane so that the OpenAPI document's
+//! patterns can state it exactly.
 
 /// Longest owner name, in bytes (all ASCII).
 pub const MAX_OWNER_LEN: usize = 128;
 
-/// Whether `c` is an invisible format character (bidi control, zero-width, tag, ...).
+/// Whether `c` is an invisible format character (bidi control, zero-width, ...).
 pub fn is_format_char(c: char) -> bool {
     matches!(
         u32::from(c),
@@ -32,7 +35,6 @@ pub fn is_format_char(c: char) -> bool {
             | 0x2066..=0x206F
             | 0xFEFF
             | 0xFFF9..=0xFFFB
-            | 0xE0000..=0xE007F
     )
 }
 
@@ -101,7 +103,6 @@ mod tests {
             "x\u{200D}",
             "\u{FEFF}bom",
             "soft\u{00AD}hyphen",
-            "tag\u{E0041}",
             "\u{061C}",
         ] {
             assert!(has_format_chars(s), "{s:?}");
@@ -109,7 +110,14 @@ mod tests {
             assert!(!has_format_chars(&escaped), "{escaped}");
             assert!(escaped.contains("\\u{"), "{escaped}");
         }
-        for s in ["team-ci", "Zürich", "日本", "emoji 🔑", "a b"] {
+        for s in [
+            "team-ci",
+            "Zürich",
+            "日本",
+            "emoji 🔑",
+            "a b",
+            "flag \u{1F3F4}\u{E0067}\u{E0062}\u{E007F}",
+        ] {
             assert!(!has_format_chars(s), "{s:?}");
             assert_eq!(escape_format_chars(s), s);
         }

@@ -114,7 +114,7 @@ fn shape(op: Op, g: &mut SchemaGenerator) -> Shape {
         Op::SetCredits => Shape {
             body: Some((schema::<SetCredits>(g), true)),
             ok: (200, Some(schema::<KeyView>(g))),
-            errors: &[404, 413, 415],
+            errors: &[404, 409, 413, 415],
             ..none
         },
         Op::RevokeKey => Shape {
@@ -227,7 +227,9 @@ fn status_text(status: u16) -> &'static str {
         }
         403 => "The key may not do this (`insufficient_scope`, `scope_not_held`, `forbidden`)",
         404 => "No such key, owner or page (`not_found`)",
-        409 => "The key's state does not allow it, e.g. rotating a revoked key (`conflict`)",
+        409 => {
+            "The key's state does not allow it, e.g. rotating a revoked key, or adding credits past the largest balance (`conflict`)"
+        }
         413 => "The body is larger than the limit (`payload_too_large`)",
         415 => "The body is not `application/json` (`unsupported_media_type`)",
         429 => "Too many failed attempts from this address (`rate_limited`); see `Retry-After`",
