@@ -23,7 +23,7 @@ test('package.json: zero runtime dependencies, optional framework peers, sideEff
   assert.equal(pkg.dependencies, undefined);
   for (const peer of Object.keys(pkg.peerDependencies)) assert.equal(pkg.peerDependenciesMeta[peer].optional, true, peer);
   assert.equal(pkg.sideEffects, false);
-  for (const sub of ['.', './express', './fetch', './hono', './fastify']) {
+  for (const sub of ['.', './express', './fetch', './hono', './fastify', './origin']) {
     assert.deepEqual(Object.keys(pkg.exports[sub]), ['types', 'import', 'require'], sub);
   }
   assert.deepEqual(Object.keys(pkg.exports['./slim']), ['types', 'default']);
