@@ -49,6 +49,7 @@ pub mod text;
 pub mod throttle;
 pub mod time;
 mod verify;
+pub mod webhook;
 pub mod whole;
 
 pub use audit::{
