@@ -8,10 +8,14 @@ keep their meaning; schemathesis also revalidates a case a hook edited.
 - The root key belongs to no owner and no environment: with it `POST /v1/keys` must name
   `owner` and `env`, and `POST /v1/verify` must name `env` (any other key defaults them to
   its own). For the root key's run, absent or null ones are filled in.
+- A webhook endpoint the fuzzer creates would be sent every key event it makes: a valid
+  `https://` URL is pointed at a closed loopback port (`https://127.0.0.1:1/fuzz`, valid
+  either way), so that no delivery leaves the machine.
 - The names of a list of rate limits are unique (JSON Schema's `uniqueItems` compares
   whole items, not one field). A repeated name that is itself valid is renamed.
 """
 
+import json
 import os
 import re
 
@@ -19,6 +23,12 @@ import schemathesis
 
 ROOT_RUN = os.environ.get("KEYWARD_FUZZ_ROOT") == "1"
 LIMIT_NAME = re.compile(r"[a-z][a-z0-9_-]{0,31}")
+# The endpoint URL's pattern, from the committed document (the one the Worker serves).
+with open(os.path.join(os.path.dirname(__file__), "../../worker/openapi.json"), encoding="utf-8") as f:
+    HTTPS_URL = re.compile(
+        json.load(f)["components"]["schemas"]["CreateWebhook"]["properties"]["url"]["pattern"]
+    )
+LOOPBACK = "https://127.0.0.1:1/fuzz"
 
 
 def unique_limit_names(limits):
@@ -49,6 +59,10 @@ def before_call(context, case, kwargs):
         return
     unique_limit_names(body.get("rate_limits"))
     operation = context.operation
+    url = body.get("url")
+    if operation is not None and operation.path == "/v1/webhooks" and isinstance(url, str):
+        if HTTPS_URL.search(url) and len(url) <= 2048:
+            body["url"] = LOOPBACK
     if not ROOT_RUN or operation is None or operation.method.upper() != "POST":
         return
     if operation.path == "/v1/keys":

@@ -1,21 +1,23 @@
 //! Raising alerts: stored in D1 by a deterministic id (never doubled), then the new ones
-//! are posted to the webhook.
+//! are posted to the webhook and announced to webhook endpoints.
 
 use keyward_api::Alert;
 use worker::wasm_bindgen::JsValue;
-use worker::{D1Database, Fetch, Headers, Method, Request, RequestInit};
+use worker::{D1Database, Env, Fetch, Headers, Method, Request, RequestInit};
 
 /// Stores `alerts` and posts the new ones to `webhook`; returns how many were new.
 ///
 /// # Errors
 /// The D1 error; nothing is stored or posted then.
 pub async fn raise(
+    env: &Env,
     db: &D1Database,
     webhook: Option<&str>,
     alerts: Vec<Alert>,
 ) -> worker::Result<usize> {
     let new = crate::db::store(db, &[], alerts).await?;
     post(webhook, &new).await;
+    crate::webhooks::announce_alerts(env, &new).await;
     Ok(new.len())
 }
 

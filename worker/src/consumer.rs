@@ -131,6 +131,7 @@ pub async fn handle(mut events: Vec<AuditEvent>, env: &Env) -> worker::Result<()
         .ok()
         .and_then(|c| c.alert_webhook_url.clone());
     crate::alerts::post(webhook.as_deref(), &new_alerts).await;
+    crate::webhooks::announce_alerts(env, &new_alerts).await;
 
     let store = Store::new(env.kv(KEYS)?);
     for (key_id, time) in last_used {

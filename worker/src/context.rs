@@ -31,6 +31,8 @@ pub struct Ctx<'a> {
     pub events: Vec<AuditEvent>,
     /// Alerts to raise after the response.
     pub alerts: Vec<Alert>,
+    /// Events to announce to webhook endpoints after the response.
+    pub announcements: Vec<crate::webhooks::Announcement>,
 }
 
 /// The authenticated caller of a management call.
@@ -205,5 +207,9 @@ impl Ctx<'_> {
         event.country.clone_from(&self.client.country);
         event.user_agent.clone_from(&self.client.user_agent);
         self.events.push(event);
+        self.announcements
+            .push(crate::webhooks::Announcement::of_action(
+                action, record, self.now,
+            ));
     }
 }

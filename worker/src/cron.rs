@@ -71,5 +71,5 @@ pub async fn run(env: &Env, now: DateTime<Utc>) -> worker::Result<usize> {
             None => break,
         }
     }
-    alerts::raise(&db, config.alert_webhook_url.as_deref(), found).await
+    alerts::raise(env, &db, config.alert_webhook_url.as_deref(), found).await
 }

@@ -103,9 +103,14 @@ pub async fn report(ctx: &mut Ctx<'_>, mut req: Request) -> ApiResult {
     let outcome = revoke_reported(ctx, &reported, &by, &mut alerts_found).await;
     // Alerts for what was revoked are raised even when a later item failed.
     let db = ctx.env.d1(AUDIT_DB)?;
-    alerts::raise(&db, ctx.config.alert_webhook_url.as_deref(), alerts_found)
-        .await
-        .map_err(|e| ApiError::unavailable("alert storage", e))?;
+    alerts::raise(
+        ctx.env,
+        &db,
+        ctx.config.alert_webhook_url.as_deref(),
+        alerts_found,
+    )
+    .await
+    .map_err(|e| ApiError::unavailable("alert storage", e))?;
     Ok(json(200, &outcome?))
 }
 
@@ -284,6 +289,6 @@ pub async fn revoke_queued(
         alerts_found.push(leaked_alert(&record, &job.place, &job.by, now, how));
     }
     let db = env.d1(AUDIT_DB)?;
-    alerts::raise(&db, config.alert_webhook_url.as_deref(), alerts_found).await?;
+    alerts::raise(env, &db, config.alert_webhook_url.as_deref(), alerts_found).await?;
     Ok(events)
 }

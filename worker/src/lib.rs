@@ -13,6 +13,7 @@ mod context;
 mod cron;
 mod dashboard;
 mod db;
+mod deliveries;
 mod gateway;
 mod http;
 mod keys;
@@ -25,6 +26,7 @@ mod signature;
 mod store;
 mod throttle;
 mod verify;
+mod webhooks;
 
 use keyward_api::routes::{Op, Resolved, resolve};
 use keyward_core::chrono::{DateTime, Utc};
@@ -78,19 +80,22 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<Response>
         client: audit::Client::of(&req),
         events: Vec::new(),
         alerts: Vec::new(),
+        announcements: Vec::new(),
     };
     let response = route(&mut c, req)
         .await
         .unwrap_or_else(ApiError::into_response);
     let events: Vec<AuditEvent> = std::mem::take(&mut c.events);
     audit::send(&env, &ctx, events);
+    webhooks::announce_later(&env, &ctx, std::mem::take(&mut c.announcements));
     let due = std::mem::take(&mut c.alerts);
     if !due.is_empty()
         && let Ok(db) = env.d1(config::AUDIT_DB)
     {
         let webhook = config.alert_webhook_url.clone();
+        let env = env.clone();
         ctx.wait_until(async move {
-            if let Err(e) = alerts::raise(&db, webhook.as_deref(), due).await {
+            if let Err(e) = alerts::raise(&env, &db, webhook.as_deref(), due).await {
                 worker::console_error!("alerts could not be stored: {e}");
             }
         });
@@ -150,6 +155,11 @@ async fn dispatch(c: &mut Ctx<'_>, req: Request, op: Op, param: &str) -> ApiResu
         Op::Alerts => reports::alerts(c, req).await,
         Op::Usage => reports::usage(c, req).await,
         Op::Me => reports::me(c, req).await,
+        Op::CreateWebhook => webhooks::create(c, req).await,
+        Op::ListWebhooks => webhooks::list(c, req).await,
+        Op::ShowWebhook => webhooks::show(c, req, param).await,
+        Op::DeleteWebhook => webhooks::delete(c, req, param).await,
+        Op::ListDeliveries => webhooks::deliveries(c, req, param).await,
     }
 }
 
@@ -168,6 +178,9 @@ fn not_allowed(allowed: &str) -> ApiError {
 /// retried forever.
 #[event(queue)]
 async fn queue(batch: MessageBatch<AuditEvent>, env: Env, ctx: Context) -> worker::Result<()> {
+    if batch.queue() == webhooks::WEBHOOK_QUEUE {
+        return deliveries::handle(&batch, &env).await;
+    }
     let mut events = Vec::new();
     let mut jobs = Vec::new();
     for message in batch.raw_iter() {

@@ -17,6 +17,7 @@ mod secret;
 pub mod strict;
 mod usage;
 mod verify;
+mod webhooks;
 
 pub use keys::{
     CreateKey, CreatedKey, CreditsSpec, CreditsView, KeyList, KeyView, MAX_CREDITS, OwnerLimits,
@@ -33,6 +34,10 @@ pub use usage::{
     AuditCursor, Bucket, DEFAULT_USAGE_DAYS, MAX_USAGE_BUCKETS, Usage, UsageRow, usage_start,
 };
 pub use verify::{CreditsLeft, LimitView, VerifyContext, VerifyRequest, VerifyResponse};
+pub use webhooks::{
+    CreateWebhook, CreatedWebhook, Delivery, DeliveryList, MAX_EVENTS, WebhookEvent, WebhookList,
+    WebhookState, WebhookView,
+};
 
 use keyward_core::Code;
 pub use keyward_core::KeyStatus;

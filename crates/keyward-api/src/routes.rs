@@ -40,6 +40,16 @@ pub enum Op {
     Usage,
     /// `GET /v1/me`
     Me,
+    /// `POST /v1/webhooks`
+    CreateWebhook,
+    /// `GET /v1/webhooks`
+    ListWebhooks,
+    /// `GET /v1/webhooks/{webhook_id}`
+    ShowWebhook,
+    /// `DELETE /v1/webhooks/{webhook_id}`
+    DeleteWebhook,
+    /// `GET /v1/webhooks/{webhook_id}/deliveries`
+    ListDeliveries,
 }
 
 /// One route: an operation at a method and a path template (`{name}` is one segment).
@@ -240,6 +250,46 @@ pub const ROUTES: &[Route] = &[
         "me",
         "Who the calling key is and what it may do",
     )),
+    route(
+        Op::CreateWebhook,
+        "POST",
+        "/v1/webhooks",
+        Some("keys:write"),
+        "createWebhook",
+        "Create a webhook endpoint; its signing secret is in this answer only",
+    ),
+    route(
+        Op::ListWebhooks,
+        "GET",
+        "/v1/webhooks",
+        Some("keys:write"),
+        "listWebhooks",
+        "The webhook endpoints the caller may manage",
+    ),
+    route(
+        Op::ShowWebhook,
+        "GET",
+        "/v1/webhooks/{webhook_id}",
+        Some("keys:write"),
+        "showWebhook",
+        "A webhook endpoint and its state",
+    ),
+    route(
+        Op::DeleteWebhook,
+        "DELETE",
+        "/v1/webhooks/{webhook_id}",
+        Some("keys:write"),
+        "deleteWebhook",
+        "Delete a webhook endpoint: nothing more is delivered to it",
+    ),
+    route(
+        Op::ListDeliveries,
+        "GET",
+        "/v1/webhooks/{webhook_id}/deliveries",
+        Some("keys:write"),
+        "listWebhookDeliveries",
+        "A webhook endpoint's delivery attempts, newest first",
+    ),
 ];
 
 /// What a request's method and path come to.

@@ -16,6 +16,10 @@ pub const OWNER_NAME: &str = "^[A-Za-z0-9][A-Za-z0-9._@+:=-]{0,127}$";
 /// owner grammar: printable ASCII (space to `~`), at least one character not a space.
 pub const OWNER: &str = "^[ -~]*[!-~][ -~]*$";
 
+/// A webhook endpoint URL as a deployment without loopback `http://` accepts it (the core's
+/// `webhook::check_url`): `https://`, a host, no credentials, spaces or control characters.
+pub const HTTPS_URL: &str = "^[Hh][Tt][Tt][Pp][Ss]://(\\[[^\\]/?#@\\\\\\s\\u0000-\\u001f\\u007f-\\u009f]|[^\\[:/?#@\\\\\\s\\u0000-\\u001f\\u007f-\\u009f])[^/?#@\\\\\\s\\u0000-\\u001f\\u007f-\\u009f]*([/?#][^\\s\\u0000-\\u001f\\u007f-\\u009f]*)?$";
+
 /// An environment name.
 pub const ENV: &str = "^[a-z][a-z0-9]{0,15}$";
 

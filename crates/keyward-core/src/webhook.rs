@@ -218,7 +218,8 @@ pub const MAX_URL_LEN: usize = 2048;
 /// # Errors
 /// [`UrlError`].
 pub fn check_url(url: &str, allow_loopback_http: bool) -> Result<(), UrlError> {
-    if url.len() > MAX_URL_LEN || url.chars().any(|c| c.is_control() || c.is_whitespace()) {
+    if url.chars().count() > MAX_URL_LEN || url.chars().any(|c| c.is_control() || c.is_whitespace())
+    {
         return Err(UrlError::Malformed);
     }
     let lower = url.to_ascii_lowercase();
@@ -344,6 +345,41 @@ fn hmac_sha256(key: &[u8], message: &[u8]) -> [u8; 32] {
         .into()
 }
 
+fn random_id(prefix: &str, rng: &mut impl RandomSource) -> Result<String, RandomError> {
+    let mut bytes = [0u8; 16];
+    rng.fill(&mut bytes)?;
+    Ok(format!(
+        "{prefix}{}",
+        base16ct::lower::encode_string(&bytes)
+    ))
+}
+
+/// A new endpoint id: `wh_` and 32 hex digits.
+///
+/// # Errors
+/// [`RandomError`].
+pub fn new_endpoint_id(rng: &mut impl RandomSource) -> Result<String, RandomError> {
+    random_id("wh_", rng)
+}
+
+/// Whether `id` has the form of an endpoint id (`wh_` and 32 lowercase hex digits).
+pub fn is_endpoint_id(id: &str) -> bool {
+    id.strip_prefix("wh_").is_some_and(|h| {
+        h.len() == 32
+            && h.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    })
+}
+
+/// A new message id (the `webhook-id` of one event to one endpoint, kept across its
+/// attempts): `msg_` and 32 hex digits.
+///
+/// # Errors
+/// [`RandomError`].
+pub fn new_message_id(rng: &mut impl RandomSource) -> Result<String, RandomError> {
+    random_id("msg_", rng)
+}
+
 /// What to do after attempt `attempt` (1 for the first) of a delivery failed: wait this
 /// many seconds and try again, or (`None`) give up and mark the endpoint failing.
 pub fn retry_delay(attempt: u32) -> Option<u32> {
@@ -415,7 +451,11 @@ mod tests {
         assert_eq!(WebhookSecret::parse(&text).unwrap().expose(), text);
         assert_eq!(format!("{s:?}"), "WebhookSecret(..)");
         for bad in ["", "whsec_", "whsec_!!", "sk_abc", "AAAA"] {
-            assert_eq!(WebhookSecret::parse(bad).unwrap_err(), InvalidSecret, "{bad}");
+            assert_eq!(
+                WebhookSecret::parse(bad).unwrap_err(),
+                InvalidSecret,
+                "{bad}"
+            );
         }
     }
 
@@ -462,6 +502,23 @@ mod tests {
         let total: u32 = (1..MAX_ATTEMPTS).filter_map(retry_delay).sum();
         assert!(total > 24 * 3600, "{total}");
         assert!(delivered(200) && delivered(204) && !delivered(301) && !delivered(500));
+    }
+
+    #[test]
+    fn ids_have_their_forms() {
+        let id = new_endpoint_id(&mut |b: &mut [u8]| b.fill(0xab)).unwrap();
+        assert_eq!(id, format!("wh_{}", "ab".repeat(16)));
+        assert!(is_endpoint_id(&id));
+        for bad in [
+            "wh_",
+            "wh_ABABABABABABABABABABABABABABABAB",
+            "key_0123",
+            &format!("{id}0"),
+        ] {
+            assert!(!is_endpoint_id(bad), "{bad}");
+        }
+        let msg = new_message_id(&mut crate::OsRandom).unwrap();
+        assert!(msg.starts_with("msg_") && msg.len() == 36);
     }
 
     #[test]

@@ -10,9 +10,10 @@
 
 use keyward_api::routes::{Op, ROUTES, Route};
 use keyward_api::{
-    AlertList, AuditEventList, CreateKey, CreatedKey, ErrorBody, Health, KeyList, KeyView,
-    LeakFeedback, Me, OwnerLimits, ReportedToken, RevokeKey, RotateKey, RotatedKey, SetCredits,
-    UpdateKey, Usage, VerifyRequest, VerifyResponse,
+    AlertList, AuditEventList, CreateKey, CreateWebhook, CreatedKey, CreatedWebhook, DeliveryList,
+    ErrorBody, Health, KeyList, KeyView, LeakFeedback, Me, OwnerLimits, ReportedToken, RevokeKey,
+    RotateKey, RotatedKey, SetCredits, UpdateKey, Usage, VerifyRequest, VerifyResponse,
+    WebhookList, WebhookView,
 };
 use schemars::generate::SchemaSettings;
 use schemars::{JsonSchema, SchemaGenerator};
@@ -213,6 +214,31 @@ fn shape(op: Op, g: &mut SchemaGenerator) -> Shape {
             ok: (200, Some(schema::<Me>(g))),
             ..none
         },
+        Op::CreateWebhook => Shape {
+            body: Some((schema::<CreateWebhook>(g), true)),
+            ok: (201, Some(schema::<CreatedWebhook>(g))),
+            errors: &[413, 415],
+            ..none
+        },
+        Op::ListWebhooks => Shape {
+            ok: (200, Some(schema::<WebhookList>(g))),
+            ..none
+        },
+        Op::ShowWebhook => Shape {
+            ok: (200, Some(schema::<WebhookView>(g))),
+            errors: &[404],
+            ..none
+        },
+        Op::DeleteWebhook => Shape {
+            ok: (204, None),
+            errors: &[404],
+            ..none
+        },
+        Op::ListDeliveries => Shape {
+            ok: (200, Some(schema::<DeliveryList>(g))),
+            errors: &[404],
+            ..none
+        },
     }
 }
 
@@ -226,7 +252,7 @@ fn status_text(status: u16) -> &'static str {
             "No key, or a key that is not good (`missing_key`, `unknown_key`, `revoked`, `expired`, `bad_checksum`, `wrong_environment`, `bad_signature`); with `WWW-Authenticate: Bearer`"
         }
         403 => "The key may not do this (`insufficient_scope`, `scope_not_held`, `forbidden`)",
-        404 => "No such key, owner or page (`not_found`)",
+        404 => "No such key, owner, webhook endpoint or page (`not_found`)",
         409 => {
             "The key's state does not allow it, e.g. rotating a revoked key, or adding credits past the largest balance (`conflict`)"
         }
@@ -270,6 +296,8 @@ fn example_body(op: Op) -> Option<Value> {
         Op::RotateKey => json!({"grace_seconds": 86_400}),
         Op::UpdateKey => json!({"rate_limits": [{"name": "minute", "limit": 100, "period": "1m"}]}),
         Op::SetCredits => json!({"add": 500}),
+        Op::CreateWebhook => json!({"url": "https://hooks.example.com/keyward",
+            "events": ["key.revoked", "alert.raised"], "owner": "team-a", "env": "live"}),
         Op::PutOwnerLimits => {
             json!({"rate_limits": [{"name": "team", "limit": 600, "period": "1m"}]})
         }
@@ -342,6 +370,10 @@ fn operation(r: &Route, g: &mut SchemaGenerator) -> Value {
             "id" => (
                 schema::<keyward_core::KeyId>(g),
                 "The key's id (`key_` and 16 base62 characters).",
+            ),
+            "webhook_id" => (
+                json!({"type": "string", "pattern": "^wh_[0-9a-f]{32}$"}),
+                "The webhook endpoint's id (`wh_` and 32 hex digits).",
             ),
             _ => (
                 json!({"type": "string", "minLength": 1, "maxLength": 128, "pattern": keyward_api::schema::OWNER}),

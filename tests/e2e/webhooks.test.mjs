@@ -1,0 +1,242 @@
+// Webhook endpoints against the real Worker under wrangler dev: every delivery a real
+// loopback receiver gets is verified with the `standardwebhooks` package (the reference
+// library of the specification); retries, owner bounds, redirects and secrets are attacked
+// and the state read back. Retries wait 1 s here (KEYWARD_TEST_WEBHOOK_RETRY_SECONDS),
+// the schedule itself is the core's (unit-tested).
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import http from 'node:http';
+import { createRequire } from 'node:module';
+import { call as rawCall, eventually, sha256, startWorker } from './harness.mjs';
+
+const { Webhook } = createRequire(import.meta.url)('standardwebhooks');
+
+let worker;
+let receiver;
+/** Every request the receiver got: {path, headers, body}. */
+const received = [];
+/** Failed answers given so far, by webhook-id (the flaky path fails twice per id). */
+const failures = new Map();
+/** Every raw key and hash made in this file: none may appear in a delivery or a log. */
+const secrets = [];
+
+const call = (path, opts) => rawCall(worker.url, path, opts);
+const root = (path, opts = {}) => call(path, { key: worker.rootKey, ...opts });
+let hookBase;
+
+async function makeKey(body, key = worker.rootKey) {
+  const r = await call('/v1/keys', { method: 'POST', key, body });
+  assert.equal(r.status, 201, r.text);
+  secrets.push(r.body.key, sha256(r.body.key));
+  return r.body;
+}
+
+async function makeHook(body, key = worker.rootKey) {
+  const r = await call('/v1/webhooks', { method: 'POST', key, body });
+  assert.equal(r.status, 201, r.text);
+  assert.match(r.body.secret, /^whsec_[A-Za-z0-9+/]{43}=$/);
+  assert.equal(Buffer.from(r.body.secret.slice(6), 'base64').length, 32);
+  return r.body;
+}
+
+const at = (path) => received.filter((r) => r.path === path);
+
+/** Verifies a received request with the specification's library; its payload. */
+function verified(secret, r) {
+  return new Webhook(secret).verify(r.body, {
+    'webhook-id': r.headers['webhook-id'],
+    'webhook-timestamp': r.headers['webhook-timestamp'],
+    'webhook-signature': r.headers['webhook-signature'],
+  });
+}
+
+before(async () => {
+  receiver = http.createServer((req, res) => {
+    let body = '';
+    req.on('data', (d) => { body += d; });
+    req.on('end', () => {
+      received.push({ path: req.url, headers: req.headers, body });
+      const id = req.headers['webhook-id'];
+      if (req.url === '/flaky' && (failures.get(id) ?? 0) < 2) {
+        failures.set(id, (failures.get(id) ?? 0) + 1);
+        res.writeHead(500).end('not yet');
+      } else if (req.url === '/moved') {
+        res.writeHead(302, { location: `${hookBase}/stolen` }).end();
+      } else {
+        res.writeHead(204).end();
+      }
+    });
+  });
+  await new Promise((r) => receiver.listen(0, '127.0.0.1', r));
+  hookBase = `http://127.0.0.1:${receiver.address().port}`;
+  worker = await startWorker({
+    vars: { KEYWARD_WEBHOOK_ALLOW_LOOPBACK_HTTP: 'true', KEYWARD_TEST_WEBHOOK_RETRY_SECONDS: '1' },
+  });
+});
+
+after(async () => {
+  await worker?.stop();
+  receiver?.close();
+});
+
+describe('webhook endpoints', () => {
+  let acmeWriter;
+  let acmeReader;
+  let otherWriter;
+  let acmeHook;
+  let allHook;
+
+  test('who may create and manage an endpoint', async () => {
+    acmeWriter = await makeKey({ name: 'w', owner: 'acme', scopes: ['keys:write', 'keys:read', 'scans:read'], env: 'live' });
+    acmeReader = await makeKey({ name: 'r', owner: 'acme', scopes: ['keys:read'], env: 'live' });
+    otherWriter = await makeKey({ name: 'o', owner: 'other', scopes: ['keys:write', 'scans:read'], env: 'live' });
+
+    // A keys:read key cannot create one.
+    const refused = await call('/v1/webhooks', { method: 'POST', key: acmeReader.key, body: { url: `${hookBase}/a`, events: ['key.created'] } });
+    assert.equal(refused.status, 403, refused.text);
+    assert.equal(refused.body.error.code, 'insufficient_scope');
+    // A keys:write key cannot create one for another owner.
+    const foreign = await call('/v1/webhooks', { method: 'POST', key: acmeWriter.key, body: { url: `${hookBase}/a`, events: ['key.created'], owner: 'other' } });
+    assert.equal(foreign.status, 403, foreign.text);
+    assert.equal(foreign.body.error.code, 'forbidden');
+    // https only, but for loopback where the deployment allows it; known events only.
+    for (const body of [
+      { url: 'http://example.com/hook', events: ['key.created'] },
+      { url: 'ftp://127.0.0.1/hook', events: ['key.created'] },
+      { url: 'https://u:p@example.com/hook', events: ['key.created'] },
+      { url: `${hookBase}/a`, events: [] },
+      { url: `${hookBase}/a`, events: ['key.*'] },
+      { url: `${hookBase}/a`, events: ['key.created', 'key.created'] },
+      { url: `${hookBase}/a`, events: ['key.created'], extra: 1 },
+    ]) {
+      const r = await root('/v1/webhooks', { method: 'POST', body });
+      assert.equal(r.status, 400, `${JSON.stringify(body)}: ${r.text}`);
+      assert.equal(r.body.error.code, 'invalid_request');
+    }
+    assert.deepEqual((await root('/v1/webhooks')).body.webhooks, [], 'nothing was created');
+
+    acmeHook = await makeHook({ url: `${hookBase}/a`, events: ['key.created', 'key.revoked', 'key.rotated', 'key.updated'] }, acmeWriter.key);
+    assert.equal(acmeHook.webhook.owner, 'acme', 'bounded to its creator\'s owner');
+    assert.equal(acmeHook.webhook.env, 'live');
+    assert.equal(acmeHook.webhook.state, 'active');
+    allHook = await makeHook({ url: `${hookBase}/all`, events: ['key.created', 'key.revoked'] });
+    assert.equal(allHook.webhook.owner, null);
+
+    // Another owner's key can neither see nor delete it; a keys:read key cannot list.
+    for (const [method, path] of [['GET', ''], ['DELETE', ''], ['GET', '/deliveries']]) {
+      const r = await call(`/v1/webhooks/${acmeHook.id}${path}`, { method, key: otherWriter.key });
+      assert.equal(r.status, 403, `${method} ${path}: ${r.text}`);
+    }
+    assert.equal((await call('/v1/webhooks', { key: acmeReader.key })).status, 403);
+    const listed = await call('/v1/webhooks', { key: otherWriter.key });
+    assert.deepEqual(listed.body.webhooks, [], 'another owner lists none of acme\'s');
+    const own = await call('/v1/webhooks', { key: acmeWriter.key });
+    assert.deepEqual(own.body.webhooks.map((w) => w.id), [acmeHook.id], 'acme lists its own only');
+    const still = await root(`/v1/webhooks/${acmeHook.id}`);
+    assert.equal(still.status, 200, 'the endpoint is still there');
+    assert.equal(still.body.secret, undefined, 'the secret is shown once');
+    assert.equal((await root('/v1/webhooks/wh_nope')).status, 404);
+  });
+
+  test('every key event arrives signed; an owner-bounded endpoint gets only its owner\'s', async () => {
+    const mine = await makeKey({ name: 'svc', owner: 'acme', scopes: ['scans:read'], env: 'live' });
+    const theirs = await makeKey({ name: 'svc', owner: 'other', scopes: ['scans:read'], env: 'live' });
+    const revoked = await call(`/v1/keys/${mine.id}/revoke`, { method: 'POST', key: acmeWriter.key, body: { reason: 'leaked' } });
+    assert.equal(revoked.status, 200, revoked.text);
+    const theirsRevoked = await call(`/v1/keys/${theirs.id}/revoke`, { method: 'POST', key: otherWriter.key, body: { reason: 'done' } });
+    assert.equal(theirsRevoked.status, 200);
+
+    // The unbounded endpoint sees both owners' events: both were announced.
+    const all = await eventually(() => {
+      const got = at('/all').map((r) => verified(allHook.secret, r));
+      const ids = got.map((e) => `${e.type}:${e.data.id}`);
+      return [`key.created:${theirs.id}`, `key.revoked:${theirs.id}`, `key.revoked:${mine.id}`].every((x) => ids.includes(x)) && got;
+    }, { what: 'deliveries to the unbounded endpoint' });
+    assert.ok(all.length >= 4);
+    const acme = await eventually(() => {
+      const got = at('/a').map((r) => verified(acmeHook.secret, r));
+      return got.some((e) => e.type === 'key.revoked' && e.data.id === mine.id) && got;
+    }, { what: 'deliveries to acme\'s endpoint' });
+    for (const e of acme) assert.equal(e.data.owner, 'acme', `acme's endpoint got ${e.type} of ${e.data.owner}`);
+    assert.ok(!acme.some((e) => e.data.id === theirs.id), 'never another owner\'s key');
+    const revocation = acme.find((e) => e.type === 'key.revoked' && e.data.id === mine.id);
+    assert.equal(revocation.data.revocation_reason, 'leaked');
+    assert.match(revocation.timestamp, /^\d{4}-\d\d-\d\dT/);
+
+    // A signature with another secret is refused by the same library.
+    const forged = at('/a')[0];
+    assert.throws(() => verified(allHook.secret, forged));
+
+    // Each delivery's log row, once per attempt.
+    const log = await root(`/v1/webhooks/${acmeHook.id}/deliveries`);
+    assert.equal(log.status, 200, log.text);
+    const ids = at('/a').map((r) => r.headers['webhook-id']);
+    assert.deepEqual(new Set(log.body.deliveries.map((d) => d.message_id)), new Set(ids));
+    for (const d of log.body.deliveries) {
+      assert.equal(d.status, 204);
+      assert.equal(d.error, null);
+      assert.equal(d.attempt, 1);
+    }
+  });
+
+  test('a receiver failing twice gets the same event a third time, logged once per attempt', async () => {
+    const flaky = await makeHook({ url: `${hookBase}/flaky`, events: ['key.created'], owner: 'flaky' });
+    const k = await makeKey({ name: 'f', owner: 'flaky', scopes: ['scans:read'], env: 'live' });
+    const three = await eventually(() => {
+      const got = at('/flaky');
+      return got.length >= 3 && got;
+    }, { ms: 30_000, what: 'three attempts' });
+    const ids = new Set(three.map((r) => r.headers['webhook-id']));
+    assert.equal(ids.size, 1, 'the same webhook-id on every attempt');
+    for (const r of three) assert.equal(verified(flaky.secret, r).data.id, k.id);
+    const log = await eventually(async () => {
+      const r = await root(`/v1/webhooks/${flaky.id}/deliveries`);
+      return r.body.deliveries.length >= 3 && r.body.deliveries;
+    }, { what: 'three log rows' });
+    assert.deepEqual(log.map((d) => d.attempt).sort(), [1, 2, 3]);
+    assert.deepEqual(log.map((d) => d.status).sort(), [204, 500, 500]);
+    assert.equal(new Set(log.map((d) => d.message_id)).size, 1);
+    // Delivered: nothing more comes, and nothing is doubled.
+    await new Promise((r) => setTimeout(r, 3000));
+    assert.equal(at('/flaky').length, 3);
+    assert.equal((await root(`/v1/webhooks/${flaky.id}/deliveries`)).body.deliveries.length, 3);
+    assert.equal((await root(`/v1/webhooks/${flaky.id}`)).body.state, 'active');
+  });
+
+  test('a redirect is never followed; a schedule of failures marks the endpoint failing', async () => {
+    const moved = await makeHook({ url: `${hookBase}/moved`, events: ['key.created'], owner: 'moved' });
+    await makeKey({ name: 'm', owner: 'moved', scopes: ['scans:read'], env: 'live' });
+    const failing = await eventually(async () => {
+      const r = await root(`/v1/webhooks/${moved.id}`);
+      return r.body.state === 'failing' && r.body;
+    }, { ms: 60_000, what: 'the endpoint failing' });
+    assert.ok(failing.failing_since);
+    const log = (await root(`/v1/webhooks/${moved.id}/deliveries`)).body.deliveries;
+    assert.deepEqual(log.map((d) => d.attempt).sort((a, b) => a - b), [1, 2, 3, 4, 5, 6, 7, 8]);
+    for (const d of log) {
+      assert.equal(d.status, 302);
+      assert.match(d.error, /redirect not followed/);
+    }
+    assert.equal(at('/moved').length, 8);
+    assert.equal(at('/stolen').length, 0, 'the redirect target got nothing');
+  });
+
+  test('a deleted endpoint gets nothing more', async () => {
+    const gone = await makeHook({ url: `${hookBase}/gone`, events: ['key.created'], owner: 'gone' });
+    const del = await root(`/v1/webhooks/${gone.id}`, { method: 'DELETE' });
+    assert.equal(del.status, 204);
+    assert.equal((await root(`/v1/webhooks/${gone.id}`)).status, 404);
+    await makeKey({ name: 'g', owner: 'gone', scopes: ['scans:read'], env: 'live' });
+    // The unbounded endpoint's delivery of the same event shows the fan-out happened.
+    await eventually(() => at('/all').some((r) => JSON.parse(r.body).data.owner === 'gone'), { what: 'the fan-out' });
+    assert.equal(at('/gone').length, 0);
+  });
+
+  test('no delivery, delivery record or log holds a key or its hash', async () => {
+    const rows = JSON.stringify(worker.d1('SELECT * FROM webhook_deliveries'));
+    const everything = [JSON.stringify(received), rows, worker.logs()].join('\n');
+    assert.ok(secrets.length >= 10);
+    for (const s of secrets) assert.ok(!everything.includes(s), 'a key or hash leaked');
+    assert.ok(received.length > 10);
+  });
+});

@@ -1,0 +1,232 @@
+//! Delivering queued webhook events: signed (Standard Webhooks), one POST with a 10 s
+//! timeout and no redirects followed, each attempt recorded; a failed attempt is queued
+//! again after the core's retry schedule, with the same `webhook-id`; when the schedule
+//! is exhausted the endpoint is marked failing.
+
+use keyward_api::Delivery;
+use keyward_core::webhook::{self, WebhookSecret};
+use serde::Deserialize;
+use worker::wasm_bindgen::JsValue;
+use worker::{
+    AbortSignal, D1Database, Env, Fetch, Headers, MessageBatch, MessageBuilder, MessageExt, Method,
+    Request, RequestInit, RequestRedirect,
+};
+
+use crate::config::AUDIT_DB;
+use crate::db::timestamp;
+use crate::webhooks::{Outgoing, WEBHOOKS};
+
+/// The wait before the retry after `attempt`: the core's schedule, or every wait
+/// replaced by `KEYWARD_TEST_WEBHOOK_RETRY_SECONDS` (0 to 60; tests only).
+fn retry_delay(env: &Env, attempt: u32) -> Option<u32> {
+    let delay = webhook::retry_delay(attempt)?;
+    let test = env
+        .var("KEYWARD_TEST_WEBHOOK_RETRY_SECONDS")
+        .ok()
+        .and_then(|v| v.to_string().parse::<u32>().ok())
+        .filter(|s| *s <= 60);
+    Some(test.unwrap_or(delay))
+}
+
+#[derive(Deserialize)]
+struct Target {
+    url: String,
+    secret: String,
+}
+
+/// What one attempt came to.
+struct Attempt {
+    status: Option<u16>,
+    latency_ms: u32,
+    error: Option<String>,
+}
+
+fn now_ms() -> f64 {
+    worker::Date::now().as_millis() as f64
+}
+
+async fn post(target: &Target, out: &Outgoing) -> Attempt {
+    let started = now_ms();
+    let done = |status: Option<u16>, error: Option<String>| Attempt {
+        status,
+        latency_ms: (now_ms() - started).max(0.0) as u32,
+        error,
+    };
+    let secret = match WebhookSecret::parse(&target.secret) {
+        Ok(s) => s,
+        Err(e) => return done(None, Some(e.to_string())),
+    };
+    let at = crate::now().timestamp();
+    let headers = Headers::new();
+    let _ = headers.set("content-type", "application/json");
+    let _ = headers.set("user-agent", "keyward-webhooks");
+    let _ = headers.set("webhook-id", &out.message_id);
+    let _ = headers.set("webhook-timestamp", &at.to_string());
+    let _ = headers.set(
+        "webhook-signature",
+        &webhook::signature_header(&[secret], &out.message_id, at, &out.body),
+    );
+    let mut init = RequestInit::new();
+    init.with_method(Method::Post)
+        .with_headers(headers)
+        .with_redirect(RequestRedirect::Manual)
+        .with_body(Some(JsValue::from_str(&out.body)));
+    let req = match Request::new_with_init(&target.url, &init) {
+        Ok(r) => r,
+        Err(e) => return done(None, Some(format!("the request could not be made: {e}"))),
+    };
+    let signal = AbortSignal::from(worker::web_sys::AbortSignal::timeout_with_u32(
+        webhook::TIMEOUT_SECONDS * 1000,
+    ));
+    match Fetch::Request(req).send_with_signal(&signal).await {
+        Ok(r) => {
+            let status = r.status_code();
+            if webhook::delivered(status) {
+                done(Some(status), None)
+            } else if (300..400).contains(&status) {
+                done(
+                    Some(status),
+                    Some(format!("redirect not followed ({status})")),
+                )
+            } else {
+                done(Some(status), Some(format!("answered {status}")))
+            }
+        }
+        Err(_) if signal.aborted() => done(
+            None,
+            Some(format!("no answer within {} s", webhook::TIMEOUT_SECONDS)),
+        ),
+        Err(e) => done(None, Some(format!("could not connect: {e}"))),
+    }
+}
+
+async fn record(db: &D1Database, out: &Outgoing, a: &Attempt) -> worker::Result<()> {
+    db.prepare(
+        "INSERT OR IGNORE INTO webhook_deliveries \
+         (message_id, attempt, webhook_id, event_type, at, status, latency_ms, error) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )
+    .bind(&[
+        JsValue::from_str(&out.message_id),
+        JsValue::from(out.attempt),
+        JsValue::from_str(&out.webhook_id),
+        JsValue::from_str(&out.event_type),
+        JsValue::from_str(&timestamp(crate::now())),
+        a.status.map_or(JsValue::NULL, JsValue::from),
+        JsValue::from(a.latency_ms),
+        a.error.as_deref().map_or(JsValue::NULL, JsValue::from_str),
+    ])?
+    .run()
+    .await?;
+    Ok(())
+}
+
+/// Makes one attempt of `out` and queues the next when it fails.
+async fn deliver(env: &Env, db: &D1Database, out: Outgoing) -> worker::Result<()> {
+    let target = db
+        .prepare("SELECT url, secret FROM webhooks WHERE id = ?1")
+        .bind(&[JsValue::from_str(&out.webhook_id)])?
+        .first::<Target>(None)
+        .await?;
+    // A deleted endpoint gets nothing more.
+    let Some(target) = target else { return Ok(()) };
+    let attempt = post(&target, &out).await;
+    record(db, &out, &attempt).await?;
+    if attempt.error.is_none() {
+        db.prepare(
+            "UPDATE webhooks SET failing_since = NULL WHERE id = ?1 AND failing_since IS NOT NULL",
+        )
+        .bind(&[JsValue::from_str(&out.webhook_id)])?
+        .run()
+        .await?;
+        return Ok(());
+    }
+    match retry_delay(env, out.attempt) {
+        Some(delay) => {
+            let next = Outgoing {
+                attempt: out.attempt + 1,
+                ..out
+            };
+            env.queue(WEBHOOKS)?
+                .send(MessageBuilder::new(next).delay_seconds(delay).build())
+                .await?;
+        }
+        None => {
+            db.prepare(
+                "UPDATE webhooks SET failing_since = COALESCE(failing_since, ?2) WHERE id = ?1",
+            )
+            .bind(&[
+                JsValue::from_str(&out.webhook_id),
+                JsValue::from_str(&timestamp(crate::now())),
+            ])?
+            .run()
+            .await?;
+        }
+    }
+    Ok(())
+}
+
+/// The webhook queue's consumer: each message is one attempt. A message whose attempt
+/// could not be recorded or re-queued is retried by the queue (the same attempt again:
+/// its record is not doubled).
+pub async fn handle<T>(batch: &MessageBatch<T>, env: &Env) -> worker::Result<()> {
+    let db = env.d1(AUDIT_DB)?;
+    for message in batch.raw_iter() {
+        let out = match serde_wasm_bindgen::from_value::<Outgoing>(message.body()) {
+            Ok(out) => out,
+            Err(e) => {
+                worker::console_error!("unreadable webhook message dropped: {e}");
+                message.ack();
+                continue;
+            }
+        };
+        let id = out.message_id.clone();
+        match deliver(env, &db, out).await {
+            Ok(()) => message.ack(),
+            Err(e) => {
+                worker::console_error!("webhook delivery {id} will be retried: {e}");
+                message.retry();
+            }
+        }
+    }
+    Ok(())
+}
+
+#[derive(Deserialize)]
+struct DeliveryRow {
+    message_id: String,
+    event_type: String,
+    attempt: u32,
+    at: String,
+    status: Option<u16>,
+    latency_ms: u32,
+    error: Option<String>,
+}
+
+/// The 100 latest attempts to endpoint `id`, newest first.
+///
+/// # Errors
+/// D1.
+pub async fn recent(db: &D1Database, id: &str) -> worker::Result<Vec<Delivery>> {
+    let rows = db
+        .prepare(
+            "SELECT message_id, event_type, attempt, at, status, latency_ms, error \
+             FROM webhook_deliveries WHERE webhook_id = ?1 ORDER BY at DESC, attempt DESC LIMIT 100",
+        )
+        .bind(&[JsValue::from_str(id)])?
+        .all()
+        .await?
+        .results::<DeliveryRow>()?;
+    Ok(rows
+        .into_iter()
+        .map(|r| Delivery {
+            at: keyward_core::time::parse_rfc3339(&r.at).unwrap_or_default(),
+            message_id: r.message_id,
+            event_type: r.event_type,
+            attempt: r.attempt,
+            status: r.status,
+            latency_ms: r.latency_ms,
+            error: r.error,
+        })
+        .collect())
+}

@@ -1,0 +1,388 @@
+//! Webhook endpoints: `/v1/webhooks` (stored in D1), and announcing events to them: each
+//! event, for each endpoint that receives it (the core's `Bounds::receives`), becomes one
+//! message on the webhook queue, delivered by `deliveries`.
+
+use keyward_api::{
+    Alert, CreateWebhook, CreatedWebhook, DeliveryList, KeyView, SecretString, WebhookEvent,
+    WebhookList, WebhookState, WebhookView,
+};
+use keyward_core::chrono::{DateTime, Utc};
+use keyward_core::webhook::{self, Bounds, EventType, WebhookSecret};
+use keyward_core::{Code, KeyRecord, Lifecycle, OsRandom};
+use serde::{Deserialize, Serialize};
+use worker::wasm_bindgen::JsValue;
+use worker::{Context, D1Database, Env, Request, Response};
+
+use crate::config::AUDIT_DB;
+use crate::context::{Caller, Ctx, LogUse};
+use crate::db::timestamp;
+use crate::http::{ApiError, ApiResult, json, read_json};
+
+/// Queue producer for webhook deliveries.
+pub const WEBHOOKS: &str = "WEBHOOKS";
+/// The queue's name (the consumer is told apart by it).
+pub const WEBHOOK_QUEUE: &str = "keyward-webhooks";
+
+/// Whether `http://` to loopback addresses is allowed (`make dev` and the tests; never in
+/// production).
+pub fn allow_loopback_http(env: &Env) -> bool {
+    env.var("KEYWARD_WEBHOOK_ALLOW_LOOPBACK_HTTP")
+        .is_ok_and(|v| v.to_string() == "true")
+}
+
+/// Something to announce: an event type about an owner's key (or the deployment).
+#[derive(Clone, Debug)]
+pub struct Announcement {
+    /// The event type.
+    pub kind: EventType,
+    /// The key's owner (`None`: about the deployment).
+    pub owner: Option<String>,
+    /// The key's environment.
+    pub env: Option<String>,
+    /// The body delivered.
+    pub event: WebhookEvent,
+}
+
+impl Announcement {
+    /// The announcement of a lifecycle action on `record`: its public view, never the key
+    /// or its hash.
+    pub fn of_action(action: Lifecycle, record: &KeyRecord, now: DateTime<Utc>) -> Self {
+        let kind = EventType::of_lifecycle(action);
+        Announcement {
+            kind,
+            owner: Some(record.owner.clone()),
+            env: Some(record.env.clone()),
+            event: WebhookEvent {
+                kind: kind.as_str().to_owned(),
+                timestamp: now,
+                data: serde_json::to_value(KeyView::of(record, now)).unwrap_or_default(),
+            },
+        }
+    }
+
+    /// The announcement of a new alert (`credits.low` or `alert.raised`).
+    pub fn of_alert(alert: &Alert) -> Self {
+        let kind = EventType::of_alert(alert.kind);
+        Announcement {
+            kind,
+            owner: alert.owner.clone(),
+            // A hint is `{vendor}_{env}_` and 4 characters; neither part holds `_`.
+            env: alert
+                .hint
+                .as_deref()
+                .and_then(|h| h.split('_').nth(1))
+                .map(str::to_owned),
+            event: WebhookEvent {
+                kind: kind.as_str().to_owned(),
+                timestamp: alert.time,
+                data: serde_json::to_value(alert).unwrap_or_default(),
+            },
+        }
+    }
+}
+
+/// One event to one endpoint: the queue message, the same on every attempt but `attempt`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Outgoing {
+    /// The endpoint.
+    pub webhook_id: String,
+    /// The `webhook-id` header.
+    pub message_id: String,
+    /// The event type.
+    pub event_type: String,
+    /// The JSON body, as signed.
+    pub body: String,
+    /// 1 for the first attempt.
+    pub attempt: u32,
+}
+
+#[derive(Debug, Deserialize)]
+struct Row {
+    id: String,
+    url: String,
+    events: String,
+    owner: Option<String>,
+    env: Option<String>,
+    created_at: String,
+    failing_since: Option<String>,
+}
+
+impl Row {
+    fn events(&self) -> Vec<EventType> {
+        serde_json::from_str::<Vec<String>>(&self.events)
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|n| EventType::parse(n))
+            .collect()
+    }
+
+    fn bounds(&self) -> Bounds<'_> {
+        Bounds {
+            owner: self.owner.as_deref(),
+            env: self.env.as_deref(),
+        }
+    }
+
+    fn view(self) -> WebhookView {
+        let time = |s: &str| keyward_core::time::parse_rfc3339(s).unwrap_or_default();
+        let failing_since = self.failing_since.as_deref().map(time);
+        WebhookView {
+            events: self
+                .events()
+                .iter()
+                .map(|t| t.as_str().to_owned())
+                .collect(),
+            id: self.id,
+            url: self.url,
+            owner: self.owner,
+            env: self.env,
+            state: if failing_since.is_some() {
+                WebhookState::Failing
+            } else {
+                WebhookState::Active
+            },
+            failing_since,
+            created_at: time(&self.created_at),
+        }
+    }
+}
+
+const COLUMNS: &str = "id, url, events, owner, env, created_at, failing_since";
+
+fn db(env: &Env) -> Result<D1Database, ApiError> {
+    env.d1(AUDIT_DB)
+        .map_err(|e| ApiError::unavailable("webhook storage", e))
+}
+
+fn opt(v: Option<&str>) -> JsValue {
+    v.map_or(JsValue::NULL, JsValue::from_str)
+}
+
+/// `POST /v1/webhooks`
+pub async fn create(ctx: &mut Ctx<'_>, mut req: Request) -> ApiResult {
+    let caller = ctx
+        .authorize(&req, "keys:write", "POST /v1/webhooks", LogUse::Always)
+        .await?;
+    let body: CreateWebhook = read_json(&mut req).await?;
+    let events = body.validate()?;
+    if let Some(env) = &body.env
+        && !ctx.config.has_environment(env)
+    {
+        return Err(ApiError::new(
+            Code::UnknownEnvironment,
+            format!(
+                "'env' must be one of: {}",
+                ctx.config.environments.join(", ")
+            ),
+        ));
+    }
+    webhook::check_url(&body.url, allow_loopback_http(ctx.env))
+        .map_err(|e| ApiError::new(Code::InvalidRequest, format!("'url' {e}")))?;
+    let actor = caller.actor();
+    let bounds = actor.webhook_bounds(Bounds {
+        owner: body.owner.as_deref(),
+        env: body.env.as_deref(),
+    })?;
+    let id = webhook::new_endpoint_id(&mut OsRandom)
+        .map_err(|e| ApiError::unavailable("id generation", e))?;
+    let secret = WebhookSecret::generate(&mut OsRandom)
+        .map_err(|e| ApiError::unavailable("secret generation", e))?;
+    let names: Vec<&str> = events.iter().map(|t| t.as_str()).collect();
+    let row = Row {
+        id: id.clone(),
+        url: body.url.clone(),
+        events: serde_json::to_string(&names).unwrap_or_default(),
+        owner: bounds.owner.map(str::to_owned),
+        env: bounds.env.map(str::to_owned),
+        created_at: timestamp(ctx.now),
+        failing_since: None,
+    };
+    db(ctx.env)?
+        .prepare(
+            "INSERT INTO webhooks (id, url, events, owner, env, secret, created_by, created_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        )
+        .bind(&[
+            JsValue::from_str(&row.id),
+            JsValue::from_str(&row.url),
+            JsValue::from_str(&row.events),
+            opt(row.owner.as_deref()),
+            opt(row.env.as_deref()),
+            JsValue::from_str(&secret.expose()),
+            JsValue::from_str(&caller.id),
+            JsValue::from_str(&row.created_at),
+        ])?
+        .run()
+        .await?;
+    Ok(json(
+        201,
+        &CreatedWebhook {
+            id,
+            secret: SecretString::new(secret.expose()),
+            webhook: row.view(),
+        },
+    ))
+}
+
+/// `GET /v1/webhooks`: a bounded key sees its own owner's and environment's only.
+pub async fn list(ctx: &mut Ctx<'_>, req: Request) -> ApiResult {
+    let caller = ctx
+        .authorize(&req, "keys:write", "GET /v1/webhooks", LogUse::Always)
+        .await?;
+    crate::http::Query::of(&req, &[])?;
+    let actor = caller.actor();
+    let db = db(ctx.env)?;
+    let statement = match actor.home() {
+        Some((owner, env)) if actor.is_bounded() => db
+            .prepare(format!(
+                "SELECT {COLUMNS} FROM webhooks WHERE owner = ?1 AND env = ?2 \
+                 ORDER BY created_at DESC LIMIT 100"
+            ))
+            .bind(&[JsValue::from_str(owner), JsValue::from_str(env)])?,
+        _ => db.prepare(format!(
+            "SELECT {COLUMNS} FROM webhooks ORDER BY created_at DESC LIMIT 100"
+        )),
+    };
+    let rows = statement.all().await?.results::<Row>()?;
+    Ok(json(
+        200,
+        &WebhookList {
+            webhooks: rows.into_iter().map(Row::view).collect(),
+        },
+    ))
+}
+
+/// The endpoint `id`, if the caller may manage it.
+async fn load(ctx: &Ctx<'_>, caller: &Caller, id: &str) -> Result<Row, ApiError> {
+    let not_found = || ApiError::new(Code::NotFound, "no webhook endpoint has this id");
+    if !webhook::is_endpoint_id(id) {
+        return Err(not_found());
+    }
+    let row = db(ctx.env)?
+        .prepare(format!("SELECT {COLUMNS} FROM webhooks WHERE id = ?1"))
+        .bind(&[JsValue::from_str(id)])?
+        .first::<Row>(None)
+        .await?
+        .ok_or_else(not_found)?;
+    caller.actor().may_manage_webhook(row.bounds())?;
+    Ok(row)
+}
+
+/// `GET /v1/webhooks/{webhook_id}`
+pub async fn show(ctx: &mut Ctx<'_>, req: Request, id: &str) -> ApiResult {
+    let caller = ctx
+        .authorize(
+            &req,
+            "keys:write",
+            "GET /v1/webhooks/{webhook_id}",
+            LogUse::Always,
+        )
+        .await?;
+    let row = load(ctx, &caller, id).await?;
+    Ok(json(200, &row.view()))
+}
+
+/// `DELETE /v1/webhooks/{webhook_id}`: queued deliveries to it are dropped.
+pub async fn delete(ctx: &mut Ctx<'_>, req: Request, id: &str) -> ApiResult {
+    let caller = ctx
+        .authorize(
+            &req,
+            "keys:write",
+            "DELETE /v1/webhooks/{webhook_id}",
+            LogUse::Always,
+        )
+        .await?;
+    let row = load(ctx, &caller, id).await?;
+    db(ctx.env)?
+        .prepare("DELETE FROM webhooks WHERE id = ?1")
+        .bind(&[JsValue::from_str(&row.id)])?
+        .run()
+        .await?;
+    Ok(Response::empty()?.with_status(204))
+}
+
+/// `GET /v1/webhooks/{webhook_id}/deliveries`
+pub async fn deliveries(ctx: &mut Ctx<'_>, req: Request, id: &str) -> ApiResult {
+    let caller = ctx
+        .authorize(
+            &req,
+            "keys:write",
+            "GET /v1/webhooks/{webhook_id}/deliveries",
+            LogUse::Always,
+        )
+        .await?;
+    crate::http::Query::of(&req, &[])?;
+    let row = load(ctx, &caller, id).await?;
+    let deliveries = crate::deliveries::recent(&db(ctx.env)?, &row.id).await?;
+    Ok(json(200, &DeliveryList { deliveries }))
+}
+
+/// The endpoints that receive `a`.
+async fn receivers(db: &D1Database, a: &Announcement) -> worker::Result<Vec<String>> {
+    let rows = db
+        .prepare(format!(
+            "SELECT {COLUMNS} FROM webhooks WHERE owner IS NULL OR owner = ?1"
+        ))
+        .bind(&[opt(a.owner.as_deref())])?
+        .all()
+        .await?
+        .results::<Row>()?;
+    Ok(rows
+        .into_iter()
+        .filter(|r| {
+            r.bounds()
+                .receives(&r.events(), a.kind, a.owner.as_deref(), a.env.as_deref())
+        })
+        .map(|r| r.id)
+        .collect())
+}
+
+/// Queues `announcements` for every endpoint that receives them.
+///
+/// # Errors
+/// D1 or the queue; what was queued before stays queued.
+pub async fn announce(env: &Env, announcements: Vec<Announcement>) -> worker::Result<()> {
+    if announcements.is_empty() {
+        return Ok(());
+    }
+    let db = env.d1(AUDIT_DB)?;
+    let queue = env.queue(WEBHOOKS)?;
+    for a in announcements {
+        let body = serde_json::to_string(&a.event)?;
+        for webhook_id in receivers(&db, &a).await? {
+            let message_id = webhook::new_message_id(&mut OsRandom)
+                .map_err(|e| worker::Error::RustError(e.to_string()))?;
+            queue
+                .send(Outgoing {
+                    webhook_id,
+                    message_id,
+                    event_type: a.kind.as_str().to_owned(),
+                    body: body.clone(),
+                    attempt: 1,
+                })
+                .await?;
+        }
+    }
+    Ok(())
+}
+
+/// Announces after the response (`wait_until`); failures are logged.
+pub fn announce_later(env: &Env, ctx: &Context, announcements: Vec<Announcement>) {
+    if announcements.is_empty() {
+        return;
+    }
+    let env = env.clone();
+    ctx.wait_until(async move {
+        if let Err(e) = announce(&env, announcements).await {
+            worker::console_error!("webhook events could not be queued: {e}");
+        }
+    });
+}
+
+/// Announces new alerts (where they are raised, after they were stored).
+pub async fn announce_alerts(env: &Env, alerts: &[Alert]) {
+    let announcements = alerts.iter().map(Announcement::of_alert).collect();
+    if let Err(e) = announce(env, announcements).await {
+        worker::console_error!("alert webhook events could not be queued: {e}");
+    }
+}
