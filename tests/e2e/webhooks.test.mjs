@@ -232,6 +232,26 @@ describe('webhook endpoints', () => {
     assert.equal(at('/gone').length, 0);
   });
 
+  test('alerts are announced: credits.low and alert.raised, to the key\'s owner', async () => {
+    const alerts = await makeHook({ url: `${hookBase}/alerts`, events: ['credits.low', 'alert.raised'], owner: 'spender' });
+    const k = await makeKey({ name: 's', owner: 'spender', scopes: ['scans:read'], env: 'live', credits: { remaining: 3, alert_below: 2 } });
+    for (let i = 0; i < 2; i++) {
+      const v = await root('/v1/verify', { method: 'POST', body: { key: k.key, env: 'live' } });
+      assert.equal(v.status, 200, v.text);
+    }
+    const low = await eventually(() => at('/alerts').map((r) => verified(alerts.secret, r)).find((e) => e.type === 'credits.low'),
+      { what: 'credits.low' });
+    assert.equal(low.data.key_id, k.id);
+    assert.equal(low.data.owner, 'spender');
+    // A use of a revoked key is a misuse alert.
+    assert.equal((await root(`/v1/keys/${k.id}/revoke`, { method: 'POST', body: {} })).status, 200);
+    assert.equal((await root('/v1/verify', { method: 'POST', body: { key: k.key, env: 'live' } })).status, 200);
+    const raised = await eventually(() => at('/alerts').map((r) => verified(alerts.secret, r)).find((e) => e.type === 'alert.raised'),
+      { ms: 30_000, what: 'alert.raised' });
+    assert.equal(raised.data.key_id, k.id);
+    assert.equal(raised.data.kind, 'revoked_key_used');
+  });
+
   test('no delivery, delivery record or log holds a key or its hash', async () => {
     const rows = JSON.stringify(worker.d1('SELECT * FROM webhook_deliveries'));
     const everything = [JSON.stringify(received), rows, worker.logs()].join('\n');

@@ -25,6 +25,8 @@ KEYWARD_ROOT_KEY_HASH=
 ORIGIN_SECRET=
 # Optional: where alerts are POSTed as JSON.
 # ALERT_WEBHOOK_URL=http://127.0.0.1:9000/alerts
+# Webhook endpoints may be http:// to loopback addresses (local development only).
+KEYWARD_WEBHOOK_ALLOW_LOOPBACK_HTTP=true
 ";
 
 /// What went wrong, with the exit code it maps to (always 2: usage or local error).
