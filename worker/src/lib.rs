@@ -14,6 +14,7 @@ mod cron;
 mod dashboard;
 mod db;
 mod deliveries;
+mod export;
 mod gateway;
 mod http;
 mod keys;
@@ -155,6 +156,7 @@ async fn dispatch(c: &mut Ctx<'_>, req: Request, op: Op, param: &str) -> ApiResu
         Op::Alerts => reports::alerts(c, req).await,
         Op::Usage => reports::usage(c, req).await,
         Op::Me => reports::me(c, req).await,
+        Op::ExportAudit => export::export(c, req).await,
         Op::CreateWebhook => webhooks::create(c, req).await,
         Op::ListWebhooks => webhooks::list(c, req).await,
         Op::ShowWebhook => webhooks::show(c, req, param).await,

@@ -40,6 +40,8 @@ pub enum Op {
     Usage,
     /// `GET /v1/me`
     Me,
+    /// `GET /v1/audit/export`
+    ExportAudit,
     /// `POST /v1/webhooks`
     CreateWebhook,
     /// `GET /v1/webhooks`
@@ -225,6 +227,14 @@ pub const ROUTES: &[Route] = &[
         Some("audit:read"),
         "listAuditEvents",
         "Audit events, newest first",
+    ),
+    route(
+        Op::ExportAudit,
+        "GET",
+        "/v1/audit/export",
+        Some("audit:read"),
+        "exportAuditEvents",
+        "The audit trail between two times, oldest first, as newline-delimited JSON or OCSF",
     ),
     route(
         Op::Alerts,

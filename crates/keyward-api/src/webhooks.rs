@@ -202,3 +202,43 @@ pub struct WebhookEvent {
     /// What it is about.
     pub data: serde_json::Value,
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    fn body(events: &[&str]) -> CreateWebhook {
+        CreateWebhook {
+            url: "https://example.com/h".into(),
+            events: events.iter().map(|e| (*e).to_owned()).collect(),
+            owner: None,
+            env: None,
+        }
+    }
+
+    #[test]
+    fn events_are_known_listed_once_and_at_least_one() {
+        assert_eq!(
+            body(&["key.revoked", "alert.raised"]).validate().unwrap(),
+            [EventType::KeyRevoked, EventType::AlertRaised]
+        );
+        for bad in [&[][..], &["key.*"], &["key.created", "key.created"]] {
+            assert!(body(bad).validate().is_err(), "{bad:?}");
+        }
+        let mut b = body(&["key.created"]);
+        b.owner = Some(" ".into());
+        assert!(b.validate().is_err());
+        let mut b = body(&["key.created"]);
+        b.env = Some("LIVE".into());
+        assert!(b.validate().is_err());
+    }
+
+    #[test]
+    fn unknown_fields_are_refused() {
+        let r: Result<CreateWebhook, _> =
+            serde_json::from_str(r#"{"url":"https://x","events":["key.created"],"secret":"x"}"#);
+        assert!(r.is_err());
+    }
+}

@@ -135,6 +135,26 @@ impl Client {
         finish(resp)
     }
 
+    /// `GET {base}{path}`, a 2xx answer's body copied to `out` as it arrives (the audit
+    /// export); the bytes copied.
+    ///
+    /// # Errors
+    /// See [`ApiError`]; a write to `out` that fails is a `Network` error naming it.
+    pub fn stream_to(&self, path: &str, out: &mut impl std::io::Write) -> Result<u64, ApiError> {
+        let resp = self
+            .agent
+            .get(format!("{}{path}", self.base))
+            .header("Authorization", format!("Bearer {}", &*self.token))
+            .header("Accept", "application/x-ndjson")
+            .call();
+        let mut resp = resp.map_err(|e| ApiError::Network(e.to_string()))?;
+        if !resp.status().is_success() {
+            return finish::<serde_json::Value>(Ok(resp)).map(|_| 0);
+        }
+        std::io::copy(&mut resp.body_mut().as_reader(), out)
+            .map_err(|e| ApiError::Network(format!("the export could not be copied: {e}")))
+    }
+
     /// `POST {base}{path}` with a JSON body, the answer read as `T`.
     ///
     /// # Errors

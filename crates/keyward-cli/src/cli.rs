@@ -66,6 +66,35 @@ enum Cmd {
     /// refused them), through the Worker's API (KEYWARD_URL, KEYWARD_TOKEN with
     /// audit:read). Exit codes as for `keys`.
     Usage(UsageCli),
+    /// The audit trail, through the Worker's API (KEYWARD_URL, KEYWARD_TOKEN with
+    /// audit:read). Exit codes as for `keys`.
+    Audit {
+        #[command(subcommand)]
+        cmd: AuditCmd,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum AuditCmd {
+    /// Stream events between two times to stdout as newline-delimited JSON, oldest first
+    /// (at most 20,000 per call: continue from the last event's time).
+    Export {
+        /// `json`: keyward's events; `ocsf`: OCSF 1.3 events.
+        #[arg(long, value_enum, default_value_t = ExportFormat::Json)]
+        format: ExportFormat,
+        /// From this time on: RFC 3339, or a duration before now (24h, 30d). Default: 24h.
+        #[arg(long, value_name = "TIME")]
+        since: Option<String>,
+        /// Up to this time (not included): RFC 3339, or a duration before now. Default: now.
+        #[arg(long, value_name = "TIME")]
+        until: Option<String>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum ExportFormat {
+    Json,
+    Ocsf,
 }
 
 #[derive(Debug, Args)]
@@ -322,6 +351,14 @@ pub fn main() -> ExitCode {
         },
         Cmd::Keys { cmd, json } => run_keys(cmd, Out { json }),
         Cmd::Usage(args) => run_usage(args),
+        Cmd::Audit {
+            cmd:
+                AuditCmd::Export {
+                    format,
+                    since,
+                    until,
+                },
+        } => run_export(format, since.as_deref(), until.as_deref()),
     };
     ExitCode::from(code)
 }
@@ -446,6 +483,37 @@ fn run_keys(cmd: KeysCmd, out: Out) -> u8 {
     };
     match result {
         Ok(()) => OK,
+        Err(e) => {
+            eprintln!("keyward: error: {e}");
+            e.exit_code()
+        }
+    }
+}
+
+fn run_export(format: ExportFormat, since: Option<&str>, until: Option<&str>) -> u8 {
+    let client = match Client::from_env() {
+        Ok(c) => c,
+        Err(e) => return fail(&e),
+    };
+    let now = usage::now();
+    let mut query = vec![format!(
+        "format={}",
+        match format {
+            ExportFormat::Json => "json",
+            ExportFormat::Ocsf => "ocsf",
+        }
+    )];
+    for (name, value) in [("since", since), ("until", until)] {
+        if let Some(v) = value {
+            match usage::since(v, now) {
+                Ok(t) => query.push(format!("{name}={}", crate::api::encode(&t))),
+                Err(e) => return fail(&e.replace("--since", &format!("--{name}"))),
+            }
+        }
+    }
+    let path = format!("/v1/audit/export?{}", query.join("&"));
+    match client.stream_to(&path, &mut std::io::stdout().lock()) {
+        Ok(_) => OK,
         Err(e) => {
             eprintln!("keyward: error: {e}");
             e.exit_code()

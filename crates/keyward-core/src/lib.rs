@@ -39,6 +39,7 @@ pub mod gateway;
 mod hash;
 mod key;
 pub mod limits;
+pub mod ocsf;
 mod policy;
 mod random;
 mod record;

@@ -214,6 +214,23 @@ fn shape(op: Op, g: &mut SchemaGenerator) -> Shape {
             ok: (200, Some(schema::<Me>(g))),
             ..none
         },
+        Op::ExportAudit => Shape {
+            query: vec![
+                (
+                    "since",
+                    since(),
+                    "The first time (default: a day before `until`).",
+                ),
+                ("until", since(), "The end, not included (default: now)."),
+                (
+                    "format",
+                    json!({"type": "string", "enum": ["json", "ocsf"], "default": "json"}),
+                    "`json`: keyward's events; `ocsf`: OCSF 1.3 events (Authentication 3002 for uses, Account Change 3001 for lifecycle actions).",
+                ),
+            ],
+            ok: (200, Some(json!({"type": "string"}))),
+            ..none
+        },
         Op::CreateWebhook => Shape {
             body: Some((schema::<CreateWebhook>(g), true)),
             ok: (201, Some(schema::<CreatedWebhook>(g))),
@@ -403,7 +420,12 @@ fn operation(r: &Route, g: &mut SchemaGenerator) -> Value {
     let (status, body) = s.ok;
     let mut ok = json!({"description": "Done"});
     if let Some(schema) = body {
-        ok["content"] = json!({"application/json": {"schema": schema}});
+        let media = if r.op == Op::ExportAudit {
+            "application/x-ndjson"
+        } else {
+            "application/json"
+        };
+        ok["content"] = json!({ media: {"schema": schema} });
     }
     if let Some(l) = links(r.op) {
         ok["links"] = l;
