@@ -45,8 +45,6 @@ pub enum EventType {
     KeyRotated,
     /// A key was revoked (its reason included, `leaked` among them).
     KeyRevoked,
-    /// A key expires within 7 days.
-    KeyExpiring,
     /// A key's credits fell below its threshold.
     CreditsLow,
     /// A misuse alert was raised.
@@ -55,12 +53,11 @@ pub enum EventType {
 
 impl EventType {
     /// Every event type.
-    pub const ALL: [EventType; 7] = [
+    pub const ALL: [EventType; 6] = [
         EventType::KeyCreated,
         EventType::KeyUpdated,
         EventType::KeyRotated,
         EventType::KeyRevoked,
-        EventType::KeyExpiring,
         EventType::CreditsLow,
         EventType::AlertRaised,
     ];
@@ -72,7 +69,6 @@ impl EventType {
             EventType::KeyUpdated => "key.updated",
             EventType::KeyRotated => "key.rotated",
             EventType::KeyRevoked => "key.revoked",
-            EventType::KeyExpiring => "key.expiring",
             EventType::CreditsLow => "credits.low",
             EventType::AlertRaised => "alert.raised",
         }
