@@ -314,7 +314,7 @@ fn example_body(op: Op) -> Option<Value> {
         Op::UpdateKey => json!({"rate_limits": [{"name": "minute", "limit": 100, "period": "1m"}]}),
         Op::SetCredits => json!({"add": 500}),
         Op::CreateWebhook => json!({"url": "https://hooks.example.com/keyward",
-            "events": ["key.revoked", "alert.raised"], "owner": "team-a", "env": "live"}),
+            "events": ["key.revoked", "alert.raised"], "owner": "payments", "env": "live"}),
         Op::PutOwnerLimits => {
             json!({"rate_limits": [{"name": "team", "limit": 600, "period": "1m"}]})
         }
