@@ -45,7 +45,12 @@ fn now_ms() -> f64 {
     worker::Date::now().as_millis() as f64
 }
 
-async fn post(target: &Target, out: &Outgoing) -> Attempt {
+/// The time, or a fault (the attempt is then retried by the queue).
+fn clock() -> worker::Result<keyward_core::chrono::DateTime<keyward_core::chrono::Utc>> {
+    crate::now().ok_or_else(|| worker::Error::RustError("the clock cannot be read".into()))
+}
+
+async fn post(target: &Target, out: &Outgoing, at: i64) -> Attempt {
     let started = now_ms();
     let done = |status: Option<u16>, error: Option<String>| Attempt {
         status,
@@ -56,7 +61,6 @@ async fn post(target: &Target, out: &Outgoing) -> Attempt {
         Ok(s) => s,
         Err(e) => return done(None, Some(e.to_string())),
     };
-    let at = crate::now().timestamp();
     let headers = Headers::new();
     let _ = headers.set("content-type", "application/json");
     let _ = headers.set("user-agent", "keyward-webhooks");
@@ -111,7 +115,7 @@ async fn record(db: &D1Database, out: &Outgoing, a: &Attempt) -> worker::Result<
         JsValue::from(out.attempt),
         JsValue::from_str(&out.webhook_id),
         JsValue::from_str(&out.event_type),
-        JsValue::from_str(&timestamp(crate::now())),
+        JsValue::from_str(&timestamp(clock()?)),
         a.status.map_or(JsValue::NULL, JsValue::from),
         JsValue::from(a.latency_ms),
         a.error.as_deref().map_or(JsValue::NULL, JsValue::from_str),
@@ -130,7 +134,7 @@ async fn deliver(env: &Env, db: &D1Database, out: Outgoing) -> worker::Result<()
         .await?;
     // A deleted endpoint gets nothing more.
     let Some(target) = target else { return Ok(()) };
-    let attempt = post(&target, &out).await;
+    let attempt = post(&target, &out, clock()?.timestamp()).await;
     record(db, &out, &attempt).await?;
     if attempt.error.is_none() {
         db.prepare(
@@ -157,7 +161,7 @@ async fn deliver(env: &Env, db: &D1Database, out: Outgoing) -> worker::Result<()
             )
             .bind(&[
                 JsValue::from_str(&out.webhook_id),
-                JsValue::from_str(&timestamp(crate::now())),
+                JsValue::from_str(&timestamp(clock()?)),
             ])?
             .run()
             .await?;

@@ -26,7 +26,7 @@ pub struct CreateWebhook {
     pub events: Vec<String>,
     /// Only this owner's events. Default: every owner's (root and `admin`), the caller's
     /// own (any other key, which may not name another).
-    #[cfg_attr(feature = "openapi", schemars(length(min = 1, max = 128), regex(pattern = crate::schema::OWNER)))]
+    #[cfg_attr(feature = "openapi", schemars(length(min = 1, max = 128), regex(pattern = crate::schema::OWNER_NAME)))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub owner: Option<String>,
     /// Only events of keys of this environment. Default as for `owner`.
