@@ -112,18 +112,13 @@ pub fn is_valid_prefix(s: &str) -> bool {
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
 }
 
-fn is_base64url(b: &[u8]) -> bool {
-    b.iter()
-        .all(|&c| BASE64URL_VALUE[usize::from(c)] != INVALID)
-}
-
 /// The checksum of a key body (`{vendor}_{env}_{secret}`): CRC32 (IEEE), big-endian,
 /// base64url without padding.
 pub fn checksum(body: &str) -> [u8; CHECKSUM_LEN] {
-    let crc = crc32fast::hash(body.as_bytes()).to_be_bytes();
+    let crc = crc32(CRC_INIT, body.as_bytes()).0 ^ CRC_INIT;
     let mut out = [0u8; CHECKSUM_LEN];
     // 4 bytes always encode to exactly 6 characters; the buffer is sized for it.
-    let _ = URL_SAFE_NO_PAD.encode_slice(crc, &mut out);
+    let _ = URL_SAFE_NO_PAD.encode_slice(crc.to_be_bytes(), &mut out);
     out
 }
 
@@ -310,39 +305,121 @@ impl ApiKey {
 
 /// Checks the grammar and checksum; returns the vendor and env lengths.
 ///
-/// This is the verification hot path: one pass over bytes, no allocation.
+/// This is the verification hot path, with no allocation: the prefix is read once to find
+/// its two `_` and check its characters, then the body once for the CRC32, which checks
+/// each character against the base64url alphabet in the same pass (the prefix's `[a-z0-9_]`
+/// are all in it).
 fn check_format(s: &str) -> Result<(usize, usize), ParseError> {
     let b = s.as_bytes();
     if b.is_empty() || b.len() > MAX_KEY_LEN {
         return Err(ParseError::Malformed(KeyPart::Length));
     }
-    let Some(vendor_len) = b.iter().position(|&c| c == b'_') else {
+    let Some((vendor_len, vendor_ok)) = prefix_field(b) else {
         return Err(ParseError::Malformed(KeyPart::Prefix));
     };
-    let Some(env_len) = b[vendor_len + 1..].iter().position(|&c| c == b'_') else {
+    let env_start = vendor_len + 1;
+    let Some((env_len, env_ok)) = prefix_field(&b[env_start..]) else {
         return Err(ParseError::Malformed(KeyPart::Prefix));
     };
-    if !is_prefix_bytes(&b[..vendor_len]) {
+    if !vendor_ok {
         return Err(ParseError::Malformed(KeyPart::Vendor));
     }
-    let env_start = vendor_len + 1;
-    if !is_prefix_bytes(&b[env_start..env_start + env_len]) {
+    if !env_ok {
         return Err(ParseError::Malformed(KeyPart::Environment));
     }
-    let rest = &b[env_start + env_len + 1..];
-    if rest.len() != SECRET_LEN + CHECKSUM_LEN || !is_base64url(&rest[..SECRET_LEN]) {
+    if b.len() - (env_start + env_len + 1) != SECRET_LEN + CHECKSUM_LEN {
         return Err(ParseError::Malformed(KeyPart::Secret));
     }
     let (body, sum) = b.split_at(b.len() - CHECKSUM_LEN);
+    let (crc, classes) = crc32(CRC_INIT, body);
+    if classes & INVALID == INVALID {
+        return Err(ParseError::Malformed(KeyPart::Secret));
+    }
     let Some(presented) = decode_checksum(sum) else {
         return Err(ParseError::Malformed(KeyPart::Checksum));
     };
     // A checksum is not a secret (it is printed in the key); plain comparison is fine.
-    if presented != Some(crc32fast::hash(body)) {
+    if presented != Some(crc ^ CRC_INIT) {
         return Err(ParseError::BadChecksum);
     }
     Ok((vendor_len, env_len))
 }
+
+/// The field of `b` before its first `_`: its length, and whether it is a valid prefix
+/// (`[a-z][a-z0-9]{0,15}`). `None` when `b` has no `_`.
+fn prefix_field(b: &[u8]) -> Option<(usize, bool)> {
+    let mut ok = b.first().is_some_and(u8::is_ascii_lowercase);
+    for (len, &c) in b.iter().enumerate() {
+        if c == b'_' {
+            return Some((len, ok && len <= MAX_PREFIX_LEN));
+        }
+        ok &= c.is_ascii_lowercase() || c.is_ascii_digit();
+    }
+    None
+}
+
+/// The CRC32 register's start value, and the value its end is XORed with.
+const CRC_INIT: u32 = 0xFFFF_FFFF;
+
+/// Runs the CRC32 (IEEE) register `crc` over `bytes`, eight bytes a step (slice-by-8), and
+/// ORs together the [`BASE64URL_VALUE`] of every byte on the way: the result has every bit of
+/// [`INVALID`] set exactly when some byte is outside the base64url alphabet.
+fn crc32(mut crc: u32, bytes: &[u8]) -> (u32, u8) {
+    let t = &CRC_TABLES;
+    let mut classes = 0u8;
+    let (chunks, tail) = bytes.as_chunks::<8>();
+    for c in chunks {
+        for &byte in c {
+            classes |= BASE64URL_VALUE[usize::from(byte)];
+        }
+        let lo = crc ^ u32::from_le_bytes([c[0], c[1], c[2], c[3]]);
+        crc = t[7][(lo & 0xFF) as usize]
+            ^ t[6][((lo >> 8) & 0xFF) as usize]
+            ^ t[5][((lo >> 16) & 0xFF) as usize]
+            ^ t[4][(lo >> 24) as usize]
+            ^ t[3][usize::from(c[4])]
+            ^ t[2][usize::from(c[5])]
+            ^ t[1][usize::from(c[6])]
+            ^ t[0][usize::from(c[7])];
+    }
+    for &byte in tail {
+        classes |= BASE64URL_VALUE[usize::from(byte)];
+        crc = t[0][((crc ^ u32::from(byte)) & 0xFF) as usize] ^ (crc >> 8);
+    }
+    (crc, classes)
+}
+
+/// The slice-by-8 tables of CRC32 (IEEE, reflected polynomial `0xEDB88320`): `[0]` is the
+/// classic byte table, `[k]` advances a byte through `k` more zero bytes.
+const CRC_TABLES: [[u32; 256]; 8] = {
+    let mut t = [[0u32; 256]; 8];
+    let mut i = 0;
+    while i < 256 {
+        let mut c = i as u32;
+        let mut bit = 0;
+        while bit < 8 {
+            c = if c & 1 == 1 {
+                0xEDB8_8320 ^ (c >> 1)
+            } else {
+                c >> 1
+            };
+            bit += 1;
+        }
+        t[0][i] = c;
+        i += 1;
+    }
+    let mut k = 1;
+    while k < 8 {
+        let mut i = 0;
+        while i < 256 {
+            let prev = t[k - 1][i];
+            t[k][i] = (prev >> 8) ^ t[0][(prev & 0xFF) as usize];
+            i += 1;
+        }
+        k += 1;
+    }
+    t
+};
 
 /// Decodes 6 base64url characters into the CRC32 they encode.
 ///
@@ -374,14 +451,6 @@ const BASE64URL_VALUE: [u8; 256] = {
     }
     table
 };
-
-fn is_prefix_bytes(b: &[u8]) -> bool {
-    !b.is_empty()
-        && b.len() <= MAX_PREFIX_LEN
-        && b[0].is_ascii_lowercase()
-        && b.iter()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
-}
 
 impl FromStr for ApiKey {
     type Err = ParseError;
@@ -438,3 +507,24 @@ impl fmt::Display for GenerateError {
 }
 
 impl std::error::Error for GenerateError {}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    proptest! {
+        /// The hot path's own CRC32 agrees with crc32fast at every length and split.
+        #[test]
+        fn crc32_is_crc32_ieee(bytes in proptest::collection::vec(any::<u8>(), 0..80), cut in 0usize..80) {
+            let cut = cut.min(bytes.len());
+            let (head, tail) = bytes.split_at(cut);
+            let (crc, _) = crc32(CRC_INIT, head);
+            let (crc, classes) = crc32(crc, tail);
+            prop_assert_eq!(crc ^ CRC_INIT, crc32fast::hash(&bytes));
+            let all_base64url = tail.iter().all(|&c| BASE64URL_VALUE[usize::from(c)] != INVALID);
+            prop_assert_eq!(classes & INVALID != INVALID, all_base64url);
+        }
+    }
+}
