@@ -6,7 +6,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ROOT, call, eventually, makeKey, startWorker } from './harness.mjs';
+import { ROOT, call, eventually, makeKey, sha256, startWorker } from './harness.mjs';
 
 const BIN = join(ROOT, 'target/debug/keyward');
 const KEY_SHAPE = /^[a-z][a-z0-9]{0,15}_[a-z][a-z0-9]{0,15}_[A-Za-z0-9_-]{49}$/;
@@ -177,6 +177,34 @@ describe('keyward keys', () => {
     assert.match(noToken.stderr, /KEYWARD_TOKEN/);
     const down = keyward(['keys', 'list'], { env: { KEYWARD_URL: 'http://127.0.0.1:9' } });
     assert.equal(down.code, 3, down.stderr);
+  });
+});
+
+describe('keyward keys migrate', () => {
+  test('adopts a key stored before the ledger, with the root key only, once', async () => {
+    const key = makeKey('sk', 'live');
+    const hash = sha256(key);
+    const id = 'key_CliLegacy0000001';
+    const meta = { hash, owner: 'team-old', env: 'live' };
+    worker.kvPut([
+      { key: `rec:${hash}`, value: { id, hash, hint: key.slice(0, 12), name: 'old', owner: 'team-old', scopes: [], env: 'live', created_at: new Date().toISOString() } },
+      { key: `id:${id}`, value: '', metadata: meta },
+    ]);
+    assert.equal((await verify(key)).body.code, 'unknown_key', 'not a key before the migration');
+    const admin = keyward(['keys', 'create', '--name', 'admin', '--owner', 'team-cli', '--scope', 'admin', '--env', 'live']);
+    assert.equal(admin.code, 0, admin.stderr);
+    made.push(admin.stdout.trimEnd());
+    const refused = keyward(['keys', 'migrate'], { env: { KEYWARD_TOKEN: admin.stdout.trimEnd() } });
+    assert.equal(refused.code, 1, refused.stderr);
+    assert.match(refused.stderr, /forbidden/);
+    const r = keyward(['keys', 'migrate']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, `${id}\n`);
+    assert.match(r.stderr, /adopted 1/);
+    assert.equal((await verify(key)).body.code, 'valid');
+    const again = keyward(['keys', 'migrate', '--json']);
+    assert.equal(again.code, 0, again.stderr);
+    assert.deepEqual(JSON.parse(again.stdout).adopted, []);
   });
 });
 

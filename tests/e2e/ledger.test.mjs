@@ -122,7 +122,33 @@ describe('one outcome under concurrency', () => {
 });
 
 describe('keys stored before the ledger', () => {
-  test('a KV record of the previous format verifies, rotates and revokes correctly', async () => {
+  /** KV entries for a record, as the previous format stored them (no `lineage`). */
+  const legacyEntries = (record) => {
+    const meta = { hash: record.hash, owner: record.owner, env: record.env };
+    return [
+      { key: `rec:${record.hash}`, value: record },
+      { key: `id:${record.id}`, value: '', metadata: meta },
+      { key: `own:${sha256(record.owner).slice(0, 32)}:${record.id}`, value: '', metadata: meta },
+    ];
+  };
+  const migrate = (key = worker.rootKey, cursor) =>
+    call(worker.url, `/v1/migrate${cursor ? `?cursor=${encodeURIComponent(cursor)}` : ''}`, { method: 'POST', key });
+  /** Every page of the migration, merged. */
+  async function migrateAll() {
+    const total = { adopted: [], kept: 0, refused: [] };
+    let cursor;
+    do {
+      const r = await migrate(worker.rootKey, cursor);
+      assert.equal(r.status, 200, r.text);
+      total.adopted.push(...r.body.adopted);
+      total.kept += r.body.kept;
+      total.refused.push(...r.body.refused);
+      cursor = r.body.cursor;
+    } while (cursor);
+    return total;
+  }
+
+  test('a KV record of the previous format is no key until the root key migrates it; then it verifies, rotates and revokes correctly', async () => {
     const w = as(worker);
     const key = makeKey('sk', 'live');
     const hash = sha256(key);
@@ -131,12 +157,18 @@ describe('keys stored before the ledger', () => {
       id, hash, hint: key.slice(0, 12), name: 'legacy', owner: 'old-format', scopes: ['scans:read'], env: 'live',
       created_at: new Date(Date.now() - 86_400_000).toISOString(),
     };
-    const meta = { hash, owner: 'old-format', env: 'live' };
-    worker.kvPut([
-      { key: `rec:${hash}`, value: record },
-      { key: `id:${id}`, value: '', metadata: meta },
-      { key: `own:${sha256('old-format').slice(0, 32)}:${id}`, value: '', metadata: meta },
-    ]);
+    worker.kvPut(legacyEntries(record));
+    assert.equal((await w.verify(key)).body.code, 'unknown_key', 'KV alone brings no key to life');
+    assert.equal((await w.show(id)).status, 404);
+    const admin = await w.create({ name: 'admin', scopes: ['admin'] });
+    const refused = await migrate(admin.key);
+    assert.equal(refused.status, 403, 'the root key only, not an admin key');
+    assert.equal(refused.body.error.code, 'forbidden');
+    assert.equal((await w.verify(key)).body.code, 'unknown_key');
+    const first = await migrateAll();
+    assert.deepEqual(first.adopted, [id]);
+    const again = await migrateAll();
+    assert.deepEqual(again.adopted, [], 'idempotent: adopted once');
     const v = await w.verify(key);
     assert.equal(v.body.code, 'valid', v.text);
     assert.equal(v.body.key_id, id);
@@ -150,11 +182,52 @@ describe('keys stored before the ledger', () => {
     assert.equal((await w.rotate(id)).status, 409, 'rotated once, never twice');
     assert.equal((await w.revoke(id)).status, 200);
     assert.equal((await w.verify(key)).body.code, 'revoked');
-    // KV put back to the legacy copy: the ledger adopted the key once, and keeps it revoked.
+    // KV put back to the legacy copy, and migrated again: the ledger keeps it revoked.
     worker.kvPut([{ key: `rec:${hash}`, value: record }]);
     await new Promise((r) => setTimeout(r, BOUND + 50));
+    assert.deepEqual((await migrateAll()).adopted, []);
     assert.equal((await w.verify(key)).body.code, 'revoked');
     assert.equal((await w.verify(rot.body.key)).body.code, 'valid', 'the successor is untouched');
+  });
+
+  test('a record rewritten in KV without its lineage brings no key, right or life: not on a verification, not on a management call', async () => {
+    const w = as(worker);
+    const victim = await w.create({ name: 'victim', owner: 'other-owner', scopes: [] });
+    const reader = await w.create({ name: 'reader', owner: 'forger', scopes: ['repos:read'] });
+    const strip = ({ lineage, ...rest }) => rest;
+    // 1. Its own key, as admin under a new id.
+    const rec = JSON.parse(worker.kvGet(`rec:${sha256(reader.key)}`));
+    worker.kvPut([{ key: `rec:${rec.hash}`, value: { ...strip(rec), id: 'key_Forged0000000001', scopes: ['admin'] } }]);
+    // 2. A revoked key, back under a new id.
+    const gone = await w.create({ name: 'gone', owner: 'forger' });
+    assert.equal((await w.revoke(gone.id)).status, 200);
+    const goneRec = JSON.parse(worker.kvGet(`rec:${sha256(gone.key)}`));
+    worker.kvPut([{ key: `rec:${goneRec.hash}`, value: { ...strip(goneRec), id: 'key_Forged0000000002', revoked_at: null, revoked_by: null, revocation_reason: null } }]);
+    // 3. A revoked rotation successor, under its own id.
+    const first = await w.create({ name: 'chain', owner: 'forger' });
+    const next = (await w.rotate(first.id, 0)).body;
+    assert.equal((await w.revoke(next.id)).status, 200);
+    const nextRec = JSON.parse(worker.kvGet(`rec:${sha256(next.key)}`));
+    worker.kvPut([{ key: `rec:${nextRec.hash}`, value: { ...strip(nextRec), revoked_at: null, revoked_by: null, revocation_reason: null } }]);
+    await new Promise((r) => setTimeout(r, 2100)); // past the isolate's KV cache
+    for (const key of [reader.key, gone.key, next.key]) {
+      assert.equal((await w.verify(key)).body.code, 'unknown_key');
+    }
+    const list = await call(worker.url, '/v1/keys?owner=other-owner', { key: reader.key });
+    assert.equal(list.status, 401, list.text);
+    const mint = await call(worker.url, '/v1/keys', { method: 'POST', key: reader.key, body: { name: 'x', scopes: ['admin'] } });
+    assert.equal(mint.status, 401, mint.text);
+    assert.equal(mint.body.error.code, 'unknown_key');
+    assert.equal((await w.list('forger')).filter((k) => k.scopes.includes('admin')).length, 0, 'no admin key was minted');
+    assert.equal((await w.verify(victim.key)).body.code, 'valid');
+    // The migration adopts no rotation successor: one without its chain is forged.
+    const m = await migrateAll();
+    assert.ok(m.refused.includes(next.id), JSON.stringify(m));
+    assert.ok(!m.adopted.some((id) => id.startsWith('key_Forged')), 'a record under another id than its index names is not adopted');
+    for (const key of [reader.key, gone.key]) {
+      assert.equal((await w.verify(key)).body.code, 'unknown_key');
+    }
+    assert.equal((await w.verify(next.key)).body.code, 'unknown_key');
   });
 
   test('a KV record of the current format that its ledger never committed is no key', async () => {

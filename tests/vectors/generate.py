@@ -168,6 +168,7 @@ def main():
         ver("revoked", {"revoked_at": "2026-05-01T00:00:00Z", "revoked_by": "root", "revocation_reason": "leaked"}, "live", [], "revoked"),
         ver("revoked beats expired", {"revoked_at": "2026-05-01T00:00:00Z", "expires_at": "2026-05-02T00:00:00Z"}, "live", [], "revoked"),
         ver("revoked beats wrong environment", {"revoked_at": "2026-05-01T00:00:00Z"}, "test", [], "revoked"),
+        ver("revoked at a time the clock has not reached is revoked", {"revoked_at": "2026-06-01T12:00:01Z"}, "live", [], "revoked"),
         ver("expired beats wrong environment", {"expires_at": "2026-05-01T00:00:00Z"}, "test", [], "expired"),
         ver("wrong environment beats scope", {}, "test", ["admin"], "wrong_environment"),
         ver("insufficient scope", {}, "live", ["settings:write"], "insufficient_scope"),

@@ -109,7 +109,8 @@ pub async fn check(
     required: &[Scope],
     cost: Option<u32>,
 ) -> Result<Check, ApiError> {
-    let now = ctx.now;
+    // The decision's time is now, not the request's start (its body may have been held).
+    let now = ctx.clock();
     let presented = match Presented::parse(raw) {
         Ok(p) => p,
         Err(e) => return Ok(Check::refused(e.code())),
@@ -196,7 +197,8 @@ pub fn owner_object(owner: &str) -> String {
 }
 
 /// A use counted by the key's ledger, then by its owner's shared limits; a use the
-/// owner's limits refuse is given back to the key's.
+/// owner's limits refuse, or that fails there (the owner's object unreachable), is given
+/// back to the key's, whole: units, credits and the low-credit alert's state.
 #[allow(clippy::too_many_arguments)]
 async fn use_counted(
     ctx: &Ctx<'_>,
@@ -211,32 +213,28 @@ async fn use_counted(
 ) -> Result<Check, ApiError> {
     let ledger = ctx.ledger();
     let (record, mut report) = ledger
-        .use_key(
-            found,
-            presented.hash(),
-            env,
-            required,
-            cost,
-            defaults,
-            ctx.now,
-        )
+        .use_key(found, presented.hash(), env, required, cost, defaults)
         .await?;
     let mut code = report.code.unwrap_or(Code::UnknownKey);
     if code == Code::Valid && !owner_limits.is_empty() {
-        let owner = ledger
-            .take(&owner_object(&found.owner), owner_limits, cost, ctx.now)
-            .await?;
+        let give_back = || ledger.refund(found.chain().as_str(), Some(&found.id), &report, cost);
+        let owner = match ledger
+            .take(&owner_object(&found.owner), owner_limits, cost)
+            .await
+        {
+            Ok(owner) => owner,
+            Err(e) => {
+                if let Err(lost) = give_back().await {
+                    worker::console_error!(
+                        "a use the owner's object failed on was not given back: {}",
+                        lost.message
+                    );
+                }
+                return Err(e);
+            }
+        };
         if owner.code != Some(Code::Valid) {
-            let names: Vec<String> = report.limits.iter().map(|l| l.name.clone()).collect();
-            ledger
-                .refund(
-                    found.chain().as_str(),
-                    Some(&found.id),
-                    &names,
-                    report.at_ms,
-                    cost,
-                )
-                .await?;
+            give_back().await?;
             code = Code::RateLimited;
             report.retry_after_ms = owner.retry_after_ms;
             report.alert_due = false;

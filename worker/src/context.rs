@@ -3,7 +3,10 @@
 
 use keyward_api::Alert;
 use keyward_core::chrono::{DateTime, Utc};
-use keyward_core::{Actor, AlertKind, AuditEvent, Code, EnvRule, KeyRecord, Lifecycle, Scope};
+use keyward_core::limits::NamedLimit;
+use keyward_core::{
+    Actor, AlertKind, AuditEvent, Code, EnvRule, KeyId, KeyRecord, Lifecycle, Scope,
+};
 use worker::{Env, Request};
 
 use crate::audit::{self, Client};
@@ -45,6 +48,19 @@ pub struct Caller {
 }
 
 impl Caller {
+    /// The default rate limits of the caller's environment (none for the root key).
+    pub fn env_limits<'c>(&self, config: &'c Config) -> &'c [NamedLimit] {
+        self.record
+            .as_ref()
+            .and_then(|r| config.default_limits.get(&r.env))
+            .map_or(&[], Vec::as_slice)
+    }
+
+    /// The caller's key id (`None` for the root key): the actor of its changes.
+    pub fn key_id(&self) -> Option<&KeyId> {
+        self.record.as_ref().map(|r| &r.id)
+    }
+
     /// The caller as the core's containment rules see it.
     pub fn actor(&self) -> Actor<'_> {
         match &self.record {
@@ -68,6 +84,47 @@ impl Ctx<'_> {
     /// Where keys' lives are decided.
     pub fn ledger(&self) -> Ledger<'_> {
         Ledger::new(self.env, self.config.revocation_bound_ms)
+    }
+
+    /// The time now (the request's start is `now`), on the Worker's clock.
+    pub fn clock(&self) -> DateTime<Utc> {
+        crate::ledger::clock(self.config.clock_offset_ms)
+    }
+
+    /// Checks again, at the moment a change is made on its behalf (after the request's
+    /// body was read, however slowly), that the caller can still act: its key's state is
+    /// read then (at most the revocation bound old), not when the request began. The
+    /// root key is a setting and always can. A change to the caller's own chain is also
+    /// checked inside that chain's object, in the same step as the change (`actor`).
+    ///
+    /// # Errors
+    /// `revoked`, `expired` or `unknown_key` (401), or `unavailable`.
+    pub async fn still_acting(&mut self, caller: &Caller, action: &str) -> Result<(), ApiError> {
+        let Some(record) = &caller.record else {
+            return Ok(());
+        };
+        if let Err(code) = self.still_live(record).await? {
+            self.record_use(action, None, code);
+            if let Some(e) = self.events.last_mut() {
+                e.key_id = Some(record.id.to_string());
+                e.hint = Some(record.hint.clone());
+                e.owner = Some(record.owner.clone());
+            }
+            return Err(ApiError::code(code));
+        }
+        Ok(())
+    }
+
+    /// Whether `record`'s key is still live now, by its ledger (`Err`: the code it is
+    /// refused with).
+    ///
+    /// # Errors
+    /// `unavailable`.
+    pub async fn still_live(&self, record: &KeyRecord) -> Result<Result<(), Code>, ApiError> {
+        Ok(match self.ledger().truth(record).await? {
+            None => Err(Code::UnknownKey),
+            Some(truth) => truth.may_act(self.clock()),
+        })
     }
 
     /// Authenticates the request's credential, requires `scope`, and audits the use.

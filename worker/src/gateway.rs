@@ -139,6 +139,13 @@ pub async fn forward(
             ));
         }
     }
+    // The key is checked again as the request is forwarded (its body, however slowly
+    // sent, is read by now): a key revoked meanwhile reaches no origin.
+    if let Err(code) = ctx.still_live(record).await? {
+        let refusal = ApiError::code(code);
+        ctx.record_use(&action, Some(&check), code);
+        return Err(refusal);
+    }
     // Signed when it is sent (a body may have taken minutes to arrive).
     let headers = origin_headers(ctx, &req, record, &method, &path_and_query).await?;
     // An origin's redirect goes back to the client; it is not followed with keyward's

@@ -6,6 +6,7 @@ use keyward_api::{
     check_owner_filter,
 };
 use keyward_core::chrono::Duration;
+use keyward_core::limits::CreditsChange;
 use keyward_core::{
     ApiKey, Asked, Code, KeyId, KeyRecord, Lifecycle, NewRecord, OsRandom, ScopeSet, Successor,
 };
@@ -50,6 +51,7 @@ pub async fn create(ctx: &mut Ctx<'_>, mut req: Request) -> ApiResult {
                 .and_then(|s| ctx.now.checked_add_signed(Duration::seconds(s))),
             credits: body.credits.is_some(),
         },
+        caller.env_limits(ctx.config),
     )?;
     let new = ApiKey::generate(&ctx.config.vendor, &terms.env)
         .map_err(|e| ApiError::unavailable("key generation", e))?;
@@ -73,6 +75,7 @@ pub async fn create(ctx: &mut Ctx<'_>, mut req: Request) -> ApiResult {
     // The KV record first (inert until the ledger knows the key), then the ledger: the
     // key exists once its object commits it.
     ctx.store.put(&record).await?;
+    ctx.still_acting(&caller, "POST /v1/keys").await?;
     let record = ctx.ledger().create(&record).await?;
     ctx.record_action(Lifecycle::Create, &record, &caller.id);
     Ok(json(
@@ -183,7 +186,7 @@ pub async fn revoke_record(
     by: &str,
     reason: &str,
 ) -> Result<(KeyRecord, bool), ApiError> {
-    let (revoked, changed) = ctx.ledger().revoke(record, by, reason, ctx.now).await?;
+    let (revoked, changed) = ctx.ledger().revoke(record, by, reason).await?;
     if changed {
         ctx.store.put(&revoked).await?;
         ctx.record_action(Lifecycle::Revoke, &revoked, by);
@@ -205,6 +208,8 @@ pub async fn revoke(ctx: &mut Ctx<'_>, mut req: Request, id: &str) -> ApiResult 
     let reason = body.reason()?.to_owned();
     let record = load(ctx, id).await?;
     caller.actor().may_manage(&record)?;
+    ctx.still_acting(&caller, "POST /v1/keys/{id}/revoke")
+        .await?;
     let (record, _) = revoke_record(ctx, &record, &caller.id, &reason).await?;
     Ok(json(200, &KeyView::of(&record, ctx.now)))
 }
@@ -221,6 +226,10 @@ pub async fn rotate(ctx: &mut Ctx<'_>, mut req: Request, id: &str) -> ApiResult 
         .await?;
     let body: RotateKey = read_optional_json(&mut req).await?;
     let grace = Duration::seconds(body.grace_seconds()?);
+    // Checked again before the commit below; here, so that a caller revoked while it sent
+    // its body is told so (401) rather than, rotating itself, that its key is revoked (409).
+    ctx.still_acting(&caller, "POST /v1/keys/{id}/rotate")
+        .await?;
     let old = load(ctx, id).await?;
     caller.actor().may_manage(&old)?;
     let new = ApiKey::generate(&ctx.config.vendor, &old.env)
@@ -239,14 +248,19 @@ pub async fn rotate(ctx: &mut Ctx<'_>, mut req: Request, id: &str) -> ApiResult 
         .rotate_to(successor.clone(), grace, ctx.now)
         .map_err(|e| ApiError::new(Code::Conflict, e.to_string()))?;
     ctx.store.put(&next).await?;
-    let (old, next) = match ctx
-        .ledger()
-        .rotate(&old, successor, grace.num_seconds(), ctx.now)
-        .await
-    {
+    let decided = match ctx.still_acting(&caller, "POST /v1/keys/{id}/rotate").await {
+        Ok(()) => {
+            ctx.ledger()
+                .rotate(&old, successor, grace.num_seconds(), caller.key_id())
+                .await
+        }
+        Err(e) => Err(e),
+    };
+    let (old, next) = match decided {
         Ok(pair) => pair,
         Err(e) => {
-            // Refused (revoked or rotated meanwhile): the draft never becomes a key.
+            // Refused (the key or its caller revoked or rotated meanwhile): the draft
+            // never becomes a key.
             if let Err(gone) = ctx.store.forget(&next).await {
                 worker::console_warn!(
                     "an uncommitted successor stays in KV, inert: {}",
@@ -286,7 +300,11 @@ pub async fn update(ctx: &mut Ctx<'_>, mut req: Request, id: &str) -> ApiResult 
         return Ok(json(200, &KeyView::of(&record, ctx.now)));
     };
     check_limits(&limits)?;
-    let mut updated = ctx.ledger().update(&record, limits).await?;
+    ctx.still_acting(&caller, "PATCH /v1/keys/{id}").await?;
+    let mut updated = ctx
+        .ledger()
+        .update(&record, limits, caller.key_id())
+        .await?;
     ctx.store.put(&updated).await?;
     ctx.record_action(Lifecycle::Update, &updated, &caller.id);
     updated.last_used_at = record.last_used_at;
@@ -313,9 +331,17 @@ pub async fn credits(ctx: &mut Ctx<'_>, mut req: Request, id: &str) -> ApiResult
         (Some(v), _) => (true, v),
         (None, v) => (false, v.unwrap_or(0)),
     };
+    let change = CreditsChange {
+        set,
+        amount,
+        refill: body.refill,
+        alert_below: body.alert_below,
+    };
+    ctx.still_acting(&caller, "POST /v1/keys/{id}/credits")
+        .await?;
     let holder = ctx
         .ledger()
-        .set_credits(&record, set, amount, body.refill, body.alert_below, ctx.now)
+        .set_credits(&record, change, caller.key_id())
         .await?;
     ctx.store.put(&holder).await?;
     ctx.record_action(Lifecycle::Credits, &holder, &caller.id);

@@ -1,6 +1,8 @@
 //! `POST /v1/leaks`: leaked-key reports, from GitHub's secret scanning partner program
 //! (ECDSA P-256 signed) or from `keyward scan --revoke` (a `keys:write` key). Every valid
-//! keyward key in the batch is revoked with reason `leaked` and raises an alert.
+//! keyward key in the batch is revoked with reason `leaked` and raises an alert; a key
+//! reporting revokes only keys of its own owner and environment (unless it holds
+//! `admin`), and labels the others without touching them.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
@@ -12,7 +14,7 @@ use keyward_api::{Alert, LeakFeedback, LeakLabel, ReportedToken, Revocation, bou
 
 use crate::alerts;
 use crate::config::{AUDIT_DB, REVOCATIONS};
-use crate::context::{Ctx, LogUse};
+use crate::context::{Caller, Ctx, LogUse};
 use crate::http::{ApiError, ApiResult, json, read_body};
 use crate::keys::revoke_record;
 
@@ -83,6 +85,9 @@ pub async fn report(ctx: &mut Ctx<'_>, mut req: Request) -> ApiResult {
         )
     };
     let body = read_body(&mut req, MAX_REPORT).await?;
+    if let Some(caller) = &reporter {
+        ctx.still_acting(caller, "POST /v1/leaks").await?;
+    }
     if let Some((spki, signature)) = &signed {
         verify_signature(spki, signature, &body).await?;
     }
@@ -98,9 +103,8 @@ pub async fn report(ctx: &mut Ctx<'_>, mut req: Request) -> ApiResult {
             format!("at most {MAX_TOKENS} tokens per report"),
         ));
     }
-    let by = reporter.map_or_else(|| GITHUB.to_owned(), |c| c.id);
     let mut alerts_found = Vec::new();
-    let outcome = revoke_reported(ctx, &reported, &by, &mut alerts_found).await;
+    let outcome = revoke_reported(ctx, &reported, reporter.as_ref(), &mut alerts_found).await;
     // Alerts for what was revoked are raised even when a later item failed.
     let db = ctx.env.d1(AUDIT_DB)?;
     alerts::raise(
@@ -144,15 +148,24 @@ fn leaked_alert(record: &KeyRecord, place: &str, by: &str, now: DateTime<Utc>, h
     .for_key(record)
 }
 
-/// Labels every reported token and revokes every valid key among them: the first
-/// [`REVOKE_IN_REQUEST`] here, the others through the revocation queue. `found` collects
-/// the alerts raised, including for what was revoked before a fault.
+/// Labels every reported token and revokes every valid key among them that the reporter
+/// (`None`: a signed report) may revoke: the first [`REVOKE_IN_REQUEST`] here, the others
+/// through the revocation queue. `found` collects the alerts raised, including for what
+/// was revoked before a fault.
 async fn revoke_reported(
     ctx: &mut Ctx<'_>,
     reported: &[ReportedToken],
-    by: &str,
+    reporter: Option<&Caller>,
     found: &mut Vec<Alert>,
 ) -> Result<Vec<LeakFeedback>, ApiError> {
+    let by = reporter.map_or(GITHUB, |c| c.id.as_str());
+    let outside = |record: &KeyRecord| {
+        reporter.is_some_and(|c| {
+            c.actor()
+                .may_manage_owner(&record.owner, &record.env)
+                .is_err()
+        })
+    };
     let parsed: Vec<Option<KeyHash>> = reported
         .iter()
         .map(|item| {
@@ -193,6 +206,10 @@ async fn revoke_reported(
             }
             Some(h) => match records.get(h) {
                 None => (LeakLabel::FalsePositive, None),
+                // Another owner's or environment's key: labelled, left alone.
+                Some(record) if outside(record) => {
+                    (LeakLabel::TruePositive, Some(Revocation::NotPermitted))
+                }
                 Some(record) if record.revoked_at.is_some() || done.contains(h) => {
                     found.push(leaked_alert(
                         record,
@@ -270,10 +287,15 @@ pub async fn revoke_queued(
             continue;
         };
         // KV only finds the key; its ledger revokes it (or says it was).
-        let (record, changed) = ledger
-            .revoke(&found, &job.by, "leaked", now)
-            .await
-            .map_err(fault)?;
+        let (record, changed) = match ledger.revoke(&found, &job.by, "leaked").await {
+            Ok(done) => done,
+            // The reporting key can no longer act: its queued revocations are not made.
+            Err(e) if matches!(e.code, Code::Revoked | Code::Expired) => {
+                worker::console_warn!("a queued revocation by a key that cannot act: dropped");
+                continue;
+            }
+            Err(e) => return Err(fault(e)),
+        };
         let how = if changed {
             store.put(&record).await.map_err(fault)?;
             events.push(crate::audit::lifecycle_event(

@@ -11,6 +11,12 @@
 //!
 //! An isolate reuses an object's answer about a key for at most the revocation bound
 //! (`KEYWARD_REVOCATION_BOUND_MS`); its own changes replace that answer at once.
+//!
+//! Time is the object's: every decision it makes (windows, refills, expiry, revocation,
+//! rotation) uses its own clock at the moment it applies the operation, never a time the
+//! caller sent (a request held open would otherwise bring its start time with it). A
+//! change made on behalf of a key of the chain (`actor`) is refused there, in the same
+//! step, when that key can no longer act.
 
 use std::cell::RefCell;
 
@@ -18,7 +24,6 @@ use keyward_core::chrono::{DateTime, Duration, Utc};
 use keyward_core::limits::{
     Credits, CreditsChange, Interval, LimitStatus, NamedLimit, Refill, Window, admit, consume,
 };
-use keyward_core::time::{format_rfc3339, parse_rfc3339};
 use keyward_core::{
     Code, EnvRule, KeyHash, KeyId, KeyRecord, Scope, Successor, Verdict, decide_presented,
 };
@@ -60,8 +65,8 @@ pub enum LedgerOp {
         by: String,
         /// Why.
         reason: String,
-        /// When.
-        now: DateTime<Utc>,
+        /// The key acting, if a key is.
+        actor: Option<KeyId>,
     },
     /// A use of a key that parsed: the decision (its hash compared again, then revoked,
     /// expired, environment, scopes) and, for a valid key, its limits and credits, all
@@ -79,8 +84,6 @@ pub enum LedgerOp {
         cost: u32,
         /// The limits that apply when the key has none of its own (its environment's).
         defaults: Vec<NamedLimit>,
-        /// When.
-        now: DateTime<Utc>,
     },
     /// A use counted against shared limits (an owner's object): every limit admits it or
     /// none counts it.
@@ -89,20 +92,21 @@ pub enum LedgerOp {
         limits: Vec<NamedLimit>,
         /// Units it costs.
         cost: u32,
-        /// When.
-        now: DateTime<Utc>,
     },
-    /// Gives back a use a later check refused: its units in the named windows, and, with a
-    /// key, its credits.
+    /// Gives back, whole, a use a later check refused or that failed after it was
+    /// counted: its units in the named windows, and, with a key, its credits and the
+    /// low-credit alert's state.
     Refund {
         /// The key whose credits are refunded, if any.
         id: Option<KeyId>,
         /// The windows.
         names: Vec<String>,
-        /// The use's time, as counted (ms).
+        /// The use's time, as counted (ms): which use to give back.
         at_ms: i64,
         /// Its units.
         cost: u32,
+        /// Whether the use made the `credits_low` alert due.
+        alert: bool,
     },
     /// Replaces a key's own limits.
     Update {
@@ -110,6 +114,8 @@ pub enum LedgerOp {
         id: KeyId,
         /// Its limits.
         rate_limits: Vec<NamedLimit>,
+        /// The key acting, if a key is.
+        actor: Option<KeyId>,
     },
     /// Sets or adds to a key's balance, and its settings.
     Credits {
@@ -123,8 +129,8 @@ pub enum LedgerOp {
         refill: Option<Refill>,
         /// A new threshold, if given.
         alert_below: Option<u64>,
-        /// When.
-        now: DateTime<Utc>,
+        /// The key acting, if a key is.
+        actor: Option<KeyId>,
     },
     /// Rotate a key to a successor whose record the object makes.
     Rotate {
@@ -134,9 +140,14 @@ pub enum LedgerOp {
         successor: Successor,
         /// How long the old key keeps working.
         grace_seconds: i64,
-        /// When.
-        now: DateTime<Utc>,
+        /// The key acting, if a key is.
+        actor: Option<KeyId>,
     },
+}
+
+/// The `&actor=` query parameter of an operation made on behalf of a key.
+fn actor_param(actor: Option<&KeyId>) -> String {
+    actor.map(|a| format!("&actor={a}")).unwrap_or_default()
 }
 
 /// Percent-encodes a query value (everything but unreserved characters).
@@ -166,13 +177,13 @@ impl LedgerOp {
                 id,
                 by,
                 reason,
-                now,
+                actor,
             } => (
                 format!(
-                    "/revoke?id={id}&by={}&reason={}&now={}",
+                    "/revoke?id={id}&by={}&reason={}{}",
                     encode(by),
                     encode(reason),
-                    encode(&format_rfc3339(*now))
+                    actor_param(actor.as_ref())
                 ),
                 None,
             ),
@@ -183,10 +194,9 @@ impl LedgerOp {
                 scopes,
                 cost,
                 defaults,
-                now,
             } => (
                 format!(
-                    "/use?id={id}&hash={hash}&env={}&scopes={}&cost={cost}&now={}",
+                    "/use?id={id}&hash={hash}&env={}&scopes={}&cost={cost}",
                     encode(env),
                     encode(
                         &scopes
@@ -195,12 +205,11 @@ impl LedgerOp {
                             .collect::<Vec<_>>()
                             .join(" ")
                     ),
-                    encode(&format_rfc3339(*now))
                 ),
                 serde_json::to_string(defaults).ok(),
             ),
-            LedgerOp::Take { limits, cost, now } => (
-                format!("/take?cost={cost}&now={}", encode(&format_rfc3339(*now))),
+            LedgerOp::Take { limits, cost } => (
+                format!("/take?cost={cost}"),
                 serde_json::to_string(limits).ok(),
             ),
             LedgerOp::Refund {
@@ -208,18 +217,24 @@ impl LedgerOp {
                 names,
                 at_ms,
                 cost,
+                alert,
             } => (
                 format!(
-                    "/refund?names={}&at={at_ms}&cost={cost}{}",
+                    "/refund?names={}&at={at_ms}&cost={cost}&alert={}{}",
                     encode(&names.join(" ")),
+                    u8::from(*alert),
                     id.as_ref()
                         .map(|id| format!("&id={id}"))
                         .unwrap_or_default()
                 ),
                 None,
             ),
-            LedgerOp::Update { id, rate_limits } => (
-                format!("/update?id={id}"),
+            LedgerOp::Update {
+                id,
+                rate_limits,
+                actor,
+            } => (
+                format!("/update?id={id}{}", actor_param(actor.as_ref())),
                 serde_json::to_string(rate_limits).ok(),
             ),
             LedgerOp::Credits {
@@ -228,12 +243,12 @@ impl LedgerOp {
                 amount,
                 refill,
                 alert_below,
-                now,
+                actor,
             } => {
                 let mut q = format!(
-                    "/credits?id={id}&{}={amount}&now={}",
+                    "/credits?id={id}&{}={amount}{}",
                     if *set { "set" } else { "add" },
-                    encode(&format_rfc3339(*now))
+                    actor_param(actor.as_ref())
                 );
                 if let Some(r) = refill {
                     let every = match r.interval {
@@ -251,14 +266,14 @@ impl LedgerOp {
                 id,
                 successor,
                 grace_seconds,
-                now,
+                actor,
             } => (
                 format!(
-                    "/rotate?id={id}&next={}&hash={}&hint={}&grace={grace_seconds}&now={}",
+                    "/rotate?id={id}&next={}&hash={}&hint={}&grace={grace_seconds}{}",
                     successor.id,
                     successor.hash,
                     encode(&successor.hint),
-                    encode(&format_rfc3339(*now))
+                    actor_param(actor.as_ref())
                 ),
                 None,
             ),
@@ -275,7 +290,11 @@ impl LedgerOp {
                 .map(|(_, v)| v.as_str())
         };
         let id = || get("id")?.parse::<KeyId>().ok();
-        let now = || parse_rfc3339(get("now")?).ok();
+        // An actor that is present must parse: a garbled one is no operation, never none.
+        let actor = || match get("actor") {
+            None => Some(None),
+            Some(a) => a.parse::<KeyId>().ok().map(Some),
+        };
         let record = || serde_json::from_str::<KeyRecord>(body).ok();
         Some(match path {
             "/get" => LedgerOp::Get { id: id()? },
@@ -285,7 +304,7 @@ impl LedgerOp {
                 id: id()?,
                 by: get("by")?.to_owned(),
                 reason: get("reason")?.to_owned(),
-                now: now()?,
+                actor: actor()?,
             },
             "/use" => LedgerOp::Use {
                 id: id()?,
@@ -298,12 +317,10 @@ impl LedgerOp {
                     .collect::<Option<Vec<_>>>()?,
                 cost: get("cost")?.parse().ok()?,
                 defaults: serde_json::from_str(body).ok()?,
-                now: now()?,
             },
             "/take" => LedgerOp::Take {
                 limits: serde_json::from_str(body).ok()?,
                 cost: get("cost")?.parse().ok()?,
-                now: now()?,
             },
             "/refund" => LedgerOp::Refund {
                 id: match get("id") {
@@ -317,10 +334,16 @@ impl LedgerOp {
                     .collect(),
                 at_ms: get("at")?.parse().ok()?,
                 cost: get("cost")?.parse().ok()?,
+                alert: match get("alert")? {
+                    "1" => true,
+                    "0" => false,
+                    _ => return None,
+                },
             },
             "/update" => LedgerOp::Update {
                 id: id()?,
                 rate_limits: serde_json::from_str(body).ok()?,
+                actor: actor()?,
             },
             "/credits" => {
                 let (set, amount) = match (get("set"), get("add")) {
@@ -348,7 +371,7 @@ impl LedgerOp {
                         None => None,
                         Some(v) => Some(v.parse().ok()?),
                     },
-                    now: now()?,
+                    actor: actor()?,
                 }
             }
             "/rotate" => LedgerOp::Rotate {
@@ -359,7 +382,7 @@ impl LedgerOp {
                     hint: get("hint")?.to_owned(),
                 },
                 grace_seconds: get("grace")?.parse().ok()?,
-                now: now()?,
+                actor: actor()?,
             },
             _ => return None,
         })
@@ -478,15 +501,48 @@ impl UseReport {
 
 /// The header an object sets when its operation changed the key.
 const CHANGED: &str = "x-keyward-changed";
+/// The header that carries the code of a refusal.
+const REFUSED: &str = "x-keyward-refused";
+
+/// The time on this machine's clock, shifted by `offset_ms` (`KEYWARD_TEST_CLOCK_OFFSET_MS`).
+pub fn clock(offset_ms: i64) -> DateTime<Utc> {
+    DateTime::from_timestamp_millis(worker::Date::now().as_millis() as i64 + offset_ms)
+        .unwrap_or_default()
+}
 
 /// A chain's object.
 #[durable_object]
 #[allow(missing_debug_implementations)]
 pub struct KeyLedger {
     sql: SqlStorage,
+    /// The test clock offset, read from the Worker's settings once.
+    clock_offset_ms: i64,
 }
 
 impl KeyLedger {
+    /// The object's own time, read as each operation is applied.
+    fn now(&self) -> DateTime<Utc> {
+        clock(self.clock_offset_ms)
+    }
+
+    /// A change made on behalf of `actor`, when the actor is a key of this chain: refused
+    /// (`revoked` or `expired`) if the actor can no longer act, decided in the same step as
+    /// the change. An actor of another chain was checked by the Worker just before.
+    fn actor_refusal(
+        &self,
+        actor: Option<&KeyId>,
+        now: DateTime<Utc>,
+    ) -> worker::Result<Option<LedgerAnswer>> {
+        let Some(actor) = actor else { return Ok(None) };
+        let Some(record) = self.load(actor)? else {
+            return Ok(None);
+        };
+        Ok(record.may_act(now).err().map(|code| LedgerAnswer {
+            refused: Some((code, code.message().to_owned())),
+            ..LedgerAnswer::default()
+        }))
+    }
+
     fn load(&self, id: &KeyId) -> worker::Result<Option<KeyRecord>> {
         let mut rows = self.sql.exec(
             "SELECT record FROM keys WHERE id = ?",
@@ -581,8 +637,8 @@ impl KeyLedger {
         scopes: &[Scope],
         cost: u32,
         defaults: &[NamedLimit],
-        now: DateTime<Utc>,
     ) -> worker::Result<LedgerAnswer> {
+        let now = self.now();
         let record = self.load(id)?;
         let verdict = decide_presented(
             hash,
@@ -653,6 +709,7 @@ impl KeyLedger {
     /// Applies one operation. Synchronous from its first read to its last write: nothing
     /// else runs in the object in between, so each operation is atomic.
     fn apply(&self, op: LedgerOp) -> worker::Result<LedgerAnswer> {
+        let now = self.now();
         let refused = |code: Code, why: &str| LedgerAnswer {
             refused: Some((code, why.to_owned())),
             ..LedgerAnswer::default()
@@ -662,7 +719,7 @@ impl KeyLedger {
                 records: self.load(&id)?.into_iter().collect(),
                 ..LedgerAnswer::default()
             }),
-            LedgerOp::Create { record } | LedgerOp::Adopt { record } => {
+            LedgerOp::Create { record } => {
                 // The first state of a key wins: neither a second create nor a (possibly
                 // stale) copy from KV can replace what the object holds.
                 let kept = match self.load(&record.id)? {
@@ -677,12 +734,46 @@ impl KeyLedger {
                     ..LedgerAnswer::default()
                 })
             }
+            LedgerOp::Adopt { mut record } => {
+                // The explicit migration only (root, `POST /v1/migrate`): a record of the
+                // previous format becomes the first state of its own chain, unless the
+                // object holds the key already. A rotation's successor was never of the
+                // previous format: one without its chain is forged, and not adopted.
+                if record.lineage.is_some() || record.rotated_from.is_some() {
+                    return Ok(refused(
+                        Code::Conflict,
+                        "only a record of the previous format is adopted",
+                    ));
+                }
+                let adopted = match self.load(&record.id)? {
+                    Some(existing) => {
+                        return Ok(LedgerAnswer {
+                            records: vec![existing],
+                            ..LedgerAnswer::default()
+                        });
+                    }
+                    None => {
+                        record.lineage = Some(record.id.clone());
+                        record.last_used_at = None;
+                        self.save(&record)?;
+                        record
+                    }
+                };
+                Ok(LedgerAnswer {
+                    records: vec![adopted],
+                    changed: true,
+                    ..LedgerAnswer::default()
+                })
+            }
             LedgerOp::Revoke {
                 id,
                 by,
                 reason,
-                now,
+                actor,
             } => {
+                if let Some(no) = self.actor_refusal(actor.as_ref(), now)? {
+                    return Ok(no);
+                }
                 let Some(mut record) = self.load(&id)? else {
                     return Ok(refused(Code::NotFound, "no key has this id"));
                 };
@@ -704,9 +795,8 @@ impl KeyLedger {
                 scopes,
                 cost,
                 defaults,
-                now,
-            } => self.use_key(&id, &hash, &env, &scopes, cost, &defaults, now),
-            LedgerOp::Take { limits, cost, now } => {
+            } => self.use_key(&id, &hash, &env, &scopes, cost, &defaults),
+            LedgerOp::Take { limits, cost } => {
                 let mut windows = self.windows(&limits)?;
                 let admission = admit(&limits, &mut windows, now.timestamp_millis(), cost);
                 if admission.allowed {
@@ -732,25 +822,43 @@ impl KeyLedger {
                 names,
                 at_ms,
                 cost,
+                alert,
             } => {
                 for name in &names {
                     let mut w = self.window(name)?;
                     w.refund(at_ms, cost);
                     self.save_window(name, &w)?;
                 }
+                let mut records = Vec::new();
                 if let Some(id) = id
                     && let Some(mut holder) = self.credit_holder(&id)?
                     && let Some(credits) = holder.credits.as_mut()
                 {
-                    credits.refund(cost);
+                    let at = DateTime::from_timestamp_millis(at_ms).unwrap_or(now);
+                    credits.give_back(cost, at, alert);
                     self.save(&holder)?;
+                    records.push(holder);
                 }
-                Ok(LedgerAnswer::default())
+                // The balance given back, so that no answer kept by an isolate outlives it.
+                Ok(LedgerAnswer {
+                    records,
+                    ..LedgerAnswer::default()
+                })
             }
-            LedgerOp::Update { id, rate_limits } => {
+            LedgerOp::Update {
+                id,
+                rate_limits,
+                actor,
+            } => {
+                if let Some(no) = self.actor_refusal(actor.as_ref(), now)? {
+                    return Ok(no);
+                }
                 let Some(mut record) = self.load(&id)? else {
                     return Ok(refused(Code::NotFound, "no key has this id"));
                 };
+                if record.is_revoked() {
+                    return Ok(refused(Code::Conflict, REVOKED_NEVER_CHANGES));
+                }
                 record.rate_limits = rate_limits;
                 record.rate_limit = None;
                 self.save(&record)?;
@@ -766,13 +874,19 @@ impl KeyLedger {
                 amount,
                 refill,
                 alert_below,
-                now,
+                actor,
             } => {
+                if let Some(no) = self.actor_refusal(actor.as_ref(), now)? {
+                    return Ok(no);
+                }
                 let Some(record) = self.load(&id)? else {
                     return Ok(refused(Code::NotFound, "no key has this id"));
                 };
                 // A rotated key's balance lives with its successor.
-                let mut holder = self.credit_holder(&id)?.unwrap_or(record);
+                let mut holder = self.credit_holder(&id)?.unwrap_or(record.clone());
+                if record.is_revoked() || holder.is_revoked() {
+                    return Ok(refused(Code::Conflict, REVOKED_NEVER_CHANGES));
+                }
                 let change = CreditsChange {
                     set,
                     amount,
@@ -795,8 +909,11 @@ impl KeyLedger {
                 id,
                 successor,
                 grace_seconds,
-                now,
+                actor,
             } => {
+                if let Some(no) = self.actor_refusal(actor.as_ref(), now)? {
+                    return Ok(no);
+                }
                 let Some(mut old) = self.load(&id)? else {
                     return Ok(refused(Code::NotFound, "no key has this id"));
                 };
@@ -817,8 +934,11 @@ impl KeyLedger {
     }
 }
 
+/// Why a change to a revoked key is refused.
+const REVOKED_NEVER_CHANGES: &str = "a revoked key never changes";
+
 impl DurableObject for KeyLedger {
-    fn new(state: State, _env: Env) -> Self {
+    fn new(state: State, env: Env) -> Self {
         let sql = state.storage().sql();
         for table in [
             "CREATE TABLE IF NOT EXISTS keys (id TEXT PRIMARY KEY, record TEXT NOT NULL)",
@@ -828,7 +948,13 @@ impl DurableObject for KeyLedger {
                 worker::console_error!("key ledger: a table could not be made: {e}");
             }
         }
-        KeyLedger { sql }
+        let clock_offset_ms = crate::config::Config::get(&env)
+            .map(|c| c.clock_offset_ms)
+            .unwrap_or(0);
+        KeyLedger {
+            sql,
+            clock_offset_ms,
+        }
     }
 
     async fn fetch(&self, mut req: Request) -> worker::Result<Response> {
@@ -839,7 +965,9 @@ impl DurableObject for KeyLedger {
         };
         let answer = self.apply(op)?;
         if let Some((code, why)) = answer.refused {
-            return Response::error(why, code.http_status());
+            let mut resp = Response::error(why, code.http_status())?;
+            resp.headers_mut().set(REFUSED, code.as_str())?;
+            return Ok(resp);
         }
         let mut resp = Response::from_json(&answer.records)?;
         if answer.changed {
@@ -902,11 +1030,18 @@ impl<'a> Ledger<'a> {
         let req =
             Request::new_with_init(&format!("https://key-ledger{path}"), &init).map_err(fault)?;
         let mut resp = stub.fetch_with_request(req).await.map_err(fault)?;
-        let refusal = match resp.status_code() {
-            200 => None,
-            404 => Some(Code::NotFound),
-            409 => Some(Code::Conflict),
-            s => return Err(fault(format!("the object answered {s}"))),
+        let refused = resp
+            .headers()
+            .get(REFUSED)
+            .ok()
+            .flatten()
+            .and_then(|c| c.parse::<Code>().ok());
+        let refusal = match (resp.status_code(), refused) {
+            (200, _) => None,
+            (_, Some(code)) => Some(code),
+            (404, None) => Some(Code::NotFound),
+            (409, None) => Some(Code::Conflict),
+            (s, None) => return Err(fault(format!("the object answered {s}"))),
         };
         if let Some(code) = refusal {
             let why = resp.text().await.unwrap_or_default();
@@ -951,8 +1086,9 @@ impl<'a> Ledger<'a> {
     }
 
     /// The truth about the key whose record KV holds (`found`): the object's record. A
-    /// record of the previous format is adopted by its object once; a record of the
-    /// current format that its object does not know was never committed (`None`).
+    /// record its object does not know (`None`) is no key: of the current format, it was
+    /// never committed; of the previous format, it was never migrated (KV never
+    /// introduces a key, a right or a life; see [`Ledger::adopt`]).
     ///
     /// # Errors
     /// `unavailable` when the object cannot be reached: never a pass.
@@ -968,27 +1104,49 @@ impl<'a> Ledger<'a> {
             }
         }
         let started = now_ms();
-        let op = if found.lineage.is_none() {
-            LedgerOp::Adopt {
-                record: found.clone(),
-            }
-        } else {
-            LedgerOp::Get {
-                id: found.id.clone(),
-            }
+        let op = LedgerOp::Get {
+            id: found.id.clone(),
         };
         let answer = self.ask(found.chain(), &op).await?;
         let record = answer.records.into_iter().find(|r| r.id == found.id);
         Ok(self.remember(&found.hash, record, Some(started)))
     }
 
+    /// The record of the previous format KV holds (`found`, without a `lineage`) made the
+    /// first state of its own chain, unless its object knows the key already (then that
+    /// object's record, unchanged). For the explicit migration only: never on a
+    /// verification or a management call. Returns the record and whether this call
+    /// adopted it.
+    ///
+    /// # Errors
+    /// `conflict` for a record that is not of the previous format, or `unavailable`.
+    pub async fn adopt(&self, found: &KeyRecord) -> Result<(KeyRecord, bool), ApiError> {
+        let answer = self
+            .ask(
+                found.chain(),
+                &LedgerOp::Adopt {
+                    record: found.clone(),
+                },
+            )
+            .await?;
+        if let Some((code, why)) = answer.refused {
+            return Err(ApiError::new(code, why));
+        }
+        let kept = answer
+            .records
+            .into_iter()
+            .next()
+            .ok_or_else(|| fault("the object kept nothing"))?;
+        self.remember(&kept.hash, Some(kept.clone()), None);
+        Ok((kept, answer.changed))
+    }
+
     /// One use of the key KV found (`found`), presented with `hash`: decided, counted and
-    /// charged by its object in one step. Returns the object's record (if it knows the
-    /// key) and what the use came to.
+    /// charged by its object in one step, at the object's time. Returns the object's
+    /// record (if it knows the key) and what the use came to.
     ///
     /// # Errors
     /// `unavailable`.
-    #[allow(clippy::too_many_arguments)]
     pub async fn use_key(
         &self,
         found: &KeyRecord,
@@ -997,12 +1155,7 @@ impl<'a> Ledger<'a> {
         scopes: &[Scope],
         cost: u32,
         defaults: &[NamedLimit],
-        now: DateTime<Utc>,
     ) -> Result<(Option<KeyRecord>, UseReport), ApiError> {
-        if found.lineage.is_none() {
-            // A record of the previous format: its object adopts it first, once.
-            self.truth(found).await?;
-        }
         let op = LedgerOp::Use {
             id: found.id.clone(),
             hash: *hash,
@@ -1010,7 +1163,6 @@ impl<'a> Ledger<'a> {
             scopes: scopes.to_vec(),
             cost,
             defaults: defaults.to_vec(),
-            now,
         };
         let answer = self.ask(found.chain(), &op).await?;
         let report = answer
@@ -1032,12 +1184,10 @@ impl<'a> Ledger<'a> {
         object: &str,
         limits: &[NamedLimit],
         cost: u32,
-        now: DateTime<Utc>,
     ) -> Result<UseReport, ApiError> {
         let op = LedgerOp::Take {
             limits: limits.to_vec(),
             cost,
-            now,
         };
         self.ask_object(object, &op)
             .await?
@@ -1045,8 +1195,8 @@ impl<'a> Ledger<'a> {
             .ok_or_else(|| fault("the object reported no use"))
     }
 
-    /// Gives back a use counted at `at_ms` in the object `object` (its windows `names`,
-    /// and with `id`, that key's credits).
+    /// Gives back, whole, the use `report` counted in the object `object` (its windows,
+    /// and with `id`, that key's credits and the low-credit alert's state).
     ///
     /// # Errors
     /// `unavailable`.
@@ -1054,57 +1204,61 @@ impl<'a> Ledger<'a> {
         &self,
         object: &str,
         id: Option<&KeyId>,
-        names: &[String],
-        at_ms: i64,
+        report: &UseReport,
         cost: u32,
     ) -> Result<(), ApiError> {
         let op = LedgerOp::Refund {
             id: id.cloned(),
-            names: names.to_vec(),
-            at_ms,
+            names: report.limits.iter().map(|l| l.name.clone()).collect(),
+            at_ms: report.at_ms,
             cost,
+            alert: report.alert_due,
         };
-        self.ask_object(object, &op).await.map(|_| ())
+        for record in self.ask_object(object, &op).await?.records {
+            let hash = record.hash;
+            self.remember(&hash, Some(record), None);
+        }
+        Ok(())
     }
 
-    /// Replaces a key's own limits; returns its record.
+    /// Replaces a key's own limits on behalf of `actor`; returns its record.
     ///
     /// # Errors
-    /// `not_found` or `unavailable`.
+    /// `not_found`, `conflict` (revoked), the actor's `revoked` or `expired`, or
+    /// `unavailable`.
     pub async fn update(
         &self,
         record: &KeyRecord,
         rate_limits: Vec<NamedLimit>,
+        actor: Option<&KeyId>,
     ) -> Result<KeyRecord, ApiError> {
         let op = LedgerOp::Update {
             id: record.id.clone(),
             rate_limits,
+            actor: actor.cloned(),
         };
         self.one(record, &op).await
     }
 
-    /// Sets (or adds to) a key's balance and its settings; returns the record that holds
-    /// the balance (the key's, or its successor's after a rotation).
+    /// Sets (or adds to) a key's balance and its settings on behalf of `actor`; returns
+    /// the record that holds the balance (the key's, or its successor's after a rotation).
     ///
     /// # Errors
-    /// `not_found` or `unavailable`.
-    #[allow(clippy::too_many_arguments)]
+    /// `not_found`, `conflict` (revoked), the actor's `revoked` or `expired`, or
+    /// `unavailable`.
     pub async fn set_credits(
         &self,
         record: &KeyRecord,
-        set: bool,
-        amount: u64,
-        refill: Option<Refill>,
-        alert_below: Option<u64>,
-        now: DateTime<Utc>,
+        change: CreditsChange,
+        actor: Option<&KeyId>,
     ) -> Result<KeyRecord, ApiError> {
         let op = LedgerOp::Credits {
             id: record.id.clone(),
-            set,
-            amount,
-            refill,
-            alert_below,
-            now,
+            set: change.set,
+            amount: change.amount,
+            refill: change.refill,
+            alert_below: change.alert_below,
+            actor: actor.cloned(),
         };
         self.one(record, &op).await
     }
@@ -1145,22 +1299,23 @@ impl<'a> Ledger<'a> {
         Ok(kept)
     }
 
-    /// Revokes a key; returns its record and whether this call revoked it.
+    /// Revokes a key; returns its record and whether this call revoked it. `by` is a key
+    /// id when a key revokes (it is then the actor, checked as it acts), `root`, or a
+    /// leak reporter.
     ///
     /// # Errors
-    /// `not_found`, or `unavailable`.
+    /// `not_found`, the actor's `revoked` or `expired`, or `unavailable`.
     pub async fn revoke(
         &self,
         record: &KeyRecord,
         by: &str,
         reason: &str,
-        now: DateTime<Utc>,
     ) -> Result<(KeyRecord, bool), ApiError> {
         let op = LedgerOp::Revoke {
             id: record.id.clone(),
             by: by.to_owned(),
             reason: reason.to_owned(),
-            now,
+            actor: by.parse().ok(),
         };
         let answer = self.ask(record.chain(), &op).await?;
         if let Some((code, why)) = answer.refused {
@@ -1175,23 +1330,24 @@ impl<'a> Ledger<'a> {
         Ok((kept, answer.changed))
     }
 
-    /// Rotates a key; returns the old key's record (ending with its grace) and the
-    /// successor's.
+    /// Rotates a key on behalf of `actor`; returns the old key's record (ending with its
+    /// grace) and the successor's.
     ///
     /// # Errors
-    /// `conflict` (revoked, expired, already rotated), `not_found`, or `unavailable`.
+    /// `conflict` (revoked, expired, already rotated), `not_found`, the actor's `revoked`
+    /// or `expired`, or `unavailable`.
     pub async fn rotate(
         &self,
         old: &KeyRecord,
         successor: Successor,
         grace_seconds: i64,
-        now: DateTime<Utc>,
+        actor: Option<&KeyId>,
     ) -> Result<(KeyRecord, KeyRecord), ApiError> {
         let op = LedgerOp::Rotate {
             id: old.id.clone(),
             successor,
             grace_seconds,
-            now,
+            actor: actor.cloned(),
         };
         let answer = self.ask(old.chain(), &op).await?;
         if let Some((code, why)) = answer.refused {
@@ -1242,17 +1398,46 @@ mod tests {
                 id: id.clone(),
                 by: "root".into(),
                 reason: "left the team & more: 100%?".into(),
-                now,
+                actor: None,
+            },
+            LedgerOp::Revoke {
+                id: id.clone(),
+                by: id.to_string(),
+                reason: "itself".into(),
+                actor: Some(id.clone()),
+            },
+            LedgerOp::Update {
+                id: id.clone(),
+                rate_limits: vec!["m=5/1m".parse().unwrap()],
+                actor: Some(id.clone()),
+            },
+            LedgerOp::Credits {
+                id: id.clone(),
+                set: true,
+                amount: 3,
+                refill: Some(Refill {
+                    amount: 3,
+                    interval: Interval::Day,
+                }),
+                alert_below: Some(1),
+                actor: None,
+            },
+            LedgerOp::Refund {
+                id: Some(id.clone()),
+                names: vec!["m".into()],
+                at_ms: now.timestamp_millis(),
+                cost: 2,
+                alert: true,
             },
             LedgerOp::Rotate {
-                id,
+                id: id.clone(),
                 successor: Successor {
                     id: "key_fedcba9876543210".parse().unwrap(),
                     hash: new.hash,
                     hint: new.hint.clone(),
                 },
                 grace_seconds: 60,
-                now,
+                actor: Some(id),
             },
         ] {
             let (path, body) = op.to_parts();
@@ -1265,6 +1450,15 @@ mod tests {
             None
         );
         assert_eq!(LedgerOp::from_parts("/nothing", "", ""), None);
+        assert_eq!(
+            LedgerOp::from_parts(
+                "/revoke",
+                "id=key_0123456789abcdef&by=root&reason=x&actor=garbled",
+                ""
+            ),
+            None,
+            "a garbled actor is no operation, never one without an actor"
+        );
     }
 
     #[test]

@@ -20,6 +20,7 @@ mod http;
 mod keys;
 mod leaks;
 mod ledger;
+mod migrate;
 mod openapi;
 mod owners;
 mod reports;
@@ -162,6 +163,7 @@ async fn dispatch(c: &mut Ctx<'_>, req: Request, op: Op, param: &str) -> ApiResu
         Op::ShowWebhook => webhooks::show(c, req, param).await,
         Op::DeleteWebhook => webhooks::delete(c, req, param).await,
         Op::ListDeliveries => webhooks::deliveries(c, req, param).await,
+        Op::Migrate => migrate::migrate(c, req).await,
     }
 }
 

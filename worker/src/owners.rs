@@ -42,6 +42,8 @@ pub async fn put(ctx: &mut Ctx<'_>, mut req: Request, owner: &str) -> ApiResult 
     caller.actor().may_set_usage()?;
     let body: OwnerLimits = read_json(&mut req).await?;
     check_limits(&body.rate_limits)?;
+    ctx.still_acting(&caller, "PUT /v1/owners/{owner}/limits")
+        .await?;
     ctx.store.set_owner_limits(owner, &body.rate_limits).await?;
     Ok(json(200, &body))
 }

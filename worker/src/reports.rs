@@ -179,5 +179,8 @@ pub async fn me(ctx: &mut Ctx<'_>, req: Request) -> ApiResult {
     Query::of(&req, &[])?;
     let c = ctx.config;
     let deployment = Deployment::of(&c.vendor, &c.environments, &c.scopes);
-    Ok(json(200, &Me::of(&caller.actor(), deployment)))
+    Ok(json(
+        200,
+        &Me::of(&caller.actor(), caller.env_limits(c), deployment),
+    ))
 }

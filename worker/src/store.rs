@@ -335,7 +335,11 @@ impl Store {
             let Ok(hash) = meta.hash.parse::<KeyHash>() else {
                 continue;
             };
-            if let Some(r) = self.by_hash_fresh(&hash).await? {
+            // The record must be the indexed key's: one rewritten under another id is not.
+            let indexed = key.name.rsplit(':').next().unwrap_or_default();
+            if let Some(r) = self.by_hash_fresh(&hash).await?
+                && r.id.as_str() == indexed
+            {
                 records.push(self.with_last_used(r).await?);
             }
         }

@@ -42,6 +42,10 @@ pub async fn verify(ctx: &mut Ctx<'_>, mut req: Request) -> ApiResult {
             ));
         }
     };
+    // A service's key verifies keys of its own environment (of any owner): it cannot
+    // spend another environment's allowance or credits.
+    caller.actor().may_verify_in(env)?;
+    ctx.still_acting(&caller, "POST /v1/verify").await?;
     let check = auth::check(
         ctx,
         body.key.expose_secret(),

@@ -345,6 +345,23 @@ pub struct KeyList {
     pub cursor: Option<String>,
 }
 
+/// `POST /v1/migrate`: one page of the migration of keys stored before the ledger.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+pub struct Migration {
+    /// Keys of the previous format adopted by this call: each now lives in its own
+    /// ledger, as KV held it.
+    pub adopted: Vec<KeyId>,
+    /// Keys of this page already kept by their ledger (adopted before, or of the current
+    /// format): left as they are.
+    pub kept: u32,
+    /// Records of the previous format that cannot be adopted (a rotation's successor
+    /// without its chain is not of that format, it is forged): left inert.
+    pub refused: Vec<KeyId>,
+    /// The next page's cursor; `null` on the last page.
+    pub cursor: Option<String>,
+}
+
 /// `POST /v1/keys/{id}/revoke`. The body is optional.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]

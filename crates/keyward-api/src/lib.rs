@@ -20,9 +20,9 @@ mod verify;
 mod webhooks;
 
 pub use keys::{
-    CreateKey, CreatedKey, CreditsSpec, CreditsView, KeyList, KeyView, MAX_CREDITS, OwnerLimits,
-    Previous, RevokeKey, RotateKey, RotatedKey, SetCredits, UpdateKey, check_limits, check_owner,
-    check_owner_filter,
+    CreateKey, CreatedKey, CreditsSpec, CreditsView, KeyList, KeyView, MAX_CREDITS, Migration,
+    OwnerLimits, Previous, RevokeKey, RotateKey, RotatedKey, SetCredits, UpdateKey, check_limits,
+    check_owner, check_owner_filter,
 };
 pub use me::{Deployment, Me, ScopeEntry};
 pub use reports::{

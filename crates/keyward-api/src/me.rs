@@ -1,6 +1,7 @@
 //! `GET /v1/me`: who the caller is, what it may do, and what the deployment declares.
 
 use keyward_core::chrono::{DateTime, Utc};
+use keyward_core::limits::NamedLimit;
 use keyward_core::{Abilities, Actor, KeyId, Scope, ScopeRegistry, ScopeSet};
 use serde::{Deserialize, Serialize};
 
@@ -74,8 +75,9 @@ impl Deployment {
 
 impl Me {
     /// The answer for `actor`: its identity and [`Actor::abilities`].
-    pub fn of(actor: &Actor<'_>, deployment: Deployment) -> Self {
-        let can = actor.abilities();
+    /// `env_limits`: the default rate limits of the actor's environment.
+    pub fn of(actor: &Actor<'_>, env_limits: &[NamedLimit], deployment: Deployment) -> Self {
+        let can = actor.abilities(env_limits);
         let bounded = actor.is_bounded();
         match actor {
             Actor::Root => Me {
@@ -118,7 +120,7 @@ mod tests {
         let d = Deployment::of("sk", &["live".to_owned()], &registry);
         assert!(d.scopes.iter().any(|s| s.name.as_str() == "scans:read"));
         assert!(d.scopes.iter().any(|s| s.name.as_str() == "keys:write"));
-        let me = Me::of(&Actor::Root, d);
+        let me = Me::of(&Actor::Root, &[], d);
         let json = serde_json::to_value(&me).unwrap();
         assert_eq!(json["id"], serde_json::Value::Null);
         assert_eq!(json["owner"], serde_json::Value::Null);

@@ -94,6 +94,10 @@ pub enum Revocation {
     Queued,
     /// The deployment's root key: it cannot be revoked, it must be replaced.
     ReplaceRootKey,
+    /// A key outside the reporting key's owner and environment (and the reporter does not
+    /// hold `admin`): left alone. A signed report, the root key or an `admin` key revokes
+    /// it.
+    NotPermitted,
 }
 
 /// GitHub's feedback format, one per reported token.

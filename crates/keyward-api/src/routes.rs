@@ -52,6 +52,8 @@ pub enum Op {
     DeleteWebhook,
     /// `GET /v1/webhooks/{webhook_id}/deliveries`
     ListDeliveries,
+    /// `POST /v1/migrate`
+    Migrate,
 }
 
 /// One route: an operation at a method and a path template (`{name}` is one segment).
@@ -300,6 +302,14 @@ pub const ROUTES: &[Route] = &[
         "listWebhookDeliveries",
         "A webhook endpoint's delivery attempts, newest first",
     ),
+    admin(route(
+        Op::Migrate,
+        "POST",
+        "/v1/migrate",
+        Some("admin"),
+        "migrateKeys",
+        "Adopt keys stored before the ledger, one page at a time (root key only; idempotent)",
+    )),
 ];
 
 /// What a request's method and path come to.

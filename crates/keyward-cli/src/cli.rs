@@ -312,6 +312,10 @@ enum KeysCmd {
         #[arg(long, default_value = "revoked with keyward-cli")]
         reason: String,
     },
+    /// Adopt keys stored before the ledger (records without a chain), every page, with
+    /// the root key: until then KV alone makes them no key. Idempotent; prints the ids
+    /// adopted.
+    Migrate,
     /// Replace a key with a new one; the old one works for a grace period. The new key
     /// alone goes to stdout, once.
     Rotate {
@@ -475,6 +479,7 @@ fn run_keys(cmd: KeysCmd, out: Out) -> u8 {
             out,
         ),
         KeysCmd::Show { id } => keys::show(&client, &id, out),
+        KeysCmd::Migrate => keys::migrate(&client, out),
         KeysCmd::Revoke { id, reason } => keys::revoke(&client, &id, &reason, out),
         KeysCmd::Rotate { id, grace } => match keys::parse_duration(&grace) {
             Ok(s) => keys::rotate(&client, &id, s, out),
@@ -686,6 +691,9 @@ fn summary(
                 (_, Some(Revocation::AlreadyRevoked)) => "already revoked (true_positive)",
                 (_, Some(Revocation::ReplaceRootKey)) => {
                     "the ROOT key: replace it now with keyward init --force (true_positive)"
+                }
+                (_, Some(Revocation::NotPermitted)) => {
+                    "another owner's or environment's key: not revoked by this token (true_positive)"
                 }
                 (LeakLabel::TruePositive, _) => "revoked as leaked (true_positive)",
                 (LeakLabel::FalsePositive, _) => {

@@ -1,8 +1,8 @@
 //! `keyward keys ...`: key management against the Worker's HTTP API.
 
 use keyward_api::{
-    CreateKey, CreatedKey, CreditsView, KeyList, KeyView, OwnerLimits, RevokeKey, RotateKey,
-    RotatedKey, SecretString, SetCredits, UpdateKey,
+    CreateKey, CreatedKey, CreditsView, KeyList, KeyView, Migration, OwnerLimits, RevokeKey,
+    RotateKey, RotatedKey, SecretString, SetCredits, UpdateKey,
 };
 use keyward_core::limits::{Interval, NamedLimit};
 use serde::Serialize;
@@ -300,6 +300,49 @@ pub fn revoke(client: &Client, id: &str, reason: &str, out: Out) -> Result<(), A
     } else {
         eprintln!("revoked {} ({})", record.id, record.hint);
         crate::out(&record_table(&record));
+    }
+    Ok(())
+}
+
+/// `keys migrate`: has the Worker adopt every key stored before the ledger, page after
+/// page (`POST /v1/migrate`, root key only); prints the adopted ids, one a line.
+///
+/// # Errors
+/// See [`ApiError`].
+pub fn migrate(client: &Client, out: Out) -> Result<(), ApiError> {
+    let mut total = Migration::default();
+    let mut cursor: Option<String> = None;
+    loop {
+        let path = match &cursor {
+            None => "/v1/migrate".to_owned(),
+            Some(c) => format!("/v1/migrate?cursor={}", encode(c)),
+        };
+        let page: Migration = client.post(&path, &serde_json::json!({}))?;
+        total.adopted.extend(page.adopted);
+        total.kept += page.kept;
+        total.refused.extend(page.refused);
+        cursor = page.cursor;
+        if cursor.is_none() {
+            break;
+        }
+    }
+    if out.json {
+        print_json(&total);
+    } else {
+        let ids: String = total.adopted.iter().map(|id| format!("{id}\n")).collect();
+        crate::out(&ids);
+        eprintln!(
+            "adopted {}, already kept {}, refused {}{}",
+            total.adopted.len(),
+            total.kept,
+            total.refused.len(),
+            if total.refused.is_empty() {
+                String::new()
+            } else {
+                let refused: Vec<String> = total.refused.iter().map(ToString::to_string).collect();
+                format!(" (not of the previous format: {})", refused.join(", "))
+            }
+        );
     }
     Ok(())
 }

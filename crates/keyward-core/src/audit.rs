@@ -369,7 +369,7 @@ pub fn stale_after() -> Duration {
 
 /// Whether a live key has gone unused (or, never used, unchanged since creation) for `after`.
 pub fn stale(record: &KeyRecord, now: DateTime<Utc>, after: Duration) -> bool {
-    if record.is_revoked(now) || record.is_expired(now) {
+    if record.is_revoked() || record.is_expired(now) {
         return false;
     }
     let last = record.last_used_at.unwrap_or(record.created_at);
@@ -378,7 +378,7 @@ pub fn stale(record: &KeyRecord, now: DateTime<Utc>, after: Duration) -> bool {
 
 /// Why a live key is over-privileged: the `admin` scope or any `resource:*` wildcard it holds.
 pub fn over_privileged(record: &KeyRecord, now: DateTime<Utc>) -> Vec<String> {
-    if record.is_revoked(now) || record.is_expired(now) {
+    if record.is_revoked() || record.is_expired(now) {
         return Vec::new();
     }
     record

@@ -163,7 +163,8 @@ pub fn decide(
     let Some(key) = found else {
         return Verdict::UnknownKey;
     };
-    if key.revoked_at.is_some_and(|t| t <= now) {
+    // A revocation is a fact, not a time: no clock makes a revoked key live again.
+    if key.revoked_at.is_some() {
         return Verdict::Revoked;
     }
     if key.expires_at.is_some_and(|t| t <= now) {

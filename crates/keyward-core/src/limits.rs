@@ -223,9 +223,18 @@ pub fn validate_limits(limits: &[NamedLimit]) -> Result<(), LimitError> {
 pub struct Window(Vec<(i64, u32)>);
 
 impl Window {
+    /// Drops every use that has left the window. Every entry is looked at, not only a
+    /// sorted prefix: a log written by an earlier version may be out of order, and an
+    /// entry must never be dropped for where it sits.
     fn prune(&mut self, now_ms: i64, period_ms: i64) {
-        let keep_from = self.0.partition_point(|&(t, _)| t <= now_ms - period_ms);
-        self.0.drain(..keep_from);
+        self.0.retain(|&(t, _)| t > now_ms - period_ms);
+    }
+
+    /// Counts a use at `at_ms`, keeping the log oldest first whatever order uses arrive in
+    /// (a use counted at a time before the latest goes before it).
+    fn count(&mut self, at_ms: i64, units: u32) {
+        let at = self.0.partition_point(|&(t, _)| t <= at_ms);
+        self.0.insert(at, (at_ms, units));
     }
 
     fn used(&self) -> u64 {
@@ -298,6 +307,7 @@ pub fn admit(limits: &[NamedLimit], windows: &mut [Window], now_ms: i64, cost: u
     let mut allowed = true;
     let mut retry_at = now_ms;
     for (l, w) in limits.iter().zip(windows.iter_mut()) {
+        w.0.sort_by_key(|&(t, _)| t);
         w.prune(now_ms, l.period.ms());
         let free = w.free_at(now_ms, l.period.ms(), l.limit, cost);
         if free > now_ms {
@@ -307,7 +317,7 @@ pub fn admit(limits: &[NamedLimit], windows: &mut [Window], now_ms: i64, cost: u
     }
     if allowed {
         for w in windows.iter_mut() {
-            w.0.push((now_ms, cost));
+            w.count(now_ms, cost);
         }
     }
     let limits = limits
@@ -519,8 +529,19 @@ impl Credits {
 
     /// Brings the balance into `now`'s refill period: at the first use after a boundary it
     /// is *set* to the refill amount (not added to).
+    ///
+    /// A period never moves backwards: a `now` in a period before the balance's own (a
+    /// clock behind the one that last refilled it) changes nothing, so no use can set the
+    /// balance back to an earlier period's refill.
     pub fn refill(&mut self, now: DateTime<Utc>) {
         let period = refill_period(self.refill.as_ref(), now);
+        if self.refill.is_some()
+            && let Some(current) = &self.period
+            && current.len() == period.len()
+            && *current > period
+        {
+            return;
+        }
         if let Some(refill) = self.refill
             && self.period.as_deref() != Some(period.as_str())
         {
@@ -565,9 +586,20 @@ impl Credits {
         }
     }
 
-    /// Gives back `cost` (a use refused after it was charged).
-    pub fn refund(&mut self, cost: u32) {
+    /// Gives back, whole, a use of `cost` charged at `at` that was refused or failed
+    /// after it was charged: its units, and, when that use made the `credits_low` alert
+    /// due (`alert_was_due`), the alert's state, so that the next use to go below the
+    /// threshold raises it. A use charged in an earlier refill period than the balance's
+    /// is not given back: the refill has set the balance since, and it holds no part of
+    /// that use.
+    pub fn give_back(&mut self, cost: u32, at: DateTime<Utc>, alert_was_due: bool) {
+        if self.period.as_deref() != Some(refill_period(self.refill.as_ref(), at).as_str()) {
+            return;
+        }
         self.remaining = self.remaining.saturating_add(u64::from(cost));
+        if alert_was_due {
+            self.alerted = None;
+        }
     }
 }
 
@@ -823,5 +855,114 @@ mod tests {
         for bad in ["500", "500/week", "x/day", "-1/day"] {
             assert!(bad.parse::<Refill>().is_err(), "{bad}");
         }
+    }
+}
+
+#[cfg(test)]
+mod order_tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    fn t(s: &str) -> DateTime<Utc> {
+        crate::time::parse_rfc3339(s).unwrap()
+    }
+
+    fn two_per_ten_seconds() -> Vec<NamedLimit> {
+        vec!["w=2/10s".parse().unwrap()]
+    }
+
+    #[test]
+    fn the_sliding_log_holds_its_limit_whatever_order_uses_arrive_in() {
+        let limits = two_per_ten_seconds();
+        let mut windows = vec![Window::default()];
+        let mut admitted = Vec::new();
+        // A slow use counted after a newer one, then uses around the older one's expiry.
+        for at in [9_000, 2_000, 11_500, 12_100, 12_200, 19_100, 19_200] {
+            if admit(&limits, &mut windows, at, 1).allowed {
+                admitted.push(at);
+            }
+        }
+        assert_eq!(admitted, vec![9_000, 2_000, 12_100, 19_100]);
+        for &start in &admitted {
+            let within = admitted
+                .iter()
+                .filter(|&&a| a >= start && a < start + 10_000)
+                .count();
+            assert!(within <= 2, "{within} uses within 10 s of {start}");
+        }
+    }
+
+    #[test]
+    fn an_unsorted_log_from_storage_loses_no_live_entry() {
+        let limits = two_per_ten_seconds();
+        // What an earlier version could have stored: a live use after an expired one,
+        // before another live one.
+        let mut windows: Vec<Window> =
+            vec![serde_json::from_str("[[12000,1],[1000,1],[2500,1]]").unwrap()];
+        let a = admit(&limits, &mut windows, 12_100, 1);
+        assert!(
+            !a.allowed,
+            "two uses are live: 12000 and 2500 (until 12500)"
+        );
+        assert!(admit(&limits, &mut windows, 12_600, 1).allowed);
+        assert_eq!(
+            windows[0],
+            serde_json::from_str("[[12000,1],[12600,1]]").unwrap()
+        );
+    }
+
+    #[test]
+    fn a_refill_period_never_moves_backwards() {
+        let daily = Refill {
+            amount: 3,
+            interval: Interval::Day,
+        };
+        let mut c = Credits {
+            remaining: 3,
+            refill: Some(daily),
+            alert_below: None,
+            period: None,
+            alerted: None,
+        };
+        let after_midnight = t("2026-06-02T00:00:01Z");
+        let before_midnight = t("2026-06-01T23:59:59Z");
+        assert!(c.spend(after_midnight, 3).allowed);
+        // A use timed before midnight, applied after: no earlier period's refill.
+        let late = c.spend(before_midnight, 1);
+        assert!(!late.allowed);
+        assert_eq!((c.remaining, c.period.as_deref()), (0, Some("2026-06-02")));
+        assert!(!c.spend(after_midnight, 1).allowed);
+    }
+
+    #[test]
+    fn a_use_given_back_returns_its_units_and_its_alert() {
+        let mut c = Credits {
+            remaining: 10,
+            refill: Some(Refill {
+                amount: 10,
+                interval: Interval::Day,
+            }),
+            alert_below: Some(5),
+            period: None,
+            alerted: None,
+        };
+        let now = t("2026-06-01T10:00:00Z");
+        let before = {
+            let mut b = c.clone();
+            b.refill(now);
+            b
+        };
+        let spend = c.spend(now, 6);
+        assert!(spend.alert_due);
+        c.give_back(6, now, spend.alert_due);
+        assert_eq!(c, before, "units and the alert's state, whole");
+        assert!(c.spend(now, 6).alert_due, "the alert is due again");
+        // A use of yesterday's period is not given back to today's refilled balance.
+        let mut today = c.clone();
+        today.refill(t("2026-06-02T00:00:00Z"));
+        let refilled = today.clone();
+        today.give_back(6, now, true);
+        assert_eq!(today, refilled);
     }
 }

@@ -11,8 +11,10 @@
 //! rotate   the successor keeps the predecessor's expires_at (never later)
 //! usage    rate limits and credits of existing keys, and owners' limits, are set by
 //!          root or admin only; a bounded key may give a new key rate limits (they only
-//!          restrict it) but not credits, and a key bound by its own rate limits or
-//!          credits creates no keys (they would not be bound by them)
+//!          restrict it) but not credits, and a key bound by rate limits (its own, or
+//!          its environment's defaults) or credits creates no keys: each key it made
+//!          would get an allowance of its own, and the allowance would be multiplied
+//! verify   a bounded key verifies keys of its own environment only (of any owner)
 //! ```
 
 use core::fmt;
@@ -20,6 +22,7 @@ use core::fmt;
 use chrono::{DateTime, Utc};
 
 use crate::code::Code;
+use crate::limits::NamedLimit;
 use crate::record::KeyRecord;
 use crate::scope::{Scope, ScopeSet};
 
@@ -75,7 +78,8 @@ impl std::error::Error for Refusal {}
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Abilities {
-    /// Create keys (`keys:write`, and not bound by rate limits or credits of its own).
+    /// Create keys (`keys:write`, and not bound by rate limits or credits, its own or its
+    /// environment's).
     pub create: bool,
     /// Rotate keys (`keys:write`; only keys it may manage).
     pub rotate: bool,
@@ -139,8 +143,9 @@ impl Actor<'_> {
     }
 
     /// What the actor may do at all: the same rules [`Actor::create_terms`] and
-    /// [`Actor::may_set_usage`] apply, asked of no particular target.
-    pub fn abilities(&self) -> Abilities {
+    /// [`Actor::may_set_usage`] apply, asked of no particular target. `env_limits`: the
+    /// default limits of the actor's environment (see [`Actor::create_terms`]).
+    pub fn abilities(&self, env_limits: &[NamedLimit]) -> Abilities {
         let holds = |s: &str| Scope::parse(s).is_ok_and(|s| self.holds(&s));
         let write = holds("keys:write");
         let create = write
@@ -149,7 +154,7 @@ impl Actor<'_> {
                 // A key creating a scopeless key for its own owner and environment: what
                 // is left to refuse is the actor itself (its own limits or credits).
                 Actor::Key(_) => self
-                    .create_terms(&ScopeSet::default(), Asked::default())
+                    .create_terms(&ScopeSet::default(), Asked::default(), env_limits)
                     .is_ok(),
             };
         Abilities {
@@ -167,12 +172,22 @@ impl Actor<'_> {
     }
 
     /// The terms of a key this actor creates with `scopes`, given what it `asked`.
+    /// `env_limits` are the limits the actor's environment gives keys without limits of
+    /// their own (`KEYWARD_RATE_LIMITS`): an actor under them is limited as much as one
+    /// with its own, and neither may create keys, since every key it made would count
+    /// under a fresh allowance of its own.
     ///
     /// # Errors
     /// `scope_not_held` for a scope the actor does not hold; `forbidden` for another
-    /// owner or environment, or an expiry past the actor's own; `invalid_request` when the
-    /// root key does not name an owner or environment.
-    pub fn create_terms(&self, scopes: &ScopeSet, asked: Asked<'_>) -> Result<Terms, Refusal> {
+    /// owner or environment, an expiry past the actor's own, or an actor bound by rate
+    /// limits or credits; `invalid_request` when the root key does not name an owner or
+    /// environment.
+    pub fn create_terms(
+        &self,
+        scopes: &ScopeSet,
+        asked: Asked<'_>,
+        env_limits: &[NamedLimit],
+    ) -> Result<Terms, Refusal> {
         if let Some(missing) = self.first_not_held(scopes) {
             return Err(Refusal {
                 code: Code::ScopeNotHeld,
@@ -208,6 +223,12 @@ impl Actor<'_> {
             return Err(Refusal::forbidden(
                 "a key with its own rate limits or credits cannot create keys (they would not be bound by them); an admin key can, and owner limits bind every key of an owner".to_owned(),
             ));
+        }
+        if !env_limits.is_empty() {
+            return Err(Refusal::forbidden(format!(
+                "a key under its environment's default rate limits cannot create keys (each would get a fresh allowance of its own); an admin key can, and owner limits bind every key of an owner ('{}')",
+                caller.env
+            )));
         }
         if asked.credits {
             return Err(Refusal::forbidden(
@@ -262,6 +283,21 @@ impl Actor<'_> {
             });
         }
         Ok(())
+    }
+
+    /// Whether the actor may verify keys of `env` (`POST /v1/verify`): a bounded key
+    /// verifies keys of its own environment only, of any owner (a service verifying its
+    /// customers' keys); root and `admin` verify in any environment.
+    ///
+    /// # Errors
+    /// `forbidden` for a bounded key and another environment.
+    pub fn may_verify_in(&self, env: &str) -> Result<(), Refusal> {
+        match self.home() {
+            Some((_, own_env)) if self.is_bounded() && env != own_env => Err(Refusal::forbidden(
+                format!("a key verifies keys of its own environment only ('{own_env}')"),
+            )),
+            _ => Ok(()),
+        }
     }
 
     /// Whether the actor may set rate limits or credits (of a key or an owner): root and

@@ -293,9 +293,26 @@ impl KeyRecord {
         }
     }
 
-    /// Whether the key has been revoked as of `now`.
-    pub fn is_revoked(&self, now: DateTime<Utc>) -> bool {
-        self.revoked_at.is_some_and(|t| t <= now)
+    /// Whether the key has been revoked. A revocation is a fact, not a time: a key with
+    /// `revoked_at` set is revoked whatever clock asks (a clock behind the revocation's,
+    /// or a caller's, cannot make it live again).
+    pub fn is_revoked(&self) -> bool {
+        self.revoked_at.is_some()
+    }
+
+    /// Whether the key may still act at `now`: a caller's key checked again at the moment
+    /// its change is made (after its request's body is read), not when the request began.
+    ///
+    /// # Errors
+    /// `revoked` or `expired`: the key is no longer a caller.
+    pub fn may_act(&self, now: DateTime<Utc>) -> Result<(), crate::code::Code> {
+        if self.is_revoked() {
+            Err(crate::code::Code::Revoked)
+        } else if self.is_expired(now) {
+            Err(crate::code::Code::Expired)
+        } else {
+            Ok(())
+        }
     }
 
     /// Whether the key has expired as of `now`.
@@ -318,7 +335,7 @@ impl KeyRecord {
     /// Where the key is in its life as of `now`: revoked, expired, rotating (replaced,
     /// working until its grace period ends) or active.
     pub fn status(&self, now: DateTime<Utc>) -> KeyStatus {
-        if self.is_revoked(now) {
+        if self.is_revoked() {
             KeyStatus::Revoked
         } else if self.is_expired(now) {
             KeyStatus::Expired
@@ -376,7 +393,7 @@ impl KeyRecord {
         grace: Duration,
         now: DateTime<Utc>,
     ) -> Result<KeyRecord, RotateError> {
-        if self.is_revoked(now) {
+        if self.is_revoked() {
             return Err(RotateError::Revoked);
         }
         if self.is_expired(now) {

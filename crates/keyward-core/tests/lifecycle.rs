@@ -179,6 +179,24 @@ fn revocation_is_immediate_and_keeps_the_first_reason() {
 }
 
 #[test]
+fn a_revocation_is_a_fact_whatever_clock_asks() {
+    let (_, mut rec) = record(&["scans:read"], None);
+    // Revoked by a clock ahead of the one that asks next.
+    rec.revoke("root", "left", now() + Duration::hours(1));
+    assert!(rec.is_revoked());
+    assert_eq!(verify(Some(&rec), "live", &[], now()), Verdict::Revoked);
+    assert_eq!(rec.status(now()), keyward_core::KeyStatus::Revoked);
+    let next = ApiKey::generate("sk", "live").unwrap();
+    let id = KeyId::generate(&mut keyward_core::OsRandom).unwrap();
+    assert_eq!(
+        rec.rotate(id, &next, Duration::hours(1), now())
+            .unwrap_err(),
+        RotateError::Revoked
+    );
+    assert_eq!(rec.rotated_to, None, "never gains a successor");
+}
+
+#[test]
 fn rotation_with_grace_keeps_both_keys_working_until_the_grace_ends() {
     let (_, mut old) = record(&["scans:read"], Some(Duration::days(30)));
     let new_key = ApiKey::generate("sk", "live").unwrap();
@@ -410,7 +428,7 @@ mod containment {
         let caller = key("acme", "test", &["keys:write", "scans:read"], None);
         let actor = Actor::Key(&caller);
         let t = actor
-            .create_terms(&set(&["scans:read"]), Asked::default())
+            .create_terms(&set(&["scans:read"]), Asked::default(), &[])
             .unwrap();
         assert_eq!((t.owner.as_str(), t.env.as_str()), ("acme", "test"));
         for asked in [
@@ -423,11 +441,11 @@ mod containment {
                 ..Asked::default()
             },
         ] {
-            let e = actor.create_terms(&set(&[]), asked).unwrap_err();
+            let e = actor.create_terms(&set(&[]), asked, &[]).unwrap_err();
             assert_eq!(e.code, Code::Forbidden, "{}", e.message);
         }
         let e = actor
-            .create_terms(&set(&["admin"]), Asked::default())
+            .create_terms(&set(&["admin"]), Asked::default(), &[])
             .unwrap_err();
         assert_eq!(e.code, Code::ScopeNotHeld);
         assert_eq!(e.scope, Some(Scope::admin()));
@@ -437,12 +455,12 @@ mod containment {
     fn a_key_never_escapes_usage_limits() {
         let plain = key("acme", "live", &["keys:write"], None);
         let actor = Actor::Key(&plain);
-        assert!(actor.create_terms(&set(&[]), Asked::default()).is_ok());
+        assert!(actor.create_terms(&set(&[]), Asked::default(), &[]).is_ok());
         let credits = Asked {
             credits: true,
             ..Asked::default()
         };
-        let e = actor.create_terms(&set(&[]), credits).unwrap_err();
+        let e = actor.create_terms(&set(&[]), credits, &[]).unwrap_err();
         assert_eq!(
             e.code,
             Code::Forbidden,
@@ -453,7 +471,7 @@ mod containment {
         let mut limited = key("acme", "live", &["keys:write"], None);
         limited.rate_limits = vec!["10/1m".parse().unwrap()];
         let e = Actor::Key(&limited)
-            .create_terms(&set(&[]), Asked::default())
+            .create_terms(&set(&[]), Asked::default(), &[])
             .unwrap_err();
         assert_eq!(e.code, Code::Forbidden, "{}", e.message);
         let mut metered = key("acme", "live", &["keys:write"], None);
@@ -465,21 +483,41 @@ mod containment {
             alerted: None,
         });
         let e = Actor::Key(&metered)
-            .create_terms(&set(&[]), Asked::default())
+            .create_terms(&set(&[]), Asked::default(), &[])
             .unwrap_err();
         assert_eq!(e.code, Code::Forbidden);
+
+        // Under its environment's defaults, a key is limited as much as by its own: each
+        // key it made would count under a fresh allowance.
+        let defaults: Vec<keyward_core::limits::NamedLimit> = vec!["5/1m".parse().unwrap()];
+        let e = actor
+            .create_terms(&set(&[]), Asked::default(), &defaults)
+            .unwrap_err();
+        assert_eq!(e.code, Code::Forbidden, "{}", e.message);
+        assert!(!actor.abilities(&defaults).create);
 
         let admin = key("ops", "live", &["admin"], None);
         assert!(Actor::Key(&admin).may_set_usage().is_ok());
         assert!(Actor::Root.may_set_usage().is_ok());
-        assert!(Actor::Key(&admin).create_terms(&set(&[]), credits).is_ok());
+        assert!(
+            Actor::Key(&admin)
+                .create_terms(&set(&[]), credits, &[])
+                .is_ok()
+        );
+        assert!(
+            Actor::Key(&admin)
+                .create_terms(&set(&[]), Asked::default(), &defaults)
+                .is_ok()
+        );
     }
 
     #[test]
     fn a_key_never_creates_one_that_outlives_it() {
         let caller = key("acme", "live", &["keys:write"], Some(Duration::days(1)));
         let actor = Actor::Key(&caller);
-        let inherited = actor.create_terms(&set(&[]), Asked::default()).unwrap();
+        let inherited = actor
+            .create_terms(&set(&[]), Asked::default(), &[])
+            .unwrap();
         assert_eq!(inherited.expires_at, caller.expires_at);
         let sooner = Some(now() + Duration::hours(1));
         let asked = Asked {
@@ -487,7 +525,10 @@ mod containment {
             ..Asked::default()
         };
         assert_eq!(
-            actor.create_terms(&set(&[]), asked).unwrap().expires_at,
+            actor
+                .create_terms(&set(&[]), asked, &[])
+                .unwrap()
+                .expires_at,
             sooner
         );
         let later = Asked {
@@ -495,7 +536,7 @@ mod containment {
             ..Asked::default()
         };
         assert_eq!(
-            actor.create_terms(&set(&[]), later).unwrap_err().code,
+            actor.create_terms(&set(&[]), later, &[]).unwrap_err().code,
             Code::Forbidden
         );
     }
@@ -503,7 +544,7 @@ mod containment {
     #[test]
     fn root_and_admin_are_not_bounded_but_root_names_owner_and_env() {
         let e = Actor::Root
-            .create_terms(&set(&["admin"]), Asked::default())
+            .create_terms(&set(&["admin"]), Asked::default(), &[])
             .unwrap_err();
         assert_eq!(e.code, Code::InvalidRequest);
         let asked = Asked {
@@ -512,10 +553,14 @@ mod containment {
             expires_at: None,
             credits: true,
         };
-        assert!(Actor::Root.create_terms(&set(&["admin"]), asked).is_ok());
+        assert!(
+            Actor::Root
+                .create_terms(&set(&["admin"]), asked, &[])
+                .is_ok()
+        );
         let admin = key("ops", "test", &["admin"], Some(Duration::hours(1)));
         let t = Actor::Key(&admin)
-            .create_terms(&set(&["scans:read"]), asked)
+            .create_terms(&set(&["scans:read"]), asked, &[])
             .unwrap();
         assert_eq!(
             (t.owner.as_str(), t.env.as_str(), t.expires_at),
@@ -536,13 +581,13 @@ mod containment {
             read_audit: true,
             set_limits: true,
         };
-        assert_eq!(Actor::Root.abilities(), all);
+        assert_eq!(Actor::Root.abilities(&[]), all);
         let admin = key("ops", "live", &["admin"], None);
-        assert_eq!(Actor::Key(&admin).abilities(), all);
+        assert_eq!(Actor::Key(&admin).abilities(&[]), all);
 
         let reader = key("acme", "live", &["keys:read"], None);
         assert_eq!(
-            Actor::Key(&reader).abilities(),
+            Actor::Key(&reader).abilities(&[]),
             Abilities {
                 read_keys: true,
                 ..Abilities::default()
@@ -550,7 +595,7 @@ mod containment {
         );
         let writer = key("acme", "live", &["keys:*", "audit:read"], None);
         assert_eq!(
-            Actor::Key(&writer).abilities(),
+            Actor::Key(&writer).abilities(&[]),
             Abilities {
                 set_limits: false,
                 ..all
@@ -560,16 +605,30 @@ mod containment {
         // rule create_terms applies.
         let mut limited = key("acme", "live", &["keys:write"], None);
         limited.rate_limits = vec!["10/1m".parse().unwrap()];
-        let can = Actor::Key(&limited).abilities();
+        let can = Actor::Key(&limited).abilities(&[]);
         assert!(!can.create && can.rotate && can.revoke && !can.set_limits);
         assert_eq!(
             can.create,
             Actor::Key(&limited)
-                .create_terms(&set(&[]), Asked::default())
+                .create_terms(&set(&[]), Asked::default(), &[])
                 .is_ok()
         );
         let verifier = key("acme", "live", &["keys:verify"], None);
-        assert_eq!(Actor::Key(&verifier).abilities(), Abilities::default());
+        assert_eq!(Actor::Key(&verifier).abilities(&[]), Abilities::default());
+    }
+
+    #[test]
+    fn a_key_verifies_only_in_its_own_environment_of_any_owner() {
+        let service = key("acme", "test", &["keys:verify"], None);
+        let actor = Actor::Key(&service);
+        assert!(actor.may_verify_in("test").is_ok());
+        assert_eq!(
+            actor.may_verify_in("live").unwrap_err().code,
+            Code::Forbidden
+        );
+        let admin = key("ops", "test", &["admin"], None);
+        assert!(Actor::Key(&admin).may_verify_in("live").is_ok());
+        assert!(Actor::Root.may_verify_in("live").is_ok());
     }
 
     #[test]

@@ -11,8 +11,8 @@
 use keyward_api::routes::{Op, ROUTES, Route};
 use keyward_api::{
     AlertList, AuditEventList, CreateKey, CreateWebhook, CreatedKey, CreatedWebhook, DeliveryList,
-    ErrorBody, Health, KeyList, KeyView, LeakFeedback, Me, OwnerLimits, ReportedToken, RevokeKey,
-    RotateKey, RotatedKey, SetCredits, UpdateKey, Usage, VerifyRequest, VerifyResponse,
+    ErrorBody, Health, KeyList, KeyView, LeakFeedback, Me, Migration, OwnerLimits, ReportedToken,
+    RevokeKey, RotateKey, RotatedKey, SetCredits, UpdateKey, Usage, VerifyRequest, VerifyResponse,
     WebhookList, WebhookView,
 };
 use schemars::generate::SchemaSettings;
@@ -256,6 +256,16 @@ fn shape(op: Op, g: &mut SchemaGenerator) -> Shape {
             errors: &[404],
             ..none
         },
+        Op::Migrate => Shape {
+            query: vec![(
+                "cursor",
+                json!({"type": "string", "pattern": keyward_core::cursor::CURSOR_PATTERN}),
+                "The `cursor` of the previous page (one this API gave: another is 404).",
+            )],
+            ok: (200, Some(schema::<Migration>(g))),
+            errors: &[404],
+            ..none
+        },
     }
 }
 
@@ -351,6 +361,9 @@ fn operation(r: &Route, g: &mut SchemaGenerator) -> Value {
     };
     if r.admin_only {
         description.push_str(", and the root key or a key holding `admin`");
+    }
+    if r.op == Op::Migrate {
+        description.push_str(": only the root key, never an `admin` key");
     }
     if r.op == Op::ReportLeaks {
         description.push_str(
