@@ -109,7 +109,7 @@ fn shape(op: Op, g: &mut SchemaGenerator) -> Shape {
         Op::UpdateKey => Shape {
             body: Some((schema::<UpdateKey>(g), true)),
             ok: (200, Some(schema::<KeyView>(g))),
-            errors: &[404, 413, 415],
+            errors: &[404, 409, 413, 415],
             ..none
         },
         Op::SetCredits => Shape {
@@ -281,7 +281,7 @@ fn status_text(status: u16) -> &'static str {
         403 => "The key may not do this (`insufficient_scope`, `scope_not_held`, `forbidden`)",
         404 => "No such key, owner, webhook endpoint or page (`not_found`)",
         409 => {
-            "The key's state does not allow it, e.g. rotating a revoked key, or adding credits past the largest balance (`conflict`)"
+            "The key's state does not allow it, e.g. rotating or changing a revoked key, or adding credits past the largest balance (`conflict`)"
         }
         413 => "The body is larger than the limit (`payload_too_large`)",
         415 => "The body is not `application/json` (`unsupported_media_type`)",
