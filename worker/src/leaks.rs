@@ -279,10 +279,30 @@ pub async fn revoke_queued(
     let mut events = Vec::new();
     let mut alerts_found = Vec::new();
     let fault = |e: ApiError| worker::Error::RustError(e.message);
+    // Whether each reporting key can still act, asked once per batch.
+    let mut acting: std::collections::HashMap<String, bool> = std::collections::HashMap::new();
     for job in jobs {
         let Ok(hash) = job.hash.parse::<KeyHash>() else {
             continue;
         };
+        if job.by.parse::<keyward_core::KeyId>().is_ok() {
+            let can = match acting.get(&job.by) {
+                Some(can) => *can,
+                None => {
+                    let truth = match store.by_id(&job.by).await.map_err(fault)? {
+                        Some(kv) => ledger.truth(&kv).await.map_err(fault)?,
+                        None => None,
+                    };
+                    let can = truth.is_some_and(|r| r.may_act(now).is_ok());
+                    acting.insert(job.by.clone(), can);
+                    can
+                }
+            };
+            if !can {
+                worker::console_warn!("a queued revocation by a key that cannot act: dropped");
+                continue;
+            }
+        }
         let Some(found) = store.by_hash(&hash).await.map_err(fault)? else {
             continue;
         };
