@@ -171,6 +171,22 @@ function stopTree(child) {
   try { process.kill(-child.pid, 'SIGTERM'); } catch { /* gone */ }
 }
 
+/**
+ * `fetch`, tried again once when the connection it reused had been closed by the server
+ * while idle. The helpers above that drive wrangler (kvPut, kvGet, d1) block the event
+ * loop for seconds on a busy machine, so the timer that drops an idle keep-alive socket
+ * runs late and the next request can be written to a socket the server already closed:
+ * that request never reached the Worker.
+ */
+async function fetchOnce(url, init) {
+  try {
+    return await fetch(url, init);
+  } catch (e) {
+    if (!['UND_ERR_SOCKET', 'ECONNRESET'].includes(e?.cause?.code)) throw e;
+    return fetch(url, init);
+  }
+}
+
 /** JSON request helper: returns {status, headers, body}. */
 export async function call(url, path, { method = 'GET', key, body, headers = {} } = {}) {
   // A Headers object keeps repeated lines; a plain object is copied.
@@ -181,7 +197,7 @@ export async function call(url, path, { method = 'GET', key, body, headers = {} 
     payload = typeof body === 'string' ? body : JSON.stringify(body);
     if (!h.has('content-type')) h.set('content-type', 'application/json');
   }
-  const r = await fetch(url + path, { method, headers: h, body: payload });
+  const r = await fetchOnce(url + path, { method, headers: h, body: payload });
   const text = await r.text();
   let json;
   try { json = JSON.parse(text); } catch { json = undefined; }

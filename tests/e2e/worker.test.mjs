@@ -469,11 +469,19 @@ describe('leak reports', () => {
     const bad = await call('/v1/leaks', { method: 'POST', key: scanner.key, body: { token: k.key } });
     assert.equal(bad.status, 400);
     assert.equal((await verify(k.key)).body.code, 'valid');
-    const r = await call('/v1/leaks', { method: 'POST', key: scanner.key, body });
+    // Another owner's scanner labels the key and leaves it alone; its own owner's revokes it.
+    const other = await call('/v1/leaks', { method: 'POST', key: scanner.key, body });
+    assert.equal(other.status, 200, other.text);
+    assert.equal(other.body[0].label, 'true_positive');
+    assert.equal(other.body[0].revocation, 'not_permitted');
+    assert.equal((await verify(k.key)).body.code, 'valid');
+    const own = await create({ name: 'scanner', owner: 'leaks', scopes: ['keys:write'], env: 'live' });
+    const r = await call('/v1/leaks', { method: 'POST', key: own.key, body });
     assert.equal(r.status, 200, r.text);
     assert.equal(r.body[0].label, 'true_positive');
+    assert.equal(r.body[0].revocation, 'revoked');
     const record = (await call(`/v1/keys/${k.id}`, { key: worker.rootKey })).body;
-    assert.equal(record.revoked_by, scanner.id);
+    assert.equal(record.revoked_by, own.id);
     assert.equal(record.revocation_reason, 'leaked');
   });
 });
