@@ -176,6 +176,17 @@ const ATTACKS = {
       },
     };
   },
+  async verify(owner) {
+    const actor = await create({ name: 'service', owner, scopes: ['keys:verify'] });
+    const target = await create({ name: 'customer', owner: `${owner}-customer`, credits: { remaining: 5 } });
+    return {
+      actor,
+      requests: [{ path: '/v1/verify', body: { key: target.key, cost: 3 } }],
+      async unchanged() {
+        assert.equal((await show(target.id)).credits.remaining, 5, 'nothing counted or charged');
+      },
+    };
+  },
   async gateway(owner) {
     const actor = await create({ name: 'actor', owner, scopes: ['repos:write'] });
     return {
@@ -292,7 +303,7 @@ describe('a key revoked while its request is held open does nothing after the re
     assert.equal(a.body.name, 'made');
   });
 
-  test('bodies held 5 s: create, rotate, revoke, update, credits, owner limits, leaks, the gateway', async () => {
+  test('bodies held 5 s: create, rotate, revoke, update, credits, owner limits, leaks, verify, the gateway', async () => {
     assertAll(await slow.five);
   });
 

@@ -12,10 +12,15 @@ use crate::http::{ApiError, ApiResult, json, read_json};
 
 /// `POST /v1/verify`
 pub async fn verify(ctx: &mut Ctx<'_>, mut req: Request) -> ApiResult {
+    // The body first, then the calling service's key, once: the use is decided with the
+    // caller's key as it is when the body has arrived, however slowly it was sent, at the
+    // cost of one look at that key (the hot path). The caller's refusal still comes before
+    // anything wrong with the body.
+    let body: Result<VerifyRequest, ApiError> = read_json(&mut req).await;
     let caller = ctx
         .authorize(&req, "keys:verify", "POST /v1/verify", LogUse::RefusalsOnly)
         .await?;
-    let body: VerifyRequest = read_json(&mut req).await?;
+    let body = body?;
     if let Some(c) = &body.context {
         c.validate()?;
     }
@@ -45,7 +50,6 @@ pub async fn verify(ctx: &mut Ctx<'_>, mut req: Request) -> ApiResult {
     // A service's key verifies keys of its own environment (of any owner): it cannot
     // spend another environment's allowance or credits.
     caller.actor().may_verify_in(env)?;
-    ctx.still_acting(&caller, "POST /v1/verify").await?;
     let check = auth::check(
         ctx,
         body.key.expose_secret(),
