@@ -110,7 +110,7 @@ pub async fn check(
     cost: Option<u32>,
 ) -> Result<Check, ApiError> {
     // The decision's time is now, not the request's start (its body may have been held).
-    let now = ctx.clock();
+    let now = ctx.clock()?;
     let presented = match Presented::parse(raw) {
         Ok(p) => p,
         Err(e) => return Ok(Check::refused(e.code())),

@@ -87,8 +87,12 @@ impl Ctx<'_> {
     }
 
     /// The time now (the request's start is `now`), on the Worker's clock.
-    pub fn clock(&self) -> DateTime<Utc> {
+    ///
+    /// # Errors
+    /// `unavailable` when the clock cannot be believed: nothing is decided then.
+    pub fn clock(&self) -> Result<DateTime<Utc>, ApiError> {
         crate::ledger::clock(self.config.clock_offset_ms)
+            .ok_or_else(|| ApiError::new(Code::Unavailable, "the clock cannot be read"))
     }
 
     /// Checks again, at the moment a change is made on its behalf (after the request's
@@ -123,7 +127,7 @@ impl Ctx<'_> {
     pub async fn still_live(&self, record: &KeyRecord) -> Result<Result<(), Code>, ApiError> {
         Ok(match self.ledger().truth(record).await? {
             None => Err(Code::UnknownKey),
-            Some(truth) => truth.may_act(self.clock()),
+            Some(truth) => truth.may_act(self.clock()?),
         })
     }
 

@@ -504,10 +504,11 @@ const CHANGED: &str = "x-keyward-changed";
 /// The header that carries the code of a refusal.
 const REFUSED: &str = "x-keyward-refused";
 
-/// The time on this machine's clock, shifted by `offset_ms` (`KEYWARD_TEST_CLOCK_OFFSET_MS`).
-pub fn clock(offset_ms: i64) -> DateTime<Utc> {
-    DateTime::from_timestamp_millis(worker::Date::now().as_millis() as i64 + offset_ms)
-        .unwrap_or_default()
+/// The time on this machine's clock, shifted by `offset_ms` (`KEYWARD_TEST_CLOCK_OFFSET_MS`);
+/// none when the clock cannot be believed (the core's `platform_time`): nothing is decided
+/// then.
+pub fn clock(offset_ms: i64) -> Option<DateTime<Utc>> {
+    keyward_core::time::platform_time(worker::js_sys::Date::now(), offset_ms)
 }
 
 /// A chain's object.
@@ -521,8 +522,12 @@ pub struct KeyLedger {
 
 impl KeyLedger {
     /// The object's own time, read as each operation is applied.
-    fn now(&self) -> DateTime<Utc> {
+    ///
+    /// # Errors
+    /// A clock that cannot be believed: the operation fails (the Worker answers 503).
+    fn now(&self) -> worker::Result<DateTime<Utc>> {
         clock(self.clock_offset_ms)
+            .ok_or_else(|| worker::Error::RustError("the clock cannot be read".into()))
     }
 
     /// A change made on behalf of `actor`, when the actor is a key of this chain: refused
@@ -638,7 +643,7 @@ impl KeyLedger {
         cost: u32,
         defaults: &[NamedLimit],
     ) -> worker::Result<LedgerAnswer> {
-        let now = self.now();
+        let now = self.now()?;
         let record = self.load(id)?;
         let verdict = decide_presented(
             hash,
@@ -709,7 +714,7 @@ impl KeyLedger {
     /// Applies one operation. Synchronous from its first read to its last write: nothing
     /// else runs in the object in between, so each operation is atomic.
     fn apply(&self, op: LedgerOp) -> worker::Result<LedgerAnswer> {
-        let now = self.now();
+        let now = self.now()?;
         let refused = |code: Code, why: &str| LedgerAnswer {
             refused: Some((code, why.to_owned())),
             ..LedgerAnswer::default()
