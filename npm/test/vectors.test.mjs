@@ -17,6 +17,9 @@ const covered = new Set([
   'paths', 'parse', 'checksum', 'hash', 'scope_parse', 'scope_grants', 'verify', 'codes', 'credentials', 'checks',
   'limits', 'credits', 'origin_signature',
 ]);
+// restrictions.json (allowed networks, not_before) is replayed by the core's tests and the
+// Worker's e2e suite; the npm stores do not read those record fields yet.
+const notInNpm = new Set(['restrictions']);
 
 /** A memoryStore holding one live key with `fields` (rate_limits, credits). */
 function meteredKey(fields) {
@@ -32,7 +35,7 @@ test('every vector file is covered here', () => {
   const files = readdirSync(dir).filter((f) => f.endsWith('.json')).map((f) => f.slice(0, -5));
   assert.ok(files.length > 0);
   for (const f of files) {
-    assert.ok(covered.has(f), `tests/vectors/${f}.json has no npm test`);
+    assert.ok(covered.has(f) || notInNpm.has(f), `tests/vectors/${f}.json has no npm test`);
     assert.equal(load(f).version, 1, f);
   }
 });

@@ -7,7 +7,7 @@ Every secret is derived from a fixed seed: the output is stable, and no key here
 
     python3 tests/vectors/generate.py     # rewrites tests/vectors/*.json
 """
-import base64, hashlib, hmac, json, os, zlib
+import base64, hashlib, hmac, ipaddress, json, os, zlib
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -438,6 +438,7 @@ def main():
         ("scope_not_held", 403, "insufficient_scope", True), ("bad_signature", 401, None, True),
         ("internal", 500, None, False), ("unavailable", 503, None, False),
         ("usage_exceeded", 429, None, False),
+        ("ip_not_allowed", 403, None, False), ("not_yet_valid", 401, "invalid_token", True),
     ]
     write("codes.json", [{"name": c, "input": c, "expect": {"status": st, "bearer_error": be, "challenge": ch}}
                          for c, st, be, ch in codes])
@@ -466,6 +467,125 @@ def main():
             "cases": origin_cases,
         }, f, indent=2, ensure_ascii=False)
         f.write("\n")
+    write("restrictions.json", restriction_cases())
+
+
+def canonical_ip(s):
+    """A client address as keyward reads it (IPv4-mapped IPv6 as IPv4), or None. A zone id
+    is refused (Python's ipaddress accepts one; keyward reads such an address as unknown)."""
+    if "%" in s:
+        return None
+    try:
+        ip = ipaddress.ip_address(s)
+    except ValueError:
+        return None
+    if ip.version == 6 and ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    return ip
+
+
+def block(s):
+    """A block as keyward reads it (strict: no host bits), IPv4-mapped /96+ as IPv4."""
+    net = ipaddress.ip_network(s, strict=True)
+    if net.version == 6 and net.prefixlen >= 96 and net.network_address.ipv4_mapped is not None:
+        return ipaddress.ip_network(f"{net.network_address.ipv4_mapped}/{net.prefixlen - 96}")
+    return net
+
+
+def admitted(blocks, ip, not_before, now):
+    """Python's ipaddress module decides, independently of keyward."""
+    if not_before is not None and now < not_before:
+        return "not_yet_valid"
+    if not blocks:
+        return "valid"
+    client = canonical_ip(ip) if ip is not None else None
+    if client is None:
+        return "ip_not_allowed"
+    nets = [block(b) for b in blocks]
+    return "valid" if any(client.version == n.version and client in n for n in nets) else "ip_not_allowed"
+
+
+def contained(outer, inner):
+    """inner ⊆ outer, by collapsing outer's blocks (a different algorithm from keyward's)."""
+    if not outer:
+        return True
+    if not inner:
+        return False
+    outs = [block(b) for b in outer]
+    for n in (block(b) for b in inner):
+        same = ipaddress.collapse_addresses([o for o in outs if o.version == n.version])
+        if not any(n.subnet_of(o) for o in same):
+            return False
+    return True
+
+
+def restriction_cases():
+    now = "2026-06-01T12:00:00Z"
+    use = [
+        ("no restriction, unknown address", [], None, None),
+        ("bare IPv4 address is its /32", ["203.0.113.9"], "203.0.113.9", None),
+        ("outside a bare IPv4 address", ["203.0.113.9"], "203.0.113.10", None),
+        ("inside an IPv4 block", ["203.0.113.0/24"], "203.0.113.200", None),
+        ("IPv4-mapped IPv6 client matches its IPv4 block", ["203.0.113.0/24"], "::ffff:203.0.113.9", None),
+        ("IPv4-mapped IPv6 block matches an IPv4 client", ["::ffff:203.0.113.0/120"], "203.0.113.9", None),
+        ("IPv4-compatible ::a.b.c.d is not mapped", ["203.0.113.0/24"], "::203.0.113.9", None),
+        ("bare IPv6 address is its /128", ["2001:db8::1"], "2001:db8::1", None),
+        ("outside a bare IPv6 address", ["2001:db8::1"], "2001:db8::2", None),
+        ("inside an IPv6 block", ["2001:db8::/32"], "2001:db8:ffff::1", None),
+        ("IPv4 /0 admits every IPv4 address", ["0.0.0.0/0"], "198.51.100.7", None),
+        ("IPv4 /0 does not admit IPv6", ["0.0.0.0/0"], "2001:db8::1", None),
+        ("IPv6 /0 does not admit an IPv4-mapped client", ["::/0"], "::ffff:198.51.100.7", None),
+        ("overlapping blocks", ["10.0.0.0/8", "10.1.0.0/16", "10.1.2.3"], "10.1.2.3", None),
+        ("unknown address fails closed", ["0.0.0.0/0", "::/0"], None, None),
+        ("an address with a zone id is unknown", ["fe80::/10"], "fe80::1%eth0", None),
+        ("garbage address is unknown", ["0.0.0.0/0"], "not-an-ip", None),
+        ("before not_before", [], None, "2026-06-01T12:00:01Z"),
+        ("at not_before", [], None, "2026-06-01T12:00:00Z"),
+        ("not_before is checked before the address", ["203.0.113.0/24"], "198.51.100.1", "2026-07-01T00:00:00Z"),
+    ]
+    def stamp(t):
+        return t  # RFC 3339 strings with Z compare in time order
+    cases = [{"name": n, "input": {"allowed_ips": b, "ip": ip, "not_before": nb, "now": now},
+              "expect": {"code": admitted(b, ip, nb and stamp(nb), stamp(now))}} for n, b, ip, nb in use]
+    hundred = [f"10.{i}.0.0/16" for i in range(100)]
+    cases.append({"name": "a hundred blocks, the last one matches", "input": {"allowed_ips": hundred, "ip": "10.99.1.1", "not_before": None, "now": now},
+                  "expect": {"code": admitted(hundred, "10.99.1.1", None, now)}})
+    bad = [
+        ("zone id refused", ["fe80::1%eth0"]), ("zone id on a block refused", ["fe80::%1/64"]),
+        ("host bits past the prefix", ["10.0.0.1/8"]), ("IPv4 prefix too long", ["10.0.0.0/33"]),
+        ("IPv6 prefix too long", ["::/129"]), ("empty prefix", ["10.0.0.0/"]), ("signed prefix", ["10.0.0.0/+8"]),
+        ("not an address", ["example.com"]), ("short IPv4", ["10.0.0"]), ("space", [" 10.0.0.0/8"]),
+        ("more than a hundred blocks", hundred + ["192.0.2.0/24"]),
+    ]
+    for n, b in bad:
+        try:
+            if len(b) > 100:
+                raise ValueError
+            for x in b:
+                if "%" in x or x != x.strip() or "+" in x:
+                    raise ValueError
+                block(x)
+            ok = True
+        except ValueError:
+            ok = False
+        assert not ok, n
+        cases.append({"name": n, "input": {"allowed_ips": b}, "error": {"code": "invalid_request"}})
+    contain = [
+        ("unrestricted contains everything", [], ["10.0.0.0/8"]),
+        ("restricted never contains unrestricted", ["0.0.0.0/0", "::/0"], []),
+        ("a smaller block", ["10.0.0.0/8"], ["10.1.0.0/16"]),
+        ("the same block", ["10.0.0.0/8"], ["10.0.0.0/8"]),
+        ("a wider block", ["10.0.0.0/16"], ["10.0.0.0/8"]),
+        ("two halves cover the whole", ["10.0.0.0/25", "10.0.0.128/25"], ["10.0.0.0/24"]),
+        ("halves that leave a gap", ["10.0.0.0/25", "10.0.1.0/25"], ["10.0.0.0/24"]),
+        ("quarters that cover /0", ["0.0.0.0/2", "64.0.0.0/2", "128.0.0.0/2", "192.0.0.0/2"], ["0.0.0.0/0"]),
+        ("IPv6 inside IPv4 /0 is not", ["0.0.0.0/0"], ["::ffff:0:0/96", "2001:db8::/32"]),
+        ("IPv4-mapped block inside its IPv4 block", ["203.0.113.0/24"], ["::ffff:203.0.113.128/121"]),
+        ("one address outside", ["10.0.0.0/8", "2001:db8::/32"], ["10.1.1.1", "2001:db9::1"]),
+    ]
+    for n, outer, inner in contain:
+        cases.append({"name": n, "input": {"outer": outer, "inner": inner}, "expect": {"contained": contained(outer, inner)}})
+    return cases
 
 
 if __name__ == "__main__":

@@ -116,6 +116,11 @@ codes! {
     Unavailable = "unavailable", 503, None, false, "the service is temporarily unavailable";
     /// The key's usage credits do not cover the use.
     UsageExceeded = "usage_exceeded", 429, None, false, "the API key's usage credits are used up";
+    /// The key may not be used from the client's address (or the address is unknown:
+    /// a key restricted to networks fails closed).
+    IpNotAllowed = "ip_not_allowed", 403, None, false, "the API key may not be used from this address";
+    /// The key's `not_before` time has not come yet.
+    NotYetValid = "not_yet_valid", 401, INVALID_TOKEN, true, "the API key is not valid yet";
 }
 
 /// The error for a string that is not a known code.

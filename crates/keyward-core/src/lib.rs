@@ -39,10 +39,12 @@ pub mod gateway;
 mod hash;
 mod key;
 pub mod limits;
+mod network;
 pub mod ocsf;
 mod policy;
 mod random;
 mod record;
+mod restrict;
 #[cfg(feature = "schema")]
 pub mod schema;
 mod scope;
@@ -66,11 +68,16 @@ pub use key::{
     ApiKey, ApiKeyRef, CHECKSUM_LEN, GenerateError, KeyPart, MAX_KEY_LEN, MAX_PREFIX_LEN, NewKey,
     ParseError, SECRET_BYTES, SECRET_LEN, checksum, is_valid_prefix,
 };
+pub use network::{MAX_NETWORKS, Network, NetworkError, Networks, client_ip};
 pub use policy::{Abilities, Actor, Asked, Refusal, Terms};
 pub use random::{OsRandom, RandomError, RandomSource};
 pub use record::{
     InvalidKeyId, KeyId, KeyRecord, KeyStatus, NewRecord, RateLimit, RotateError, Successor,
     effective_limits,
+};
+pub use restrict::{
+    ConfigError, LifetimePolicy, MAX_ROLE_LEN, Restriction, Restrictions, Roles, decide_restricted,
+    narrows,
 };
 pub use scope::{
     ADMIN, MAX_SCOPE_LEN, MAX_SCOPES, RESERVED, Scope, ScopeError, ScopeRegistry, ScopeSet,

@@ -29,6 +29,10 @@ pub enum Verdict {
     RateLimited,
     /// The usage credits do not cover the use.
     UsageExceeded,
+    /// The client's address is outside the key's allowed networks, or unknown.
+    IpNotAllowed,
+    /// The key's `not_before` has not come.
+    NotYetValid,
 }
 
 impl Verdict {
@@ -43,6 +47,18 @@ impl Verdict {
             Verdict::InsufficientScope { .. } => Code::InsufficientScope,
             Verdict::RateLimited => Code::RateLimited,
             Verdict::UsageExceeded => Code::UsageExceeded,
+            Verdict::IpNotAllowed => Code::IpNotAllowed,
+            Verdict::NotYetValid => Code::NotYetValid,
+        }
+    }
+
+    /// The record field of the restriction that refused the use (`allowed_ips`,
+    /// `not_before`), for audit events.
+    pub fn restriction(&self) -> Option<&'static str> {
+        match self {
+            Verdict::IpNotAllowed => Some(crate::restrict::Restriction::AllowedIps.field()),
+            Verdict::NotYetValid => Some(crate::restrict::Restriction::NotBefore.field()),
+            _ => None,
         }
     }
 

@@ -347,3 +347,45 @@ fn origin_signature_vectors() {
         );
     }
 }
+
+#[test]
+fn restriction_vectors() {
+    use keyward_core::{Networks, Restrictions, client_ip, time::parse_rfc3339};
+    let list = |v: &Value| -> Vec<String> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s.as_str().unwrap().to_owned())
+            .collect()
+    };
+    for case in cases(include_str!("../../../tests/vectors/restrictions.json")) {
+        let name = case["name"].as_str().unwrap();
+        let input = &case["input"];
+        if let Some(expect) = case.get("error") {
+            let err = Networks::parse(&list(&input["allowed_ips"])).unwrap_err();
+            assert_eq!(expect["code"], "invalid_request", "{name}: {err}");
+        } else if let Some(contained) = case["expect"].get("contained") {
+            let outer = Networks::parse(&list(&input["outer"])).unwrap();
+            let inner = Networks::parse(&list(&input["inner"])).unwrap();
+            assert_eq!(
+                outer.contains_all(&inner),
+                contained.as_bool().unwrap(),
+                "{name}"
+            );
+        } else {
+            let restrictions = Restrictions {
+                allowed_ips: Networks::parse(&list(&input["allowed_ips"])).unwrap(),
+                not_before: input["not_before"]
+                    .as_str()
+                    .map(|t| parse_rfc3339(t).unwrap()),
+            };
+            let client = input["ip"].as_str().and_then(client_ip);
+            let now = parse_rfc3339(input["now"].as_str().unwrap()).unwrap();
+            let got = match restrictions.admit(client, now) {
+                Ok(()) => Code::Valid,
+                Err(refused) => refused.verdict().code(),
+            };
+            assert_eq!(got.as_str(), case["expect"]["code"], "{name}");
+        }
+    }
+}
