@@ -3,7 +3,9 @@
 //! management API alike.
 
 use keyward_core::limits::NamedLimit;
-use keyward_core::{Code, EnvRule, KeyHash, KeyRecord, Presented, Scope, Verdict};
+use std::net::IpAddr;
+
+use keyward_core::{Code, EnvRule, KeyHash, KeyRecord, Presented, Scope, Verdict, restrict};
 
 use crate::context::Ctx;
 use crate::http::ApiError;
@@ -95,7 +97,8 @@ pub enum Root {
 }
 
 /// Checks `raw` for a request whose environment `rule` gives, needing every scope of
-/// `required`; `root` says what the root key is here. With `cost`, the check is a use:
+/// `required`; `root` says what the root key is here; `client` is the address the key is
+/// used from (`None`: unknown, which a key restricted to networks refuses). With `cost`, the check is a use:
 /// a key with limits or credits (its own, its environment's defaults, its owner's) is
 /// decided, counted and charged by its ledger in one step (never from an isolate's
 /// cached answer).
@@ -108,6 +111,7 @@ pub async fn check(
     (rule, root): (EnvRule<'_>, Root),
     required: &[Scope],
     cost: Option<u32>,
+    client: Option<IpAddr>,
 ) -> Result<Check, ApiError> {
     // The decision's time is now, not the request's start (its body may have been held).
     let now = ctx.clock()?;
@@ -143,6 +147,22 @@ pub async fn check(
         });
     };
     let record = ctx.ledger().truth(&found).await?;
+    // The key's restrictions (not_before, allowed networks) refuse a live key before
+    // anything is counted or charged; the core orders them after revoked and expired.
+    if let Some(truth) = record.as_ref().filter(|r| r.hash.ct_eq(presented.hash())) {
+        let base = presented.decide(Some(truth.facts()), rule, required, now);
+        let verdict = restrict(base.clone(), &truth.restrictions(), client, now);
+        if verdict != base {
+            return Ok(Check {
+                code: verdict.code(),
+                record: Some(truth.clone()),
+                root: false,
+                hint,
+                missing: None,
+                usage: None,
+            });
+        }
+    }
     if let (Some(cost), Some(truth)) = (cost, &record) {
         let env = match rule {
             EnvRule::Exactly(env) => env,

@@ -65,6 +65,10 @@ pub struct Config {
     pub alert_webhook_url: Option<String>,
     /// Leak-report signing keys: identifier → P-256 public key (SPKI DER).
     pub leak_report_keys: BTreeMap<String, Vec<u8>>,
+    /// `KEYWARD_ROLES`: named sets of declared scopes.
+    pub roles: keyward_core::Roles,
+    /// `KEYWARD_MAX_LIFETIME`: the longest life of a key, per environment.
+    pub max_lifetime: keyward_core::LifetimePolicy,
 }
 
 /// `ORIGIN_SECRET`'s bytes; never printed.
@@ -274,6 +278,21 @@ impl Config {
                     .collect(),
             },
         };
+        let roles = match (var(env, "KEYWARD_ROLES"), &scopes) {
+            (Some(json), Some(registry)) => keyward_core::Roles::from_json(&json, registry)
+                .unwrap_or_else(|e| {
+                    problems.push(e.to_string());
+                    keyward_core::Roles::default()
+                }),
+            _ => keyward_core::Roles::default(),
+        };
+        let max_lifetime = match var(env, "KEYWARD_MAX_LIFETIME") {
+            None => keyward_core::LifetimePolicy::default(),
+            Some(json) => keyward_core::LifetimePolicy::from_json(&json).unwrap_or_else(|e| {
+                problems.push(e.to_string());
+                keyward_core::LifetimePolicy::default()
+            }),
+        };
         if env.kv(KEYS).is_err() {
             problems.push(format!("the KV binding {KEYS} is missing"));
         }
@@ -313,6 +332,8 @@ impl Config {
                 gateway_env,
                 alert_webhook_url: var(env, "ALERT_WEBHOOK_URL"),
                 leak_report_keys,
+                roles,
+                max_lifetime,
             }),
             _ => Err(format!("keyward is misconfigured: {}", problems.join("; "))),
         }

@@ -175,6 +175,7 @@ impl Ctx<'_> {
             (EnvRule::KeysOwn, Root::Accepted),
             required,
             None,
+            self.client.ip.as_deref().and_then(keyward_core::client_ip),
         )
         .await?;
         if !check.is_valid() {

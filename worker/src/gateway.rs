@@ -116,6 +116,7 @@ pub async fn forward(
         (EnvRule::Exactly(&gateway_env), Root::Unknown),
         std::slice::from_ref(&route.scope),
         Some(1),
+        ctx.client.ip.as_deref().and_then(keyward_core::client_ip),
     )
     .await?;
     ctx.alert_if_due(&check);

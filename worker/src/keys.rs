@@ -8,7 +8,8 @@ use keyward_api::{
 use keyward_core::chrono::Duration;
 use keyward_core::limits::CreditsChange;
 use keyward_core::{
-    ApiKey, Asked, Code, KeyId, KeyRecord, Lifecycle, NewRecord, OsRandom, ScopeSet, Successor,
+    ApiKey, Asked, Code, KeyId, KeyRecord, Lifecycle, NewRecord, OsRandom, Restrictions, ScopeSet,
+    Successor,
 };
 use worker::Request;
 
@@ -40,6 +41,9 @@ pub async fn create(ctx: &mut Ctx<'_>, mut req: Request) -> ApiResult {
     }
     let scopes = ScopeSet::parse(&body.scopes).map_err(scope_error)?;
     ctx.config.scopes.validate(&scopes).map_err(scope_error)?;
+    // Roles are resolved now, into the scopes the caller must hold (frozen at mint).
+    let roles = body.roles.clone().unwrap_or_default();
+    let scopes = ctx.config.roles.resolve(&roles, &scopes)?;
     let rate_limits = body.limits()?;
     let terms = caller.actor().create_terms(
         &scopes,
@@ -53,6 +57,26 @@ pub async fn create(ctx: &mut Ctx<'_>, mut req: Request) -> ApiResult {
         },
         caller.env_limits(ctx.config),
     )?;
+    let asked = Restrictions {
+        allowed_ips: body.allowed_ips.clone().unwrap_or_default(),
+        not_before: body.not_before,
+    };
+    let restrictions = match &caller.record {
+        Some(own) => own.restrictions().mint(asked)?,
+        None => asked,
+    };
+    let expires_at = ctx
+        .config
+        .max_lifetime
+        .expiry(&terms.env, terms.expires_at, ctx.now)?;
+    if let (Some(start), Some(end)) = (restrictions.not_before, expires_at)
+        && start >= end
+    {
+        return Err(ApiError::new(
+            Code::InvalidRequest,
+            "'not_before' must be before the key's expiry",
+        ));
+    }
     let new = ApiKey::generate(&ctx.config.vendor, &terms.env)
         .map_err(|e| ApiError::unavailable("key generation", e))?;
     let id =
@@ -65,10 +89,12 @@ pub async fn create(ctx: &mut Ctx<'_>, mut req: Request) -> ApiResult {
             owner: terms.owner,
             scopes,
             env: terms.env,
-            expires_at: terms.expires_at,
+            expires_at,
             metadata: body.metadata.unwrap_or_default(),
             rate_limits,
             credits: body.credits.map(CreditsSpec::into_credits),
+            restrictions,
+            roles,
         },
         ctx.now,
     );

@@ -1390,6 +1390,8 @@ mod tests {
                 metadata: Default::default(),
                 rate_limits: Vec::new(),
                 credits: None,
+                restrictions: Default::default(),
+                roles: Vec::new(),
             },
             now,
         );

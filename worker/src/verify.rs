@@ -56,6 +56,12 @@ pub async fn verify(ctx: &mut Ctx<'_>, mut req: Request) -> ApiResult {
         (EnvRule::Exactly(env), Root::Unknown),
         &required,
         Some(cost),
+        // Whose request is verified: the service says, in `context.ip`; without it the
+        // address is unknown (a key restricted to networks is refused).
+        body.context
+            .as_ref()
+            .and_then(|c| c.ip.as_deref())
+            .and_then(keyward_core::client_ip),
     )
     .await?;
     ctx.alert_if_due(&check);

@@ -2,7 +2,7 @@
 
 use keyward_core::chrono::{DateTime, Utc};
 use keyward_core::limits::{Credits, NamedLimit, Period, Refill, validate_limits};
-use keyward_core::{KeyId, KeyRecord, KeyStatus, RateLimit, ScopeSet};
+use keyward_core::{KeyId, KeyRecord, KeyStatus, Networks, RateLimit, ScopeSet};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -16,6 +16,8 @@ pub const MAX_REASON_LEN: usize = 256;
 pub const MAX_EXPIRES_IN: i64 = 10 * 366 * 86_400;
 /// Longest grace period of a rotation: 30 days, in seconds.
 pub const MAX_GRACE_SECONDS: i64 = 30 * 86_400;
+/// Most roles a key is created with.
+pub const MAX_ROLES: usize = 16;
 /// Largest `metadata`, as JSON.
 pub const MAX_METADATA_BYTES: usize = 4096;
 
@@ -73,6 +75,22 @@ pub struct CreateKey {
     /// Usage credits.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub credits: Option<CreditsSpec>,
+    /// Allowed client networks: up to 100 IPv4/IPv6 CIDR blocks (a bare address is its
+    /// /32 or /128). Default: the caller's own (none for the root key: any address).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allowed_ips: Option<Networks>,
+    /// The key works from this time on (RFC 3339). Default: the caller's own, or at once.
+    #[cfg_attr(feature = "openapi", schemars(with = "Option<DateTime<Utc>>"))]
+    #[serde(
+        default,
+        with = "keyward_core::time::rfc3339_option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub not_before: Option<DateTime<Utc>>,
+    /// Roles of the deployment (`KEYWARD_ROLES`); the key holds their scopes and `scopes`.
+    #[cfg_attr(feature = "openapi", schemars(length(max = 16)))]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub roles: Option<Vec<String>>,
 }
 
 /// Usage credits as asked for: a balance, an optional refill and an alert threshold.
@@ -185,6 +203,12 @@ impl CreateKey {
                 format!("must be 1 to {MAX_EXPIRES_IN} seconds"),
             ));
         }
+        if self.roles.as_ref().is_some_and(|r| r.len() > MAX_ROLES) {
+            return Err(FieldError::new(
+                "roles",
+                format!("at most {MAX_ROLES} roles"),
+            ));
+        }
         if let Some(m) = &self.metadata
             && serde_json::to_string(m).map_or(0, |s| s.len()) > MAX_METADATA_BYTES
         {
@@ -280,6 +304,16 @@ pub struct KeyView {
     pub rate_limits: Vec<NamedLimit>,
     /// Usage credits: the balance when the answer was made.
     pub credits: Option<CreditsView>,
+    /// Allowed client networks (empty: any address).
+    #[serde(default)]
+    pub allowed_ips: Networks,
+    /// The key works from this time on.
+    #[cfg_attr(feature = "openapi", schemars(with = "Option<DateTime<Utc>>"))]
+    #[serde(default, with = "keyward_core::time::rfc3339_option")]
+    pub not_before: Option<DateTime<Utc>>,
+    /// The roles it was minted with (their scopes are in `scopes`).
+    #[serde(default)]
+    pub roles: Vec<String>,
 }
 
 /// A key's credits as the API shows them.
@@ -320,6 +354,9 @@ impl KeyView {
                 refill: c.refill,
                 alert_below: c.alert_below,
             }),
+            allowed_ips: record.allowed_ips.clone(),
+            not_before: record.not_before,
+            roles: record.roles.clone(),
         }
     }
 }

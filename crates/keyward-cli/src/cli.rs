@@ -436,6 +436,9 @@ fn run_keys(cmd: KeysCmd, out: Out) -> u8 {
                     refill,
                     alert_below: credits_alert_below,
                 }),
+                allowed_ips: None,
+                not_before: None,
+                roles: None,
             };
             keys::create(&client, &body, out)
         }

@@ -28,6 +28,8 @@ fn hot_path(c: &mut Criterion) {
             metadata: Default::default(),
             rate_limits: Vec::new(),
             credits: None,
+            restrictions: Default::default(),
+            roles: Vec::new(),
         },
         now,
     );
@@ -53,6 +55,30 @@ fn hot_path(c: &mut Criterion) {
     group.bench_function("d_decision_only", |b| {
         b.iter(|| verify(Some(black_box(&record)), "live", black_box(&required), now))
     });
+    // The decision with the key's restrictions: none, and 100 IPv6 blocks where the
+    // client matches only the last (the worst case for a key that admits it).
+    let client = keyward_core::client_ip("2001:db8:63::1");
+    let mut restricted = record.clone();
+    let blocks: Vec<String> = (0..100).map(|i| format!("2001:db8:{i:x}::/48")).collect();
+    restricted.allowed_ips = keyward_core::Networks::parse(&blocks).unwrap();
+    for (name, r) in [
+        ("e_decision_restricted_none", &record),
+        ("f_decision_restricted_100_blocks", &restricted),
+    ] {
+        let restrictions = r.restrictions();
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                keyward_core::decide_restricted(
+                    Some(black_box(r).facts()),
+                    black_box(&restrictions),
+                    black_box(client),
+                    "live",
+                    black_box(&required),
+                    now,
+                )
+            })
+        });
+    }
     group.finish();
 }
 

@@ -234,6 +234,9 @@ pub enum AlertKind {
     RootKeyLeaked,
     /// A key's usage credits dropped below its threshold.
     CreditsLow,
+    /// A key was presented from an address outside its allowed networks (or an unknown
+    /// one): possibly a stolen key used from elsewhere.
+    IpNotAllowed,
 }
 
 /// How urgent an alert is.
@@ -287,6 +290,7 @@ impl AlertKind {
             AlertKind::Leaked => "leaked",
             AlertKind::RootKeyLeaked => "root_key_leaked",
             AlertKind::CreditsLow => "credits_low",
+            AlertKind::IpNotAllowed => "ip_not_allowed",
         }
     }
 
@@ -304,9 +308,10 @@ impl AlertKind {
     /// How often it may be raised for one key.
     pub const fn window(self) -> Window {
         match self {
-            AlertKind::RevokedKeyUsed | AlertKind::ExpiredKeyUsed | AlertKind::Burst => {
-                Window::Minute
-            }
+            AlertKind::RevokedKeyUsed
+            | AlertKind::ExpiredKeyUsed
+            | AlertKind::Burst
+            | AlertKind::IpNotAllowed => Window::Minute,
             AlertKind::NewIp | AlertKind::NewCountry | AlertKind::UnusualHour => Window::Hour,
             _ => Window::Day,
         }
@@ -332,6 +337,7 @@ pub fn evaluate(event: &AuditEvent, history: &KeyHistory, rules: &MisuseRules) -
     match event.outcome {
         Code::Revoked => alerts.push(AlertKind::RevokedKeyUsed),
         Code::Expired => alerts.push(AlertKind::ExpiredKeyUsed),
+        Code::IpNotAllowed => alerts.push(AlertKind::IpNotAllowed),
         _ => {}
     }
     if event.key_id.is_none() {

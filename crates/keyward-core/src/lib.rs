@@ -77,7 +77,7 @@ pub use record::{
 };
 pub use restrict::{
     ConfigError, LifetimePolicy, MAX_ROLE_LEN, Restriction, Restrictions, Roles, decide_restricted,
-    narrows,
+    narrows, restrict,
 };
 pub use scope::{
     ADMIN, MAX_SCOPE_LEN, MAX_SCOPES, RESERVED, Scope, ScopeError, ScopeRegistry, ScopeSet,

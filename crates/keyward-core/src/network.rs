@@ -210,6 +210,11 @@ impl Networks {
         Ok(Networks(list))
     }
 
+    /// Whether there are no blocks (the key is not restricted by address).
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
     /// Whether the key is restricted by address at all.
     pub fn is_restricted(&self) -> bool {
         !self.0.is_empty()

@@ -9,7 +9,9 @@ use serde::{Deserialize, Serialize};
 use crate::hash::KeyHash;
 use crate::key::NewKey;
 use crate::limits::{Credits, NamedLimit, Period};
+use crate::network::Networks;
 use crate::random::{RandomError, RandomSource};
+use crate::restrict::Restrictions;
 use crate::scope::ScopeSet;
 
 const ID_PREFIX: &str = "key_";
@@ -192,6 +194,19 @@ pub struct KeyRecord {
     /// a record stored before lifecycles were kept apart (its own id is its chain).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lineage: Option<KeyId>,
+    /// Allowed client networks (empty: any address); see [`Restrictions`].
+    #[serde(default, skip_serializing_if = "Networks::is_empty")]
+    pub allowed_ips: Networks,
+    /// Before this time the key does not work.
+    #[serde(
+        default,
+        with = "crate::time::rfc3339_option",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub not_before: Option<DateTime<Utc>>,
+    /// The roles the key was minted with (their scopes are in `scopes`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub roles: Vec<String>,
 }
 
 /// The successor of a rotation, before it has a record: its id, and the hash and hint of
@@ -225,12 +240,17 @@ pub struct NewRecord {
     pub rate_limits: Vec<NamedLimit>,
     /// Usage credits.
     pub credits: Option<Credits>,
+    /// Allowed networks and start.
+    pub restrictions: Restrictions,
+    /// The roles it was minted with.
+    pub roles: Vec<String>,
 }
 
 impl KeyRecord {
-    /// Every field a record has in JSON, as [`KeyRecord`] reads and writes them: a record
-    /// made elsewhere that holds any other field (a camelCase `revokedAt`, say) is not
-    /// read as one by the npm package, which refuses it rather than ignore what it says.
+    /// Every field a record has in JSON, as [`KeyRecord`] reads and writes them, but the
+    /// restrictions ([`KeyRecord::RESTRICTION_FIELDS`]): a record made elsewhere that
+    /// holds any other field (a camelCase `revokedAt`, say) is not read as one by the npm
+    /// package, which refuses it rather than ignore what it says.
     pub const FIELDS: &'static [&'static str] = &[
         "id",
         "hash",
@@ -253,6 +273,11 @@ impl KeyRecord {
         "credits",
         "lineage",
     ];
+
+    /// The record's restriction fields. The Worker enforces them; the npm package does not
+    /// read them yet, so a record holding one is refused there like an unknown field (fail
+    /// closed) rather than admitted from any address at any time.
+    pub const RESTRICTION_FIELDS: &'static [&'static str] = &["allowed_ips", "not_before", "roles"];
 
     /// The record for a freshly generated key.
     pub fn new(id: KeyId, key: &NewKey, spec: NewRecord, now: DateTime<Utc>) -> Self {
@@ -290,6 +315,17 @@ impl KeyRecord {
                 c.refill(now);
                 c
             }),
+            allowed_ips: spec.restrictions.allowed_ips,
+            not_before: spec.restrictions.not_before,
+            roles: spec.roles,
+        }
+    }
+
+    /// Its allowed networks and start.
+    pub fn restrictions(&self) -> Restrictions {
+        Restrictions {
+            allowed_ips: self.allowed_ips.clone(),
+            not_before: self.not_before,
         }
     }
 
@@ -417,6 +453,8 @@ impl KeyRecord {
                 // The balance moves to the successor; the old key, in its grace period,
                 // spends from it (one balance per chain, never two).
                 credits: self.credits.take(),
+                restrictions: self.restrictions(),
+                roles: self.roles.clone(),
             },
             now,
         );
@@ -525,6 +563,9 @@ mod tests {
                 alerted: None,
             }),
             lineage: Some(id),
+            allowed_ips: crate::network::Networks::parse(&["10.0.0.0/8"]).unwrap(),
+            not_before: Some(now),
+            roles: vec!["reader".into()],
         };
         let json = serde_json::to_value(&record).unwrap();
         let mut written: Vec<&str> = json
@@ -533,7 +574,7 @@ mod tests {
             .keys()
             .map(String::as_str)
             .collect();
-        let mut fields = KeyRecord::FIELDS.to_vec();
+        let mut fields = [KeyRecord::FIELDS, KeyRecord::RESTRICTION_FIELDS].concat();
         written.sort_unstable();
         fields.sort_unstable();
         assert_eq!(written, fields);

@@ -178,7 +178,19 @@ pub fn decide_restricted(
     required: &[Scope],
     now: DateTime<Utc>,
 ) -> Verdict {
-    let verdict = decide(found, env, required, now);
+    restrict(decide(found, env, required, now), restrictions, client, now)
+}
+
+/// A verdict of [`decide`] given the key's restrictions: unknown, revoked and expired
+/// stand; any other verdict is replaced by the refusal of a restriction, if one refuses
+/// (`not_before`, then the allowed networks; `client` is `None` when the address is
+/// unknown).
+pub fn restrict(
+    verdict: Verdict,
+    restrictions: &Restrictions,
+    client: Option<IpAddr>,
+    now: DateTime<Utc>,
+) -> Verdict {
     match verdict {
         Verdict::UnknownKey | Verdict::Revoked | Verdict::Expired => verdict,
         _ => match restrictions.admit(client, now) {

@@ -569,6 +569,8 @@ mod tests {
                 metadata: serde_json::Map::new(),
                 rate_limits: Vec::new(),
                 credits: None,
+                restrictions: Default::default(),
+                roles: Vec::new(),
             },
             chrono::DateTime::from_timestamp(1_700_000_000, 0).unwrap(),
         )

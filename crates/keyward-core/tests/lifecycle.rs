@@ -27,6 +27,8 @@ fn record(scopes: &[&str], expires_in: Option<Duration>) -> (ApiKey, KeyRecord) 
             metadata: Default::default(),
             rate_limits: Vec::new(),
             credits: None,
+            restrictions: Default::default(),
+            roles: Vec::new(),
         },
         now(),
     );
