@@ -5,7 +5,9 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
-import { call as rawCall, eventually, startWorker } from './harness.mjs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { ROOT, call as rawCall, eventually, startWorker } from './harness.mjs';
 
 let worker;
 let origin;
@@ -41,6 +43,7 @@ before(async () => {
     });
     srv.listen(0, '127.0.0.1', () => res(srv));
   });
+  execFileSync('cargo', ['build', '-p', 'keyward-cli', '--locked'], { cwd: ROOT, stdio: 'inherit' });
   worker = await startWorker({
     vars: {
       ORIGIN_URL: `http://127.0.0.1:${origin.address().port}`,
@@ -49,7 +52,7 @@ before(async () => {
       KEYWARD_MAX_LIFETIME: JSON.stringify({ test: '1d' }),
     },
   });
-});
+}, { timeout: 600_000 });
 
 after(async () => {
   await worker?.stop();
@@ -222,5 +225,39 @@ describe('roles and the lifetime policy', () => {
     assert.equal((await keysOf('life')).length, 1, 'no second key');
     const live = await create({ name: 'forever', owner: 'life', env: 'live', scopes: [] });
     assert.equal(live.expires_at, null, 'live has no policy here');
+  });
+});
+
+describe('the CLI', () => {
+  const keyward = (args) => {
+    const r = spawnSync(join(ROOT, 'target/debug/keyward'), args, {
+      encoding: 'utf8',
+      env: { ...process.env, KEYWARD_URL: worker.url, KEYWARD_TOKEN: worker.rootKey },
+    });
+    if (r.error) throw r.error;
+    return r;
+  };
+
+  test('keys create --allow-ip --not-before --role, shown by keys show; bad input is refused before any request', async () => {
+    const start = '2030-01-01T00:00:00Z';
+    const r = keyward(['keys', 'create', '--name', 'cli', '--owner', 'cli', '--env', 'live', '--role', 'reader',
+      '--allow-ip', '203.0.113.0/24', '--allow-ip', '2001:db8::1', '--not-before', start]);
+    assert.equal(r.status, 0, r.stderr);
+    const key = r.stdout.trimEnd();
+    const id = r.stderr.match(/created (key_[A-Za-z0-9]+)/)[1];
+    const shown = keyward(['keys', 'show', id]);
+    assert.equal(shown.status, 0, shown.stderr);
+    assert.match(shown.stdout, /roles\s+reader/);
+    assert.match(shown.stdout, /allowed_ips\s+203\.0\.113\.0\/24 2001:db8::1\/128/);
+    assert.match(shown.stdout, /not_before\s+2030-01-01T00:00:00/);
+    assert.ok(!shown.stdout.includes(key.slice(12)), 'the key is not shown');
+    assert.equal((await verify(key, '203.0.113.5')).body.code, 'not_yet_valid');
+    for (const bad of [['--allow-ip', '10.0.0.1/8'], ['--allow-ip', 'fe80::1%eth0'], ['--not-before', 'tomorrow']]) {
+      const before = (await keysOf('cli-bad')).length;
+      const b = keyward(['keys', 'create', '--name', 'bad', '--owner', 'cli-bad', '--env', 'live', '--scope', 'scans:read', ...bad]);
+      assert.notEqual(b.status, 0, bad.join(' '));
+      assert.match(b.stderr, new RegExp(bad[0]));
+      assert.equal((await keysOf('cli-bad')).length, before, 'no key minted');
+    }
   });
 });

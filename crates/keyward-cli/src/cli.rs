@@ -57,7 +57,7 @@ enum Cmd {
     /// 2 usage or configuration error, 3 server or network fault.
     Keys {
         #[command(subcommand)]
-        cmd: KeysCmd,
+        cmd: Box<KeysCmd>,
         /// Print everything as JSON on stdout.
         #[arg(long, global = true)]
         json: bool,
@@ -214,10 +214,21 @@ enum KeysCmd {
         #[arg(
             long = "scope",
             value_name = "SCOPE",
-            required = true,
+            required_unless_present = "roles",
             value_delimiter = ','
         )]
         scopes: Vec<String>,
+        /// A role of the deployment (KEYWARD_ROLES) whose scopes the key gets too
+        /// (repeatable, or comma-separated).
+        #[arg(long = "role", value_name = "NAME", value_delimiter = ',')]
+        roles: Vec<String>,
+        /// An allowed client network, a CIDR block or a bare address (repeatable, or
+        /// comma-separated; at most 100): uses from elsewhere are refused.
+        #[arg(long = "allow-ip", value_name = "CIDR", value_delimiter = ',')]
+        allow_ips: Vec<String>,
+        /// The key works from this time on (RFC 3339, e.g. 2026-07-01T00:00:00Z).
+        #[arg(long, value_name = "TIME")]
+        not_before: Option<String>,
         /// The environment the key works in (live, test, ...; default: the token's own;
         /// required with the root key).
         #[arg(long)]
@@ -353,7 +364,7 @@ pub fn main() -> ExitCode {
             }
             Err(e) => fail(&e),
         },
-        Cmd::Keys { cmd, json } => run_keys(cmd, Out { json }),
+        Cmd::Keys { cmd, json } => run_keys(*cmd, Out { json }),
         Cmd::Usage(args) => run_usage(args),
         Cmd::Audit {
             cmd:
@@ -403,6 +414,9 @@ fn run_keys(cmd: KeysCmd, out: Out) -> u8 {
             name,
             owner,
             scopes,
+            roles,
+            allow_ips,
+            not_before,
             env,
             expires_in,
             metadata,
@@ -411,6 +425,17 @@ fn run_keys(cmd: KeysCmd, out: Out) -> u8 {
             refill,
             credits_alert_below,
         } => {
+            let allowed_ips = match keyward_core::Networks::parse(&allow_ips) {
+                Ok(n) => Some(n).filter(keyward_core::Networks::is_restricted),
+                Err(e) => return fail(&format!("--allow-ip: {e}")),
+            };
+            let not_before = match not_before
+                .map(|t| keyward_core::time::parse_rfc3339(&t))
+                .transpose()
+            {
+                Ok(t) => t,
+                Err(e) => return fail(&format!("--not-before: {e}")),
+            };
             let expires_in = match expires_in.map(|d| keys::parse_duration(&d)).transpose() {
                 Ok(s) => s.map(|s| i64::try_from(s).unwrap_or(i64::MAX)),
                 Err(e) => return fail(&format!("--expires-in: {e}")),
@@ -436,9 +461,9 @@ fn run_keys(cmd: KeysCmd, out: Out) -> u8 {
                     refill,
                     alert_below: credits_alert_below,
                 }),
-                allowed_ips: None,
-                not_before: None,
-                roles: None,
+                allowed_ips,
+                not_before,
+                roles: Some(roles).filter(|r| !r.is_empty()),
             };
             keys::create(&client, &body, out)
         }

@@ -130,6 +130,16 @@ fn credits(c: Option<&CreditsView>) -> String {
     }
 }
 
+/// Items joined by spaces, or `-` for none.
+fn list_or_dash<T: ToString>(items: impl Iterator<Item = T>) -> String {
+    let all: Vec<String> = items.map(|i| i.to_string()).collect();
+    if all.is_empty() {
+        "-".to_owned()
+    } else {
+        all.join(" ")
+    }
+}
+
 /// A record as `field  value` lines (never holds the key: the API does not return it).
 fn record_table(v: &KeyView) -> String {
     let metadata = if v.metadata.is_empty() {
@@ -144,6 +154,9 @@ fn record_table(v: &KeyView) -> String {
         ("owner", v.owner.clone()),
         ("env", v.env.clone()),
         ("scopes", scopes(v)),
+        ("roles", list_or_dash(v.roles.iter())),
+        ("allowed_ips", list_or_dash(v.allowed_ips.iter())),
+        ("not_before", opt(v.not_before.map(time).as_ref())),
         ("status", v.status.as_str().to_owned()),
         ("created_at", time(v.created_at)),
         ("expires_at", opt(v.expires_at.map(time).as_ref())),
