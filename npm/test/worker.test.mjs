@@ -119,13 +119,19 @@ describe('remoteStore against the Worker under wrangler dev', { skip: missing ??
   test('checks.json through remoteStore and Express, the Worker deciding', async () => {
     const { envOf, onTheClock, shifted } = await import(replayPath);
     const checks = onTheClock().map((c) => shifted(c));
-    // Each case's record, written straight into the Worker's KV under the presented key's hash.
-    worker.kvPut(checks.filter((c) => c.input.record).map((c) => ({ key: `rec:${sha256(c.input.key)}`, value: c.input.record })));
-    const store = remoteStore({ url: worker.url, token: k.verifier.key, cacheTtlMs: 0 });
+    // Each case's record, written straight into the Worker's KV under the presented key's hash
+    // in the format before the ledger, then adopted by the root key's migration.
+    await worker.adoptLegacy(checks.filter((c) => c.input.record).map((c) => ({ key: c.input.key, record: c.input.record })));
+    // A keys:verify key verifies its own environment only: one service token per environment.
+    const stores = {};
+    for (const env of new Set(checks.map(envOf))) {
+      const token = env === 'live' ? k.verifier.key : (await create({ name: `verifier ${env}`, scopes: ['keys:verify'], env })).key;
+      stores[env] = remoteStore({ url: worker.url, token, cacheTtlMs: 0 });
+    }
     const vapp = express();
     vapp.set('env', 'test');
     checks.forEach((c, i) => {
-      const chain = [apiKeyAuth({ store, env: envOf(c) })];
+      const chain = [apiKeyAuth({ store: stores[envOf(c)], env: envOf(c) })];
       if (c.input.scopes.length) chain.push(requireScope(c.input.scopes));
       vapp.get(`/checks/${i}`, ...chain, (req, res) => res.json(req.apiKey));
     });

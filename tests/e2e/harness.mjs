@@ -130,6 +130,27 @@ export async function startWorker({ vars = {}, persistDir, ready = (status) => s
       rmSync(file, { force: true });
     },
     /** Reads one value from the Worker's local KV (`null` when absent). */
+    /**
+     * Stores `[{key, record}]` as keys of the format before the ledger (the record by the
+     * presented key's hash, its id and owner indexes), then has the root key adopt them
+     * (POST /v1/migrate, every page): KV alone never brings a key to life.
+     */
+    async adoptLegacy(pairs) {
+      this.kvPut(pairs.flatMap(({ key, record }) => {
+        const meta = { hash: sha256(key), owner: record.owner, env: record.env };
+        return [
+          { key: `rec:${sha256(key)}`, value: record },
+          { key: `id:${record.id}`, value: '', metadata: meta },
+          { key: `own:${sha256(record.owner).slice(0, 32)}:${record.id}`, value: '', metadata: meta },
+        ];
+      }));
+      let cursor;
+      do {
+        const r = await call(url, `/v1/migrate${cursor ? `?cursor=${encodeURIComponent(cursor)}` : ''}`, { method: 'POST', key: rootKey });
+        if (r.status !== 200) throw new Error(`the migration failed: ${r.status} ${r.text}`);
+        cursor = r.body.cursor;
+      } while (cursor);
+    },
     kvGet(key) {
       try {
         return execFileSync(WRANGLER, ['kv', 'key', 'get', key, '--binding', 'KEYS', '--local', '--persist-to', persist, '-c', config, '--text'], {

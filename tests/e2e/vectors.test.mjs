@@ -31,29 +31,16 @@ before(async () => {
       ROUTES: JSON.stringify(routes),
     },
   });
-  // The previous format's entries (the record by hash, its id and owner indexes), then the
-  // root key's explicit migration: KV alone never brings a key to life.
-  const filed = (key, record) => {
-    const meta = { hash: sha256(key), owner: record.owner, env: record.env };
-    return [
-      { key: `rec:${sha256(key)}`, value: record },
-      { key: `id:${record.id}`, value: '', metadata: meta },
-      { key: `own:${sha256(record.owner).slice(0, 32)}:${record.id}`, value: '', metadata: meta },
-    ];
-  };
-  worker.kvPut([
-    ...filed(liveKey, {
-      id: 'key_0123456789abcdef', hash: sha256(liveKey), hint: liveKey.slice(0, 12), name: 'vectors',
-      owner: 'team-vectors', scopes: ['scans:read'], env: 'live', created_at: new Date(Date.now() - 86_400_000).toISOString(),
-    }),
-    ...checks.filter((c) => c.input.record).flatMap((c) => filed(c.input.key, c.input.record)),
+  await worker.adoptLegacy([
+    {
+      key: liveKey,
+      record: {
+        id: 'key_0123456789abcdef', hash: sha256(liveKey), hint: liveKey.slice(0, 12), name: 'vectors',
+        owner: 'team-vectors', scopes: ['scans:read'], env: 'live', created_at: new Date(Date.now() - 86_400_000).toISOString(),
+      },
+    },
+    ...checks.filter((c) => c.input.record).map((c) => ({ key: c.input.key, record: c.input.record })),
   ]);
-  let cursor;
-  do {
-    const r = await call(worker.url, `/v1/migrate${cursor ? `?cursor=${encodeURIComponent(cursor)}` : ''}`, { method: 'POST', key: worker.rootKey });
-    assert.equal(r.status, 200, r.text);
-    cursor = r.body.cursor;
-  } while (cursor);
 });
 
 after(async () => {
