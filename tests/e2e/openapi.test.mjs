@@ -43,7 +43,7 @@ describe('the document', () => {
     assert.match(out, /OK/);
   });
 
-  test('is the committed document, with this deployment\'s environments and scopes filled in', () => {
+  test('is the committed document, with this deployment\'s environments, scopes and roles filled in', () => {
     const committed = JSON.parse(readFileSync(join(ROOT, 'worker/openapi.json'), 'utf8'));
     const schemas = structuredClone(doc.components.schemas);
     assert.deepEqual(schemas.DeclaredEnvironment.enum, ['live', 'test', 'dev', 'staging']);
@@ -52,8 +52,10 @@ describe('the document', () => {
       assert.ok(scopes.includes(s), s);
     }
     assert.ok(!scopes.includes('billing:read'));
+    assert.deepEqual(schemas.DeclaredRole.enum, [], 'no role declared here: none may be granted');
     delete schemas.DeclaredEnvironment.enum;
     delete schemas.DeclaredScope.enum;
+    delete schemas.DeclaredRole.enum;
     assert.deepEqual({ ...doc, components: { ...doc.components, schemas } }, committed);
   });
 

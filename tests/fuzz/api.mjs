@@ -19,7 +19,11 @@ const examples = process.env.KEYWARD_FUZZ_EXAMPLES ?? '100';
 const reports = join(ROOT, 'target/fuzz-api');
 mkdirSync(reports, { recursive: true });
 
-const worker = await startWorker({ unauthenticatedLimit: 1000000 });
+// Roles declared, so the document lists them and the fuzzer grants them.
+const worker = await startWorker({
+  unauthenticatedLimit: 1000000,
+  vars: { KEYWARD_ROLES: JSON.stringify({ reader: ['scans:read'], auditor: ['audit:read', 'keys:read'] }) },
+});
 let failed = false;
 try {
   const limited = await call(worker.url, '/v1/keys', {

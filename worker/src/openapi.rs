@@ -18,13 +18,14 @@ thread_local! {
     static SERVED: RefCell<Option<String>> = const { RefCell::new(None) };
 }
 
-/// The document for `config`: `DeclaredEnvironment` and `DeclaredScope` list this
-/// deployment's environments and the scopes a key may be given here.
+/// The document for `config`: `DeclaredEnvironment`, `DeclaredScope` and `DeclaredRole` list
+/// this deployment's environments, the scopes a key may be given here and its roles.
 pub fn document(config: &Config) -> String {
     let mut doc: Value = serde_json::from_str(DOCUMENT).unwrap_or_else(|_| json!({}));
     let schemas = &mut doc["components"]["schemas"];
     schemas["DeclaredEnvironment"]["enum"] = json!(config.environments);
     schemas["DeclaredScope"]["enum"] = json!(config.scopes.grantable());
+    schemas["DeclaredRole"]["enum"] = json!(config.roles.names().collect::<Vec<_>>());
     serde_json::to_string(&doc).unwrap_or_default()
 }
 

@@ -88,7 +88,10 @@ pub struct CreateKey {
     )]
     pub not_before: Option<DateTime<Utc>>,
     /// Roles of the deployment (`KEYWARD_ROLES`); the key holds their scopes and `scopes`.
-    #[cfg_attr(feature = "openapi", schemars(length(max = 16)))]
+    #[cfg_attr(
+        feature = "openapi",
+        schemars(length(max = 16), with = "Option<Vec<crate::schema::DeclaredRole>>")
+    )]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub roles: Option<Vec<String>>,
 }

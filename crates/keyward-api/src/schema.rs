@@ -67,6 +67,25 @@ impl JsonSchema for DeclaredEnvironment {
     }
 }
 
+/// One of the deployment's roles (`KEYWARD_ROLES`). The document the Worker serves lists
+/// them (`enum`; empty where none is declared).
+#[derive(Debug)]
+pub struct DeclaredRole;
+
+impl JsonSchema for DeclaredRole {
+    fn schema_name() -> Cow<'static, str> {
+        "DeclaredRole".into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "type": "string",
+            "description": "One of the deployment's roles (KEYWARD_ROLES).",
+            "minLength": 1,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
