@@ -13,6 +13,11 @@ keep their meaning; schemathesis also revalidates a case a hook edited.
   either way), so that no delivery leaves the machine.
 - The names of a list of rate limits are unique (JSON Schema's `uniqueItems` compares
   whole items, not one field). A repeated name that is itself valid is renamed.
+- A key's restrictions have rules the schema states in words: each of `allowed_ips` is an
+  IPv4 or IPv6 CIDR block with no bits set past its prefix, and `not_before` lies before
+  the key's expiry. Strings in `allowed_ips` become distinct valid blocks and a `not_before`
+  string a time long past (strings either way); tests/e2e/restrictions.test.mjs performs
+  every refusal of a bad block or time.
 """
 
 import json
@@ -50,6 +55,16 @@ def unique_limit_names(limits):
         seen.add(name)
 
 
+def restrictions(body):
+    ips = body.get("allowed_ips")
+    if isinstance(ips, list):
+        for i, item in enumerate(ips):
+            if isinstance(item, str):
+                ips[i] = f"10.{i // 256}.{i % 256}.0/24"
+    if isinstance(body.get("not_before"), str):
+        body["not_before"] = "2000-01-01T00:00:00Z"
+
+
 @schemathesis.hook
 def before_call(context, case, kwargs):
     """Runs before every request of every phase (schemathesis revalidates the edited
@@ -63,6 +78,8 @@ def before_call(context, case, kwargs):
     if operation is not None and operation.path == "/v1/webhooks" and isinstance(url, str):
         if HTTPS_URL.search(url) and len(url) <= 2048:
             body["url"] = LOOPBACK
+    if operation is not None and operation.path == "/v1/keys" and operation.method.upper() == "POST":
+        restrictions(body)
     if not ROOT_RUN or operation is None or operation.method.upper() != "POST":
         return
     if operation.path == "/v1/keys":
