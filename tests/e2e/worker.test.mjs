@@ -569,6 +569,27 @@ describe('audit pipeline', () => {
     assert.equal(r.body.alerts.filter((a) => a.kind === 'new_ip').length, 1, 'the known IP raised none');
   });
 
+  test('a burst that reaches the consumer in two batches is still a burst (its first batch does not raise the norm)', async () => {
+    const k = await create({ name: 'trickled burst', owner: 'audit', scopes: [], env: 'live' });
+    // Both halves must fall in one UTC minute: start early in a minute.
+    while (new Date().getUTCSeconds() > 30) await new Promise((r) => setTimeout(r, 500));
+    const minute = new Date().toISOString().slice(0, 16);
+    await Promise.all(Array.from({ length: 35 }, () => verify(k.key)));
+    await eventually(async () => (await auditFor(k.id)).filter((e) => e.action === 'verify').length >= 35, { what: 'the first half stored' });
+    assert.equal((await call(`/v1/alerts?key_id=${k.id}`, { key: worker.rootKey })).body.alerts.length, 0, '35 uses are under the floor of 60');
+    await Promise.all(Array.from({ length: 35 }, () => verify(k.key)));
+    const events = await eventually(async () => {
+      const e = (await auditFor(k.id)).filter((x) => x.action === 'verify');
+      return e.length >= 70 && e;
+    }, { what: 'the second half stored' });
+    assert.ok(events.every((e) => e.time.startsWith(minute)), 'the 70 uses fell in one minute');
+    const alert = await eventually(async () => {
+      const r = await call(`/v1/alerts?key_id=${k.id}`, { key: worker.rootKey });
+      return r.body.alerts.find((a) => a.kind === 'burst');
+    }, { what: 'a burst alert' });
+    assert.equal(alert.hint, k.hint);
+  });
+
   test('the daily check flags admin keys as over-privileged, once per day', async () => {
     const k = await create({ name: 'too-much', owner: 'audit', scopes: ['admin'], env: 'live' });
     for (let i = 0; i < 2; i++) {

@@ -173,11 +173,18 @@ pub async fn history(
             "SELECT CAST(substr(time, 12, 2) AS INTEGER) AS h, COUNT(*) AS n FROM audit_events WHERE {scope} GROUP BY h"
         ))
         .bind(&both)?,
+        // The norm is what came before the batch's first minute: a burst's own earlier
+        // batches must not raise the bar it is judged against.
         db.prepare(format!(
             "SELECT CAST(COUNT(*) AS REAL) / COUNT(DISTINCT substr(time, 1, 16)) AS per_minute \
-             FROM audit_events WHERE {scope} AND time >= ?3"
+             FROM audit_events WHERE {scope} AND time >= ?3 AND substr(time, 1, 16) < ?4"
         ))
-        .bind(&[k.clone(), x.clone(), JsValue::from_str(&timestamp(week_ago))])?,
+        .bind(&[
+            k.clone(),
+            x.clone(),
+            JsValue::from_str(&timestamp(week_ago)),
+            JsValue::from_str(minutes.first().map_or("", String::as_str)),
+        ])?,
     ];
     for minute in minutes {
         statements.push(
