@@ -90,7 +90,7 @@ export async function startWorker({ vars = {}, persistDir, ready = (status) => s
   const allVars = { KEYWARD_ROOT_KEY_HASH: sha256(rootKey), ...(vars.ORIGIN_URL ? { ORIGIN_SECRET } : {}), ...vars };
   for (const [k, v] of Object.entries(allVars)) if (v === null) delete allVars[k];
   const args = ['dev', '-c', config, '--ip', '127.0.0.1', '--port', String(port), '--inspector-port', String(inspector),
-    '--persist-to', persist, '--test-scheduled', '--show-interactive-dev-session=false', '--log-level', 'log'];
+    '--persist-to', persist, '--test-scheduled', '--show-interactive-dev-session=false', '--log-level', process.env.KEYWARD_E2E_LOG_LEVEL ?? 'log'];
   for (const [k, v] of Object.entries(allVars)) args.push('--var', `${k}:${v}`);
   const child = spawn(WRANGLER, args, { env: quietEnv, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   let output = '';
@@ -110,8 +110,11 @@ export async function startWorker({ vars = {}, persistDir, ready = (status) => s
     }
     await new Promise((r) => setTimeout(r, 250));
   }
+  const direct = await directUrl(child.pid);
   return {
-    url,
+    url: direct ?? url,
+    /** wrangler's dev proxy in front of the Worker (what `make dev` users open). */
+    proxyUrl: url,
     rootKey,
     persistDir: persist,
     logs: () => output,
@@ -186,6 +189,49 @@ export async function startWorker({ vars = {}, persistDir, ready = (status) => s
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * The Worker's own socket in workerd, behind wrangler's dev proxy. The tests talk to it
+ * directly: under concurrent load the proxy (wrangler 4.86) loses requests it writes to a
+ * keep-alive connection workerd just closed, answering POSTs "Your worker restarted
+ * mid-request" (503) and parking GETs until some later request arrives
+ * (cloudflare/workers-sdk#14641, #15252). The proxy exists in development only; the
+ * socket behind it is the same runtime with the same bindings. `null` (use the proxy)
+ * where the processes cannot be read, or with KEYWARD_E2E_VIA_PROXY=1.
+ */
+async function directUrl(wranglerPid) {
+  if (process.env.KEYWARD_E2E_VIA_PROXY === '1') return null;
+  let table;
+  let sockets;
+  try {
+    table = execFileSync('ps', ['-eo', 'pid=,ppid=,args=']).toString();
+    sockets = execFileSync('ss', ['-ltnpH']).toString();
+  } catch {
+    return null;
+  }
+  const procs = table.split('\n').map((l) => l.trim().match(/^(\d+)\s+(\d+)\s+(.*)$/)).filter(Boolean)
+    .map(([, pid, ppid, args]) => ({ pid: Number(pid), ppid: Number(ppid), args }));
+  const mine = new Set([wranglerPid]);
+  for (let grew = true; grew;) {
+    grew = false;
+    for (const p of procs) if (mine.has(p.ppid) && !mine.has(p.pid)) { mine.add(p.pid); grew = true; }
+  }
+  // The runtime is the workerd started with an ephemeral entry socket (the proxy's has the
+  // fixed --port).
+  const runtime = procs.find((p) => mine.has(p.pid) && /workerd serve/.test(p.args) && /--socket-addr=entry=127\.0\.0\.1:0\b/.test(p.args));
+  if (!runtime) return null;
+  const ports = sockets.split('\n').filter((l) => l.includes(`pid=${runtime.pid},`))
+    .map((l) => l.match(/127\.0\.0\.1:(\d+)/)?.[1]).filter(Boolean);
+  for (const port of ports) {
+    const candidate = `http://127.0.0.1:${port}`;
+    try {
+      const r = await fetch(`${candidate}/healthz`, { signal: AbortSignal.timeout(2000) });
+      const body = await r.text();
+      if ((r.headers.get('content-type') ?? '').startsWith('application/json') && /^\{"(ok|error)"/.test(body)) return candidate;
+    } catch { /* the inspector or the debug port */ }
+  }
+  return null;
 }
 
 function stopTree(child) {
