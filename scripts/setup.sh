@@ -83,6 +83,15 @@ if [ ! -x .venv/bin/st ] || [ "$REQS" -nt .venv/.installed ]; then
   touch .venv/.installed
 fi
 
+# ps and ss: the end-to-end harness finds the Worker's own socket behind wrangler's dev
+# proxy with them (tests/e2e/harness.mjs, directUrl).
+tools=()
+command -v ps >/dev/null || tools+=(procps)
+command -v ss >/dev/null || tools+=(iproute2)
+if [ ${#tools[@]} -gt 0 ]; then
+  apt_install "${tools[@]}" || { say "${tools[*]} are required by the end-to-end tests: please install them"; exit 1; }
+fi
+
 # Chromium for the dashboard's browser tests (tests/browser, driven by playwright-core:
 # Playwright's own browser download is not used), and a font for its screenshots.
 if ! command -v chromium >/dev/null; then
