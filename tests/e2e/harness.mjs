@@ -111,6 +111,9 @@ export async function startWorker({ vars = {}, persistDir, ready = (status) => s
     await new Promise((r) => setTimeout(r, 250));
   }
   const direct = await directUrl(child.pid);
+  if (!direct && process.env.KEYWARD_E2E_VIA_PROXY !== '1') {
+    console.warn("e2e: the Worker's own socket was not found; talking through wrangler's dev proxy");
+  }
   return {
     url: direct ?? url,
     /** wrangler's dev proxy in front of the Worker (what `make dev` users open). */
