@@ -1,5 +1,7 @@
 // The endpoints the dashboard reads, against the real Worker under wrangler dev:
-// `GET /v1/me` (who the caller is and what it may do, by the core's rules), `GET
+// `GET /v1/me` (who the caller is and what it may do, by the core's rules, with the scopes
+// and roles it may grant), `GET /v1/keys?status=` (filtered by the server, pages filled),
+// a key's standing (`rotatable`, `revocable`, `stale`, `over_privileged`), `GET
 // /v1/usage` (uses per hour or day by outcome, from D1) and the audit trail's `before`
 // cursor. Each authorization rule is attacked and the state read back.
 import { after, before, describe, test } from 'node:test';
@@ -33,7 +35,9 @@ function byOutcome(u) {
   return out;
 }
 
-before(async () => { worker = await startWorker(); }, { timeout: 180_000 });
+const ROLES = { reader: ['scans:read', 'repos:read'], writer: ['repos:write', 'scans:read'] };
+
+before(async () => { worker = await startWorker({ vars: { KEYWARD_ROLES: JSON.stringify(ROLES) } }); }, { timeout: 180_000 });
 after(async () => { await worker?.stop(); });
 
 describe('GET /v1/me', () => {
@@ -52,6 +56,29 @@ describe('GET /v1/me', () => {
     const names = me.deployment.scopes.map((s) => s.name);
     for (const s of ['admin', 'keys:read', 'keys:write', 'audit:read', 'scans:read', 'repos:write']) assert.ok(names.includes(s), s);
     assert.equal(me.deployment.scopes.find((s) => s.name === 'scans:read').description, 'Read scan results');
+    // Root grants every declared scope and role.
+    assert.deepEqual(me.grantable_scopes, names);
+    assert.deepEqual(me.deployment.roles, [{ name: 'reader', scopes: ['repos:read', 'scans:read'] }, { name: 'writer', scopes: ['repos:write', 'scans:read'] }]);
+    assert.deepEqual(me.grantable_roles, ['reader', 'writer']);
+  });
+
+  test('a key may grant the declared scopes it holds, and the roles whose every scope it holds', async () => {
+    const minter = await create({ name: 'minter', owner: 'grant-team', scopes: ['keys:write', 'scans:*', 'repos:read'] });
+    const me = (await call('/v1/me', { key: minter.key })).body;
+    assert.deepEqual(me.grantable_scopes.sort(), ['keys:write', 'repos:read', 'scans:read', 'scans:trigger']);
+    assert.deepEqual(me.grantable_roles, ['reader']);
+    // What /v1/me says is what POST /v1/keys does: the role it lists is granted, the one
+    // it leaves out refused, and nothing is minted by the refusal.
+    const ok = await call('/v1/keys', { method: 'POST', key: minter.key, body: { name: 'r', roles: ['reader'], scopes: [] } });
+    assert.equal(ok.status, 201, ok.text);
+    assert.deepEqual(ok.body.scopes, ['repos:read', 'scans:read']);
+    const before = (await root('/v1/keys?owner=grant-team&limit=100')).body.keys.length;
+    for (const body of [{ name: 'w', roles: ['writer'], scopes: [] }, { name: 'w', scopes: ['repos:write'] }]) {
+      const no = await call('/v1/keys', { method: 'POST', key: minter.key, body });
+      assert.equal(no.status, 403, no.text);
+      assert.equal(no.body.error.code, 'scope_not_held');
+    }
+    assert.equal((await root('/v1/keys?owner=grant-team&limit=100')).body.keys.length, before);
   });
 
   test('a key: its identity and what its scopes and limits allow, computed by the Worker', async () => {
@@ -118,6 +145,115 @@ describe('GET /v1/me', () => {
     }
     const afterList = (await root('/v1/keys?owner=mint-attack&limit=100')).body.keys.map((k) => k.id);
     assert.deepEqual(afterList, before);
+  });
+});
+
+describe('GET /v1/keys?status= and a key\'s standing', () => {
+  /** Every page of `query` as `key`: asserts each page is 200, at most `limit` long and,
+   * unless it is the last, not empty. */
+  async function pages(query, { key = worker.rootKey, limit } = {}) {
+    const all = [];
+    let cursor;
+    for (let n = 0; n < 50; n++) {
+      const r = await call(`/v1/keys?${query}&limit=${limit}${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`, { key });
+      assert.equal(r.status, 200, r.text);
+      assert.ok(r.body.keys.length <= limit, `page of ${r.body.keys.length} > ${limit}`);
+      cursor = r.body.cursor;
+      if (cursor) assert.equal(r.body.keys.length, limit, 'a page with a next page is full');
+      all.push(...r.body.keys);
+      if (!cursor) return all;
+    }
+    throw new Error('more than 50 pages');
+  }
+  const ids = (keys) => keys.map((k) => k.id).sort();
+
+  test('each key carries the core\'s standing; filters answer from the server, pages filled', async () => {
+    const owner = 'status-team';
+    const plain = [];
+    for (let i = 0; i < 12; i++) plain.push(await create({ name: `plain-${i}`, owner, scopes: ['scans:read'] }));
+    const broad = [await create({ name: 'wild', owner, scopes: ['scans:*'] }), await create({ name: 'admin', owner, scopes: ['admin'] })];
+    const revoked = plain.slice(0, 3);
+    for (const k of revoked) assert.equal((await root(`/v1/keys/${k.id}/revoke`, { method: 'POST' })).status, 200);
+    const rotated = (await root(`/v1/keys/${plain[3].id}/rotate`, { method: 'POST', body: { grace_seconds: 3600 } })).body;
+    const short = await create({ name: 'short', owner, scopes: ['scans:read'], expires_in: 1 });
+    await eventually(async () => (await root(`/v1/keys/${short.id}`)).body.status === 'expired', { what: 'the key to expire' });
+
+    const show = async (id) => (await root(`/v1/keys/${id}`)).body;
+    assert.deepEqual(
+      (({ rotatable, revocable, stale, over_privileged }) => ({ rotatable, revocable, stale, over_privileged }))(await show(plain[5].id)),
+      { rotatable: true, revocable: true, stale: false, over_privileged: false },
+    );
+    const wasRotated = await show(plain[3].id);
+    assert.equal(wasRotated.status, 'rotating');
+    assert.equal(wasRotated.rotatable, false);
+    assert.equal(wasRotated.revocable, true);
+    assert.equal((await show(revoked[0].id)).revocable, false);
+    assert.equal((await show(revoked[0].id)).rotatable, false);
+    assert.equal((await show(short.id)).revocable, false);
+    assert.equal((await show(broad[0].id)).over_privileged, true);
+    assert.equal((await show(broad[1].id)).over_privileged, true);
+    // The list carries the same view.
+    const listed = await pages(`owner=${owner}`, { limit: 100 });
+    assert.equal(listed.length, 12 + 2 + 2);
+    assert.equal(listed.find((k) => k.id === broad[1].id).over_privileged, true);
+
+    // Small pages of a filter that few keys pass: no page empty but the last, none
+    // missed or doubled (with a page per KV read, most of these would be empty).
+    const q = `owner=${owner}`;
+    assert.deepEqual(ids(await pages(`${q}&status=over_privileged`, { limit: 1 })), ids(broad));
+    assert.deepEqual(ids(await pages(`${q}&status=revoked`, { limit: 2 })), ids(revoked));
+    assert.deepEqual(ids(await pages(`${q}&status=expired`, { limit: 1 })), [short.id]);
+    const active = [...plain.slice(3), rotated, ...broad];
+    assert.deepEqual(ids(await pages(`${q}&status=active`, { limit: 4 })), ids(active));
+    assert.deepEqual(await pages(`${q}&status=stale`, { limit: 3 }), [], 'keys made now are not stale');
+    // The filters and the view agree, key by key.
+    for (const k of listed) {
+      assert.equal(k.over_privileged, broad.some((b) => b.id === k.id), k.name);
+      assert.equal(k.stale, false, k.name);
+    }
+  });
+
+  test('a bad status is 400 invalid_request, never a 500 or an unfiltered page', async () => {
+    for (const bad of ['', 'any', 'Active', 'rotating', 'over-privileged', 'active,revoked', '%00']) {
+      const r = await root(`/v1/keys?status=${bad}`);
+      assert.equal(r.status, 400, `${bad}: ${r.text}`);
+      assert.equal(r.body.error.code, 'invalid_request');
+      assert.equal(r.body.keys, undefined);
+    }
+  });
+
+  test('attack: a bounded key\'s filters never show another owner\'s or environment\'s keys', async () => {
+    const mine = [await create({ name: 'mine-wild', owner: 'contain-a', scopes: ['scans:*'] }), await create({ name: 'mine', owner: 'contain-a', scopes: ['scans:read'] })];
+    const theirs = [
+      await create({ name: 'their-wild', owner: 'contain-b', scopes: ['scans:*'] }),
+      await create({ name: 'test-wild', owner: 'contain-a', env: 'test', scopes: ['scans:*'] }),
+      await create({ name: 'their-revoked', owner: 'contain-b', scopes: ['scans:read'] }),
+    ];
+    await root(`/v1/keys/${theirs[2].id}/revoke`, { method: 'POST' });
+    const gone = await create({ name: 'mine-revoked', owner: 'contain-a', scopes: ['scans:read'] });
+    await root(`/v1/keys/${gone.id}/revoke`, { method: 'POST' });
+    const reader = await create({ name: 'contain-reader', owner: 'contain-a', scopes: ['keys:read'] });
+    const snapshot = async () => (await Promise.all(theirs.map((k) => root(`/v1/keys/${k.id}`)))).map((r) => ({ ...r.body, last_used_at: null }));
+    const before = await snapshot();
+
+    for (const status of ['active', 'revoked', 'expired', 'stale', 'over_privileged']) {
+      const seen = await pages(`status=${status}`, { key: reader.key, limit: 1 });
+      for (const k of seen) {
+        assert.equal(k.owner, 'contain-a', `${status}: ${k.name}`);
+        assert.equal(k.env, 'live', `${status}: ${k.name}`);
+      }
+      if (status === 'over_privileged') assert.deepEqual(ids(seen), [mine[0].id]);
+      if (status === 'revoked') assert.deepEqual(ids(seen), [gone.id]);
+      // Naming another owner or environment is refused outright, with or without a filter.
+      for (const other of ['owner=contain-b', 'env=test', 'owner=contain-b&env=test']) {
+        const r = await call(`/v1/keys?${other}&status=${status}`, { key: reader.key });
+        assert.equal(r.status, 403, `${other}&status=${status}: ${r.text}`);
+        assert.equal(r.body.error.code, 'forbidden');
+        assert.equal(r.body.keys, undefined);
+      }
+    }
+    // Read back: the other keys are as they were, and none leaked into any answer above.
+    assert.deepEqual(await snapshot(), before);
   });
 });
 

@@ -9,7 +9,7 @@ use keyward_core::chrono::Duration;
 use keyward_core::limits::CreditsChange;
 use keyward_core::{
     ApiKey, Asked, Code, KeyId, KeyRecord, Lifecycle, NewRecord, OsRandom, Restrictions, ScopeSet,
-    Successor,
+    StatusFilter, Successor,
 };
 use worker::Request;
 
@@ -113,21 +113,32 @@ pub async fn create(ctx: &mut Ctx<'_>, mut req: Request) -> ApiResult {
     ))
 }
 
-/// `GET /v1/keys`
+/// Most records one page of `GET /v1/keys` reads to fill itself (each is a KV read and a
+/// ledger call): a filtered page keeps reading the store's pages until it holds `limit`
+/// keys, the list ends, or this many records were read; only then may it be short, and
+/// it is empty only at the end of the list or after this many records matched nothing.
+pub const MAX_LIST_SCAN: u64 = 200;
+
+/// `GET /v1/keys?owner=&env=&status=&cursor=&limit=`
 pub async fn list(ctx: &mut Ctx<'_>, req: Request) -> ApiResult {
     let caller = ctx
         .authorize(&req, "keys:read", "GET /v1/keys", LogUse::Always)
         .await?;
-    let q = Query::of(&req, &["owner", "env", "cursor", "limit"])?;
-    let limit = q.limit(50, 100)?;
+    let q = Query::of(&req, &["owner", "env", "status", "cursor", "limit"])?;
+    let limit = u64::from(q.limit(50, 100)?);
     if let Some(owner) = q.get("owner") {
         check_owner_filter(owner)?;
     }
     if let Some(env) = q.get("env") {
         check_env_name(env)?;
     }
+    let status = q
+        .get("status")
+        .map(str::parse::<StatusFilter>)
+        .transpose()
+        .map_err(|e| ApiError::new(Code::InvalidRequest, e.to_string()))?;
     // A cursor keyward did not give names no page (the store is not asked).
-    let cursor = match q.get("cursor") {
+    let mut cursor = match q.get("cursor") {
         None => None,
         Some(c) => Some(keyward_core::cursor::open(c).ok_or_else(|| {
             ApiError::new(
@@ -149,14 +160,27 @@ pub async fn list(ctx: &mut Ctx<'_>, req: Request) -> ApiResult {
         }
         _ => (q.get("owner"), q.get("env")),
     };
-    let (records, cursor) = ctx.store.list(owner, env, cursor, u64::from(limit)).await?;
-    let cursor = cursor.map(|c| keyward_core::cursor::seal(&c));
-    let mut keys = Vec::with_capacity(records.len());
-    for record in records {
-        if let Some(truth) = truth_of(&ctx.ledger(), record).await? {
-            keys.push(KeyView::of(&truth, ctx.now));
+    // The store's pages are read until this one is full: each asks for no more than the
+    // keys still missing, so the cursor given back never skips a key.
+    let mut keys = Vec::new();
+    let mut read = 0;
+    loop {
+        let want = limit - keys.len() as u64;
+        let (records, next) = ctx.store.list(owner, env, cursor, want).await?;
+        read += want;
+        for record in records {
+            if let Some(truth) = truth_of(&ctx.ledger(), record).await?
+                && status.is_none_or(|f| f.matches(&truth, ctx.now))
+            {
+                keys.push(KeyView::of(&truth, ctx.now));
+            }
+        }
+        cursor = next;
+        if cursor.is_none() || keys.len() as u64 >= limit || read >= MAX_LIST_SCAN {
+            break;
         }
     }
+    let cursor = cursor.map(|c| keyward_core::cursor::seal(&c));
     Ok(json(200, &KeyList { keys, cursor }))
 }
 

@@ -178,7 +178,7 @@ pub async fn me(ctx: &mut Ctx<'_>, req: Request) -> ApiResult {
     let caller = ctx.authenticate(&req, "GET /v1/me").await?;
     Query::of(&req, &[])?;
     let c = ctx.config;
-    let deployment = Deployment::of(&c.vendor, &c.environments, &c.scopes);
+    let deployment = Deployment::of(&c.vendor, &c.environments, &c.scopes, &c.roles);
     Ok(json(
         200,
         &Me::of(&caller.actor(), caller.env_limits(c), deployment),

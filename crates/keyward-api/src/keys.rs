@@ -2,7 +2,7 @@
 
 use keyward_core::chrono::{DateTime, Utc};
 use keyward_core::limits::{Credits, NamedLimit, Period, Refill, validate_limits};
-use keyward_core::{KeyId, KeyRecord, KeyStatus, Networks, RateLimit, ScopeSet};
+use keyward_core::{KeyId, KeyRecord, KeyStatus, Networks, RateLimit, ScopeSet, Standing};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -317,6 +317,19 @@ pub struct KeyView {
     /// The roles it was minted with (their scopes are in `scopes`).
     #[serde(default)]
     pub roles: Vec<String>,
+    /// Whether it can be rotated (active: not revoked, expired or already rotated).
+    #[serde(default)]
+    pub rotatable: bool,
+    /// Whether revoking it has any effect (it works, or still will: active or rotating).
+    #[serde(default)]
+    pub revocable: bool,
+    /// Live and unused for 90 days or more (the daily `stale` check).
+    #[serde(default)]
+    pub stale: bool,
+    /// Live and holding `admin` or a `resource:*` wildcard (the daily
+    /// `over_privileged` check).
+    #[serde(default)]
+    pub over_privileged: bool,
 }
 
 /// A key's credits as the API shows them.
@@ -334,6 +347,7 @@ pub struct CreditsView {
 impl KeyView {
     /// The view of `record` as of `now`.
     pub fn of(record: &KeyRecord, now: DateTime<Utc>) -> Self {
+        let standing = Standing::of(record, now);
         KeyView {
             id: record.id.clone(),
             hint: record.hint.clone(),
@@ -360,6 +374,10 @@ impl KeyView {
             allowed_ips: record.allowed_ips.clone(),
             not_before: record.not_before,
             roles: record.roles.clone(),
+            rotatable: standing.rotatable,
+            revocable: standing.revocable,
+            stale: standing.stale,
+            over_privileged: standing.over_privileged,
         }
     }
 }

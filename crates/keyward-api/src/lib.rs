@@ -24,7 +24,7 @@ pub use keys::{
     OwnerLimits, Previous, RevokeKey, RotateKey, RotatedKey, SetCredits, UpdateKey, check_limits,
     check_owner, check_owner_filter,
 };
-pub use me::{Deployment, Me, ScopeEntry};
+pub use me::{Deployment, Me, RoleEntry, ScopeEntry};
 pub use reports::{
     Alert, AlertList, AuditEventList, LeakFeedback, LeakLabel, MAX_ALERT_DETAIL, MAX_ALERT_FIELD,
     ReportedToken, Revocation, bounded_text,

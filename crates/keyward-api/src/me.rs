@@ -2,7 +2,7 @@
 
 use keyward_core::chrono::{DateTime, Utc};
 use keyward_core::limits::NamedLimit;
-use keyward_core::{Abilities, Actor, KeyId, Scope, ScopeRegistry, ScopeSet};
+use keyward_core::{Abilities, Actor, KeyId, Roles, Scope, ScopeRegistry, ScopeSet};
 use serde::{Deserialize, Serialize};
 
 /// `GET /v1/me` (any valid management key): the caller, by the core's rules.
@@ -30,6 +30,10 @@ pub struct Me {
     pub bounded: bool,
     /// What the caller may do at all (each action is still checked against its target).
     pub can: Abilities,
+    /// The declared scopes the caller may grant to a key it creates (those it holds).
+    pub grantable_scopes: Vec<Scope>,
+    /// The declared roles the caller may grant (it holds every scope each gives).
+    pub grantable_roles: Vec<String>,
     /// What the deployment accepts: its environments and declared scopes.
     pub deployment: Deployment,
 }
@@ -44,6 +48,18 @@ pub struct Deployment {
     pub environments: Vec<String>,
     /// Every declared scope (keyward's reserved ones and the deployment's), by name.
     pub scopes: Vec<ScopeEntry>,
+    /// Every declared role (`KEYWARD_ROLES`), by name, with the scopes it gives.
+    pub roles: Vec<RoleEntry>,
+}
+
+/// One declared role.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+pub struct RoleEntry {
+    /// Its name.
+    pub name: String,
+    /// The scopes a key minted with it holds.
+    pub scopes: ScopeSet,
 }
 
 /// One declared scope.
@@ -57,8 +73,13 @@ pub struct ScopeEntry {
 }
 
 impl Deployment {
-    /// The deployment's `vendor`, `environments` and declared `scopes`.
-    pub fn of(vendor: &str, environments: &[String], scopes: &ScopeRegistry) -> Self {
+    /// The deployment's `vendor`, `environments`, declared `scopes` and `roles`.
+    pub fn of(
+        vendor: &str,
+        environments: &[String],
+        scopes: &ScopeRegistry,
+        roles: &Roles,
+    ) -> Self {
         Deployment {
             vendor: vendor.to_owned(),
             environments: environments.to_vec(),
@@ -67,6 +88,13 @@ impl Deployment {
                 .map(|(name, description)| ScopeEntry {
                     name: name.clone(),
                     description: description.to_owned(),
+                })
+                .collect(),
+            roles: roles
+                .iter()
+                .map(|(name, scopes)| RoleEntry {
+                    name: name.to_owned(),
+                    scopes: scopes.clone(),
                 })
                 .collect(),
         }
@@ -79,6 +107,18 @@ impl Me {
     pub fn of(actor: &Actor<'_>, env_limits: &[NamedLimit], deployment: Deployment) -> Self {
         let can = actor.abilities(env_limits);
         let bounded = actor.is_bounded();
+        let grantable_scopes = deployment
+            .scopes
+            .iter()
+            .filter(|s| actor.holds(&s.name))
+            .map(|s| s.name.clone())
+            .collect();
+        let grantable_roles = deployment
+            .roles
+            .iter()
+            .filter(|r| actor.may_grant(&r.scopes))
+            .map(|r| r.name.clone())
+            .collect();
         match actor {
             Actor::Root => Me {
                 id: None,
@@ -90,6 +130,8 @@ impl Me {
                 expires_at: None,
                 bounded,
                 can,
+                grantable_scopes,
+                grantable_roles,
                 deployment,
             },
             Actor::Key(r) => Me {
@@ -102,6 +144,8 @@ impl Me {
                 expires_at: r.expires_at,
                 bounded,
                 can,
+                grantable_scopes,
+                grantable_roles,
                 deployment,
             },
         }
@@ -117,7 +161,8 @@ mod tests {
     #[test]
     fn root_is_nobody_in_particular_and_may_do_everything() {
         let registry = ScopeRegistry::with_declared([("scans:read", "Read scans")]).unwrap();
-        let d = Deployment::of("sk", &["live".to_owned()], &registry);
+        let roles = Roles::from_json(r#"{"reader": ["scans:read"]}"#, &registry).unwrap();
+        let d = Deployment::of("sk", &["live".to_owned()], &registry, &roles);
         assert!(d.scopes.iter().any(|s| s.name.as_str() == "scans:read"));
         assert!(d.scopes.iter().any(|s| s.name.as_str() == "keys:write"));
         let me = Me::of(&Actor::Root, &[], d);
@@ -129,5 +174,15 @@ mod tests {
         assert_eq!(json["can"]["create"], true);
         assert_eq!(json["can"]["set_limits"], true);
         assert_eq!(json["bounded"], false);
+        assert_eq!(json["grantable_roles"], serde_json::json!(["reader"]));
+        assert_eq!(
+            me.grantable_scopes.len(),
+            me.deployment.scopes.len(),
+            "root grants every declared scope"
+        );
+        assert_eq!(
+            json["deployment"]["roles"][0]["scopes"],
+            serde_json::json!(["scans:read"])
+        );
     }
 }

@@ -48,6 +48,7 @@ mod restrict;
 #[cfg(feature = "schema")]
 pub mod schema;
 mod scope;
+mod standing;
 pub mod text;
 pub mod throttle;
 pub mod time;
@@ -82,6 +83,7 @@ pub use restrict::{
 pub use scope::{
     ADMIN, MAX_SCOPE_LEN, MAX_SCOPES, RESERVED, Scope, ScopeError, ScopeRegistry, ScopeSet,
 };
+pub use standing::{Standing, StatusFilter, UnknownStatusFilter, expiring_within};
 pub use verify::{Verdict, missing_scope_message, verify};
 
 /// Re-exported so callers use the same time type as the records.

@@ -167,6 +167,12 @@ impl Actor<'_> {
         }
     }
 
+    /// Whether the actor may grant every scope of `scopes` (it holds each): the rule
+    /// [`Actor::create_terms`] applies to the scopes of a new key, and to a role's.
+    pub fn may_grant(&self, scopes: &ScopeSet) -> bool {
+        self.first_not_held(scopes).is_none()
+    }
+
     fn first_not_held(&self, scopes: &ScopeSet) -> Option<Scope> {
         scopes.iter().find(|s| !self.holds(s)).cloned()
     }

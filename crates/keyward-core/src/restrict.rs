@@ -253,6 +253,11 @@ impl Roles {
         Ok(Roles(roles))
     }
 
+    /// Each role and its scopes, by name.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &ScopeSet)> {
+        self.0.iter().map(|(name, set)| (name.as_str(), set))
+    }
+
     /// The role names, sorted.
     pub fn names(&self) -> impl Iterator<Item = &str> {
         self.0.keys().map(String::as_str)

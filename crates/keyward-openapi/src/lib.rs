@@ -91,6 +91,11 @@ fn shape(op: Op, g: &mut SchemaGenerator) -> Shape {
                     "Only keys of this environment.",
                 ),
                 (
+                    "status",
+                    json!({"type": "string", "enum": keyward_core::StatusFilter::ALL.map(keyward_core::StatusFilter::as_str)}),
+                    "Only keys that work (`active`: active or rotating), `revoked`, `expired`, `expiring` (works, and expires within 7 days), `stale` (live, unused for 90 days or more) or `over_privileged` (live, holding `admin` or a wildcard): decided by the server, which reads on (at most 200 records per page) until the page is full or the list ends, so a page is never empty by accident.",
+                ),
+                (
                     "cursor",
                     json!({"type": "string", "pattern": keyward_core::cursor::CURSOR_PATTERN}),
                     "The `cursor` of the previous page (one this API gave: another is 404).",
