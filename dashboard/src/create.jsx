@@ -1,4 +1,5 @@
-// Create a key: declared scopes as choices; the new key is shown once, then forgotten.
+// Create a key: the scopes and roles the API says the caller may grant as choices, allowed
+// client networks and a start time; the new key is shown once, then forgotten.
 import { useState } from 'preact/hooks';
 
 import { api } from './api.js';
@@ -12,12 +13,6 @@ const EXPIRIES = [
   [String(365 * 86400), '1 year'],
 ];
 
-/** Whether `me` may grant `scope`: root and admin keys grant any, others what they hold. */
-function grantable(me, scope) {
-  if (me.root || me.scopes.includes('admin')) return true;
-  return me.scopes.some((s) => s === scope || (s.endsWith(':*') && scope.startsWith(s.slice(0, -1))));
-}
-
 /** `team=core\nticket=OPS-1` → `{team: 'core', ticket: 'OPS-1'}`; throws on a bad line. */
 function parseMetadata(text) {
   const out = {};
@@ -27,6 +22,11 @@ function parseMetadata(text) {
     out[line.slice(0, at).trim()] = line.slice(at + 1).trim();
   }
   return out;
+}
+
+/** One CIDR block or address per line (blank lines skipped); the API checks each. */
+function parseNetworks(text) {
+  return text.split('\n').map((l) => l.trim()).filter(Boolean);
 }
 
 function Form({ me, onCreated, onCancel }) {
@@ -52,6 +52,13 @@ function Form({ me, onCreated, onCancel }) {
     };
     const expires = String(f.get('expires_in'));
     if (expires) body.expires_in = Number(expires);
+    const roles = f.getAll('roles').map(String);
+    if (roles.length) body.roles = roles;
+    const networks = parseNetworks(String(f.get('allowed_ips') ?? ''));
+    if (networks.length) body.allowed_ips = networks;
+    // A datetime-local value has no zone: the field says UTC, and it is sent as UTC.
+    const start = String(f.get('not_before') ?? '');
+    if (start) body.not_before = `${start.length === 16 ? `${start}:00` : start}Z`;
     setBusy(true);
     try {
       onCreated(await api('/v1/keys', { method: 'POST', body }));
@@ -77,7 +84,7 @@ function Form({ me, onCreated, onCancel }) {
       <fieldset>
         <legend>Scopes (least privilege: only what it needs)</legend>
         {d.scopes.map((s) => {
-          const ok = grantable(me, s.name);
+          const ok = me.grantable_scopes.includes(s.name);
           const id = `scope-${s.name.replace(/[^a-z0-9]/gi, '-')}`;
           return (
             <div class="check">
@@ -87,6 +94,27 @@ function Form({ me, onCreated, onCancel }) {
           );
         })}
       </fieldset>
+      {d.roles.length > 0 && (
+        <fieldset>
+          <legend>Roles (the key holds each role's scopes, fixed when it is made)</legend>
+          {d.roles.map((r) => {
+            const ok = me.grantable_roles.includes(r.name);
+            const id = `role-${r.name.replace(/[^a-z0-9]/gi, '-')}`;
+            return (
+              <div class="check">
+                <input type="checkbox" id={id} name="roles" value={r.name} disabled={!ok} aria-describedby={`${id}-gives`} />
+                <label for={id}><code>{r.name}</code>{!ok && ' (your key does not hold all it gives)'}</label>
+                <span id={`${id}-gives`} class="help">gives {r.scopes.join(' ')}</span>
+              </div>
+            );
+          })}
+        </fieldset>
+      )}
+      <label for="new-networks">Allowed client networks (one CIDR block or address per line; empty: any)</label>
+      <textarea id="new-networks" name="allowed_ips" rows={2} spellcheck={false} aria-describedby="new-networks-help" />
+      <p id="new-networks-help" class="help">A use from any other address is refused (<code>ip_not_allowed</code>).{me.bounded ? ' Your key makes keys within its own networks only.' : ''}</p>
+      <label for="new-not-before">Works from (UTC; empty: at once)</label>
+      <input id="new-not-before" name="not_before" type="datetime-local" step={1} />
       <label for="new-expiry">Expires in</label>
       <select id="new-expiry" name="expires_in">
         {EXPIRIES.map(([v, label]) => <option value={v} selected={v === String(90 * 86400)}>{label}</option>)}

@@ -159,18 +159,18 @@ export function KeyPage({ me, id }) {
   if (!me.can.read_keys) return <p class="why" role="note">Your key does not hold <code>keys:read</code>: it cannot read keys.</p>;
   if (error) return (<><h1>Key</h1><Refusal error={error} /><a href="#/keys">Back to the keys</a></>);
   if (!record) return <p role="status">Loading the key…</p>;
-  const live = record.status === 'active' || record.status === 'rotating';
-  const rotatable = record.status === 'active';
   return (
     <article aria-labelledby="key-title">
       <p><a href="#/keys">← All keys</a></p>
       <div class="title">
         <h1 id="key-title">{record.name}</h1>
         <span class={`status ${record.status}`}>{record.status}</span>
+        {record.stale && <span class="flag">unused 90+ days</span>}
+        {record.over_privileged && <span class="flag">broad scopes</span>}
       </div>
       <div class="buttons">
-        <Action id="rotate-key" allowed={me.can.rotate && rotatable} why={!me.can.rotate ? 'Your key may not rotate keys (it needs keys:write).' : 'Only an active key can be rotated.'} onClick={() => setDialog('rotate')}>Rotate…</Action>
-        <Action id="revoke-key" allowed={me.can.revoke && live} why={!me.can.revoke ? 'Your key may not revoke keys (it needs keys:write).' : 'This key no longer works.'} onClick={() => setDialog('revoke')}>Revoke…</Action>
+        <Action id="rotate-key" allowed={me.can.rotate && record.rotatable} why={!me.can.rotate ? 'Your key may not rotate keys (it needs keys:write).' : 'Only an active key can be rotated (not revoked, expired or already rotated).'} onClick={() => setDialog('rotate')}>Rotate…</Action>
+        <Action id="revoke-key" allowed={me.can.revoke && record.revocable} why={!me.can.revoke ? 'Your key may not revoke keys (it needs keys:write).' : 'This key no longer works.'} onClick={() => setDialog('revoke')}>Revoke…</Action>
       </div>
       <dl class="record">
         <Field name="Id"><code>{record.id}</code></Field>
@@ -178,6 +178,9 @@ export function KeyPage({ me, id }) {
         <Field name="Owner">{record.owner}</Field>
         <Field name="Environment">{record.env}</Field>
         <Field name="Scopes">{record.scopes.join(' ') || '(none)'}</Field>
+        <Field name="Roles">{record.roles.length ? record.roles.join(' ') : '(none)'}</Field>
+        <Field name="Allowed networks">{record.allowed_ips.length ? record.allowed_ips.join(' ') : 'any address'}</Field>
+        <Field name="Works from">{record.not_before ? time(record.not_before, true) : 'its creation'}</Field>
         <Field name="Created">{time(record.created_at)}</Field>
         <Field name="Expires">{record.expires_at ? time(record.expires_at) : 'never'}</Field>
         <Field name="Last used">{record.last_used_at ? time(record.last_used_at) : 'never'}</Field>

@@ -1,5 +1,6 @@
-// The keys list: filters (owner, environment, status), pages through the API's cursor.
-import { useEffect, useState } from 'preact/hooks';
+// The keys list: filters (owner, environment, status), each asked of the API, which
+// answers full pages through its cursor.
+import { useEffect, useRef, useState } from 'preact/hooks';
 
 import { api, query } from './api.js';
 import { STATUS_FILTERS, time } from './format.js';
@@ -19,10 +20,15 @@ export function KeysPage({ me }) {
   const [creating, setCreating] = useState(false);
   const [generation, setGeneration] = useState(0);
 
+  // Only the latest question's answer is shown: a filter changed while a page was on its
+  // way makes that page's answer moot.
+  const asked = useRef(0);
   async function page(next) {
+    const n = ++asked.current;
     setLoading(true);
     try {
-      const r = await api(`/v1/keys${query({ owner, env, cursor: next, limit: 50 })}`);
+      const r = await api(`/v1/keys${query({ owner, env, status: status === 'any' ? '' : status, cursor: next, limit: 50 })}`);
+      if (n !== asked.current) return;
       setKeys((old) => {
         if (!next) return r.keys;
         const seen = new Set(old.map((k) => k.id));
@@ -31,10 +37,11 @@ export function KeysPage({ me }) {
       setCursor(r.cursor ?? null);
       setError(null);
     } catch (e) {
+      if (n !== asked.current) return;
       setError(e);
       if (!next) setKeys([]);
     } finally {
-      setLoading(false);
+      if (n === asked.current) setLoading(false);
     }
   }
   // The owner filter is asked of the API once typing pauses.
@@ -42,10 +49,8 @@ export function KeysPage({ me }) {
     const t = setTimeout(() => setOwner(ownerText.trim()), 300);
     return () => clearTimeout(t);
   }, [ownerText]);
-  useEffect(() => { if (me.can.read_keys) page(null); }, [owner, env, generation]);
+  useEffect(() => { if (me.can.read_keys) page(null); }, [owner, env, status, generation]);
 
-  const now = Date.now();
-  const shown = keys.filter((k) => STATUS_FILTERS[status].test(k, now));
   return (
     <section aria-labelledby="keys-title">
       <div class="title">
@@ -65,13 +70,13 @@ export function KeysPage({ me }) {
         </select>
         <label for="f-status">Status</label>
         <select id="f-status" value={status} onChange={(e) => setStatus(e.currentTarget.value)}>
-          {Object.entries(STATUS_FILTERS).map(([k, f]) => <option value={k}>{f.label}</option>)}
+          {Object.entries(STATUS_FILTERS).map(([k, label]) => <option value={k}>{label}</option>)}
         </select>
       </form>
       <Refusal error={error} />
       <table class="keys">
         <caption>
-          {shown.length} of {keys.length} loaded keys{cursor ? ' (more on the next page)' : ''}
+          {keys.length} {keys.length === 1 ? 'key' : 'keys'}{cursor ? ' (more on the next page)' : ''}
         </caption>
         <thead>
           <tr>
@@ -87,14 +92,18 @@ export function KeysPage({ me }) {
           </tr>
         </thead>
         <tbody>
-          {shown.map((k) => (
+          {keys.map((k) => (
             <tr key={k.id}>
               <td><a href={`#/keys/${k.id}`}>{k.name}</a></td>
               <td><code>{k.hint}</code></td>
               <td>{k.owner}</td>
               <td>{k.env}</td>
               <td>{k.scopes.join(' ')}</td>
-              <td><span class={`status ${k.status}`}>{k.status}</span></td>
+              <td>
+                <span class={`status ${k.status}`}>{k.status}</span>
+                {k.stale && <span class="flag">unused 90+ days</span>}
+                {k.over_privileged && <span class="flag">broad scopes</span>}
+              </td>
               <td>{time(k.created_at)}</td>
               <td>{time(k.expires_at)}</td>
               <td>{k.last_used_at ? time(k.last_used_at) : 'never'}</td>

@@ -1,6 +1,6 @@
 // The operator's dashboard in real Chromium against the real Worker (wrangler dev, fresh
 // state): sign in, create (the key shown once), use, rotate, revoke, a read-only key,
-// hostile data, the page's own security headers, axe-core and the keyboard.
+// restrictions and what a bounded key may grant, hostile data, the page's own security headers, axe-core and the keyboard.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 
@@ -24,7 +24,7 @@ async function signIn(page, key) {
 }
 
 before(async () => {
-  worker = await startWorker();
+  worker = await startWorker({ vars: { KEYWARD_ROLES: JSON.stringify({ reader: ['scans:read', 'repos:read'], writer: ['repos:write', 'scans:read'] }) } });
   dash = `${worker.url}/_keyward/`;
   browser = await launch();
 });
@@ -239,32 +239,95 @@ describe('the keys list', () => {
     await page.getByLabel('Owner').fill('fleet');
     await listed;
     const caption = page.locator('table.keys caption');
-    await eventually(async () => (await caption.textContent()) === '50 of 50 loaded keys (more on the next page)', { what: 'the first page' });
+    await eventually(async () => (await caption.textContent()) === '50 keys (more on the next page)', { what: 'the first page' });
     listed = answered('cursor=');
     await page.getByRole('button', { name: 'Load the next page' }).click();
     await listed;
-    await eventually(async () => (await caption.textContent()) === '57 of 57 loaded keys', { what: 'the second page' });
+    await eventually(async () => (await caption.textContent()) === '57 keys', { what: 'the second page' });
     const names = async () => (await page.locator('table.keys tbody tr td:first-child').allTextContents()).sort();
     assert.equal(new Set(await names()).size, 57, 'no key twice across pages');
-    await page.getByLabel('Status').selectOption('revoked');
-    assert.deepEqual(await names(), ['fleet revoked']);
-    await page.getByLabel('Status').selectOption('privileged');
-    assert.deepEqual(await names(), ['fleet admin', 'fleet wildcard']);
-    await page.getByLabel('Status').selectOption('expiring');
-    assert.deepEqual(await names(), ['fleet soon']);
+    // Each status filter is the server's: asked of the API, and answered whole.
+    const filtered = async (status, expected) => {
+      const answer = answered(`status=${status}`);
+      await page.getByLabel('Status').selectOption(status);
+      await answer;
+      await eventually(async () => (await caption.textContent()) === `${expected.length} key${expected.length === 1 ? '' : 's'}`, { what: `the ${status} keys` });
+      assert.deepEqual(await names(), expected);
+    };
+    await filtered('revoked', ['fleet revoked']);
+    await filtered('over_privileged', ['fleet admin', 'fleet wildcard']);
+    await page.getByRole('row').filter({ hasText: 'fleet admin' }).getByText('broad scopes').waitFor();
+    await filtered('expiring', ['fleet soon']);
+    await filtered('stale', []);
     await page.getByLabel('Status').selectOption('any');
+    await eventually(async () => (await caption.textContent()) === '50 keys (more on the next page)', { what: 'every key again' });
     listed = answered('env=staging');
     await page.getByLabel('Environment').selectOption('staging');
     await listed;
-    // The API filters each page it reads, so a page can be short (even empty) and still
-    // have a cursor: follow it to the end.
-    const more = page.getByRole('button', { name: 'Load the next page' });
-    await eventually(async () => {
-      if ((await caption.textContent()) === '1 of 1 loaded keys') return true;
-      if ((await more.count()) && (await more.isEnabled())) await more.click();
-      return false;
-    }, { what: 'the last page', every: 400 });
+    // The API reads on until a page is full or the list ends: one page, one key.
+    await eventually(async () => (await caption.textContent()) === '1 key', { what: 'the staging page' });
+    assert.equal(await page.getByRole('button', { name: 'Load the next page' }).count(), 0);
     assert.deepEqual(await names(), ['fleet staging']);
+    assert.deepEqual(problems, []);
+    await context.close();
+  });
+});
+
+describe('restrictions and what a key may grant', () => {
+  test('networks, a start time and a role from the create dialog are what the key holds, shown on its page', async () => {
+    const { context, page, problems } = await openPage(browser);
+    await signIn(page, worker.rootKey);
+    await page.getByRole('button', { name: 'Create key' }).click();
+    const dialog = page.getByRole('dialog', { name: 'Create a key' });
+    await dialog.getByLabel('Name', { exact: true }).fill('scheduled reader');
+    await dialog.getByLabel('Owner').fill('restricted');
+    await dialog.getByLabel(/^reader\b/).check();
+    await dialog.getByLabel(/Allowed client networks/).fill('203.0.113.0/24\n2001:db8::/32\n');
+    // A start within the default 90-day life (a start after its expiry is refused).
+    const start = new Date(Math.floor(Date.now() / 1000) * 1000 + 30 * 86_400_000).toISOString().slice(0, 19);
+    await dialog.getByLabel(/Works from/).fill(start);
+    await assertAccessible(page, 'create dialog with restrictions');
+    await dialog.getByRole('button', { name: 'Create key' }).click();
+    const shown = page.getByRole('dialog', { name: 'Your new key' });
+    const raw = await shown.getByLabel(/Key for scheduled reader/).inputValue();
+    await shown.getByRole('button', { name: /I have stored it/ }).click();
+    await page.getByRole('link', { name: 'scheduled reader' }).click();
+    await page.getByRole('heading', { name: 'scheduled reader' }).waitFor();
+    const field = (name) => page.locator('dl.record dt', { hasText: new RegExp(`^${name}$`) }).locator('xpath=following-sibling::dd[1]');
+    assert.equal(await field('Roles').textContent(), 'reader');
+    assert.equal(await field('Scopes').textContent(), 'repos:read scans:read');
+    assert.equal(await field('Allowed networks').textContent(), '203.0.113.0/24 2001:db8::/32');
+    assert.equal(await field('Works from').textContent(), `${start.replace('T', ' ')} UTC`);
+    // What the page shows is what the API holds, and the Worker enforces it.
+    const id = page.url().split('/').pop();
+    const record = (await root(`/v1/keys/${id}`)).body;
+    assert.deepEqual(record.roles, ['reader']);
+    assert.deepEqual(record.allowed_ips, ['203.0.113.0/24', '2001:db8::/32']);
+    assert.equal(record.not_before, `${start}Z`);
+    const use = await root('/v1/verify', { method: 'POST', body: { key: raw, env: 'live', context: { ip: '203.0.113.9' } } });
+    assert.equal(use.body.code, 'not_yet_valid');
+    assert.deepEqual(problems, []);
+    await context.close();
+  });
+
+  test('a bounded key is offered only the scopes and roles the API says it may grant', async () => {
+    const minter = await root('/v1/keys', { method: 'POST', body: { name: 'minter', owner: 'granting', env: 'live', scopes: ['keys:*', 'scans:read'] } });
+    assert.equal(minter.status, 201, minter.text);
+    const { context, page, problems } = await openPage(browser);
+    await signIn(page, minter.body.key);
+    await page.getByRole('button', { name: 'Create key' }).click();
+    const dialog = page.getByRole('dialog', { name: 'Create a key' });
+    for (const held of ['scans:read', 'keys:read', 'keys:write']) assert.equal(await dialog.getByLabel(new RegExp(`^${held} `)).isEnabled(), true, held);
+    for (const not of ['scans:trigger', 'repos:read', 'admin', 'audit:read']) assert.equal(await dialog.getByLabel(new RegExp(`^${not} `)).isDisabled(), true, not);
+    assert.equal(await dialog.getByLabel(/^reader\b/).isDisabled(), true, 'reader gives repos:read, which it does not hold');
+    assert.equal(await dialog.getByLabel(/^writer\b/).isDisabled(), true);
+    await dialog.getByLabel('Name', { exact: true }).fill('narrow');
+    await dialog.getByLabel(/^scans:read /).check();
+    await dialog.getByRole('button', { name: 'Create key' }).click();
+    await page.getByRole('dialog', { name: 'Your new key' }).waitFor();
+    const made = (await root('/v1/keys?owner=granting&limit=100')).body.keys.find((k) => k.name === 'narrow');
+    assert.deepEqual(made.scopes, ['scans:read']);
+    assert.equal(made.env, 'live');
     assert.deepEqual(problems, []);
     await context.close();
   });
