@@ -3,7 +3,7 @@
 //! Times are stored as RFC 3339 text in UTC with milliseconds, which sorts as text.
 //! Lifecycle events are told from uses by the core's exact [`Lifecycle::ALL`] values.
 
-use keyward_api::{Alert, AuditCursor, Bucket, UsageRow};
+use keyward_api::{Alert, AuditCursor, Bucket, KeyUses, UsageRow};
 use keyward_core::chrono::{DateTime, Utc};
 use keyward_core::{AuditEvent, KeyHistory, Lifecycle};
 use serde::Deserialize;
@@ -239,13 +239,43 @@ pub async fn history(
     ))
 }
 
-/// What to read back from the audit trail or the alerts.
+/// Where a read of events or alerts is confined: one key, one owner, one environment (by
+/// the stored hint, `{vendor}_{env}_` and 4 characters: neither part holds `_`).
 #[derive(Debug, Default)]
-pub struct Filter {
+pub struct Within {
     /// Only this key's.
     pub key_id: Option<String>,
     /// Only this owner's.
     pub owner: Option<String>,
+    /// Only keys whose hint starts so (`{vendor}_{env}_`: one environment's).
+    pub hint_prefix: Option<String>,
+}
+
+impl Within {
+    /// The SQL conditions, their values appended to `binds` (numbered after those there).
+    fn clauses(&self, binds: &mut Vec<JsValue>) -> Vec<String> {
+        let mut clauses = Vec::new();
+        for (column, value) in [("key_id", &self.key_id), ("owner", &self.owner)] {
+            if let Some(v) = value {
+                binds.push(JsValue::from_str(v));
+                clauses.push(format!("{column} = ?{}", binds.len()));
+            }
+        }
+        if let Some(p) = &self.hint_prefix {
+            // Compared as text, never `LIKE` (`_` is a wildcard there).
+            binds.push(JsValue::from_str(p));
+            let n = binds.len();
+            clauses.push(format!("substr(hint, 1, length(?{n})) = ?{n}"));
+        }
+        clauses
+    }
+}
+
+/// What to read back from the audit trail or the alerts.
+#[derive(Debug, Default)]
+pub struct Filter {
+    /// Only this key's, owner's or environment's.
+    pub within: Within,
     /// At or after this time.
     pub since: Option<DateTime<Utc>>,
     /// At most this many, newest first.
@@ -263,12 +293,7 @@ impl Filter {
             JsValue::from_str(&self.since.map_or_else(|| "0000".to_owned(), timestamp)),
             JsValue::from(self.limit),
         ];
-        for (column, value) in [("key_id", &self.key_id), ("owner", &self.owner)] {
-            if let Some(v) = value {
-                binds.push(JsValue::from_str(v));
-                clauses.push(format!("{column} = ?{}", binds.len()));
-            }
-        }
+        clauses.extend(self.within.clauses(&mut binds));
         if self.refused {
             clauses.push("outcome <> 'valid'".to_owned());
         }
@@ -322,15 +347,14 @@ struct UsageCount {
     n: f64,
 }
 
-/// Uses (not lifecycle actions) per `bucket` and outcome from `start` on, of one key
-/// and/or one owner, by bucket then outcome.
+/// Uses (not lifecycle actions) per `bucket` and outcome from `start` on, `within` one
+/// key, owner or environment, by bucket then outcome.
 ///
 /// # Errors
 /// The D1 error; a stored outcome or time that cannot be read.
 pub async fn usage(
     db: &D1Database,
-    key_id: Option<&str>,
-    owner: Option<&str>,
+    within: &Within,
     start: DateTime<Utc>,
     bucket: Bucket,
 ) -> worker::Result<Vec<UsageRow>> {
@@ -339,12 +363,7 @@ pub async fn usage(
         JsValue::from(bucket.prefix_len() as u32),
         JsValue::from_str(&timestamp(start)),
     ];
-    for (column, value) in [("key_id", key_id), ("owner", owner)] {
-        if let Some(v) = value {
-            binds.push(JsValue::from_str(v));
-            clauses.push(format!("{column} = ?{}", binds.len()));
-        }
-    }
+    clauses.extend(within.clauses(&mut binds));
     let rows = db
         .prepare(format!(
             "SELECT substr(time, 1, ?1) AS b, outcome, COUNT(*) AS n FROM audit_events \
@@ -370,4 +389,54 @@ pub async fn usage(
             })
         })
         .collect()
+}
+
+#[derive(Deserialize)]
+struct KeyCount {
+    key_id: String,
+    hint: Option<String>,
+    owner: Option<String>,
+    n: f64,
+    refused: f64,
+}
+
+/// The `limit` most used keys from `start` on, `within` an owner or environment: uses
+/// (not lifecycle actions), valid or not, most first.
+///
+/// # Errors
+/// The D1 error.
+pub async fn top_keys(
+    db: &D1Database,
+    within: &Within,
+    start: DateTime<Utc>,
+    limit: u32,
+) -> worker::Result<Vec<KeyUses>> {
+    let mut binds = vec![JsValue::from_str(&timestamp(start)), JsValue::from(limit)];
+    let mut clauses = vec![
+        "time >= ?1".to_owned(),
+        uses(),
+        "key_id IS NOT NULL".to_owned(),
+    ];
+    clauses.extend(within.clauses(&mut binds));
+    let rows = db
+        .prepare(format!(
+            "SELECT key_id, MAX(hint) AS hint, MAX(owner) AS owner, COUNT(*) AS n, \
+             SUM(outcome <> 'valid') AS refused FROM audit_events WHERE {} \
+             GROUP BY key_id ORDER BY n DESC, key_id LIMIT ?2",
+            clauses.join(" AND ")
+        ))
+        .bind(&binds)?
+        .all()
+        .await?
+        .results::<KeyCount>()?;
+    Ok(rows
+        .into_iter()
+        .map(|r| KeyUses {
+            key_id: r.key_id,
+            hint: r.hint,
+            owner: r.owner,
+            uses: r.n as u64,
+            refused: r.refused as u64,
+        })
+        .collect())
 }

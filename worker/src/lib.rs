@@ -156,6 +156,7 @@ async fn dispatch(c: &mut Ctx<'_>, req: Request, op: Op, param: &str) -> ApiResu
         Op::Audit => reports::audit(c, req).await,
         Op::Alerts => reports::alerts(c, req).await,
         Op::Usage => reports::usage(c, req).await,
+        Op::Overview => reports::overview(c, req).await,
         Op::Me => reports::me(c, req).await,
         Op::ExportAudit => export::export(c, req).await,
         Op::CreateWebhook => webhooks::create(c, req).await,

@@ -2,8 +2,8 @@
 //! (`/v1/me`).
 
 use keyward_api::{
-    AlertList, AuditCursor, AuditEventList, Bucket, Deployment, Me, Usage, check_owner_filter,
-    usage_start,
+    AlertList, AuditCursor, AuditEventList, Bucket, Deployment, Me, OVERVIEW_ALERTS, Overview,
+    TOP_KEYS, Usage, check_owner_filter, refusals, usage_start,
 };
 use keyward_core::chrono::{DateTime, Utc};
 use keyward_core::{Code, KeyId};
@@ -11,7 +11,7 @@ use worker::Request;
 
 use crate::config::AUDIT_DB;
 use crate::context::{Caller, Ctx, LogUse};
-use crate::db::{self, Filter};
+use crate::db::{self, Filter, Within};
 use crate::http::{ApiError, ApiResult, Query, json};
 
 /// The query's filter; a bounded key reads its own owner's events and alerts only.
@@ -56,10 +56,13 @@ fn filter(req: &Request, caller: &Caller, events: bool) -> Result<Filter, ApiErr
         ));
     }
     Ok(Filter {
-        key_id: q.get("key_id").map(str::to_owned),
-        owner: match caller.actor() {
-            a if a.is_bounded() => a.home().map(|(owner, _)| owner.to_owned()),
-            _ => None,
+        within: Within {
+            key_id: q.get("key_id").map(str::to_owned),
+            owner: match caller.actor() {
+                a if a.is_bounded() => a.home().map(|(owner, _)| owner.to_owned()),
+                _ => None,
+            },
+            hint_prefix: None,
         },
         since,
         limit: q.limit(100, 1000)?,
@@ -150,15 +153,14 @@ pub async fn usage(ctx: &mut Ctx<'_>, req: Request) -> ApiResult {
         }
         owner = Some(own.to_owned());
     }
-    let rows = db::usage(
-        &ctx.env.d1(AUDIT_DB)?,
-        key_id.as_ref().map(KeyId::as_str),
-        owner.as_deref(),
-        start,
-        bucket,
-    )
-    .await
-    .map_err(fault)?;
+    let within = Within {
+        key_id: key_id.as_ref().map(|k| k.as_str().to_owned()),
+        owner: owner.clone(),
+        hint_prefix: None,
+    };
+    let rows = db::usage(&ctx.env.d1(AUDIT_DB)?, &within, start, bucket)
+        .await
+        .map_err(fault)?;
     Ok(json(
         200,
         &Usage {
@@ -182,5 +184,54 @@ pub async fn me(ctx: &mut Ctx<'_>, req: Request) -> ApiResult {
     Ok(json(
         200,
         &Me::of(&caller.actor(), caller.env_limits(c), deployment),
+    ))
+}
+
+/// `GET /v1/overview`: uses per hour by outcome over 7 days, refusals by code, the most
+/// used keys and the alerts of those days, confined to the caller's owner and environment
+/// when it is bounded (the core's `Actor::reads_within`), as every read is.
+pub async fn overview(ctx: &mut Ctx<'_>, req: Request) -> ApiResult {
+    let caller = ctx
+        .authorize(&req, "audit:read", "GET /v1/overview", LogUse::Always)
+        .await?;
+    Query::of(&req, &[])?;
+    let actor = caller.actor();
+    let bound = actor.reads_within();
+    let within = || Within {
+        key_id: None,
+        owner: bound.map(|(owner, _)| owner.to_owned()),
+        hint_prefix: bound.map(|(_, env)| format!("{}_{env}_", ctx.config.vendor)),
+    };
+    let start = usage_start(None, Bucket::Hour, ctx.now);
+    let db = ctx.env.d1(AUDIT_DB)?;
+    let uses = db::usage(&db, &within(), start, Bucket::Hour)
+        .await
+        .map_err(fault)?;
+    let top_keys = db::top_keys(&db, &within(), start, TOP_KEYS)
+        .await
+        .map_err(fault)?;
+    let alerts = db::alerts(
+        &db,
+        &Filter {
+            within: within(),
+            since: Some(start),
+            limit: OVERVIEW_ALERTS,
+            ..Filter::default()
+        },
+    )
+    .await
+    .map_err(fault)?;
+    Ok(json(
+        200,
+        &Overview {
+            since: start,
+            until: ctx.now,
+            owner: bound.map(|(owner, _)| owner.to_owned()),
+            env: bound.map(|(_, env)| env.to_owned()),
+            refusals: refusals(&uses),
+            uses,
+            top_keys,
+            alerts,
+        },
     ))
 }

@@ -9,6 +9,7 @@
 
 mod keys;
 mod me;
+mod overview;
 mod reports;
 pub mod routes;
 #[cfg(feature = "openapi")]
@@ -25,6 +26,7 @@ pub use keys::{
     check_owner, check_owner_filter,
 };
 pub use me::{Deployment, Me, RoleEntry, ScopeEntry};
+pub use overview::{CodeCount, KeyUses, OVERVIEW_ALERTS, Overview, TOP_KEYS, refusals};
 pub use reports::{
     Alert, AlertList, AuditEventList, LeakFeedback, LeakLabel, MAX_ALERT_DETAIL, MAX_ALERT_FIELD,
     ReportedToken, Revocation, bounded_text,

@@ -2,6 +2,7 @@
 
 use keyward_core::chrono::{DateTime, Utc};
 use keyward_core::limits::NamedLimit;
+use keyward_core::webhook::EventType;
 use keyward_core::{Abilities, Actor, KeyId, Roles, Scope, ScopeRegistry, ScopeSet};
 use serde::{Deserialize, Serialize};
 
@@ -50,6 +51,8 @@ pub struct Deployment {
     pub scopes: Vec<ScopeEntry>,
     /// Every declared role (`KEYWARD_ROLES`), by name, with the scopes it gives.
     pub roles: Vec<RoleEntry>,
+    /// The event types a webhook endpoint may receive.
+    pub webhook_events: Vec<String>,
 }
 
 /// One declared role.
@@ -96,6 +99,10 @@ impl Deployment {
                     name: name.to_owned(),
                     scopes: scopes.clone(),
                 })
+                .collect(),
+            webhook_events: EventType::ALL
+                .iter()
+                .map(|e| e.as_str().to_owned())
                 .collect(),
         }
     }
@@ -173,6 +180,12 @@ mod tests {
         assert_eq!(json["scopes"], serde_json::json!(["admin"]));
         assert_eq!(json["can"]["create"], true);
         assert_eq!(json["can"]["set_limits"], true);
+        assert_eq!(json["can"]["manage_webhooks"], true);
+        assert!(
+            me.deployment
+                .webhook_events
+                .contains(&"key.revoked".to_owned())
+        );
         assert_eq!(json["bounded"], false);
         assert_eq!(json["grantable_roles"], serde_json::json!(["reader"]));
         assert_eq!(

@@ -42,6 +42,8 @@ pub enum Op {
     Me,
     /// `GET /v1/audit/export`
     ExportAudit,
+    /// `GET /v1/overview`
+    Overview,
     /// `POST /v1/webhooks`
     CreateWebhook,
     /// `GET /v1/webhooks`
@@ -253,6 +255,14 @@ pub const ROUTES: &[Route] = &[
         Some("audit:read"),
         "usage",
         "Uses per hour or day, by outcome",
+    ),
+    route(
+        Op::Overview,
+        "GET",
+        "/v1/overview",
+        Some("audit:read"),
+        "overview",
+        "The deployment at a glance: uses per hour by outcome over 7 days, refusals by code, the most used keys, the alerts",
     ),
     any_key(route(
         Op::Me,

@@ -91,6 +91,9 @@ pub struct Abilities {
     pub read_audit: bool,
     /// Set rate limits and credits (`keys:write`, root or `admin`).
     pub set_limits: bool,
+    /// Manage webhook endpoints (`keys:write`; a bounded key: its own owner's and
+    /// environment's only).
+    pub manage_webhooks: bool,
 }
 
 /// What a caller asked for a new key.
@@ -142,6 +145,12 @@ impl Actor<'_> {
         }
     }
 
+    /// The owner and environment every read of the actor is confined to: a bounded key's
+    /// own; `None` for the root key and `admin` keys, which read everything.
+    pub fn reads_within(&self) -> Option<(&str, &str)> {
+        self.home().filter(|_| self.is_bounded())
+    }
+
     /// What the actor may do at all: the same rules [`Actor::create_terms`] and
     /// [`Actor::may_set_usage`] apply, asked of no particular target. `env_limits`: the
     /// default limits of the actor's environment (see [`Actor::create_terms`]).
@@ -164,6 +173,7 @@ impl Actor<'_> {
             read_keys: holds("keys:read"),
             read_audit: holds("audit:read"),
             set_limits: write && self.may_set_usage().is_ok(),
+            manage_webhooks: write,
         }
     }
 

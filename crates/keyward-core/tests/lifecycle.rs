@@ -582,6 +582,7 @@ mod containment {
             read_keys: true,
             read_audit: true,
             set_limits: true,
+            manage_webhooks: true,
         };
         assert_eq!(Actor::Root.abilities(&[]), all);
         let admin = key("ops", "live", &["admin"], None);
@@ -608,7 +609,7 @@ mod containment {
         let mut limited = key("acme", "live", &["keys:write"], None);
         limited.rate_limits = vec!["10/1m".parse().unwrap()];
         let can = Actor::Key(&limited).abilities(&[]);
-        assert!(!can.create && can.rotate && can.revoke && !can.set_limits);
+        assert!(!can.create && can.rotate && can.revoke && !can.set_limits && can.manage_webhooks);
         assert_eq!(
             can.create,
             Actor::Key(&limited)

@@ -11,9 +11,9 @@
 use keyward_api::routes::{Op, ROUTES, Route};
 use keyward_api::{
     AlertList, AuditEventList, CreateKey, CreateWebhook, CreatedKey, CreatedWebhook, DeliveryList,
-    ErrorBody, Health, KeyList, KeyView, LeakFeedback, Me, Migration, OwnerLimits, ReportedToken,
-    RevokeKey, RotateKey, RotatedKey, SetCredits, UpdateKey, Usage, VerifyRequest, VerifyResponse,
-    WebhookList, WebhookView,
+    ErrorBody, Health, KeyList, KeyView, LeakFeedback, Me, Migration, Overview, OwnerLimits,
+    ReportedToken, RevokeKey, RotateKey, RotatedKey, SetCredits, UpdateKey, Usage, VerifyRequest,
+    VerifyResponse, WebhookList, WebhookView,
 };
 use schemars::generate::SchemaSettings;
 use schemars::{JsonSchema, SchemaGenerator};
@@ -213,6 +213,10 @@ fn shape(op: Op, g: &mut SchemaGenerator) -> Shape {
                 ),
             ],
             ok: (200, Some(schema::<Usage>(g))),
+            ..none
+        },
+        Op::Overview => Shape {
+            ok: (200, Some(schema::<Overview>(g))),
             ..none
         },
         Op::Me => Shape {
