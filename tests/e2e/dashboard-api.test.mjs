@@ -40,6 +40,91 @@ const ROLES = { reader: ['scans:read', 'repos:read'], writer: ['repos:write', 's
 before(async () => { worker = await startWorker({ vars: { KEYWARD_ROLES: JSON.stringify(ROLES) } }); }, { timeout: 180_000 });
 after(async () => { await worker?.stop(); });
 
+// First in the file: the root key's overview lists the 10 most used keys of the whole
+// deployment, and the keys below must be among them (no other test has used a key yet).
+describe('GET /v1/overview', () => {
+  test('uses by hour and outcome, refusals by code, top keys and alerts from D1; attack: a bounded reader sees its own owner and environment only', async () => {
+    const a1 = await create({ name: 'ov-a1', owner: 'ov-a', scopes: ['scans:read'] });
+    const a2 = await create({ name: 'ov-a2', owner: 'ov-a', scopes: ['scans:read'] });
+    const aTest = await create({ name: 'ov-a-test', owner: 'ov-a', env: 'test', scopes: ['scans:read'] });
+    const b = await create({ name: 'ov-b', owner: 'ov-b', scopes: ['scans:read'] });
+    for (let i = 0; i < 3; i++) assert.equal((await verify(a1.key, { scopes: ['scans:read'] })).body.valid, true);
+    assert.equal((await verify(a1.key, { scopes: ['scans:trigger'] })).body.code, 'insufficient_scope');
+    assert.equal((await verify(a2.key)).body.valid, true);
+    for (let i = 0; i < 5; i++) assert.equal((await verify(aTest.key, { env: 'test' })).body.valid, true);
+    for (let i = 0; i < 6; i++) assert.equal((await verify(b.key)).body.valid, true);
+    for (const k of [a2, b]) {
+      assert.equal((await root(`/v1/keys/${k.id}/revoke`, { method: 'POST' })).status, 200);
+      assert.equal((await verify(k.key)).body.code, 'revoked');
+    }
+    const reader = await create({ name: 'ov-reader', owner: 'ov-a', scopes: ['audit:read'] });
+    const top = (o, id) => o.top_keys.find((k) => k.key_id === id);
+    // The root key sees every owner and environment: once all of the above is in D1.
+    let all;
+    await eventually(async () => {
+      const r = await root('/v1/overview');
+      assert.equal(r.status, 200, r.text);
+      all = r.body;
+      return top(all, a1.id)?.uses === 4 && top(all, a2.id)?.uses === 2 && top(all, aTest.id)?.uses === 5 && top(all, b.id)?.uses === 7
+        && [a2.id, b.id].every((id) => all.alerts.some((x) => x.key_id === id && x.kind === 'revoked_key_used'));
+    }, { what: 'the uses and alerts in D1' });
+    assert.equal(all.owner, null);
+    assert.equal(all.env, null);
+    assert.deepEqual(top(all, a1.id), { key_id: a1.id, root: false, hint: a1.hint, owner: 'ov-a', uses: 4, refused: 1 });
+    // The root key's own calls are uses too; it is marked, having no record to link to.
+    assert.equal(top(all, 'root')?.root, true);
+    assert.equal(top(all, b.id).refused, 1);
+    for (let i = 1; i < all.top_keys.length; i++) assert.ok(all.top_keys[i - 1].uses >= all.top_keys[i].uses, 'most used first');
+    const sum = (rows) => rows.reduce((n, r) => n + r.uses, 0);
+    // Refusals by code are the refused rows of the hours, summed.
+    const refusedRows = all.uses.filter((r) => r.outcome !== 'valid');
+    assert.equal(sum(all.refusals), sum(refusedRows));
+    for (const c of all.refusals) assert.equal(c.uses, sum(refusedRows.filter((r) => r.outcome === c.code)), c.code);
+    assert.ok(Date.parse(all.until) - Date.parse(all.since) <= 7 * 86_400_000 + 3_600_000);
+
+    // The attack: the bounded reader asks for the overview; nothing of another owner or
+    // environment is in it (though the root key's shows it is there).
+    const r = await call('/v1/overview', { key: reader.key });
+    assert.equal(r.status, 200, r.text);
+    const mine = r.body;
+    assert.equal(mine.owner, 'ov-a');
+    assert.equal(mine.env, 'live');
+    const ids = mine.top_keys.map((k) => k.key_id);
+    assert.ok(!ids.includes(b.id) && !ids.includes(aTest.id), JSON.stringify(ids));
+    for (const k of mine.top_keys) {
+      assert.equal(k.owner, 'ov-a');
+      assert.ok(k.hint.startsWith('sk_live_'), k.hint);
+    }
+    assert.deepEqual(top(mine, a1.id), top(all, a1.id));
+    assert.deepEqual(top(mine, a2.id), { key_id: a2.id, root: false, hint: a2.hint, owner: 'ov-a', uses: 2, refused: 1 });
+    assert.equal(top(mine, 'root'), undefined);
+    // Its hours count its own owner's live keys only: a1 and a2 (6 uses), and at most
+    // this very call of its own, should the queue deliver it between two reads.
+    assert.ok(sum(mine.uses) >= 6 && sum(mine.uses) <= 7, `${sum(mine.uses)} uses`);
+    assert.deepEqual(Object.fromEntries(mine.refusals.map((c) => [c.code, c.uses])), { insufficient_scope: 1, revoked: 1 });
+    assert.deepEqual(mine.alerts.map((x) => x.key_id), [a2.id]);
+    assert.ok(!JSON.stringify(mine).includes('ov-b'));
+    // Read back: the other owner's and environment's uses are still there for the root key.
+    const again = (await root('/v1/overview')).body;
+    assert.equal(top(again, b.id).uses, 7);
+    assert.equal(top(again, aTest.id).uses, 5);
+  });
+
+  test('a key without audit:read, a query or another method is refused with its code', async () => {
+    const reader = await create({ name: 'ov-keys-reader', owner: 'ov-a', scopes: ['keys:read'] });
+    const no = await call('/v1/overview', { key: reader.key });
+    assert.equal(no.status, 403, no.text);
+    assert.equal(no.body.error.code, 'insufficient_scope');
+    assert.equal(no.body.uses, undefined);
+    const q = await root('/v1/overview?owner=ov-b');
+    assert.equal(q.status, 400);
+    assert.equal(q.body.error.code, 'invalid_request');
+    assert.equal((await call('/v1/overview')).body.error.code, 'missing_key');
+    const post = await root('/v1/overview', { method: 'POST' });
+    assert.equal(post.status, 405);
+  });
+});
+
 describe('GET /v1/me', () => {
   test('the root key: no id, admin, may do everything; the deployment\'s scopes and environments', async () => {
     const r = await root('/v1/me');
@@ -355,86 +440,6 @@ describe('GET /v1/usage', () => {
     assert.ok(oldest === newest - 999 * hour || oldest === newest - 998 * hour, 'the oldest of 1000 hourly buckets (the hour may turn meanwhile)');
     assert.ok((await span('since=2000-01-01T00:00:00Z&bucket=day')) >= now - 1000 * 86_400_000);
     assert.ok((await span(`since=${new Date(now + 86_400_000).toISOString()}`)) >= newest, 'a future since: the current bucket');
-  });
-});
-
-describe('GET /v1/overview', () => {
-  test('uses by hour and outcome, refusals by code, top keys and alerts from D1; attack: a bounded reader sees its own owner and environment only', async () => {
-    const a1 = await create({ name: 'ov-a1', owner: 'ov-a', scopes: ['scans:read'] });
-    const a2 = await create({ name: 'ov-a2', owner: 'ov-a', scopes: ['scans:read'] });
-    const aTest = await create({ name: 'ov-a-test', owner: 'ov-a', env: 'test', scopes: ['scans:read'] });
-    const b = await create({ name: 'ov-b', owner: 'ov-b', scopes: ['scans:read'] });
-    for (let i = 0; i < 3; i++) assert.equal((await verify(a1.key, { scopes: ['scans:read'] })).body.valid, true);
-    assert.equal((await verify(a1.key, { scopes: ['scans:trigger'] })).body.code, 'insufficient_scope');
-    assert.equal((await verify(a2.key)).body.valid, true);
-    for (let i = 0; i < 5; i++) assert.equal((await verify(aTest.key, { env: 'test' })).body.valid, true);
-    for (let i = 0; i < 6; i++) assert.equal((await verify(b.key)).body.valid, true);
-    for (const k of [a2, b]) {
-      assert.equal((await root(`/v1/keys/${k.id}/revoke`, { method: 'POST' })).status, 200);
-      assert.equal((await verify(k.key)).body.code, 'revoked');
-    }
-    const reader = await create({ name: 'ov-reader', owner: 'ov-a', scopes: ['audit:read'] });
-    const top = (o, id) => o.top_keys.find((k) => k.key_id === id);
-    // The root key sees every owner and environment: once all of the above is in D1.
-    let all;
-    await eventually(async () => {
-      const r = await root('/v1/overview');
-      assert.equal(r.status, 200, r.text);
-      all = r.body;
-      return top(all, a1.id)?.uses === 4 && top(all, a2.id)?.uses === 2 && top(all, aTest.id)?.uses === 5 && top(all, b.id)?.uses === 7
-        && [a2.id, b.id].every((id) => all.alerts.some((x) => x.key_id === id && x.kind === 'revoked_key_used'));
-    }, { what: 'the uses and alerts in D1' });
-    assert.equal(all.owner, null);
-    assert.equal(all.env, null);
-    assert.deepEqual(top(all, a1.id), { key_id: a1.id, hint: a1.hint, owner: 'ov-a', uses: 4, refused: 1 });
-    assert.equal(top(all, b.id).refused, 1);
-    for (let i = 1; i < all.top_keys.length; i++) assert.ok(all.top_keys[i - 1].uses >= all.top_keys[i].uses, 'most used first');
-    const sum = (rows) => rows.reduce((n, r) => n + r.uses, 0);
-    // Refusals by code are the refused rows of the hours, summed.
-    const refusedRows = all.uses.filter((r) => r.outcome !== 'valid');
-    assert.equal(sum(all.refusals), sum(refusedRows));
-    for (const c of all.refusals) assert.equal(c.uses, sum(refusedRows.filter((r) => r.outcome === c.code)), c.code);
-    assert.ok(Date.parse(all.until) - Date.parse(all.since) <= 7 * 86_400_000 + 3_600_000);
-
-    // The attack: the bounded reader asks for the overview; nothing of another owner or
-    // environment is in it (though the root key's shows it is there).
-    const r = await call('/v1/overview', { key: reader.key });
-    assert.equal(r.status, 200, r.text);
-    const mine = r.body;
-    assert.equal(mine.owner, 'ov-a');
-    assert.equal(mine.env, 'live');
-    const ids = mine.top_keys.map((k) => k.key_id);
-    assert.ok(!ids.includes(b.id) && !ids.includes(aTest.id), JSON.stringify(ids));
-    for (const k of mine.top_keys) {
-      assert.equal(k.owner, 'ov-a');
-      assert.ok(k.hint.startsWith('sk_live_'), k.hint);
-    }
-    assert.deepEqual(top(mine, a1.id), top(all, a1.id));
-    assert.deepEqual(top(mine, a2.id), { key_id: a2.id, hint: a2.hint, owner: 'ov-a', uses: 2, refused: 1 });
-    // Its hours count its own owner's live keys only: a1 and a2 (6 uses), and at most
-    // this very call of its own, should the queue deliver it between two reads.
-    assert.ok(sum(mine.uses) >= 6 && sum(mine.uses) <= 7, `${sum(mine.uses)} uses`);
-    assert.deepEqual(Object.fromEntries(mine.refusals.map((c) => [c.code, c.uses])), { insufficient_scope: 1, revoked: 1 });
-    assert.deepEqual(mine.alerts.map((x) => x.key_id), [a2.id]);
-    assert.ok(!JSON.stringify(mine).includes('ov-b'));
-    // Read back: the other owner's and environment's uses are still there for the root key.
-    const again = (await root('/v1/overview')).body;
-    assert.equal(top(again, b.id).uses, 7);
-    assert.equal(top(again, aTest.id).uses, 5);
-  });
-
-  test('a key without audit:read, a query or another method is refused with its code', async () => {
-    const reader = await create({ name: 'ov-keys-reader', owner: 'ov-a', scopes: ['keys:read'] });
-    const no = await call('/v1/overview', { key: reader.key });
-    assert.equal(no.status, 403, no.text);
-    assert.equal(no.body.error.code, 'insufficient_scope');
-    assert.equal(no.body.uses, undefined);
-    const q = await root('/v1/overview?owner=ov-b');
-    assert.equal(q.status, 400);
-    assert.equal(q.body.error.code, 'invalid_request');
-    assert.equal((await call('/v1/overview')).body.error.code, 'missing_key');
-    const post = await root('/v1/overview', { method: 'POST' });
-    assert.equal(post.status, 405);
   });
 });
 

@@ -432,6 +432,7 @@ pub async fn top_keys(
     Ok(rows
         .into_iter()
         .map(|r| KeyUses {
+            root: r.key_id == crate::auth::ROOT,
             key_id: r.key_id,
             hint: r.hint,
             owner: r.owner,

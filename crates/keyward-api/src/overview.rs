@@ -54,8 +54,10 @@ pub struct CodeCount {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct KeyUses {
-    /// The key's id.
+    /// The key's id (`root` for the root key).
     pub key_id: String,
+    /// Whether it is the deployment's root key (which has no record, hence no page).
+    pub root: bool,
     /// Its hint.
     pub hint: Option<String>,
     /// Its owner.
