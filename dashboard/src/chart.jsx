@@ -1,4 +1,4 @@
-// A key's uses per hour over the last 7 days, one line per outcome (uPlot: a canvas, no
+// Uses per hour over the last 7 days (a key's, or the deployment's), one line per outcome (uPlot: a canvas, no
 // HTML from data). The numbers are also given as text for screen readers.
 import { useEffect, useRef, useState } from 'preact/hooks';
 import uPlot from 'uplot';
@@ -28,15 +28,23 @@ export function columns(usage) {
   return { xs, outcomes, series };
 }
 
+/** A key's uses per hour over the last 7 days (`GET /v1/usage`). */
 export function UsageChart({ keyId }) {
-  const box = useRef(null);
   const [usage, setUsage] = useState(null);
   const [error, setError] = useState(null);
   useEffect(() => {
     api(`/v1/usage${query({ key_id: keyId, bucket: 'hour' })}`).then(setUsage, setError);
   }, [keyId]);
+  if (error) return <Refusal error={error} />;
+  if (!usage) return <p role="status">Loading uses…</p>;
+  return <UsesChart usage={usage} />;
+}
+
+/** Uses per hour by outcome, `{since, until, rows}`, drawn, with the totals as text. */
+export function UsesChart({ usage }) {
+  const box = useRef(null);
   useEffect(() => {
-    if (!usage || !box.current) return undefined;
+    if (!box.current) return undefined;
     const { xs, outcomes, series } = columns(usage);
     const plot = new uPlot(
       {
@@ -51,8 +59,6 @@ export function UsageChart({ keyId }) {
     );
     return () => plot.destroy();
   }, [usage]);
-  if (error) return <Refusal error={error} />;
-  if (!usage) return <p role="status">Loading uses…</p>;
   const totals = new Map();
   for (const r of usage.rows) totals.set(r.outcome, (totals.get(r.outcome) ?? 0) + r.uses);
   const sum = [...totals.values()].reduce((a, b) => a + b, 0);

@@ -2,8 +2,7 @@
 // client networks and a start time; the new key is shown once, then forgotten.
 import { useState } from 'preact/hooks';
 
-import { api } from './api.js';
-import { Dialog, Refusal } from './ui.jsx';
+import { Dialog, Refusal, ShownOnce, usePost } from './ui.jsx';
 
 const EXPIRIES = [
   ['', 'never'],
@@ -31,8 +30,7 @@ function parseNetworks(text) {
 
 function Form({ me, onCreated, onCancel }) {
   const d = me.deployment;
-  const [error, setError] = useState(null);
-  const [busy, setBusy] = useState(false);
+  const { error, setError, busy, send } = usePost(onCreated);
   async function submit(e) {
     e.preventDefault();
     const f = new FormData(e.currentTarget);
@@ -59,14 +57,7 @@ function Form({ me, onCreated, onCancel }) {
     // A datetime-local value has no zone: the field says UTC, and it is sent as UTC.
     const start = String(f.get('not_before') ?? '');
     if (start) body.not_before = `${start.length === 16 ? `${start}:00` : start}Z`;
-    setBusy(true);
-    try {
-      onCreated(await api('/v1/keys', { method: 'POST', body }));
-    } catch (err) {
-      setError(err);
-    } finally {
-      setBusy(false);
-    }
+    await send('/v1/keys', body);
   }
   return (
     <form onSubmit={submit} class="stack">
@@ -132,32 +123,15 @@ function Form({ me, onCreated, onCancel }) {
 
 /** The new key, once: a copy button and a warning; closing forgets it. */
 export function ShowOnce({ created, onDone }) {
-  const [copied, setCopied] = useState(null);
   return (
-    <div class="stack">
-      <p class="warning" role="alert">
-        Copy this key now. It is shown once and keyward keeps only its hash: it cannot be shown again.
-      </p>
-      <label for="new-key">Key for {created.name} ({created.id})</label>
-      <input id="new-key" readOnly value={created.key} class="secret" autocomplete="off" spellcheck={false} onFocus={(e) => e.currentTarget.select()} />
-      <div class="buttons">
-        <button
-          type="button"
-          onClick={async () => {
-            try {
-              await navigator.clipboard.writeText(created.key);
-              setCopied('Copied.');
-            } catch {
-              setCopied('Copying is not allowed here: select the key and copy it.');
-            }
-          }}
-        >
-          Copy key
-        </button>
-        <button type="button" onClick={onDone}>I have stored it, close</button>
-      </div>
-      {copied && <p role="status">{copied}</p>}
-    </div>
+    <ShownOnce
+      id="new-key"
+      label={`Key for ${created.name} (${created.id})`}
+      value={created.key}
+      what="key"
+      warning="Copy this key now. It is shown once and keyward keeps only its hash: it cannot be shown again."
+      onDone={onDone}
+    />
   );
 }
 

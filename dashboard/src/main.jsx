@@ -9,8 +9,11 @@ import { SignIn } from './signin.jsx';
 import { KeysPage } from './keys.jsx';
 import { KeyPage } from './key.jsx';
 import { AlertsPage } from './alerts.jsx';
+import { OverviewPage } from './overview.jsx';
+import { WebhooksPage } from './webhooks.jsx';
 
-/** The page named by the URL's fragment: `#/keys`, `#/keys/key_...`, `#/alerts`. */
+/** The page named by the URL's fragment: `#/keys`, `#/keys/key_...`, `#/overview`,
+ *  `#/alerts`, `#/webhooks`. */
 function useRoute() {
   const read = () => (location.hash.replace(/^#/, '') || '/keys').split('/').filter(Boolean);
   const [route, setRoute] = useState(read);
@@ -64,14 +67,18 @@ function App() {
   let body;
   if (page === 'keys' && id) body = <KeyPage me={me} id={id} />;
   else if (page === 'alerts') body = <AlertsPage me={me} />;
+  else if (page === 'overview') body = <OverviewPage me={me} />;
+  else if (page === 'webhooks') body = <WebhooksPage me={me} />;
   else body = <KeysPage me={me} />;
   return (
     <>
       <header class="top">
         <span class="brand">keyward</span>
         <nav aria-label="Sections">
-          <a href="#/keys" aria-current={page !== 'alerts' ? 'page' : undefined}>Keys</a>
+          <a href="#/keys" aria-current={!['overview', 'alerts', 'webhooks'].includes(page) ? 'page' : undefined}>Keys</a>
+          <a href="#/overview" aria-current={page === 'overview' ? 'page' : undefined}>Overview</a>
           <a href="#/alerts" aria-current={page === 'alerts' ? 'page' : undefined}>Alerts</a>
+          <a href="#/webhooks" aria-current={page === 'webhooks' ? 'page' : undefined}>Webhooks</a>
         </nav>
         <Who me={me} />
         <button type="button" onClick={() => { signOut(); setMe(null); location.hash = '#/keys'; }}>Sign out</button>

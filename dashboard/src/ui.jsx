@@ -1,5 +1,8 @@
-// Small shared pieces: a modal dialog, a refusal, a disabled-with-a-reason button.
-import { useEffect, useRef } from 'preact/hooks';
+// Small shared pieces: a modal dialog, a refusal, a disabled-with-a-reason button, a
+// secret shown once.
+import { useEffect, useRef, useState } from 'preact/hooks';
+
+import { api } from './api.js';
 
 /** A modal `<dialog>`: focus stays inside, Escape closes it. */
 export function Dialog({ title, onClose, children, id = 'dialog' }) {
@@ -42,4 +45,53 @@ export function Action({ allowed, why, onClick, children, id }) {
       {!allowed && <span id={hint} class="why">{why}</span>}
     </span>
   );
+}
+
+/** A secret shown this once (a new key, a webhook's signing secret): a warning, the
+ *  value selected on focus, a copy button. It lives only in the caller's state, which
+ *  forgets it when its dialog closes; it is never stored. */
+export function ShownOnce({ id, label, value, warning, what, onDone }) {
+  const [copied, setCopied] = useState(null);
+  return (
+    <div class="stack">
+      <p class="warning" role="alert">{warning}</p>
+      <label for={id}>{label}</label>
+      <input id={id} readOnly value={value} class="secret" autocomplete="off" spellcheck={false} onFocus={(e) => e.currentTarget.select()} />
+      <div class="buttons">
+        <button
+          type="button"
+          onClick={async () => {
+            try {
+              await navigator.clipboard.writeText(value);
+              setCopied('Copied.');
+            } catch {
+              setCopied(`Copying is not allowed here: select the ${what} and copy it.`);
+            }
+          }}
+        >
+          Copy {what}
+        </button>
+        <button type="button" onClick={onDone}>I have stored it, close</button>
+      </div>
+      {copied && <p role="status">{copied}</p>}
+    </div>
+  );
+}
+
+/** A form's call to the API: `send(path, body)` posts it, hands the answer to `done`,
+ *  and keeps the refusal (`error`) and whether it is on its way (`busy`). */
+export function usePost(done) {
+  const [error, setError] = useState(null);
+  const [busy, setBusy] = useState(false);
+  async function send(path, body) {
+    setBusy(true);
+    try {
+      done(await api(path, { method: 'POST', body }));
+    } catch (err) {
+      setError(err);
+    } finally {
+      setBusy(false);
+    }
+  }
+  return { error, setError, busy, send };
 }

@@ -2,10 +2,14 @@
 // state): sign in, create (the key shown once), use, rotate, revoke, a read-only key,
 // restrictions and what a bounded key may grant, hostile data, the page's own security headers, axe-core and the keyboard.
 import assert from 'node:assert/strict';
+import http from 'node:http';
+import { createRequire } from 'node:module';
 import { after, before, describe, test } from 'node:test';
 
 import { call, eventually, startWorker } from '../e2e/harness.mjs';
 import { assertAccessible, assertKeyboardReachable, launch, openPage, screenshot } from './browser.mjs';
+
+const { Webhook } = createRequire(import.meta.url)('standardwebhooks');
 
 const HOSTILE = '<img src=x onerror=alert(1)>';
 const HOSTILE_UA = '<script>alert(2)</script>';
@@ -13,6 +17,8 @@ const HOSTILE_UA = '<script>alert(2)</script>';
 let worker;
 let browser;
 let dash;
+let receiver;
+const received = [];
 const root = (path, opts = {}) => call(worker.url, path, { key: worker.rootKey, ...opts });
 
 /** Signs `page` in with `key` and waits for the keys page. */
@@ -24,7 +30,21 @@ async function signIn(page, key) {
 }
 
 before(async () => {
-  worker = await startWorker({ vars: { KEYWARD_ROLES: JSON.stringify({ reader: ['scans:read', 'repos:read'], writer: ['repos:write', 'scans:read'] }) } });
+  // A webhook receiver on loopback: it records every delivery and answers 200.
+  receiver = await new Promise((res) => {
+    const srv = http.createServer((req, resp) => {
+      let body = '';
+      req.on('data', (d) => { body += d; });
+      req.on('end', () => { received.push({ url: req.url, headers: req.headers, body }); resp.end('ok'); });
+    });
+    srv.listen(0, '127.0.0.1', () => res(srv));
+  });
+  worker = await startWorker({
+    vars: {
+      KEYWARD_ROLES: JSON.stringify({ reader: ['scans:read', 'repos:read'], writer: ['repos:write', 'scans:read'] }),
+      KEYWARD_WEBHOOK_ALLOW_LOOPBACK_HTTP: 'true',
+    },
+  });
   dash = `${worker.url}/_keyward/`;
   browser = await launch();
 });
@@ -32,6 +52,7 @@ before(async () => {
 after(async () => {
   await browser?.close();
   await worker?.stop();
+  receiver?.close();
 });
 
 describe('the page itself', () => {
@@ -219,6 +240,33 @@ describe('the root key: create, use, rotate, revoke', () => {
     await assertAccessible(page, 'alerts');
     assert.deepEqual(problems, []);
   });
+
+  test('overview: the deployment\'s uses by hour, refusals by code, the most used keys and the alerts, as the API counts them', async () => {
+    const counted = (await root('/v1/overview')).body;
+    const mine = counted.top_keys.find((k) => k.key_id === keyId);
+    assert.ok(mine && mine.uses >= 3 && mine.refused >= 2, JSON.stringify(mine));
+    await page.getByRole('link', { name: 'Overview', exact: true }).click();
+    await page.getByRole('heading', { name: 'Overview', level: 1 }).waitFor();
+    await page.locator('figure.chart canvas').waitFor();
+    const refusals = page.getByRole('table', { name: /Refused uses/ });
+    for (const code of ['insufficient_scope', 'revoked']) {
+      const n = counted.refusals.find((c) => c.code === code).uses;
+      await refusals.getByRole('row', { name: `${code} ${n}` }).waitFor();
+    }
+    const top = page.getByRole('table', { name: /most used keys/ });
+    const row = top.getByRole('row').filter({ has: page.getByRole('link', { name: mine.hint }) });
+    assert.deepEqual(await row.getByRole('cell').allTextContents(), [mine.hint, 'acme', String(mine.uses), String(mine.refused)]);
+    await page.getByText('revoked_key_used').first().waitFor();
+    // The root key's calls count, shown without a link (it has no page).
+    await top.getByRole('cell', { name: /^the root key/ }).waitFor();
+    assert.equal(await top.getByRole('row').filter({ hasText: 'the root key' }).getByRole('link').count(), 0);
+    assert.match(await page.locator('figure.chart figcaption').textContent(), /insufficient_scope/);
+    await assertAccessible(page, 'overview');
+    await screenshot(page, 'overview');
+    await row.getByRole('link').click();
+    await page.getByRole('heading', { name: 'billing service' }).waitFor();
+    assert.deepEqual(problems, []);
+  });
 });
 
 describe('the keys list', () => {
@@ -328,6 +376,90 @@ describe('restrictions and what a key may grant', () => {
     const made = (await root('/v1/keys?owner=granting&limit=100')).body.keys.find((k) => k.name === 'narrow');
     assert.deepEqual(made.scopes, ['scans:read']);
     assert.equal(made.env, 'live');
+    assert.deepEqual(problems, []);
+    await context.close();
+  });
+});
+
+describe('webhooks', () => {
+  test('create an endpoint (the secret shown once, never stored), see its deliveries, delete it', async () => {
+    const { context, page, problems } = await openPage(browser);
+    await signIn(page, worker.rootKey);
+    await page.getByRole('link', { name: 'Webhooks' }).click();
+    await page.getByRole('heading', { name: 'Webhooks', level: 1 }).waitFor();
+    await page.getByText('No webhook endpoints.').waitFor();
+    await page.getByRole('button', { name: 'Create endpoint' }).click();
+    const dialog = page.getByRole('dialog', { name: 'Create a webhook endpoint' });
+    const url = `http://127.0.0.1:${receiver.address().port}/hook`;
+    await dialog.getByLabel(/^URL/).fill(url);
+    await dialog.getByLabel('key.created').check();
+    await dialog.getByLabel(/^Owner/).fill('hooked');
+    await dialog.getByLabel('Environment').selectOption('live');
+    await assertAccessible(page, 'webhook create dialog');
+    await dialog.getByRole('button', { name: 'Create endpoint' }).click();
+    const shown = page.getByRole('dialog', { name: 'Its signing secret' });
+    const secret = await shown.getByLabel(/Signing secret of/).inputValue();
+    assert.match(secret, /^whsec_[A-Za-z0-9+/]{43}=$/);
+    await shown.getByText('It is shown once').waitFor();
+    await shown.getByRole('button', { name: /I have stored it/ }).click();
+    await page.getByRole('cell', { name: url, exact: true }).waitFor();
+    // Gone: not in the page, nor in any storage, nor in anything the API answers.
+    assert.ok(!(await page.content()).includes(secret), 'the secret left the page with its dialog');
+    const stored = await page.evaluate(() => [...Object.values(sessionStorage), ...Object.values(localStorage)].join('\n'));
+    assert.ok(!stored.includes(secret));
+    assert.deepEqual(await context.cookies(), []);
+    const listed = (await root('/v1/webhooks')).body.webhooks;
+    const hook = listed.find((h) => h.url === url);
+    assert.deepEqual([hook.owner, hook.env, hook.events, hook.state], ['hooked', 'live', ['key.created'], 'active']);
+    assert.ok(!JSON.stringify(listed).includes(secret));
+    await page.getByRole('row').filter({ hasText: url }).getByRole('cell', { name: 'active' }).waitFor();
+
+    // An event: the receiver verifies it with the secret the dialog showed, and the page
+    // lists the delivery.
+    const made = await root('/v1/keys', { method: 'POST', body: { name: 'hooked key', owner: 'hooked', env: 'live', scopes: [] } });
+    assert.equal(made.status, 201, made.text);
+    await eventually(async () => received.some((r) => r.url === '/hook'), { what: 'the delivery' });
+    const delivery = received.find((r) => r.url === '/hook');
+    const event = new Webhook(secret).verify(delivery.body, delivery.headers);
+    assert.equal(event.type, 'key.created');
+    assert.equal(event.data.id, made.body.id);
+    await page.getByRole('button', { name: `Deliveries to ${url}` }).click();
+    const deliveries = page.getByRole('table', { name: /delivery attempts/ });
+    await eventually(async () => {
+      if (await deliveries.getByRole('cell', { name: 'key.created' }).count()) return true;
+      await page.getByRole('button', { name: 'Refresh deliveries' }).click();
+      return false;
+    }, { what: 'the delivery in the page', every: 500 });
+    const cells = await deliveries.getByRole('row').nth(1).getByRole('cell').allTextContents();
+    assert.deepEqual([cells[1], cells[2], cells[3], cells[5]], ['key.created', '1', '200', '-']);
+    await assertAccessible(page, 'webhooks');
+    await screenshot(page, 'webhooks');
+
+    // Delete, after a confirmation naming it; cancelling first changes nothing.
+    await page.getByRole('button', { name: `Delete ${url}` }).click();
+    const confirm = page.getByRole('dialog', { name: 'Delete this endpoint?' });
+    await confirm.getByText(hook.id).waitFor();
+    await confirm.getByRole('button', { name: 'Cancel' }).click();
+    assert.ok((await root('/v1/webhooks')).body.webhooks.some((h) => h.id === hook.id));
+    await page.getByRole('button', { name: `Delete ${url}` }).click();
+    await confirm.getByRole('button', { name: `Delete ${url}` }).click();
+    await page.getByText('No webhook endpoints.').waitFor();
+    assert.equal((await root(`/v1/webhooks/${hook.id}`)).status, 404);
+    assert.deepEqual(problems, []);
+    await context.close();
+  });
+
+  test('a key without keys:write sees creating endpoints disabled with the reason', async () => {
+    const reader = await root('/v1/keys', { method: 'POST', body: { name: 'hook reader', owner: 'hooked', env: 'live', scopes: ['keys:read', 'audit:read'] } });
+    const { context, page, problems } = await openPage(browser);
+    await signIn(page, reader.body.key);
+    await page.getByRole('link', { name: 'Webhooks' }).click();
+    assert.equal(await page.getByRole('button', { name: 'Create endpoint' }).isDisabled(), true);
+    await page.getByText(/may not manage webhook endpoints/).waitFor();
+    // Its overview is its own owner's and environment's, as the API confines it.
+    await page.getByRole('link', { name: 'Overview', exact: true }).click();
+    await page.getByText(/Keys of hooked in live/).waitFor();
+    await assertAccessible(page, 'bounded overview');
     assert.deepEqual(problems, []);
     await context.close();
   });
