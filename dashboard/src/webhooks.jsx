@@ -118,7 +118,7 @@ function Deliveries({ webhook }) {
       <Refusal error={error} />
       {list && (list.length === 0 ? <p>No delivery yet.</p> : (
         <table class="deliveries">
-          <caption>{list.length} most recent delivery attempts, newest first</caption>
+          <caption>Recent delivery attempts, newest first ({list.length})</caption>
           <thead>
             <tr><th scope="col">Time</th><th scope="col">Event</th><th scope="col">Attempt</th><th scope="col">Status</th><th scope="col">Latency</th><th scope="col">Error</th></tr>
           </thead>
@@ -163,7 +163,7 @@ export function WebhooksPage({ me }) {
       <Refusal error={error} />
       {hooks && (hooks.length === 0 ? <p>No webhook endpoints.</p> : (
         <table class="webhooks">
-          <caption>{hooks.length} webhook endpoints</caption>
+          <caption>Webhook endpoints ({hooks.length})</caption>
           <thead>
             <tr><th scope="col">URL</th><th scope="col">Events</th><th scope="col">Owner</th><th scope="col">Env</th><th scope="col">State</th><th scope="col">Created</th><th scope="col">Actions</th></tr>
           </thead>
@@ -176,9 +176,11 @@ export function WebhooksPage({ me }) {
                 <td>{h.env ?? 'every'}</td>
                 <td><span class={`status ${h.state === 'failing' ? 'revoked' : 'active'}`}>{h.state}</span>{h.failing_since && ` since ${time(h.failing_since)}`}</td>
                 <td>{time(h.created_at)}</td>
-                <td class="buttons">
-                  <button type="button" aria-pressed={shown === h.id} onClick={() => setShown(shown === h.id ? null : h.id)} aria-label={`Deliveries to ${h.url}`}>Deliveries</button>
-                  <button type="button" onClick={() => setDialog({ kind: 'delete', webhook: h })} aria-label={`Delete ${h.url}`}>Delete…</button>
+                <td>
+                  <div class="buttons">
+                    <button type="button" aria-pressed={shown === h.id} onClick={() => setShown(shown === h.id ? null : h.id)} aria-label={`Deliveries to ${h.url}`}>Deliveries</button>
+                    <button type="button" onClick={() => setDialog({ kind: 'delete', webhook: h })} aria-label={`Delete ${h.url}`}>Delete…</button>
+                  </div>
                 </td>
               </tr>
             ))}

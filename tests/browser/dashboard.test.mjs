@@ -325,6 +325,10 @@ describe('restrictions and what a key may grant', () => {
   test('networks, a start time and a role from the create dialog are what the key holds, shown on its page', async () => {
     const { context, page, problems } = await openPage(browser);
     await signIn(page, worker.rootKey);
+    // The list shows this owner's keys (the deployment has more than a page by now).
+    const listed = page.waitForResponse((r) => r.url().includes('owner=restricted') && r.status() === 200);
+    await page.getByLabel('Owner').fill('restricted');
+    await listed;
     await page.getByRole('button', { name: 'Create key' }).click();
     const dialog = page.getByRole('dialog', { name: 'Create a key' });
     await dialog.getByLabel('Name', { exact: true }).fill('scheduled reader');
