@@ -70,11 +70,10 @@ pub async fn export(ctx: &mut Ctx<'_>, req: Request) -> ApiResult {
     )?;
     // A `since` after `until` is an empty range (every query value the document allows is
     // answered, never refused for its order): the stream below then holds no line.
-    let actor = caller.actor();
-    let owner = match actor.home() {
-        Some((owner, _)) if actor.is_bounded() => Some(owner.to_owned()),
-        _ => None,
-    };
+    let owner = caller
+        .actor()
+        .reads_within()
+        .map(|(owner, _)| owner.to_owned());
     let db = ctx
         .env
         .d1(AUDIT_DB)

@@ -149,8 +149,8 @@ pub async fn list(ctx: &mut Ctx<'_>, req: Request) -> ApiResult {
     };
     // A bounded key lists its own owner's keys of its own environment, and only those.
     let actor = caller.actor();
-    let (owner, env) = match actor.home() {
-        Some((own, own_env)) if actor.is_bounded() => {
+    let (owner, env) = match actor.reads_within() {
+        Some((own, own_env)) => {
             let (owner, env) = (
                 q.get("owner").unwrap_or(own),
                 q.get("env").unwrap_or(own_env),

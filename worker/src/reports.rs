@@ -58,10 +58,10 @@ fn filter(req: &Request, caller: &Caller, events: bool) -> Result<Filter, ApiErr
     Ok(Filter {
         within: Within {
             key_id: q.get("key_id").map(str::to_owned),
-            owner: match caller.actor() {
-                a if a.is_bounded() => a.home().map(|(owner, _)| owner.to_owned()),
-                _ => None,
-            },
+            owner: caller
+                .actor()
+                .reads_within()
+                .map(|(owner, _)| owner.to_owned()),
             hint_prefix: None,
         },
         since,
@@ -144,7 +144,7 @@ pub async fn usage(ctx: &mut Ctx<'_>, req: Request) -> ApiResult {
         check_owner_filter(o)?;
     }
     let actor = caller.actor();
-    if let Some((own, _)) = actor.home().filter(|_| actor.is_bounded()) {
+    if let Some((own, _)) = actor.reads_within() {
         if owner.as_deref().is_some_and(|o| o != own) {
             return Err(ApiError::new(
                 Code::Forbidden,

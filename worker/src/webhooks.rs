@@ -232,8 +232,8 @@ pub async fn list(ctx: &mut Ctx<'_>, req: Request) -> ApiResult {
     crate::http::Query::of(&req, &[])?;
     let actor = caller.actor();
     let db = db(ctx.env)?;
-    let statement = match actor.home() {
-        Some((owner, env)) if actor.is_bounded() => db
+    let statement = match actor.reads_within() {
+        Some((owner, env)) => db
             .prepare(format!(
                 "SELECT {COLUMNS} FROM webhooks WHERE owner = ?1 AND env = ?2 \
                  ORDER BY created_at DESC LIMIT 100"
