@@ -39,6 +39,13 @@ export interface ApiKeyAuthOptions {
    * `usage_exceeded` with `RateLimit` and `Retry-After` headers.
    */
   cost?: number | ((req: IncomingMessage) => number);
+  /**
+   * The client's address, checked against a key's `allowed_ips` (read only for such a
+   * key). Default: Express's `req.ip` (under the app's `trust proxy` setting), or the
+   * socket's peer on plain node:http. Undefined is unknown: such a key is refused 403
+   * `ip_not_allowed`.
+   */
+  clientIp?: (req: IncomingMessage) => string | null | undefined;
 }
 
 /**

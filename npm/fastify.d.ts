@@ -1,7 +1,7 @@
 // Types of 'keyward/fastify' (`export =`, as Fastify's own plugins: a default import in
 // ESM and require() in CommonJS both get the plugin). `request.apiKey` is typed through
 // declaration merging.
-import type { FastifyPluginCallback, preHandlerHookHandler } from 'fastify';
+import type { FastifyPluginCallback, FastifyRequest, preHandlerHookHandler } from 'fastify';
 import type * as core from './index.js';
 import type { ApiKeyAuthOptions } from './express.js';
 
@@ -22,9 +22,11 @@ declare function keyward(...params: Parameters<KeywardPlugin>): ReturnType<Keywa
 type KeywardPlugin = FastifyPluginCallback<keyward.KeywardFastifyOptions>;
 
 declare namespace keyward {
-  export interface KeywardFastifyOptions extends Omit<ApiKeyAuthOptions, 'requestProperty'> {
+  export interface KeywardFastifyOptions extends Omit<ApiKeyAuthOptions, 'requestProperty' | 'clientIp'> {
     /** The challenge's realm. Default 'keyward'. */
     realm?: string;
+    /** The client's address for a key's `allowed_ips`. Default: Fastify's `request.ip` (under its `trustProxy`). */
+    clientIp?: (request: FastifyRequest) => string | null | undefined;
   }
   export type ApiKeyInfo = core.ApiKeyInfo;
   export type AuditEvent = core.AuditEvent;

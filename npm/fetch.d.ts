@@ -19,6 +19,12 @@ export interface CheckOptions {
   waitUntil?: (promise: Promise<unknown>) => void;
   /** The challenge's realm. Default 'keyward'. */
   realm?: string;
+  /**
+   * The client's address, checked against a key's `allowed_ips`. Default: on Cloudflare
+   * Workers `CF-Connecting-IP`; elsewhere unknown, and a key with `allowed_ips` is
+   * refused 403 `ip_not_allowed`. keyward/hono calls it as `clientIp(c.req.raw, c)`.
+   */
+  clientIp?: (request: Request, context?: any) => string | null | undefined;
 }
 
 /** A valid key: send `headers` (RateLimit for keys with limits) with your response. */

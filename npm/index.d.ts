@@ -91,6 +91,12 @@ export interface KeyRecord {
     period?: string | null;
     alerted?: string | null;
   } | null;
+  /** Allowed client networks: CIDR blocks (a bare address is its /32 or /128), at most 100. */
+  allowed_ips?: string[];
+  /** Before this time the key is refused `not_yet_valid`. */
+  not_before?: Rfc3339 | null;
+  /** The roles the key was minted with (their scopes are in `scopes`). */
+  roles?: string[];
 }
 
 /** A named rate limit. */
@@ -202,7 +208,11 @@ export declare function hasScope(granted: readonly string[], required: string): 
  */
 export declare function verify(
   record: KeyRecord | null | undefined,
-  options: { env: string | { any: true }; scopes?: readonly string[]; now?: Date | number },
+  options: {
+    env: string | { any: true }; scopes?: readonly string[]; now?: Date | number;
+    /** The client's address, for a record with `allowed_ips` (undefined: unknown, refused). */
+    ip?: string | null;
+  },
 ): Verdict;
 
 /**
@@ -255,7 +265,7 @@ export interface MemoryStore extends KeyStore {
    * The whole check in one call into WebAssembly. `env` is required (`''` throws). Pass
    * the same `scopes` array each time.
    */
-  verifyKey(key: string, options: { env: string | { any: true }; scopes?: readonly string[]; now?: Date | number; cost?: number }): StoreVerdict;
+  verifyKey(key: string, options: { env: string | { any: true }; scopes?: readonly string[]; now?: Date | number; cost?: number; ip?: string | null }): StoreVerdict;
 }
 
 /**
@@ -269,7 +279,7 @@ export declare function memoryStore(records?: readonly KeyRecord[]): MemoryStore
 /** keyward's Worker as a store, through `POST /v1/verify`. */
 export interface RemoteStore {
   /** Asks the Worker (or the cache). Rejects with ApiKeyError `unavailable` on a fault. */
-  verifyKey(key: string, options: { env: string | { any: true }; cost?: number }): Promise<StoreVerdict>;
+  verifyKey(key: string, options: { env: string | { any: true }; cost?: number; ip?: string | null }): Promise<StoreVerdict>;
   /** Forgets cached verdicts. */
   clear(): void;
 }

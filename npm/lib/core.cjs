@@ -217,25 +217,82 @@ function heldScopes(scopes) {
   return entry.set;
 }
 
+/**
+ * A record's allowed client networks (`allowed_ips`) parsed once inside WebAssembly, by
+ * their text (records from a database are new objects each time; a deployment has few
+ * distinct lists). `NO_ALLOWED` for none. Throws an ApiKeyError `invalid_request` naming
+ * a bad block; undefined when `list` is not an array of strings.
+ */
+const ALLOWED_MAX = 1000;
+const allowedSets = new Map();
+const NO_ALLOWED = new wasm.Allowed([]);
+function allowedNetworks(list) {
+  if (list === undefined || list === null) return NO_ALLOWED;
+  if (!Array.isArray(list)) return undefined;
+  if (list.length === 0) return NO_ALLOWED;
+  for (let i = 0; i < list.length; i++) if (typeof list[i] !== 'string') return undefined;
+  // A block holds no ",": the joined text names one list.
+  const text = list.join(',');
+  let set = allowedSets.get(text);
+  if (set === undefined) {
+    set = call(() => new wasm.Allowed(list));
+    if (allowedSets.size >= ALLOWED_MAX) {
+      // Only used synchronously: the oldest can go.
+      const [oldest, old] = allowedSets.entries().next().value;
+      allowedSets.delete(oldest);
+      old.free();
+    }
+    allowedSets.set(text, set);
+  }
+  return set;
+}
+
+/**
+ * A record's restrictions as the core's calls take them: `{notBefore, allowed}` (epoch
+ * ms or NaN, and the parsed networks), or a string saying which field is not readable.
+ */
+function recordRestrictions(record) {
+  const notBefore = recordTime(record.not_before);
+  if (notBefore === undefined) return "'not_before' is not an RFC 3339 time";
+  let allowed;
+  try {
+    allowed = allowedNetworks(record.allowed_ips);
+  } catch (e) {
+    return e.message;
+  }
+  if (allowed === undefined) return "'allowed_ips' is not a list of CIDR blocks";
+  return { notBefore, allowed };
+}
+
+/** The client address option: a string, or null/undefined for unknown. */
+function clientAddress(ip, option = 'ip') {
+  if (ip === undefined || ip === null) return undefined;
+  if (typeof ip !== 'string') throw new KeywardOptionError(option, 'must be the client\'s address as a string (or undefined: unknown)');
+  return ip;
+}
+
 const verifyOut = new wasm.Check();
 
 /**
  * The verification decision for a stored record (or `null`: no record) in environment
  * `env` (a name, or `{any: true}`: the record's own; `''` throws) needing every scope of `scopes` at
- * `now`: `{valid, code, message, scope?}`. A failed check is a result, not an exception;
- * a record with fields keyward does not know, or times that are not RFC 3339, throws
- * `invalid_request`. Only the fields the decision needs cross into WebAssembly.
+ * `now`, for a use from the client address `ip` (undefined: unknown, which a record with
+ * `allowed_ips` refuses as `ip_not_allowed`): `{valid, code, message, scope?}`. A failed
+ * check is a result, not an exception; a record with fields keyward does not know, or
+ * times or networks the core does not read, throws `invalid_request`. Only the fields
+ * the decision needs cross into WebAssembly.
  *
  * @example
- * verify(record, { env: 'live', scopes: ['scans:read'] }) // { valid: true, code: 'valid', ... }
+ * verify(record, { env: 'live', scopes: ['scans:read'], ip: req.ip }) // { valid: true, code: 'valid', ... }
  */
-function verify(record, { env, scopes = [], now } = {}) {
+function verify(record, { env, scopes = [], now, ip } = {}) {
   const rule = envArgument(env);
   const needed = requiredScopes(strings(scopes, 'scopes'));
   const at = millis(now);
+  const client = clientAddress(ip);
   let o;
   if (record === null || record === undefined) {
-    o = call(wasm.decideRecord, undefined, NO_HELD, NaN, NaN, rule, needed, at, verifyOut);
+    o = call(wasm.decideRecord, undefined, NO_HELD, NaN, NaN, NaN, NO_ALLOWED, undefined, rule, needed, at, verifyOut);
   } else {
     if (typeof record !== 'object' || typeof record.env !== 'string' || !Array.isArray(record.scopes)) {
       throw new ApiKeyError('invalid_request', 'not a keyward key record: it needs env and scopes');
@@ -246,7 +303,12 @@ function verify(record, { env, scopes = [], now } = {}) {
     const revoked = recordTime(record.revoked_at);
     if (expires === undefined) throw new ApiKeyError('invalid_request', "not a keyward key record: 'expires_at' is not an RFC 3339 time");
     if (revoked === undefined) throw new ApiKeyError('invalid_request', "not a keyward key record: 'revoked_at' is not an RFC 3339 time");
-    o = call(wasm.decideRecord, record.env, heldScopes(record.scopes), expires, revoked, rule, needed, at, verifyOut);
+    const restrictions = recordRestrictions(record);
+    if (typeof restrictions === 'string') throw new ApiKeyError('invalid_request', `not a keyward key record: ${restrictions}`);
+    o = call(
+      wasm.decideRecord, record.env, heldScopes(record.scopes), expires, revoked, restrictions.notBefore,
+      restrictions.allowed, client, rule, needed, at, verifyOut,
+    );
   }
   const code = codeAt(o);
   const result = { valid: code === 'valid', code, message: CODE_INFO.get(code).message };
@@ -305,8 +367,11 @@ module.exports = {
   envArgument,
   requiredScopes,
   heldScopes,
+  recordRestrictions,
+  clientAddress,
   NO_SCOPES,
   NO_HELD,
+  NO_ALLOWED,
   checkCost,
   call,
 };

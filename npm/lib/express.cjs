@@ -2,14 +2,17 @@
 // Express (and plain node:http) middleware: apiKeyAuth, requireScope, apiKeyErrorHandler.
 // Only Node's own req/res are used, so it works under Express 4 and 5, Connect and
 // node:http alike.
-const { wasm, CODE_INFO } = require('./wasm.cjs');
+const { wasm, CODE_INFO, CODE_LIST } = require('./wasm.cjs');
 const { ApiKeyError, KeywardOptionError, fromWasm } = require('./errors.cjs');
 const {
-  kTable, kRemote, info, memoryStore, remoteStore, decideFound, usageOf, meterRecord,
+  kTable, kRemote, info, memoryStore, remoteStore, decideFound, usageOf, meterRecord, withAddress,
 } = require('./stores.cjs');
 const {
   codeAt, countedAt, slotAt, codeOf, envArgument, NO_SCOPES, checkCost, heldScopes,
 } = require('./core.cjs');
+
+/** The index of `ip_not_allowed` in the code table (an outcome's low byte). */
+const IP_NOT_ALLOWED = CODE_LIST.findIndex((row) => row.code === 'ip_not_allowed');
 
 /** Rate-limit windows of records from stores of the app's own, one meter per store. */
 const meters = new WeakMap();
@@ -64,6 +67,15 @@ function refusal(code, message, options, headers) {
   return e;
 }
 
+/**
+ * The client's address by default: Express's `req.ip` (which honours the app's `trust
+ * proxy` setting: X-Forwarded-For is believed only from proxies it trusts), or on plain
+ * node:http the socket's peer. Undefined when unknown.
+ */
+function defaultClientIp(req) {
+  return 'ip' in req ? req.ip : req.socket?.remoteAddress;
+}
+
 /** `METHOD /path`, without the query string (which may hold secrets). */
 function action(req) {
   const url = req.originalUrl ?? req.url ?? '';
@@ -71,7 +83,13 @@ function action(req) {
   return `${req.method} ${q < 0 ? url : url.slice(0, q)}`;
 }
 
-function usageEvent(req, res, state) {
+function usageEvent(req, res, state, clientIp) {
+  let ip = null;
+  try {
+    ip = clientIp(req) ?? null;
+  } catch {
+    // An address the app cannot tell is unknown.
+  }
   return {
     event_id: wasm.eventId(),
     key_id: state.keyId ?? null,
@@ -79,7 +97,7 @@ function usageEvent(req, res, state) {
     owner: state.info?.owner ?? null,
     actor: null,
     action: action(req),
-    ip: req.ip ?? req.socket?.remoteAddress ?? null,
+    ip,
     country: null,
     user_agent: req.headers?.['user-agent'] ?? null,
     time: new Date(state.time).toISOString(),
@@ -93,17 +111,22 @@ function usageEvent(req, res, state) {
  * `req.apiKey` (never the raw key) or calls `next(err)` with an ApiKeyError. Fails
  * closed: a store that throws is a 503 `unavailable`, never a pass. `env` is required:
  * the environment keys must belong to (`'live'`), or `{ any: true }` to accept each key
- * in the environment its prefix names.
+ * in the environment its prefix names. A key's `allowed_ips` are checked against
+ * `clientIp(req)` (default: Express's `req.ip`, under the app's `trust proxy` setting);
+ * an unknown address is refused `ip_not_allowed`.
  *
  * @example
  * app.use(apiKeyAuth({ store: memoryStore(), env: 'live' }));
  */
 function apiKeyAuth(options) {
   if (options === null || typeof options !== 'object') throw new KeywardOptionError('options', 'must be an object with a store and an env');
-  const { store, env, getKey, requestProperty = 'apiKey', onUse, cost = 1 } = options;
+  const {
+    store, env, getKey, requestProperty = 'apiKey', onUse, cost = 1, clientIp = defaultClientIp,
+  } = options;
   for (const name of Object.keys(options)) {
-    if (!['store', 'env', 'getKey', 'requestProperty', 'onUse', 'cost'].includes(name)) throw new KeywardOptionError(name, 'is not an option of apiKeyAuth');
+    if (!['store', 'env', 'getKey', 'requestProperty', 'onUse', 'cost', 'clientIp'].includes(name)) throw new KeywardOptionError(name, 'is not an option of apiKeyAuth');
   }
+  if (typeof clientIp !== 'function') throw new KeywardOptionError('clientIp', 'must be a function (req) => string | undefined');
   if (typeof cost !== 'function') checkCost(cost);
   const costOf = typeof cost === 'function' ? cost : () => cost;
   if (store === null || typeof store !== 'object') throw new KeywardOptionError('store', 'is required: memoryStore(), remoteStore() or an object with findByHash(hash)');
@@ -123,7 +146,7 @@ function apiKeyAuth(options) {
     if (onUse) {
       res.once('finish', () => {
         try {
-          const r = onUse(usageEvent(req, res, state));
+          const r = onUse(usageEvent(req, res, state, clientIp));
           if (r && typeof r.catch === 'function') r.catch(() => {});
         } catch {
           // A failing usage hook must not break the response that already went out.
@@ -167,7 +190,7 @@ function apiKeyAuth(options) {
   function fromRecord(req, res, state, check, record, units, next) {
     let o;
     try {
-      o = decideFound(check, record, wantEnv, state.time);
+      o = decideFound(check, record, wantEnv, state.time, () => clientIp(req));
       if (codeAt(o) === 'valid') o = meterRecord(meterOf(store), check, record, units, state.time, o);
     } catch (e) {
       // The store returned something that is not a key record: a fault, not a pass.
@@ -217,9 +240,13 @@ function apiKeyAuth(options) {
       let o;
       if (key === undefined) {
         const [auth, apiKey] = headerValues(req);
-        o = table.table.checkRequest(auth, apiKey, wantEnv, NO_SCOPES, state.time, units, out);
+        o = table.table.checkRequest(auth, apiKey, wantEnv, NO_SCOPES, state.time, units, undefined, out);
+        // The address is read only when the key's allowed networks ask for it.
+        if (o % 256 === IP_NOT_ALLOWED) {
+          o = withAddress((ip) => table.table.checkRequest(auth, apiKey, wantEnv, NO_SCOPES, state.time, units, ip, out), () => clientIp(req));
+        }
       } else {
-        o = table.table.check(key, wantEnv, NO_SCOPES, state.time, units, out);
+        o = withAddress((ip) => table.table.check(key, wantEnv, NO_SCOPES, state.time, units, ip, out), () => clientIp(req));
       }
       return fromTable(req, res, state, o, next);
     }
@@ -233,7 +260,13 @@ function apiKeyAuth(options) {
       const presented = codeAt(out.present(key));
       if (presented !== 'valid') return refuse(state, presented, next);
       state.hint = out.hint;
-      return remote(key, out.hash, wantEnv, units).then((v) => {
+      let ip;
+      try {
+        ip = clientIp(req) ?? undefined;
+      } catch {
+        // Unknown: a key with allowed networks is refused.
+      }
+      return remote(key, out.hash, wantEnv, units, typeof ip === 'string' ? ip : undefined).then((v) => {
         if (v.keyId) state.keyId = v.keyId;
         if (v.code === 'valid') return accept(req, res, state, v.key, next, v.headers);
         refuse(state, v.code, next, v.message, undefined, v.headers);

@@ -9,6 +9,7 @@ const { memoryStore, remoteStore } = require('./stores.cjs');
 const { refusalAnswer } = require('./web.cjs');
 
 const kRealm = Symbol('keyward.realm');
+const kRequest = Symbol('keyward.fastifyRequest');
 /** Options Fastify itself reads from register(plugin, options). */
 const FASTIFY_OPTIONS = ['prefix', 'logLevel', 'logSerializers'];
 
@@ -20,7 +21,8 @@ function answer(reply, err, realm = 'keyward') {
 
 /**
  * Checks each request's API key (options as keyward/express's apiKeyAuth: store, env,
- * getKey, onUse, cost; and realm) before its route runs, in the context the plugin is
+ * getKey, onUse, cost, clientIp(request) (default: Fastify's `request.ip`, under its
+ * `trustProxy` option); and realm) before its route runs, in the context the plugin is
  * registered in and its children.
  *
  * @example
@@ -37,6 +39,11 @@ function keyward(fastify, options, done) {
     realm = rest.realm ?? 'keyward';
     delete rest.realm;
     if (typeof realm !== 'string' || realm === '') throw new KeywardOptionError('realm', 'must be a non-empty string');
+    // The client's address is Fastify's request.ip (under its trustProxy option), or
+    // the app's clientIp(request).
+    const clientIp = rest.clientIp ?? ((request) => request.ip);
+    if (typeof clientIp !== 'function') throw new KeywardOptionError('clientIp', 'must be a function (request) => string | undefined');
+    rest.clientIp = (raw) => clientIp(raw[kRequest]);
     middleware = apiKeyAuth(rest);
   } catch (e) {
     return done(e);
@@ -44,6 +51,7 @@ function keyward(fastify, options, done) {
   if (!fastify.hasRequestDecorator('apiKey')) fastify.decorateRequest('apiKey', null);
   fastify.addHook('onRequest', (request, reply, next) => {
     request.raw[kRealm] = realm;
+    request.raw[kRequest] = request;
     middleware(request.raw, reply.raw, (err) => {
       if (err) return answer(reply, err, realm);
       request.apiKey = request.raw.apiKey;

@@ -25,8 +25,10 @@ function waitUntilOf(c) {
 /**
  * Checks the request's API key against `store` and sets `c.get('apiKey')` (never the
  * raw key), or answers keyward's refusal (JSON error body, WWW-Authenticate, RateLimit).
- * Options as checkRequest's; `scopes` here guards every route behind it. onUse gets the
- * event with the response's status, through the Worker's waitUntil where there is one.
+ * Options as checkRequest's; `scopes` here guards every route behind it; `clientIp` is
+ * called as `clientIp(c.req.raw, c)` (on Node: `(req, c) => getConnInfo(c).remote.address`
+ * from `@hono/node-server/conninfo`). onUse gets the event with the response's status,
+ * through the Worker's waitUntil where there is one.
  *
  * @example
  * app.use('/api/*', apiKey({ store, env: 'live' }));
@@ -56,7 +58,7 @@ function apiKey(options) {
   return function keywardApiKey(c, next) {
     let exchange;
     try {
-      exchange = decide(cfg, c.req.raw);
+      exchange = decide(cfg, c.req.raw, c);
     } catch (e) {
       return Promise.reject(e);
     }

@@ -6,8 +6,29 @@ const { wasm, CODE_INFO } = require('./wasm.cjs');
 const { ApiKeyError, KeywardOptionError, fromWasm } = require('./errors.cjs');
 const {
   millis, codeAt, countedAt, missingAt, slotAt, codeOf, recordTime, unknownFields, unknownFieldsMessage, envArgument,
-  requiredScopes, checkCost, NO_SCOPES, NO_HELD,
+  requiredScopes, checkCost, recordRestrictions, clientAddress, NO_SCOPES, NO_HELD, NO_ALLOWED,
 } = require('./core.cjs');
+
+const IP_NOT_ALLOWED = 'ip_not_allowed';
+
+/**
+ * Runs a check `decide(client)` first without the client's address, which costs a read
+ * (Express's `req.ip` parses X-Forwarded-For under `trust proxy`): the core asks for it
+ * only by refusing `ip_not_allowed`, for a record with allowed networks, and a refused
+ * use counts nothing. Then, if `address()` knows the address, once more with it.
+ * Returns the outcome; `address()` that throws is an unknown address (refused).
+ */
+function withAddress(decide, address) {
+  const o = decide(undefined);
+  if (address === undefined || codeAt(o) !== IP_NOT_ALLOWED) return o;
+  let ip;
+  try {
+    ip = address();
+  } catch {
+    return o;
+  }
+  return typeof ip === 'string' && ip !== '' ? decide(ip) : o;
+}
 
 /** Marks keyward's own stores; the middleware uses their fast paths. */
 const kTable = Symbol('keyward.table');
@@ -73,13 +94,15 @@ function meterRecord(meter, check, record, cost, now, outcome) {
 
 /**
  * Decides for a key presented in `check` given the record a lookup found (or none), in
- * environment `env` (`''`: the key's own): fills `check` with the core's verdict and
- * returns its outcome. Throws an ApiKeyError `internal` for something that is not a key record (a
- * fault, never a pass): a record with fields keyward does not know (a camelCase
- * `revokedAt` from an ORM would otherwise be ignored, and a revoked key pass) or times
- * the core does not read as RFC 3339.
+ * environment `env` (`''`: the key's own), with the record's restrictions for a use from
+ * the address `address()` gives (read only when the record has allowed networks; see
+ * withAddress): fills `check` with the core's verdict and returns its outcome. Throws an
+ * ApiKeyError `internal` for something that is not a key record (a fault, never a pass):
+ * a record with fields keyward does not know (a camelCase `revokedAt` from an ORM would
+ * otherwise be ignored, and a revoked key pass), times the core does not read as RFC
+ * 3339, or allowed networks that are not CIDR blocks.
  */
-function decideFound(check, record, env, now) {
+function decideFound(check, record, env, now, address) {
   if (record === null || record === undefined) return check.notFound();
   if (typeof record !== 'object' || typeof record.hash !== 'string' || typeof record.env !== 'string'
     || typeof record.id !== 'string' || !Array.isArray(record.scopes)) {
@@ -91,7 +114,11 @@ function decideFound(check, record, env, now) {
   if (expires === undefined) throw new ApiKeyError('internal', "the record's expires_at is not an RFC 3339 time");
   const revoked = recordTime(record.revoked_at);
   if (revoked === undefined) throw new ApiKeyError('internal', "the record's revoked_at is not an RFC 3339 time");
-  return check.decide(record.hash, record.env, expires, revoked, env, now);
+  const r = recordRestrictions(record);
+  if (typeof r === 'string') throw new ApiKeyError('internal', `the record's restrictions: ${r}`);
+  const { hash } = record;
+  const recordEnv = record.env;
+  return withAddress((ip) => check.decide(hash, recordEnv, expires, revoked, r.notBefore, r.allowed, ip, env, now), address);
 }
 
 /**
@@ -138,14 +165,15 @@ function memoryStore(records = []) {
     /**
      * Checks a presented key in one call: `{valid, code, message, key?, scope?}` where
      * `key` is what `req.apiKey` holds. `env` (required) is an environment name, or
-     * `{any: true}` for the key's own. Pass the same `scopes` array each time: it is
-     * parsed once.
+     * `{any: true}` for the key's own. `ip` is the client's address (undefined: unknown,
+     * refused `ip_not_allowed` for a key with `allowed_ips`). Pass the same `scopes`
+     * array each time: it is parsed once.
      */
-    verifyKey(key, { env, scopes, now, cost = 1 } = {}) {
+    verifyKey(key, { env, scopes, now, cost = 1, ip } = {}) {
       const wanted = envArgument(env);
       const required = requiredScopes(scopes);
       const at = millis(now);
-      const o = table.check(typeof key === 'string' ? key : '', wanted, required, at, checkCost(cost), out);
+      const o = table.check(typeof key === 'string' ? key : '', wanted, required, at, checkCost(cost), clientAddress(ip), out);
       const code = codeAt(o);
       const result = { valid: code === 'valid', code, message: CODE_INFO.get(code).message };
       const slot = slotAt(o);
@@ -203,10 +231,12 @@ function remoteStore({
   const out = new wasm.Check();
   const expiry = new wasm.Check();
 
-  async function ask(key, env, cost) {
+  async function ask(key, env, cost, ip) {
     const body = { key, scopes: [] };
     if (env) body.env = env;
     if (cost !== 1) body.cost = cost;
+    // Whose request it is: the Worker decides a key's allowed networks with it.
+    if (ip !== undefined) body.context = { ip };
     let response;
     try {
       response = await fetch(endpoint, {
@@ -290,22 +320,26 @@ function remoteStore({
   }
 
   /**
-   * Verifies a key that parsed locally (`hash` is its SHA-256): `{code, message, key?}`.
-   * Throws an ApiKeyError `unavailable` when the Worker cannot answer.
+   * Verifies a key that parsed locally (`hash` is its SHA-256) for a use from the client
+   * address `client` (undefined: unknown): `{code, message, key?}`. Verdicts are cached
+   * per address too, for the Worker decides a key's allowed networks with it. Throws an
+   * ApiKeyError `unavailable` when the Worker cannot answer.
    */
-  async function verifyParsed(key, hash, env, cost = 1) {
+  async function verifyParsed(key, hash, env, cost = 1, client = undefined) {
     const now = Date.now();
-    const id = `${hash} ${env}`;
+    // The core's reading of the address (canonical text), or unknown.
+    const ip = client === undefined ? undefined : wasm.clientIp(client);
+    const id = `${hash} ${env} ${ip ?? ''}`;
     const countedUntil = metered.get(id);
     if (countedUntil !== undefined) {
-      if (countedUntil > now) return ask(key, env, cost);
+      if (countedUntil > now) return ask(key, env, cost, ip);
       metered.delete(id);
     }
     let entry = cache.get(id);
     let mine = false;
     if (!entry || entry.expires <= now) {
       if (entry) cache.delete(id);
-      const pending = ask(key, env, cost);
+      const pending = ask(key, env, cost, ip);
       mine = true;
       entry = { expires: now + cacheTtlMs, verdict: pending };
       if (cacheTtlMs > 0 && maxEntries > 0) {
@@ -322,12 +356,14 @@ function remoteStore({
       if (cache.get(id) === entry) cache.delete(id);
       if (metered.size >= maxEntries) metered.clear();
       metered.set(id, now + cacheTtlMs);
-      if (!mine) return ask(key, env, cost);
+      if (!mine) return ask(key, env, cost, ip);
       return verdict;
     }
     if (verdict.code === 'valid' && !Number.isNaN(verdict.expiresAt)) {
       // A verdict kept for cacheTtlMs: the core decides whether the key has expired since.
-      const o = wasm.decideRecord(verdict.key.env ?? '', NO_HELD, verdict.expiresAt, NaN, '', NO_SCOPES, Date.now(), expiry);
+      const o = wasm.decideRecord(
+        verdict.key.env ?? '', NO_HELD, verdict.expiresAt, NaN, NaN, NO_ALLOWED, undefined, '', NO_SCOPES, Date.now(), expiry,
+      );
       if (codeAt(o) === 'expired') return { code: 'expired', message: CODE_INFO.get('expired').message, keyId: verdict.key.id };
     }
     return verdict;
@@ -336,17 +372,18 @@ function remoteStore({
   return {
     /**
      * Checks a presented key against the Worker: `{valid, code, message, key?}`. Malformed
-     * keys and bad checksums are answered here without a request. `env` (required) as for
-     * `memoryStore().verifyKey`.
+     * keys and bad checksums are answered here without a request. `env` (required) and
+     * `ip` (the client's address, sent as `context.ip`) as for `memoryStore().verifyKey`.
      */
-    async verifyKey(key, { env, cost = 1 } = {}) {
+    async verifyKey(key, { env, cost = 1, ip } = {}) {
       const wanted = envArgument(env);
       checkCost(cost);
+      const client = clientAddress(ip);
       const presented = codeAt(out.present(typeof key === 'string' ? key : ''));
       if (presented !== 'valid') {
         return { valid: false, code: presented, message: CODE_INFO.get(presented).message };
       }
-      const v = await verifyParsed(key, out.hash, wanted, cost);
+      const v = await verifyParsed(key, out.hash, wanted, cost, client);
       const result = { valid: v.code === 'valid', code: v.code, message: v.message };
       if (v.key) result.key = v.key;
       for (const f of ['ratelimits', 'credits', 'retryAfter', 'headers']) if (v[f] !== undefined) result[f] = v[f];
@@ -362,5 +399,5 @@ function remoteStore({
 
 module.exports = {
   memoryStore, remoteStore, kTable, kRemote, info, codeOf, envArgument, decideFound, requiredScopes, NO_SCOPES,
-  checkCost, usageOf, meterRecord,
+  checkCost, usageOf, meterRecord, withAddress,
 };

@@ -10,6 +10,8 @@ const { apiKeyAuth, requireScope } = require('./express.cjs');
 
 const NO_HEADERS = Object.freeze({});
 const kRequest = Symbol('keyward.request');
+const kClientIp = Symbol('keyward.clientIp');
+const kContext = Symbol('keyward.context');
 
 /**
  * The request as keyward/express reads one: the credential headers as raw lines (each
@@ -17,7 +19,7 @@ const kRequest = Symbol('keyward.request');
  * the usage event, and the client's address where the platform vouches for it.
  */
 class NodeRequest {
-  constructor(request) {
+  constructor(request, clientIp, context) {
     const h = request.headers;
     const rawHeaders = [];
     const auth = h.get('authorization');
@@ -28,6 +30,8 @@ class NodeRequest {
     this.rawHeaders = rawHeaders;
     this.apiKey = undefined;
     this[kRequest] = request;
+    this[kClientIp] = clientIp;
+    this[kContext] = context;
   }
 
   // Read only for the usage event.
@@ -41,10 +45,12 @@ class NodeRequest {
     return { 'user-agent': this[kRequest].headers.get('user-agent') ?? undefined };
   }
 
-  // Cloudflare sets this header and strips a client's own; elsewhere it is not trusted.
+  // The app's clientIp(request) when given. Else on Workers CF-Connecting-IP: Cloudflare
+  // sets it and strips a client's own; elsewhere no header is trusted (unknown).
   get ip() {
     const request = this[kRequest];
-    return request.cf ? request.headers.get('cf-connecting-ip') : null;
+    if (this[kClientIp] !== undefined) return this[kClientIp](request, this[kContext]);
+    return request.cf ? request.headers.get('cf-connecting-ip') : undefined;
   }
 }
 
@@ -178,17 +184,17 @@ function afterAuth(cfg, exchange, err) {
  * The verdict for `request` under `cfg`: `{result, req, res}`, or a promise of it when
  * the store answers later. `finish(exchange, status)` then hands out the usage event.
  */
-function decide(cfg, request) {
+function decide(cfg, request, context) {
   if (request === null || typeof request !== 'object' || typeof request.headers?.get !== 'function') {
     throw new KeywardOptionError('request', 'must be a Request (with headers.get)');
   }
-  const exchange = { req: new NodeRequest(request), res: new NodeResponse(), result: undefined };
+  const exchange = { req: new NodeRequest(request, cfg.clientIp, context), res: new NodeResponse(), result: undefined };
   const err = run(cfg.auth, exchange.req, exchange.res);
   if (err !== null && typeof err?.then === 'function') return err.then((e) => afterAuth(cfg, exchange, e));
   return afterAuth(cfg, exchange, err);
 }
 
-const OPTIONS = ['store', 'env', 'scopes', 'cost', 'onUse', 'waitUntil', 'realm'];
+const OPTIONS = ['store', 'env', 'scopes', 'cost', 'onUse', 'waitUntil', 'realm', 'clientIp'];
 
 /** Checks the options and makes the middleware they describe (once per configuration). */
 function configure(options, { perRequest = true } = {}) {
@@ -196,7 +202,10 @@ function configure(options, { perRequest = true } = {}) {
   for (const name of Object.keys(options)) {
     if (!OPTIONS.includes(name) || (!perRequest && name === 'waitUntil')) throw new KeywardOptionError(name, 'is not an option here');
   }
-  const { store, env, scopes, cost = 1, onUse, waitUntil, realm = 'keyward' } = options;
+  const {
+    store, env, scopes, cost = 1, onUse, waitUntil, realm = 'keyward', clientIp,
+  } = options;
+  if (clientIp !== undefined && typeof clientIp !== 'function') throw new KeywardOptionError('clientIp', 'must be a function (request) => string | undefined');
   if (waitUntil !== undefined && typeof waitUntil !== 'function') throw new KeywardOptionError('waitUntil', 'must be a function (promise) => void, e.g. ctx.waitUntil.bind(ctx)');
   if (typeof realm !== 'string' || realm === '') throw new KeywardOptionError('realm', 'must be a non-empty string');
   if (onUse !== undefined && typeof onUse !== 'function') throw new KeywardOptionError('onUse', 'must be a function (event) => void');
@@ -210,7 +219,9 @@ function configure(options, { perRequest = true } = {}) {
     onUse: onUse === undefined ? undefined : withWaitUntil(onUse),
   });
   const scope = scopes === undefined || scopes.length === 0 ? undefined : requireScope(scopes);
-  return { auth, scope, realm, onUse };
+  return {
+    auth, scope, realm, onUse, clientIp,
+  };
 }
 
 /**
@@ -236,8 +247,12 @@ function configOf(options) {
   if (known !== undefined) return known;
   const store = options?.store;
   if (store === null || typeof store !== 'object' || Object.keys(options).some((k) => !OPTIONS.includes(k))) return configure(options);
-  const { env, scopes, cost, onUse, realm } = options;
-  const signature = JSON.stringify([env ?? null, scopes ?? null, idOf(cost) ?? null, idOf(onUse) ?? null, realm ?? null]);
+  const {
+    env, scopes, cost, onUse, realm, clientIp,
+  } = options;
+  const signature = JSON.stringify([
+    env ?? null, scopes ?? null, idOf(cost) ?? null, idOf(onUse) ?? null, realm ?? null, idOf(clientIp) ?? null,
+  ]);
   let configs = byStore.get(store);
   if (configs === undefined) {
     configs = new Map();
@@ -259,7 +274,9 @@ function configOf(options) {
  * limits) or `{valid: false, code, status, message, headers, response}` where `response`
  * is keyward's answer to send. Fails closed: a store that throws is a 503 `unavailable`.
  * `onUse` receives the usage event (status 200 for a valid key: checkRequest does not
- * see your response), through `waitUntil` when given.
+ * see your response), through `waitUntil` when given. A key's `allowed_ips` are checked
+ * against `clientIp(request)` (default: `CF-Connecting-IP` on Cloudflare Workers, else
+ * unknown, which such a key is refused for with `ip_not_allowed`).
  *
  * @example
  * export default {

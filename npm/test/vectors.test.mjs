@@ -13,13 +13,12 @@ const input = (i) => (typeof i === 'string' ? i : (i.prefix ?? '') + i.repeat.re
 // credentials and checks are replayed through every store path in checks.test.mjs.
 // paths.json is the gateway's (replayed by the core's tests and the Worker's e2e suite).
 // origin_signature.json is replayed by keyward/origin's test (origin.test.mjs).
+// restrictions.json through every store path in restrictions.test.mjs (remoteStore's in worker.test.mjs).
 const covered = new Set([
   'paths', 'parse', 'checksum', 'hash', 'scope_parse', 'scope_grants', 'verify', 'codes', 'credentials', 'checks',
-  'limits', 'credits', 'origin_signature',
+  'limits', 'credits', 'origin_signature', 'restrictions',
 ]);
-// restrictions.json (allowed networks, not_before) is replayed by the core's tests and the
-// Worker's e2e suite; the npm stores do not read those record fields yet.
-const notInNpm = new Set(['restrictions']);
+const notInNpm = new Set([]);
 
 /** A memoryStore holding one live key with `fields` (rate_limits, credits). */
 function meteredKey(fields) {

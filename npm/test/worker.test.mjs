@@ -192,6 +192,48 @@ describe('remoteStore against the Worker under wrangler dev', { skip: missing ??
     }
   });
 
+  test('restrictions: the Worker decides with the client address sent as context.ip; a verdict is cached per address', async () => {
+    const fenced = await create({ name: 'fenced', scopes: ['scans:read'], allowed_ips: ['203.0.113.0/24'] });
+    const later = await create({ name: 'later', scopes: ['scans:read'], not_before: new Date(Date.now() + 3_600_000).toISOString() });
+    // A long TTL: were a verdict shared across addresses, the outside one would pass.
+    const store = remoteStore({ url: worker.url, token: k.verifier.key, cacheTtlMs: 60_000 });
+    const at = (key, ip) => store.verifyKey(key, { env: 'live', ip });
+    assert.equal((await at(fenced.key, '203.0.113.9')).code, 'valid');
+    assert.equal((await at(fenced.key, '::ffff:203.0.113.10')).code, 'valid', 'IPv4-mapped IPv6');
+    for (const ip of ['198.51.100.1', undefined, 'fe80::1%eth0', 'junk']) {
+      assert.equal((await at(fenced.key, ip)).code, 'ip_not_allowed', String(ip));
+    }
+    assert.equal((await at(fenced.key, '203.0.113.9')).code, 'valid');
+    assert.equal((await at(later.key, '203.0.113.9')).code, 'not_yet_valid');
+    // Through Express under trust proxy, X-Forwarded-For giving the client.
+    const rapp = express();
+    rapp.set('env', 'test');
+    rapp.set('trust proxy', 'loopback');
+    let ran = 0;
+    rapp.get('/scans', apiKeyAuth({ store, env: 'live' }), requireScope('scans:read'), (req, res) => { ran += 1; res.json(req.apiKey); });
+    rapp.use(apiKeyErrorHandler());
+    const rsrv = rapp.listen(0, '127.0.0.1');
+    await new Promise((r) => rsrv.once('listening', r));
+    const via = async (key, ip) => {
+      const r = await fetch(`http://127.0.0.1:${rsrv.address().port}/scans`, { headers: { authorization: `Bearer ${key}`, ...(ip ? { 'x-forwarded-for': ip } : {}) } });
+      return { status: r.status, body: await r.json() };
+    };
+    try {
+      assert.equal((await via(fenced.key, '203.0.113.9')).status, 200);
+      const outside = await via(fenced.key, '198.51.100.1');
+      assert.equal(outside.status, 403);
+      assert.equal(outside.body.error.code, 'ip_not_allowed');
+      assert.equal((await via(fenced.key)).body.error.code, 'ip_not_allowed', 'the loopback peer is outside');
+      const early = await via(later.key, '203.0.113.9');
+      assert.equal(early.status, 401);
+      assert.equal(early.body.error.code, 'not_yet_valid');
+    } finally {
+      rsrv.closeAllConnections();
+      rsrv.close();
+    }
+    assert.equal(ran, 1);
+  });
+
   test('a token without keys:verify, or a wrong token, fails closed with 503', async () => {
     for (const token of [k.noVerify.key, createKey({ env: 'live' }).key]) {
       const store = remoteStore({ url: worker.url, token });

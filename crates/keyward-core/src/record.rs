@@ -247,10 +247,9 @@ pub struct NewRecord {
 }
 
 impl KeyRecord {
-    /// Every field a record has in JSON, as [`KeyRecord`] reads and writes them, but the
-    /// restrictions ([`KeyRecord::RESTRICTION_FIELDS`]): a record made elsewhere that
-    /// holds any other field (a camelCase `revokedAt`, say) is not read as one by the npm
-    /// package, which refuses it rather than ignore what it says.
+    /// Every field a record has in JSON, as [`KeyRecord`] reads and writes them: a record
+    /// made elsewhere that holds any other field (a camelCase `revokedAt`, say) is not
+    /// read as one by the npm package, which refuses it rather than ignore what it says.
     pub const FIELDS: &'static [&'static str] = &[
         "id",
         "hash",
@@ -272,12 +271,10 @@ impl KeyRecord {
         "rate_limits",
         "credits",
         "lineage",
+        "allowed_ips",
+        "not_before",
+        "roles",
     ];
-
-    /// The record's restriction fields. The Worker enforces them; the npm package does not
-    /// read them yet, so a record holding one is refused there like an unknown field (fail
-    /// closed) rather than admitted from any address at any time.
-    pub const RESTRICTION_FIELDS: &'static [&'static str] = &["allowed_ips", "not_before", "roles"];
 
     /// The record for a freshly generated key.
     pub fn new(id: KeyId, key: &NewKey, spec: NewRecord, now: DateTime<Utc>) -> Self {
@@ -574,7 +571,7 @@ mod tests {
             .keys()
             .map(String::as_str)
             .collect();
-        let mut fields = [KeyRecord::FIELDS, KeyRecord::RESTRICTION_FIELDS].concat();
+        let mut fields = KeyRecord::FIELDS.to_vec();
         written.sort_unstable();
         fields.sort_unstable();
         assert_eq!(written, fields);

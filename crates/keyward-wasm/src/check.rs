@@ -13,7 +13,8 @@ use keyward_core::limits::{
     Credits, LimitStatus, NamedLimit, Window, consume, ratelimit_headers as core_ratelimit_headers,
 };
 use keyward_core::{
-    Code, EnvRule, KeyFacts, KeyHash, Presented, Scope, ScopeSet, Verdict, decide, decide_presented,
+    Code, EnvRule, KeyFacts, KeyHash, Networks, Presented, Restrictions, Scope, ScopeSet, Verdict,
+    client_ip, decide, decide_presented, restrict,
 };
 use wasm_bindgen::prelude::*;
 
@@ -98,6 +99,52 @@ impl Held {
             set: scope_set(&list)?,
         })
     }
+}
+
+/// A record's allowed client networks (`allowed_ips`), parsed once and kept inside
+/// WebAssembly; the empty list restricts nothing.
+#[wasm_bindgen]
+#[derive(Debug, Default)]
+pub struct Allowed {
+    networks: Networks,
+}
+
+#[wasm_bindgen]
+impl Allowed {
+    /// Parses each block (a bare address is its /32 or /128).
+    ///
+    /// # Errors
+    /// `invalid_request` naming the first bad block, or for more than the core's maximum.
+    #[wasm_bindgen(constructor)]
+    pub fn new(list: Vec<String>) -> Result<Allowed, JsValue> {
+        Networks::parse(&list)
+            .map(|networks| Allowed { networks })
+            .map_err(|e| error(Code::InvalidRequest, &format!("allowed_ips: {e}"), None))
+    }
+}
+
+/// The verdict of a use given the record's restrictions (`not_before`, allowed networks)
+/// and the client's address as text (`None`, or text that is no address: unknown), by the
+/// core's [`restrict`].
+pub(crate) fn restricted(
+    verdict: Verdict,
+    allowed: &Networks,
+    not_before: Option<DateTime<Utc>>,
+    client: Option<&str>,
+    now: DateTime<Utc>,
+) -> Verdict {
+    let restrictions = Restrictions {
+        allowed_ips: allowed.clone(),
+        not_before,
+    };
+    restrict(verdict, &restrictions, client.and_then(client_ip), now)
+}
+
+/// The client's address as the core reads it (IPv4, IPv6, an IPv4-mapped IPv6 address),
+/// in its canonical text; `undefined` for text that is none (a zone id, a name, junk).
+#[wasm_bindgen(js_name = clientIp)]
+pub fn client_ip_text(text: &str) -> Option<String> {
+    client_ip(text).map(|ip| ip.to_string())
 }
 
 /// The outcome of a check, filled in place by the calls that take it (no allocation per
@@ -240,10 +287,11 @@ impl Check {
     }
 
     /// Decides for the key [`present`](Check::present)ed, given the record a lookup by
-    /// its hash found, as fields: its hash (hex), environment, and expiry and revocation
-    /// times (epoch ms, `NaN` for none). `env` is the environment rule (`""`: the key's
-    /// own). A record whose hash differs, compared in constant time, counts as none.
-    /// Returns the outcome.
+    /// its hash found, as fields: its hash (hex), environment, expiry, revocation and
+    /// `not_before` times (epoch ms, `NaN` for none) and allowed networks. `client` is the
+    /// client's address (`undefined`: unknown, refused by a record with allowed
+    /// networks). `env` is the environment rule (`""`: the key's own). A record whose
+    /// hash differs, compared in constant time, counts as none. Returns the outcome.
     #[allow(clippy::too_many_arguments)]
     pub fn decide(
         &mut self,
@@ -251,6 +299,9 @@ impl Check {
         record_env: &str,
         expires_ms: f64,
         revoked_ms: f64,
+        not_before_ms: f64,
+        allowed: &Allowed,
+        client: Option<String>,
         env: &str,
         now_ms: f64,
     ) -> f64 {
@@ -267,7 +318,13 @@ impl Check {
             expires_at: optional_time(expires_ms),
             revoked_at: optional_time(revoked_ms),
         });
-        let verdict = decide_presented(&hash, &self.key_env, facts, env_rule(env), &[], now);
+        let verdict = restricted(
+            decide_presented(&hash, &self.key_env, facts, env_rule(env), &[], now),
+            &allowed.networks,
+            optional_time(not_before_ms),
+            client.as_deref(),
+            now,
+        );
         self.code = verdict.code();
         self.outcome()
     }
@@ -421,8 +478,9 @@ pub fn credential(
 
 /// The core's decision for a stored key given by its fields (no presented key: the
 /// public `verify(record)`; `record_env` `undefined`: no record), in environment `env`
-/// (`""`: the record's own), needing every scope of `required`. Times are
-/// epoch milliseconds, `NaN` for none. Fills `out`; returns the outcome.
+/// (`""`: the record's own), needing every scope of `required`, used from `client`
+/// (`undefined`: unknown). Times are epoch milliseconds, `NaN` for none. Fills `out`;
+/// returns the outcome.
 ///
 /// # Errors
 /// `invalid_request` for a bad `now`.
@@ -433,6 +491,9 @@ pub fn decide_record(
     held: &Held,
     expires_ms: f64,
     revoked_ms: f64,
+    not_before_ms: f64,
+    allowed: &Allowed,
+    client: Option<String>,
     env: &str,
     required: &Scopes,
     now_ms: f64,
@@ -453,7 +514,14 @@ pub fn decide_record(
         ("", Some(own)) => own.as_str(),
         (env, _) => env,
     };
-    out.set_verdict(&decide(facts, env, &required.scopes, now), &required.scopes);
+    let verdict = restricted(
+        decide(facts, env, &required.scopes, now),
+        &allowed.networks,
+        optional_time(not_before_ms),
+        client.as_deref(),
+        now,
+    );
+    out.set_verdict(&verdict, &required.scopes);
     Ok(out.outcome())
 }
 
@@ -469,15 +537,64 @@ mod tests {
         out.present(new.key.expose_secret());
         assert_eq!(out.hash(), Some(new.hash.to_hex()));
         let now = 1_780_000_000_000.0;
-        out.decide(&new.hash.to_hex(), "live", f64::NAN, f64::NAN, "", now);
+        let any = Allowed::default();
+        let hash = new.hash.to_hex();
+        let nan = f64::NAN;
+        out.decide(&hash, "live", nan, nan, nan, &any, None, "", now);
         assert_eq!(out.code, Code::Valid);
-        out.decide(&new.hash.to_hex(), "live", f64::NAN, now - 1.0, "", now);
+        out.decide(&hash, "live", nan, now - 1.0, nan, &any, None, "", now);
         assert_eq!(out.code, Code::Revoked);
-        out.decide(&new.hash.to_hex(), "test", f64::NAN, f64::NAN, "", now);
+        out.decide(&hash, "test", nan, nan, nan, &any, None, "", now);
         assert_eq!(out.code, Code::WrongEnvironment, "the key says live");
         let other = KeyHash::of("x").to_hex();
-        out.decide(&other, "live", f64::NAN, f64::NAN, "", now);
+        out.decide(&other, "live", nan, nan, nan, &any, None, "", now);
         assert_eq!(out.code, Code::UnknownKey, "another key's record");
+        let net = Allowed::new(vec!["203.0.113.0/24".into()]).unwrap();
+        let ip = |s: &str| Some(s.to_owned());
+        out.decide(
+            &hash,
+            "live",
+            nan,
+            nan,
+            nan,
+            &net,
+            ip("::ffff:203.0.113.9"),
+            "",
+            now,
+        );
+        assert_eq!(out.code, Code::Valid);
+        out.decide(&hash, "live", nan, nan, nan, &net, None, "", now);
+        assert_eq!(
+            out.code,
+            Code::IpNotAllowed,
+            "an unknown address fails closed"
+        );
+        out.decide(
+            &hash,
+            "test",
+            nan,
+            nan,
+            nan,
+            &net,
+            ip("198.51.100.1"),
+            "",
+            now,
+        );
+        assert_eq!(out.code, Code::IpNotAllowed, "before the environment");
+        out.decide(&hash, "live", nan, nan, now + 1.0, &net, None, "", now);
+        assert_eq!(out.code, Code::NotYetValid, "not_before before the address");
+        out.decide(
+            &hash,
+            "live",
+            nan,
+            now - 1.0,
+            now + 1.0,
+            &net,
+            None,
+            "",
+            now,
+        );
+        assert_eq!(out.code, Code::Revoked, "revoked before the restrictions");
     }
 
     #[test]

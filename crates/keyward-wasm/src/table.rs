@@ -8,7 +8,7 @@ use keyward_core::limits::{MAX_COST, Window};
 use keyward_core::{Code, KeyHash, KeyRecord, Presented};
 use wasm_bindgen::prelude::*;
 
-use crate::check::{Check, MAX_SLOTS, Scopes, env_rule};
+use crate::check::{Check, MAX_SLOTS, Scopes, env_rule, restricted};
 use crate::{error, optional_time, record_from_json};
 
 /// Records addressed by hash, with each one's rate-limit windows and credit balance.
@@ -103,10 +103,11 @@ impl KeyTable {
         scopes: &Scopes,
         now_ms: f64,
         cost: u32,
+        client: Option<String>,
         out: &mut Check,
     ) -> f64 {
         match keyward_core::credential(authorization.as_deref(), x_api_key.as_deref()) {
-            Ok(key) => self.check(key, env, scopes, now_ms, cost, out),
+            Ok(key) => self.check(key, env, scopes, now_ms, cost, client, out),
             Err(e) => {
                 out.refuse_credential(e);
                 out.outcome()
@@ -116,10 +117,13 @@ impl KeyTable {
 
     /// The whole check of a presented key in one call: parse and checksum (refusing junk
     /// before any lookup), SHA-256, lookup by hash, then the core's decision for `env`
-    /// (`""`: the key's own) at `now_ms` needing every scope of `scopes`; a valid use of a counted key is then
-    /// counted as `cost` units (1 to `MAX_COST`) under the record's rate limits and
-    /// credits, whose balance the table keeps. Returns the
-    /// [outcome](crate::check::Check::outcome).
+    /// (`""`: the key's own) at `now_ms` needing every scope of `scopes`, with the
+    /// record's restrictions for a use from `client` (the client's address; `undefined`:
+    /// unknown, which a record with allowed networks refuses); a valid use of a counted
+    /// key is then counted as `cost` units (1 to `MAX_COST`) under the record's rate
+    /// limits and credits, whose balance the table keeps. A refused use counts nothing.
+    /// Returns the [outcome](crate::check::Check::outcome).
+    #[allow(clippy::too_many_arguments)]
     pub fn check(
         &mut self,
         key: &str,
@@ -127,6 +131,7 @@ impl KeyTable {
         scopes: &Scopes,
         now_ms: f64,
         cost: u32,
+        client: Option<String>,
         out: &mut Check,
     ) -> f64 {
         out.reset();
@@ -154,6 +159,16 @@ impl KeyTable {
             &scopes.scopes,
             now,
         );
+        let verdict = match found {
+            Some((_, r)) => restricted(
+                verdict,
+                &r.allowed_ips,
+                r.not_before,
+                client.as_deref(),
+                now,
+            ),
+            None => verdict,
+        };
         out.set_verdict(&verdict, &scopes.scopes);
         let Some(slot) = found.map(|(slot, _)| slot as usize) else {
             return out.outcome();
@@ -206,18 +221,18 @@ mod tests {
         };
         let none = Scopes::default();
         let mut out = Check::new();
-        let o = table.check(key, "", &scopes, now, 1, &mut out);
+        let o = table.check(key, "", &scopes, now, 1, None, &mut out);
         assert_eq!(
             (out.code, out.slot, out.missing),
             (Code::InsufficientScope, 0, 1)
         );
         assert_eq!(o, out.outcome());
         assert_eq!(out.hint(), Some(new.hint.clone()));
-        table.check(key, "live", &none, now, 1, &mut out);
+        table.check(key, "live", &none, now, 1, None, &mut out);
         assert_eq!((out.code, out.slot, out.missing), (Code::Valid, 0, -1));
-        table.check(key, "test", &none, now, 1, &mut out);
+        table.check(key, "test", &none, now, 1, None, &mut out);
         assert_eq!(out.code, Code::WrongEnvironment);
-        table.check("nope", "", &none, now, 1, &mut out);
+        table.check("nope", "", &none, now, 1, None, &mut out);
         assert_eq!(
             (out.code, out.slot, out.parsed()),
             (Code::Malformed, -1, false)
@@ -229,6 +244,7 @@ mod tests {
             &none,
             now,
             1,
+            None,
             &mut out,
         );
         assert_eq!(out.code, Code::InvalidRequest);
@@ -252,7 +268,7 @@ mod tests {
         let now = 1_780_000_000_000.0;
         let mut codes = Vec::new();
         for i in 0..4 {
-            table.check(key, "live", &none, now + f64::from(i), 1, &mut out);
+            table.check(key, "live", &none, now + f64::from(i), 1, None, &mut out);
             codes.push(out.code);
         }
         assert_eq!(
@@ -261,11 +277,60 @@ mod tests {
         );
         assert!(out.metered());
         assert!(out.headers().iter().any(|h| h == "Retry-After"));
-        table.check(key, "live", &none, now + 60_000.0, 2, &mut out);
+        table.check(key, "live", &none, now + 60_000.0, 2, None, &mut out);
         assert_eq!(out.code, Code::UsageExceeded, "1 credit left, cost 2");
-        table.check(key, "live", &none, now + 60_000.0, 1001, &mut out);
+        table.check(key, "live", &none, now + 60_000.0, 1001, None, &mut out);
         assert_eq!(out.code, Code::InvalidRequest);
         let kept: serde_json::Value = serde_json::from_str(&table.get(0).unwrap()).unwrap();
         assert_eq!(kept["credits"]["remaining"], 1);
+    }
+
+    #[test]
+    fn a_restricted_record_is_refused_before_it_is_counted() {
+        let new = keyward_core::ApiKey::generate("sk", "live").unwrap();
+        let key = new.key.expose_secret();
+        let mut table = KeyTable::new();
+        let record = serde_json::json!({
+            "id": "key_0123456789abcdef", "hash": KeyHash::of(key).to_hex(),
+            "hint": new.hint, "name": "ci", "owner": "o", "scopes": [],
+            "env": "live", "created_at": "2026-01-01T00:00:00Z",
+            "allowed_ips": ["203.0.113.0/24"], "not_before": "2026-06-01T00:00:00Z",
+            "credits": {"remaining": 1}
+        });
+        table.add(&record.to_string()).unwrap();
+        let none = Scopes::default();
+        let mut out = Check::new();
+        let start = 1_780_272_000_000.0; // 2026-06-01T00:00:00Z
+        let ip = |s: &str| Some(s.to_owned());
+        table.check(
+            key,
+            "live",
+            &none,
+            start - 1.0,
+            1,
+            ip("203.0.113.9"),
+            &mut out,
+        );
+        assert_eq!(out.code, Code::NotYetValid);
+        for client in [None, ip("198.51.100.1"), ip("fe80::1%eth0")] {
+            table.check(key, "live", &none, start, 1, client, &mut out);
+            assert_eq!((out.code, out.metered()), (Code::IpNotAllowed, false));
+        }
+        table.check(
+            key,
+            "live",
+            &none,
+            start,
+            1,
+            ip("::ffff:203.0.113.9"),
+            &mut out,
+        );
+        assert_eq!(
+            out.code,
+            Code::Valid,
+            "the one credit was not spent by refusals"
+        );
+        table.check(key, "live", &none, start, 1, ip("203.0.113.9"), &mut out);
+        assert_eq!(out.code, Code::UsageExceeded);
     }
 }
