@@ -14,7 +14,7 @@ import express from 'express';
 import Fastify from 'fastify';
 import { Hono } from 'hono';
 import { createKey, memoryStore, verify } from 'keyward';
-import { apiKeyAuth, apiKeyErrorHandler } from 'keyward/express';
+import { apiKeyAuth, apiKeyErrorHandler, requireScope } from 'keyward/express';
 import { checkRequest } from 'keyward/fetch';
 import { apiKey } from 'keyward/hono';
 import keyward from 'keyward/fastify';
@@ -26,22 +26,28 @@ const uses = cases.filter((c) => c.input.now !== undefined);
 const badBlocks = cases.filter((c) => c.error !== undefined);
 const iso = (ms) => new Date(ms).toISOString();
 
-/** A live key and its record with `fields`. */
-function keyWith(fields = {}) {
-  const { key, hash, hint } = createKey({ env: 'live' });
+/** A key of environment `env` and its record with `fields`. */
+function keyWith(fields = {}, env = 'live') {
+  const { key, hash, hint } = createKey({ env });
   const record = {
-    id: `key_${hash.slice(0, 16)}`, hash, hint, name: 'r', owner: 'team-a', scopes: ['scans:read'], env: 'live',
+    id: `key_${hash.slice(0, 16)}`, hash, hint, name: 'r', owner: 'team-a', scopes: ['scans:read'], env,
     created_at: '2026-01-01T00:00:00Z', ...fields,
   };
   return { key, record };
 }
 
-/** A use case's restrictions, with not_before moved by `shift` ms (to run on the clock). */
-function restrictionsOf(c, shift = 0) {
-  const fields = {};
+/** What a use case's key is (default: a live key holding scans:read) and what its use asks (default: env live, no scope). */
+const keyOf = (c) => c.input.key ?? { env: 'live', scopes: ['scans:read'], expires_at: null, revoked_at: null };
+const requestOf = (c) => c.input.request ?? { env: 'live', scopes: [] };
+
+/** A use case's key and record, its times moved by `shift` ms (to run on the clock). */
+function caseKey(c, shift = 0) {
+  const at = (t) => (t === null ? null : iso(Date.parse(t) + shift));
+  const k = keyOf(c);
+  const fields = { scopes: k.scopes, expires_at: at(k.expires_at), revoked_at: at(k.revoked_at) };
   if (c.input.allowed_ips.length > 0) fields.allowed_ips = c.input.allowed_ips;
-  if (c.input.not_before !== null) fields.not_before = iso(Date.parse(c.input.not_before) + shift);
-  return fields;
+  if (c.input.not_before !== null) fields.not_before = at(c.input.not_before);
+  return keyWith(fields, k.env);
 }
 
 /** Starts a node:http server (Express, Fastify's, Hono's) on loopback; `host` '::' for IPv4-mapped peers. */
@@ -67,16 +73,17 @@ const codeOf = (r) => (r.status === 200 ? 'valid' : r.body.error.code);
 describe('restrictions.json through every npm path', () => {
   test('the vectors cover a use of each kind and each bad block list', () => {
     assert.ok(uses.length >= 20 && badBlocks.length >= 10);
-    for (const code of ['valid', 'ip_not_allowed', 'not_yet_valid']) assert.ok(uses.some((c) => c.expect.code === code), code);
+    for (const code of ['valid', 'ip_not_allowed', 'not_yet_valid', 'revoked', 'expired', 'wrong_environment', 'insufficient_scope']) assert.ok(uses.some((c) => c.expect.code === code), code);
   });
 
   test('verify(record, {ip}) and memoryStore().verifyKey(key, {ip}), at each case\'s own time', () => {
     for (const c of uses) {
-      const { key, record } = keyWith(restrictionsOf(c));
+      const { key, record } = caseKey(c);
       const now = Date.parse(c.input.now);
       const ip = c.input.ip ?? undefined;
-      assert.equal(verify(record, { env: 'live', scopes: ['scans:read'], now, ip }).code, c.expect.code, `verify: ${c.name}`);
-      const got = memoryStore([record]).verifyKey(key, { env: 'live', scopes: ['scans:read'], now, ip });
+      const { env, scopes } = requestOf(c);
+      assert.equal(verify(record, { env, scopes, now, ip }).code, c.expect.code, `verify: ${c.name}`);
+      const got = memoryStore([record]).verifyKey(key, { env, scopes, now, ip });
       assert.equal(got.code, c.expect.code, `memoryStore: ${c.name}`);
       assert.equal(got.valid, c.expect.code === 'valid');
     }
@@ -95,18 +102,23 @@ describe('restrictions.json through every npm path', () => {
     const own = new Map();
     const app = express();
     app.set('trust proxy', 'loopback');
-    app.get('/mem', apiKeyAuth({ store: mem, env: 'live' }), (req, res) => res.json(req.apiKey));
-    app.get('/own', apiKeyAuth({ store: { findByHash: async (h) => own.get(h) ?? null }, env: 'live' }), (req, res) => res.json(req.apiKey));
+    uses.forEach((c, i) => {
+      const { env, scopes } = requestOf(c);
+      const then = scopes.length > 0 ? [requireScope(scopes)] : [];
+      app.get(`/mem/${i}`, apiKeyAuth({ store: mem, env }), ...then, (req, res) => res.json(req.apiKey));
+      app.get(`/own/${i}`, apiKeyAuth({ store: { findByHash: async (h) => own.get(h) ?? null }, env }), ...then, (req, res) => res.json(req.apiKey));
+    });
     app.use(apiKeyErrorHandler());
     const { url, close } = await listen(app);
     let replayed = 0;
     try {
       // An unknown address cannot be sent through a proxy header: those cases go through Hono below.
-      for (const c of uses.filter((u) => u.input.ip !== null)) {
-        const { key, record } = keyWith(restrictionsOf(c, Date.now() - Date.parse(c.input.now)));
+      for (const [i, c] of uses.entries()) {
+        if (c.input.ip === null) continue;
+        const { key, record } = caseKey(c, Date.now() - Date.parse(c.input.now));
         mem.add(record);
         own.set(record.hash, record);
-        for (const path of ['/mem', '/own']) {
+        for (const path of [`/mem/${i}`, `/own/${i}`]) {
           const r = await get(url + path, key, { 'x-forwarded-for': c.input.ip });
           assert.equal(codeOf(r), c.expect.code, `${path}: ${c.name}`);
           if (r.status === 200) assert.equal(r.body.id, record.id);
@@ -116,21 +128,24 @@ describe('restrictions.json through every npm path', () => {
     } finally {
       await close();
     }
-    assert.ok(replayed >= 15);
+    assert.ok(replayed >= 25);
   });
 
   test('over HTTP: Hono on Node with clientIp, every case (an unknown address included)', async () => {
     const mem = memoryStore();
     const app = new Hono();
     // The test's proxy sets x-client-ip; an app trusts only its own proxy's header.
-    app.use('/*', apiKey({ store: mem, env: 'live', clientIp: (request) => request.headers.get('x-client-ip') ?? undefined }));
-    app.get('/', (c) => c.json(c.get('apiKey')));
+    const clientIp = (request) => request.headers.get('x-client-ip') ?? undefined;
+    uses.forEach((c, i) => {
+      const { env, scopes } = requestOf(c);
+      app.get(`/${i}`, apiKey({ store: mem, env, scopes, clientIp }), (h) => h.json(h.get('apiKey')));
+    });
     const { url, close } = await serveHono(app);
     try {
-      for (const c of uses) {
-        const { key, record } = keyWith(restrictionsOf(c, Date.now() - Date.parse(c.input.now)));
+      for (const [i, c] of uses.entries()) {
+        const { key, record } = caseKey(c, Date.now() - Date.parse(c.input.now));
         mem.add(record);
-        const r = await get(`${url}/`, key, c.input.ip === null ? {} : { 'x-client-ip': c.input.ip });
+        const r = await get(`${url}/${i}`, key, c.input.ip === null ? {} : { 'x-client-ip': c.input.ip });
         assert.equal(codeOf(r), c.expect.code, c.name);
       }
     } finally {

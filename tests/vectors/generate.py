@@ -505,6 +505,23 @@ def admitted(blocks, ip, not_before, now):
     return "valid" if any(client.version == n.version and client in n for n in nets) else "ip_not_allowed"
 
 
+def decided(key, request, blocks, ip, not_before, now):
+    """A whole use: lifecycle first, then the restrictions, then environment and scopes
+    (exact scopes only here; RFC 3339 strings with Z compare in time order)."""
+    if key["revoked_at"] is not None:
+        return "revoked"
+    if key["expires_at"] is not None and key["expires_at"] <= now:
+        return "expired"
+    restricted = admitted(blocks, ip, not_before, now)
+    if restricted != "valid":
+        return restricted
+    if key["env"] != request["env"]:
+        return "wrong_environment"
+    if any(s not in key["scopes"] for s in request["scopes"]):
+        return "insufficient_scope"
+    return "valid"
+
+
 def contained(outer, inner):
     """inner ⊆ outer, by collapsing outer's blocks (a different algorithm from keyward's)."""
     if not outer:
@@ -547,6 +564,32 @@ def restriction_cases():
         return t  # RFC 3339 strings with Z compare in time order
     cases = [{"name": n, "input": {"allowed_ips": b, "ip": ip, "not_before": nb, "now": now},
               "expect": {"code": admitted(b, ip, nb and stamp(nb), stamp(now))}} for n, b, ip, nb in use]
+    # A whole use, in the order every front end decides it: revoked, expired, not_before,
+    # the address, the environment, the scopes. `key` is the record's lifecycle (default:
+    # a live key holding scans:read, never expiring), `request` what the use asks
+    # (default: env live, no scope).
+    earlier, later = "2026-06-01T11:00:00Z", "2026-07-01T00:00:00Z"
+    inside, outside = "203.0.113.9", "198.51.100.1"
+    net = ["203.0.113.0/24"]
+    order = [
+        ("revoked before the address", net, outside, None, {"revoked_at": earlier}, {}),
+        ("revoked with an unknown address", net, None, None, {"revoked_at": earlier}, {}),
+        ("revoked before not_before", [], None, later, {"revoked_at": earlier}, {}),
+        ("expired before not_before", [], None, later, {"expires_at": earlier}, {}),
+        ("expired before the address", net, outside, None, {"expires_at": earlier}, {}),
+        ("the address before the environment", net, outside, None, {"env": "test"}, {}),
+        ("the address before a missing scope", net, outside, None, {}, {"scopes": ["scans:write"]}),
+        ("not_before before the environment", [], None, later, {"env": "test"}, {}),
+        ("inside the networks, the wrong environment", net, inside, None, {"env": "test"}, {}),
+        ("inside the networks, a missing scope", net, inside, None, {}, {"scopes": ["scans:write"]}),
+        ("inside the networks, the scope held", net, inside, None, {}, {"scopes": ["scans:read"]}),
+        ("a later expiry does not refuse", net, inside, None, {"expires_at": later}, {}),
+    ]
+    for n, b, ip, nb, key, request in order:
+        k = {"env": "live", "scopes": ["scans:read"], "expires_at": None, "revoked_at": None, **key}
+        r = {"env": "live", "scopes": [], **request}
+        cases.append({"name": n, "input": {"allowed_ips": b, "ip": ip, "not_before": nb, "now": now, "key": k, "request": r},
+                      "expect": {"code": decided(k, r, b, ip, nb, now)}})
     hundred = [f"10.{i}.0.0/16" for i in range(100)]
     cases.append({"name": "a hundred blocks, the last one matches", "input": {"allowed_ips": hundred, "ip": "10.99.1.1", "not_before": None, "now": now},
                   "expect": {"code": admitted(hundred, "10.99.1.1", None, now)}})

@@ -381,11 +381,44 @@ fn restriction_vectors() {
             };
             let client = input["ip"].as_str().and_then(client_ip);
             let now = parse_rfc3339(input["now"].as_str().unwrap()).unwrap();
-            let got = match restrictions.admit(client, now) {
-                Ok(()) => Code::Valid,
-                Err(refused) => refused.verdict().code(),
+            let want = case["expect"]["code"].as_str().unwrap();
+            if input.get("key").is_none() {
+                let got = match restrictions.admit(client, now) {
+                    Ok(()) => Code::Valid,
+                    Err(refused) => refused.verdict().code(),
+                };
+                assert_eq!(got.as_str(), want, "{name}");
+            }
+            // The whole use, in the one order (a live key holding scans:read by default).
+            let key = input.get("key");
+            let field = |f: &str| key.and_then(|k| k[f].as_str());
+            let time = |f: &str| field(f).map(|t| parse_rfc3339(t).unwrap());
+            let held = key.map_or_else(|| vec!["scans:read".to_owned()], |k| list(&k["scopes"]));
+            let held = ScopeSet::parse(&held).unwrap();
+            let hash = KeyHash::of("k");
+            let facts = keyward_core::KeyFacts {
+                hash: &hash,
+                env: field("env").unwrap_or("live"),
+                scopes: &held,
+                expires_at: time("expires_at"),
+                revoked_at: time("revoked_at"),
             };
-            assert_eq!(got.as_str(), case["expect"]["code"], "{name}");
+            let request = input.get("request");
+            let required: Vec<Scope> = request
+                .map_or_else(Vec::new, |r| list(&r["scopes"]))
+                .iter()
+                .map(|s| Scope::parse(s).unwrap())
+                .collect();
+            let env = request.and_then(|r| r["env"].as_str()).unwrap_or("live");
+            let got = keyward_core::decide_restricted(
+                Some(facts),
+                &restrictions,
+                client,
+                env,
+                &required,
+                now,
+            );
+            assert_eq!(got.code().as_str(), want, "{name}: the whole use");
         }
     }
 }
