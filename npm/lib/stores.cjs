@@ -198,8 +198,9 @@ function memoryStore(records = []) {
  * limits or credits are never answered from the cache: the Worker counts every use. A revocation
  * becomes visible here within `cacheTtlMs` plus the Worker's own revocation bound.
  * `url` and `token` default to `KEYWARD_URL` and `KEYWARD_TOKEN`; a missing one throws
- * at once. A Worker that fails or cannot be reached answers 503 `unavailable`: never a
- * pass.
+ * at once. A Worker that fails or cannot be reached answers 503 `unavailable`, and one
+ * that refuses the token (401/403: unknown, revoked, no `keys:verify`, or a verifier of
+ * another environment) 500 `verifier_refused`: never a pass.
  *
  * @example
  * const store = remoteStore({ url: 'https://keys.example.com', token: process.env.KEYWARD_TOKEN });
@@ -254,8 +255,17 @@ function remoteStore({
     } catch (cause) {
       throw new ApiKeyError('unavailable', undefined, { cause: { status: response.status, cause } });
     }
+    if (response.status === 401 || response.status === 403) {
+      // The Worker refused our own token (unknown, revoked, without keys:verify, of
+      // another environment than `env`): a configuration error, not an outage.
+      const error = answer?.error;
+      const said = typeof error?.code === 'string' ? `${error.code}: ${error.message}` : `HTTP ${response.status}`;
+      throw new ApiKeyError('verifier_refused', `${endpoint.origin} refused the verifier token (${said}); it needs keys:verify in the environment it verifies`, {
+        cause: { status: response.status, error },
+      });
+    }
     if (response.status !== 200) {
-      // 400: our request was refused; 401/403: the token lacks keys:verify; 5xx: a fault.
+      // 400: our request was refused; 429: the token is throttled; 5xx: a fault.
       throw new ApiKeyError('unavailable', undefined, { cause: { status: response.status, error: answer?.error } });
     }
     if (!answer || typeof answer.valid !== 'boolean' || typeof answer.code !== 'string'

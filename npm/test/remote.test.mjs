@@ -126,7 +126,6 @@ describe('remoteStore requests and answers', () => {
       ['html', { url, token: TOKEN }],
       ['garbage', { url, token: TOKEN }],
       ['hang', { url, token: TOKEN, timeoutMs: 200 }],
-      ['ok', { url, token: 'sk_root_wrong' }], // 401: the token is not accepted
       ['ok', { url: 'http://127.0.0.1:1', token: TOKEN }], // nobody listens
     ];
     for (const [mode, options] of cases) {
@@ -136,6 +135,14 @@ describe('remoteStore requests and answers', () => {
       peer.mode = 'ok';
       if (options.token === TOKEN && options.url === url) assert.equal((await store.verifyKey(live, ANY_ENV)).code, 'valid', `${mode}: the failure was not cached`);
     }
+  });
+
+  test('a token the service refuses (401) is 500 verifier_refused, a configuration error; not cached', async () => {
+    const store = remoteStore({ url, token: 'sk_root_wrong' });
+    const before = peer.requests.length;
+    await assert.rejects(store.verifyKey(live, ANY_ENV), (e) => e.code === 'verifier_refused' && e.status === 500 && e.cause.status === 401);
+    await assert.rejects(store.verifyKey(live, ANY_ENV), (e) => e.code === 'verifier_refused');
+    assert.equal(peer.requests.length, before + 2, 'each use asked again');
   });
 });
 

@@ -234,10 +234,40 @@ describe('remoteStore against the Worker under wrangler dev', { skip: missing ??
     assert.equal(ran, 1);
   });
 
-  test('a token without keys:verify, or a wrong token, fails closed with 503', async () => {
-    for (const token of [k.noVerify.key, createKey({ env: 'live' }).key]) {
+  test('a token the Worker refuses (no keys:verify, unknown, another environment\'s verifier) is 500 verifier_refused, never a pass', async () => {
+    const testVerifier = await create({ name: 'verifier test', scopes: ['keys:verify'], env: 'test' });
+    const refusals = [
+      [k.noVerify.key, ANY_ENV, 403, 'insufficient_scope'],
+      [createKey({ env: 'live' }).key, ANY_ENV, 401, 'unknown_key'],
+      // A verifier of the test environment asked about a live key: a configuration error.
+      [testVerifier.key, { env: 'live' }, 403, 'forbidden'],
+    ];
+    for (const [token, options, status, said] of refusals) {
       const store = remoteStore({ url: worker.url, token });
-      await assert.rejects(store.verifyKey(k.reader.key, ANY_ENV), (e) => e.code === 'unavailable' && e.status === 503 && [401, 403].includes(e.cause.status));
+      await assert.rejects(store.verifyKey(k.reader.key, options), (e) => e.code === 'verifier_refused' && e.status === 500
+        && e.cause.status === status && e.cause.error.code === said && e.message.includes(said) && !e.message.includes(token));
     }
+    // Through Express: the client sees the code's own sentence, the route never runs.
+    const mapp = express();
+    mapp.set('env', 'test');
+    let ran = 0;
+    mapp.get('/', apiKeyAuth({ store: remoteStore({ url: worker.url, token: testVerifier.key }), env: 'live' }), (req, res) => { ran += 1; res.json({}); });
+    mapp.use(apiKeyErrorHandler());
+    const msrv = mapp.listen(0, '127.0.0.1');
+    await new Promise((r) => msrv.once('listening', r));
+    try {
+      const r = await fetch(`http://127.0.0.1:${msrv.address().port}/`, { headers: { authorization: `Bearer ${k.reader.key}` } });
+      assert.equal(r.status, 500);
+      const body = await r.json();
+      assert.equal(body.error.code, 'verifier_refused');
+      assert.ok(!body.error.message.includes('environment'), 'the configuration is not told to the client');
+    } finally {
+      msrv.closeAllConnections();
+      msrv.close();
+    }
+    assert.equal(ran, 0);
+    // The same store with the test environment is a valid verifier.
+    const ok = await remoteStore({ url: worker.url, token: testVerifier.key }).verifyKey(k.test.key, { env: 'test' });
+    assert.equal(ok.code, 'valid');
   });
 });

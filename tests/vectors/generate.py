@@ -439,6 +439,7 @@ def main():
         ("internal", 500, None, False), ("unavailable", 503, None, False),
         ("usage_exceeded", 429, None, False),
         ("ip_not_allowed", 403, None, False), ("not_yet_valid", 401, "invalid_token", True),
+        ("verifier_refused", 500, None, False),
     ]
     write("codes.json", [{"name": c, "input": c, "expect": {"status": st, "bearer_error": be, "challenge": ch}}
                          for c, st, be, ch in codes])

@@ -121,6 +121,10 @@ codes! {
     IpNotAllowed = "ip_not_allowed", 403, None, false, "the API key may not be used from this address";
     /// The key's `not_before` time has not come yet.
     NotYetValid = "not_yet_valid", 401, INVALID_TOKEN, true, "the API key is not valid yet";
+    /// The key service refused the calling service's own credential (a verifier token
+    /// that is unknown, revoked, lacks `keys:verify`, or verifies another environment):
+    /// a configuration error of the service, which retrying does not mend.
+    VerifierRefused = "verifier_refused", 500, None, false, "the key service refused this service's verifier credential";
 }
 
 /// The error for a string that is not a known code.
