@@ -58,46 +58,9 @@ export declare class KeywardOptionError extends TypeError {
 /** RFC 3339 time, as records store them. */
 export type Rfc3339 = string;
 
-/** The core's KeyRecord: what is stored about a key (never the key), snake_case as in every language. */
-export interface KeyRecord {
-  /** `key_` + 16 base62 characters. */
-  id: string;
-  /** Lowercase hex SHA-256 of the key. */
-  hash: string;
-  /** `{vendor}_{env}_` + 4 characters of the secret. */
-  hint: string;
-  name: string;
-  owner: string;
-  scopes: string[];
-  env: string;
-  created_at: Rfc3339;
-  expires_at?: Rfc3339 | null;
-  last_used_at?: Rfc3339 | null;
-  revoked_at?: Rfc3339 | null;
-  revoked_by?: string | null;
-  revocation_reason?: string | null;
-  rotated_to?: string | null;
-  rotated_from?: string | null;
-  metadata?: Record<string, unknown>;
-  /** Named rate limits: at most `limit` units in any rolling `period` (`30s`, `1m`, `1h`, `1d`). */
-  rate_limits?: RateLimitRule[];
-  /** The previous format's single limit, counted as the limit `default`. */
-  rate_limit?: { requests: number; window_seconds: number } | null;
-  /** Usage credits (memoryStore and the Worker spend them; a store of your own cannot). */
-  credits?: {
-    remaining: number;
-    refill?: { amount: number; interval: 'day' | 'month' } | null;
-    alert_below?: number | null;
-    period?: string | null;
-    alerted?: string | null;
-  } | null;
-  /** Allowed client networks: CIDR blocks (a bare address is its /32 or /128), at most 100. */
-  allowed_ips?: string[];
-  /** Before this time the key is refused `not_yet_valid`. */
-  not_before?: Rfc3339 | null;
-  /** The roles the key was minted with (their scopes are in `scopes`). */
-  roles?: string[];
-}
+/** The core's KeyRecord: what is stored about a key (never the key), snake_case as in every language. Generated from the Rust type (record.d.ts). */
+export type { KeyRecord } from './record.js';
+import type { KeyRecord } from './record.js';
 
 /** A named rate limit. */
 export interface RateLimitRule {

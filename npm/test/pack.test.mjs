@@ -23,7 +23,8 @@ test('npm pack holds the WebAssembly, the JS, the typings and nothing else', () 
     assert.ok(files.includes(f), `${f} in ${files.join(', ')}`);
   }
   for (const f of files) assert.ok(!/^(test|bench|scripts|node_modules)\//.test(f), `${f} should not be published`);
-  assert.ok(info.size < 400_000, `tarball is ${info.size} bytes`);
+  // About 401 kB: the .wasm and its base64 copy for bundlers and Deno (load-bytes.mjs).
+  assert.ok(info.size < 410_000, `tarball is ${info.size} bytes`);
 });
 
 test('the tarball installs offline into an empty project and works with no build step', () => {

@@ -390,6 +390,7 @@ impl FromStr for Refill {
 
 /// A key's usage credits: its settings and its balance.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Credits {
     /// The balance.
     pub remaining: u64,

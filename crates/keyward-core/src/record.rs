@@ -138,10 +138,15 @@ pub fn effective_limits(rate_limits: &[NamedLimit], legacy: Option<RateLimit>) -
 ///
 /// Times serialise as RFC 3339 strings; field names are snake_case in every language.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct KeyRecord {
     /// Public id.
     pub id: KeyId,
-    /// SHA-256 of the key: storage is addressed by it.
+    /// SHA-256 of the key (lowercase hex): storage is addressed by it.
+    #[cfg_attr(
+        feature = "schema",
+        schemars(with = "String", regex(pattern = "^[0-9a-f]{64}$"))
+    )]
     pub hash: KeyHash,
     /// `{vendor}_{env}_` and 4 characters of the secret.
     pub hint: String,
@@ -155,15 +160,19 @@ pub struct KeyRecord {
     pub env: String,
     /// When it was made.
     #[serde(with = "crate::time::rfc3339")]
+    #[cfg_attr(feature = "schema", schemars(with = "DateTime<Utc>"))]
     pub created_at: DateTime<Utc>,
     /// When it stops working, if ever.
     #[serde(default, with = "crate::time::rfc3339_option")]
+    #[cfg_attr(feature = "schema", schemars(with = "Option<DateTime<Utc>>"))]
     pub expires_at: Option<DateTime<Utc>>,
     /// When it was last used (updated in batches).
     #[serde(default, with = "crate::time::rfc3339_option")]
+    #[cfg_attr(feature = "schema", schemars(with = "Option<DateTime<Utc>>"))]
     pub last_used_at: Option<DateTime<Utc>>,
     /// When it was revoked.
     #[serde(default, with = "crate::time::rfc3339_option")]
+    #[cfg_attr(feature = "schema", schemars(with = "Option<DateTime<Utc>>"))]
     pub revoked_at: Option<DateTime<Utc>>,
     /// Who revoked it (a key id, `root`, or a leak reporter).
     #[serde(default)]
@@ -203,6 +212,7 @@ pub struct KeyRecord {
         with = "crate::time::rfc3339_option",
         skip_serializing_if = "Option::is_none"
     )]
+    #[cfg_attr(feature = "schema", schemars(with = "Option<DateTime<Utc>>"))]
     pub not_before: Option<DateTime<Utc>>,
     /// The roles the key was minted with (their scopes are in `scopes`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

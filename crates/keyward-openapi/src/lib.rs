@@ -547,7 +547,24 @@ pub fn document() -> Value {
     })
 }
 
-/// The document as the committed file holds it: pretty JSON and a final newline.
+/// The JSON Schema (2020-12) of a key record as it is stored and as a store of the npm
+/// package's user returns it (`keyward_core::KeyRecord`): the npm package's `KeyRecord`
+/// type is generated from it (`npm/key-record.schema.json`, committed; a test keeps it
+/// current).
+pub fn key_record_schema() -> Value {
+    let settings = SchemaSettings::draft2020_12();
+    let mut g = SchemaGenerator::new(settings);
+    g.root_schema_for::<keyward_core::KeyRecord>().to_value()
+}
+
+/// [`key_record_schema`] as the committed file holds it (pretty, with a final newline).
+pub fn key_record_schema_text() -> String {
+    let mut text = serde_json::to_string_pretty(&key_record_schema()).unwrap_or_default();
+    text.push('\n');
+    text
+}
+
+/// [`document`] as the committed file holds it (pretty, with a final newline).
 pub fn document_text() -> String {
     let mut text = serde_json::to_string_pretty(&document()).unwrap_or_default();
     text.push('\n');

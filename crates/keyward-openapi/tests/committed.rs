@@ -29,3 +29,12 @@ fn every_route_is_an_operation_and_every_operation_a_route() {
     routed.sort();
     assert_eq!(documented, routed);
 }
+
+#[test]
+fn npm_key_record_schema_is_current() {
+    let committed = include_str!("../../../npm/key-record.schema.json");
+    assert!(
+        committed == keyward_openapi::key_record_schema_text(),
+        "npm/key-record.schema.json is out of date: run `cargo run -p keyward-openapi -- --key-record > npm/key-record.schema.json`"
+    );
+}

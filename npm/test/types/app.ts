@@ -9,15 +9,19 @@ const record: KeyRecord = {
   id: 'key_0123456789abcdef', hash, hint, name: 'ci', owner: 'team-a',
   scopes: ['scans:read'], env: 'live', created_at: new Date().toISOString(),
 };
-const store = memoryStore([record]);
+// The generated type (record.d.ts, from the Rust schema) has the restrictions.
+const fenced: KeyRecord = { ...record, allowed_ips: ['203.0.113.0/24'], not_before: null, roles: ['reader'] };
+// @ts-expect-error a camelCase field is no field of a key record
+const camel: KeyRecord = { ...record, revokedAt: null };
+const store = memoryStore([record, fenced, camel]);
 const db: KeyStore = { findByHash: async (h: string) => (h === hash ? record : null) };
 const status: number = codes.unknown_key.status;
-const v = verify(record, { env: 'live', scopes: ['scans:read'] });
+const v = verify(record, { env: 'live', scopes: ['scans:read'], ip: '203.0.113.9' });
 const ok: boolean = v.valid && hasScope(record.scopes, 'scans:read') && parseKey(key).env === 'live' && hashKey(key) === hash;
 
 const app = express();
 app.use(apiKeyAuth({ store, env: 'live', onUse: (e: AuditEvent) => console.log(e.key_id, e.status) }));
-app.use('/db', apiKeyAuth({ store: db, env: { any: true } }));
+app.use('/db', apiKeyAuth({ store: db, env: { any: true }, clientIp: (req) => req.socket.remoteAddress }));
 app.use('/remote', apiKeyAuth({ store: remoteStore({ url: 'http://127.0.0.1:8787', token: 't', cacheTtlMs: 1000 }), env: 'live' }));
 app.get('/scans', requireScope('scans:read'), (req, res) => {
   // Declaration merging: req.apiKey is typed.
