@@ -248,20 +248,19 @@ function allowedNetworks(list) {
 }
 
 /**
- * A record's restrictions as the core's calls take them: `{notBefore, allowed}` (epoch
- * ms or NaN, and the parsed networks), or a string saying which field is not readable.
+ * A record's allowed networks as the core's calls take them, or a string saying why
+ * they cannot be read (`not_before` is read by recordTime).
  */
-function recordRestrictions(record) {
-  const notBefore = recordTime(record.not_before);
-  if (notBefore === undefined) return "'not_before' is not an RFC 3339 time";
+function recordAllowed(record) {
+  const list = record.allowed_ips;
+  if (list === undefined) return NO_ALLOWED;
   let allowed;
   try {
-    allowed = allowedNetworks(record.allowed_ips);
+    allowed = allowedNetworks(list);
   } catch (e) {
     return e.message;
   }
-  if (allowed === undefined) return "'allowed_ips' is not a list of CIDR blocks";
-  return { notBefore, allowed };
+  return allowed === undefined ? "'allowed_ips' is not a list of CIDR blocks" : allowed;
 }
 
 /** The client address option: a string, or null/undefined for unknown. */
@@ -303,12 +302,11 @@ function verify(record, { env, scopes = [], now, ip } = {}) {
     const revoked = recordTime(record.revoked_at);
     if (expires === undefined) throw new ApiKeyError('invalid_request', "not a keyward key record: 'expires_at' is not an RFC 3339 time");
     if (revoked === undefined) throw new ApiKeyError('invalid_request', "not a keyward key record: 'revoked_at' is not an RFC 3339 time");
-    const restrictions = recordRestrictions(record);
-    if (typeof restrictions === 'string') throw new ApiKeyError('invalid_request', `not a keyward key record: ${restrictions}`);
-    o = call(
-      wasm.decideRecord, record.env, heldScopes(record.scopes), expires, revoked, restrictions.notBefore,
-      restrictions.allowed, client, rule, needed, at, verifyOut,
-    );
+    const notBefore = recordTime(record.not_before);
+    if (notBefore === undefined) throw new ApiKeyError('invalid_request', "not a keyward key record: 'not_before' is not an RFC 3339 time");
+    const allowed = recordAllowed(record);
+    if (typeof allowed === 'string') throw new ApiKeyError('invalid_request', `not a keyward key record: ${allowed}`);
+    o = call(wasm.decideRecord, record.env, heldScopes(record.scopes), expires, revoked, notBefore, allowed, client, rule, needed, at, verifyOut);
   }
   const code = codeAt(o);
   const result = { valid: code === 'valid', code, message: CODE_INFO.get(code).message };
@@ -367,7 +365,7 @@ module.exports = {
   envArgument,
   requiredScopes,
   heldScopes,
-  recordRestrictions,
+  recordAllowed,
   clientAddress,
   NO_SCOPES,
   NO_HELD,

@@ -243,10 +243,13 @@ function apiKeyAuth(options) {
         o = table.table.checkRequest(auth, apiKey, wantEnv, NO_SCOPES, state.time, units, undefined, out);
         // The address is read only when the key's allowed networks ask for it.
         if (o % 256 === IP_NOT_ALLOWED) {
-          o = withAddress((ip) => table.table.checkRequest(auth, apiKey, wantEnv, NO_SCOPES, state.time, units, ip, out), () => clientIp(req));
+          o = withAddress(o, (ip) => table.table.checkRequest(auth, apiKey, wantEnv, NO_SCOPES, state.time, units, ip, out), () => clientIp(req));
         }
       } else {
-        o = withAddress((ip) => table.table.check(key, wantEnv, NO_SCOPES, state.time, units, ip, out), () => clientIp(req));
+        o = table.table.check(key, wantEnv, NO_SCOPES, state.time, units, undefined, out);
+        if (o % 256 === IP_NOT_ALLOWED) {
+          o = withAddress(o, (ip) => table.table.check(key, wantEnv, NO_SCOPES, state.time, units, ip, out), () => clientIp(req));
+        }
       }
       return fromTable(req, res, state, o, next);
     }

@@ -6,20 +6,20 @@ const { wasm, CODE_INFO } = require('./wasm.cjs');
 const { ApiKeyError, KeywardOptionError, fromWasm } = require('./errors.cjs');
 const {
   millis, codeAt, countedAt, missingAt, slotAt, codeOf, recordTime, unknownFields, unknownFieldsMessage, envArgument,
-  requiredScopes, checkCost, recordRestrictions, clientAddress, NO_SCOPES, NO_HELD, NO_ALLOWED,
+  requiredScopes, checkCost, recordAllowed, clientAddress, NO_SCOPES, NO_HELD, NO_ALLOWED,
 } = require('./core.cjs');
 
 const IP_NOT_ALLOWED = 'ip_not_allowed';
 
 /**
- * Runs a check `decide(client)` first without the client's address, which costs a read
- * (Express's `req.ip` parses X-Forwarded-For under `trust proxy`): the core asks for it
- * only by refusing `ip_not_allowed`, for a record with allowed networks, and a refused
- * use counts nothing. Then, if `address()` knows the address, once more with it.
- * Returns the outcome; `address()` that throws is an unknown address (refused).
+ * After a check whose outcome `o` was decided without the client's address, which costs
+ * a read (Express's `req.ip` parses X-Forwarded-For under `trust proxy`): the core asks
+ * for it only by refusing `ip_not_allowed`, for a record with allowed networks, and a
+ * refused use counts nothing. Then, if `address()` knows the address, `decide(ip)` once
+ * more with it. Returns the outcome; `address()` that throws is an unknown address
+ * (refused).
  */
-function withAddress(decide, address) {
-  const o = decide(undefined);
+function withAddress(o, decide, address) {
   if (address === undefined || codeAt(o) !== IP_NOT_ALLOWED) return o;
   let ip;
   try {
@@ -114,11 +114,14 @@ function decideFound(check, record, env, now, address) {
   if (expires === undefined) throw new ApiKeyError('internal', "the record's expires_at is not an RFC 3339 time");
   const revoked = recordTime(record.revoked_at);
   if (revoked === undefined) throw new ApiKeyError('internal', "the record's revoked_at is not an RFC 3339 time");
-  const r = recordRestrictions(record);
-  if (typeof r === 'string') throw new ApiKeyError('internal', `the record's restrictions: ${r}`);
-  const { hash } = record;
-  const recordEnv = record.env;
-  return withAddress((ip) => check.decide(hash, recordEnv, expires, revoked, r.notBefore, r.allowed, ip, env, now), address);
+  const notBefore = recordTime(record.not_before);
+  if (notBefore === undefined) throw new ApiKeyError('internal', "the record's not_before is not an RFC 3339 time");
+  const allowed = recordAllowed(record);
+  if (typeof allowed === 'string') throw new ApiKeyError('internal', `the record's restrictions: ${allowed}`);
+  const o = check.decide(record.hash, record.env, expires, revoked, notBefore, allowed, undefined, env, now);
+  // The address is read only when the record's allowed networks ask for it.
+  if (codeAt(o) !== IP_NOT_ALLOWED) return o;
+  return withAddress(o, (ip) => check.decide(record.hash, record.env, expires, revoked, notBefore, allowed, ip, env, now), address);
 }
 
 /**

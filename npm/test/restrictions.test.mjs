@@ -192,6 +192,30 @@ describe('each refusal, performed over HTTP', () => {
     assert.equal(ran, 2);
   });
 
+  test('Express with getKey and clientIp of its own: the same refusals (memoryStore and a store of your own)', async () => {
+    const { key, record } = keyWith({ allowed_ips: ['2001:db8::/32'] });
+    const own = { findByHash: (h) => (h === record.hash ? record : null) };
+    const app = express();
+    const options = { env: 'live', getKey: (req) => req.headers['x-token'], clientIp: (req) => req.headers['x-peer'] };
+    app.get('/mem', apiKeyAuth({ store: memoryStore([record]), ...options }), (req, res) => res.json({}));
+    app.get('/own', apiKeyAuth({ store: own, ...options }), (req, res) => res.json({}));
+    app.use(apiKeyErrorHandler());
+    const { url, close } = await listen(app);
+    const at = async (path, peer) => {
+      const r = await fetch(url + path, { headers: { 'x-token': key, ...(peer ? { 'x-peer': peer } : {}) } });
+      return r.status === 200 ? 'valid' : (await r.json()).error.code;
+    };
+    try {
+      for (const path of ['/mem', '/own']) {
+        assert.equal(await at(path, '2001:db8::7'), 'valid', path);
+        assert.equal(await at(path, '2001:db9::7'), 'ip_not_allowed', path);
+        assert.equal(await at(path), 'ip_not_allowed', `${path}: unknown`);
+      }
+    } finally {
+      await close();
+    }
+  });
+
   test('Express over IPv6: the socket\'s IPv4-mapped peer (::ffff:127.0.0.1) matches its IPv4 block', async (t) => {
     const { key, record } = keyWith({ allowed_ips: ['127.0.0.0/8'] });
     const other = keyWith({ allowed_ips: ['10.0.0.0/8'] });
