@@ -191,7 +191,12 @@ export interface StoreVerdict {
   valid: boolean;
   code: Code;
   message: string;
+  /** The key found (also for a refused one that was found). */
   key?: ApiKeyInfo;
+  /** A refused key that was found without its info (remoteStore, a store of your own): its id. */
+  keyId?: string;
+  /** A refused key that parsed: its hint (safe to log). */
+  hint?: string;
   scope?: string;
   /** For a key with rate limits: each limit's status after this use. */
   ratelimits?: RateLimitStatus[];
@@ -216,8 +221,49 @@ export interface KeyStore {
   findByHash(hash: string): KeyRecord | null | undefined | Promise<KeyRecord | null | undefined>;
 }
 
+/** What every store's check takes. */
+export interface VerifyOptions {
+  /** Required: the environment keys must belong to, or `{ any: true }` (`''` throws). */
+  env: string | { any: true };
+  /** Every scope the use needs (pass the same array each time: it is parsed once). */
+  scopes?: readonly string[];
+  now?: Date | number;
+  /** Units this use costs against the key's limits and credits, 1 to 1000. Default 1. */
+  cost?: number;
+  /**
+   * The client's address, or a function giving it (read only for a key with
+   * `allowed_ips`). Undefined is unknown: such a key is refused `ip_not_allowed`.
+   */
+  ip?: string | null | (() => string | null | undefined);
+}
+
+/**
+ * One store interface: memoryStore(), remoteStore() and findByHashStore(yours) each
+ * answer these two calls with the same verdicts; the middleware asks any of them alike.
+ */
+export interface VerifyingStore {
+  /** Checks a presented key. */
+  verifyKey(key: string, options: VerifyOptions): StoreVerdict | Promise<StoreVerdict>;
+  /**
+   * Checks a request's credential: its `Authorization` and `X-API-Key` values (undefined
+   * when absent, repeated lines joined with ", "), exactly one credential by the core's rule.
+   */
+  verifyHeaders(authorization: string | undefined, apiKey: string | undefined, options: VerifyOptions): StoreVerdict | Promise<StoreVerdict>;
+}
+
+/**
+ * A store of your own as a keyward store (the middleware makes it from `{findByHash}`
+ * itself): parse, hash, your lookup, the core's decision with the record's restrictions,
+ * its rate limits counted in this process. One per store object.
+ *
+ * @example
+ * const keys = findByHashStore({ findByHash: (hash) => db.keys.findOne({ hash }) });
+ * const verdict = await keys.verifyKey(key, { env: 'live', scopes: ['scans:read'], ip: req.ip });
+ */
+export declare function findByHashStore(store: KeyStore): KeyStore & VerifyingStore;
+
 /** Records in memory, inside WebAssembly (tests, small apps). */
-export interface MemoryStore extends KeyStore {
+export interface MemoryStore extends KeyStore, VerifyingStore {
   /** Adds a record, or replaces the one with the same hash. */
   add(record: KeyRecord): MemoryStore;
   /** Removes the record with this hash. */
@@ -228,7 +274,8 @@ export interface MemoryStore extends KeyStore {
    * The whole check in one call into WebAssembly. `env` is required (`''` throws). Pass
    * the same `scopes` array each time.
    */
-  verifyKey(key: string, options: { env: string | { any: true }; scopes?: readonly string[]; now?: Date | number; cost?: number; ip?: string | null }): StoreVerdict;
+  verifyKey(key: string, options: VerifyOptions): StoreVerdict;
+  verifyHeaders(authorization: string | undefined, apiKey: string | undefined, options: VerifyOptions): StoreVerdict;
 }
 
 /**
@@ -240,9 +287,13 @@ export interface MemoryStore extends KeyStore {
 export declare function memoryStore(records?: readonly KeyRecord[]): MemoryStore;
 
 /** keyward's Worker as a store, through `POST /v1/verify`. */
-export interface RemoteStore {
-  /** Asks the Worker (or the cache). Rejects with ApiKeyError `unavailable` on a fault. */
-  verifyKey(key: string, options: { env: string | { any: true }; cost?: number; ip?: string | null }): Promise<StoreVerdict>;
+export interface RemoteStore extends VerifyingStore {
+  /**
+   * Asks the Worker (or the cache). Rejects with ApiKeyError `unavailable` on a fault,
+   * `verifier_refused` when the Worker refuses the token. `scopes` are for requireScope.
+   */
+  verifyKey(key: string, options: VerifyOptions): Promise<StoreVerdict>;
+  verifyHeaders(authorization: string | undefined, apiKey: string | undefined, options: VerifyOptions): Promise<StoreVerdict>;
   /** Forgets cached verdicts. */
   clear(): void;
 }

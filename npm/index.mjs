@@ -4,5 +4,5 @@ import keyward from './lib/index.cjs';
 
 export const {
   createKey, parseKey, hashKey, parseScope, hasScope, verify, wwwAuthenticate, codes,
-  ApiKeyError, KeywardOptionError, memoryStore, remoteStore,
+  ApiKeyError, KeywardOptionError, memoryStore, remoteStore, findByHashStore,
 } = keyward;

@@ -2,28 +2,12 @@
 // Express (and plain node:http) middleware: apiKeyAuth, requireScope, apiKeyErrorHandler.
 // Only Node's own req/res are used, so it works under Express 4 and 5, Connect and
 // node:http alike.
-const { wasm, CODE_INFO, CODE_LIST } = require('./wasm.cjs');
+const { wasm, CODE_INFO } = require('./wasm.cjs');
 const { ApiKeyError, KeywardOptionError, fromWasm } = require('./errors.cjs');
+const { memoryStore, remoteStore, findByHashStore } = require('./stores.cjs');
 const {
-  kTable, kRemote, info, memoryStore, remoteStore, decideFound, usageOf, meterRecord, withAddress,
-} = require('./stores.cjs');
-const {
-  codeAt, countedAt, slotAt, codeOf, envArgument, NO_SCOPES, checkCost, heldScopes,
+  codeOf, envArgument, checkCost, heldScopes,
 } = require('./core.cjs');
-
-/** The index of `ip_not_allowed` in the code table (an outcome's low byte). */
-const IP_NOT_ALLOWED = CODE_LIST.findIndex((row) => row.code === 'ip_not_allowed');
-
-/** Rate-limit windows of records from stores of the app's own, one meter per store. */
-const meters = new WeakMap();
-function meterOf(store) {
-  let m = meters.get(store);
-  if (m === undefined) {
-    m = new wasm.Meter();
-    meters.set(store, m);
-  }
-  return m;
-}
 
 /** Sets a counted use's RateLimit headers on the response. */
 function setHeaders(res, headers) {
@@ -130,16 +114,14 @@ function apiKeyAuth(options) {
   if (typeof cost !== 'function') checkCost(cost);
   const costOf = typeof cost === 'function' ? cost : () => cost;
   if (store === null || typeof store !== 'object') throw new KeywardOptionError('store', 'is required: memoryStore(), remoteStore() or an object with findByHash(hash)');
-  const table = store[kTable];
-  const remote = store[kRemote];
-  if (!table && !remote && typeof store.findByHash !== 'function') throw new KeywardOptionError('store', 'must have a findByHash(hash) method');
+  // One store interface: memoryStore, remoteStore and any store answering verifyKey
+  // are asked as they are; a {findByHash} store of the app's own is made one.
+  const keys = typeof store.verifyHeaders === 'function' ? store : findByHashStore(store);
   // The same rule as everywhere: '' and undefined throw; { any: true } is ''.
-  const wantEnv = envArgument(env);
+  envArgument(env);
   if (getKey !== undefined && typeof getKey !== 'function') throw new KeywardOptionError('getKey', 'must be a function (req) => string | undefined');
   if (typeof requestProperty !== 'string' || requestProperty === '') throw new KeywardOptionError('requestProperty', 'must be a non-empty string');
   if (onUse !== undefined && typeof onUse !== 'function') throw new KeywardOptionError('onUse', 'must be a function (event) => void');
-  // Synchronous paths share one outcome; a lookup that awaits gets its own.
-  const out = new wasm.Check();
 
   function track(req, res, state) {
     req[kState] = state;
@@ -155,61 +137,36 @@ function apiKeyAuth(options) {
     }
   }
 
-  function accept(req, res, state, keyInfo, next, headers) {
-    state.code = 'valid';
-    state.info = keyInfo;
-    state.keyId = keyInfo.id;
-    req[requestProperty] = keyInfo;
-    setHeaders(res, headers);
-    next();
-  }
-
   function refuse(state, code, next, message, options, headers) {
     state.code = code;
     next(refusal(code, message, options, headers));
   }
 
-  /** After a memoryStore check whose outcome is `o` (and the rest in `out`). */
-  function fromTable(req, res, state, o, next) {
-    const code = codeAt(o);
-    const headers = countedAt(o) ? usageOf(out, state.time).headers : undefined;
-    const slot = slotAt(o);
-    if (slot >= 0) {
-      const keyInfo = table.infos[slot];
-      state.keyId = keyInfo.id;
-      state.hint = keyInfo.hint;
-      if (code === 'valid') return accept(req, res, state, keyInfo, next, headers);
-    } else if (out.parsed) {
-      // The key parsed (the core checked it): its hint is safe to log.
-      state.hint = out.hint;
+  /** After the store's verdict `v` (the same shape from every store). */
+  function settle(req, res, state, v, next) {
+    const found = v.key;
+    if (found !== undefined) {
+      state.keyId = found.id;
+      state.hint = found.hint;
+    } else {
+      if (v.keyId !== undefined) state.keyId = v.keyId;
+      if (v.hint !== undefined) state.hint = v.hint;
     }
-    return refuse(state, code, next, out.note, undefined, headers);
+    if (v.valid) {
+      state.code = 'valid';
+      state.info = found;
+      req[requestProperty] = found;
+      setHeaders(res, v.headers);
+      return next();
+    }
+    return refuse(state, v.code, next, v.message, v.scope === undefined ? undefined : { scope: v.scope }, v.headers);
   }
 
-  /** After the lookup of a presented key in `check` found `record` (or nothing). */
-  function fromRecord(req, res, state, check, record, units, next) {
-    let o;
-    try {
-      o = decideFound(check, record, wantEnv, state.time, () => clientIp(req));
-      if (codeAt(o) === 'valid') o = meterRecord(meterOf(store), check, record, units, state.time, o);
-    } catch (e) {
-      // The store returned something that is not a key record: a fault, not a pass.
-      state.code = 'internal';
-      return next(e instanceof ApiKeyError ? e : new ApiKeyError('internal', undefined, { cause: fromWasm(e) }));
-    }
-    const code = codeAt(o);
-    if (code !== 'unknown_key') state.keyId = record.id;
-    const headers = countedAt(o) ? usageOf(check, state.time).headers : undefined;
-    if (code !== 'valid') {
-      if (state.hint === undefined) state.hint = check.hint;
-      return refuse(state, code, next, undefined, undefined, headers);
-    }
-    accept(req, res, state, infoFor(record), next, headers);
-  }
-
-  function unavailable(state, next, cause) {
-    state.code = 'unavailable';
-    next(cause instanceof ApiKeyError ? cause : new ApiKeyError('unavailable', undefined, { cause }));
+  /** A store that threw or rejected: its ApiKeyError (internal, unavailable, ...), else 503. */
+  function fault(state, next, e) {
+    const err = e instanceof ApiKeyError ? e : new ApiKeyError('unavailable', undefined, { cause: e });
+    state.code = err.code;
+    next(err);
   }
 
   return function keywardApiKeyAuth(req, res, next) {
@@ -234,110 +191,24 @@ function apiKeyAuth(options) {
         return next(new ApiKeyError('internal', e.message));
       }
     }
-    if (table) {
-      // memoryStore: credential, parse, checksum, hash, lookup, decision and counting in
-      // one call.
-      let o;
-      if (key === undefined) {
-        const [auth, apiKey] = headerValues(req);
-        o = table.table.checkRequest(auth, apiKey, wantEnv, NO_SCOPES, state.time, units, undefined, out);
-        // The address is read only when the key's allowed networks ask for it.
-        if (o % 256 === IP_NOT_ALLOWED) {
-          o = withAddress(o, (ip) => table.table.checkRequest(auth, apiKey, wantEnv, NO_SCOPES, state.time, units, ip, out), () => clientIp(req));
-        }
-      } else {
-        o = table.table.check(key, wantEnv, NO_SCOPES, state.time, units, undefined, out);
-        if (o % 256 === IP_NOT_ALLOWED) {
-          o = withAddress(o, (ip) => table.table.check(key, wantEnv, NO_SCOPES, state.time, units, ip, out), () => clientIp(req));
-        }
-      }
-      return fromTable(req, res, state, o, next);
-    }
-    if (remote) {
-      if (key === undefined) {
-        const [auth, apiKey] = headerValues(req);
-        key = wasm.credential(auth, apiKey, out);
-        if (key === undefined) return refuse(state, codeOf(out), next, out.note);
-      }
-      // Junk and typos are refused before any request to the Worker.
-      const presented = codeAt(out.present(key));
-      if (presented !== 'valid') return refuse(state, presented, next);
-      state.hint = out.hint;
-      let ip;
-      try {
-        ip = clientIp(req) ?? undefined;
-      } catch {
-        // Unknown: a key with allowed networks is refused.
-      }
-      return remote(key, out.hash, wantEnv, units, typeof ip === 'string' ? ip : undefined).then((v) => {
-        if (v.keyId) state.keyId = v.keyId;
-        if (v.code === 'valid') return accept(req, res, state, v.key, next, v.headers);
-        refuse(state, v.code, next, v.message, undefined, v.headers);
-      }, (e) => unavailable(state, next, e));
-    }
-
-    // A store of the user's own: the credential, parsed and hashed in one call (junk and
-    // typos are refused before any storage read), then the lookup, then the decision.
-    let o;
-    if (key === undefined) {
-      const [auth, apiKey] = headerValues(req);
-      o = out.presentRequest(auth, apiKey);
-    } else {
-      o = out.present(key);
-    }
-    const presented = codeAt(o);
-    if (presented !== 'valid') {
-      if (out.parsed) state.hint = out.hint;
-      return refuse(state, presented, next, out.note);
-    }
-    const hash = out.hash;
-    if (onUse) state.hint = out.hint;
-    let found;
+    let v;
     try {
-      found = store.findByHash(hash);
-    } catch (cause) {
-      return unavailable(state, next, cause);
+      // The client's address is read only for a key with allowed networks.
+      const asked = { env, cost: units, now: state.time, ip: () => clientIp(req) };
+      if (key !== undefined) {
+        v = keys.verifyKey(key, asked);
+      } else {
+        const [auth, apiKey] = headerValues(req);
+        v = keys.verifyHeaders(auth, apiKey, asked);
+      }
+    } catch (e) {
+      return fault(state, next, e);
     }
-    if (found && typeof found.then === 'function') {
-      // Other requests run while this one waits: it keeps its own outcome.
-      const check = out.keep();
-      return Promise.resolve(found).then(
-        (record) => {
-          try {
-            fromRecord(req, res, state, check, record, units, next);
-          } finally {
-            check.free();
-          }
-        },
-        (cause) => {
-          check.free();
-          unavailable(state, next, cause);
-        },
-      );
+    if (v !== null && typeof v.then === 'function') {
+      return v.then((verdict) => settle(req, res, state, verdict, next), (e) => fault(state, next, e));
     }
-    fromRecord(req, res, state, out, found, units, next);
+    return settle(req, res, state, v, next);
   };
-}
-
-/**
- * `req.apiKey` for a record of the user's own store, reused while the record's fields are
- * unchanged: a database returns a new object each time, and requireScope's per-key memo
- * then still applies.
- */
-const INFOS_MAX = 10000;
-const infos = new Map();
-function infoFor(record) {
-  const cached = infos.get(record.id);
-  const scopes = record.scopes;
-  if (cached !== undefined && cached.owner === record.owner && cached.env === record.env
-    && cached.hint === record.hint && cached.scopes.length === scopes.length
-    && cached.scopes.every((s, i) => s === scopes[i])) {
-    return cached;
-  }
-  const fresh = info(record.id, record.owner, scopes, record.env, record.hint);
-  if (infos.size >= INFOS_MAX) infos.clear();
-  infos.set(record.id, fresh);
-  return fresh;
 }
 
 /**

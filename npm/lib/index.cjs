@@ -3,7 +3,7 @@
 // Middleware lives in 'keyward/express'.
 const core = require('./core.cjs');
 const { ApiKeyError, KeywardOptionError } = require('./errors.cjs');
-const { memoryStore, remoteStore } = require('./stores.cjs');
+const { memoryStore, remoteStore, findByHashStore } = require('./stores.cjs');
 
 module.exports = {
   createKey: core.createKey,
@@ -18,4 +18,5 @@ module.exports = {
   KeywardOptionError,
   memoryStore,
   remoteStore,
+  findByHashStore,
 };

@@ -6,7 +6,7 @@ const { wasm, CODE_INFO } = require('./wasm.cjs');
 const { ApiKeyError, KeywardOptionError, fromWasm } = require('./errors.cjs');
 const {
   millis, codeAt, countedAt, missingAt, slotAt, codeOf, recordTime, unknownFields, unknownFieldsMessage, envArgument,
-  requiredScopes, checkCost, recordAllowed, clientAddress, NO_SCOPES, NO_HELD, NO_ALLOWED,
+  requiredScopes, checkCost, recordAllowed, clientAddress, heldScopes, NO_SCOPES, NO_HELD, NO_ALLOWED,
 } = require('./core.cjs');
 
 const IP_NOT_ALLOWED = 'ip_not_allowed';
@@ -21,18 +21,20 @@ const IP_NOT_ALLOWED = 'ip_not_allowed';
  */
 function withAddress(o, decide, address) {
   if (address === undefined || codeAt(o) !== IP_NOT_ALLOWED) return o;
-  let ip;
-  try {
-    ip = address();
-  } catch {
-    return o;
-  }
-  return typeof ip === 'string' && ip !== '' ? decide(ip) : o;
+  const ip = addressOf(address);
+  return ip === undefined ? o : decide(ip);
 }
 
-/** Marks keyward's own stores; the middleware uses their fast paths. */
-const kTable = Symbol('keyward.table');
-const kRemote = Symbol('keyward.remote');
+/** What `address()` gives, or undefined when it gives no address or throws (unknown). */
+function addressOf(address) {
+  try {
+    const ip = address();
+    return typeof ip === 'string' && ip !== '' ? ip : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 
 /** What `req.apiKey` holds: never the raw key. */
 function info(id, owner, scopes, env, hint) {
@@ -167,31 +169,194 @@ function memoryStore(records = []) {
     },
     /**
      * Checks a presented key in one call: `{valid, code, message, key?, scope?}` where
-     * `key` is what `req.apiKey` holds. `env` (required) is an environment name, or
-     * `{any: true}` for the key's own. `ip` is the client's address (undefined: unknown,
-     * refused `ip_not_allowed` for a key with `allowed_ips`). Pass the same `scopes`
-     * array each time: it is parsed once.
+     * `key` is what `req.apiKey` holds (for a refused key that was found too), `hint`
+     * the presented key's for one that was not. `env` (required) is an environment name,
+     * or `{any: true}` for the key's own. `ip` is the client's address, or a function
+     * giving it (read only for a key with `allowed_ips`); undefined is unknown, refused
+     * `ip_not_allowed` for such a key. Pass the same `scopes` array each time: it is
+     * parsed once.
      */
-    verifyKey(key, { env, scopes, now, cost = 1, ip } = {}) {
-      const wanted = envArgument(env);
-      const required = requiredScopes(scopes);
-      const at = millis(now);
-      const o = table.check(typeof key === 'string' ? key : '', wanted, required, at, checkCost(cost), clientAddress(ip), out);
-      const code = codeAt(o);
-      const result = { valid: code === 'valid', code, message: CODE_INFO.get(code).message };
-      const slot = slotAt(o);
-      if (slot >= 0) result.key = infos[slot];
-      const missing = missingAt(o);
+    verifyKey(key, options) {
+      const presented = typeof key === 'string' ? key : '';
+      return verdict(options, (wanted, required, at, units, ip) => table.check(presented, wanted, required, at, units, ip, out));
+    },
+    /**
+     * The same for a request's credential headers: the `Authorization` and `X-API-Key`
+     * values (undefined when absent, repeated lines joined with ", "), read by the core's
+     * rule (exactly one credential) in the same call.
+     */
+    verifyHeaders(authorization, apiKey, options) {
+      return verdict(options, (wanted, required, at, units, ip) => table.checkRequest(authorization, apiKey, wanted, required, at, units, ip, out));
+    },
+  };
+
+  /** Runs `check` with the options read, the address asked for only when needed; the verdict. */
+  function verdict({ env, scopes, now, cost = 1, ip } = {}, check) {
+    const wanted = envArgument(env);
+    const required = requiredScopes(scopes);
+    const at = millis(now);
+    const units = checkCost(cost);
+    const lazy = typeof ip === 'function';
+    let o = check(wanted, required, at, units, lazy ? undefined : clientAddress(ip));
+    if (lazy) o = withAddress(o, (a) => check(wanted, required, at, units, a), ip);
+    const code = codeAt(o);
+    const result = { valid: code === 'valid', code, message: CODE_INFO.get(code).message };
+    const slot = slotAt(o);
+    if (slot >= 0) {
+      result.key = infos[slot];
+    } else if (code !== 'valid') {
+      // A refused credential says why; a key that parsed has a hint safe to log.
+      const note = out.note;
+      if (note !== undefined) result.message = note;
+      if (out.parsed) result.hint = out.hint;
+    }
+    const missing = missingAt(o);
+    if (missing >= 0) {
+      result.scope = scopes[missing];
+      result.message = wasm.missingScopeMessage(result.scope);
+    }
+    if (countedAt(o)) Object.assign(result, usageOf(out, at));
+    return result;
+  }
+  for (const r of records) store.add(r);
+  return store;
+}
+
+/**
+ * `req.apiKey` for a record of the app's own store, reused while the record's fields are
+ * unchanged: a database returns a new object each time, and requireScope's per-key memo
+ * then still applies.
+ */
+const INFOS_MAX = 10000;
+const infos = new Map();
+function infoFor(record) {
+  const cached = infos.get(record.id);
+  const scopes = record.scopes;
+  if (cached !== undefined && cached.owner === record.owner && cached.env === record.env
+    && cached.hint === record.hint && cached.scopes.length === scopes.length
+    && cached.scopes.every((s, i) => s === scopes[i])) {
+    return cached;
+  }
+  const fresh = info(record.id, record.owner, scopes, record.env, record.hint);
+  if (infos.size >= INFOS_MAX) infos.clear();
+  infos.set(record.id, fresh);
+  return fresh;
+}
+
+/**
+ * A store of the app's own, `{findByHash(hash)}` (returning a record or null, or a
+ * promise of one), as a keyward store answering `verifyKey` as memoryStore and
+ * remoteStore do: the key is parsed and hashed first (junk never reaches the lookup),
+ * then looked up, then decided by the core (with the record's restrictions), then
+ * counted under the record's rate limits in this process. A lookup that throws or
+ * rejects is an ApiKeyError `unavailable`; a record keyward cannot read, `internal`:
+ * never a pass. The middleware makes one of these from a `{findByHash}` store itself.
+ *
+ * @example
+ * const store = findByHashStore({ findByHash: (hash) => db.keys.findOne({ hash }) });
+ * await store.verifyKey(key, { env: 'live', scopes: ['scans:read'], ip: req.ip });
+ */
+function findByHashStore(own) {
+  if (own === null || typeof own !== 'object' || typeof own.findByHash !== 'function') {
+    throw new KeywardOptionError('store', 'must have a findByHash(hash) method');
+  }
+  // One per store of the app's own: every middleware on it counts in the same windows.
+  let store = ownStores.get(own);
+  if (store === undefined) {
+    store = keywardStoreOf(own);
+    ownStores.set(own, store);
+  }
+  return store;
+}
+const ownStores = new WeakMap();
+
+function keywardStoreOf(own) {
+  const meter = new wasm.Meter();
+  const out = new wasm.Check();
+
+  /** The verdict for the key in `check` given the record found (or none). */
+  function decided(check, record, env, scopes, at, units, address) {
+    let o = decideFound(check, record, env, at, address);
+    const found = record !== null && record !== undefined;
+    const result = { valid: false, code: codeAt(o), message: undefined };
+    if (result.code === 'valid' && scopes !== undefined && scopes.length > 0) {
+      const missing = requiredScopes(scopes).firstMissing(heldScopes(record.scopes));
       if (missing >= 0) {
+        result.code = 'insufficient_scope';
         result.scope = scopes[missing];
         result.message = wasm.missingScopeMessage(result.scope);
       }
-      if (countedAt(o)) Object.assign(result, usageOf(out, at));
-      return result;
+    }
+    if (result.code === 'valid') {
+      o = meterRecord(meter, check, record, units, at, o);
+      result.code = codeAt(o);
+      if (countedAt(o)) Object.assign(result, usageOf(check, at));
+    }
+    result.valid = result.code === 'valid';
+    result.message ??= CODE_INFO.get(result.code).message;
+    if (result.valid) {
+      result.key = infoFor(record);
+    } else {
+      result.hint = check.hint;
+      if (found && result.code !== 'unknown_key') result.keyId = record.id;
+    }
+    return result;
+  }
+
+  const store = {
+    /** The app's own lookup. */
+    findByHash(hash) {
+      return own.findByHash(hash);
     },
-    [kTable]: { table, infos, out },
+    /**
+     * Checks a presented key: `{valid, code, message, key?, keyId?, hint?, scope?,
+     * headers?}`, or a promise of it when the lookup answers later. Options as
+     * memoryStore().verifyKey's.
+     */
+    verifyKey(key, options) {
+      return verdict(options, () => out.present(typeof key === 'string' ? key : ''));
+    },
+    /** The same for a request's credential headers, as memoryStore().verifyHeaders. */
+    verifyHeaders(authorization, apiKey, options) {
+      return verdict(options, () => out.presentRequest(authorization, apiKey));
+    },
   };
-  for (const r of records) store.add(r);
+
+  /** Parses and hashes (`present()`), looks up and decides; the verdict, or a promise of it. */
+  function verdict({ env, scopes, now, cost = 1, ip } = {}, present) {
+    const wanted = envArgument(env);
+    const at = millis(now);
+    const units = checkCost(cost);
+    const client = typeof ip === 'function' ? undefined : clientAddress(ip);
+    const address = typeof ip === 'function' ? ip : client === undefined ? undefined : () => client;
+    const presented = codeAt(present());
+    if (presented !== 'valid') {
+      const result = { valid: false, code: presented, message: out.note ?? CODE_INFO.get(presented).message };
+      if (out.parsed) result.hint = out.hint;
+      return result;
+    }
+    let found;
+    try {
+      found = own.findByHash(out.hash);
+    } catch (cause) {
+      throw new ApiKeyError('unavailable', undefined, { cause });
+    }
+    if (found === null || typeof found !== 'object' || typeof found.then !== 'function') {
+      return decided(out, found, wanted, scopes, at, units, address);
+    }
+    // Other requests run while this one waits: it keeps its own outcome.
+    const check = out.keep();
+    return Promise.resolve(found).then((record) => {
+      try {
+        return decided(check, record, wanted, scopes, at, units, address);
+      } finally {
+        check.free();
+      }
+    }, (cause) => {
+      check.free();
+      throw new ApiKeyError('unavailable', undefined, { cause });
+    });
+  }
   return store;
 }
 
@@ -386,31 +551,60 @@ function remoteStore({
     /**
      * Checks a presented key against the Worker: `{valid, code, message, key?}`. Malformed
      * keys and bad checksums are answered here without a request. `env` (required) and
-     * `ip` (the client's address, sent as `context.ip`) as for `memoryStore().verifyKey`.
+     * `ip` (the client's address, or a function giving it; sent as `context.ip`) as for
+     * `memoryStore().verifyKey`.
      */
-    async verifyKey(key, { env, cost = 1, ip } = {}) {
+    async verifyKey(key, { env, scopes, cost = 1, ip } = {}) {
       const wanted = envArgument(env);
+      const required = requiredScopes(scopes);
       checkCost(cost);
-      const client = clientAddress(ip);
+      const client = typeof ip === 'function' ? addressOf(ip) : clientAddress(ip);
       const presented = codeAt(out.present(typeof key === 'string' ? key : ''));
       if (presented !== 'valid') {
         return { valid: false, code: presented, message: CODE_INFO.get(presented).message };
       }
+      const hint = out.hint;
       const v = await verifyParsed(key, out.hash, wanted, cost, client);
       const result = { valid: v.code === 'valid', code: v.code, message: v.message };
-      if (v.key) result.key = v.key;
+      if (result.valid && required.length > 0) {
+        // The Worker was asked for the key; the scopes are the core's check here, as
+        // requireScope makes it (the verdict is cached per key, not per scope list).
+        const missing = required.firstMissing(heldScopes(v.key.scopes));
+        if (missing >= 0) {
+          result.valid = false;
+          result.code = 'insufficient_scope';
+          result.scope = scopes[missing];
+          result.message = wasm.missingScopeMessage(result.scope);
+        }
+      }
+      if (v.key) {
+        result.key = v.key;
+      } else {
+        result.hint = hint;
+        if (v.keyId) result.keyId = v.keyId;
+      }
       for (const f of ['ratelimits', 'credits', 'retryAfter', 'headers']) if (v[f] !== undefined) result[f] = v[f];
       return result;
+    },
+    /** The same for a request's credential headers, as memoryStore().verifyHeaders. */
+    async verifyHeaders(authorization, apiKey, options) {
+      const key = wasm.credential(authorization, apiKey, out);
+      if (key === undefined) {
+        const code = codeOf(out);
+        // Checked here as verifyKey checks them, before answering the refusal.
+        envArgument(options?.env);
+        return { valid: false, code, message: out.note ?? CODE_INFO.get(code).message };
+      }
+      return this.verifyKey(key, options);
     },
     /** Forgets every cached verdict. */
     clear() {
       cache.clear();
     },
-    [kRemote]: verifyParsed,
   };
 }
 
 module.exports = {
-  memoryStore, remoteStore, kTable, kRemote, info, codeOf, envArgument, decideFound, requiredScopes, NO_SCOPES,
-  checkCost, usageOf, meterRecord, withAddress,
+  memoryStore, remoteStore, findByHashStore, info, codeOf, envArgument, requiredScopes, NO_SCOPES,
+  checkCost, usageOf, withAddress,
 };

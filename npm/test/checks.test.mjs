@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import { createHash } from 'node:crypto';
 import express from 'express';
-import { codes, hashKey, memoryStore } from 'keyward';
+import { codes, findByHashStore, hashKey, memoryStore } from 'keyward';
 import { apiKeyAuth, apiKeyErrorHandler, requireScope } from 'keyward/express';
 import { envOf, headerLines, load, onTheClock, shifted } from '../../tests/vectors/replay.mjs';
 
@@ -104,6 +104,44 @@ for (const [kind, makeStore] of Object.entries(storeKinds)) {
     });
   });
 }
+
+describe('one store interface: every store answers verifyHeaders and verifyKey with the same verdicts', () => {
+  const stores = Object.entries(storeKinds).map(([kind, make]) => {
+    const made = make();
+    return [kind, typeof made.verifyHeaders === 'function' ? made : findByHashStore(made)];
+  });
+  const joined = (lines) => (lines.length === 0 ? undefined : lines.join(', '));
+
+  test('credentials.json through store.verifyHeaders', async () => {
+    for (const [kind, store] of stores) {
+      for (const c of load('credentials')) {
+        const v = await store.verifyHeaders(joined(c.input.authorization), joined(c.input.x_api_key), { env: 'live' });
+        const want = c.error ? c.error.code : c.expect.key === liveKey ? 'valid' : 'malformed';
+        assert.equal(v.code, want, `${kind}: ${c.name}`);
+        assert.equal(v.valid, want === 'valid');
+        if (v.valid) assert.equal(v.key.id, liveRecord.id);
+        else assert.equal(typeof v.message, 'string');
+      }
+    }
+  });
+
+  test('checks.json through store.verifyKey, scopes included', async () => {
+    for (const [kind, store] of stores) {
+      for (const c of checks) {
+        const v = await store.verifyKey(c.input.key, { env: c.input.env ?? { any: true }, scopes: c.input.scopes });
+        assert.equal(v.code, c.expect.code, `${kind}: ${c.name}`);
+        if (c.expect.code === 'valid') assert.deepEqual(Object.keys(v).sort(), ['code', 'key', 'message', 'valid'], kind);
+        if (c.expect.scope) assert.equal(v.scope, c.expect.scope, `${kind}: ${c.name}`);
+      }
+    }
+  });
+
+  test('findByHashStore: one per store of your own (its rate-limit windows shared by every middleware on it)', () => {
+    const own = { findByHash: () => null };
+    assert.equal(findByHashStore(own), findByHashStore(own));
+    assert.throws(() => findByHashStore({}), { code: 'ERR_KEYWARD_OPTION' });
+  });
+});
 
 describe('checks.json through memoryStore().verifyKey, at each case\'s own time', () => {
   test('every case, boundaries included', () => {

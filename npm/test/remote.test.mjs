@@ -73,6 +73,12 @@ describe('remoteStore requests and answers', () => {
     assert.deepEqual(peer.requests[0], {
       method: 'POST', url: '/v1/verify', authorization: `Bearer ${TOKEN}`, contentType: 'application/json', body: { key: live, scopes: [], env: 'live' },
     });
+    // Scopes are checked by the core on the Worker's answer (one request, cached per key).
+    const scoped = await store.verifyKey(live, { env: 'live', scopes: ['scans:write'] });
+    assert.equal(scoped.code, 'insufficient_scope');
+    assert.equal(scoped.scope, 'scans:write');
+    assert.equal((await store.verifyKey(live, { env: 'live', scopes: ['scans:read'] })).code, 'valid');
+    assert.equal(peer.requests.length, 1);
     // A trailing slash on the URL changes nothing; with env {any: true}, none is sent.
     await remoteStore({ url: `${url}/`, token: TOKEN }).verifyKey(live, ANY_ENV);
     assert.equal(peer.requests[1].url, '/v1/verify');
