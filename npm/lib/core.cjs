@@ -270,6 +270,43 @@ function clientAddress(ip, option = 'ip') {
   return ip;
 }
 
+/**
+ * A route's scope requirement (`requireScope(...scopes)`), checked once when it is made:
+ * a function of a key's info (`req.apiKey`) giving undefined when every scope is held,
+ * else the ApiKeyError `insufficient_scope` naming the first missing one. Throws an
+ * ApiKeyError `internal` for no info (no key check ran before it). Key infos are frozen
+ * and reused: each is checked against the list once.
+ */
+function scopeRequirement(scopes) {
+  const list = scopes.flat();
+  if (list.length === 0) throw new KeywardOptionError('scopes', 'requireScope needs at least one scope');
+  for (const s of list) {
+    if (typeof s !== 'string') throw new KeywardOptionError('scopes', 'must be strings');
+    try {
+      wasm.parseScope(s);
+    } catch {
+      throw new KeywardOptionError('scopes', `'${s}' is not a scope ('resource:action', 'resource:*' or 'admin')`);
+    }
+  }
+  const required = new wasm.Scopes(list);
+  const memo = new WeakMap();
+  return (keyInfo) => {
+    if (keyInfo === undefined || keyInfo === null) throw new ApiKeyError('internal', 'requireScope() must come after the key check');
+    let missing = memo.get(keyInfo);
+    if (missing === undefined) {
+      try {
+        missing = required.firstMissing(heldScopes(keyInfo.scopes));
+      } catch (e) {
+        throw new ApiKeyError('internal', undefined, { cause: fromWasm(e) });
+      }
+      memo.set(keyInfo, missing);
+    }
+    if (missing < 0) return undefined;
+    const scope = list[missing];
+    return new ApiKeyError('insufficient_scope', wasm.missingScopeMessage(scope), { scope });
+  };
+}
+
 const verifyOut = new wasm.Check();
 
 /**
@@ -367,6 +404,7 @@ module.exports = {
   heldScopes,
   recordAllowed,
   clientAddress,
+  scopeRequirement,
   NO_SCOPES,
   NO_HELD,
   NO_ALLOWED,

@@ -3,11 +3,9 @@
 // Only Node's own req/res are used, so it works under Express 4 and 5, Connect and
 // node:http alike.
 const { wasm, CODE_INFO } = require('./wasm.cjs');
-const { ApiKeyError, KeywardOptionError, fromWasm } = require('./errors.cjs');
+const { ApiKeyError, KeywardOptionError } = require('./errors.cjs');
 const { memoryStore, remoteStore, findByHashStore } = require('./stores.cjs');
-const {
-  codeOf, envArgument, checkCost, heldScopes,
-} = require('./core.cjs');
+const { envArgument, checkCost, scopeRequirement } = require('./core.cjs');
 
 /** Sets a counted use's RateLimit headers on the response. */
 function setHeaders(res, headers) {
@@ -219,39 +217,22 @@ function apiKeyAuth(options) {
  * app.get('/scans', requireScope('scans:read'), handler);
  */
 function requireScope(...scopes) {
-  const list = scopes.flat();
-  if (list.length === 0) throw new KeywardOptionError('scopes', 'requireScope needs at least one scope');
-  for (const s of list) {
-    if (typeof s !== 'string') throw new KeywardOptionError('scopes', 'must be strings');
-    try {
-      wasm.parseScope(s);
-    } catch {
-      throw new KeywardOptionError('scopes', `'${s}' is not a scope ('resource:action', 'resource:*' or 'admin')`);
-    }
-  }
-  const required = new wasm.Scopes(list);
-  // req.apiKey objects are frozen and reused (memoryStore, remoteStore's cache): each
-  // is checked against this list once.
-  const memo = new WeakMap();
+  const missingIn = scopeRequirement(scopes);
   return function keywardRequireScope(req, res, next) {
     const state = req[kState];
     if (!state || !state.info) {
       return next(new ApiKeyError('internal', 'requireScope() must come after apiKeyAuth()'));
     }
-    let missing = memo.get(state.info);
-    if (missing === undefined) {
-      try {
-        missing = required.firstMissing(heldScopes(state.info.scopes));
-      } catch (e) {
-        state.code = 'internal';
-        return next(new ApiKeyError('internal', undefined, { cause: fromWasm(e) }));
-      }
-      memo.set(state.info, missing);
+    let refused;
+    try {
+      refused = missingIn(state.info);
+    } catch (e) {
+      state.code = 'internal';
+      return next(e);
     }
-    if (missing < 0) return next();
-    const scope = list[missing];
-    state.code = 'insufficient_scope';
-    next(refusal('insufficient_scope', wasm.missingScopeMessage(scope), { scope }));
+    if (refused === undefined) return next();
+    state.code = refused.code;
+    next(refused);
   };
 }
 

@@ -1,14 +1,13 @@
 'use strict';
 // keyward/hono: apiKey() and requireScope() middleware for Hono, on keyward/fetch's
-// check (keyward/express's own middleware), so that a Hono app answers as the Worker and
-// keyward/express do. Needs nothing from hono at run time (middleware is a function of
-// (c, next)).
+// framework-neutral check, so that a Hono app answers as the Worker and keyward/express
+// do. Needs nothing from hono at run time (middleware is a function of (c, next)).
 const { ApiKeyError, KeywardOptionError } = require('./errors.cjs');
 const { memoryStore, remoteStore } = require('./stores.cjs');
-const { requireScope: requireScopeMiddleware } = require('./express.cjs');
-const { configure, decide, finish, refused, run } = require('./web.cjs');
+const { scopeRequirement } = require('./core.cjs');
+const { configure, decide, finish, refused } = require('./web.cjs');
 
-/** Each request's exchange (as keyward/express saw it), on its context: for requireScope and onUse. */
+/** Each request's exchange, on its context: for requireScope and onUse. */
 const kExchange = Symbol('keyward.exchange');
 
 /** The runtime's waitUntil (Workers), or undefined (Node, Bun, Deno). */
@@ -76,13 +75,21 @@ function apiKey(options) {
  * app.post('/api/scans', requireScope('scans:trigger'), handler);
  */
 function requireScope(...scopes) {
-  const middleware = requireScopeMiddleware(...scopes);
+  const missingIn = scopeRequirement(scopes);
   return function keywardRequireScope(c, next) {
     const s = c[kExchange];
     if (s === undefined) return refused(new ApiKeyError('internal', 'requireScope() must come after apiKey()')).response;
-    const err = run(middleware, s.exchange.req, s.exchange.res);
-    if (err !== null) return refused(err, s.cfg.realm).response;
-    return next();
+    const { state } = s.exchange;
+    let refusal;
+    try {
+      refusal = missingIn(state.info);
+    } catch (e) {
+      state.code = 'internal';
+      return refused(e, s.cfg.realm).response;
+    }
+    if (refusal === undefined) return next();
+    state.code = refusal.code;
+    return refused(refusal, s.cfg.realm).response;
   };
 }
 

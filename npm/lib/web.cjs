@@ -1,93 +1,18 @@
 'use strict';
-// The Web-standard check behind keyward/fetch and keyward/hono: a Request in; a verdict,
-// and the Response to send when refused, out. It runs keyward/express's own middleware
-// (apiKeyAuth, requireScope) on a Node-shaped view of the Request, so the rules, the
-// counting and the answers are the same code, not a copy. Reads no `process`, so it runs
-// on Workers, Deno, Bun and in browsers.
+// The framework-neutral check behind keyward/fetch and keyward/hono: a Request's
+// credential headers in; the store's verdict, and the answer to send when refused
+// (status, headers, body), out. It asks the store as keyward/express does (the one store
+// interface, verifyHeaders), so the rules, the counting and the answers are the same
+// code, not a copy. Reads no `process`, so it runs on Workers, Deno, Bun and in browsers.
 const { CODE_INFO, wasm } = require('./wasm.cjs');
 const { ApiKeyError, KeywardOptionError } = require('./errors.cjs');
-const { apiKeyAuth, requireScope } = require('./express.cjs');
+const { findByHashStore } = require('./stores.cjs');
+const { envArgument, checkCost } = require('./core.cjs');
 
 const NO_HEADERS = Object.freeze({});
-const kRequest = Symbol('keyward.request');
-const kClientIp = Symbol('keyward.clientIp');
-const kContext = Symbol('keyward.context');
-
-/**
- * The request as keyward/express reads one: the credential headers as raw lines (each
- * the Fetch standard's ", "-joined value, as Node joins repeated lines), the path for
- * the usage event, and the client's address where the platform vouches for it.
- */
-class NodeRequest {
-  constructor(request, clientIp, context) {
-    const h = request.headers;
-    const rawHeaders = [];
-    const auth = h.get('authorization');
-    if (auth !== null) rawHeaders.push('authorization', auth);
-    const key = h.get('x-api-key');
-    if (key !== null) rawHeaders.push('x-api-key', key);
-    this.method = request.method;
-    this.rawHeaders = rawHeaders;
-    this.apiKey = undefined;
-    this[kRequest] = request;
-    this[kClientIp] = clientIp;
-    this[kContext] = context;
-  }
-
-  // Read only for the usage event.
-  get url() {
-    const u = String(this[kRequest].url);
-    const at = u.indexOf('/', u.indexOf('//') + 2);
-    return at < 0 ? '/' : u.slice(at);
-  }
-
-  get headers() {
-    return { 'user-agent': this[kRequest].headers.get('user-agent') ?? undefined };
-  }
-
-  // The app's clientIp(request) when given. Else on Workers CF-Connecting-IP: Cloudflare
-  // sets it and strips a client's own; elsewhere no header is trusted (unknown).
-  get ip() {
-    const request = this[kRequest];
-    if (this[kClientIp] !== undefined) return this[kClientIp](request, this[kContext]);
-    return request.cf ? request.headers.get('cf-connecting-ip') : undefined;
-  }
-}
-
-/** The response side keyward/express writes to: headers kept, 'finish' run by us. */
-class NodeResponse {
-  constructor() {
-    this.statusCode = 200;
-    this.headersSent = false;
-    this.headers = undefined;
-    this.finished = undefined;
-  }
-
-  setHeader(name, value) {
-    (this.headers ??= {})[name] = value;
-  }
-
-  once(event, listener) {
-    if (event === 'finish') (this.finished ??= []).push(listener);
-    return this;
-  }
-}
 
 /** The waitUntil of the request whose usage event is being handed out (synchronously). */
 let currentWaitUntil;
-
-/** Runs the usage hook (express's 'finish' listener) with the status that was answered. */
-function finish(exchange, status, waitUntil) {
-  const { res } = exchange;
-  if (res.finished === undefined) return;
-  res.statusCode = status;
-  currentWaitUntil = waitUntil;
-  try {
-    for (const listener of res.finished) listener();
-  } finally {
-    currentWaitUntil = undefined;
-  }
-}
 
 /** The user's onUse, its promise handed to the request's waitUntil; never throws. */
 function withWaitUntil(onUse) {
@@ -109,24 +34,53 @@ function withWaitUntil(onUse) {
 }
 
 /**
- * Runs a Node-style middleware: `null` when it passed, the error it refused with, or a
- * promise of one of these when the store answers later.
+ * The client's address: the app's clientIp(request, context) when given; else on Workers
+ * CF-Connecting-IP (Cloudflare sets it and strips a client's own); elsewhere unknown.
  */
-function run(middleware, req, res) {
-  let settled = false;
-  let outcome;
-  let resolve;
+function addressOf(cfg, request, context) {
+  if (cfg.clientIp !== undefined) return cfg.clientIp(request, context);
+  return request.cf ? request.headers.get('cf-connecting-ip') ?? undefined : undefined;
+}
+
+/** `METHOD /path` of a Request, without the query string (which may hold secrets). */
+function actionOf(request) {
+  const u = String(request.url);
+  const at = u.indexOf('/', u.indexOf('//') + 2);
+  const path = at < 0 ? '/' : u.slice(at);
+  const q = path.indexOf('?');
+  return `${request.method} ${q < 0 ? path : path.slice(0, q)}`;
+}
+
+/** Hands the usage event of `exchange` (answered with `status`) to onUse, through waitUntil. */
+function finish(exchange, status, waitUntil) {
+  const { cfg, state, request, context } = exchange;
+  if (cfg.onUse === undefined) return;
+  let ip = null;
   try {
-    middleware(req, res, (err) => {
-      outcome = err ?? null;
-      settled = true;
-      if (resolve) resolve(outcome);
-    });
-  } catch (e) {
-    return e;
+    ip = addressOf(cfg, request, context) ?? null;
+  } catch {
+    // An address the app cannot tell is unknown.
   }
-  if (settled) return outcome;
-  return new Promise((r) => { resolve = r; });
+  const event = {
+    event_id: wasm.eventId(),
+    key_id: state.keyId ?? null,
+    hint: state.hint ?? null,
+    owner: state.info?.owner ?? null,
+    actor: null,
+    action: actionOf(request),
+    ip,
+    country: null,
+    user_agent: request.headers.get('user-agent') ?? null,
+    time: new Date(state.time).toISOString(),
+    outcome: state.code,
+    status,
+  };
+  currentWaitUntil = waitUntil;
+  try {
+    cfg.onUse(event);
+  } finally {
+    currentWaitUntil = undefined;
+  }
 }
 
 /**
@@ -162,41 +116,72 @@ function refused(err, realm, headers) {
   return result;
 }
 
-/** The verdict after the middleware ran: `{result, req, res}`. */
-function verdict(cfg, exchange, err) {
-  const { req, res } = exchange;
-  if (err !== null) {
-    // RateLimit headers of a counted use (then refused for a scope) stay on the refusal.
-    exchange.result = refused(err, cfg.realm, err?.headers ? { ...res.headers, ...err.headers } : res.headers);
-    return exchange;
+/** The exchange after the store's verdict `v`: the result, and the state for the usage event. */
+function settle(exchange, v) {
+  const { state } = exchange;
+  const found = v.key;
+  if (found !== undefined) {
+    state.keyId = found.id;
+    state.hint = found.hint;
+  } else {
+    if (v.keyId !== undefined) state.keyId = v.keyId;
+    if (v.hint !== undefined) state.hint = v.hint;
   }
-  exchange.result = { valid: true, code: 'valid', key: req.apiKey, headers: res.headers ?? NO_HEADERS };
+  state.code = v.code;
+  if (v.valid) {
+    state.info = found;
+    exchange.result = { valid: true, code: 'valid', key: found, headers: v.headers ?? NO_HEADERS };
+  } else {
+    const err = new ApiKeyError(v.code, v.message, v.scope === undefined ? undefined : { scope: v.scope });
+    exchange.result = refused(err, exchange.cfg.realm, v.headers);
+  }
   return exchange;
 }
 
-/** Runs the route's scope requirement after a pass, then decides. */
-function afterAuth(cfg, exchange, err) {
-  if (err === null && cfg.scope !== undefined) return verdict(cfg, exchange, run(cfg.scope, exchange.req, exchange.res));
-  return verdict(cfg, exchange, err);
+/** A store that threw or rejected: its ApiKeyError (internal, unavailable, ...), else 503. */
+function fault(exchange, e) {
+  const err = e instanceof ApiKeyError ? e : new ApiKeyError('unavailable', undefined, { cause: e });
+  exchange.state.code = err.code;
+  exchange.result = refused(err, exchange.cfg.realm);
+  return exchange;
 }
 
 /**
- * The verdict for `request` under `cfg`: `{result, req, res}`, or a promise of it when
- * the store answers later. `finish(exchange, status)` then hands out the usage event.
+ * The verdict for `request` under `cfg` (`context`: the framework's, for clientIp):
+ * `{result, state, ...}`, or a promise of it when the store answers later.
+ * `finish(exchange, status)` then hands out the usage event.
  */
 function decide(cfg, request, context) {
   if (request === null || typeof request !== 'object' || typeof request.headers?.get !== 'function') {
     throw new KeywardOptionError('request', 'must be a Request (with headers.get)');
   }
-  const exchange = { req: new NodeRequest(request, cfg.clientIp, context), res: new NodeResponse(), result: undefined };
-  const err = run(cfg.auth, exchange.req, exchange.res);
-  if (err !== null && typeof err?.then === 'function') return err.then((e) => afterAuth(cfg, exchange, e));
-  return afterAuth(cfg, exchange, err);
+  const state = { code: 'missing_key', time: Date.now(), hint: undefined, keyId: undefined, info: undefined };
+  const exchange = { cfg, state, request, context, result: undefined };
+  let units = cfg.cost;
+  if (typeof units === 'function') {
+    try {
+      units = checkCost(cfg.cost(request), 'cost(req)');
+    } catch (e) {
+      return fault(exchange, new ApiKeyError('internal', e.message));
+    }
+  }
+  const h = request.headers;
+  let v;
+  try {
+    // The client's address is read only for a key with allowed networks.
+    v = cfg.keys.verifyHeaders(h.get('authorization') ?? undefined, h.get('x-api-key') ?? undefined, {
+      env: cfg.env, scopes: cfg.scopes, cost: units, now: state.time, ip: () => addressOf(cfg, request, context),
+    });
+  } catch (e) {
+    return fault(exchange, e);
+  }
+  if (v !== null && typeof v.then === 'function') return v.then((x) => settle(exchange, x), (e) => fault(exchange, e));
+  return settle(exchange, v);
 }
 
 const OPTIONS = ['store', 'env', 'scopes', 'cost', 'onUse', 'waitUntil', 'realm', 'clientIp'];
 
-/** Checks the options and makes the middleware they describe (once per configuration). */
+/** Checks the options once per configuration: the store (as the one interface), env, scopes. */
 function configure(options, { perRequest = true } = {}) {
   if (options === null || typeof options !== 'object') throw new KeywardOptionError('options', 'must be an object with a store and an env');
   for (const name of Object.keys(options)) {
@@ -212,15 +197,21 @@ function configure(options, { perRequest = true } = {}) {
   if (scopes !== undefined && (!Array.isArray(scopes) || !scopes.every((s) => typeof s === 'string'))) {
     throw new KeywardOptionError('scopes', 'must be an array of strings');
   }
-  const auth = apiKeyAuth({
-    store,
-    env,
-    cost: typeof cost === 'function' ? (req) => cost(req[kRequest]) : cost,
-    onUse: onUse === undefined ? undefined : withWaitUntil(onUse),
-  });
-  const scope = scopes === undefined || scopes.length === 0 ? undefined : requireScope(scopes);
+  for (const s of scopes ?? []) {
+    try {
+      wasm.parseScope(s);
+    } catch {
+      throw new KeywardOptionError('scopes', `'${s}' is not a scope ('resource:action', 'resource:*' or 'admin')`);
+    }
+  }
+  if (store === null || typeof store !== 'object') throw new KeywardOptionError('store', 'is required: memoryStore(), remoteStore() or an object with findByHash(hash)');
+  const keys = typeof store.verifyHeaders === 'function' ? store : findByHashStore(store);
+  // The same rule as everywhere: '' and undefined throw; { any: true } is ''.
+  envArgument(env);
+  if (typeof cost !== 'function') checkCost(cost);
   return {
-    auth, scope, realm, onUse, clientIp,
+    keys, env, scopes: scopes === undefined || scopes.length === 0 ? undefined : [...scopes], cost, realm,
+    onUse: onUse === undefined ? undefined : withWaitUntil(onUse), clientIp,
   };
 }
 
@@ -296,4 +287,4 @@ async function checkRequest(request, options) {
   return exchange.result;
 }
 
-module.exports = { checkRequest, configure, decide, finish, refusalAnswer, refused, run };
+module.exports = { checkRequest, configure, decide, finish, refusalAnswer, refused };
