@@ -5,6 +5,7 @@
 const { wasm, CODE_INFO } = require('./wasm.cjs');
 const { ApiKeyError, KeywardOptionError } = require('./errors.cjs');
 const { memoryStore, remoteStore, findByHashStore } = require('./stores.cjs');
+const { noteVerdict, noteFault } = require('./verdict.cjs');
 const { envArgument, checkCost, scopeRequirement } = require('./core.cjs');
 
 /** Sets a counted use's RateLimit headers on the response. */
@@ -142,29 +143,15 @@ function apiKeyAuth(options) {
 
   /** After the store's verdict `v` (the same shape from every store). */
   function settle(req, res, state, v, next) {
-    const found = v.key;
-    if (found !== undefined) {
-      state.keyId = found.id;
-      state.hint = found.hint;
-    } else {
-      if (v.keyId !== undefined) state.keyId = v.keyId;
-      if (v.hint !== undefined) state.hint = v.hint;
-    }
-    if (v.valid) {
-      state.code = 'valid';
-      state.info = found;
-      req[requestProperty] = found;
-      setHeaders(res, v.headers);
-      return next();
-    }
-    return refuse(state, v.code, next, v.message, v.scope === undefined ? undefined : { scope: v.scope }, v.headers);
+    const refused = noteVerdict(state, v);
+    if (refused !== undefined) return next(refused);
+    req[requestProperty] = v.key;
+    setHeaders(res, v.headers);
+    return next();
   }
 
-  /** A store that threw or rejected: its ApiKeyError (internal, unavailable, ...), else 503. */
   function fault(state, next, e) {
-    const err = e instanceof ApiKeyError ? e : new ApiKeyError('unavailable', undefined, { cause: e });
-    state.code = err.code;
-    next(err);
+    next(noteFault(state, e));
   }
 
   return function keywardApiKeyAuth(req, res, next) {

@@ -7,6 +7,7 @@
 const { CODE_INFO, wasm } = require('./wasm.cjs');
 const { ApiKeyError, KeywardOptionError } = require('./errors.cjs');
 const { findByHashStore } = require('./stores.cjs');
+const { noteVerdict, noteFault } = require('./verdict.cjs');
 const { envArgument, checkCost } = require('./core.cjs');
 
 const NO_HEADERS = Object.freeze({});
@@ -118,31 +119,15 @@ function refused(err, realm, headers) {
 
 /** The exchange after the store's verdict `v`: the result, and the state for the usage event. */
 function settle(exchange, v) {
-  const { state } = exchange;
-  const found = v.key;
-  if (found !== undefined) {
-    state.keyId = found.id;
-    state.hint = found.hint;
-  } else {
-    if (v.keyId !== undefined) state.keyId = v.keyId;
-    if (v.hint !== undefined) state.hint = v.hint;
-  }
-  state.code = v.code;
-  if (v.valid) {
-    state.info = found;
-    exchange.result = { valid: true, code: 'valid', key: found, headers: v.headers ?? NO_HEADERS };
-  } else {
-    const err = new ApiKeyError(v.code, v.message, v.scope === undefined ? undefined : { scope: v.scope });
-    exchange.result = refused(err, exchange.cfg.realm, v.headers);
-  }
+  const err = noteVerdict(exchange.state, v);
+  exchange.result = err === undefined
+    ? { valid: true, code: 'valid', key: v.key, headers: v.headers ?? NO_HEADERS }
+    : refused(err, exchange.cfg.realm, v.headers);
   return exchange;
 }
 
-/** A store that threw or rejected: its ApiKeyError (internal, unavailable, ...), else 503. */
 function fault(exchange, e) {
-  const err = e instanceof ApiKeyError ? e : new ApiKeyError('unavailable', undefined, { cause: e });
-  exchange.state.code = err.code;
-  exchange.result = refused(err, exchange.cfg.realm);
+  exchange.result = refused(noteFault(exchange.state, e), exchange.cfg.realm);
   return exchange;
 }
 
