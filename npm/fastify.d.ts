@@ -22,7 +22,11 @@ declare function keyward(...params: Parameters<KeywardPlugin>): ReturnType<Keywa
 type KeywardPlugin = FastifyPluginCallback<keyward.KeywardFastifyOptions>;
 
 declare namespace keyward {
-  export interface KeywardFastifyOptions extends Omit<ApiKeyAuthOptions, 'requestProperty' | 'clientIp'> {
+  export interface KeywardFastifyOptions extends Omit<ApiKeyAuthOptions, 'requestProperty' | 'clientIp' | 'getKey' | 'cost'> {
+    /** Reads the key from the request yourself (instead of `Authorization: Bearer` or `X-API-Key`). */
+    getKey?: (request: FastifyRequest) => string | null | undefined;
+    /** Units each request uses of the key's limits and credits (default 1), or cost(request). */
+    cost?: number | ((request: FastifyRequest) => number);
     /** The challenge's realm. Default 'keyward'. */
     realm?: string;
     /** The client's address for a key's `allowed_ips`. Default: Fastify's `request.ip` (under its `trustProxy`). */

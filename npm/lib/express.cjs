@@ -5,7 +5,8 @@
 const { wasm, CODE_INFO } = require('./wasm.cjs');
 const { ApiKeyError, KeywardOptionError } = require('./errors.cjs');
 const { memoryStore, remoteStore, findByHashStore } = require('./stores.cjs');
-const { noteVerdict, noteFault } = require('./verdict.cjs');
+const { noteVerdict, noteFault, usageEvent } = require('./verdict.cjs');
+const { headerValues } = require('./node-headers.cjs');
 const { envArgument, checkCost, scopeRequirement } = require('./core.cjs');
 
 /** Sets a counted use's RateLimit headers on the response. */
@@ -16,32 +17,6 @@ function setHeaders(res, headers) {
 
 /** Per-request state shared by apiKeyAuth, requireScope and the usage hook. */
 const kState = Symbol('keyward.state');
-
-/**
- * The request's `Authorization` and `X-API-Key` values, each `undefined` when absent and
- * repeated lines joined with ", " as HTTP joins them (node:http keeps only the first
- * Authorization line in `req.headers`, so the raw lines are read). The core decides
- * what they mean.
- */
-function headerValues(req) {
-  const raw = req.rawHeaders;
-  let auth;
-  let apiKey;
-  if (Array.isArray(raw)) {
-    for (let i = 0; i < raw.length; i += 2) {
-      const name = raw[i];
-      if (name.length === 13 && name.toLowerCase() === 'authorization') {
-        auth = auth === undefined ? raw[i + 1] : `${auth}, ${raw[i + 1]}`;
-      } else if (name.length === 9 && name.toLowerCase() === 'x-api-key') {
-        apiKey = apiKey === undefined ? raw[i + 1] : `${apiKey}, ${raw[i + 1]}`;
-      }
-    }
-  } else {
-    auth = req.headers?.authorization;
-    apiKey = req.headers?.['x-api-key'];
-  }
-  return [auth === undefined ? undefined : String(auth), apiKey === undefined ? undefined : String(apiKey)];
-}
 
 function refusal(code, message, options, headers) {
   const e = new ApiKeyError(code, message ?? CODE_INFO.get(code).message, options);
@@ -66,27 +41,14 @@ function action(req) {
   return `${req.method} ${q < 0 ? url : url.slice(0, q)}`;
 }
 
-function usageEvent(req, res, state, clientIp) {
+function usageEventOf(req, res, state, clientIp) {
   let ip = null;
   try {
     ip = clientIp(req) ?? null;
   } catch {
     // An address the app cannot tell is unknown.
   }
-  return {
-    event_id: wasm.eventId(),
-    key_id: state.keyId ?? null,
-    hint: state.hint ?? null,
-    owner: state.info?.owner ?? null,
-    actor: null,
-    action: action(req),
-    ip,
-    country: null,
-    user_agent: req.headers?.['user-agent'] ?? null,
-    time: new Date(state.time).toISOString(),
-    outcome: state.code,
-    status: res.statusCode,
-  };
+  return usageEvent(state, action(req), ip, req.headers?.['user-agent'], res.statusCode);
 }
 
 /**
@@ -127,7 +89,7 @@ function apiKeyAuth(options) {
     if (onUse) {
       res.once('finish', () => {
         try {
-          const r = onUse(usageEvent(req, res, state, clientIp));
+          const r = onUse(usageEventOf(req, res, state, clientIp));
           if (r && typeof r.catch === 'function') r.catch(() => {});
         } catch {
           // A failing usage hook must not break the response that already went out.

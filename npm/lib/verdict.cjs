@@ -3,6 +3,7 @@
 // before it maps it to its own I/O: note who was checked for the usage event, and turn a
 // refusal or a store's fault into the ApiKeyError to answer with.
 const { ApiKeyError } = require('./errors.cjs');
+const { wasm } = require('./wasm.cjs');
 
 /**
  * Notes the verdict `v` in the request's usage `state` (key id, hint, code, and the key's
@@ -35,4 +36,25 @@ function noteFault(state, e) {
   return err;
 }
 
-module.exports = { noteVerdict, noteFault };
+/**
+ * The usage event handed to onUse: who was checked (`state`), for what (`action`:
+ * `METHOD /path` without the query), from where, and how it was answered.
+ */
+function usageEvent(state, action, ip, userAgent, status) {
+  return {
+    event_id: wasm.eventId(),
+    key_id: state.keyId ?? null,
+    hint: state.hint ?? null,
+    owner: state.info?.owner ?? null,
+    actor: null,
+    action,
+    ip: ip ?? null,
+    country: null,
+    user_agent: userAgent ?? null,
+    time: new Date(state.time).toISOString(),
+    outcome: state.code,
+    status,
+  };
+}
+
+module.exports = { noteVerdict, noteFault, usageEvent };

@@ -7,7 +7,7 @@
 const { CODE_INFO, wasm } = require('./wasm.cjs');
 const { ApiKeyError, KeywardOptionError } = require('./errors.cjs');
 const { findByHashStore } = require('./stores.cjs');
-const { noteVerdict, noteFault } = require('./verdict.cjs');
+const { noteVerdict, noteFault, usageEvent } = require('./verdict.cjs');
 const { envArgument, checkCost } = require('./core.cjs');
 
 const NO_HEADERS = Object.freeze({});
@@ -62,20 +62,7 @@ function finish(exchange, status, waitUntil) {
   } catch {
     // An address the app cannot tell is unknown.
   }
-  const event = {
-    event_id: wasm.eventId(),
-    key_id: state.keyId ?? null,
-    hint: state.hint ?? null,
-    owner: state.info?.owner ?? null,
-    actor: null,
-    action: actionOf(request),
-    ip,
-    country: null,
-    user_agent: request.headers.get('user-agent') ?? null,
-    time: new Date(state.time).toISOString(),
-    outcome: state.code,
-    status,
-  };
+  const event = usageEvent(state, actionOf(request), ip, request.headers.get('user-agent'), status);
   currentWaitUntil = waitUntil;
   try {
     cfg.onUse(event);

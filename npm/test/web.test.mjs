@@ -12,6 +12,8 @@ import { createKey, memoryStore, remoteStore } from 'keyward';
 import { checkRequest } from 'keyward/fetch';
 import { apiKey, requireScope } from 'keyward/hono';
 import keyward, { requireScope as fastifyScope } from 'keyward/fastify';
+import express from 'express';
+import { apiKeyAuth, apiKeyErrorHandler, requireScope as expressScope } from 'keyward/express';
 import { freePort } from '../../tests/e2e/harness.mjs';
 
 let n = 0;
@@ -229,6 +231,67 @@ describe('keyward/fastify over HTTP', () => {
     }
     assert.ok(events.some((e) => e.outcome === 'unavailable' && e.status === 503));
     assert.ok(events.some((e) => e.outcome === 'valid' && e.status === 200));
+  });
+});
+
+describe('keyward/fastify answers exactly as keyward/express', () => {
+  test('credential edge cases, a missing scope, a rate limit, a cost: the same status, body and headers', async () => {
+    const limits = { rate_limits: [{ name: 'minute', limit: 3, period: '1m' }] };
+    const a = record(['scans:read'], limits);
+    const b = record(['scans:read']);
+    const other = record(['scans:read']);
+    const listen = (server) => new Promise((resolve) => { server.listen(0, '127.0.0.1', () => resolve(server)); });
+    const ex = express();
+    ex.use(apiKeyAuth({ store: memoryStore([a.record, b.record]), env: 'live', cost: (req) => (req.headers['x-cost'] ? Number(req.headers['x-cost']) : 1) }));
+    ex.get('/read', expressScope('scans:read'), (req, res) => res.json(req.apiKey));
+    ex.get('/admin', expressScope('admin'), (req, res) => res.json(req.apiKey));
+    ex.use(apiKeyErrorHandler());
+    const exServer = await listen(ex.listen(0, '127.0.0.1'));
+    const fa = Fastify();
+    await fa.register(keyward, { store: memoryStore([a.record, b.record]), env: 'live', cost: (request) => (request.headers['x-cost'] ? Number(request.headers['x-cost']) : 1) });
+    fa.get('/read', { preHandler: fastifyScope('scans:read') }, async (request) => request.apiKey);
+    fa.get('/admin', { preHandler: fastifyScope('admin') }, async (request) => request.apiKey);
+    await fa.listen({ port: 0, host: '127.0.0.1' });
+    try {
+      const asked = [
+        ['/read', {}],
+        ['/read', { ...bearer(b.key), 'x-api-key': b.key }],
+        ['/read', { authorization: 'Bearer' }],
+        ['/read', { 'x-api-key': '' }],
+        ['/read', bearer(other.key)],
+        ['/read', { authorization: `Bearer ${b.key}x` }],
+        ['/admin', bearer(b.key)],
+        ['/read', { 'x-api-key': b.key }],
+        ['/read', { ...bearer(a.key), 'x-cost': 'nope' }],
+        ['/read', bearer(a.key)],
+        ['/read', bearer(a.key)],
+        ['/read', { ...bearer(a.key), 'x-cost': '2' }],
+        ['/read', bearer(a.key)],
+      ];
+      const seen = async (base, path, headers) => {
+        const r = await fetch(`${base}${path}`, { headers });
+        const pick = {};
+        for (const name of ['www-authenticate', 'ratelimit', 'ratelimit-policy', 'retry-after', 'cache-control', 'content-type']) {
+          const v = r.headers.get(name);
+          // The seconds left in the window may differ by one between two requests.
+          if (v !== null) pick[name] = name === 'retry-after' ? 'seconds' : v.replace(/t=\d+/g, 't=N');
+        }
+        return { status: r.status, body: await r.json(), headers: pick };
+      };
+      const codes = [];
+      for (const [path, headers] of asked) {
+        const want = await seen(`http://127.0.0.1:${exServer.address().port}`, path, headers);
+        const got = await seen(`http://127.0.0.1:${fa.server.address().port}`, path, headers);
+        assert.deepEqual(got, want, `${path} ${JSON.stringify(Object.keys(headers))}`);
+        codes.push(got.body.error?.code ?? 'valid');
+      }
+      // Each case reached what it meant to (a cost of 2 is refused with 1 use left; 1 passes).
+      assert.deepEqual(codes, ['missing_key', 'invalid_request', 'invalid_request', 'invalid_request', 'unknown_key', 'malformed',
+        'insufficient_scope', 'valid', 'internal', 'valid', 'valid', 'rate_limited', 'valid']);
+    } finally {
+      exServer.close();
+      await fa.close();
+    }
   });
 });
 

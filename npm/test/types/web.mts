@@ -21,6 +21,7 @@ app.get('/api/scans', requireScope('scans:read'), (c) => c.json({ id: c.get('api
 
 const server = Fastify();
 await server.register(keyward, { store, env: { any: true } });
+void server.register(keyward, { store, env: 'live', getKey: (request) => request.headers['x-token'] as string | undefined, cost: (request) => (request.method === 'POST' ? 5 : 1) });
 server.get('/scans', { preHandler: fastifyScope('scans:read') }, async (request) => ({ id: request.apiKey?.id }));
 
 await init(new Uint8Array());
