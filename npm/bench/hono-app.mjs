@@ -1,6 +1,7 @@
 // The benchmark's Hono app (Node and workerd alike): the same handler unprotected
 // (/open), behind keyward/hono's apiKey + requireScope with a memoryStore (/keyward), and
-// behind hono/bearer-auth comparing a fixed token (/bearer).
+// behind hono/bearer-auth comparing a fixed token (/bearer), and behind two middleware
+// doing nothing (/layers).
 import { Hono } from 'hono';
 import { bearerAuth } from 'hono/bearer-auth';
 import { apiKey, memoryStore, requireScope } from 'keyward/hono';
@@ -15,5 +16,11 @@ export function benchApp({ key, hash, hint }) {
   app.get('/open', handler);
   app.get('/keyward', apiKey({ store, env: 'live' }), requireScope('scans:read'), handler);
   app.get('/bearer', bearerAuth({ token: key }), handler);
+  // Two middleware doing nothing: what Hono itself charges for apiKey + requireScope's layers.
+  const noop = (c, next) => next();
+  // The route's scope given to apiKey itself: one middleware instead of two.
+  app.get('/scoped', apiKey({ store, env: 'live', scopes: ['scans:read'] }), handler);
+  app.get('/layer', noop, handler);
+  app.get('/layers', noop, noop, handler);
   return app;
 }

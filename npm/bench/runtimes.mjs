@@ -1,9 +1,12 @@
-// Benchmark (3): Hono on Node and a JavaScript Worker on workerd (wrangler dev), each
-// with the same route unprotected, behind keyward/hono (apiKey + requireScope,
-// memoryStore) and behind hono/bearer-auth with a fixed token, with autocannon on
-// loopback, in one run. Routes alternate within each round so drift hits all three.
+// Benchmark (3): Hono on Node, Fastify on Node and a JavaScript Worker on workerd
+// (wrangler dev), each with the same route unprotected, behind keyward (Hono: apiKey +
+// requireScope; Fastify: the plugin + requireScope; memoryStore), behind the framework's
+// own layers doing nothing (what it charges for any two middleware) and, for Hono, behind
+// hono/bearer-auth with a fixed token, with autocannon on loopback, in one run. Routes
+// alternate within each round so drift hits all of them; each ratio is the median of the
+// rounds' paired ratios (route / unprotected in the same round), as the machine is shared.
 //
-//   node bench/runtimes.mjs      BENCH_DURATION=5 BENCH_CONNECTIONS=10 BENCH_ROUNDS=2
+//   node bench/runtimes.mjs      BENCH_DURATION=2 BENCH_CONNECTIONS=10 BENCH_ROUNDS=7
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -15,19 +18,27 @@ import autocannon from 'autocannon';
 import { createKey } from 'keyward';
 import { freePort } from '../../tests/e2e/harness.mjs';
 
-const duration = Number(process.env.BENCH_DURATION ?? 5);
+const duration = Number(process.env.BENCH_DURATION ?? 2);
 const connections = Number(process.env.BENCH_CONNECTIONS ?? 10);
-const rounds = Number(process.env.BENCH_ROUNDS ?? 2);
+const rounds = Number(process.env.BENCH_ROUNDS ?? 7);
 const here = fileURLToPath(new URL('.', import.meta.url));
 const WRANGLER = join(here, '../../node_modules/.bin/wrangler');
-const ROUTES = ['open', 'keyward', 'bearer'];
+const LABELS = {
+  open: 'unprotected',
+  keyward: 'keyward (apiKey/plugin + requireScope)',
+  scoped: 'keyward/hono apiKey({ scopes }) alone: one middleware',
+  layers: 'two layers doing nothing',
+  bearer: 'hono/bearer-auth, fixed token',
+};
 
-async function node() {
-  const child = spawn(process.execPath, [join(here, 'hono-node.mjs')], { stdio: ['ignore', 'pipe', 'inherit'] });
+async function nodeServer(file) {
+  const child = spawn(process.execPath, [join(here, file)], { stdio: ['ignore', 'pipe', 'inherit'] });
   const [line] = await once(createInterface({ input: child.stdout }), 'line');
   const { port, key } = JSON.parse(line);
   return { url: `http://127.0.0.1:${port}`, key, stop: () => child.kill() };
 }
+const node = async () => ({ ...await nodeServer('hono-node.mjs'), routes: ['open', 'keyward', 'scoped', 'layers', 'bearer'] });
+const fastify = async () => ({ ...await nodeServer('fastify-node.mjs'), routes: ['open', 'keyward', 'layers'] });
 
 async function worker() {
   const dir = mkdtempSync(join(tmpdir(), 'keyward-bench-worker-'));
@@ -47,7 +58,7 @@ async function worker() {
     if (Date.now() > deadline) throw new Error('wrangler dev did not answer within 120 s');
     await new Promise((r) => setTimeout(r, 250));
   }
-  return { url, key, stop: () => { try { process.kill(-child.pid); } catch { /* gone */ } rmSync(dir, { recursive: true, force: true }); } };
+  return { url, key, routes: ['open', 'keyward', 'bearer'], stop: () => { try { process.kill(-child.pid); } catch { /* gone */ } rmSync(dir, { recursive: true, force: true }); } };
 }
 
 async function measure(s, route) {
@@ -57,19 +68,27 @@ async function measure(s, route) {
   return r;
 }
 
-for (const [name, starter] of [[`Hono on Node ${process.versions.node}`, node], ['a JavaScript Worker (Hono) on workerd, wrangler dev', worker]]) {
+const median = (xs) => {
+  const a = [...xs].sort((x, y) => x - y);
+  return a.length % 2 ? a[a.length >> 1] : (a[a.length / 2 - 1] + a[a.length / 2]) / 2;
+};
+const servers = [[`Hono on Node ${process.versions.node}`, node], [`Fastify on Node ${process.versions.node}`, fastify],
+  ['a JavaScript Worker (Hono) on workerd, wrangler dev', worker]];
+const only = process.env.BENCH_ONLY;
+for (const [name, starter] of servers.filter(([n]) => only === undefined || n.toLowerCase().includes(only.toLowerCase()))) {
   const s = await starter();
+  const { routes } = s;
   try {
-    for (const route of ROUTES) await autocannon({ url: `${s.url}/${route}`, connections, duration: 1, headers: { authorization: `Bearer ${s.key}` } });
-    const rps = Object.fromEntries(ROUTES.map((r) => [r, []]));
+    for (const route of routes) await autocannon({ url: `${s.url}/${route}`, connections, duration: 1, headers: { authorization: `Bearer ${s.key}` } });
+    const rps = Object.fromEntries(routes.map((r) => [r, []]));
     for (let i = 0; i < rounds; i++) {
-      for (const route of ROUTES) rps[route].push((await measure(s, route)).requests.average);
+      for (const route of routes) rps[route].push((await measure(s, route)).requests.average);
     }
-    const best = (route) => Math.max(...rps[route]);
-    console.log(`${name}: autocannon ${connections} connections x ${duration} s, ${rounds} rounds, best round`);
-    console.log(`${best('open').toFixed(0).padStart(7)} req/s  unprotected`);
-    console.log(`${best('keyward').toFixed(0).padStart(7)} req/s  keyward/hono apiKey + requireScope (${(best('keyward') / best('open')).toFixed(3)}x unprotected)`);
-    console.log(`${best('bearer').toFixed(0).padStart(7)} req/s  hono/bearer-auth, fixed token (${(best('bearer') / best('open')).toFixed(3)}x unprotected)`);
+    console.log(`${name}: autocannon ${connections} connections x ${duration} s, ${rounds} interleaved rounds; median req/s, median of paired ratios`);
+    for (const route of routes) {
+      const ratio = route === 'open' ? '' : ` (${median(rps[route].map((v, i) => v / rps.open[i])).toFixed(3)}x unprotected)`;
+      console.log(`${median(rps[route]).toFixed(0).padStart(7)} req/s  ${LABELS[route]}${ratio}`);
+    }
   } finally {
     s.stop();
   }

@@ -5,7 +5,9 @@
 const { ApiKeyError, KeywardOptionError } = require('./errors.cjs');
 const { memoryStore, remoteStore } = require('./stores.cjs');
 const { scopeRequirement } = require('./core.cjs');
-const { configure, decide, finish, refused } = require('./web.cjs');
+const {
+  configure, decide, finish, refused, NO_HEADERS,
+} = require('./web.cjs');
 
 /** Each request's exchange, on its context: for requireScope and onUse. */
 const kExchange = Symbol('keyward.exchange');
@@ -44,13 +46,13 @@ function apiKey(options) {
       return result.response;
     }
     c.set('apiKey', result.key);
-    c[kExchange] = { cfg, exchange };
+    c[kExchange] = exchange;
     const { headers } = result;
-    const names = Object.keys(headers);
-    if (names.length === 0 && !cfg.onUse) return next();
+    // A key without limits, and no onUse: nothing to add after the route.
+    if (headers === NO_HEADERS && !cfg.onUse) return next();
     return next().then(() => {
       // RateLimit headers on whatever answered, requireScope's refusal included.
-      for (const name of names) c.header(name, headers[name]);
+      for (const name of Object.keys(headers)) c.header(name, headers[name]);
       finish(exchange, c.res.status, waitUntil);
     });
   }
@@ -79,7 +81,7 @@ function requireScope(...scopes) {
   return function keywardRequireScope(c, next) {
     const s = c[kExchange];
     if (s === undefined) return refused(new ApiKeyError('internal', 'requireScope() must come after apiKey()')).response;
-    const { state } = s.exchange;
+    const { state } = s;
     let refusal;
     try {
       refusal = missingIn(state.info);

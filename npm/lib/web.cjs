@@ -259,4 +259,6 @@ async function checkRequest(request, options) {
   return exchange.result;
 }
 
-module.exports = { checkRequest, configure, decide, finish, refusalAnswer, refused };
+module.exports = {
+  checkRequest, configure, decide, finish, refusalAnswer, refused, NO_HEADERS,
+};
