@@ -295,6 +295,30 @@ describe('keyward/fastify answers exactly as keyward/express', () => {
   });
 });
 
+describe('keyward/fastify with getKey', () => {
+  test('getKey(request) replaces the headers: a key elsewhere is not read, a missing one is 401 missing_key', async () => {
+    const a = record();
+    const fa = Fastify();
+    await fa.register(keyward, { store: memoryStore([a.record]), env: 'live', getKey: (request) => request.headers['x-token'] });
+    fa.get('/', async (request) => request.apiKey);
+    await fa.listen({ port: 0, host: '127.0.0.1' });
+    const url = `http://127.0.0.1:${fa.server.address().port}/`;
+    try {
+      const ok = await fetch(url, { headers: { 'x-token': a.key } });
+      assert.equal(ok.status, 200);
+      assert.equal((await ok.json()).id, a.record.id);
+      for (const headers of [{}, bearer(a.key), { 'x-token': '' }]) {
+        const r = await fetch(url, { headers });
+        assert.equal(r.status, 401);
+        assert.deepEqual(await r.json(), { error: { code: 'missing_key', message: 'an API key is required' } });
+        assert.match(r.headers.get('www-authenticate'), /^Bearer realm="keyward"/);
+      }
+    } finally {
+      await fa.close();
+    }
+  });
+});
+
 describe('keyward/slim', () => {
   test('initialises nothing by itself; init(bytes) makes keyward and checkRequest work', () => {
     const script = `
