@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
-import { ROOT, call as rawCall, eventually, startWorker } from './harness.mjs';
+import { ROOT, call as rawCall, eventually, makeKey, sha256, startWorker } from './harness.mjs';
 
 let worker;
 let origin;
@@ -225,6 +225,120 @@ describe('roles and the lifetime policy', () => {
     assert.equal((await keysOf('life')).length, 1, 'no second key');
     const live = await create({ name: 'forever', owner: 'life', env: 'live', scopes: [] });
     assert.equal(live.expires_at, null, 'live has no policy here');
+  });
+});
+
+describe('PATCH /v1/keys/{id}: keys:write narrows, only admin widens', () => {
+  const show = async (id) => {
+    const r = await root(`/v1/keys/${id}`);
+    assert.equal(r.status, 200, r.text);
+    const { allowed_ips, not_before, expires_at } = r.body;
+    return { allowed_ips, not_before, expires_at };
+  };
+  const patch = (id, body, key = worker.rootKey, headers = {}) => call(`/v1/keys/${id}`, { method: 'PATCH', key, body, headers });
+  const inHours = (h) => new Date(Date.now() + h * 3_600_000).toISOString();
+
+  test('a keys:write key narrows a key it manages; every widening is 403 and nothing changes', async () => {
+    const writer = await create({ name: 'w', owner: 'reshape', env: 'live', scopes: ['keys:write', 'repos:read'] });
+    const target = await create({ name: 't', owner: 'reshape', env: 'live', scopes: ['repos:read'], allowed_ips: ['10.0.0.0/8'], expires_in: 48 * 3600 });
+    const narrowed = await patch(target.id, { allowed_ips: ['10.1.0.0/16'], not_before: inHours(-1), expires_at: inHours(24) }, writer.key);
+    assert.equal(narrowed.status, 200, narrowed.text);
+    const state = await show(target.id);
+    assert.deepEqual(state.allowed_ips, ['10.1.0.0/16']);
+    assert.ok(Math.abs(Date.parse(state.expires_at) - Date.parse(inHours(24))) < 60_000, state.expires_at);
+    assert.equal((await verify(target.key, '10.2.0.1')).body.code, 'ip_not_allowed', 'the narrowing holds');
+    assert.equal((await verify(target.key, '10.1.0.1')).body.code, 'valid');
+    for (const wider of [
+      { allowed_ips: [] },
+      { allowed_ips: ['10.0.0.0/8'] },
+      { allowed_ips: ['10.1.0.0/16', '192.0.2.1'] },
+      { not_before: null },
+      { not_before: inHours(-2) },
+      { expires_at: null },
+      { expires_at: inHours(30) },
+      { allowed_ips: ['10.1.1.0/24'], expires_at: inHours(30) },
+    ]) {
+      const r = await patch(target.id, wider, writer.key);
+      assert.equal(r.status, 403, `${JSON.stringify(wider)}: ${r.text}`);
+      assert.equal(r.body.error.code, 'forbidden');
+      assert.deepEqual(await show(target.id), state, `${JSON.stringify(wider)} changed nothing`);
+    }
+    assert.equal((await verify(target.key, '192.0.2.1')).body.code, 'ip_not_allowed');
+    // Another owner's key is not the writer's to touch, even to narrow it.
+    const other = await create({ name: 'o', owner: 'reshape-other', env: 'live', scopes: ['repos:read'] });
+    const r = await patch(other.id, { allowed_ips: ['10.0.0.0/8'] }, writer.key);
+    assert.equal(r.status, 403, r.text);
+    assert.deepEqual((await show(other.id)).allowed_ips, []);
+  });
+
+  test('root widens; an admin key widens only within its own networks; the policy bounds every expiry', async () => {
+    const target = await create({ name: 't', owner: 'reshape2', env: 'live', scopes: ['repos:read'], allowed_ips: ['10.1.0.0/16'] });
+    const admin = await create({ name: 'a', owner: 'reshape2', env: 'live', scopes: ['admin'], allowed_ips: ['10.0.0.0/8'] });
+    const here = from('10.0.0.1');
+    const wider = await patch(target.id, { allowed_ips: ['10.0.0.0/8'] }, admin.key, here);
+    assert.equal(wider.status, 200, wider.text);
+    assert.deepEqual((await show(target.id)).allowed_ips, ['10.0.0.0/8']);
+    const escape = await patch(target.id, { allowed_ips: [] }, admin.key, here);
+    assert.equal(escape.status, 403, escape.text);
+    assert.match(escape.body.error.message, /allowed_ips/);
+    assert.deepEqual((await show(target.id)).allowed_ips, ['10.0.0.0/8'], 'unchanged');
+    const open = await patch(target.id, { allowed_ips: [] });
+    assert.equal(open.status, 200, open.text);
+    assert.equal((await verify(target.key, '192.0.2.1')).body.code, 'valid', 'the root key widened it');
+
+    const test = await create({ name: 'short', owner: 'reshape2', env: 'test', scopes: [] });
+    const before = await show(test.id);
+    for (const expires_at of [null, inHours(49)]) {
+      const r = await patch(test.id, { expires_at });
+      assert.equal(r.status, 400, r.text);
+      assert.equal(r.body.error.code, 'invalid_request');
+      assert.match(r.body.error.message, /KEYWARD_MAX_LIFETIME/);
+      assert.deepEqual(await show(test.id), before);
+    }
+    const bad = await patch(test.id, { not_before: before.expires_at });
+    assert.equal(bad.status, 400, bad.text);
+    assert.deepEqual(await show(test.id), before);
+  });
+});
+
+describe('rotation within the lifetime policy', () => {
+  test('a successor expires within its environment\'s policy, even when its predecessor was made before it', async () => {
+    // Keys stored before the policy (adopted from the previous format): one that never
+    // expires and one that expires in 30 days; the policy for `test` is 1 day.
+    const day = 86_400_000;
+    const legacy = [null, new Date(Date.now() + 30 * day).toISOString()].map((expires_at, i) => {
+      const key = makeKey('sk', 'test');
+      return {
+        key,
+        record: {
+          id: `key_lifetimepolicy${i}0`, hash: sha256(key), hint: key.slice(0, 12), name: `old${i}`,
+          owner: 'lifetime', scopes: ['scans:read'], env: 'test', created_at: new Date(Date.now() - day).toISOString(),
+          ...(expires_at ? { expires_at } : {}),
+        },
+      };
+    });
+    await worker.adoptLegacy(legacy);
+    for (const { record } of legacy) {
+      const before = Date.now();
+      const r = await root(`/v1/keys/${record.id}/rotate`, { method: 'POST', body: { grace_seconds: 60 } });
+      assert.equal(r.status, 201, r.text);
+      const after = Date.now();
+      const shown = await root(`/v1/keys/${r.body.id}`);
+      assert.equal(shown.status, 200, shown.text);
+      for (const expires_at of [r.body.expires_at, shown.body.expires_at]) {
+        const t = Date.parse(expires_at);
+        assert.ok(t >= before + day - 1_000 && t <= after + day + 1_000, `${record.name}: ${expires_at}`);
+      }
+      // Rotating the successor again never reaches past the policy either.
+      const again = await root(`/v1/keys/${r.body.id}/rotate`, { method: 'POST', body: { grace_seconds: 0 } });
+      assert.equal(again.status, 201, again.text);
+      assert.ok(Date.parse(again.body.expires_at) <= Date.now() + day + 1_000, again.body.expires_at);
+    }
+    // A successor whose predecessor expires sooner keeps that sooner expiry.
+    const soon = await create({ name: 'soon', owner: 'lifetime', env: 'test', scopes: [], expires_in: 3600 });
+    const r = await root(`/v1/keys/${soon.id}/rotate`, { method: 'POST' });
+    assert.equal(r.status, 201, r.text);
+    assert.equal(r.body.expires_at, soon.expires_at);
   });
 });
 

@@ -294,8 +294,10 @@ pub async fn rotate(ctx: &mut Ctx<'_>, mut req: Request, id: &str) -> ApiResult 
     // but its ledger never committed is inert (unknown), so a failure cannot leave a live
     // successor nobody was given, nor end the old key with none.
     let mut draft = old.clone();
-    let next = draft
-        .rotate_to(successor.clone(), grace, ctx.now)
+    let next = ctx
+        .config
+        .max_lifetime
+        .rotate(&mut draft, successor.clone(), grace, ctx.now)
         .map_err(|e| ApiError::new(Code::Conflict, e.to_string()))?;
     ctx.store.put(&next).await?;
     let decided = match ctx.still_acting(&caller, "POST /v1/keys/{id}/rotate").await {
@@ -337,23 +339,39 @@ pub async fn rotate(ctx: &mut Ctx<'_>, mut req: Request, id: &str) -> ApiResult 
     ))
 }
 
-/// `PATCH /v1/keys/{id}`: replaces the key's own rate limits.
+/// `PATCH /v1/keys/{id}`: replaces the key's own rate limits (root or `admin`) and
+/// changes its restrictions and expiry: `keys:write` narrows them on a key it may
+/// manage; only root or `admin` widens them, within its own restrictions and the lifetime
+/// policy. The key's object decides, against the key as it holds it then.
 pub async fn update(ctx: &mut Ctx<'_>, mut req: Request, id: &str) -> ApiResult {
     let caller = ctx
         .authorize(&req, "keys:write", "PATCH /v1/keys/{id}", LogUse::Always)
         .await?;
     let body: UpdateKey = read_json(&mut req).await?;
     let record = load(ctx, id).await?;
-    caller.actor().may_manage(&record)?;
-    caller.actor().may_set_usage()?;
-    let Some(limits) = body.rate_limits else {
+    let actor = caller.actor();
+    actor.may_manage(&record)?;
+    if let Some(limits) = &body.rate_limits {
+        actor.may_set_usage()?;
+        check_limits(limits)?;
+    }
+    let reshape = body.reshape();
+    if body.rate_limits.is_none() && reshape.is_empty() {
         return Ok(json(200, &KeyView::of(&record, ctx.now)));
-    };
-    check_limits(&limits)?;
+    }
+    let widen = !actor.is_bounded();
+    if widen && let Some(own) = &caller.record {
+        reshape.within(&own.restrictions())?;
+    }
+    if let Some(expiry) = reshape.expires_at {
+        ctx.config
+            .max_lifetime
+            .admits(&record.env, expiry, ctx.now)?;
+    }
     ctx.still_acting(&caller, "PATCH /v1/keys/{id}").await?;
     let mut updated = ctx
         .ledger()
-        .update(&record, limits, caller.key_id())
+        .update(&record, body.rate_limits, reshape, widen, caller.key_id())
         .await?;
     ctx.store.put(&updated).await?;
     ctx.record_action(Lifecycle::Update, &updated, &caller.id);

@@ -25,7 +25,8 @@ use keyward_core::limits::{
     Credits, CreditsChange, Interval, LimitStatus, NamedLimit, Refill, Window, admit, consume,
 };
 use keyward_core::{
-    Code, EnvRule, KeyHash, KeyId, KeyRecord, Scope, Successor, Verdict, decide_presented,
+    Code, EnvRule, KeyHash, KeyId, KeyRecord, LifetimePolicy, Reshape, Scope, Successor, Verdict,
+    decide_presented,
 };
 use worker::{
     DurableObject, Env, Method, Request, RequestInit, Response, SqlStorage, State, durable_object,
@@ -108,12 +109,17 @@ pub enum LedgerOp {
         /// Whether the use made the `credits_low` alert due.
         alert: bool,
     },
-    /// Replaces a key's own limits.
+    /// Replaces a key's own limits and changes its restrictions and expiry.
     Update {
         /// The key.
         id: KeyId,
-        /// Its limits.
-        rate_limits: Vec<NamedLimit>,
+        /// Its limits (`None`: unchanged).
+        rate_limits: Option<Vec<NamedLimit>>,
+        /// The change to its restrictions and expiry.
+        reshape: Reshape,
+        /// Whether the change may widen the key (root or `admin`); otherwise it may only
+        /// narrow it, judged against the key as the object holds it.
+        widen: bool,
         /// The key acting, if a key is.
         actor: Option<KeyId>,
     },
@@ -143,6 +149,14 @@ pub enum LedgerOp {
         /// The key acting, if a key is.
         actor: Option<KeyId>,
     },
+}
+
+/// What an update carries in its body.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct UpdateBody {
+    rate_limits: Option<Vec<NamedLimit>>,
+    #[serde(default)]
+    reshape: Reshape,
 }
 
 /// The `&actor=` query parameter of an operation made on behalf of a key.
@@ -232,10 +246,20 @@ impl LedgerOp {
             LedgerOp::Update {
                 id,
                 rate_limits,
+                reshape,
+                widen,
                 actor,
             } => (
-                format!("/update?id={id}{}", actor_param(actor.as_ref())),
-                serde_json::to_string(rate_limits).ok(),
+                format!(
+                    "/update?id={id}&widen={}{}",
+                    u8::from(*widen),
+                    actor_param(actor.as_ref())
+                ),
+                serde_json::to_string(&UpdateBody {
+                    rate_limits: rate_limits.clone(),
+                    reshape: reshape.clone(),
+                })
+                .ok(),
             ),
             LedgerOp::Credits {
                 id,
@@ -340,11 +364,20 @@ impl LedgerOp {
                     _ => return None,
                 },
             },
-            "/update" => LedgerOp::Update {
-                id: id()?,
-                rate_limits: serde_json::from_str(body).ok()?,
-                actor: actor()?,
-            },
+            "/update" => {
+                let body: UpdateBody = serde_json::from_str(body).ok()?;
+                LedgerOp::Update {
+                    id: id()?,
+                    rate_limits: body.rate_limits,
+                    reshape: body.reshape,
+                    widen: match get("widen")? {
+                        "1" => true,
+                        "0" => false,
+                        _ => return None,
+                    },
+                    actor: actor()?,
+                }
+            }
             "/credits" => {
                 let (set, amount) = match (get("set"), get("add")) {
                     (Some(v), None) => (true, v.parse().ok()?),
@@ -518,6 +551,8 @@ pub struct KeyLedger {
     sql: SqlStorage,
     /// The test clock offset, read from the Worker's settings once.
     clock_offset_ms: i64,
+    /// The lifetime policy (`KEYWARD_MAX_LIFETIME`) a rotation's successor is held to.
+    max_lifetime: LifetimePolicy,
 }
 
 impl KeyLedger {
@@ -853,6 +888,8 @@ impl KeyLedger {
             LedgerOp::Update {
                 id,
                 rate_limits,
+                reshape,
+                widen,
                 actor,
             } => {
                 if let Some(no) = self.actor_refusal(actor.as_ref(), now)? {
@@ -864,8 +901,14 @@ impl KeyLedger {
                 if record.is_revoked() {
                     return Ok(refused(Code::Conflict, REVOKED_NEVER_CHANGES));
                 }
-                record.rate_limits = rate_limits;
-                record.rate_limit = None;
+                // Narrowing is judged against the key as this object holds it now.
+                if let Err(no) = reshape.apply(&mut record, widen) {
+                    return Ok(refused(no.code, &no.message));
+                }
+                if let Some(rate_limits) = rate_limits {
+                    record.rate_limits = rate_limits;
+                    record.rate_limit = None;
+                }
                 self.save(&record)?;
                 Ok(LedgerAnswer {
                     records: vec![record],
@@ -922,7 +965,12 @@ impl KeyLedger {
                 let Some(mut old) = self.load(&id)? else {
                     return Ok(refused(Code::NotFound, "no key has this id"));
                 };
-                match old.rotate_to(successor, Duration::seconds(grace_seconds), now) {
+                match self.max_lifetime.rotate(
+                    &mut old,
+                    successor,
+                    Duration::seconds(grace_seconds),
+                    now,
+                ) {
                     Ok(next) => {
                         self.save(&next)?;
                         self.save(&old)?;
@@ -953,12 +1001,13 @@ impl DurableObject for KeyLedger {
                 worker::console_error!("key ledger: a table could not be made: {e}");
             }
         }
-        let clock_offset_ms = crate::config::Config::get(&env)
-            .map(|c| c.clock_offset_ms)
-            .unwrap_or(0);
+        let (clock_offset_ms, max_lifetime) = crate::config::Config::get(&env)
+            .map(|c| (c.clock_offset_ms, c.max_lifetime.clone()))
+            .unwrap_or_default();
         KeyLedger {
             sql,
             clock_offset_ms,
+            max_lifetime,
         }
     }
 
@@ -1234,12 +1283,16 @@ impl<'a> Ledger<'a> {
     pub async fn update(
         &self,
         record: &KeyRecord,
-        rate_limits: Vec<NamedLimit>,
+        rate_limits: Option<Vec<NamedLimit>>,
+        reshape: Reshape,
+        widen: bool,
         actor: Option<&KeyId>,
     ) -> Result<KeyRecord, ApiError> {
         let op = LedgerOp::Update {
             id: record.id.clone(),
             rate_limits,
+            reshape,
+            widen,
             actor: actor.cloned(),
         };
         self.one(record, &op).await
@@ -1415,8 +1468,20 @@ mod tests {
             },
             LedgerOp::Update {
                 id: id.clone(),
-                rate_limits: vec!["m=5/1m".parse().unwrap()],
+                rate_limits: Some(vec!["m=5/1m".parse().unwrap()]),
+                reshape: Reshape::default(),
+                widen: false,
                 actor: Some(id.clone()),
+            },
+            LedgerOp::Update {
+                id: id.clone(),
+                rate_limits: None,
+                reshape: serde_json::from_str(
+                    r#"{"allowed_ips": ["10.0.0.0/8"], "not_before": null, "expires_at": "2027-01-01T00:00:00Z"}"#,
+                )
+                .unwrap(),
+                widen: true,
+                actor: None,
             },
             LedgerOp::Credits {
                 id: id.clone(),

@@ -506,6 +506,39 @@ pub struct UpdateKey {
     #[cfg_attr(feature = "openapi", schemars(length(max = 8), extend("x-keyward-unique-by" = "name")))]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rate_limits: Option<Vec<NamedLimit>>,
+    /// New allowed client networks (`[]`: any address). Fewer or narrower blocks narrow
+    /// the key (`keys:write`); more, or none, widen it (root or `admin` only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allowed_ips: Option<Networks>,
+    /// A new start (RFC 3339), or `null` for none. A later start narrows the key; an
+    /// earlier one, or none, widens it.
+    #[cfg_attr(feature = "openapi", schemars(with = "Option<DateTime<Utc>>"))]
+    #[serde(
+        default,
+        with = "keyward_core::time::rfc3339_patch",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub not_before: Option<Option<DateTime<Utc>>>,
+    /// A new expiry (RFC 3339), or `null` for never. An earlier expiry narrows the key; a
+    /// later one, or never, widens it; always within the lifetime policy.
+    #[cfg_attr(feature = "openapi", schemars(with = "Option<DateTime<Utc>>"))]
+    #[serde(
+        default,
+        with = "keyward_core::time::rfc3339_patch",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub expires_at: Option<Option<DateTime<Utc>>>,
+}
+
+impl UpdateKey {
+    /// The change to the key's restrictions and expiry it asks for.
+    pub fn reshape(&self) -> keyward_core::Reshape {
+        keyward_core::Reshape {
+            allowed_ips: self.allowed_ips.clone(),
+            not_before: self.not_before,
+            expires_at: self.expires_at,
+        }
+    }
 }
 
 /// `POST /v1/keys/{id}/credits`: set or add to a balance, and its settings.

@@ -394,6 +394,7 @@ pub fn set_limits(
 ) -> Result<(), ApiError> {
     let body = UpdateKey {
         rate_limits: Some(rate_limits),
+        ..UpdateKey::default()
     };
     let record: KeyView = client.send("PATCH", &key_path(id, ""), &body)?;
     show_record(&record, out);

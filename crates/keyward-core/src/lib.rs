@@ -77,8 +77,8 @@ pub use record::{
     effective_limits,
 };
 pub use restrict::{
-    ConfigError, LifetimePolicy, MAX_ROLE_LEN, Restriction, Restrictions, Roles, decide_restricted,
-    narrows, restrict,
+    ConfigError, LifetimePolicy, MAX_ROLE_LEN, Reshape, Restriction, Restrictions, Roles,
+    decide_restricted, narrows, restrict,
 };
 pub use scope::{
     ADMIN, MAX_SCOPE_LEN, MAX_SCOPES, RESERVED, Scope, ScopeError, ScopeRegistry, ScopeSet,

@@ -23,6 +23,7 @@ use crate::check::decide;
 use crate::code::Code;
 use crate::network::Networks;
 use crate::policy::Refusal;
+use crate::record::KeyRecord;
 use crate::scope::{Scope, ScopeError, ScopeRegistry, ScopeSet};
 use crate::verify::Verdict;
 
@@ -164,6 +165,88 @@ pub fn narrows(
             (Some(_), None) => false,
             (None, _) => true,
         }
+}
+
+/// A change to a key's restrictions and expiry (`PATCH /v1/keys/{id}`): a field left
+/// `None` stays as it is; `Some(None)` removes the restriction (`allowed_ips: []` allows
+/// any address).
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Reshape {
+    /// New allowed client networks (empty: any address).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allowed_ips: Option<Networks>,
+    /// A new start, or `Some(None)`: none.
+    #[serde(
+        default,
+        with = "crate::time::rfc3339_patch",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub not_before: Option<Option<DateTime<Utc>>>,
+    /// A new expiry, or `Some(None)`: never.
+    #[serde(
+        default,
+        with = "crate::time::rfc3339_patch",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub expires_at: Option<Option<DateTime<Utc>>>,
+}
+
+impl Reshape {
+    /// Whether it changes nothing.
+    pub fn is_empty(&self) -> bool {
+        self.allowed_ips.is_none() && self.not_before.is_none() && self.expires_at.is_none()
+    }
+
+    /// Whether what it sets lies within `outer` (the restrictions of a caller that may
+    /// widen: an `admin` key widens only as far as its own restrictions reach).
+    ///
+    /// # Errors
+    /// `forbidden`, naming the restriction it exceeds.
+    pub fn within(&self, outer: &Restrictions) -> Result<(), Refusal> {
+        outer.contain(&Restrictions {
+            allowed_ips: self
+                .allowed_ips
+                .clone()
+                .unwrap_or_else(|| outer.allowed_ips.clone()),
+            not_before: self.not_before.unwrap_or(outer.not_before),
+        })
+    }
+
+    /// Applies the change to `record`, judged against the record as it is now: unless
+    /// `widen` (root or `admin`), it may only narrow ([`narrows`]). Nothing changes when
+    /// it is refused.
+    ///
+    /// # Errors
+    /// `forbidden` for a widening without `widen`; `invalid_request` when the start would
+    /// not be before the expiry.
+    pub fn apply(&self, record: &mut KeyRecord, widen: bool) -> Result<(), Refusal> {
+        let old = record.restrictions();
+        let new = Restrictions {
+            allowed_ips: self
+                .allowed_ips
+                .clone()
+                .unwrap_or_else(|| old.allowed_ips.clone()),
+            not_before: self.not_before.unwrap_or(old.not_before),
+        };
+        let expires_at = self.expires_at.unwrap_or(record.expires_at);
+        if let (Some(start), Some(end)) = (new.not_before, expires_at)
+            && start >= end
+        {
+            return Err(invalid(
+                "'not_before' must be before the key's expiry".to_owned(),
+            ));
+        }
+        if !widen && !narrows(&old, record.expires_at, &new, expires_at) {
+            return Err(forbidden(
+                "only the root key or an admin key widens a key's restrictions (more networks, an earlier or no start, a later or no expiry); 'keys:write' may only narrow them",
+            ));
+        }
+        record.allowed_ips = new.allowed_ips;
+        record.not_before = new.not_before;
+        record.expires_at = expires_at;
+        Ok(())
+    }
 }
 
 /// [`decide`] with the key's restrictions: a use refused by revocation or expiry is
@@ -363,6 +446,45 @@ impl LifetimePolicy {
         }
     }
 
+    /// Whether a key of `env` may be set to expire at `expiry` (`None`: never) at `now`.
+    ///
+    /// # Errors
+    /// `invalid_request` naming the policy when it is later than the policy allows, or
+    /// never while the policy bounds `env`.
+    pub fn admits(
+        &self,
+        env: &str,
+        expiry: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> Result<(), Refusal> {
+        match (self.max(env), expiry) {
+            (None, _) => Ok(()),
+            (Some(max), None) => Err(invalid(format!(
+                "the lifetime policy (KEYWARD_MAX_LIFETIME) lets keys of '{env}' live at most {} seconds: they must expire",
+                max.num_seconds()
+            ))),
+            (Some(_), Some(_)) => self.expiry(env, expiry, now).map(|_| ()),
+        }
+    }
+
+    /// Rotates `old` to `successor` ([`KeyRecord::rotate_to`]), the successor expiring
+    /// within the policy of its environment from `now` ([`Self::successor_expiry`]): a
+    /// chain of rotations never outlives the policy.
+    ///
+    /// # Errors
+    /// The [`RotateError`](crate::record::RotateError) of `rotate_to`.
+    pub fn rotate(
+        &self,
+        old: &mut KeyRecord,
+        successor: crate::record::Successor,
+        grace: Duration,
+        now: DateTime<Utc>,
+    ) -> Result<KeyRecord, crate::record::RotateError> {
+        let mut next = old.rotate_to(successor, grace, now)?;
+        next.expires_at = self.successor_expiry(&next.env, next.expires_at, now);
+        Ok(next)
+    }
+
     /// A rotation successor's expiry: the predecessor's, never past the policy from `now`.
     pub fn successor_expiry(
         &self,
@@ -479,6 +601,156 @@ mod tests {
             !narrows(&narrower, exp, &old, exp),
             "an earlier start widens"
         );
+    }
+
+    fn record(r: Restrictions, expires_at: Option<DateTime<Utc>>) -> KeyRecord {
+        let new = crate::ApiKey::generate("sk", "live").unwrap();
+        KeyRecord::new(
+            crate::KeyId::generate(&mut crate::OsRandom).unwrap(),
+            &new,
+            crate::NewRecord {
+                name: "k".to_owned(),
+                owner: "o".to_owned(),
+                scopes: ScopeSet::default(),
+                env: "live".to_owned(),
+                expires_at,
+                metadata: serde_json::Map::new(),
+                rate_limits: Vec::new(),
+                credits: None,
+                restrictions: r,
+                roles: Vec::new(),
+            },
+            at("2026-01-01T00:00:00Z"),
+        )
+    }
+
+    #[test]
+    fn reshaping_narrows_freely_and_widens_only_when_allowed() {
+        let exp = Some(at("2027-01-01T00:00:00Z"));
+        let old = Restrictions {
+            allowed_ips: nets(&["10.0.0.0/8"]),
+            not_before: None,
+        };
+        let narrower = Reshape {
+            allowed_ips: Some(nets(&["10.1.0.0/16"])),
+            not_before: Some(Some(at("2026-02-01T00:00:00Z"))),
+            expires_at: Some(Some(at("2026-12-01T00:00:00Z"))),
+        };
+        let mut k = record(old.clone(), exp);
+        narrower.apply(&mut k, false).unwrap();
+        assert_eq!(k.allowed_ips, nets(&["10.1.0.0/16"]));
+        assert_eq!(k.expires_at, Some(at("2026-12-01T00:00:00Z")));
+        for wider in [
+            Reshape {
+                allowed_ips: Some(Networks::default()),
+                ..Default::default()
+            },
+            Reshape {
+                expires_at: Some(None),
+                ..Default::default()
+            },
+            Reshape {
+                expires_at: Some(Some(at("2027-01-02T00:00:00Z"))),
+                ..Default::default()
+            },
+        ] {
+            let mut k = record(old.clone(), exp);
+            let before = k.clone();
+            assert_eq!(
+                wider.apply(&mut k, false).unwrap_err().code,
+                Code::Forbidden
+            );
+            assert_eq!(k, before, "nothing changes when refused");
+            wider.apply(&mut k, true).unwrap();
+            assert_ne!(k, before);
+        }
+        let mut started = record(narrower_start(), exp);
+        let earlier = Reshape {
+            not_before: Some(None),
+            ..Default::default()
+        };
+        assert_eq!(
+            earlier.apply(&mut started, false).unwrap_err().code,
+            Code::Forbidden
+        );
+        let empty = Reshape {
+            not_before: Some(Some(at("2027-01-01T00:00:00Z"))),
+            ..Default::default()
+        };
+        assert_eq!(
+            empty
+                .apply(&mut record(old.clone(), exp), true)
+                .unwrap_err()
+                .code,
+            Code::InvalidRequest
+        );
+        // An admin key widens only as far as its own restrictions reach.
+        let all = Reshape {
+            allowed_ips: Some(Networks::default()),
+            ..Default::default()
+        };
+        assert!(all.within(&old).is_err());
+        assert!(all.within(&Restrictions::default()).is_ok());
+        assert!(narrower.within(&old).is_ok());
+    }
+
+    fn narrower_start() -> Restrictions {
+        Restrictions {
+            allowed_ips: Networks::default(),
+            not_before: Some(at("2026-06-01T00:00:00Z")),
+        }
+    }
+
+    #[test]
+    fn a_reshape_reads_absent_null_and_set_apart() {
+        let r: Reshape =
+            serde_json::from_str(r#"{"not_before": null, "expires_at": "2026-06-01T00:00:00Z"}"#)
+                .unwrap();
+        assert_eq!(r.allowed_ips, None);
+        assert_eq!(r.not_before, Some(None));
+        assert_eq!(r.expires_at, Some(Some(at("2026-06-01T00:00:00Z"))));
+        let back: Reshape = serde_json::from_str(&serde_json::to_string(&r).unwrap()).unwrap();
+        assert_eq!(back, r);
+        assert!(serde_json::from_str::<Reshape>("{}").unwrap().is_empty());
+        assert!(serde_json::from_str::<Reshape>(r#"{"not_before": "soon"}"#).is_err());
+    }
+
+    #[test]
+    fn the_policy_admits_only_expiries_within_it() {
+        let p = LifetimePolicy::from_json(r#"{"test": "1d"}"#).unwrap();
+        let now = at("2026-01-01T00:00:00Z");
+        assert!(
+            p.admits("test", Some(at("2026-01-02T00:00:00Z")), now)
+                .is_ok()
+        );
+        assert!(
+            p.admits("test", Some(at("2026-01-02T00:00:01Z")), now)
+                .is_err()
+        );
+        assert!(p.admits("test", None, now).is_err());
+        assert!(p.admits("live", None, now).is_ok());
+    }
+
+    #[test]
+    fn a_successor_expires_within_the_policy() {
+        let p = LifetimePolicy::from_json(r#"{"live": "1d"}"#).unwrap();
+        let mut old = record(Restrictions::default(), None);
+        let later = at("2026-03-01T00:00:00Z");
+        let new = crate::ApiKey::generate("sk", "live").unwrap();
+        let next = p
+            .rotate(
+                &mut old,
+                crate::record::Successor {
+                    id: crate::KeyId::generate(&mut crate::OsRandom).unwrap(),
+                    hash: new.hash,
+                    hint: new.hint,
+                },
+                Duration::hours(1),
+                later,
+            )
+            .unwrap();
+        assert_eq!(next.expires_at, Some(at("2026-03-02T00:00:00Z")));
+        assert_eq!(old.expires_at, Some(at("2026-03-01T01:00:00Z")));
     }
 
     #[test]

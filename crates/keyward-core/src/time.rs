@@ -204,6 +204,36 @@ pub mod rfc3339_option {
     }
 }
 
+/// Serde for a field that may be absent (unchanged), `null` (removed) or a time (set):
+/// `#[serde(default, with = "rfc3339_patch", skip_serializing_if = "Option::is_none")]`.
+pub mod rfc3339_patch {
+    use chrono::{DateTime, Utc};
+    use serde::{Deserializer, Serializer};
+
+    /// Writes `null` or the time (an absent field is skipped by the caller).
+    ///
+    /// # Errors
+    /// The serializer's.
+    #[allow(clippy::ref_option)]
+    pub fn serialize<S: Serializer>(
+        t: &Option<Option<DateTime<Utc>>>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        super::rfc3339_option::serialize(&t.flatten(), s)
+    }
+
+    /// Reads `null` (`Some(None)`) or a time (`Some(Some(t))`); an absent field is the
+    /// caller's `default` (`None`).
+    ///
+    /// # Errors
+    /// Not a string or null, or not RFC 3339.
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<Option<DateTime<Utc>>>, D::Error> {
+        super::rfc3339_option::deserialize(d).map(Some)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
