@@ -252,6 +252,63 @@ describe('webhook endpoints', () => {
     assert.equal(raised.data.kind, 'revoked_key_used');
   });
 
+  test('a leak report announces key.revoked (leaked) for every key it revokes, the queued ones too', async () => {
+    const leaks = await makeHook({ url: `${hookBase}/leaks`, events: ['key.revoked'], owner: 'leaky' });
+    const keys = [];
+    for (let i = 0; i < 23; i++) keys.push(await makeKey({ name: `l${i}`, owner: 'leaky', scopes: ['scans:read'], env: 'live' }));
+    const body = keys.map((k) => ({ token: k.key, type: 'keyward_api_key', url: 'https://github.com/o/r/blob/x/.env', source: 'content' }));
+    const r = await root('/v1/leaks', { method: 'POST', body });
+    assert.equal(r.status, 200, r.text);
+    const queued = r.body.filter((f) => f.revocation === 'queued').length;
+    assert.ok(queued > 0, `some revocations go through the queue: ${r.text}`);
+    const got = await eventually(() => {
+      const events = at('/leaks').map((x) => verified(leaks.secret, x));
+      return new Set(events.map((e) => e.data.id)).size >= keys.length && events;
+    }, { ms: 30_000, what: 'key.revoked for every leaked key' });
+    for (const k of keys) {
+      const e = got.filter((x) => x.data.id === k.id);
+      assert.equal(e.length, 1, `one event for ${k.id}`);
+      assert.equal(e[0].type, 'key.revoked');
+      assert.equal(e[0].data.revocation_reason, 'leaked');
+      assert.equal(e[0].data.status, 'revoked');
+    }
+  });
+
+  test('key.expiring: the daily cron announces a key 7 days before its expiry, once across runs', async () => {
+    const soonHook = await makeHook({ url: `${hookBase}/expiring`, events: ['key.expiring'], owner: 'expiring' });
+    const day = 86_400;
+    const soon = await makeKey({ name: 'soon', owner: 'expiring', scopes: ['scans:read'], env: 'live', expires_in: 3 * day });
+    const later = await makeKey({ name: 'later', owner: 'expiring', scopes: ['scans:read'], env: 'live', expires_in: 30 * day });
+    const gone = await makeKey({ name: 'gone', owner: 'expiring', scopes: ['scans:read'], env: 'live', expires_in: 3 * day });
+    assert.equal((await root(`/v1/keys/${gone.id}/revoke`, { method: 'POST', body: {} })).status, 200);
+    const cron = async () => {
+      const r = await fetch(`${worker.url}/__scheduled?cron=17+3+*+*+*`);
+      assert.equal(r.status, 200);
+      await r.text();
+    };
+    await cron();
+    await cron();
+    const got = await eventually(() => {
+      const events = at('/expiring').map((r) => verified(soonHook.secret, r));
+      return events.some((e) => e.data.id === soon.id) && events;
+    }, { ms: 30_000, what: 'key.expiring for the key expiring in 3 days' });
+    const event = got.find((e) => e.data.id === soon.id);
+    assert.equal(event.type, 'key.expiring');
+    assert.equal(event.data.expires_at, soon.expires_at);
+    // A later run, then a marker key announced by a run after it: by the time the marker
+    // arrives, the earlier runs' events have too; the first key was announced once.
+    await cron();
+    const marker = await makeKey({ name: 'marker', owner: 'expiring', scopes: ['scans:read'], env: 'live', expires_in: 6 * day });
+    await cron();
+    await eventually(() => at('/expiring').some((r) => JSON.parse(r.body).data.id === marker.id), { ms: 30_000, what: 'the marker' });
+    const ids = at('/expiring').map((r) => verified(soonHook.secret, r).data.id);
+    assert.equal(ids.filter((id) => id === soon.id).length, 1, 'announced once across four runs');
+    assert.ok(!ids.includes(later.id), 'a key expiring in 30 days is not announced');
+    assert.ok(!ids.includes(gone.id), 'a revoked key is not announced');
+    const log = (await root(`/v1/webhooks/${soonHook.id}/deliveries`)).body.deliveries;
+    assert.equal(log.length, 2, JSON.stringify(log));
+  });
+
   test('no delivery, delivery record or log holds a key or its hash', async () => {
     const rows = JSON.stringify(worker.d1('SELECT * FROM webhook_deliveries'));
     const everything = [JSON.stringify(received), rows, worker.logs()].join('\n');

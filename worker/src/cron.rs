@@ -1,4 +1,5 @@
-//! Daily checks: keys unused for 90+ days, and keys holding `admin` or wildcards.
+//! Daily checks: keys unused for 90+ days, keys holding `admin` or wildcards, and keys
+//! expiring within 7 days (`key.expiring`, once per key).
 
 use keyward_core::chrono::{DateTime, Utc};
 use keyward_core::{AlertKind, over_privileged, stale, stale_after};
@@ -22,6 +23,7 @@ pub async fn run(env: &Env, now: DateTime<Utc>) -> worker::Result<usize> {
     let ledger = Ledger::new(env, config.revocation_bound_ms);
     let db = env.d1(AUDIT_DB)?;
     let mut found = Vec::new();
+    let mut expiring = Vec::new();
     let mut cursor = None;
     loop {
         let (records, next) = store
@@ -51,6 +53,9 @@ pub async fn run(env: &Env, now: DateTime<Utc>) -> worker::Result<usize> {
                 );
                 found.push(a.for_key(&r));
             }
+            if keyward_core::webhook::expiring(&r, now) {
+                expiring.push(r.clone());
+            }
             let broad = over_privileged(&r, now);
             if !broad.is_empty() {
                 let a = Alert::new(
@@ -71,5 +76,7 @@ pub async fn run(env: &Env, now: DateTime<Utc>) -> worker::Result<usize> {
             None => break,
         }
     }
+    let announced = crate::webhooks::announce_expiring(env, &db, &expiring, now).await?;
+    worker::console_log!("daily checks announced {announced} expiring keys");
     alerts::raise(env, &db, config.alert_webhook_url.as_deref(), found).await
 }

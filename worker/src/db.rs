@@ -77,7 +77,8 @@ fn insert_alert(db: &D1Database, a: &Alert) -> worker::Result<D1PreparedStatemen
     ])
 }
 
-fn changed(r: &worker::D1Result) -> bool {
+/// Whether a statement changed a row (an `INSERT OR IGNORE` that inserted).
+pub fn changed(r: &worker::D1Result) -> bool {
     r.meta().ok().flatten().and_then(|m| m.changes).unwrap_or(0) > 0
 }
 

@@ -277,6 +277,7 @@ pub async fn revoke_queued(
     let store = crate::store::Store::new(env.kv(crate::config::KEYS)?);
     let ledger = crate::ledger::Ledger::new(env, config.revocation_bound_ms);
     let mut events = Vec::new();
+    let mut announcements = Vec::new();
     let mut alerts_found = Vec::new();
     let fault = |e: ApiError| worker::Error::RustError(e.message);
     // Whether each reporting key can still act, asked once per batch.
@@ -324,11 +325,20 @@ pub async fn revoke_queued(
                 Lifecycle::Revoke,
                 now,
             ));
+            announcements.push(crate::webhooks::Announcement::of_action(
+                Lifecycle::Revoke,
+                &record,
+                now,
+            ));
             "it is now revoked"
         } else {
             "it was already revoked"
         };
         alerts_found.push(leaked_alert(&record, &job.place, &job.by, now, how));
+    }
+    // `key.revoked` (reason `leaked`) for what this batch revoked, like an API revocation.
+    if let Err(e) = crate::webhooks::announce(env, announcements).await {
+        worker::console_error!("key.revoked events could not be queued: {e}");
     }
     let db = env.d1(AUDIT_DB)?;
     alerts::raise(env, &db, config.alert_webhook_url.as_deref(), alerts_found).await?;

@@ -47,7 +47,11 @@ impl Announcement {
     /// The announcement of a lifecycle action on `record`: its public view, never the key
     /// or its hash.
     pub fn of_action(action: Lifecycle, record: &KeyRecord, now: DateTime<Utc>) -> Self {
-        let kind = EventType::of_lifecycle(action);
+        Self::of_key(EventType::of_lifecycle(action), record, now)
+    }
+
+    /// An event of `kind` about `record`: its public view, never the key or its hash.
+    pub fn of_key(kind: EventType, record: &KeyRecord, now: DateTime<Utc>) -> Self {
         Announcement {
             kind,
             owner: Some(record.owner.clone()),
@@ -385,4 +389,56 @@ pub async fn announce_alerts(env: &Env, alerts: &[Alert]) {
     if let Err(e) = announce(env, announcements).await {
         worker::console_error!("alert webhook events could not be queued: {e}");
     }
+}
+
+/// Announces `key.expiring` for each of `records` (keys the daily cron found expiring),
+/// once per key and expiry: a notice row is written first, and only a key whose row is new
+/// is announced (its row is removed again if the event could not be queued, so that the
+/// next run tries again). Returns how many were announced.
+///
+/// # Errors
+/// D1.
+pub async fn announce_expiring(
+    env: &Env,
+    db: &D1Database,
+    records: &[KeyRecord],
+    now: DateTime<Utc>,
+) -> worker::Result<usize> {
+    let mut announced = 0;
+    for r in records {
+        let Some(expires_at) = r.expires_at else {
+            continue;
+        };
+        let key = [
+            JsValue::from_str(r.id.as_str()),
+            JsValue::from_str(&timestamp(expires_at)),
+        ];
+        let new = db
+            .prepare(
+                "INSERT OR IGNORE INTO expiring_notices (key_id, expires_at, announced_at) \
+                 VALUES (?1, ?2, ?3)",
+            )
+            .bind(&[
+                key[0].clone(),
+                key[1].clone(),
+                JsValue::from_str(&timestamp(now)),
+            ])?
+            .run()
+            .await?;
+        if !crate::db::changed(&new) {
+            continue;
+        }
+        let a = Announcement::of_key(EventType::KeyExpiring, r, now);
+        match announce(env, vec![a]).await {
+            Ok(()) => announced += 1,
+            Err(e) => {
+                worker::console_error!("key.expiring could not be queued: {e}");
+                db.prepare("DELETE FROM expiring_notices WHERE key_id = ?1 AND expires_at = ?2")
+                    .bind(&key)?
+                    .run()
+                    .await?;
+            }
+        }
+    }
+    Ok(announced)
 }

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use crate::{FieldError, SecretString, check_env_name, check_owner};
 
 /// The most event types one endpoint lists.
-pub const MAX_EVENTS: usize = 6;
+pub const MAX_EVENTS: usize = 7;
 
 /// `POST /v1/webhooks`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -52,6 +52,8 @@ enum EventName {
     KeyRotated,
     #[serde(rename = "key.revoked")]
     KeyRevoked,
+    #[serde(rename = "key.expiring")]
+    KeyExpiring,
     #[serde(rename = "credits.low")]
     CreditsLow,
     #[serde(rename = "alert.raised")]

@@ -31,6 +31,21 @@ pub const TIMEOUT_SECONDS: u32 = 10;
 /// The wait before each retry, in seconds: the specification's schedule (5 s, 5 min,
 /// 30 min, 2 h, 5 h, 10 h, 10 h), 27 h 35 min 5 s in all.
 pub const RETRY_SCHEDULE: [u32; 7] = [5, 300, 1_800, 7_200, 18_000, 36_000, 36_000];
+/// How long before its expiry a key's `key.expiring` event is sent, in days.
+pub const EXPIRING_NOTICE_DAYS: i64 = 7;
+
+/// Whether `key.expiring` is due for `record` at `now`: it expires within
+/// [`EXPIRING_NOTICE_DAYS`] and has not yet, and it is neither revoked nor rotated (a
+/// rotated key's end is its grace period, announced by `key.rotated`).
+pub fn expiring(record: &crate::KeyRecord, now: chrono::DateTime<chrono::Utc>) -> bool {
+    let horizon = now
+        .checked_add_signed(chrono::Duration::days(EXPIRING_NOTICE_DAYS))
+        .unwrap_or(now);
+    !record.is_revoked()
+        && record.rotated_to.is_none()
+        && record.expires_at.is_some_and(|t| now < t && t <= horizon)
+}
+
 /// Attempts one delivery gets: the first, then one per entry of [`RETRY_SCHEDULE`].
 pub const MAX_ATTEMPTS: u32 = RETRY_SCHEDULE.len() as u32 + 1;
 
@@ -45,6 +60,8 @@ pub enum EventType {
     KeyRotated,
     /// A key was revoked (its reason included, `leaked` among them).
     KeyRevoked,
+    /// A key expires within [`EXPIRING_NOTICE_DAYS`] (announced once, by the daily cron).
+    KeyExpiring,
     /// A key's credits fell below its threshold.
     CreditsLow,
     /// A misuse alert was raised.
@@ -53,11 +70,12 @@ pub enum EventType {
 
 impl EventType {
     /// Every event type.
-    pub const ALL: [EventType; 6] = [
+    pub const ALL: [EventType; 7] = [
         EventType::KeyCreated,
         EventType::KeyUpdated,
         EventType::KeyRotated,
         EventType::KeyRevoked,
+        EventType::KeyExpiring,
         EventType::CreditsLow,
         EventType::AlertRaised,
     ];
@@ -69,6 +87,7 @@ impl EventType {
             EventType::KeyUpdated => "key.updated",
             EventType::KeyRotated => "key.rotated",
             EventType::KeyRevoked => "key.revoked",
+            EventType::KeyExpiring => "key.expiring",
             EventType::CreditsLow => "credits.low",
             EventType::AlertRaised => "alert.raised",
         }
@@ -574,6 +593,30 @@ mod tests {
             },
             chrono::DateTime::from_timestamp(1_700_000_000, 0).unwrap(),
         )
+    }
+
+    #[test]
+    fn a_key_is_expiring_in_its_last_seven_days_only() {
+        let mut k = key("acme", &[]);
+        let now = chrono::DateTime::from_timestamp(1_700_000_000, 0).unwrap();
+        let days = |d: i64| Some(now + chrono::Duration::days(d));
+        assert!(!expiring(&k, now), "no expiry");
+        k.expires_at = days(8);
+        assert!(!expiring(&k, now));
+        k.expires_at = days(7);
+        assert!(expiring(&k, now));
+        k.expires_at = Some(now);
+        assert!(!expiring(&k, now), "already expired");
+        k.expires_at = days(1);
+        k.rotated_to = Some(k.id.clone());
+        assert!(!expiring(&k, now), "rotated");
+        k.rotated_to = None;
+        k.revoke("root", "done", now);
+        assert!(!expiring(&k, now), "revoked");
+        assert_eq!(
+            EventType::parse("key.expiring"),
+            Some(EventType::KeyExpiring)
+        );
     }
 
     #[test]
