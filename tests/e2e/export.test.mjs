@@ -67,12 +67,28 @@ describe('GET /v1/audit/export', () => {
     assert.equal(later.text, '');
   });
 
-  test('a bounded key exports its own owner\'s events only', async () => {
+  test('a bounded key exports its own owner\'s events of its own environment only', async () => {
+    // acme's key of another environment, used: its events are in D1 (the root key sees them).
+    const testKey = await makeKey({ name: 'tk', owner: 'acme', scopes: ['scans:read'], env: 'test' });
+    assert.equal((await root('/v1/verify', { method: 'POST', body: { key: testKey.key, env: 'test' } })).status, 200);
+    await eventually(async () => lines((await root('/v1/audit/export')).text).filter((e) => e.key_id === testKey.id).length >= 2,
+      { what: 'the test key\'s events in D1' });
     const r = await call('/v1/audit/export', { key: auditor.key });
     assert.equal(r.status, 200, r.text);
     const events = lines(r.text);
     assert.ok(events.some((e) => e.key_id === used.id));
-    for (const e of events) assert.equal(e.owner, 'acme', JSON.stringify(e));
+    for (const e of events) {
+      assert.equal(e.owner, 'acme', JSON.stringify(e));
+      assert.match(e.hint, /^sk_live_/, JSON.stringify(e));
+    }
+    assert.ok(!events.some((e) => e.key_id === testKey.id), 'never another environment\'s events');
+    // And the other way round: acme's test auditor sees its environment's, not live's.
+    const testAuditor = await makeKey({ name: 'ta', owner: 'acme', scopes: ['audit:read'], env: 'test' });
+    const t = lines((await call('/v1/audit/export?format=ocsf', { key: testAuditor.key })).text);
+    assert.ok(t.length >= 2, JSON.stringify(t));
+    const raw = lines((await call('/v1/audit/export', { key: testAuditor.key })).text);
+    assert.ok(raw.some((e) => e.key_id === testKey.id));
+    assert.ok(!raw.some((e) => e.key_id === used.id || e.key_id === auditor.id));
   });
 
   test('OCSF: uses are Authentication, lifecycle actions Account Change; every event validates', async () => {

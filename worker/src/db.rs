@@ -254,7 +254,7 @@ pub struct Within {
 
 impl Within {
     /// The SQL conditions, their values appended to `binds` (numbered after those there).
-    fn clauses(&self, binds: &mut Vec<JsValue>) -> Vec<String> {
+    pub fn clauses(&self, binds: &mut Vec<JsValue>) -> Vec<String> {
         let mut clauses = Vec::new();
         for (column, value) in [("key_id", &self.key_id), ("owner", &self.owner)] {
             if let Some(v) = value {

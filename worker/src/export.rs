@@ -1,6 +1,7 @@
 //! `GET /v1/audit/export`: the audit trail between two times as newline-delimited JSON,
 //! streamed page by page from D1 (oldest first), as keyward's events or as OCSF events
-//! (the core's `ocsf`). A bounded key exports its own owner's events only, as it reads them.
+//! (the core's `ocsf`). A bounded key exports the events of its own owner's keys of its own
+//! environment only.
 
 use futures_util::stream;
 use keyward_core::chrono::{DateTime, Duration, Utc};
@@ -10,7 +11,7 @@ use worker::{D1Database, Headers, Request, Response};
 
 use crate::config::AUDIT_DB;
 use crate::context::{Ctx, LogUse};
-use crate::db::timestamp;
+use crate::db::{Within, timestamp};
 use crate::http::{ApiError, ApiResult, Query};
 
 /// Events per D1 read.
@@ -28,7 +29,8 @@ enum Format {
 struct Page {
     db: D1Database,
     format: Format,
-    owner: Option<String>,
+    /// The owner and environment a bounded caller is held to.
+    within: Within,
     since: String,
     until: String,
     after: Option<(String, String)>,
@@ -70,10 +72,13 @@ pub async fn export(ctx: &mut Ctx<'_>, req: Request) -> ApiResult {
     )?;
     // A `since` after `until` is an empty range (every query value the document allows is
     // answered, never refused for its order): the stream below then holds no line.
-    let owner = caller
-        .actor()
-        .reads_within()
-        .map(|(owner, _)| owner.to_owned());
+    let actor = caller.actor();
+    let bound = actor.reads_within();
+    let within = Within {
+        key_id: None,
+        owner: bound.map(|(owner, _)| owner.to_owned()),
+        hint_prefix: bound.map(|(_, env)| format!("{}_{env}_", ctx.config.vendor)),
+    };
     let db = ctx
         .env
         .d1(AUDIT_DB)
@@ -81,7 +86,7 @@ pub async fn export(ctx: &mut Ctx<'_>, req: Request) -> ApiResult {
     let first = Page {
         db,
         format,
-        owner,
+        within,
         since: timestamp(since),
         until: timestamp(until),
         after: None,
@@ -115,10 +120,7 @@ async fn read(page: &mut Page) -> worker::Result<Option<Vec<u8>>> {
         JsValue::from_str(&page.since),
         JsValue::from_str(&page.until),
     ];
-    if let Some(owner) = &page.owner {
-        binds.push(JsValue::from_str(owner));
-        clauses.push(format!("owner = ?{}", binds.len()));
-    }
+    clauses.extend(page.within.clauses(&mut binds));
     if let Some((t, id)) = &page.after {
         binds.push(JsValue::from_str(t));
         binds.push(JsValue::from_str(id));

@@ -102,6 +102,13 @@ impl fmt::Display for ParseError {
 
 impl std::error::Error for ParseError {}
 
+/// The environment a key's hint (`{vendor}_{env}_` and 4 characters) names, if it is one.
+pub fn env_of_hint(hint: &str) -> Option<&str> {
+    let mut parts = hint.splitn(3, '_');
+    let (_vendor, env, _rest) = (parts.next()?, parts.next()?, parts.next()?);
+    is_valid_prefix(env).then_some(env)
+}
+
 /// Whether `s` is a valid vendor or environment prefix: `[a-z][a-z0-9]{0,15}`.
 pub fn is_valid_prefix(s: &str) -> bool {
     let b = s.as_bytes();
@@ -513,6 +520,15 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
+
+    #[test]
+    fn a_hint_names_its_environment() {
+        assert_eq!(env_of_hint("sk_live_EyjW"), Some("live"));
+        assert_eq!(env_of_hint("acme_staging2_a_b-"), Some("staging2"));
+        assert_eq!(env_of_hint("sk_live"), None);
+        assert_eq!(env_of_hint("sk_Live_abcd"), None);
+        assert_eq!(env_of_hint(""), None);
+    }
 
     proptest! {
         /// The hot path's own CRC32 agrees with crc32fast at every length and split.

@@ -67,7 +67,7 @@ pub use credential::{CredentialError, credential};
 pub use hash::{InvalidHash, KeyHash};
 pub use key::{
     ApiKey, ApiKeyRef, CHECKSUM_LEN, GenerateError, KeyPart, MAX_KEY_LEN, MAX_PREFIX_LEN, NewKey,
-    ParseError, SECRET_BYTES, SECRET_LEN, checksum, is_valid_prefix,
+    ParseError, SECRET_BYTES, SECRET_LEN, checksum, env_of_hint, is_valid_prefix,
 };
 pub use network::{MAX_NETWORKS, Network, NetworkError, Networks, client_ip};
 pub use policy::{Abilities, Actor, Asked, Refusal, Terms};
