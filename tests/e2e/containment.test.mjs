@@ -5,7 +5,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import { createHash, generateKeyPairSync, sign } from 'node:crypto';
-import { call as rawCall, eventually, makeKey, startWorker } from './harness.mjs';
+import { call as rawCall, eventually, makeKey, startWorker, alertWebhook, verifiedAlert } from './harness.mjs';
 import { load } from '../vectors/replay.mjs';
 
 let worker;
@@ -78,7 +78,7 @@ before(async () => {
     req.on('data', (d) => { body += d; });
     req.on('end', () => {
       if (req.url === '/alerts') {
-        webhook.push(JSON.parse(body));
+        webhook.push(verifiedAlert(req.headers, body));
         res.writeHead(204).end();
         return;
       }
@@ -95,7 +95,7 @@ before(async () => {
   worker = await startWorker({
     vars: {
       ORIGIN_URL: o,
-      ALERT_WEBHOOK_URL: `${o}/alerts`,
+      ...alertWebhook(`${o}/alerts`),
       GATEWAY_MAX_BODY: String(MAX_BODY),
       LEAK_REPORT_PUBLIC_KEYS: JSON.stringify({ 'gh-1': reporter.publicKey.export({ type: 'spki', format: 'pem' }) }),
       ROUTES: JSON.stringify([
@@ -377,6 +377,7 @@ describe('audit events are honest and never dropped by size', () => {
     const alerts = (await root(`/v1/alerts?key_id=${k.id}`)).body.alerts.filter((a) => a.kind === 'new_ip');
     assert.equal(alerts.length, 1, JSON.stringify(alerts));
     assert.match(alerts[0].detail, /192\.0\.2\./, 'the first new IP, not the known one');
+    await eventually(() => webhook.some((a) => a.key_id === k.id && a.kind === 'new_ip'), { what: 'the alert at the alert endpoint' });
     assert.equal(webhook.filter((a) => a.key_id === k.id && a.kind === 'new_ip').length, 1, 'posted once');
   });
 });

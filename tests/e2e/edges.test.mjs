@@ -11,7 +11,7 @@ import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createRequire } from 'node:module';
-import { ORIGIN_SECRET, call as rawCall, eventually, makeKey, startWorker } from './harness.mjs';
+import { ORIGIN_SECRET, call as rawCall, eventually, makeKey, startWorker, alertWebhook, verifiedAlert } from './harness.mjs';
 
 const require = createRequire(import.meta.url);
 const { verifyGatewayRequest } = require('../../npm/lib/origin.cjs');
@@ -50,7 +50,7 @@ before(async () => {
     req.on('data', (d) => { body += d; });
     req.on('end', async () => {
       if (req.url === '/alerts') {
-        webhook.push({ size: body.length, alert: JSON.parse(body) });
+        webhook.push({ size: body.length, alert: verifiedAlert(req.headers, body) });
         res.writeHead(204).end();
         return;
       }
@@ -72,7 +72,7 @@ before(async () => {
   worker = await startWorker({
     vars: {
       ORIGIN_URL: o,
-      ALERT_WEBHOOK_URL: `${o}/alerts`,
+      ...alertWebhook(`${o}/alerts`),
       ROUTES: JSON.stringify([
         { method: 'GET', path: '/admin*', scope: 'settings:write' },
         { method: '*', path: '/repos*', scope: 'repos:read' },

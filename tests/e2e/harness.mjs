@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { crc32 } from 'node:zlib';
+import { createRequire } from 'node:module';
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const WRANGLER = join(ROOT, 'node_modules/.bin/wrangler');
@@ -35,6 +36,38 @@ export function makeKey(vendor = 'sk', env = 'root') {
 }
 
 export const sha256 = (s) => createHash('sha256').update(s).digest('hex');
+
+const { Webhook } = createRequire(import.meta.url)('standardwebhooks');
+
+/** The ALERT_WEBHOOK_SECRET of `alertWebhook`'s settings. */
+export const ALERT_SECRET = `whsec_${randomBytes(32).toString('base64')}`;
+
+/** The settings of an alert endpoint at `url` (a loopback http:// URL, allowed as in
+ *  `make dev`). */
+export const alertWebhook = (url) => ({
+  ALERT_WEBHOOK_URL: url,
+  ALERT_WEBHOOK_SECRET: ALERT_SECRET,
+  KEYWARD_WEBHOOK_ALLOW_LOOPBACK_HTTP: 'true',
+});
+
+/** The alert an alert endpoint received (`headers`, raw `body`), verified with the
+ *  `standardwebhooks` package against ALERT_SECRET first: throws if it does not verify.
+ *  `anyTime`: for a Worker whose clock is shifted on purpose (KEYWARD_TEST_CLOCK_OFFSET_MS),
+ *  the signature is checked with the package's own signing, the timestamp's freshness not. */
+export function verifiedAlert(headers, body, { anyTime = false } = {}) {
+  const hook = new Webhook(ALERT_SECRET);
+  if (anyTime) {
+    const expected = hook.sign(headers['webhook-id'], new Date(Number(headers['webhook-timestamp']) * 1000), body);
+    if (!String(headers['webhook-signature']).split(' ').includes(expected)) throw new Error('the alert does not verify');
+    return JSON.parse(body).data;
+  }
+  const event = hook.verify(body, {
+    'webhook-id': headers['webhook-id'],
+    'webhook-timestamp': headers['webhook-timestamp'],
+    'webhook-signature': headers['webhook-signature'],
+  });
+  return event.data;
+}
 
 /** The ORIGIN_SECRET every test Worker with a gateway gets (unless the test gives one). */
 export const ORIGIN_SECRET = `e2e-origin-secret-${randomBytes(16).toString('hex')}`;

@@ -8,7 +8,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
-import { call as rawCall, eventually, startWorker } from './harness.mjs';
+import { call as rawCall, eventually, startWorker, alertWebhook, verifiedAlert } from './harness.mjs';
 
 let worker;
 let origin;
@@ -256,7 +256,7 @@ before(async () => {
     req.on('data', (d) => { body += d; });
     req.on('end', () => {
       if (req.url === '/alerts') {
-        webhook.push(JSON.parse(body));
+        webhook.push(verifiedAlert(req.headers, body));
         res.writeHead(204).end();
         return;
       }
@@ -269,7 +269,7 @@ before(async () => {
   worker = await startWorker({
     vars: {
       ORIGIN_URL: o,
-      ALERT_WEBHOOK_URL: `${o}/alerts`,
+      ...alertWebhook(`${o}/alerts`),
       ROUTES: JSON.stringify([{ method: 'POST', path: '/repos/*', scope: 'repos:write' }]),
       KEYWARD_RATE_LIMITS: JSON.stringify({ staging: [{ name: 'env', limit: 5, period: '1m' }] }),
     },

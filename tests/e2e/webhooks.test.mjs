@@ -7,7 +7,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import { createRequire } from 'node:module';
-import { call as rawCall, eventually, sha256, startWorker } from './harness.mjs';
+import { ALERT_SECRET, alertWebhook, call as rawCall, eventually, sha256, startWorker } from './harness.mjs';
 
 const { Webhook } = createRequire(import.meta.url)('standardwebhooks');
 
@@ -70,7 +70,7 @@ before(async () => {
   await new Promise((r) => receiver.listen(0, '127.0.0.1', r));
   hookBase = `http://127.0.0.1:${receiver.address().port}`;
   worker = await startWorker({
-    vars: { KEYWARD_WEBHOOK_ALLOW_LOOPBACK_HTTP: 'true', KEYWARD_TEST_WEBHOOK_RETRY_SECONDS: '1' },
+    vars: { ...alertWebhook(`${hookBase}/alert-webhook`), KEYWARD_TEST_WEBHOOK_RETRY_SECONDS: '1' },
   });
 });
 
@@ -307,6 +307,91 @@ describe('webhook endpoints', () => {
     assert.ok(!ids.includes(gone.id), 'a revoked key is not announced');
     const log = (await root(`/v1/webhooks/${soonHook.id}/deliveries`)).body.deliveries;
     assert.equal(log.length, 2, JSON.stringify(log));
+  });
+
+  test('secret rotation: both signatures during the overlap, either secret verifies; only a manager rotates', async () => {
+    const hook = await makeHook({ url: `${hookBase}/rotating`, events: ['key.created'] }, acmeWriter.key);
+    const path = `/v1/webhooks/${hook.id}/rotate-secret`;
+    /** The delivery of a new acme key's key.created to this endpoint. */
+    const next = async () => {
+      const k = await makeKey({ name: 'r', owner: 'acme', scopes: ['scans:read'], env: 'live' });
+      return eventually(() => at('/rotating').find((r) => JSON.parse(r.body).data.id === k.id), { ms: 30_000, what: 'the delivery' });
+    };
+    // A reader and another owner's writer cannot rotate it; the secret stays the same.
+    const reader = await call(path, { method: 'POST', key: acmeReader.key });
+    assert.equal(reader.status, 403, reader.text);
+    assert.equal(reader.body.error.code, 'insufficient_scope');
+    const other = await call(path, { method: 'POST', key: otherWriter.key });
+    assert.equal(other.status, 403, other.text);
+    assert.equal(other.body.error.code, 'forbidden');
+    for (const overlap_seconds of [-1, 7 * 86_400 + 1]) {
+      const bad = await call(path, { method: 'POST', key: acmeWriter.key, body: { overlap_seconds } });
+      assert.equal(bad.status, 400, bad.text);
+      assert.equal(bad.body.error.code, 'invalid_request');
+    }
+    const before = await next();
+    assert.equal(before.headers['webhook-signature'].split(' ').length, 1);
+    verified(hook.secret, before);
+
+    const rotated = await call(path, { method: 'POST', key: acmeWriter.key });
+    assert.equal(rotated.status, 200, rotated.text);
+    assert.match(rotated.body.secret, /^whsec_[A-Za-z0-9+/]{43}=$/);
+    assert.notEqual(rotated.body.secret, hook.secret);
+    const overlapEnds = Date.parse(rotated.body.previous_expires_at) - Date.now();
+    assert.ok(overlapEnds > 86_000_000 && overlapEnds <= 86_400_000, rotated.body.previous_expires_at);
+    assert.equal(JSON.stringify((await root(`/v1/webhooks/${hook.id}`)).body).includes('whsec_'), false, 'shown once');
+    const during = await next();
+    const signatures = during.headers['webhook-signature'].split(' ');
+    assert.equal(signatures.length, 2, 'both secrets sign during the overlap');
+    assert.ok(signatures.every((s) => s.startsWith('v1,')));
+    assert.equal(verified(hook.secret, during).type, 'key.created', 'a receiver with the old secret verifies');
+    assert.equal(verified(rotated.body.secret, during).type, 'key.created', 'a receiver with the new secret verifies');
+
+    // Without overlap, only the newest secret signs: the older ones no longer verify.
+    const now = await call(path, { method: 'POST', key: acmeWriter.key, body: { overlap_seconds: 0 } });
+    assert.equal(now.status, 200, now.text);
+    assert.equal(now.body.previous_expires_at, null);
+    const after = await next();
+    assert.equal(after.headers['webhook-signature'].split(' ').length, 1);
+    verified(now.body.secret, after);
+    assert.throws(() => verified(rotated.body.secret, after));
+    assert.throws(() => verified(hook.secret, after));
+    secrets.push(hook.secret, rotated.body.secret, now.body.secret);
+  });
+
+  test('ALERT_WEBHOOK_URL is an endpoint for every alert, signed with ALERT_WEBHOOK_SECRET', async () => {
+    const k = await makeKey({ name: 'a', owner: 'alerted', scopes: ['scans:read'], env: 'live' });
+    assert.equal((await root(`/v1/keys/${k.id}/revoke`, { method: 'POST', body: {} })).status, 200);
+    assert.equal((await root('/v1/verify', { method: 'POST', body: { key: k.key, env: 'live' } })).status, 200);
+    const got = await eventually(() => at('/alert-webhook').find((r) => JSON.parse(r.body).data.key_id === k.id),
+      { ms: 30_000, what: 'the alert at ALERT_WEBHOOK_URL' });
+    const event = verified(ALERT_SECRET, got);
+    assert.equal(event.type, 'alert.raised');
+    assert.equal(event.data.kind, 'revoked_key_used');
+    assert.match(got.headers['webhook-id'], /^msg_[0-9a-f]{32}$/);
+    // Key events are not alerts: the alert endpoint receives none.
+    assert.ok(!at('/alert-webhook').some((r) => JSON.parse(r.body).type.startsWith('key.')));
+    // Another secret does not verify it.
+    assert.throws(() => verified(`whsec_${Buffer.alloc(32, 1).toString('base64')}`, got));
+  });
+
+  test('ALERT_WEBHOOK_URL without ALERT_WEBHOOK_SECRET does not start: 503 naming what is missing', async () => {
+    for (const [vars, said] of [
+      [{ ALERT_WEBHOOK_URL: `${hookBase}/alert-webhook`, KEYWARD_WEBHOOK_ALLOW_LOOPBACK_HTTP: 'true' }, /ALERT_WEBHOOK_SECRET is required when ALERT_WEBHOOK_URL is set/],
+      [{ ...alertWebhook(`${hookBase}/alert-webhook`), ALERT_WEBHOOK_SECRET: 'not-a-secret' }, /ALERT_WEBHOOK_SECRET must be `whsec_`/],
+    ]) {
+      const w = await startWorker({ vars, ready: (s) => s === 503 });
+      try {
+        for (const path of ['/healthz', '/v1/keys']) {
+          const r = await rawCall(w.url, path, { key: w.rootKey });
+          assert.equal(r.status, 503, path);
+          assert.equal(r.body.error.code, 'unavailable');
+          assert.match(r.body.error.message, said);
+        }
+      } finally {
+        await w.stop();
+      }
+    }
   });
 
   test('no delivery, delivery record or log holds a key or its hash', async () => {

@@ -6,7 +6,7 @@ import { createServer } from 'node:http';
 import { createHash, generateKeyPairSync, sign } from 'node:crypto';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { call as rawCall, eventually, makeKey, startWorker } from './harness.mjs';
+import { call as rawCall, eventually, makeKey, startWorker, alertWebhook, verifiedAlert } from './harness.mjs';
 
 const vectors = (name) => JSON.parse(readFileSync(new URL(`../vectors/${name}.json`, import.meta.url))).cases;
 
@@ -44,7 +44,7 @@ function startOrigin() {
       req.on('data', (d) => { body += d; });
       req.on('end', () => {
         if (req.url === '/alerts') {
-          webhook.push(JSON.parse(body));
+          webhook.push(verifiedAlert(req.headers, body));
           resp.writeHead(204).end();
           return;
         }
@@ -63,7 +63,7 @@ before(async () => {
   worker = await startWorker({
     vars: {
       ORIGIN_URL: o,
-      ALERT_WEBHOOK_URL: `${o}/alerts`,
+      ...alertWebhook(`${o}/alerts`),
       LEAK_REPORT_PUBLIC_KEYS: JSON.stringify({ 'test-key-1': reporterPem }),
       ROUTES: JSON.stringify([
         { method: 'GET', path: '/scans*', scope: 'scans:read' },

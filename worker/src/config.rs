@@ -32,6 +32,15 @@ pub const MAX_REVOCATION_BOUND_MS: u32 = 60_000;
 /// Default largest request body the gateway forwards: 10 MiB.
 pub const DEFAULT_GATEWAY_MAX_BODY: usize = 10 * 1024 * 1024;
 
+/// The alert endpoint of `ALERT_WEBHOOK_URL`, signed with `ALERT_WEBHOOK_SECRET`.
+#[derive(Clone, Debug)]
+pub struct AlertWebhook {
+    /// Where alerts are delivered.
+    pub url: String,
+    /// What they are signed with (its `Debug` hides it).
+    pub secret: keyward_core::webhook::WebhookSecret,
+}
+
 /// Everything the Worker needs besides its bindings.
 #[derive(Debug)]
 pub struct Config {
@@ -61,8 +70,9 @@ pub struct Config {
     pub clock_offset_ms: i64,
     /// Environment the gateway serves.
     pub gateway_env: String,
-    /// Where alerts are POSTed.
-    pub alert_webhook_url: Option<String>,
+    /// `ALERT_WEBHOOK_URL` with `ALERT_WEBHOOK_SECRET`: an endpoint that receives every
+    /// alert (`alert.raised`, `credits.low`), delivered and signed like every endpoint.
+    pub alert_webhook: Option<AlertWebhook>,
     /// Leak-report signing keys: identifier → P-256 public key (SPKI DER).
     pub leak_report_keys: BTreeMap<String, Vec<u8>>,
     /// `KEYWARD_ROLES`: named sets of declared scopes.
@@ -82,6 +92,45 @@ impl std::fmt::Debug for OriginSecret {
 
 thread_local! {
     static CACHED: RefCell<Option<Rc<Config>>> = const { RefCell::new(None) };
+}
+
+/// `ALERT_WEBHOOK_URL` and `ALERT_WEBHOOK_SECRET`: both or neither; a URL a webhook
+/// endpoint may have, a secret of the `whsec_` form.
+fn alert_webhook(env: &Env, problems: &mut Vec<String>) -> Option<AlertWebhook> {
+    const HOW: &str =
+        "`whsec_` and the base64 of 32 random bytes, e.g. `echo whsec_$(openssl rand -base64 32)`";
+    match (
+        var(env, "ALERT_WEBHOOK_URL"),
+        var(env, "ALERT_WEBHOOK_SECRET"),
+    ) {
+        (None, None) => None,
+        (None, Some(_)) => {
+            problems.push("ALERT_WEBHOOK_SECRET is set but ALERT_WEBHOOK_URL is not".to_owned());
+            None
+        }
+        (Some(_), None) => {
+            problems.push(format!(
+                "ALERT_WEBHOOK_SECRET is required when ALERT_WEBHOOK_URL is set (alerts are signed by Standard Webhooks with it: {HOW}; see the README's Webhooks section)"
+            ));
+            None
+        }
+        (Some(url), Some(secret)) => {
+            let url = url.trim().to_owned();
+            if let Err(e) =
+                keyward_core::webhook::check_url(&url, crate::webhooks::allow_loopback_http(env))
+            {
+                problems.push(format!("ALERT_WEBHOOK_URL {e}"));
+                return None;
+            }
+            match keyward_core::webhook::WebhookSecret::parse(secret.trim()) {
+                Ok(secret) => Some(AlertWebhook { url, secret }),
+                Err(_) => {
+                    problems.push(format!("ALERT_WEBHOOK_SECRET must be {HOW}"));
+                    None
+                }
+            }
+        }
+    }
 }
 
 fn var(env: &Env, name: &str) -> Option<String> {
@@ -189,6 +238,7 @@ impl Config {
             )),
             _ => {}
         }
+        let alert_webhook = alert_webhook(env, &mut problems);
         if origin_url.is_some() && routes.is_empty() {
             problems.push("ROUTES is required when ORIGIN_URL is set (the gateway fails closed: no route, no access)".to_owned());
         }
@@ -330,7 +380,7 @@ impl Config {
                 default_limits,
                 clock_offset_ms,
                 gateway_env,
-                alert_webhook_url: var(env, "ALERT_WEBHOOK_URL"),
+                alert_webhook,
                 leak_report_keys,
                 roles,
                 max_lifetime,

@@ -11,7 +11,7 @@ use keyward_core::{AlertKind, AuditEvent, Code, KeyHistory, MisuseRules, evaluat
 use worker::Env;
 
 use crate::auth::ROOT;
-use crate::config::{AUDIT_DB, Config, KEYS};
+use crate::config::{AUDIT_DB, KEYS};
 use crate::db::{self, minute_of};
 use crate::store::Store;
 
@@ -127,10 +127,6 @@ pub async fn handle(mut events: Vec<AuditEvent>, env: &Env) -> worker::Result<()
     }
 
     let new_alerts = db::store(&db, &events, alerts).await?;
-    let webhook = Config::get(env)
-        .ok()
-        .and_then(|c| c.alert_webhook_url.clone());
-    crate::alerts::post(webhook.as_deref(), &new_alerts).await;
     crate::webhooks::announce_alerts(env, &new_alerts).await;
 
     let store = Store::new(env.kv(KEYS)?);

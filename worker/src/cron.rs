@@ -78,5 +78,5 @@ pub async fn run(env: &Env, now: DateTime<Utc>) -> worker::Result<usize> {
     }
     let announced = crate::webhooks::announce_expiring(env, &db, &expiring, now).await?;
     worker::console_log!("daily checks announced {announced} expiring keys");
-    alerts::raise(env, &db, config.alert_webhook_url.as_deref(), found).await
+    alerts::raise(env, &db, found).await
 }

@@ -14,7 +14,7 @@ use worker::{
 
 use crate::config::AUDIT_DB;
 use crate::db::timestamp;
-use crate::webhooks::{Outgoing, WEBHOOKS};
+use crate::webhooks::{ALERT_WEBHOOK_ID, Outgoing, WEBHOOKS};
 
 /// The wait before the retry after `attempt`: the core's schedule, or every wait
 /// replaced by `KEYWARD_TEST_WEBHOOK_RETRY_SECONDS` (0 to 60; tests only).
@@ -32,6 +32,31 @@ fn retry_delay(env: &Env, attempt: u32) -> Option<u32> {
 struct Target {
     url: String,
     secret: String,
+    /// The secret before a rotation, and until when it signs too.
+    #[serde(default)]
+    previous_secret: Option<String>,
+    #[serde(default)]
+    previous_until: Option<String>,
+}
+
+impl Target {
+    /// The secrets that sign an attempt at `now`: the current one, and the previous one
+    /// during a rotation's overlap.
+    fn secrets(
+        &self,
+        now: keyward_core::chrono::DateTime<keyward_core::chrono::Utc>,
+    ) -> Result<Vec<WebhookSecret>, String> {
+        let mut secrets = vec![WebhookSecret::parse(&self.secret).map_err(|e| e.to_string())?];
+        let overlapping = self
+            .previous_until
+            .as_deref()
+            .and_then(|t| keyward_core::time::parse_rfc3339(t).ok())
+            .is_some_and(|until| now < until);
+        if let (true, Some(previous)) = (overlapping, &self.previous_secret) {
+            secrets.push(WebhookSecret::parse(previous).map_err(|e| e.to_string())?);
+        }
+        Ok(secrets)
+    }
 }
 
 /// What one attempt came to.
@@ -50,16 +75,21 @@ fn clock() -> worker::Result<keyward_core::chrono::DateTime<keyward_core::chrono
     crate::now().ok_or_else(|| worker::Error::RustError("the clock cannot be read".into()))
 }
 
-async fn post(target: &Target, out: &Outgoing, at: i64) -> Attempt {
+async fn post(
+    target: &Target,
+    out: &Outgoing,
+    now: keyward_core::chrono::DateTime<keyward_core::chrono::Utc>,
+) -> Attempt {
+    let at = now.timestamp();
     let started = now_ms();
     let done = |status: Option<u16>, error: Option<String>| Attempt {
         status,
         latency_ms: (now_ms() - started).max(0.0) as u32,
         error,
     };
-    let secret = match WebhookSecret::parse(&target.secret) {
+    let secrets = match target.secrets(now) {
         Ok(s) => s,
-        Err(e) => return done(None, Some(e.to_string())),
+        Err(e) => return done(None, Some(e)),
     };
     let headers = Headers::new();
     let _ = headers.set("content-type", "application/json");
@@ -68,7 +98,7 @@ async fn post(target: &Target, out: &Outgoing, at: i64) -> Attempt {
     let _ = headers.set("webhook-timestamp", &at.to_string());
     let _ = headers.set(
         "webhook-signature",
-        &webhook::signature_header(&[secret], &out.message_id, at, &out.body),
+        &webhook::signature_header(&secrets, &out.message_id, at, &out.body),
     );
     let mut init = RequestInit::new();
     init.with_method(Method::Post)
@@ -127,14 +157,27 @@ async fn record(db: &D1Database, out: &Outgoing, a: &Attempt) -> worker::Result<
 
 /// Makes one attempt of `out` and queues the next when it fails.
 async fn deliver(env: &Env, db: &D1Database, out: Outgoing) -> worker::Result<()> {
-    let target = db
-        .prepare("SELECT url, secret FROM webhooks WHERE id = ?1")
+    let target = if out.webhook_id == ALERT_WEBHOOK_ID {
+        crate::config::Config::get(env)
+            .ok()
+            .and_then(|c| c.alert_webhook.clone())
+            .map(|a| Target {
+                url: a.url.clone(),
+                secret: a.secret.expose(),
+                previous_secret: None,
+                previous_until: None,
+            })
+    } else {
+        db.prepare(
+            "SELECT url, secret, previous_secret, previous_until FROM webhooks WHERE id = ?1",
+        )
         .bind(&[JsValue::from_str(&out.webhook_id)])?
         .first::<Target>(None)
-        .await?;
-    // A deleted endpoint gets nothing more.
+        .await?
+    };
+    // A deleted endpoint (or an alert endpoint no longer configured) gets nothing more.
     let Some(target) = target else { return Ok(()) };
-    let attempt = post(&target, &out, clock()?.timestamp()).await;
+    let attempt = post(&target, &out, clock()?).await;
     record(db, &out, &attempt).await?;
     if attempt.error.is_none() {
         db.prepare(

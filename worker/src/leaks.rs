@@ -107,14 +107,9 @@ pub async fn report(ctx: &mut Ctx<'_>, mut req: Request) -> ApiResult {
     let outcome = revoke_reported(ctx, &reported, reporter.as_ref(), &mut alerts_found).await;
     // Alerts for what was revoked are raised even when a later item failed.
     let db = ctx.env.d1(AUDIT_DB)?;
-    alerts::raise(
-        ctx.env,
-        &db,
-        ctx.config.alert_webhook_url.as_deref(),
-        alerts_found,
-    )
-    .await
-    .map_err(|e| ApiError::unavailable("alert storage", e))?;
+    alerts::raise(ctx.env, &db, alerts_found)
+        .await
+        .map_err(|e| ApiError::unavailable("alert storage", e))?;
     Ok(json(200, &outcome?))
 }
 
@@ -341,6 +336,6 @@ pub async fn revoke_queued(
         worker::console_error!("key.revoked events could not be queued: {e}");
     }
     let db = env.d1(AUDIT_DB)?;
-    alerts::raise(env, &db, config.alert_webhook_url.as_deref(), alerts_found).await?;
+    alerts::raise(env, &db, alerts_found).await?;
     Ok(events)
 }

@@ -94,10 +94,9 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<Response>
     if !due.is_empty()
         && let Ok(db) = env.d1(config::AUDIT_DB)
     {
-        let webhook = config.alert_webhook_url.clone();
         let env = env.clone();
         ctx.wait_until(async move {
-            if let Err(e) = alerts::raise(&env, &db, webhook.as_deref(), due).await {
+            if let Err(e) = alerts::raise(&env, &db, due).await {
                 worker::console_error!("alerts could not be stored: {e}");
             }
         });
@@ -163,6 +162,7 @@ async fn dispatch(c: &mut Ctx<'_>, req: Request, op: Op, param: &str) -> ApiResu
         Op::ListWebhooks => webhooks::list(c, req).await,
         Op::ShowWebhook => webhooks::show(c, req, param).await,
         Op::DeleteWebhook => webhooks::delete(c, req, param).await,
+        Op::RotateWebhookSecret => webhooks::rotate_secret(c, req, param).await,
         Op::ListDeliveries => webhooks::deliveries(c, req, param).await,
         Op::Migrate => migrate::migrate(c, req).await,
     }

@@ -3,8 +3,8 @@
 //! message on the webhook queue, delivered by `deliveries`.
 
 use keyward_api::{
-    Alert, CreateWebhook, CreatedWebhook, DeliveryList, KeyView, SecretString, WebhookEvent,
-    WebhookList, WebhookState, WebhookView,
+    Alert, CreateWebhook, CreatedWebhook, DeliveryList, KeyView, RotateWebhookSecret,
+    RotatedWebhookSecret, SecretString, WebhookEvent, WebhookList, WebhookState, WebhookView,
 };
 use keyward_core::chrono::{DateTime, Utc};
 use keyward_core::webhook::{self, Bounds, EventType, WebhookSecret};
@@ -16,10 +16,13 @@ use worker::{Context, D1Database, Env, Request, Response};
 use crate::config::AUDIT_DB;
 use crate::context::{Caller, Ctx, LogUse};
 use crate::db::timestamp;
-use crate::http::{ApiError, ApiResult, json, read_json};
+use crate::http::{ApiError, ApiResult, json, read_json, read_optional_json};
 
 /// Queue producer for webhook deliveries.
 pub const WEBHOOKS: &str = "WEBHOOKS";
+/// The endpoint id of `ALERT_WEBHOOK_URL` in queue messages and delivery records (not of
+/// the `wh_` form: no endpoint made through the API has it).
+pub const ALERT_WEBHOOK_ID: &str = "alert_webhook";
 /// The queue's name (the consumer is told apart by it).
 pub const WEBHOOK_QUEUE: &str = "keyward-webhooks";
 
@@ -70,11 +73,10 @@ impl Announcement {
         Announcement {
             kind,
             owner: alert.owner.clone(),
-            // A hint is `{vendor}_{env}_` and 4 characters; neither part holds `_`.
             env: alert
                 .hint
                 .as_deref()
-                .and_then(|h| h.split('_').nth(1))
+                .and_then(keyward_core::env_of_hint)
                 .map(str::to_owned),
             event: WebhookEvent {
                 kind: kind.as_str().to_owned(),
@@ -321,8 +323,53 @@ pub async fn deliveries(ctx: &mut Ctx<'_>, req: Request, id: &str) -> ApiResult 
     Ok(json(200, &DeliveryList { deliveries }))
 }
 
-/// The endpoints that receive `a`.
-async fn receivers(db: &D1Database, a: &Announcement) -> worker::Result<Vec<String>> {
+/// `POST /v1/webhooks/{webhook_id}/rotate-secret`: a new secret, answered once; the old
+/// one keeps signing (beside the new) until the overlap ends, so a receiver that knows
+/// either verifies every delivery meanwhile.
+pub async fn rotate_secret(ctx: &mut Ctx<'_>, mut req: Request, id: &str) -> ApiResult {
+    const OP: &str = "POST /v1/webhooks/{webhook_id}/rotate-secret";
+    let caller = ctx
+        .authorize(&req, "keys:write", OP, LogUse::Always)
+        .await?;
+    let body: RotateWebhookSecret = read_optional_json(&mut req).await?;
+    let overlap = body.overlap_seconds()?;
+    let row = load(ctx, &caller, id).await?;
+    let secret = WebhookSecret::generate(&mut OsRandom)
+        .map_err(|e| ApiError::unavailable("secret generation", e))?;
+    let until = (overlap > 0)
+        .then(|| {
+            ctx.now
+                .checked_add_signed(keyward_core::chrono::Duration::seconds(overlap))
+        })
+        .flatten();
+    ctx.still_acting(&caller, OP).await?;
+    // SQLite reads every right-hand side from the row before the update: the previous
+    // secret is the one being replaced.
+    db(ctx.env)?
+        .prepare(
+            "UPDATE webhooks SET previous_secret = CASE WHEN ?3 IS NULL THEN NULL ELSE secret END, \
+             previous_until = ?3, secret = ?2 WHERE id = ?1",
+        )
+        .bind(&[
+            JsValue::from_str(&row.id),
+            JsValue::from_str(&secret.expose()),
+            opt(until.map(timestamp).as_deref()),
+        ])?
+        .run()
+        .await?;
+    Ok(json(
+        200,
+        &RotatedWebhookSecret {
+            id: row.id,
+            secret: SecretString::new(secret.expose()),
+            previous_expires_at: until,
+        },
+    ))
+}
+
+/// The endpoints that receive `a`: those made through the API, and `ALERT_WEBHOOK_URL`'s
+/// for every alert (`alert.raised`, `credits.low`).
+async fn receivers(env: &Env, db: &D1Database, a: &Announcement) -> worker::Result<Vec<String>> {
     let rows = db
         .prepare(format!(
             "SELECT {COLUMNS} FROM webhooks WHERE owner IS NULL OR owner = ?1"
@@ -331,14 +378,19 @@ async fn receivers(db: &D1Database, a: &Announcement) -> worker::Result<Vec<Stri
         .all()
         .await?
         .results::<Row>()?;
-    Ok(rows
+    let mut ids: Vec<String> = rows
         .into_iter()
         .filter(|r| {
             r.bounds()
                 .receives(&r.events(), a.kind, a.owner.as_deref(), a.env.as_deref())
         })
         .map(|r| r.id)
-        .collect())
+        .collect();
+    let alert = matches!(a.kind, EventType::AlertRaised | EventType::CreditsLow);
+    if alert && crate::config::Config::get(env).is_ok_and(|c| c.alert_webhook.is_some()) {
+        ids.push(ALERT_WEBHOOK_ID.to_owned());
+    }
+    Ok(ids)
 }
 
 /// Queues `announcements` for every endpoint that receives them.
@@ -353,7 +405,7 @@ pub async fn announce(env: &Env, announcements: Vec<Announcement>) -> worker::Re
     let queue = env.queue(WEBHOOKS)?;
     for a in announcements {
         let body = serde_json::to_string(&a.event)?;
-        for webhook_id in receivers(&db, &a).await? {
+        for webhook_id in receivers(env, &db, &a).await? {
             let message_id = webhook::new_message_id(&mut OsRandom)
                 .map_err(|e| worker::Error::RustError(e.to_string()))?;
             queue

@@ -37,7 +37,8 @@ pub use usage::{
 };
 pub use verify::{CreditsLeft, LimitView, VerifyContext, VerifyRequest, VerifyResponse};
 pub use webhooks::{
-    CreateWebhook, CreatedWebhook, Delivery, DeliveryList, MAX_EVENTS, WebhookEvent, WebhookList,
+    CreateWebhook, CreatedWebhook, DEFAULT_OVERLAP_SECONDS, Delivery, DeliveryList, MAX_EVENTS,
+    MAX_OVERLAP_SECONDS, RotateWebhookSecret, RotatedWebhookSecret, WebhookEvent, WebhookList,
     WebhookState, WebhookView,
 };
 

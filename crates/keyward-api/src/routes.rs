@@ -54,6 +54,8 @@ pub enum Op {
     DeleteWebhook,
     /// `GET /v1/webhooks/{webhook_id}/deliveries`
     ListDeliveries,
+    /// `POST /v1/webhooks/{webhook_id}/rotate-secret`
+    RotateWebhookSecret,
     /// `POST /v1/migrate`
     Migrate,
 }
@@ -311,6 +313,14 @@ pub const ROUTES: &[Route] = &[
         Some("keys:write"),
         "listWebhookDeliveries",
         "A webhook endpoint's delivery attempts, newest first",
+    ),
+    route(
+        Op::RotateWebhookSecret,
+        "POST",
+        "/v1/webhooks/{webhook_id}/rotate-secret",
+        Some("keys:write"),
+        "rotateWebhookSecret",
+        "Give a webhook endpoint a new signing secret (in this answer only); the old one signs too during the overlap",
     ),
     admin(route(
         Op::Migrate,

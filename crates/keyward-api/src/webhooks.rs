@@ -150,6 +150,57 @@ pub struct CreatedWebhook {
     pub webhook: WebhookView,
 }
 
+/// Longest overlap of a secret rotation: 7 days.
+pub const MAX_OVERLAP_SECONDS: i64 = 7 * 86_400;
+/// The overlap of a secret rotation when none is asked: 24 hours.
+pub const DEFAULT_OVERLAP_SECONDS: i64 = 86_400;
+
+/// `POST /v1/webhooks/{webhook_id}/rotate-secret`. The body is optional.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct RotateWebhookSecret {
+    /// How long deliveries are signed with the old secret too, in seconds: 0 to
+    /// [`MAX_OVERLAP_SECONDS`] (7 days); default [`DEFAULT_OVERLAP_SECONDS`] (24 hours).
+    #[cfg_attr(feature = "openapi", schemars(range(min = 0, max = MAX_OVERLAP_SECONDS)))]
+    #[serde(deserialize_with = "keyward_core::whole::optional")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub overlap_seconds: Option<i64>,
+}
+
+impl RotateWebhookSecret {
+    /// The overlap in seconds.
+    ///
+    /// # Errors
+    /// An overlap out of range.
+    pub fn overlap_seconds(&self) -> Result<i64, FieldError> {
+        match self.overlap_seconds.unwrap_or(DEFAULT_OVERLAP_SECONDS) {
+            s @ 0..=MAX_OVERLAP_SECONDS => Ok(s),
+            _ => Err(FieldError::new(
+                "overlap_seconds",
+                format!("must be 0 to {MAX_OVERLAP_SECONDS} (7 days)"),
+            )),
+        }
+    }
+}
+
+/// `200` to `POST /v1/webhooks/{webhook_id}/rotate-secret`: the new secret, shown this
+/// once.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
+pub struct RotatedWebhookSecret {
+    /// The endpoint's id.
+    pub id: String,
+    /// The new secret (`whsec_` and the base64 of 32 random bytes). Shown once.
+    #[cfg_attr(feature = "openapi", schemars(with = "String"))]
+    pub secret: SecretString,
+    /// Until when deliveries are signed with the previous secret too (both signatures in
+    /// `webhook-signature`); `null`: no overlap, the previous secret signs nothing more.
+    #[cfg_attr(feature = "openapi", schemars(with = "Option<DateTime<Utc>>"))]
+    #[serde(with = "keyward_core::time::rfc3339_option")]
+    pub previous_expires_at: Option<DateTime<Utc>>,
+}
+
 /// `GET /v1/webhooks`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]

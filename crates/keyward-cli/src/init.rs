@@ -23,8 +23,10 @@ const DEFAULT_TEMPLATE: &str = "\
 KEYWARD_ROOT_KEY_HASH=
 # Signs what the gateway tells the origin (filled with a fresh secret by `keyward init`).
 ORIGIN_SECRET=
-# Optional: where alerts are POSTed as JSON.
+# Optional: an endpoint that receives every alert, signed by Standard Webhooks with the
+# secret (`whsec_` and the base64 of 32 random bytes; both are needed).
 # ALERT_WEBHOOK_URL=http://127.0.0.1:9000/alerts
+# ALERT_WEBHOOK_SECRET=whsec_...
 # Webhook endpoints may be http:// to loopback addresses (local development only).
 KEYWARD_WEBHOOK_ALLOW_LOOPBACK_HTTP=true
 ";

@@ -12,8 +12,8 @@ use keyward_api::routes::{Op, ROUTES, Route};
 use keyward_api::{
     AlertList, AuditEventList, CreateKey, CreateWebhook, CreatedKey, CreatedWebhook, DeliveryList,
     ErrorBody, Health, KeyList, KeyView, LeakFeedback, Me, Migration, Overview, OwnerLimits,
-    ReportedToken, RevokeKey, RotateKey, RotatedKey, SetCredits, UpdateKey, Usage, VerifyRequest,
-    VerifyResponse, WebhookList, WebhookView,
+    ReportedToken, RevokeKey, RotateKey, RotateWebhookSecret, RotatedKey, RotatedWebhookSecret,
+    SetCredits, UpdateKey, Usage, VerifyRequest, VerifyResponse, WebhookList, WebhookView,
 };
 use schemars::generate::SchemaSettings;
 use schemars::{JsonSchema, SchemaGenerator};
@@ -260,6 +260,12 @@ fn shape(op: Op, g: &mut SchemaGenerator) -> Shape {
             errors: &[404],
             ..none
         },
+        Op::RotateWebhookSecret => Shape {
+            body: Some((schema::<RotateWebhookSecret>(g), false)),
+            ok: (200, Some(schema::<RotatedWebhookSecret>(g))),
+            errors: &[404, 413, 415],
+            ..none
+        },
         Op::ListDeliveries => Shape {
             ok: (200, Some(schema::<DeliveryList>(g))),
             errors: &[404],
@@ -334,6 +340,7 @@ fn example_body(op: Op) -> Option<Value> {
         Op::SetCredits => json!({"add": 500}),
         Op::CreateWebhook => json!({"url": "https://hooks.example.com/keyward",
             "events": ["key.revoked", "alert.raised"], "owner": "payments", "env": "live"}),
+        Op::RotateWebhookSecret => json!({"overlap_seconds": 86_400}),
         Op::PutOwnerLimits => {
             json!({"rate_limits": [{"name": "team", "limit": 600, "period": "1m"}]})
         }
