@@ -162,14 +162,14 @@ pub const ROUTES: &[Route] = &[
         "showKey",
         "A key's record",
     ),
-    admin(route(
+    route(
         Op::UpdateKey,
         "PATCH",
         "/v1/keys/{id}",
         Some("keys:write"),
         "updateKey",
-        "Replace a key's own rate limits",
-    )),
+        "Narrow a key's restrictions (allowed_ips, not_before, expires_at); root or admin also widens them and replaces its rate limits",
+    ),
     admin(route(
         Op::SetCredits,
         "POST",
