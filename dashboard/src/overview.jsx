@@ -57,7 +57,7 @@ function Body({ o }) {
               <thead><tr><th scope="col">Key</th><th scope="col">Owner</th><th scope="col">Uses</th><th scope="col">Refused</th></tr></thead>
               <tbody>
                 {o.top_keys.map((k) => (
-                  <tr key={k.key_id}>
+                  <tr key={k.key_id ?? 'root'}>
                     <td>{k.root ? <>the root key (<code>{k.hint}</code>)</> : <a href={`#/keys/${k.key_id}`}>{k.hint ?? k.key_id}</a>}</td>
                     <td>{k.owner ?? '-'}</td>
                     <td>{k.uses}</td>

@@ -434,7 +434,7 @@ pub async fn top_keys(
         .into_iter()
         .map(|r| KeyUses {
             root: r.key_id == crate::auth::ROOT,
-            key_id: r.key_id,
+            key_id: r.key_id.parse().ok(),
             hint: r.hint,
             owner: r.owner,
             uses: r.n as u64,

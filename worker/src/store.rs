@@ -321,28 +321,30 @@ impl Store {
             list = list.cursor(c);
         }
         let page = list.execute().await.map_err(fault)?;
-        let mut records = Vec::new();
-        for key in page.keys {
-            let Some(meta) = key
+        // The page's records are read at once, not one after another: a page is up to
+        // `limit` reads of KV.
+        let reads = page.keys.into_iter().filter_map(|key| {
+            let meta = key
                 .metadata
-                .and_then(|m| serde_json::from_value::<IndexMeta>(m).ok())
-            else {
-                continue;
-            };
+                .and_then(|m| serde_json::from_value::<IndexMeta>(m).ok())?;
             if env.is_some_and(|e| e != meta.env) {
-                continue;
+                return None;
             }
-            let Ok(hash) = meta.hash.parse::<KeyHash>() else {
-                continue;
-            };
-            // The record must be the indexed key's: one rewritten under another id is not.
-            let indexed = key.name.rsplit(':').next().unwrap_or_default();
-            if let Some(r) = self.by_hash_fresh(&hash).await?
-                && r.id.as_str() == indexed
-            {
-                records.push(self.with_last_used(r).await?);
-            }
-        }
+            let hash = meta.hash.parse::<KeyHash>().ok()?;
+            Some(async move {
+                // The record must be the indexed key's: one rewritten under another id is not.
+                let indexed = key.name.rsplit(':').next().unwrap_or_default();
+                match self.by_hash_fresh(&hash).await? {
+                    Some(r) if r.id.as_str() == indexed => self.with_last_used(r).await.map(Some),
+                    _ => Ok(None),
+                }
+            })
+        });
+        let records = futures_util::future::try_join_all(reads)
+            .await?
+            .into_iter()
+            .flatten()
+            .collect();
         let next = if page.list_complete {
             None
         } else {

@@ -2,8 +2,8 @@
 //! per hour by outcome over 7 days, refusals by code, the most used keys and the alerts of
 //! those 7 days.
 
-use keyward_core::Code;
 use keyward_core::chrono::{DateTime, Utc};
+use keyward_core::{Code, KeyId};
 use serde::{Deserialize, Serialize};
 
 use crate::{Alert, UsageRow};
@@ -54,8 +54,8 @@ pub struct CodeCount {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
 pub struct KeyUses {
-    /// The key's id (`root` for the root key).
-    pub key_id: String,
+    /// The key's id; `null` for the root key (which has no record).
+    pub key_id: Option<KeyId>,
     /// Whether it is the deployment's root key (which has no record, hence no page).
     pub root: bool,
     /// Its hint.
