@@ -2,14 +2,18 @@
 //! (the root key, then the KV lookup). Used by `/v1/verify`, the gateway and the
 //! management API alike.
 
-use keyward_core::limits::NamedLimit;
 use std::net::IpAddr;
 
-use keyward_core::{Code, EnvRule, KeyHash, KeyRecord, Presented, Scope, Verdict, restrict};
+use keyward_core::limits::NamedLimit;
+use keyward_core::{
+    Code, EnvRule, KeyHash, KeyRecord, NoCounts, Presented, Scope, UseAsk, UseReport, restrict,
+    use_key,
+};
 
-use crate::context::Ctx;
+use crate::config::Config;
 use crate::http::ApiError;
-use crate::ledger::UseReport;
+use crate::ledger::Ledger;
+use crate::store::Store;
 
 /// Id recorded as actor for the root key.
 pub const ROOT: &str = "root";
@@ -80,8 +84,33 @@ impl Check {
     pub fn ratelimit_headers(&self) -> Vec<(&'static str, String)> {
         self.usage
             .as_ref()
-            .map(|u| keyward_core::limits::ratelimit_headers(&u.limits, u.retry_after_ms))
+            .map(UseReport::headers)
             .unwrap_or_default()
+    }
+}
+
+/// What a check reads: the settings, KV and the ledger. Borrowed from the request's
+/// context (`Ctx::lookup`), so that the check knows nothing of the request.
+#[derive(Debug)]
+pub struct Lookup<'a> {
+    /// Settings (the root key's hash, the environments' default limits).
+    pub config: &'a Config,
+    /// Key records by hash, owners' limits.
+    pub store: &'a Store,
+    /// Where keys' lives and counts are decided.
+    pub ledger: Ledger<'a>,
+}
+
+impl Lookup<'_> {
+    /// The time now, on the Worker's clock.
+    ///
+    /// # Errors
+    /// `unavailable` when the clock cannot be believed: nothing is decided then.
+    pub fn clock(
+        &self,
+    ) -> Result<keyward_core::chrono::DateTime<keyward_core::chrono::Utc>, ApiError> {
+        crate::ledger::clock(self.config.clock_offset_ms)
+            .ok_or_else(|| ApiError::new(Code::Unavailable, "the clock cannot be read"))
     }
 }
 
@@ -106,7 +135,7 @@ pub enum Root {
 /// # Errors
 /// `unavailable` when storage fails: the caller answers 503, never a pass.
 pub async fn check(
-    ctx: &Ctx<'_>,
+    ctx: &Lookup<'_>,
     raw: &str,
     (rule, root): (EnvRule<'_>, Root),
     required: &[Scope],
@@ -146,7 +175,7 @@ pub async fn check(
             ..Check::refused(Code::UnknownKey)
         });
     };
-    let record = ctx.ledger().truth(&found).await?;
+    let record = ctx.ledger.truth(&found).await?;
     // The key's restrictions (not_before, allowed networks) refuse a live key before
     // anything is counted or charged; the core orders them after revoked and expired.
     if let Some(truth) = record.as_ref().filter(|r| r.hash.ct_eq(presented.hash())) {
@@ -164,10 +193,6 @@ pub async fn check(
         }
     }
     if let (Some(cost), Some(truth)) = (cost, &record) {
-        let env = match rule {
-            EnvRule::Exactly(env) => env,
-            EnvRule::KeysOwn => presented.env(),
-        };
         let defaults = ctx
             .config
             .default_limits
@@ -175,38 +200,23 @@ pub async fn check(
             .cloned()
             .unwrap_or_default();
         let owner_limits = ctx.store.owner_limits(&truth.owner).await?;
-        let counted = !truth.limits().is_empty()
-            || truth.credits.is_some()
-            || truth.rotated_to.is_some() // its balance may live with its successor
-            || !defaults.is_empty()
-            || !owner_limits.is_empty();
-        if counted {
-            return use_counted(
-                ctx,
-                &found,
-                &presented,
-                env,
-                required,
-                cost,
-                &defaults,
-                &owner_limits,
-                hint,
-            )
-            .await;
+        if truth.is_counted_with(&defaults, &owner_limits) {
+            let ask = UseAsk::new(&presented, rule, required)
+                .costing(cost)
+                .with_defaults(&defaults);
+            return use_counted(ctx, &found, &ask, &owner_limits, hint).await;
         }
     }
-    let verdict = presented.decide(record.as_ref().map(KeyRecord::facts), rule, required, now);
-    let missing = match &verdict {
-        Verdict::InsufficientScope { missing } => Some(missing.clone()),
-        _ => None,
-    };
+    // Not counted anywhere: the core's whole use, with nothing to count.
+    let ask = UseAsk::new(&presented, rule, required);
+    let Ok(outcome) = use_key(record.as_ref(), &ask, &mut NoCounts, now);
     Ok(Check {
-        code: verdict.code(),
+        code: outcome.report.code,
         // A record whose hash did not match is not the presented key's.
         record: record.filter(|r| r.hash.ct_eq(presented.hash())),
         root: false,
         hint,
-        missing,
+        missing: outcome.report.missing,
         usage: None,
     })
 }
@@ -218,33 +228,30 @@ pub fn owner_object(owner: &str) -> String {
 
 /// A use counted by the key's ledger, then by its owner's shared limits; a use the
 /// owner's limits refuse, or that fails there (the owner's object unreachable), is given
-/// back to the key's, whole: units, credits and the low-credit alert's state.
-#[allow(clippy::too_many_arguments)]
+/// back to the key's, whole: units, credits and the low-credit alert's state (the core's
+/// [`UseReport::owner_counted`]).
 async fn use_counted(
-    ctx: &Ctx<'_>,
+    ctx: &Lookup<'_>,
     found: &KeyRecord,
-    presented: &Presented<'_>,
-    env: &str,
-    required: &[Scope],
-    cost: u32,
-    defaults: &[NamedLimit],
+    ask: &UseAsk<'_>,
     owner_limits: &[NamedLimit],
     hint: Option<String>,
 ) -> Result<Check, ApiError> {
-    let ledger = ctx.ledger();
+    let ledger = &ctx.ledger;
+    let cost = ask.cost.unwrap_or(0);
     let (record, mut report) = ledger
-        .use_key(found, presented.hash(), env, required, cost, defaults)
+        .use_key(found, ask.hash, ask.env(), ask.required, cost, ask.defaults)
         .await?;
-    let mut code = report.code.unwrap_or(Code::UnknownKey);
-    if code == Code::Valid && !owner_limits.is_empty() {
-        let give_back = || ledger.refund(found.chain().as_str(), Some(&found.id), &report, cost);
+    if report.is_valid() && !owner_limits.is_empty() {
+        let chain = found.chain().as_str();
         let owner = match ledger
             .take(&owner_object(&found.owner), owner_limits, cost)
             .await
         {
             Ok(owner) => owner,
             Err(e) => {
-                if let Err(lost) = give_back().await {
+                let back = report.give_back(cost);
+                if let Err(lost) = ledger.refund(chain, Some(&found.id), back).await {
                     worker::console_error!(
                         "a use the owner's object failed on was not given back: {}",
                         lost.message
@@ -253,22 +260,16 @@ async fn use_counted(
                 return Err(e);
             }
         };
-        if owner.code != Some(Code::Valid) {
-            give_back().await?;
-            code = Code::RateLimited;
-            report.retry_after_ms = owner.retry_after_ms;
-            report.alert_due = false;
+        if let Some(back) = report.owner_counted(owner, cost) {
+            ledger.refund(chain, Some(&found.id), back).await?;
         }
-        report.limits.extend(owner.limits);
     }
-    report.code = Some(code);
-    let missing = report.missing.as_deref().and_then(|m| Scope::parse(m).ok());
     Ok(Check {
-        code,
-        record: record.filter(|r| r.hash.ct_eq(presented.hash())),
+        code: report.code,
+        record: record.filter(|r| r.hash.ct_eq(ask.hash)),
         root: false,
         hint,
-        missing,
+        missing: report.missing.clone(),
         usage: Some(report),
     })
 }

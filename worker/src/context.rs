@@ -10,7 +10,7 @@ use keyward_core::{
 use worker::{Env, Request};
 
 use crate::audit::{self, Client};
-use crate::auth::{self, Check, ROOT, Root};
+use crate::auth::{self, Check, Lookup, ROOT, Root};
 use crate::config::Config;
 use crate::http::{ApiError, credential};
 use crate::ledger::Ledger;
@@ -86,13 +86,21 @@ impl Ctx<'_> {
         Ledger::new(self.env, self.config.revocation_bound_ms)
     }
 
+    /// What a key's check reads: the settings, KV and the ledger.
+    pub fn lookup(&self) -> Lookup<'_> {
+        Lookup {
+            config: self.config,
+            store: &self.store,
+            ledger: self.ledger(),
+        }
+    }
+
     /// The time now (the request's start is `now`), on the Worker's clock.
     ///
     /// # Errors
     /// `unavailable` when the clock cannot be believed: nothing is decided then.
     pub fn clock(&self) -> Result<DateTime<Utc>, ApiError> {
-        crate::ledger::clock(self.config.clock_offset_ms)
-            .ok_or_else(|| ApiError::new(Code::Unavailable, "the clock cannot be read"))
+        self.lookup().clock()
     }
 
     /// Checks again, at the moment a change is made on its behalf (after the request's
@@ -170,7 +178,7 @@ impl Ctx<'_> {
             Err(e) => return Err(self.failed(action, None, e).await),
         };
         let check = auth::check(
-            self,
+            &self.lookup(),
             &raw,
             (EnvRule::KeysOwn, Root::Accepted),
             required,

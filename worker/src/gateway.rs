@@ -111,7 +111,7 @@ pub async fn forward(
     };
     let gateway_env = ctx.config.gateway_env.clone();
     let check = auth::check(
-        ctx,
+        &ctx.lookup(),
         &raw,
         (EnvRule::Exactly(&gateway_env), Root::Unknown),
         std::slice::from_ref(&route.scope),

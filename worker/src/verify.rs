@@ -2,7 +2,7 @@
 
 use keyward_api::{CreditsLeft, LimitView, VerifyRequest, VerifyResponse};
 use keyward_core::chrono::Duration;
-use keyward_core::{Code, EnvRule, Scope};
+use keyward_core::{EnvRule, Scope};
 use worker::Request;
 
 use crate::audit::Client;
@@ -35,23 +35,10 @@ pub async fn verify(ctx: &mut Ctx<'_>, mut req: Request) -> ApiResult {
         .map(|s| Scope::parse(s))
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| ApiError::new(e.code(), e.to_string()))?;
-    // Environments are checked by default: a live service verifies live keys. The root
-    // key belongs to no environment, so with it the environment must be named.
-    let env = match (body.env.as_deref(), &caller.record) {
-        (Some(env), _) => env,
-        (None, Some(own)) => own.env.as_str(),
-        (None, None) => {
-            return Err(ApiError::new(
-                Code::InvalidRequest,
-                "'env' is required with the root key (it belongs to no environment)",
-            ));
-        }
-    };
-    // A service's key verifies keys of its own environment (of any owner): it cannot
-    // spend another environment's allowance or credits.
-    caller.actor().may_verify_in(env)?;
+    // The environment verified in: the caller's own unless named (the core's rule).
+    let env = caller.actor().verify_env(body.env.as_deref())?;
     let check = auth::check(
-        ctx,
+        &ctx.lookup(),
         body.key.expose_secret(),
         (EnvRule::Exactly(env), Root::Unknown),
         &required,
@@ -113,9 +100,7 @@ pub async fn verify(ctx: &mut Ctx<'_>, mut req: Request) -> ApiResult {
             retry_after: check
                 .usage
                 .as_ref()
-                .and_then(|u| u.retry_after_ms)
-                .filter(|_| !check.is_valid())
-                .map(|ms| u64::try_from((ms + 999) / 1000).unwrap_or(0).max(1)),
+                .and_then(keyward_core::UseReport::retry_after_seconds),
             expires_at: record.and_then(|r| r.expires_at),
         },
     ))

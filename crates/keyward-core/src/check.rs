@@ -25,7 +25,7 @@ use crate::hash::KeyHash;
 use crate::key::{ApiKeyRef, ParseError};
 use crate::record::KeyRecord;
 use crate::scope::{Scope, ScopeSet};
-use crate::verify::Verdict;
+use crate::verdict::Verdict;
 
 /// Which environment a key must belong to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -35,6 +35,16 @@ pub enum EnvRule<'a> {
     /// Whichever the presented key names in its prefix; the record must agree. For
     /// deployments that accept every environment, said explicitly.
     KeysOwn,
+}
+
+impl<'a> EnvRule<'a> {
+    /// The environment a key whose prefix names `key_env` must belong to.
+    pub fn resolve(self, key_env: &'a str) -> &'a str {
+        match self {
+            EnvRule::Exactly(env) => env,
+            EnvRule::KeysOwn => key_env,
+        }
+    }
 }
 
 /// What the decision needs of a stored key, borrowed from wherever it is kept.
@@ -141,11 +151,7 @@ pub fn decide_presented(
     now: DateTime<Utc>,
 ) -> Verdict {
     let found = found.filter(|f| f.hash.ct_eq(hash));
-    let env = match rule {
-        EnvRule::Exactly(env) => env,
-        EnvRule::KeysOwn => key_env,
-    };
-    decide(found, env, required, now)
+    decide(found, rule.resolve(key_env), required, now)
 }
 
 /// Decides whether the key behind `found` may make a request in environment `env`
@@ -179,4 +185,18 @@ pub fn decide(
         },
         None => Verdict::Valid,
     }
+}
+
+/// [`decide`] for a whole stored record (`None`: no record has the key's
+/// hash), needing every scope of `required` in environment `presented_env`.
+///
+/// Checks run in this order, and the first failure is the verdict: unknown, revoked,
+/// expired, wrong environment, missing scope.
+pub fn verify(
+    record: Option<&KeyRecord>,
+    presented_env: &str,
+    required: &[Scope],
+    now: DateTime<Utc>,
+) -> Verdict {
+    decide(record.map(KeyRecord::facts), presented_env, required, now)
 }

@@ -38,6 +38,7 @@ pub mod cursor;
 pub mod gateway;
 mod hash;
 mod key;
+mod key_use;
 pub mod limits;
 mod network;
 pub mod ocsf;
@@ -52,7 +53,7 @@ mod standing;
 pub mod text;
 pub mod throttle;
 pub mod time;
-mod verify;
+mod verdict;
 pub mod webhook;
 pub mod whole;
 
@@ -61,13 +62,16 @@ pub use audit::{
     Severity, Window, evaluate, is_reserved_action, new_event_id, over_privileged, stale,
     stale_after,
 };
-pub use check::{EnvRule, KeyFacts, Presented, decide, decide_presented};
+pub use check::{EnvRule, KeyFacts, Presented, decide, decide_presented, verify};
 pub use code::{Code, UnknownCode, www_authenticate};
 pub use credential::{CredentialError, credential};
 pub use hash::{InvalidHash, KeyHash};
 pub use key::{
     ApiKey, ApiKeyRef, CHECKSUM_LEN, GenerateError, KeyPart, MAX_KEY_LEN, MAX_PREFIX_LEN, NewKey,
     ParseError, SECRET_BYTES, SECRET_LEN, checksum, env_of_hint, is_valid_prefix,
+};
+pub use key_use::{
+    Counts, GiveBack, NoCounts, UseAsk, UseOutcome, UseReport, credit_holder, take_shared, use_key,
 };
 pub use network::{MAX_NETWORKS, Network, NetworkError, Networks, client_ip};
 pub use policy::{Abilities, Actor, Asked, Refusal, Terms};
@@ -84,7 +88,7 @@ pub use scope::{
     ADMIN, MAX_SCOPE_LEN, MAX_SCOPES, RESERVED, Scope, ScopeError, ScopeRegistry, ScopeSet,
 };
 pub use standing::{Standing, StatusFilter, UnknownStatusFilter, expiring_within};
-pub use verify::{Verdict, missing_scope_message, verify};
+pub use verdict::{Verdict, missing_scope_message};
 
 /// Re-exported so callers use the same time type as the records.
 pub use chrono;

@@ -264,6 +264,13 @@ impl Window {
         self.0.last().map(|&(t, _)| t)
     }
 
+    /// Whether no use in it can still count at `now_ms` under any limit (its latest is
+    /// older than the longest period): a keeper may forget it.
+    pub fn is_idle(&self, now_ms: i64) -> bool {
+        let horizon = now_ms - i64::from(MAX_PERIOD_SECONDS) * 1000;
+        self.last_ms().is_none_or(|t| t <= horizon)
+    }
+
     /// Removes one use at `at_ms` of `units` (a refund), if it is still counted.
     pub fn refund(&mut self, at_ms: i64, units: u32) {
         if let Some(i) = self.0.iter().rposition(|&(t, n)| t == at_ms && n == units) {
@@ -608,7 +615,7 @@ impl Credits {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Consumption {
     /// `Valid`, `RateLimited` or `UsageExceeded`.
-    pub verdict: crate::verify::Verdict,
+    pub verdict: crate::verdict::Verdict,
     /// The limits' statuses.
     pub admission: Admission,
     /// The credits' balance, when the key has credits.
@@ -625,7 +632,7 @@ pub fn consume(
     now: DateTime<Utc>,
     cost: u32,
 ) -> Consumption {
-    use crate::verify::Verdict;
+    use crate::verdict::Verdict;
     let now_ms = now.timestamp_millis();
     if let Some(c) = &credits {
         let mut probe = (*c).clone();
@@ -668,6 +675,11 @@ fn ceil_seconds(ms: i64) -> i64 {
     (ms.max(0) + 999) / 1000
 }
 
+/// `Retry-After` for a retry possible in `ms`: whole seconds, rounded up, at least 1.
+pub fn retry_after_seconds(ms: i64) -> u64 {
+    u64::try_from(ceil_seconds(ms)).unwrap_or(0).max(1)
+}
+
 /// The response headers of a use under `limits` (draft-ietf-httpapi-ratelimit-headers):
 /// `RateLimit-Policy` names every limit (`"name";q=limit;w=period`), `RateLimit` gives
 /// the one with the fewest units left (`"name";r=remaining;t=seconds to reset`); names are
@@ -697,7 +709,7 @@ pub fn ratelimit_headers(
         }
     }
     if let Some(retry) = retry_after_ms {
-        headers.push(("Retry-After", ceil_seconds(retry).max(1).to_string()));
+        headers.push(("Retry-After", retry_after_seconds(retry).to_string()));
     }
     headers
 }

@@ -316,6 +316,30 @@ impl Actor<'_> {
         }
     }
 
+    /// The environment a verification by this actor checks keys in: `asked` when it names
+    /// one, else the actor's own (a live service verifies live keys), then
+    /// [`may_verify_in`](Actor::may_verify_in).
+    ///
+    /// # Errors
+    /// `invalid_request` for root without `asked` (it belongs to no environment);
+    /// `forbidden` for a bounded key and another environment.
+    pub fn verify_env<'e>(&self, asked: Option<&'e str>) -> Result<&'e str, Refusal>
+    where
+        Self: 'e,
+    {
+        let env = match (asked, self) {
+            (Some(env), _) => env,
+            (None, Actor::Key(own)) => own.env.as_str(),
+            (None, Actor::Root) => {
+                return Err(Refusal::invalid(
+                    "'env' is required with the root key (it belongs to no environment)",
+                ));
+            }
+        };
+        self.may_verify_in(env)?;
+        Ok(env)
+    }
+
     /// Whether the actor may set rate limits or credits (of a key or an owner): root and
     /// `admin` only, so that a key cannot lift its own limits, or those of its owner.
     ///

@@ -25,7 +25,7 @@ use crate::network::Networks;
 use crate::policy::Refusal;
 use crate::record::KeyRecord;
 use crate::scope::{Scope, ScopeError, ScopeRegistry, ScopeSet};
-use crate::verify::Verdict;
+use crate::verdict::Verdict;
 
 /// What a key is restricted to besides scopes and expiry.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -51,6 +51,16 @@ impl Restriction {
         match self {
             Restriction::AllowedIps => "allowed_ips",
             Restriction::NotBefore => "not_before",
+        }
+    }
+
+    /// The restriction that refused a use with this verdict (`ip_not_allowed`,
+    /// `not_yet_valid`), for audit events; none for any other verdict.
+    pub fn of(verdict: &Verdict) -> Option<Restriction> {
+        match verdict {
+            Verdict::IpNotAllowed => Some(Restriction::AllowedIps),
+            Verdict::NotYetValid => Some(Restriction::NotBefore),
+            _ => None,
         }
     }
 

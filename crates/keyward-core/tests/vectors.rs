@@ -244,6 +244,49 @@ fn path_vectors() {
     }
 }
 
+/// A live key whose record holds `rate_limits` and `credits` (JSON), for a replay through
+/// the core's whole use.
+fn counted_key(limits: Value, credits: Value) -> (keyward_core::ApiKey, keyward_core::KeyRecord) {
+    let new = keyward_core::ApiKey::generate("sk", "live").unwrap();
+    let record = serde_json::json!({
+        "id": "key_0123456789abcdef", "hash": new.hash.to_hex(), "hint": new.hint,
+        "name": "vectors", "owner": "o", "scopes": [], "env": "live",
+        "created_at": "1970-01-01T00:00:00Z", "rate_limits": limits, "credits": credits,
+    });
+    (new.key, serde_json::from_value(record).unwrap())
+}
+
+/// One step of a replay through the core's whole use, at `now`, kept in `kept`.
+fn use_step(
+    key: &keyward_core::ApiKey,
+    record: &mut keyward_core::KeyRecord,
+    kept: &mut std::collections::HashMap<String, keyward_core::limits::Window>,
+    now: keyward_core::chrono::DateTime<keyward_core::chrono::Utc>,
+    cost: u32,
+) -> keyward_core::UseReport {
+    use keyward_core::{Counts, EnvRule, KeyId, KeyRecord, Presented, UseAsk, limits::Window};
+    struct Kept<'a>(&'a std::collections::HashMap<String, Window>);
+    impl Counts for Kept<'_> {
+        type Error = ();
+        fn window(&mut self, name: &str) -> Result<Window, ()> {
+            Ok(self.0.get(name).cloned().unwrap_or_default())
+        }
+        fn record(&mut self, _: &KeyId) -> Result<Option<KeyRecord>, ()> {
+            Ok(None)
+        }
+    }
+    let presented = Presented::parse(key.expose_secret()).unwrap();
+    let ask = UseAsk::new(&presented, EnvRule::Exactly("live"), &[]).costing(cost);
+    let out = keyward_core::use_key(Some(record), &ask, &mut Kept(kept), now).unwrap();
+    if out.admitted {
+        kept.extend(out.windows);
+        if let Some(holder) = out.holder {
+            *record = holder;
+        }
+    }
+    out.report
+}
+
 #[test]
 fn limit_vectors() {
     use keyward_core::limits::{NamedLimit, Window, admit};
@@ -252,23 +295,40 @@ fn limit_vectors() {
         let limits: Vec<NamedLimit> =
             serde_json::from_value(case["input"]["limits"].clone()).unwrap();
         let mut windows = vec![Window::default(); limits.len()];
+        let (key, mut record) = counted_key(case["input"]["limits"].clone(), Value::Null);
+        let mut kept = std::collections::HashMap::new();
         let steps = case["input"]["steps"].as_array().unwrap();
-        for (step, want) in steps.iter().zip(case["expect"].as_array().unwrap()) {
+        let want = case["expect"].as_array().unwrap();
+        assert_eq!(steps.len(), want.len(), "{name}: one expectation per step");
+        // Each step as the vectors write it: the counting alone, and the whole use.
+        let mut counted = Vec::new();
+        let mut used = Vec::new();
+        for step in steps {
             let at = step["at_ms"].as_i64().unwrap();
             let cost = step["cost"].as_u64().unwrap() as u32;
             let got = admit(&limits, &mut windows, at, cost);
-            assert_eq!(Value::Bool(got.allowed), want["allowed"], "{name} at {at}");
-            assert_eq!(
-                got.retry_after_ms.map_or(Value::Null, Value::from),
-                want["retry_after_ms"],
-                "{name} at {at}"
-            );
-            for (l, w) in got.limits.iter().zip(want["limits"].as_array().unwrap()) {
-                assert_eq!(l.name, w["name"], "{name}");
-                assert_eq!(u64::from(l.remaining), w["remaining"], "{name} at {at}");
-                assert_eq!(Value::from(l.reset_ms), w["reset_ms"], "{name} at {at}");
-            }
+            let statuses = |ls: &[keyward_core::limits::LimitStatus]| -> Value {
+                ls.iter()
+                    .map(|l| {
+                        serde_json::json!({"name": l.name, "remaining": l.remaining, "reset_ms": l.reset_ms})
+                    })
+                    .collect()
+            };
+            counted.push(serde_json::json!({
+                "allowed": got.allowed,
+                "limits": statuses(&got.limits),
+                "retry_after_ms": got.retry_after_ms,
+            }));
+            let now = keyward_core::chrono::DateTime::from_timestamp_millis(at).unwrap();
+            let report = use_step(&key, &mut record, &mut kept, now, cost);
+            used.push(serde_json::json!({
+                "allowed": report.is_valid(),
+                "limits": statuses(&report.limits),
+                "retry_after_ms": report.retry_after_ms,
+            }));
         }
+        assert_eq!(Value::from(counted), case["expect"], "{name}: the counting");
+        assert_eq!(Value::from(used), case["expect"], "{name}: the whole use");
     }
 }
 
@@ -279,22 +339,38 @@ fn credit_vectors() {
         let name = case["name"].as_str().unwrap();
         let mut credits: Credits =
             serde_json::from_value(case["input"]["credits"].clone()).unwrap();
+        let (key, mut record) =
+            counted_key(Value::Array(Vec::new()), case["input"]["credits"].clone());
+        let mut kept = std::collections::HashMap::new();
         let steps = case["input"]["steps"].as_array().unwrap();
-        for (step, want) in steps.iter().zip(case["expect"].as_array().unwrap()) {
+        let want = case["expect"].as_array().unwrap();
+        assert_eq!(steps.len(), want.len(), "{name}: one expectation per step");
+        let mut spent = Vec::new();
+        let mut used = Vec::new();
+        for step in steps {
             let now = keyward_core::time::parse_rfc3339(step["now"].as_str().unwrap()).unwrap();
-            let got = credits.spend(now, step["cost"].as_u64().unwrap() as u32);
-            assert_eq!(Value::Bool(got.allowed), want["allowed"], "{name} at {now}");
-            assert_eq!(
-                got.remaining,
-                want["remaining"].as_u64().unwrap(),
-                "{name} at {now}"
+            let cost = step["cost"].as_u64().unwrap() as u32;
+            let got = credits.spend(now, cost);
+            spent.push(serde_json::json!({
+                "allowed": got.allowed, "remaining": got.remaining, "alert_due": got.alert_due,
+            }));
+            let report = use_step(&key, &mut record, &mut kept, now, cost);
+            assert!(
+                matches!(
+                    report.code,
+                    keyward_core::Code::Valid | keyward_core::Code::UsageExceeded
+                ),
+                "{name}: {}",
+                report.code
             );
-            assert_eq!(
-                Value::Bool(got.alert_due),
-                want["alert_due"],
-                "{name} at {now}"
-            );
+            used.push(serde_json::json!({
+                "allowed": report.is_valid(),
+                "remaining": report.credits,
+                "alert_due": report.alert_due,
+            }));
         }
+        assert_eq!(Value::from(spent), case["expect"], "{name}: the balance");
+        assert_eq!(Value::from(used), case["expect"], "{name}: the whole use");
     }
 }
 

@@ -5,8 +5,7 @@ use std::collections::HashMap;
 
 use keyward_core::Code;
 use keyward_core::limits::{
-    LimitStatus, MAX_COST, MAX_PERIOD_SECONDS, NamedLimit, Window,
-    ratelimit_headers as core_ratelimit_headers,
+    LimitStatus, MAX_COST, NamedLimit, Window, ratelimit_headers as core_ratelimit_headers,
 };
 use wasm_bindgen::prelude::*;
 
@@ -61,11 +60,9 @@ impl Meter {
         }
         if self.keys.len() >= METER_KEYS && !self.keys.contains_key(key_id) {
             // Forget keys not used within the longest period: nothing of theirs counts.
-            let horizon = now.timestamp_millis() - i64::from(MAX_PERIOD_SECONDS) * 1000;
-            self.keys.retain(|_, ws| {
-                ws.values()
-                    .any(|w| w.last_ms().is_some_and(|t| t > horizon))
-            });
+            let now_ms = now.timestamp_millis();
+            self.keys
+                .retain(|_, ws| ws.values().any(|w| !w.is_idle(now_ms)));
         }
         let windows = self.keys.entry(key_id.to_owned()).or_default();
         out.count(&limits, windows, None, now, cost);

@@ -1,9 +1,7 @@
-//! The verdict of a check: one stable code, and for a missing scope, the scope.
-
-use chrono::{DateTime, Utc};
+//! The verdict of a check: one stable code, and for a missing scope, the scope. A leaf of
+//! the core: it knows codes and scopes, nothing that decides.
 
 use crate::code::Code;
-use crate::record::KeyRecord;
 use crate::scope::Scope;
 
 /// The outcome of checking a key that parsed. A failed check is data, not an error.
@@ -52,16 +50,6 @@ impl Verdict {
         }
     }
 
-    /// The record field of the restriction that refused the use (`allowed_ips`,
-    /// `not_before`), for audit events.
-    pub fn restriction(&self) -> Option<&'static str> {
-        match self {
-            Verdict::IpNotAllowed => Some(crate::restrict::Restriction::AllowedIps.field()),
-            Verdict::NotYetValid => Some(crate::restrict::Restriction::NotBefore.field()),
-            _ => None,
-        }
-    }
-
     /// Whether the key passed.
     pub fn is_valid(&self) -> bool {
         matches!(self, Verdict::Valid)
@@ -79,18 +67,4 @@ impl Verdict {
 /// `This API key does not have the '{scope}' scope`.
 pub fn missing_scope_message(scope: &str) -> String {
     format!("This API key does not have the '{scope}' scope")
-}
-
-/// [`decide`](crate::decide) for a whole stored record (`None`: no record has the key's
-/// hash), needing every scope of `required` in environment `presented_env`.
-///
-/// Checks run in this order, and the first failure is the verdict: unknown, revoked,
-/// expired, wrong environment, missing scope.
-pub fn verify(
-    record: Option<&KeyRecord>,
-    presented_env: &str,
-    required: &[Scope],
-    now: DateTime<Utc>,
-) -> Verdict {
-    crate::check::decide(record.map(KeyRecord::facts), presented_env, required, now)
 }

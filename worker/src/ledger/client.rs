@@ -1,0 +1,375 @@
+//! The ledger's client: the Worker's side. It asks a chain's object (or an owner's) one
+//! operation through the [protocol](super::protocol), turns a refusal into an
+//! [`ApiError`], and keeps each record an object answered in a bounded cache
+//! ([`CACHED_KEYS`] keys, each for at most the revocation bound
+//! `KEYWARD_REVOCATION_BOUND_MS`); its own changes replace what it kept at once.
+
+use std::cell::RefCell;
+
+use keyward_core::limits::{CreditsChange, NamedLimit};
+use keyward_core::{
+    Code, GiveBack, KeyHash, KeyId, KeyRecord, Reshape, Scope, Successor, UseReport,
+};
+use worker::{Env, Method, Request, RequestInit, wasm_bindgen};
+
+use super::KEY_LEDGER;
+use super::protocol::{CHANGED, LedgerAnswer, LedgerOp, REFUSED, report_from_headers};
+use crate::cache::Recent;
+use crate::http::ApiError;
+
+/// Keys whose latest answer the cache keeps.
+pub const CACHED_KEYS: usize = 10_000;
+
+thread_local! {
+    /// The objects' recent answers, by key hash, for at most the revocation bound.
+    static RECENT: RefCell<Option<Recent<[u8; 32], Option<KeyRecord>>>> = const { RefCell::new(None) };
+}
+
+fn now_ms() -> f64 {
+    worker::Date::now().as_millis() as f64
+}
+
+fn fault(e: impl std::fmt::Display) -> ApiError {
+    ApiError::unavailable("the key ledger", e)
+}
+
+/// The Worker's side: asks a chain's object, keeps answers for the revocation bound.
+#[derive(Debug)]
+pub struct Ledger<'a> {
+    env: &'a Env,
+    bound_ms: f64,
+}
+
+impl<'a> Ledger<'a> {
+    /// The ledger, reusing answers for at most `bound_ms` (0: ask every time).
+    pub fn new(env: &'a Env, bound_ms: u32) -> Self {
+        Ledger {
+            env,
+            bound_ms: f64::from(bound_ms),
+        }
+    }
+
+    async fn ask(&self, chain: &KeyId, op: &LedgerOp) -> Result<LedgerAnswer, ApiError> {
+        self.ask_object(chain.as_str(), op).await
+    }
+
+    async fn ask_object(&self, object: &str, op: &LedgerOp) -> Result<LedgerAnswer, ApiError> {
+        let namespace = self.env.durable_object(KEY_LEDGER).map_err(fault)?;
+        let stub = namespace
+            .id_from_name(object)
+            .and_then(|id| id.get_stub())
+            .map_err(fault)?;
+        let (path, body) = op.to_parts();
+        let mut init = RequestInit::new();
+        init.with_method(Method::Post);
+        if let Some(body) = body {
+            init.with_body(Some(wasm_bindgen::JsValue::from_str(&body)));
+        }
+        let req =
+            Request::new_with_init(&format!("https://key-ledger{path}"), &init).map_err(fault)?;
+        let mut resp = stub.fetch_with_request(req).await.map_err(fault)?;
+        let refused = resp
+            .headers()
+            .get(REFUSED)
+            .ok()
+            .flatten()
+            .and_then(|c| c.parse::<Code>().ok());
+        let refusal = match (resp.status_code(), refused) {
+            (200, _) => None,
+            (_, Some(code)) => Some(code),
+            (404, None) => Some(Code::NotFound),
+            (409, None) => Some(Code::Conflict),
+            (s, None) => return Err(fault(format!("the object answered {s}"))),
+        };
+        if let Some(code) = refusal {
+            let why = resp.text().await.unwrap_or_default();
+            return Ok(LedgerAnswer {
+                refused: Some((code, why)),
+                ..LedgerAnswer::default()
+            });
+        }
+        let changed = resp.headers().get(CHANGED).ok().flatten().is_some();
+        let usage = report_from_headers(|name| resp.headers().get(name).ok().flatten());
+        let records = resp.json::<Vec<KeyRecord>>().await.map_err(fault)?;
+        Ok(LedgerAnswer {
+            records,
+            changed,
+            refused: None,
+            usage,
+        })
+    }
+
+    /// Keeps an answer about the key whose hash is `hash` (the cache is keyed like the
+    /// KV lookups, by the key's hash).
+    fn remember(
+        &self,
+        hash: &KeyHash,
+        record: Option<KeyRecord>,
+        started: Option<f64>,
+    ) -> Option<KeyRecord> {
+        if self.bound_ms <= 0.0 {
+            return record;
+        }
+        RECENT.with(|r| {
+            let mut r = r.borrow_mut();
+            let cache = r.get_or_insert_with(|| Recent::new(self.bound_ms, CACHED_KEYS));
+            match started {
+                Some(started) => cache.remember_read(*hash.as_bytes(), record, started, now_ms()),
+                None => {
+                    cache.remember_write(*hash.as_bytes(), record.clone(), now_ms());
+                    record
+                }
+            }
+        })
+    }
+
+    /// An answer whose refusal is an error; otherwise each record in it is kept as the
+    /// latest truth about its key.
+    ///
+    /// # Errors
+    /// The refusal (`conflict`, `not_found`, the actor's `revoked` or `expired`).
+    fn settle(&self, answer: LedgerAnswer) -> Result<LedgerAnswer, ApiError> {
+        if let Some((code, why)) = answer.refused {
+            return Err(ApiError::new(code, why));
+        }
+        for record in &answer.records {
+            self.remember(&record.hash, Some(record.clone()), None);
+        }
+        Ok(answer)
+    }
+
+    /// The first record of an answer that must hold one.
+    fn first(answer: LedgerAnswer) -> Result<KeyRecord, ApiError> {
+        answer
+            .records
+            .into_iter()
+            .next()
+            .ok_or_else(|| fault("the object kept nothing"))
+    }
+
+    /// The truth about the key whose record KV holds (`found`): the object's record. A
+    /// record its object does not know (`None`) is no key: of the current format, it was
+    /// never committed; of the previous format, it was never migrated (KV never
+    /// introduces a key, a right or a life; see [`Ledger::adopt`]).
+    ///
+    /// # Errors
+    /// `unavailable` when the object cannot be reached: never a pass.
+    pub async fn truth(&self, found: &KeyRecord) -> Result<Option<KeyRecord>, ApiError> {
+        if self.bound_ms > 0.0 {
+            let cached = RECENT.with(|r| {
+                r.borrow()
+                    .as_ref()
+                    .and_then(|c| c.get(found.hash.as_bytes(), now_ms()))
+            });
+            if let Some(record) = cached {
+                return Ok(record);
+            }
+        }
+        let started = now_ms();
+        let op = LedgerOp::Get {
+            id: found.id.clone(),
+        };
+        let answer = self.ask(found.chain(), &op).await?;
+        let record = answer.records.into_iter().find(|r| r.id == found.id);
+        Ok(self.remember(&found.hash, record, Some(started)))
+    }
+
+    /// The record of the previous format KV holds (`found`, without a `lineage`) made the
+    /// first state of its own chain, unless its object knows the key already (then that
+    /// object's record, unchanged). For the explicit migration only: never on a
+    /// verification or a management call. Returns the record and whether this call
+    /// adopted it.
+    ///
+    /// # Errors
+    /// `conflict` for a record that is not of the previous format, or `unavailable`.
+    pub async fn adopt(&self, found: &KeyRecord) -> Result<(KeyRecord, bool), ApiError> {
+        let op = LedgerOp::Adopt {
+            record: found.clone(),
+        };
+        let answer = self.settle(self.ask(found.chain(), &op).await?)?;
+        let changed = answer.changed;
+        Ok((Self::first(answer)?, changed))
+    }
+
+    /// One use of the key KV found (`found`), presented with `hash`: decided, counted and
+    /// charged by its object in one step, at the object's time. Returns the object's
+    /// record (if it knows the key) and what the use came to.
+    ///
+    /// # Errors
+    /// `unavailable`.
+    pub async fn use_key(
+        &self,
+        found: &KeyRecord,
+        hash: &KeyHash,
+        env: &str,
+        scopes: &[Scope],
+        cost: u32,
+        defaults: &[NamedLimit],
+    ) -> Result<(Option<KeyRecord>, UseReport), ApiError> {
+        let op = LedgerOp::Use {
+            id: found.id.clone(),
+            hash: *hash,
+            env: env.to_owned(),
+            scopes: scopes.to_vec(),
+            cost,
+            defaults: defaults.to_vec(),
+        };
+        let answer = self.settle(self.ask(found.chain(), &op).await?)?;
+        let report = answer
+            .usage
+            .ok_or_else(|| fault("the object reported no use"))?;
+        Ok((answer.records.into_iter().next(), report))
+    }
+
+    /// Counts a use against limits shared in the object `object` (an owner's).
+    ///
+    /// # Errors
+    /// `unavailable`.
+    pub async fn take(
+        &self,
+        object: &str,
+        limits: &[NamedLimit],
+        cost: u32,
+    ) -> Result<UseReport, ApiError> {
+        let op = LedgerOp::Take {
+            limits: limits.to_vec(),
+            cost,
+        };
+        self.settle(self.ask_object(object, &op).await?)?
+            .usage
+            .ok_or_else(|| fault("the object reported no use"))
+    }
+
+    /// Gives back, whole, a use counted in the object `object` (`back`: its windows, and
+    /// with `id`, that key's credits and the low-credit alert's state). The balance given
+    /// back is kept, so that no answer kept here outlives it.
+    ///
+    /// # Errors
+    /// `unavailable`.
+    pub async fn refund(
+        &self,
+        object: &str,
+        id: Option<&KeyId>,
+        back: GiveBack,
+    ) -> Result<(), ApiError> {
+        let op = LedgerOp::Refund {
+            id: id.cloned(),
+            back,
+        };
+        self.settle(self.ask_object(object, &op).await?)?;
+        Ok(())
+    }
+
+    /// Replaces a key's own limits and changes its restrictions and expiry (`widen`: root
+    /// or `admin`; otherwise it may only narrow) on behalf of `actor`; returns its record.
+    ///
+    /// # Errors
+    /// `not_found`, `conflict` (revoked), the actor's `revoked` or `expired`, or
+    /// `unavailable`.
+    pub async fn update(
+        &self,
+        record: &KeyRecord,
+        rate_limits: Option<Vec<NamedLimit>>,
+        reshape: Reshape,
+        widen: bool,
+        actor: Option<&KeyId>,
+    ) -> Result<KeyRecord, ApiError> {
+        let op = LedgerOp::Update {
+            id: record.id.clone(),
+            rate_limits,
+            reshape,
+            widen,
+            actor: actor.cloned(),
+        };
+        self.one(record, &op).await
+    }
+
+    /// Sets (or adds to) a key's balance and its settings on behalf of `actor`; returns
+    /// the record that holds the balance (the key's, or its successor's after a rotation).
+    ///
+    /// # Errors
+    /// `not_found`, `conflict` (revoked), the actor's `revoked` or `expired`, or
+    /// `unavailable`.
+    pub async fn set_credits(
+        &self,
+        record: &KeyRecord,
+        change: CreditsChange,
+        actor: Option<&KeyId>,
+    ) -> Result<KeyRecord, ApiError> {
+        let op = LedgerOp::Credits {
+            id: record.id.clone(),
+            set: change.set,
+            amount: change.amount,
+            refill: change.refill,
+            alert_below: change.alert_below,
+            actor: actor.cloned(),
+        };
+        self.one(record, &op).await
+    }
+
+    /// An operation on `record`'s chain that answers one record.
+    async fn one(&self, record: &KeyRecord, op: &LedgerOp) -> Result<KeyRecord, ApiError> {
+        Self::first(self.settle(self.ask(record.chain(), op).await?)?)
+    }
+
+    /// Commits a new key (its KV record already written).
+    ///
+    /// # Errors
+    /// `unavailable`.
+    pub async fn create(&self, record: &KeyRecord) -> Result<KeyRecord, ApiError> {
+        let op = LedgerOp::Create {
+            record: record.clone(),
+        };
+        self.one(record, &op).await
+    }
+
+    /// Revokes a key; returns its record and whether this call revoked it. `by` is a key
+    /// id when a key revokes (it is then the actor, checked as it acts), `root`, or a
+    /// leak reporter.
+    ///
+    /// # Errors
+    /// `not_found`, the actor's `revoked` or `expired`, or `unavailable`.
+    pub async fn revoke(
+        &self,
+        record: &KeyRecord,
+        by: &str,
+        reason: &str,
+    ) -> Result<(KeyRecord, bool), ApiError> {
+        let op = LedgerOp::Revoke {
+            id: record.id.clone(),
+            by: by.to_owned(),
+            reason: reason.to_owned(),
+            actor: by.parse().ok(),
+        };
+        let answer = self.settle(self.ask(record.chain(), &op).await?)?;
+        let changed = answer.changed;
+        Ok((Self::first(answer)?, changed))
+    }
+
+    /// Rotates a key on behalf of `actor`; returns the old key's record (ending with its
+    /// grace) and the successor's.
+    ///
+    /// # Errors
+    /// `conflict` (revoked, expired, already rotated), `not_found`, the actor's `revoked`
+    /// or `expired`, or `unavailable`.
+    pub async fn rotate(
+        &self,
+        old: &KeyRecord,
+        successor: Successor,
+        grace_seconds: i64,
+        actor: Option<&KeyId>,
+    ) -> Result<(KeyRecord, KeyRecord), ApiError> {
+        let op = LedgerOp::Rotate {
+            id: old.id.clone(),
+            successor,
+            grace_seconds,
+            actor: actor.cloned(),
+        };
+        let answer = self.settle(self.ask(old.chain(), &op).await?)?;
+        let mut records = answer.records.into_iter();
+        let (Some(old), Some(next)) = (records.next(), records.next()) else {
+            return Err(fault("the object answered no successor"));
+        };
+        Ok((old, next))
+    }
+}

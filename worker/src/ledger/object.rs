@@ -1,0 +1,461 @@
+//! The ledger's object: a SQLite-backed Durable Object per rotation chain (its first key's
+//! id), holding the records of the chain's keys and the windows of their limits (an
+//! owner's object holds the windows of the limits its keys share). It loads, asks the core
+//! ([`use_key`], [`take_shared`], the record's own rules), and saves, each operation
+//! synchronous from its first read to its last write.
+//!
+//! Time is the object's: every decision it makes (windows, refills, expiry, revocation,
+//! rotation) uses its own clock at the moment it applies the operation, never a time the
+//! caller sent (a request held open would otherwise bring its start time with it). A
+//! change made on behalf of a key of the chain (`actor`) is refused there, in the same
+//! step, when that key can no longer act.
+
+use keyward_core::chrono::{DateTime, Duration, Utc};
+use keyward_core::limits::{Credits, CreditsChange, NamedLimit, Window};
+use keyward_core::{
+    Code, Counts, EnvRule, KeyId, KeyRecord, LifetimePolicy, UseAsk, credit_holder, take_shared,
+    use_key,
+};
+use worker::{
+    DurableObject, Env, Request, Response, SqlStorage, State, durable_object, wasm_bindgen,
+};
+
+use super::protocol::{CHANGED, LedgerAnswer, LedgerOp, REFUSED, report_headers};
+
+/// The time on this machine's clock, shifted by `offset_ms` (`KEYWARD_TEST_CLOCK_OFFSET_MS`);
+/// none when the clock cannot be believed (the core's `platform_time`): nothing is decided
+/// then.
+pub fn clock(offset_ms: i64) -> Option<DateTime<Utc>> {
+    keyward_core::time::platform_time(worker::js_sys::Date::now(), offset_ms)
+}
+
+/// A chain's object.
+#[durable_object]
+#[allow(missing_debug_implementations)]
+pub struct KeyLedger {
+    sql: SqlStorage,
+    /// The test clock offset, read from the Worker's settings once.
+    clock_offset_ms: i64,
+    /// The lifetime policy (`KEYWARD_MAX_LIFETIME`) a rotation's successor is held to.
+    max_lifetime: LifetimePolicy,
+}
+
+impl KeyLedger {
+    /// The object's own time, read as each operation is applied.
+    ///
+    /// # Errors
+    /// A clock that cannot be believed: the operation fails (the Worker answers 503).
+    fn now(&self) -> worker::Result<DateTime<Utc>> {
+        clock(self.clock_offset_ms)
+            .ok_or_else(|| worker::Error::RustError("the clock cannot be read".into()))
+    }
+
+    /// A change made on behalf of `actor`, when the actor is a key of this chain: refused
+    /// (`revoked` or `expired`) if the actor can no longer act, decided in the same step as
+    /// the change. An actor of another chain was checked by the Worker just before.
+    fn actor_refusal(
+        &self,
+        actor: Option<&KeyId>,
+        now: DateTime<Utc>,
+    ) -> worker::Result<Option<LedgerAnswer>> {
+        let Some(actor) = actor else { return Ok(None) };
+        let Some(record) = self.load(actor)? else {
+            return Ok(None);
+        };
+        Ok(record.may_act(now).err().map(|code| LedgerAnswer {
+            refused: Some((code, code.message().to_owned())),
+            ..LedgerAnswer::default()
+        }))
+    }
+
+    fn load(&self, id: &KeyId) -> worker::Result<Option<KeyRecord>> {
+        let mut rows = self.sql.exec(
+            "SELECT record FROM keys WHERE id = ?",
+            vec![id.as_str().into()],
+        )?;
+        let Some(row) = Iterator::next(&mut rows).transpose()? else {
+            return Ok(None);
+        };
+        let json = worker::js_sys::Reflect::get(&row, &"record".into())?
+            .as_string()
+            .ok_or_else(|| worker::Error::RustError("a ledger row without a record".into()))?;
+        serde_json::from_str(&json)
+            .map(Some)
+            .map_err(|e| worker::Error::RustError(e.to_string()))
+    }
+
+    fn save(&self, record: &KeyRecord) -> worker::Result<()> {
+        let json =
+            serde_json::to_string(record).map_err(|e| worker::Error::RustError(e.to_string()))?;
+        self.sql.exec(
+            "INSERT INTO keys (id, record) VALUES (?, ?) ON CONFLICT (id) DO UPDATE SET record = excluded.record",
+            vec![record.id.as_str().into(), json.into()],
+        )?;
+        Ok(())
+    }
+
+    fn window(&self, name: &str) -> worker::Result<Window> {
+        let mut rows = self
+            .sql
+            .exec("SELECT uses FROM windows WHERE name = ?", vec![name.into()])?;
+        let Some(row) = Iterator::next(&mut rows).transpose()? else {
+            return Ok(Window::default());
+        };
+        // A window that cannot be read is never read as empty (that would reset the
+        // limit): the use is refused as `unavailable` instead.
+        let json = worker::js_sys::Reflect::get(&row, &"uses".into())?
+            .as_string()
+            .ok_or_else(|| worker::Error::RustError(format!("window {name}: not text")))?;
+        serde_json::from_str(&json)
+            .map_err(|e| worker::Error::RustError(format!("window {name} cannot be read: {e}")))
+    }
+
+    fn windows(&self, limits: &[NamedLimit]) -> worker::Result<Vec<Window>> {
+        limits.iter().map(|l| self.window(&l.name)).collect()
+    }
+
+    fn save_window(&self, name: &str, window: &Window) -> worker::Result<()> {
+        let json =
+            serde_json::to_string(window).map_err(|e| worker::Error::RustError(e.to_string()))?;
+        self.sql.exec(
+            "INSERT INTO windows (name, uses) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET uses = excluded.uses",
+            vec![name.into(), json.into()],
+        )?;
+        Ok(())
+    }
+
+    fn save_windows(&self, limits: &[NamedLimit], windows: &[Window]) -> worker::Result<()> {
+        for (l, w) in limits.iter().zip(windows) {
+            self.save_window(&l.name, w)?;
+        }
+        Ok(())
+    }
+
+    /// The record whose balance the key `id` spends (its own, or after a rotation its
+    /// latest successor's), by the core's rule.
+    fn credit_holder(&self, id: &KeyId) -> worker::Result<Option<KeyRecord>> {
+        match self.load(id)? {
+            Some(record) => credit_holder(&record, |next| self.load(next)),
+            None => Ok(None),
+        }
+    }
+
+    /// One use: loaded, decided and counted by the core ([`use_key`]), then saved. Windows
+    /// are shared by the keys of a chain, so a rotation's two keys share one allowance.
+    fn use_key(&self, id: &KeyId, ask: &UseAsk<'_>) -> worker::Result<LedgerAnswer> {
+        let now = self.now()?;
+        let record = self.load(id)?;
+        let outcome = use_key(record.as_ref(), ask, &mut Stored(self), now)?;
+        for (name, window) in outcome.windows.iter().filter(|_| outcome.admitted) {
+            self.save_window(name, window)?;
+        }
+        if let Some(holder) = &outcome.holder {
+            self.save(holder)?;
+        }
+        // A refused use still names its key (the audit event, and the alerts on it such
+        // as a revoked key's use, are the key's).
+        Ok(LedgerAnswer {
+            records: outcome.record_after(record).into_iter().collect(),
+            usage: Some(outcome.report),
+            ..LedgerAnswer::default()
+        })
+    }
+
+    /// Applies one operation. Synchronous from its first read to its last write: nothing
+    /// else runs in the object in between, so each operation is atomic.
+    fn apply(&self, op: LedgerOp) -> worker::Result<LedgerAnswer> {
+        let now = self.now()?;
+        let refused = |code: Code, why: &str| LedgerAnswer {
+            refused: Some((code, why.to_owned())),
+            ..LedgerAnswer::default()
+        };
+        match op {
+            LedgerOp::Get { id } => Ok(LedgerAnswer {
+                records: self.load(&id)?.into_iter().collect(),
+                ..LedgerAnswer::default()
+            }),
+            LedgerOp::Create { record } => {
+                // The first state of a key wins: neither a second create nor a (possibly
+                // stale) copy from KV can replace what the object holds.
+                let kept = match self.load(&record.id)? {
+                    Some(existing) => existing,
+                    None => {
+                        self.save(&record)?;
+                        record
+                    }
+                };
+                Ok(LedgerAnswer {
+                    records: vec![kept],
+                    ..LedgerAnswer::default()
+                })
+            }
+            LedgerOp::Adopt { mut record } => {
+                // The explicit migration only (root, `POST /v1/migrate`): a record of the
+                // previous format becomes the first state of its own chain, unless the
+                // object holds the key already. A rotation's successor was never of the
+                // previous format: one without its chain is forged, and not adopted.
+                if record.lineage.is_some() || record.rotated_from.is_some() {
+                    return Ok(refused(
+                        Code::Conflict,
+                        "only a record of the previous format is adopted",
+                    ));
+                }
+                let adopted = match self.load(&record.id)? {
+                    Some(existing) => {
+                        return Ok(LedgerAnswer {
+                            records: vec![existing],
+                            ..LedgerAnswer::default()
+                        });
+                    }
+                    None => {
+                        record.lineage = Some(record.id.clone());
+                        record.last_used_at = None;
+                        self.save(&record)?;
+                        record
+                    }
+                };
+                Ok(LedgerAnswer {
+                    records: vec![adopted],
+                    changed: true,
+                    ..LedgerAnswer::default()
+                })
+            }
+            LedgerOp::Revoke {
+                id,
+                by,
+                reason,
+                actor,
+            } => {
+                if let Some(no) = self.actor_refusal(actor.as_ref(), now)? {
+                    return Ok(no);
+                }
+                let Some(mut record) = self.load(&id)? else {
+                    return Ok(refused(Code::NotFound, "no key has this id"));
+                };
+                let changed = record.revoked_at.is_none();
+                record.revoke(&by, &reason, now);
+                if changed {
+                    self.save(&record)?;
+                }
+                Ok(LedgerAnswer {
+                    records: vec![record],
+                    changed,
+                    ..LedgerAnswer::default()
+                })
+            }
+            LedgerOp::Use {
+                id,
+                hash,
+                env,
+                scopes,
+                cost,
+                defaults,
+            } => {
+                let ask = UseAsk {
+                    hash: &hash,
+                    key_env: &env,
+                    rule: EnvRule::Exactly(&env),
+                    required: &scopes,
+                    cost: Some(cost),
+                    defaults: &defaults,
+                    // Decided by the Worker with the client's address, just before.
+                    client: None,
+                };
+                self.use_key(&id, &ask)
+            }
+            LedgerOp::Take { limits, cost } => {
+                let mut windows = self.windows(&limits)?;
+                let report = take_shared(&limits, &mut windows, now, cost);
+                if report.is_valid() {
+                    self.save_windows(&limits, &windows)?;
+                }
+                Ok(LedgerAnswer {
+                    usage: Some(report),
+                    ..LedgerAnswer::default()
+                })
+            }
+            LedgerOp::Refund { id, back } => {
+                for name in &back.names {
+                    let mut w = self.window(name)?;
+                    w.refund(back.at_ms, back.cost);
+                    self.save_window(name, &w)?;
+                }
+                let mut records = Vec::new();
+                if let Some(id) = id
+                    && let Some(mut holder) = self.credit_holder(&id)?
+                    && let Some(credits) = holder.credits.as_mut()
+                {
+                    let at = DateTime::from_timestamp_millis(back.at_ms).unwrap_or(now);
+                    credits.give_back(back.cost, at, back.alert);
+                    self.save(&holder)?;
+                    records.push(holder);
+                }
+                // The balance given back, so that no answer kept by an isolate outlives it.
+                Ok(LedgerAnswer {
+                    records,
+                    ..LedgerAnswer::default()
+                })
+            }
+            LedgerOp::Update {
+                id,
+                rate_limits,
+                reshape,
+                widen,
+                actor,
+            } => {
+                if let Some(no) = self.actor_refusal(actor.as_ref(), now)? {
+                    return Ok(no);
+                }
+                let Some(mut record) = self.load(&id)? else {
+                    return Ok(refused(Code::NotFound, "no key has this id"));
+                };
+                if record.is_revoked() {
+                    return Ok(refused(Code::Conflict, REVOKED_NEVER_CHANGES));
+                }
+                // Narrowing is judged against the key as this object holds it now.
+                if let Err(no) = reshape.apply(&mut record, widen) {
+                    return Ok(refused(no.code, &no.message));
+                }
+                if let Some(rate_limits) = rate_limits {
+                    record.rate_limits = rate_limits;
+                    record.rate_limit = None;
+                }
+                self.save(&record)?;
+                Ok(LedgerAnswer {
+                    records: vec![record],
+                    changed: true,
+                    ..LedgerAnswer::default()
+                })
+            }
+            LedgerOp::Credits {
+                id,
+                set,
+                amount,
+                refill,
+                alert_below,
+                actor,
+            } => {
+                if let Some(no) = self.actor_refusal(actor.as_ref(), now)? {
+                    return Ok(no);
+                }
+                let Some(record) = self.load(&id)? else {
+                    return Ok(refused(Code::NotFound, "no key has this id"));
+                };
+                // A rotated key's balance lives with its successor.
+                let mut holder = self.credit_holder(&id)?.unwrap_or(record.clone());
+                if record.is_revoked() || holder.is_revoked() {
+                    return Ok(refused(Code::Conflict, REVOKED_NEVER_CHANGES));
+                }
+                let change = CreditsChange {
+                    set,
+                    amount,
+                    refill,
+                    alert_below,
+                };
+                let credits = match Credits::changed(holder.credits.clone(), change, now) {
+                    Ok(c) => c,
+                    Err(e) => return Ok(refused(Code::Conflict, &e.to_string())),
+                };
+                holder.credits = Some(credits);
+                self.save(&holder)?;
+                Ok(LedgerAnswer {
+                    records: vec![holder],
+                    changed: true,
+                    ..LedgerAnswer::default()
+                })
+            }
+            LedgerOp::Rotate {
+                id,
+                successor,
+                grace_seconds,
+                actor,
+            } => {
+                if let Some(no) = self.actor_refusal(actor.as_ref(), now)? {
+                    return Ok(no);
+                }
+                let Some(mut old) = self.load(&id)? else {
+                    return Ok(refused(Code::NotFound, "no key has this id"));
+                };
+                match self.max_lifetime.rotate(
+                    &mut old,
+                    successor,
+                    Duration::seconds(grace_seconds),
+                    now,
+                ) {
+                    Ok(next) => {
+                        self.save(&next)?;
+                        self.save(&old)?;
+                        Ok(LedgerAnswer {
+                            records: vec![old, next],
+                            changed: true,
+                            ..LedgerAnswer::default()
+                        })
+                    }
+                    Err(e) => Ok(refused(Code::Conflict, &e.to_string())),
+                }
+            }
+        }
+    }
+}
+
+/// Why a change to a revoked key is refused.
+const REVOKED_NEVER_CHANGES: &str = "a revoked key never changes";
+
+impl DurableObject for KeyLedger {
+    fn new(state: State, env: Env) -> Self {
+        let sql = state.storage().sql();
+        for table in [
+            "CREATE TABLE IF NOT EXISTS keys (id TEXT PRIMARY KEY, record TEXT NOT NULL)",
+            "CREATE TABLE IF NOT EXISTS windows (name TEXT PRIMARY KEY, uses TEXT NOT NULL)",
+        ] {
+            if let Err(e) = sql.exec(table, None) {
+                worker::console_error!("key ledger: a table could not be made: {e}");
+            }
+        }
+        let (clock_offset_ms, max_lifetime) = crate::config::Config::get(&env)
+            .map(|c| (c.clock_offset_ms, c.max_lifetime.clone()))
+            .unwrap_or_default();
+        KeyLedger {
+            sql,
+            clock_offset_ms,
+            max_lifetime,
+        }
+    }
+
+    async fn fetch(&self, mut req: Request) -> worker::Result<Response> {
+        let url = crate::http::raw_url(&req);
+        let body = req.text().await?;
+        let Some(op) = LedgerOp::from_parts(&req.path(), crate::http::query_of(&url), &body) else {
+            return Response::error("not a ledger operation", 400);
+        };
+        let answer = self.apply(op)?;
+        if let Some((code, why)) = answer.refused {
+            let mut resp = Response::error(why, code.http_status())?;
+            resp.headers_mut().set(REFUSED, code.as_str())?;
+            return Ok(resp);
+        }
+        let mut resp = Response::from_json(&answer.records)?;
+        if answer.changed {
+            resp.headers_mut().set(CHANGED, "1")?;
+        }
+        if let Some(usage) = &answer.usage {
+            for (name, value) in report_headers(usage) {
+                resp.headers_mut().set(name, &value)?;
+            }
+        }
+        Ok(resp)
+    }
+}
+
+/// An object's storage, as the core reads a use's counts.
+struct Stored<'a>(&'a KeyLedger);
+
+impl Counts for Stored<'_> {
+    type Error = worker::Error;
+    fn window(&mut self, name: &str) -> worker::Result<Window> {
+        self.0.window(name)
+    }
+    fn record(&mut self, id: &KeyId) -> worker::Result<Option<KeyRecord>> {
+        self.0.load(id)
+    }
+}
