@@ -28,6 +28,7 @@ setup:
 lint:
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets --locked -- -D warnings
+	RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked
 	# Dogfood: the repository itself holds no key (published vectors are in .keywardignore).
 	cargo run -q -p keyward-cli --locked -- scan .
 

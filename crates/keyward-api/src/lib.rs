@@ -25,6 +25,8 @@ pub use keys::{
     OwnerLimits, Previous, RevokeKey, RotateKey, RotatedKey, SetCredits, UpdateKey, check_limits,
     check_owner, check_owner_filter,
 };
+/// The bounds the request types' documentation names.
+pub use keys::{MAX_EXPIRES_IN, MAX_GRACE_SECONDS, MAX_METADATA_BYTES, MAX_NAME_LEN};
 pub use me::{Deployment, Me, RoleEntry, ScopeEntry};
 pub use overview::{CodeCount, KeyUses, OVERVIEW_ALERTS, Overview, TOP_KEYS, refusals};
 pub use reports::{
