@@ -198,6 +198,22 @@ describe('rate limits are exact under concurrency', () => {
     const a = await all(10, (i) => verify(i % 2 ? k.key : r.body.key));
     assert.equal(count(a, (x) => x.body.valid), 4, 'rotation does not reset the window');
   });
+
+  test('a rotated key spends its successor\'s balance: 10 uses at once of both, 6 credits, exactly 6 pass', async () => {
+    const k = await create({ name: 'rotating-credits', credits: { remaining: 8 } });
+    assert.equal((await verify(k.key)).body.credits.remaining, 7);
+    const r = await root(`/v1/keys/${k.id}/rotate`, { method: 'POST', body: { grace_seconds: 600 } });
+    assert.equal(r.status, 201, r.text);
+    // The balance moved with the rotation: the old key holds none of its own now.
+    assert.equal((await verify(k.key)).body.credits.remaining, 6, 'the old key spends the successor\'s balance');
+    const a = await all(10, (i) => verify(i % 2 ? k.key : r.body.key));
+    assert.equal(count(a, (x) => x.body.valid), 6, 'one balance for both keys, spent once');
+    assert.equal(count(a, (x) => x.body.code === 'usage_exceeded'), 4);
+    const old = await root(`/v1/keys/${k.id}`);
+    const next = await root(`/v1/keys/${r.body.id}`);
+    assert.equal(next.body.credits.remaining, 0);
+    assert.equal(old.body.credits ?? null, null, 'no second balance appeared on the old key');
+  });
 });
 
 describe('credits are spent exactly once', () => {
