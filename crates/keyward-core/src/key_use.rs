@@ -540,6 +540,38 @@ mod tests {
     }
 
     #[test]
+    fn restrictions_refuse_before_anything_is_counted_when_asked_here() {
+        let (k, mut own) = key("key_0123456789abcdef", &["m=5/1m"], Some(5));
+        own.allowed_ips = crate::Networks::parse(&["10.0.0.0/8"]).unwrap();
+        let raw = k.expose_secret();
+        let presented = Presented::parse(raw).unwrap();
+        let mut kept = Kept::default();
+        let ask = UseAsk::new(&presented, EnvRule::Exactly("live"), &[]).costing(1);
+        for (client, want) in [
+            (None, Code::IpNotAllowed),
+            (Some("192.0.2.1".parse().unwrap()), Code::IpNotAllowed),
+            (Some("10.1.2.3".parse().unwrap()), Code::Valid),
+        ] {
+            let out = use_key(Some(&own), &ask.from_client(client), &mut kept, now()).unwrap();
+            kept.save(&out);
+            assert_eq!(out.report.code, want, "{client:?}");
+            assert_eq!(
+                out.counted,
+                want == Code::Valid,
+                "a refused use counts nothing"
+            );
+        }
+        assert_eq!(kept.windows["m"].last_ms(), Some(now().timestamp_millis()));
+        // Left to the caller (`client: None`), they are not decided here.
+        let out = use_key(Some(&own), &ask, &mut kept, now()).unwrap();
+        assert_eq!(out.report.code, Code::Valid);
+        // A revoked key stays revoked, whatever its restrictions.
+        own.revoked_at = Some(now());
+        let out = use_key(Some(&own), &ask.from_client(None), &mut kept, now()).unwrap();
+        assert_eq!(out.report.code, Code::Revoked);
+    }
+
+    #[test]
     fn a_rotated_keys_balance_follows_its_successor() {
         let (k, mut old) = key("key_0123456789abcdef", &[], None);
         let (_, mut next) = key("key_1123456789abcdef", &[], Some(3));
