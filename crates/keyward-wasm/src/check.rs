@@ -405,17 +405,6 @@ impl Check {
         self.note = Some(e.message());
     }
 
-    /// Takes what a counted use came to (the core's [`use_key`](keyward_core::use_key)).
-    pub(crate) fn counted(&mut self, report: &keyward_core::UseReport) {
-        self.code = report.code;
-        self.usage = Some(Usage {
-            limits: report.limits.clone(),
-            retry_after_ms: report.retry_after_ms,
-            credits: report.credits,
-            alert_due: report.alert_due,
-        });
-    }
-
     /// Counts a valid use of `cost` under `limits` (their windows by name) and `credits`:
     /// the verdict becomes `rate_limited` or `usage_exceeded` when they refuse it.
     pub(crate) fn count(

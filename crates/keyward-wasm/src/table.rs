@@ -5,10 +5,10 @@
 use std::collections::HashMap;
 
 use keyward_core::limits::{MAX_COST, Window};
-use keyward_core::{Code, Counts, KeyHash, KeyId, KeyRecord, Presented, UseAsk, use_key};
+use keyward_core::{Code, KeyHash, KeyRecord, Presented};
 use wasm_bindgen::prelude::*;
 
-use crate::check::{Check, MAX_SLOTS, Scopes, env_rule};
+use crate::check::{Check, MAX_SLOTS, Scopes, env_rule, restricted};
 use crate::{error, optional_time, record_from_json};
 
 /// Records addressed by hash, with each one's rate-limit windows and credit balance.
@@ -147,69 +147,50 @@ impl KeyTable {
             out.code = Code::InvalidRequest;
             return out.outcome();
         };
-        let slot = self
-            .by_hash
-            .get(presented.hash())
-            .map(|&slot| slot as usize);
-        let found = slot
-            .and_then(|s| self.slots.get(s))
-            .and_then(Option::as_ref);
-        // A cost out of range is refused for a key that passes, before it is counted.
-        let cost_ok = (1..=MAX_COST).contains(&cost);
-        // The record's restrictions for a use from `client` (no address, or text that is
-        // none: unknown).
-        let ask = UseAsk::new(&presented, env_rule(env), &scopes.scopes)
-            .from_client(client.as_deref().and_then(keyward_core::client_ip));
-        let ask = if cost_ok { ask.costing(cost) } else { ask };
-        let mut counts = Windows(slot.and_then(|s| self.windows.get_mut(s)));
-        let Ok(mut outcome) = use_key(found, &ask, &mut counts, now);
-        counts.put_back(std::mem::take(&mut outcome.windows));
-        out.set_verdict(&outcome.verdict, &scopes.scopes);
-        let Some(slot) = slot else {
+        let found = self.by_hash.get(presented.hash()).and_then(|&slot| {
+            self.slots
+                .get(slot as usize)
+                .and_then(Option::as_ref)
+                .map(|r| (slot, r))
+        });
+        let verdict = presented.decide(
+            found.map(|(_, r)| r.facts()),
+            env_rule(env),
+            &scopes.scopes,
+            now,
+        );
+        let verdict = match found {
+            Some((_, r)) => restricted(
+                verdict,
+                &r.allowed_ips,
+                r.not_before,
+                client.as_deref(),
+                now,
+            ),
+            None => verdict,
+        };
+        out.set_verdict(&verdict, &scopes.scopes);
+        let Some(slot) = found.map(|(slot, _)| slot as usize) else {
             return out.outcome();
         };
-        if outcome.report.code != Code::UnknownKey {
+        if verdict.code() != Code::UnknownKey {
             out.slot = i32::try_from(slot).unwrap_or(-1);
         }
-        if outcome.report.is_valid() && !cost_ok {
+        if !verdict.is_valid() {
+            return out.outcome();
+        }
+        if !(1..=MAX_COST).contains(&cost) {
             out.code = Code::InvalidRequest;
             return out.outcome();
         }
-        if outcome.counted {
-            out.counted(&outcome.report);
-        }
-        if let (Some(holder), Some(Some(record))) = (outcome.holder, self.slots.get_mut(slot)) {
-            *record = holder;
+        if let (Some(Some(record)), Some(windows)) =
+            (self.slots.get_mut(slot), self.windows.get_mut(slot))
+            && record.is_counted()
+        {
+            let limits = record.limits();
+            out.count(&limits, windows, record.credits.as_mut(), now, cost);
         }
         out.outcome()
-    }
-}
-
-/// A slot's windows, as the core reads a use's counts; a table keeps no chain, so a
-/// rotated record's balance is its own.
-struct Windows<'a>(Option<&'a mut HashMap<String, Window>>);
-
-impl Counts for Windows<'_> {
-    type Error = core::convert::Infallible;
-    /// Moved out (a window may hold up to 10,000 uses), put back by `put_back`.
-    fn window(&mut self, name: &str) -> Result<Window, Self::Error> {
-        Ok(self
-            .0
-            .as_mut()
-            .and_then(|w| w.remove(name))
-            .unwrap_or_default())
-    }
-    fn record(&mut self, _: &KeyId) -> Result<Option<KeyRecord>, Self::Error> {
-        Ok(None)
-    }
-}
-
-impl Windows<'_> {
-    /// Puts back the windows a use read, as they are after it.
-    fn put_back(&mut self, windows: Vec<(String, Window)>) {
-        if let Some(kept) = self.0.as_mut() {
-            kept.extend(windows);
-        }
     }
 }
 
