@@ -59,6 +59,18 @@ describe('the document', () => {
     assert.deepEqual({ ...doc, components: { ...doc.components, schemas } }, committed);
   });
 
+  test('is served with its headers; the static asset it is read from is no route of its own', async () => {
+    const r = await call(worker.url, '/v1/openapi.json');
+    assert.equal(r.headers.get('content-type'), 'application/json; charset=utf-8');
+    assert.equal(r.headers.get('cache-control'), 'public, max-age=60');
+    assert.equal(r.headers.get('x-content-type-options'), 'nosniff');
+    // The build step puts the committed document among the assets (not in the wasm); the
+    // Worker reads it through its binding and never hands that path to a request.
+    const asset = await call(worker.url, '/openapi/openapi.json');
+    assert.equal(asset.status, 404, asset.text);
+    assert.equal(asset.body.error.code, 'not_found');
+  });
+
   test('its error codes are the code table\'s', async () => {
     const codes = JSON.parse(readFileSync(join(ROOT, 'tests/vectors/codes.json'), 'utf8')).cases.map((c) => c.name);
     assert.deepEqual([...doc.components.schemas.Code.enum].sort(), [...codes].sort());

@@ -133,7 +133,7 @@ async fn route(c: &mut Ctx<'_>, req: Request) -> ApiResult {
 async fn dispatch(c: &mut Ctx<'_>, req: Request, op: Op, param: &str) -> ApiResult {
     match op {
         Op::Health | Op::HealthHead => Ok(json(200, &keyward_api::Health { ok: true })),
-        Op::OpenApi => Ok(openapi::serve(c.config)),
+        Op::OpenApi => openapi::serve(c).await,
         Op::CreateKey => keys::create(c, req).await,
         Op::ListKeys => keys::list(c, req).await,
         Op::ShowKey => keys::show(c, req, param).await,
