@@ -11,7 +11,7 @@ import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createRequire } from 'node:module';
-import { ORIGIN_SECRET, call as rawCall, eventually, makeKey, startWorker, alertWebhook, verifiedAlert } from './harness.mjs';
+import { ORIGIN_SECRET, call as rawCall, eventually, inOneMinute, makeKey, startWorker, alertWebhook, verifiedAlert } from './harness.mjs';
 
 const require = createRequire(import.meta.url);
 const { verifyGatewayRequest } = require('../../npm/lib/origin.cjs');
@@ -193,7 +193,10 @@ describe('what the origin receives', () => {
 
 describe('the failed-attempt throttle', () => {
   /** Floods `n` unknown keys from `ipOf(i)`; the answers. */
-  const flood = (n, ipOf, path = '/v1/keys') => many(n, (i) => call(path, { key: makeKey('sk', 'live'), headers: { 'CF-Connecting-IP': ipOf(i) } }));
+  const flood = async (n, ipOf, path = '/v1/keys') => {
+    await inOneMinute();
+    return many(n, (i) => call(path, { key: makeKey('sk', 'live'), headers: { 'CF-Connecting-IP': ipOf(i) } }));
+  };
 
   test('after a flood from an address, the root key and a valid gateway key from it still work', async () => {
     const good = await create({ name: 'bystander' });
@@ -224,6 +227,7 @@ describe('the failed-attempt throttle', () => {
     const k = await create({ name: 'gone' });
     assert.equal((await root(`/v1/keys/${k.id}/revoke`, { method: 'POST', body: { reason: 'test' } })).status, 200);
     const ip = freshIp();
+    await inOneMinute();
     const answers = await many(150, () => call('/repos/1', { key: k.key, headers: { 'CF-Connecting-IP': ip } }));
     const revoked = answers.filter((a) => a.status === 401 && a.body.error.code === 'revoked').length;
     const limited = answers.filter((a) => a.status === 429).length;

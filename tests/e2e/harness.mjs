@@ -307,6 +307,16 @@ export async function call(url, path, { method = 'GET', key, body, headers = {} 
   return { status: r.status, headers: r.headers, body: json, text };
 }
 
+/**
+ * Waits until at least `seconds` are left in the current UTC minute. The local failed-attempt
+ * limiter (Miniflare's) counts in fixed minutes of the wall clock: a flood that straddles
+ * two of them is counted twice over, up to twice the limit; a test that counts what the
+ * limit let through starts its flood inside one.
+ */
+export async function inOneMinute(seconds = 20) {
+  while (60 - new Date().getUTCSeconds() < seconds) await new Promise((r) => setTimeout(r, 250));
+}
+
 /** Polls `fn` until it returns a truthy value or `ms` pass. */
 export async function eventually(fn, { ms = 20_000, every = 250, what = 'condition' } = {}) {
   const end = Date.now() + ms;
