@@ -633,6 +633,25 @@ describe('audit pipeline', () => {
       assert.equal(r.status, 400, q);
       assert.equal(r.body.error.code, 'invalid_request');
     }
+    for (const path of ['/v1/audit?key_id=key_short', '/v1/alerts?key_id=Root']) {
+      const r = await call(path, { key: worker.rootKey });
+      assert.equal(r.status, 400, path);
+      assert.equal(r.body.error.code, 'invalid_request');
+    }
+    // The root key's own events are filed under `root`, and can be asked for by that name
+    // (the dashboard's overview names the root key's row so).
+    const rootEvents = await eventually(async () => {
+      const r = await call('/v1/audit?key_id=root&limit=5', { key: worker.rootKey });
+      assert.equal(r.status, 200, r.text);
+      return r.body.events.length > 0 && r.body.events;
+    }, { what: "the root key's events" });
+    assert.ok(rootEvents.every((e) => e.key_id === 'root'), JSON.stringify(rootEvents));
+    assert.equal((await call('/v1/alerts?key_id=root', { key: worker.rootKey })).status, 200);
+    // A bounded auditor asking for the root key's events gets none of them.
+    const auditor = await create({ name: 'bounded-audit', owner: 'audit', scopes: ['audit:read'], env: 'live' });
+    const bounded = await call('/v1/audit?key_id=root&limit=1000', { key: auditor.key });
+    assert.equal(bounded.status, 200, bounded.text);
+    assert.deepEqual(bounded.body.events, []);
     const reader = await create({ name: 'no-audit', owner: 'audit', scopes: ['keys:read'], env: 'live' });
     const r = await call('/v1/alerts', { key: reader.key });
     assert.equal(r.status, 403);

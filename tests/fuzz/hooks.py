@@ -16,7 +16,8 @@ keep their meaning; schemathesis also revalidates a case a hook edited.
 - A key's restrictions have rules the schema states in words: each of `allowed_ips` is an
   IPv4 or IPv6 CIDR block with no bits set past its prefix, and `not_before` lies before
   the key's expiry. Strings in `allowed_ips` become distinct valid blocks and a `not_before`
-  string a time long past (strings either way); tests/e2e/restrictions.test.mjs performs
+  string a time long past, with an `expires_at` beside it (a PATCH) the day after it
+  (strings either way); tests/e2e/restrictions.test.mjs and the PATCH tests perform
   every refusal of a bad block or time.
 """
 
@@ -63,6 +64,9 @@ def restrictions(body):
                 ips[i] = f"10.{i // 256}.{i % 256}.0/24"
     if isinstance(body.get("not_before"), str):
         body["not_before"] = "2000-01-01T00:00:00Z"
+        # A PATCH may name the expiry too: it must come after the start.
+        if isinstance(body.get("expires_at"), str):
+            body["expires_at"] = "2000-01-02T00:00:00Z"
 
 
 @schemathesis.hook
@@ -78,7 +82,10 @@ def before_call(context, case, kwargs):
     if operation is not None and operation.path == "/v1/webhooks" and isinstance(url, str):
         if HTTPS_URL.search(url) and len(url) <= 2048:
             body["url"] = LOOPBACK
-    if operation is not None and operation.path == "/v1/keys" and operation.method.upper() == "POST":
+    if operation is not None and (
+        (operation.path == "/v1/keys" and operation.method.upper() == "POST")
+        or (operation.path == "/v1/keys/{id}" and operation.method.upper() == "PATCH")
+    ):
         restrictions(body)
     if not ROOT_RUN or operation is None or operation.method.upper() != "POST":
         return

@@ -47,12 +47,14 @@ fn filter(req: &Request, caller: &Caller, events: bool) -> Result<Filter, ApiErr
                 })?,
         ),
     };
+    // The root key's events and alerts are stored under `root`.
     if let Some(id) = q.get("key_id")
+        && id != crate::auth::ROOT
         && id.parse::<KeyId>().is_err()
     {
         return Err(ApiError::new(
             Code::InvalidRequest,
-            "'key_id' must be a key id (key_ and 16 base62 characters)",
+            "'key_id' must be a key id (key_ and 16 base62 characters) or root",
         ));
     }
     Ok(Filter {

@@ -55,6 +55,16 @@ fn key_id_query(g: &mut SchemaGenerator) -> (&'static str, Value, &'static str) 
     )
 }
 
+/// The audit trail's and the alerts' key filter: a key id, or `root` (the root key's
+/// events and alerts are stored under that name).
+fn key_id_or_root_query(g: &mut SchemaGenerator) -> (&'static str, Value, &'static str) {
+    (
+        "key_id",
+        json!({"anyOf": [schema::<keyward_core::KeyId>(g), {"const": "root"}]}),
+        "Only this key's (`root`: the root key's).",
+    )
+}
+
 fn shape(op: Op, g: &mut SchemaGenerator) -> Shape {
     let none = Shape {
         body: None,
@@ -166,7 +176,7 @@ fn shape(op: Op, g: &mut SchemaGenerator) -> Shape {
         },
         Op::Audit => Shape {
             query: vec![
-                key_id_query(g),
+                key_id_or_root_query(g),
                 ("since", since(), "Only events at or after this time."),
                 ("limit", limit(1000, 100), "Most events."),
                 (
@@ -186,7 +196,7 @@ fn shape(op: Op, g: &mut SchemaGenerator) -> Shape {
         },
         Op::Alerts => Shape {
             query: vec![
-                key_id_query(g),
+                key_id_or_root_query(g),
                 ("since", since(), "Only alerts at or after this time."),
                 ("limit", limit(1000, 100), "Most alerts."),
             ],
