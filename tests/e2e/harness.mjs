@@ -163,10 +163,11 @@ export async function startWorker({ vars = {}, persistDir, ready = (status) => s
       writeFileSync(file, JSON.stringify(entries.map((e) => ({
         key: e.key, value: typeof e.value === 'string' ? e.value : JSON.stringify(e.value), ...(e.metadata ? { metadata: e.metadata } : {}),
       }))));
-      execFileSync(WRANGLER, ['kv', 'bulk', 'put', file, '--binding', 'KEYS', '--local', '--persist-to', persist, '-c', config], {
-        env: { ...quietEnv, CI: 'true' }, stdio: 'pipe',
-      });
-      rmSync(file, { force: true });
+      try {
+        secondClient(['kv', 'bulk', 'put', file, '--binding', 'KEYS', '--local', '--persist-to', persist, '-c', config]);
+      } finally {
+        rmSync(file, { force: true });
+      }
     },
     /** Reads one value from the Worker's local KV (`null` when absent). */
     /**
@@ -191,28 +192,13 @@ export async function startWorker({ vars = {}, persistDir, ready = (status) => s
       } while (cursor);
     },
     kvGet(key) {
-      try {
-        return execFileSync(WRANGLER, ['kv', 'key', 'get', key, '--binding', 'KEYS', '--local', '--persist-to', persist, '-c', config, '--text'], {
-          env: { ...quietEnv, CI: 'true' }, stdio: 'pipe',
-        }).toString();
-      } catch {
-        return null;
-      }
+      const out = secondClient(['kv', 'key', 'get', key, '--binding', 'KEYS', '--local', '--persist-to', persist, '-c', config, '--text']);
+      return out === 'Value not found\n' ? null : out;
     },
     /** Runs SQL against the same local D1 the Worker uses (a second client, as an operator would). */
     d1(sql) {
-      // The Worker writes the same SQLite file: a second client may find it busy for a
-      // moment, and then tries again (a few times, then fails with wrangler's words).
-      for (let attempt = 1; ; attempt++) {
-        try {
-          return JSON.parse(execFileSync(WRANGLER, ['d1', 'execute', 'AUDIT_DB', '--local', '--persist-to', persist,
-            '-c', config, '--json', '--command', sql], { env: { ...quietEnv, CI: 'true' }, stdio: 'pipe' }).toString());
-        } catch (e) {
-          const said = `${e.stdout ?? ''}${e.stderr ?? ''}`;
-          if (attempt < 5 && /SQLITE_BUSY|database is locked/i.test(said)) continue;
-          throw new Error(`wrangler d1 execute failed: ${said}`);
-        }
-      }
+      return JSON.parse(secondClient(['d1', 'execute', 'AUDIT_DB', '--local', '--persist-to', persist,
+        '-c', config, '--json', '--command', sql]));
     },
     async stop() {
       // KEYWARD_E2E_LOGS=dir keeps each Worker's output for a look after the run.
@@ -225,6 +211,28 @@ export async function startWorker({ vars = {}, persistDir, ready = (status) => s
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * Runs wrangler as a second client of the Worker's local state (`--local --persist-to`),
+ * as an operator would. The running Worker writes the same SQLite files, so the second
+ * client may find them busy for a moment: wrangler then says SQLITE_BUSY, "database is
+ * locked", or (for KV, whose local server hides the cause) "KV PUT failed: 500". It tries
+ * again a few times, a moment apart, then fails with wrangler's words.
+ */
+function secondClient(args) {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return execFileSync(WRANGLER, args, { env: { ...quietEnv, CI: 'true' }, stdio: 'pipe' }).toString();
+    } catch (e) {
+      const said = `${e.stdout ?? ''}${e.stderr ?? ''}`;
+      if (attempt < 6 && /SQLITE_BUSY|database is locked|failed: 500/i.test(said)) {
+        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 250 * attempt);
+        continue;
+      }
+      throw new Error(`wrangler ${args.slice(0, 3).join(' ')} failed: ${said}`);
+    }
+  }
 }
 
 /**
