@@ -300,6 +300,45 @@ describe('GET /v1/keys?status= and a key\'s standing', () => {
     }
   });
 
+  test('a filter that matches nothing in 200 records gives a short page with a cursor, never a false end', async () => {
+    // 205 keys of one owner; the one revoked is the last KV lists (KV lists by id), so a
+    // page of `status=revoked` reads 200 records that do not match before it can reach it.
+    const owner = 'scan-bound';
+    const made = [];
+    for (let i = 0; i < 205; i += 8) {
+      made.push(...await Promise.all(Array.from({ length: Math.min(8, 205 - i) }, (_, j) =>
+        create({ name: `bulk-${i + j}`, owner, scopes: ['scans:read'] }))));
+    }
+    const last = made.map((k) => k.id).sort().at(-1);
+    assert.equal((await root(`/v1/keys/${last}/revoke`, { method: 'POST' })).status, 200);
+
+    const q = `/v1/keys?owner=${owner}&status=revoked&limit=1`;
+    const first = await root(q);
+    assert.equal(first.status, 200, first.text);
+    assert.deepEqual(first.body.keys, [], 'the first page stops after 200 records that did not match');
+    assert.ok(first.body.cursor, 'and says there is more');
+    const second = await root(`${q}&cursor=${encodeURIComponent(first.body.cursor)}`);
+    assert.equal(second.status, 200, second.text);
+    assert.deepEqual(second.body.keys.map((k) => k.id), [last], 'the next page reaches the revoked key');
+    // The list then ends: a cursor past it gives an empty last page, or none was given.
+    if (second.body.cursor) {
+      const third = await root(`${q}&cursor=${encodeURIComponent(second.body.cursor)}`);
+      assert.equal(third.status, 200, third.text);
+      assert.deepEqual(third.body.keys, []);
+      assert.equal(third.body.cursor, null);
+    }
+    // Unfiltered, the same pages are full: every key is listed once.
+    const all = [];
+    let cursor;
+    do {
+      const r = await root(`/v1/keys?owner=${owner}&limit=100${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ''}`);
+      assert.equal(r.status, 200, r.text);
+      all.push(...r.body.keys.map((k) => k.id));
+      cursor = r.body.cursor;
+    } while (cursor);
+    assert.deepEqual(all.sort(), made.map((k) => k.id).sort());
+  });
+
   test('a bad status is 400 invalid_request, never a 500 or an unfiltered page', async () => {
     for (const bad of ['', 'any', 'Active', 'rotating', 'over-privileged', 'active,revoked', '%00']) {
       const r = await root(`/v1/keys?status=${bad}`);
