@@ -10,7 +10,7 @@ export ESBUILD_BIN="${ESBUILD_BIN:-$root/node_modules/.bin/esbuild}"
 # The dashboard's assets first: wrangler reads them beside the Worker.
 "$root/scripts/build-dashboard.sh"
 # The OpenAPI document is a static asset too, read by the Worker through ASSETS (not in the
-# wasm); at a path the Worker never hands to the assets for a request (worker/src/openapi.rs).
+# wasm); at a path the Worker never hands to the assets for a request (worker/src/endpoints/openapi.rs).
 mkdir -p "$root/dashboard/dist/openapi"
 cp "$root/worker/openapi.json" "$root/dashboard/dist/openapi/openapi.json"
 cd "$root/worker"

@@ -3,44 +3,29 @@
 //! of an origin as a gateway. The security decisions are `keyward-core`'s.
 #![forbid(unsafe_code)]
 
-mod alerts;
-mod audit;
-mod auth;
-mod cache;
-mod config;
-mod consumer;
-mod context;
-mod cron;
-mod dashboard;
-mod db;
-mod deliveries;
-mod export;
-mod gateway;
-mod http;
-mod keys;
-mod leaks;
-mod ledger;
-mod migrate;
-mod openapi;
-mod owners;
-mod reports;
-mod signature;
-mod store;
-mod throttle;
-mod verify;
-mod webhooks;
+mod bindings;
+mod endpoints;
+mod jobs;
+mod plumbing;
 
 use keyward_api::routes::{Op, Resolved, resolve};
+
+use crate::bindings::{audit, config};
+use crate::endpoints::{
+    dashboard, export, gateway, keys, leaks, migrate, openapi, owners, reports, verify, webhooks,
+};
+use crate::jobs::{alerts, consumer, cron, deliveries};
+use crate::plumbing::http;
 use keyward_core::chrono::{DateTime, Utc};
 use keyward_core::{AuditEvent, Code};
 use worker::{
     Context, Env, MessageBatch, Request, Response, ScheduleContext, ScheduledEvent, event,
 };
 
-use crate::config::{Config, KEYS};
-use crate::context::Ctx;
-use crate::http::{ApiError, ApiResult, json};
-use crate::store::Store;
+use crate::bindings::config::{Config, KEYS};
+use crate::bindings::store::Store;
+use crate::plumbing::context::Ctx;
+use crate::plumbing::http::{ApiError, ApiResult, json};
 
 /// The time: the platform's clock, plus the test clock offset a test configuration may set;
 /// none when the clock cannot be read (never the 1970 epoch: the core's `platform_time`).

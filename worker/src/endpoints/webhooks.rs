@@ -13,10 +13,10 @@ use serde::{Deserialize, Serialize};
 use worker::wasm_bindgen::JsValue;
 use worker::{Context, D1Database, Env, Request, Response};
 
-use crate::config::AUDIT_DB;
-use crate::context::{Caller, Ctx, LogUse};
-use crate::db::timestamp;
-use crate::http::{ApiError, ApiResult, json, read_json, read_optional_json};
+use crate::bindings::config::AUDIT_DB;
+use crate::bindings::db::timestamp;
+use crate::plumbing::context::{Caller, Ctx, LogUse};
+use crate::plumbing::http::{ApiError, ApiResult, json, read_json, read_optional_json};
 
 /// Queue producer for webhook deliveries.
 pub const WEBHOOKS: &str = "WEBHOOKS";
@@ -235,7 +235,7 @@ pub async fn list(ctx: &mut Ctx<'_>, req: Request) -> ApiResult {
     let caller = ctx
         .authorize(&req, "keys:write", "GET /v1/webhooks", LogUse::Always)
         .await?;
-    crate::http::Query::of(&req, &[])?;
+    crate::plumbing::http::Query::of(&req, &[])?;
     let actor = caller.actor();
     let db = db(ctx.env)?;
     let statement = match actor.reads_within() {
@@ -317,9 +317,9 @@ pub async fn deliveries(ctx: &mut Ctx<'_>, req: Request, id: &str) -> ApiResult 
             LogUse::Always,
         )
         .await?;
-    crate::http::Query::of(&req, &[])?;
+    crate::plumbing::http::Query::of(&req, &[])?;
     let row = load(ctx, &caller, id).await?;
-    let deliveries = crate::deliveries::recent(&db(ctx.env)?, &row.id).await?;
+    let deliveries = crate::jobs::deliveries::recent(&db(ctx.env)?, &row.id).await?;
     Ok(json(200, &DeliveryList { deliveries }))
 }
 
@@ -387,7 +387,7 @@ async fn receivers(env: &Env, db: &D1Database, a: &Announcement) -> worker::Resu
         .map(|r| r.id)
         .collect();
     let alert = matches!(a.kind, EventType::AlertRaised | EventType::CreditsLow);
-    if alert && crate::config::Config::get(env).is_ok_and(|c| c.alert_webhook.is_some()) {
+    if alert && crate::bindings::config::Config::get(env).is_ok_and(|c| c.alert_webhook.is_some()) {
         ids.push(ALERT_WEBHOOK_ID.to_owned());
     }
     Ok(ids)
@@ -477,7 +477,7 @@ pub async fn announce_expiring(
             ])?
             .run()
             .await?;
-        if !crate::db::changed(&new) {
+        if !crate::bindings::db::changed(&new) {
             continue;
         }
         let a = Announcement::of_key(EventType::KeyExpiring, r, now);

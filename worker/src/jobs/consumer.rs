@@ -10,10 +10,10 @@ use keyward_core::chrono::{DateTime, Duration, Timelike as _, Utc};
 use keyward_core::{AlertKind, AuditEvent, Code, KeyHistory, MisuseRules, evaluate};
 use worker::Env;
 
-use crate::auth::ROOT;
-use crate::config::{AUDIT_DB, KEYS};
-use crate::db::{self, minute_of};
-use crate::store::Store;
+use crate::bindings::config::{AUDIT_DB, KEYS};
+use crate::bindings::db::{self, minute_of};
+use crate::bindings::store::Store;
+use crate::plumbing::auth::ROOT;
 
 fn describe(kind: AlertKind, e: &AuditEvent) -> String {
     let key = e.hint.as_deref().unwrap_or("a key");
@@ -127,7 +127,7 @@ pub async fn handle(mut events: Vec<AuditEvent>, env: &Env) -> worker::Result<()
     }
 
     let new_alerts = db::store(&db, &events, alerts).await?;
-    crate::webhooks::announce_alerts(env, &new_alerts).await;
+    crate::endpoints::webhooks::announce_alerts(env, &new_alerts).await;
 
     let store = Store::new(env.kv(KEYS)?);
     for (key_id, time) in last_used {

@@ -7,8 +7,8 @@ use keyward_api::Migration;
 use keyward_core::Code;
 use worker::Request;
 
-use crate::context::{Ctx, LogUse};
-use crate::http::{ApiError, ApiResult, Query, json};
+use crate::plumbing::context::{Ctx, LogUse};
+use crate::plumbing::http::{ApiError, ApiResult, Query, json};
 
 /// Records looked at per call.
 const PAGE: u64 = 100;

@@ -16,8 +16,8 @@ use keyward_core::{KeyHash, KeyRecord};
 use serde::{Deserialize, Serialize};
 use worker::kv::KvStore;
 
-use crate::cache::Recent;
-use crate::http::ApiError;
+use crate::bindings::cache::Recent;
+use crate::plumbing::http::ApiError;
 
 /// How long a KV read may be served from the edge cache of the location that made it:
 /// KV's minimum. It bounds how stale a revocation can be at other locations (plus

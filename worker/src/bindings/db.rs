@@ -433,7 +433,7 @@ pub async fn top_keys(
     Ok(rows
         .into_iter()
         .map(|r| KeyUses {
-            root: r.key_id == crate::auth::ROOT,
+            root: r.key_id == crate::plumbing::auth::ROOT,
             key_id: r.key_id.parse().ok(),
             hint: r.hint,
             owner: r.owner,

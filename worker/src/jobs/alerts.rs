@@ -9,7 +9,7 @@ use worker::{D1Database, Env};
 /// # Errors
 /// The D1 error; nothing is stored or announced then.
 pub async fn raise(env: &Env, db: &D1Database, alerts: Vec<Alert>) -> worker::Result<usize> {
-    let new = crate::db::store(db, &[], alerts).await?;
-    crate::webhooks::announce_alerts(env, &new).await;
+    let new = crate::bindings::db::store(db, &[], alerts).await?;
+    crate::endpoints::webhooks::announce_alerts(env, &new).await;
     Ok(new.len())
 }

@@ -12,9 +12,9 @@ use worker::{
     Request, RequestInit, RequestRedirect,
 };
 
-use crate::config::AUDIT_DB;
-use crate::db::timestamp;
-use crate::webhooks::{ALERT_WEBHOOK_ID, Outgoing, WEBHOOKS};
+use crate::bindings::config::AUDIT_DB;
+use crate::bindings::db::timestamp;
+use crate::endpoints::webhooks::{ALERT_WEBHOOK_ID, Outgoing, WEBHOOKS};
 
 /// The wait before the retry after `attempt`: the core's schedule, or every wait
 /// replaced by `KEYWARD_TEST_WEBHOOK_RETRY_SECONDS` (0 to 60; tests only).
@@ -158,7 +158,7 @@ async fn record(db: &D1Database, out: &Outgoing, a: &Attempt) -> worker::Result<
 /// Makes one attempt of `out` and queues the next when it fails.
 async fn deliver(env: &Env, db: &D1Database, out: Outgoing) -> worker::Result<()> {
     let target = if out.webhook_id == ALERT_WEBHOOK_ID {
-        crate::config::Config::get(env)
+        crate::bindings::config::Config::get(env)
             .ok()
             .and_then(|c| c.alert_webhook.clone())
             .map(|a| Target {

@@ -12,11 +12,11 @@ use worker::Request;
 
 use keyward_api::{Alert, LeakFeedback, LeakLabel, ReportedToken, Revocation, bounded_text};
 
-use crate::alerts;
-use crate::config::{AUDIT_DB, REVOCATIONS};
-use crate::context::{Caller, Ctx, LogUse};
-use crate::http::{ApiError, ApiResult, json, read_body};
-use crate::keys::revoke_record;
+use crate::bindings::config::{AUDIT_DB, REVOCATIONS};
+use crate::endpoints::keys::revoke_record;
+use crate::jobs::alerts;
+use crate::plumbing::context::{Caller, Ctx, LogUse};
+use crate::plumbing::http::{ApiError, ApiResult, json, read_body};
 
 /// Largest report body read (GitHub batches many tokens).
 const MAX_REPORT: usize = 1024 * 1024;
@@ -37,9 +37,9 @@ async fn verify_signature(spki: &[u8], signature: &str, body: &[u8]) -> Result<(
     let der = STANDARD
         .decode(signature.trim())
         .map_err(|_| bad_signature("is not base64"))?;
-    let sig = crate::signature::p1363_from_der(&der)
+    let sig = crate::plumbing::signature::p1363_from_der(&der)
         .ok_or_else(|| bad_signature("is not a DER ECDSA P-256 signature"))?;
-    match crate::signature::verify_p256(spki, &sig, body).await {
+    match crate::plumbing::signature::verify_p256(spki, &sig, body).await {
         Ok(true) => Ok(()),
         Ok(false) => Err(bad_signature("does not verify")),
         Err(e) => Err(ApiError::unavailable("signature verification", e)),
@@ -266,11 +266,11 @@ async fn revoke_reported(
 pub async fn revoke_queued(
     jobs: Vec<RevokeJob>,
     env: &worker::Env,
-    config: &crate::config::Config,
+    config: &crate::bindings::config::Config,
     now: DateTime<Utc>,
 ) -> worker::Result<Vec<AuditEvent>> {
-    let store = crate::store::Store::new(env.kv(crate::config::KEYS)?);
-    let ledger = crate::ledger::Ledger::new(env, config.revocation_bound_ms);
+    let store = crate::bindings::store::Store::new(env.kv(crate::bindings::config::KEYS)?);
+    let ledger = crate::bindings::ledger::Ledger::new(env, config.revocation_bound_ms);
     let mut events = Vec::new();
     let mut announcements = Vec::new();
     let mut alerts_found = Vec::new();
@@ -314,13 +314,13 @@ pub async fn revoke_queued(
         };
         let how = if changed {
             store.put(&record).await.map_err(fault)?;
-            events.push(crate::audit::lifecycle_event(
+            events.push(crate::bindings::audit::lifecycle_event(
                 &record,
                 &job.by,
                 Lifecycle::Revoke,
                 now,
             ));
-            announcements.push(crate::webhooks::Announcement::of_action(
+            announcements.push(crate::endpoints::webhooks::Announcement::of_action(
                 Lifecycle::Revoke,
                 &record,
                 now,
@@ -332,7 +332,7 @@ pub async fn revoke_queued(
         alerts_found.push(leaked_alert(&record, &job.place, &job.by, now, how));
     }
     // `key.revoked` (reason `leaked`) for what this batch revoked, like an API revocation.
-    if let Err(e) = crate::webhooks::announce(env, announcements).await {
+    if let Err(e) = crate::endpoints::webhooks::announce(env, announcements).await {
         worker::console_error!("key.revoked events could not be queued: {e}");
     }
     let db = env.d1(AUDIT_DB)?;

@@ -13,9 +13,9 @@ use keyward_core::{
 };
 use worker::Request;
 
-use crate::context::{Ctx, LogUse};
-use crate::http::{ApiError, ApiResult, Query, json, read_json, read_optional_json};
-use crate::ledger::Ledger;
+use crate::bindings::ledger::Ledger;
+use crate::plumbing::context::{Ctx, LogUse};
+use crate::plumbing::http::{ApiError, ApiResult, Query, json, read_json, read_optional_json};
 
 fn scope_error(e: keyward_core::ScopeError) -> ApiError {
     ApiError::new(e.code(), e.to_string())

@@ -264,7 +264,7 @@ impl LedgerOp {
 
     /// The operation a request to the object carries, or `None` for anything else.
     pub fn from_parts(path: &str, query: &str, body: &str) -> Option<Self> {
-        let pairs = crate::http::query_pairs(query);
+        let pairs = crate::plumbing::http::query_pairs(query);
         let get = |name: &str| {
             pairs
                 .iter()

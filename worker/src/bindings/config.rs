@@ -116,9 +116,10 @@ fn alert_webhook(env: &Env, problems: &mut Vec<String>) -> Option<AlertWebhook> 
         }
         (Some(url), Some(secret)) => {
             let url = url.trim().to_owned();
-            if let Err(e) =
-                keyward_core::webhook::check_url(&url, crate::webhooks::allow_loopback_http(env))
-            {
+            if let Err(e) = keyward_core::webhook::check_url(
+                &url,
+                crate::endpoints::webhooks::allow_loopback_http(env),
+            ) {
                 problems.push(format!("ALERT_WEBHOOK_URL {e}"));
                 return None;
             }
@@ -314,8 +315,8 @@ impl Config {
                 }
                 Ok(pems) => pems
                     .into_iter()
-                    .filter_map(
-                        |(id, pem)| match crate::signature::p256_spki_from_pem(&pem) {
+                    .filter_map(|(id, pem)| {
+                        match crate::plumbing::signature::p256_spki_from_pem(&pem) {
                             Some(spki) => Some((id, spki)),
                             None => {
                                 problems.push(format!(
@@ -323,8 +324,8 @@ impl Config {
                                 ));
                                 None
                             }
-                        },
-                    )
+                        }
+                    })
                     .collect(),
             },
         };
@@ -349,10 +350,13 @@ impl Config {
         if env.queue(AUDIT).is_err() {
             problems.push(format!("the queue binding {AUDIT} is missing"));
         }
-        if env.durable_object(crate::ledger::KEY_LEDGER).is_err() {
+        if env
+            .durable_object(crate::bindings::ledger::KEY_LEDGER)
+            .is_err()
+        {
             problems.push(format!(
                 "the Durable Object binding {} is missing",
-                crate::ledger::KEY_LEDGER
+                crate::bindings::ledger::KEY_LEDGER
             ));
         }
         if env.rate_limiter(UNAUTHENTICATED).is_err() {

@@ -10,10 +10,10 @@ use keyward_core::{
     use_key,
 };
 
-use crate::config::Config;
-use crate::http::ApiError;
-use crate::ledger::Ledger;
-use crate::store::Store;
+use crate::bindings::config::Config;
+use crate::bindings::ledger::Ledger;
+use crate::bindings::store::Store;
+use crate::plumbing::http::ApiError;
 
 /// Id recorded as actor for the root key.
 pub const ROOT: &str = "root";
@@ -109,7 +109,7 @@ impl Lookup<'_> {
     pub fn clock(
         &self,
     ) -> Result<keyward_core::chrono::DateTime<keyward_core::chrono::Utc>, ApiError> {
-        crate::ledger::clock(self.config.clock_offset_ms)
+        crate::bindings::ledger::clock(self.config.clock_offset_ms)
             .ok_or_else(|| ApiError::new(Code::Unavailable, "the clock cannot be read"))
     }
 }

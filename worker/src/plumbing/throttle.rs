@@ -18,8 +18,8 @@ use keyward_core::Code;
 use keyward_core::throttle::{Blocklist, bucket, counts, refuses};
 use worker::Env;
 
-use crate::config::UNAUTHENTICATED;
-use crate::http::ApiError;
+use crate::bindings::config::UNAUTHENTICATED;
+use crate::plumbing::http::ApiError;
 
 /// The period of the `UNAUTHENTICATED` limiter (wrangler.toml), in seconds.
 pub const PERIOD_SECONDS: u32 = 60;

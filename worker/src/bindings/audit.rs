@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use worker::{Context, Delay, Env, Request};
 
-use crate::config::AUDIT;
+use crate::bindings::config::AUDIT;
 
 /// Who made a request: IP, country, user agent.
 #[derive(Debug, Clone, Default)]

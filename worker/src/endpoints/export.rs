@@ -9,10 +9,10 @@ use keyward_core::{AuditEvent, Code};
 use worker::wasm_bindgen::JsValue;
 use worker::{D1Database, Headers, Request, Response};
 
-use crate::config::AUDIT_DB;
-use crate::context::{Ctx, LogUse};
-use crate::db::{Within, timestamp};
-use crate::http::{ApiError, ApiResult, Query};
+use crate::bindings::config::AUDIT_DB;
+use crate::bindings::db::{Within, timestamp};
+use crate::plumbing::context::{Ctx, LogUse};
+use crate::plumbing::http::{ApiError, ApiResult, Query};
 
 /// Events per D1 read.
 const PAGE: u32 = 1000;

@@ -12,9 +12,9 @@ use std::cell::RefCell;
 use serde_json::{Value, json};
 use worker::{Headers, Response};
 
-use crate::config::{ASSETS, Config};
-use crate::context::Ctx;
-use crate::http::{ApiError, ApiResult};
+use crate::bindings::config::{ASSETS, Config};
+use crate::plumbing::context::Ctx;
+use crate::plumbing::http::{ApiError, ApiResult};
 
 /// Where the build step puts the committed document among the static assets.
 pub const ASSET_PATH: &str = "/openapi/openapi.json";

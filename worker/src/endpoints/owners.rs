@@ -5,8 +5,8 @@
 use keyward_api::{OwnerLimits, check_limits, check_owner_filter};
 use worker::Request;
 
-use crate::context::{Ctx, LogUse};
-use crate::http::{ApiError, ApiResult, json, read_json};
+use crate::plumbing::context::{Ctx, LogUse};
+use crate::plumbing::http::{ApiError, ApiResult, json, read_json};
 use keyward_core::Code;
 
 /// `GET /v1/owners/{owner}/limits`

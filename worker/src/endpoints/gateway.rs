@@ -13,9 +13,9 @@ use keyward_core::text::owner_header_value;
 use keyward_core::{Code, EnvRule, KeyRecord};
 use worker::{Fetch, Headers, Request, RequestInit, RequestRedirect, Response};
 
-use crate::auth::{self, Root};
-use crate::context::Ctx;
-use crate::http::{ApiError, credential, read_body};
+use crate::plumbing::auth::{self, Root};
+use crate::plumbing::context::Ctx;
+use crate::plumbing::http::{ApiError, credential, read_body};
 
 /// The headers the origin receives: the client's, without those it may not choose; what
 /// the gateway knows of the client; the key's identity, with the timestamp and the
@@ -35,7 +35,7 @@ async fn origin_headers(
             let _ = headers.append(&name, &value);
         }
     }
-    let asked = crate::http::raw_url(req);
+    let asked = crate::plumbing::http::raw_url(req);
     let (proto, host) = scheme_and_host(&asked).unwrap_or_default();
     for (name, value) in forwarded_headers(ctx.client.ip.as_deref(), proto, host) {
         headers.set(name, &value)?;
@@ -59,7 +59,7 @@ async fn origin_headers(
         .origin_secret
         .as_ref()
         .ok_or_else(|| ApiError::new(Code::Unavailable, "ORIGIN_SECRET is not set"))?;
-    let mac = crate::signature::hmac_sha256(&secret.0, message.as_bytes())
+    let mac = crate::plumbing::signature::hmac_sha256(&secret.0, message.as_bytes())
         .await
         .map_err(|e| ApiError::unavailable("signing for the origin", e))?;
     let hex: String = mac.iter().map(|b| format!("{b:02x}")).collect();
@@ -82,8 +82,8 @@ pub async fn forward(
     origin: &str,
 ) -> Result<Response, ApiError> {
     let method = req.method().to_string();
-    let raw_url = crate::http::raw_url(&req);
-    let query = crate::http::query_of(&raw_url).to_owned();
+    let raw_url = crate::plumbing::http::raw_url(&req);
+    let query = crate::plumbing::http::query_of(&raw_url).to_owned();
     let raw_path = req.path();
     let path = match canonical_path(&raw_path) {
         Ok(p) => p,

@@ -412,7 +412,7 @@ impl DurableObject for KeyLedger {
                 worker::console_error!("key ledger: a table could not be made: {e}");
             }
         }
-        let (clock_offset_ms, max_lifetime) = crate::config::Config::get(&env)
+        let (clock_offset_ms, max_lifetime) = crate::bindings::config::Config::get(&env)
             .map(|c| (c.clock_offset_ms, c.max_lifetime.clone()))
             .unwrap_or_default();
         KeyLedger {
@@ -423,9 +423,11 @@ impl DurableObject for KeyLedger {
     }
 
     async fn fetch(&self, mut req: Request) -> worker::Result<Response> {
-        let url = crate::http::raw_url(&req);
+        let url = crate::plumbing::http::raw_url(&req);
         let body = req.text().await?;
-        let Some(op) = LedgerOp::from_parts(&req.path(), crate::http::query_of(&url), &body) else {
+        let Some(op) =
+            LedgerOp::from_parts(&req.path(), crate::plumbing::http::query_of(&url), &body)
+        else {
             return Response::error("not a ledger operation", 400);
         };
         let answer = self.apply(op)?;

@@ -7,9 +7,9 @@
 use keyward_core::Code;
 use worker::{Headers, Method, Request, Response};
 
-use crate::config::ASSETS;
-use crate::context::Ctx;
-use crate::http::{ApiError, ApiResult};
+use crate::bindings::config::ASSETS;
+use crate::plumbing::context::Ctx;
+use crate::plumbing::http::{ApiError, ApiResult};
 
 /// The headers every dashboard answer carries: nothing runs or loads but the page's own
 /// script and stylesheet, the page cannot be framed, and no URL leaks in a `Referer`.

@@ -9,13 +9,13 @@ use keyward_core::{
 };
 use worker::{Env, Request};
 
-use crate::audit::{self, Client};
-use crate::auth::{self, Check, Lookup, ROOT, Root};
-use crate::config::Config;
-use crate::http::{ApiError, credential};
-use crate::ledger::Ledger;
-use crate::store::Store;
-use crate::throttle;
+use crate::bindings::audit::{self, Client};
+use crate::bindings::config::Config;
+use crate::bindings::ledger::Ledger;
+use crate::bindings::store::Store;
+use crate::plumbing::auth::{self, Check, Lookup, ROOT, Root};
+use crate::plumbing::http::{ApiError, credential};
+use crate::plumbing::throttle;
 
 /// What every handler gets.
 #[derive(Debug)]
@@ -35,7 +35,7 @@ pub struct Ctx<'a> {
     /// Alerts to raise after the response.
     pub alerts: Vec<Alert>,
     /// Events to announce to webhook endpoints after the response.
-    pub announcements: Vec<crate::webhooks::Announcement>,
+    pub announcements: Vec<crate::endpoints::webhooks::Announcement>,
 }
 
 /// The authenticated caller of a management call.
@@ -278,7 +278,7 @@ impl Ctx<'_> {
         event.user_agent.clone_from(&self.client.user_agent);
         self.events.push(event);
         self.announcements
-            .push(crate::webhooks::Announcement::of_action(
+            .push(crate::endpoints::webhooks::Announcement::of_action(
                 action, record, self.now,
             ));
     }

@@ -5,10 +5,10 @@ use keyward_core::chrono::Duration;
 use keyward_core::{EnvRule, Scope};
 use worker::Request;
 
-use crate::audit::Client;
-use crate::auth::{self, Root};
-use crate::context::{Ctx, LogUse};
-use crate::http::{ApiError, ApiResult, json, read_json};
+use crate::bindings::audit::Client;
+use crate::plumbing::auth::{self, Root};
+use crate::plumbing::context::{Ctx, LogUse};
+use crate::plumbing::http::{ApiError, ApiResult, json, read_json};
 
 /// `POST /v1/verify`
 pub async fn verify(ctx: &mut Ctx<'_>, mut req: Request) -> ApiResult {

@@ -9,10 +9,10 @@ use keyward_core::chrono::{DateTime, Utc};
 use keyward_core::{Code, KeyId};
 use worker::Request;
 
-use crate::config::AUDIT_DB;
-use crate::context::{Caller, Ctx, LogUse};
-use crate::db::{self, Filter, Within};
-use crate::http::{ApiError, ApiResult, Query, json};
+use crate::bindings::config::AUDIT_DB;
+use crate::bindings::db::{self, Filter, Within};
+use crate::plumbing::context::{Caller, Ctx, LogUse};
+use crate::plumbing::http::{ApiError, ApiResult, Query, json};
 
 /// The query's filter; a bounded key reads its own owner's events and alerts only.
 fn filter(req: &Request, caller: &Caller, events: bool) -> Result<Filter, ApiError> {
@@ -49,7 +49,7 @@ fn filter(req: &Request, caller: &Caller, events: bool) -> Result<Filter, ApiErr
     };
     // The root key's events and alerts are stored under `root`.
     if let Some(id) = q.get("key_id")
-        && id != crate::auth::ROOT
+        && id != crate::plumbing::auth::ROOT
         && id.parse::<KeyId>().is_err()
     {
         return Err(ApiError::new(

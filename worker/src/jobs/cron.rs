@@ -7,11 +7,11 @@ use worker::Env;
 
 use keyward_api::Alert;
 
-use crate::alerts;
-use crate::config::{AUDIT_DB, Config, KEYS};
-use crate::keys::truth_of;
-use crate::ledger::Ledger;
-use crate::store::Store;
+use crate::bindings::config::{AUDIT_DB, Config, KEYS};
+use crate::bindings::ledger::Ledger;
+use crate::bindings::store::Store;
+use crate::endpoints::keys::truth_of;
+use crate::jobs::alerts;
 
 /// Runs the checks over every key; returns how many new alerts were raised.
 ///
@@ -76,7 +76,7 @@ pub async fn run(env: &Env, now: DateTime<Utc>) -> worker::Result<usize> {
             None => break,
         }
     }
-    let announced = crate::webhooks::announce_expiring(env, &db, &expiring, now).await?;
+    let announced = crate::endpoints::webhooks::announce_expiring(env, &db, &expiring, now).await?;
     worker::console_log!("daily checks announced {announced} expiring keys");
     alerts::raise(env, &db, found).await
 }

@@ -14,8 +14,8 @@ use worker::{Env, Method, Request, RequestInit, wasm_bindgen};
 
 use super::KEY_LEDGER;
 use super::protocol::{CHANGED, LedgerAnswer, LedgerOp, REFUSED, report_from_headers};
-use crate::cache::Recent;
-use crate::http::ApiError;
+use crate::bindings::cache::Recent;
+use crate::plumbing::http::ApiError;
 
 /// Keys whose latest answer the cache keeps.
 pub const CACHED_KEYS: usize = 10_000;
