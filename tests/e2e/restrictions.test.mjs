@@ -374,4 +374,41 @@ describe('the CLI', () => {
       assert.equal((await keysOf('cli-bad')).length, before, 'no key minted');
     }
   });
+
+  test('keys restrict: a keys:write token narrows; its widenings fail and change nothing; root widens', async () => {
+    const target = await create({ name: 'to-restrict', owner: 'cli-r', env: 'live', scopes: ['scans:read'],
+      allowed_ips: ['203.0.113.0/24', '198.51.100.0/24'], expires_in: 86_400 });
+    const writer = await create({ name: 'cli-writer', owner: 'cli-r', env: 'live', scopes: ['keys:write', 'keys:read', 'scans:read'] });
+    const as = (token, args) => spawnSync(join(ROOT, 'target/debug/keyward'), ['keys', 'restrict', target.id, ...args], {
+      encoding: 'utf8', env: { ...process.env, KEYWARD_URL: worker.url, KEYWARD_TOKEN: token },
+    });
+    const shown = async () => (await root(`/v1/keys/${target.id}`)).body;
+
+    const later = new Date(Date.parse(target.expires_at) - 3_600_000).toISOString().replace(/\.\d+Z$/, 'Z');
+    const narrowed = as(writer.key, ['--allow-ip', '203.0.113.0/25', '--expires-at', later, '--json']);
+    assert.equal(narrowed.status, 0, narrowed.stderr);
+    assert.deepEqual(JSON.parse(narrowed.stdout).allowed_ips, ['203.0.113.0/25']);
+    const now = await shown();
+    assert.deepEqual(now.allowed_ips, ['203.0.113.0/25']);
+    assert.equal(Date.parse(now.expires_at), Date.parse(later));
+
+    // Attack: the same token tries every widening; each is refused and the key reads back as it was.
+    for (const widen of [['--any-ip'], ['--allow-ip', '0.0.0.0/0'], ['--never-expires'],
+      ['--expires-at', target.expires_at], ['--allow-ip', '203.0.113.0/25,192.0.2.1']]) {
+      const r = as(writer.key, widen);
+      assert.equal(r.status, 1, `${widen.join(' ')}: ${r.stdout}${r.stderr}`);
+      assert.match(r.stderr, /forbidden/, widen.join(' '));
+      assert.deepEqual(await shown(), now, `${widen.join(' ')} changed nothing`);
+    }
+    // Bad input is refused before any request.
+    for (const bad of [['--allow-ip', '10.0.0.1/8'], ['--not-before', 'soon'], []]) {
+      const r = as(writer.key, bad);
+      assert.notEqual(r.status, 0, bad.join(' '));
+      assert.deepEqual(await shown(), now);
+    }
+    // The root key widens.
+    const widened = as(worker.rootKey, ['--any-ip', '--no-not-before', '--json']);
+    assert.equal(widened.status, 0, widened.stderr);
+    assert.deepEqual((await shown()).allowed_ips, []);
+  });
 });

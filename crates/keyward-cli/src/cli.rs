@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use keyward_api::{
     Bucket, CreateKey, CreditsSpec, LeakFeedback, LeakLabel, ReportedToken, Revocation,
-    SecretString, SetCredits,
+    SecretString, SetCredits, UpdateKey,
 };
 use keyward_core::limits::{NamedLimit, Refill};
 use serde_json::Value;
@@ -259,6 +259,39 @@ enum KeysCmd {
         #[command(flatten)]
         limits: LimitArgs,
     },
+    /// Change a key's allowed networks, start or expiry (PATCH). A `keys:write` token may
+    /// only narrow a key; widening (more networks, any address, an earlier or no start, a
+    /// later or no expiry) takes the root key or an `admin` key.
+    #[command(group(clap::ArgGroup::new("change").required(true).multiple(true)
+        .args(["allow_ips", "any_ip", "not_before", "no_not_before", "expires_at", "never_expires"])))]
+    Restrict {
+        /// The key id (key_...).
+        id: String,
+        /// The allowed client networks, replacing the key's (repeatable, or comma-separated;
+        /// at most 100): a CIDR block or a bare address.
+        #[arg(
+            long = "allow-ip",
+            value_name = "CIDR",
+            value_delimiter = ',',
+            conflicts_with = "any_ip"
+        )]
+        allow_ips: Vec<String>,
+        /// Allow any client address (removes the key's networks).
+        #[arg(long)]
+        any_ip: bool,
+        /// The key works from this time on (RFC 3339).
+        #[arg(long, value_name = "TIME", conflicts_with = "no_not_before")]
+        not_before: Option<String>,
+        /// Remove the key's start.
+        #[arg(long)]
+        no_not_before: bool,
+        /// The key stops working at this time (RFC 3339).
+        #[arg(long, value_name = "TIME", conflicts_with = "never_expires")]
+        expires_at: Option<String>,
+        /// The key never expires (within the deployment's lifetime policy).
+        #[arg(long)]
+        never_expires: bool,
+    },
     /// Set or add to a key's usage credits.
     Credits {
         /// The key id (key_...).
@@ -468,6 +501,41 @@ fn run_keys(cmd: KeysCmd, out: Out) -> u8 {
             keys::create(&client, &body, out)
         }
         KeysCmd::Limits { id, limits } => keys::set_limits(&client, &id, limits.rate_limits, out),
+        KeysCmd::Restrict {
+            id,
+            allow_ips,
+            any_ip,
+            not_before,
+            no_not_before,
+            expires_at,
+            never_expires,
+        } => {
+            let allowed_ips = if any_ip {
+                Some(keyward_core::Networks::default())
+            } else if allow_ips.is_empty() {
+                None
+            } else {
+                match keyward_core::Networks::parse(&allow_ips) {
+                    Ok(n) => Some(n),
+                    Err(e) => return fail(&format!("--allow-ip: {e}")),
+                }
+            };
+            let not_before = match time_change(not_before, no_not_before) {
+                Ok(t) => t,
+                Err(e) => return fail(&format!("--not-before: {e}")),
+            };
+            let expires_at = match time_change(expires_at, never_expires) {
+                Ok(t) => t,
+                Err(e) => return fail(&format!("--expires-at: {e}")),
+            };
+            let body = UpdateKey {
+                allowed_ips,
+                not_before,
+                expires_at,
+                ..UpdateKey::default()
+            };
+            keys::update(&client, &id, &body, out)
+        }
         KeysCmd::Credits {
             id,
             set,
@@ -521,6 +589,23 @@ fn run_keys(cmd: KeysCmd, out: Out) -> u8 {
             e.exit_code()
         }
     }
+}
+
+/// A PATCH time field: a new time, `null` (`clear`), or unchanged.
+#[allow(clippy::option_option)]
+fn time_change(
+    time: Option<String>,
+    clear: bool,
+) -> Result<Option<Option<keyward_core::chrono::DateTime<keyward_core::chrono::Utc>>>, String> {
+    if clear {
+        return Ok(Some(None));
+    }
+    time.map(|t| {
+        keyward_core::time::parse_rfc3339(&t)
+            .map(Some)
+            .map_err(|e| e.to_string())
+    })
+    .transpose()
 }
 
 fn run_export(format: ExportFormat, since: Option<&str>, until: Option<&str>) -> u8 {

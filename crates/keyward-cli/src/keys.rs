@@ -396,7 +396,15 @@ pub fn set_limits(
         rate_limits: Some(rate_limits),
         ..UpdateKey::default()
     };
-    let record: KeyView = client.send("PATCH", &key_path(id, ""), &body)?;
+    update(client, id, &body, out)
+}
+
+/// `keys restrict` (and `keys limits`): `PATCH /v1/keys/{id}`, then the key as it now is.
+///
+/// # Errors
+/// See [`ApiError`].
+pub fn update(client: &Client, id: &str, body: &UpdateKey, out: Out) -> Result<(), ApiError> {
+    let record: KeyView = client.send("PATCH", &key_path(id, ""), body)?;
     show_record(&record, out);
     Ok(())
 }
