@@ -101,7 +101,7 @@ const quietEnv = {
 
 /**
  * Starts the Worker. `vars` become `--var NAME:VALUE` (e.g. ORIGIN_URL, ROUTES).
- * Returns {url, rootKey, stop(), logs(), persistDir, d1(sql)}.
+ * Returns {url, proxyUrl, direct, inspectorPort, rootKey, stop(), logs(), persistDir, d1(sql), ...}.
  */
 export async function startWorker({ vars = {}, persistDir, ready = (status) => status === 200, unauthenticatedLimit } = {}) {
   if (!existsSync(BUILT)) {
@@ -151,6 +151,10 @@ export async function startWorker({ vars = {}, persistDir, ready = (status) => s
     url: direct ?? url,
     /** wrangler's dev proxy in front of the Worker (what `make dev` users open). */
     proxyUrl: url,
+    /** Whether `url` is the Worker's own socket (not wrangler's dev proxy). */
+    direct: Boolean(direct),
+    /** wrangler's inspector (Chrome DevTools protocol): CPU profiles of the Worker. */
+    inspectorPort: inspector,
     rootKey,
     persistDir: persist,
     logs: () => output,
