@@ -1,0 +1,59 @@
+// How many uses a second one counted key gets through its Durable Object under wrangler
+// dev before its answers slow down: verifications of one key with credits (every use
+// asks the key's object) at rising concurrency, each step beside an uncounted key (the
+// Worker without the object: its answer reused for the revocation bound) and two counted
+// keys at once (two objects, the load split between them). Loopback only, the Worker's
+// own socket, a fixed time per step, steps alternating.
+//   node tests/bench/hot-key.mjs [seconds-per-step]
+import autocannon from 'autocannon';
+import { call, startWorker } from '../e2e/harness.mjs';
+
+const duration = Number(process.argv[2] ?? 5);
+const steps = [1, 4, 16, 64];
+
+function run(opts) {
+  return new Promise((res, rej) => {
+    autocannon({ duration, ...opts }, (err, r) => (err ? rej(err) : res(r)));
+  });
+}
+
+const w = await startWorker();
+try {
+  if (!w.direct) throw new Error("the Worker's own socket was not found: this run would measure wrangler's dev proxy");
+  const create = async (body) => {
+    const r = await call(w.url, '/v1/keys', { method: 'POST', key: w.rootKey, body: { owner: 'bench', env: 'live', ...body } });
+    if (r.status !== 201) throw new Error(`bench key: ${r.text}`);
+    return r.body.key;
+  };
+  const service = await create({ name: 'bench-svc', scopes: ['keys:verify'] });
+  const verifying = (key) => ({
+    url: `${w.url}/v1/verify`,
+    method: 'POST',
+    headers: { authorization: `Bearer ${service}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ key, scopes: ['scans:read'] }),
+  });
+  const counted = () => create({ name: 'hot', scopes: ['scans:read'], credits: { remaining: 1_000_000_000 } });
+  const plain = verifying(await create({ name: 'plain', scopes: ['scans:read'] }));
+  const hot = verifying(await counted());
+  const [a, b] = [verifying(await counted()), verifying(await counted())];
+  await run({ ...hot, connections: 4, duration: 2 });
+  await run({ ...plain, connections: 4, duration: 2 });
+  const rps = (r) => r.requests.total / ((new Date(r.finish) - new Date(r.start)) / 1000);
+  const check = (r) => {
+    if (r.errors || r.non2xx) throw new Error(`${r.errors} errors, ${r.non2xx} non-2xx responses`);
+    return r;
+  };
+  console.log(`workerd under wrangler dev (the Worker's own socket), ${duration} s per step`);
+  console.log('| connections | uncounted key: req/s, p50, p99 | one counted key (one object): req/s, p50, p99 | two counted keys at once (two objects): req/s in all, p50, p99 |');
+  console.log('|---|---|---|---|');
+  for (const connections of steps) {
+    const u = check(await run({ ...plain, connections }));
+    const h = check(await run({ ...hot, connections }));
+    const half = Math.max(1, connections / 2);
+    const [x, y] = (await Promise.all([run({ ...a, connections: half }), run({ ...b, connections: half })])).map(check);
+    const cell = (r) => `${rps(r).toFixed(0)}, ${r.latency.p50} ms, ${r.latency.p99} ms`;
+    console.log(`| ${connections} | ${cell(u)} | ${cell(h)} | ${(rps(x) + rps(y)).toFixed(0)}, ${Math.max(x.latency.p50, y.latency.p50)} ms, ${Math.max(x.latency.p99, y.latency.p99)} ms |`);
+  }
+} finally {
+  await w.stop();
+}
