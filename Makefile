@@ -67,9 +67,11 @@ test-npm: build-worker
 ## make bench: every benchmark, each against its baseline in the same run.
 bench: bench-core bench-scan bench-worker bench-npm
 
-# Loopback load on wrangler dev: /healthz against /v1/verify, plus the wasm size.
+# Loopback load on the Worker's own socket under wrangler dev: /healthz against /v1/verify
+# (default bound, bound 0, counted keys), plus the wasm size; then one hot counted key.
 bench-worker: build-worker
 	node tests/bench/worker-load.mjs 5
+	node tests/bench/hot-key.mjs 5
 
 # npm: WASM verify against the same path in JS (createHash and crypto.hash), with goals;
 # Express with and without apiKeyAuth under autocannon on loopback. Each run prints the
