@@ -41,6 +41,7 @@ try {
   const rps = (r) => r.requests.total / ((new Date(r.finish) - new Date(r.start)) / 1000);
   const check = (r) => {
     if (r.errors || r.non2xx) throw new Error(`${r.errors} errors, ${r.non2xx} non-2xx responses`);
+    if (!r.requests.total) throw new Error('no answer within the step: make the steps longer');
     return r;
   };
   console.log(`workerd under wrangler dev (the Worker's own socket), ${duration} s per step`);
