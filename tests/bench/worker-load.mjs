@@ -56,6 +56,8 @@ try {
     })],
     ['credits', 'POST /v1/verify, a key with credits', () => verifyCase(w, { credits: { remaining: 1000000 } })],
   ];
+  const unknown = only?.filter((id) => !all.some(([known]) => known === id));
+  if (unknown?.length) throw new Error(`no such case: ${unknown.join(', ')} (cases: ${all.map(([id]) => id).join(', ')})`);
   // The floor is always measured: every figure is stated against it.
   const cases = [];
   for (const [id, name, make] of all) if (id === 'floor' || !only || only.includes(id)) cases.push([name, await make()]);
@@ -69,8 +71,8 @@ try {
   }
   const rps = (r) => r.requests.total / ((new Date(r.finish) - new Date(r.start)) / 1000);
   const median = (rs) => [...rs].sort((a, b) => rps(a) - rps(b))[Math.floor(rs.length / 2)];
-  const floor = rps(median(results[0]));
   const m0 = median(results[0]);
+  const floor = rps(m0);
   console.log(`workerd under wrangler dev (the Worker's own socket), ${rounds} alternating rounds of ${duration} s per case (median shown), ${connections} connections`);
   console.log('| case | req/s (median) | rounds | p50 | p99 | vs healthz (req/s; p99) |\n|---|---|---|---|---|---|');
   for (const [j, [name]] of cases.entries()) {
