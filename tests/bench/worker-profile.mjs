@@ -74,12 +74,12 @@ try {
   cdp.close();
   mkdirSync(`${ROOT}/target`, { recursive: true });
   writeFileSync(`${ROOT}/target/worker-${which}.cpuprofile`, JSON.stringify(profile));
-  // Self time per function: samples whose top frame is it.
+  // Self time per function (by name and line: the bundle's anonymous functions apart).
   const byId = new Map(profile.nodes.map((n) => [n.id, n]));
   const self = new Map();
   for (const id of profile.samples) {
-    const { functionName, url } = byId.get(id).callFrame;
-    const name = `${functionName || '(anonymous)'} ${url ? url.split('/').pop() : ''}`.trim();
+    const { functionName, url, lineNumber } = byId.get(id).callFrame;
+    const name = `${functionName || '(anonymous)'} ${url ? `${url.split('/').pop()}:${lineNumber + 1}` : ''}`.trim();
     self.set(name, (self.get(name) ?? 0) + 1);
   }
   const total = profile.samples.length;
