@@ -29,6 +29,8 @@ lint:
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets --locked -- -D warnings
 	RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked
+	# The JavaScript type-checked (npm/lib, dashboard/src, tests/: tsconfig.json), about 25 s.
+	node_modules/.bin/tsc -p tsconfig.json
 	# Dogfood: the repository itself holds no key (published vectors are in .keywardignore).
 	cargo run -q -p keyward-cli --locked -- scan .
 

@@ -31,7 +31,11 @@ export class ApiError extends Error {
   }
 }
 
-/** Calls the API; resolves with the JSON body, rejects with an ApiError. */
+/**
+ * Calls the API; resolves with the JSON body, rejects with an ApiError.
+ * @param {string} path
+ * @param {{method?: string, body?: any, as?: string}} [options]
+ */
 export async function api(path, { method = 'GET', body, as } = {}) {
   const headers = { accept: 'application/json' };
   const bearer = as ?? key;

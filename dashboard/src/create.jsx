@@ -144,8 +144,8 @@ export function CreateDialog({ me, onClose }) {
   return (
     <Dialog id="create" title={created ? 'Your new key' : 'Create a key'} onClose={close}>
       {created
-        ? <ShowOnce created={created} onDone={(e) => document.getElementById('create').close()} />
-        : <Form me={me} onCancel={() => document.getElementById('create').close()} onCreated={(k) => { setMade(k.id); setCreated(k); }} />}
+        ? <ShowOnce created={created} onDone={(e) => /** @type {HTMLDialogElement} */ (document.getElementById('create')).close()} />
+        : <Form me={me} onCancel={() => /** @type {HTMLDialogElement} */ (document.getElementById('create')).close()} onCreated={(k) => { setMade(k.id); setCreated(k); }} />}
     </Dialog>
   );
 }

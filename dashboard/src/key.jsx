@@ -29,7 +29,7 @@ function RotateDialog({ record, onClose }) {
       setError(err);
     }
   }
-  const shut = () => document.getElementById('rotate').close();
+  const shut = () => /** @type {HTMLDialogElement} */ (document.getElementById('rotate')).close();
   return (
     <Dialog id="rotate" title={rotated ? 'The new key' : `Rotate ${record.name}`} onClose={close}>
       {rotated ? <ShowOnce created={rotated} onDone={shut} /> : (
@@ -59,7 +59,7 @@ function RevokeDialog({ record, onClose }) {
     try {
       await api(`/v1/keys/${record.id}/revoke`, { method: 'POST', body: { reason } });
       setDone(true);
-      document.getElementById('revoke').close();
+      /** @type {HTMLDialogElement} */ (document.getElementById('revoke')).close();
     } catch (err) {
       setError(err);
     }
@@ -75,7 +75,7 @@ function RevokeDialog({ record, onClose }) {
         <Refusal error={error} />
         <div class="buttons">
           <button type="submit" class="danger">Revoke {record.name}</button>
-          <button type="button" onClick={() => document.getElementById('revoke').close()}>Cancel</button>
+          <button type="button" onClick={() => /** @type {HTMLDialogElement} */ (document.getElementById('revoke')).close()}>Cancel</button>
         </div>
       </form>
     </Dialog>

@@ -59,7 +59,7 @@ function CreateDialog({ me, onClose }) {
   const [created, setCreated] = useState(null);
   const [made, setMade] = useState(false);
   const close = () => { setCreated(null); onClose(made); };
-  const shut = () => document.getElementById('create-webhook').close();
+  const shut = () => /** @type {HTMLDialogElement} */ (document.getElementById('create-webhook')).close();
   return (
     <Dialog id="create-webhook" title={created ? 'Its signing secret' : 'Create a webhook endpoint'} onClose={close}>
       {created
@@ -81,7 +81,7 @@ function CreateDialog({ me, onClose }) {
 function DeleteDialog({ webhook, onClose }) {
   const [error, setError] = useState(null);
   const [done, setDone] = useState(false);
-  const shut = () => document.getElementById('delete-webhook').close();
+  const shut = () => /** @type {HTMLDialogElement} */ (document.getElementById('delete-webhook')).close();
   async function remove() {
     try {
       await api(`/v1/webhooks/${encodeURIComponent(webhook.id)}`, { method: 'DELETE' });

@@ -307,6 +307,13 @@ function scopeRequirement(scopes) {
   };
 }
 
+/**
+ * The options of a check: the environment rule, the scopes the use needs, its time, its
+ * cost and the client's address (or a function giving it).
+ * @typedef {{env?: string | {any: true}, scopes?: string[], now?: Date | number, cost?: number,
+ *   ip?: string | null | (() => string | undefined)}} CheckOptions
+ */
+
 const verifyOut = new wasm.Check();
 
 /**
@@ -321,6 +328,7 @@ const verifyOut = new wasm.Check();
  * @example
  * verify(record, { env: 'live', scopes: ['scans:read'], ip: req.ip }) // { valid: true, code: 'valid', ... }
  */
+/** @param {any} record @param {CheckOptions} [options] */
 function verify(record, { env, scopes = [], now, ip } = {}) {
   const rule = envArgument(env);
   const needed = requiredScopes(strings(scopes, 'scopes'));
@@ -361,6 +369,7 @@ function verify(record, { env, scopes = [], now, ip } = {}) {
  * @example
  * wwwAuthenticate('unknown_key') // 'Bearer realm="keyward", error="invalid_token", …'
  */
+/** @param {string} code @param {{realm?: string, scope?: string}} [options] */
 function wwwAuthenticate(code, { realm = 'keyward', scope } = {}) {
   return call(wasm.wwwAuthenticate, str(realm, 'realm'), str(code, 'code'), scope);
 }

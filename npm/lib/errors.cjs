@@ -27,6 +27,11 @@ class ApiKeyError extends Error {
     if (options.part !== undefined) this.part = options.part;
   }
 }
+/**
+ * The response headers a refusal carries (RateLimit, Retry-After), set by the adapters.
+ * @type {Record<string, string> | undefined}
+ */
+ApiKeyError.prototype.headers = undefined;
 
 /**
  * A bad option, thrown when a factory is called (never at request time). `option` names

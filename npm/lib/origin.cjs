@@ -31,7 +31,7 @@ class GatewaySignatureError extends Error {
 }
 
 function optionError(option, message) {
-  const e = new TypeError(`keyward: ${option}: ${message}`);
+  const e = /** @type {TypeError & {code: string, option: string}} */ (new TypeError(`keyward: ${option}: ${message}`));
   e.code = 'ERR_KEYWARD_OPTION';
   e.option = option;
   return e;
@@ -50,7 +50,7 @@ function prepare(options) {
     throw optionError('maxAgeSeconds', 'must be a whole number of seconds from 1 to 3600');
   }
   if (typeof now !== 'function') throw optionError('now', 'must be a function returning milliseconds');
-  const key = globalThis.crypto.subtle.importKey('raw', bytes, { name: 'HMAC', hash: 'SHA-256' }, false, ['verify']);
+  const key = globalThis.crypto.subtle.importKey('raw', /** @type {Uint8Array<ArrayBuffer>} */ (bytes), { name: 'HMAC', hash: 'SHA-256' }, false, ['verify']);
   // Reported when used, not as an unhandled rejection now.
   key.catch(() => {});
   return { key, maxAge: maxAgeSeconds, now };

@@ -191,6 +191,7 @@ function memoryStore(records = []) {
   };
 
   /** Runs `check` with the options read, the address asked for only when needed; the verdict. */
+  /** @param {import('./core.cjs').CheckOptions} options @param {Function} check */
   function verdict({ env, scopes, now, cost = 1, ip } = {}, check) {
     const wanted = envArgument(env);
     const required = requiredScopes(scopes);
@@ -323,6 +324,7 @@ function keywardStoreOf(own) {
   };
 
   /** Parses and hashes (`present()`), looks up and decides; the verdict, or a promise of it. */
+  /** @param {import('./core.cjs').CheckOptions} options @param {Function} present */
   function verdict({ env, scopes, now, cost = 1, ip } = {}, present) {
     const wanted = envArgument(env);
     const at = millis(now);
@@ -554,6 +556,7 @@ function remoteStore({
      * `ip` (the client's address, or a function giving it; sent as `context.ip`) as for
      * `memoryStore().verifyKey`.
      */
+    /** @param {string} key @param {import('./core.cjs').CheckOptions} [options] */
     async verifyKey(key, { env, scopes, cost = 1, ip } = {}) {
       const wanted = envArgument(env);
       const required = requiredScopes(scopes);

@@ -28,7 +28,10 @@ function run(opts) {
   });
 }
 
-/** A service key and a key to verify, on worker `w`; the autocannon options. */
+/**
+ * A service key and a key to verify, on worker `w`; the autocannon options.
+ * @returns {Promise<{url: string, method?: string, headers?: Record<string, string>, body?: string}>}
+ */
 async function verifyCase(w, keySpec = {}) {
   const create = (body) => call(w.url, '/v1/keys', { method: 'POST', key: w.rootKey, body: { owner: 'bench', env: 'live', ...body } });
   const key = await create({ name: 'bench', scopes: ['scans:read'], ...keySpec });
@@ -69,7 +72,7 @@ try {
   for (const r of results.flat()) {
     if (r.errors || r.non2xx) throw new Error(`${r.url}: ${r.errors} errors, ${r.non2xx} non-2xx responses`);
   }
-  const rps = (r) => r.requests.total / ((new Date(r.finish) - new Date(r.start)) / 1000);
+  const rps = (r) => r.requests.total / ((new Date(r.finish).getTime() - new Date(r.start).getTime()) / 1000);
   const median = (rs) => [...rs].sort((a, b) => rps(a) - rps(b))[Math.floor(rs.length / 2)];
   const m0 = median(results[0]);
   const floor = rps(m0);

@@ -53,9 +53,9 @@ export async function screenshot(page, name) {
 /** axe-core on the page as it is: no serious or critical violation. axe is evaluated over
  *  the DevTools protocol, so the page's CSP (no inline script) stays as it is. */
 export async function assertAccessible(page, what) {
-  if (!(await page.evaluate(() => typeof window.axe === 'object'))) await page.evaluate(AXE);
+  if (!(await page.evaluate(() => typeof /** @type {any} */ (window).axe === 'object'))) await page.evaluate(AXE);
   const result = await page.evaluate(async () => {
-    const r = await window.axe.run(document, { resultTypes: ['violations'] });
+    const r = await /** @type {any} */ (window).axe.run(document, { resultTypes: ['violations'] });
     return r.violations.map((v) => ({ id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.map((n) => n.target.join(' ')).slice(0, 3) }));
   });
   const bad = result.filter((v) => v.impact === 'serious' || v.impact === 'critical');

@@ -117,10 +117,10 @@ describe('key management is contained', () => {
   test('a test key cannot mint a live key, nor a key for another owner', async () => {
     const mgr = await create({ name: 'mgr', owner: 'acme', scopes: ['keys:write', 'scans:read'], env: 'test' });
     const before = (await keysOf('acme')).length;
-    for (const [body, rule] of [
+    for (const [body, rule] of /** @type {Array<[any, RegExp]>} */ ([
       [{ name: 'x', scopes: ['scans:read'], env: 'live' }, /own environment/],
       [{ name: 'x', owner: 'victim', scopes: ['scans:read'] }, /own owner/],
-    ]) {
+    ])) {
       const r = await call('/v1/keys', { method: 'POST', key: mgr.key, body });
       assert.equal(r.status, 403, r.text);
       assert.equal(r.body.error.code, 'forbidden');

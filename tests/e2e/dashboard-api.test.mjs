@@ -60,6 +60,7 @@ describe('GET /v1/overview', () => {
     const reader = await create({ name: 'ov-reader', owner: 'ov-a', scopes: ['audit:read'] });
     const top = (o, id) => o.top_keys.find((k) => k.key_id === id);
     // The root key sees every owner and environment: once all of the above is in D1.
+    /** @type {any} */
     let all;
     await eventually(async () => {
       const r = await root('/v1/overview');
@@ -238,6 +239,7 @@ describe('GET /v1/me', () => {
 describe('GET /v1/keys?status= and a key\'s standing', () => {
   /** Every page of `query` as `key`: asserts each page is 200, at most `limit` long and,
    * unless it is the last, not empty. */
+  /** @param {string} query @param {{key?: string, limit?: number}} [options] */
   async function pages(query, { key = worker.rootKey, limit } = {}) {
     const all = [];
     let cursor;

@@ -68,7 +68,7 @@ before(async () => {
     });
   });
   await new Promise((r) => origin.listen(0, '127.0.0.1', r));
-  const o = `http://127.0.0.1:${origin.address().port}`;
+  const o = `http://127.0.0.1:${/** @type {import('node:net').AddressInfo} */ (origin.address()).port}`;
   worker = await startWorker({
     vars: {
       ORIGIN_URL: o,
@@ -133,20 +133,20 @@ describe('what the origin receives', () => {
     const real = served.at(-1).headers;
     const pick = (h) => Object.fromEntries(Object.entries(h).filter(([n]) => n.startsWith('x-keyward-')));
     const signed = pick(real);
-    const o = `http://127.0.0.1:${origin.address().port}`;
+    const o = `http://127.0.0.1:${/** @type {import('node:net').AddressInfo} */ (origin.address()).port}`;
     const servedBefore = served.length;
     // Forged: identity headers without the gateway's signature.
     const forged = await fetch(`${o}/admin`, { headers: { 'x-keyward-key-id': k.id, 'x-keyward-owner': 'edges', 'x-keyward-scopes': 'settings:write' } });
     assert.equal(forged.status, 401);
     assert.equal((await forged.json()).error.reason, 'missing');
     // Altered: the gateway's real signature on another path, method or scope.
-    for (const [path, method, headers] of [
+    for (const [path, method, headers] of /** @type {Array<[string, string, Record<string, string>]>} */ ([
       ['/admin', 'GET', signed],
       ['/repos/5?x=2', 'GET', signed],
       ['/repos/5?x=1', 'DELETE', signed],
       ['/repos/5?x=1', 'GET', { ...signed, 'x-keyward-scopes': 'settings:write' }],
       ['/repos/5?x=1', 'GET', { ...signed, 'x-keyward-owner': 'victim' }],
-    ]) {
+    ])) {
       const r = await fetch(`${o}${path}`, { method, headers });
       assert.equal(r.status, 401, `${method} ${path}`);
       assert.equal((await r.json()).error.reason, 'mismatch', `${method} ${path}`);
@@ -156,7 +156,7 @@ describe('what the origin receives', () => {
     // verifier's `now` option says; the request is the gateway's own).
     const later = new Request(`${o}/repos/5?x=1`, { headers: signed });
     const ts = Number(signed['x-keyward-timestamp']);
-    await assert.rejects(verifyGatewayRequest(later, { secret: ORIGIN_SECRET, now: () => (ts + 61) * 1000 }), (e) => e.reason === 'stale');
+    await assert.rejects(verifyGatewayRequest(later, { secret: ORIGIN_SECRET, now: () => (ts + 61) * 1000 }), (/** @type {any} */ e) => e.reason === 'stale');
     const who = await verifyGatewayRequest(later, { secret: ORIGIN_SECRET, now: () => ts * 1000 });
     assert.equal(who.keyId, k.id, 'the same request in its window, as a Web Request');
   });
@@ -268,12 +268,12 @@ describe('the audit trail and alerts', () => {
 
   test('bidi and other invisible format characters are refused where stored', async () => {
     const k = await create({ name: 'plain' });
-    for (const [body, field] of [
+    for (const [body, field] of /** @type {Array<[any, string]>} */ ([
       [{ name: 'admin\u202Etxt.exe' }, 'name'],
       [{ name: 'a\u2066b' }, 'name'],
       [{ name: 'zero\u200Bwidth' }, 'name'],
       [{ owner: 'own\u2069er' }, 'owner'],
-    ]) {
+    ])) {
       const r = await root('/v1/keys', { method: 'POST', body: { name: 'x', owner: 'edges', scopes: ['repos:read'], env: 'live', ...body } });
       assert.equal(r.status, 400, `${JSON.stringify(body)}: ${r.text}`);
       assert.match(r.body.error.message, new RegExp(field));

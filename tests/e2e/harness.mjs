@@ -21,7 +21,7 @@ export function freePort() {
     srv.unref();
     srv.on('error', rej);
     srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address();
+      const { port } = /** @type {import('node:net').AddressInfo} */ (srv.address());
       srv.close(() => res(port));
     });
   });
@@ -73,7 +73,8 @@ export function verifiedAlert(headers, body, { anyTime = false } = {}) {
 export const ORIGIN_SECRET = `e2e-origin-secret-${randomBytes(16).toString('hex')}`;
 
 /** The project's wrangler.toml without its [build] step (the tests build once) and with
- *  paths made relative to where the copy lives. */
+ *  paths made relative to where the copy lives.
+ *  @param {string} dir @param {{unauthenticatedLimit?: number}} [options] */
 function testConfig(dir, { unauthenticatedLimit } = {}) {
   const rel = (p) => relative(dir, join(ROOT, p));
   let toml = readFileSync(join(ROOT, 'wrangler.toml'), 'utf8');
@@ -102,6 +103,8 @@ const quietEnv = {
 /**
  * Starts the Worker. `vars` become `--var NAME:VALUE` (e.g. ORIGIN_URL, ROUTES).
  * Returns {url, proxyUrl, direct, inspectorPort, rootKey, stop(), logs(), persistDir, d1(sql), ...}.
+ * @param {{vars?: Record<string, string | null>, persistDir?: string, ready?: (status: number) => boolean,
+ *   unauthenticatedLimit?: number}} [options]
  */
 export async function startWorker({ vars = {}, persistDir, ready = (status) => status === 200, unauthenticatedLimit } = {}) {
   if (!existsSync(BUILT)) {
@@ -248,7 +251,7 @@ function secondClient(args) {
  * socket behind it is the same runtime with the same bindings. `null` (use the proxy)
  * where the processes cannot be read, or with KEYWARD_E2E_VIA_PROXY=1.
  */
-async function directUrl(wranglerPid) {
+export async function directUrl(wranglerPid) {
   if (process.env.KEYWARD_E2E_VIA_PROXY === '1') return null;
   let table;
   let sockets;
@@ -302,7 +305,12 @@ async function fetchOnce(url, init) {
   }
 }
 
-/** JSON request helper: returns {status, headers, body}. */
+/**
+ * JSON request helper: returns {status, headers, body}.
+ * @param {string} url
+ * @param {string} path
+ * @param {{method?: string, key?: string, body?: any, headers?: Record<string, string> | Headers}} [options]
+ */
 export async function call(url, path, { method = 'GET', key, body, headers = {} } = {}) {
   // A Headers object keeps repeated lines; a plain object is copied.
   const h = new Headers(headers);

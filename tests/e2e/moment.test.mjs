@@ -36,6 +36,7 @@ const keysOf = async (owner) => (await root(`/v1/keys?owner=${encodeURIComponent
  * {status, body, text}. (workerd hands the Worker the request at once; wrangler dev's
  * proxy passes the answer on only once the body has ended.)
  */
+/** @param {string} path @param {{method?: string, key?: string, body?: any}} [options] */
 function held(path, { method = 'POST', key, body = {} } = {}) {
   const payload = Buffer.from(` ${JSON.stringify(body)}`);
   const req = http.request(new URL(path, worker.url), {

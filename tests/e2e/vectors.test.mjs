@@ -27,7 +27,7 @@ before(async () => {
   ];
   worker = await startWorker({
     vars: {
-      ORIGIN_URL: `http://127.0.0.1:${origin.address().port}`,
+      ORIGIN_URL: `http://127.0.0.1:${/** @type {import('node:net').AddressInfo} */ (origin.address()).port}`,
       ROUTES: JSON.stringify(routes),
     },
   });

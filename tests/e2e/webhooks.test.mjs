@@ -68,7 +68,7 @@ before(async () => {
     });
   });
   await new Promise((r) => receiver.listen(0, '127.0.0.1', r));
-  hookBase = `http://127.0.0.1:${receiver.address().port}`;
+  hookBase = `http://127.0.0.1:${/** @type {import('node:net').AddressInfo} */ (receiver.address()).port}`;
   worker = await startWorker({
     vars: { ...alertWebhook(`${hookBase}/alert-webhook`), KEYWARD_TEST_WEBHOOK_RETRY_SECONDS: '1' },
   });
@@ -376,10 +376,10 @@ describe('webhook endpoints', () => {
   });
 
   test('ALERT_WEBHOOK_URL without ALERT_WEBHOOK_SECRET does not start: 503 naming what is missing', async () => {
-    for (const [vars, said] of [
+    for (const [vars, said] of /** @type {Array<[Record<string, string>, RegExp]>} */ ([
       [{ ALERT_WEBHOOK_URL: `${hookBase}/alert-webhook`, KEYWARD_WEBHOOK_ALLOW_LOOPBACK_HTTP: 'true' }, /ALERT_WEBHOOK_SECRET is required when ALERT_WEBHOOK_URL is set/],
       [{ ...alertWebhook(`${hookBase}/alert-webhook`), ALERT_WEBHOOK_SECRET: 'not-a-secret' }, /ALERT_WEBHOOK_SECRET must be `whsec_`/],
-    ]) {
+    ])) {
       const w = await startWorker({ vars, ready: (s) => s === 503 });
       try {
         for (const path of ['/healthz', '/v1/keys']) {

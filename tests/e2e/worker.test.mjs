@@ -8,7 +8,7 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { call as rawCall, eventually, makeKey, startWorker, alertWebhook, verifiedAlert } from './harness.mjs';
 
-const vectors = (name) => JSON.parse(readFileSync(new URL(`../vectors/${name}.json`, import.meta.url))).cases;
+const vectors = (name) => JSON.parse(readFileSync(new URL(`../vectors/${name}.json`, import.meta.url), 'utf8')).cases;
 
 let worker;
 let origin;
@@ -146,6 +146,7 @@ describe('management API', () => {
   test('management calls refuse bad credentials with RFC 6750 challenges', async () => {
     const reader = await create({ name: 'reader', owner: 'ops', scopes: ['keys:read'], env: 'live' });
     const live = vectors('parse').find((c) => c.name === 'live key').input;
+    /** @type {Array<[any, number, string, RegExp]>} */
     const cases = [
       [{}, 401, 'missing_key', /^Bearer realm="keyward"$/],
       [{ key: 'not-a-key' }, 401, 'malformed', /error="invalid_token"/],
@@ -260,6 +261,7 @@ describe('verification', () => {
   });
 
   test('bad verify requests are 4xx with a code, never 5xx', async () => {
+    /** @type {Array<[any, number, string]>} */
     const cases = [
       [{ body: '{"key": ' }, 400, 'invalid_request'],
       [{ body: '[]' }, 400, 'invalid_request'],
@@ -382,6 +384,7 @@ describe('gateway', () => {
     const revoked = await create({ name: 'gw4', owner: 'gw', scopes: ['scans:read'], env: 'live' });
     await call(`/v1/keys/${revoked.id}/revoke`, { method: 'POST', key: worker.rootKey, body: { reason: 'x' } });
     const before = originHits.length;
+    /** @type {Array<[any, number, string]>} */
     const cases = [
       [{ path: '/scans' }, 401, 'missing_key'],
       [{ path: '/scans', key: 'x'.repeat(10_000) }, 401, 'malformed'],
@@ -405,6 +408,7 @@ describe('gateway', () => {
   });
 });
 
+/** @param {any} items @param {{keyId?: string, tamper?: 'body' | 'signature'}} [options] */
 function signed(items, { keyId = 'test-key-1', tamper } = {}) {
   const body = JSON.stringify(items);
   const signature = sign('sha256', Buffer.from(body), reporter.privateKey).toString('base64');
@@ -448,7 +452,7 @@ describe('leak reports', () => {
   test('a tampered body or signature, or an unknown signing key, changes nothing', async () => {
     const k = await create({ name: 'safe', owner: 'leaks', scopes: [], env: 'live' });
     const items = [{ token: k.key, type: 'keyward_api_key', url: 'u', source: 'content' }];
-    for (const opts of [{ tamper: 'body' }, { tamper: 'signature' }, { keyId: 'unknown-key' }]) {
+    for (const opts of /** @type {Array<{keyId?: string, tamper?: 'body' | 'signature'}>} */ ([{ tamper: 'body' }, { tamper: 'signature' }, { keyId: 'unknown-key' }])) {
       const r = await call('/v1/leaks', signed(items, opts));
       assert.equal(r.status, 401, JSON.stringify(opts) + r.text);
       assert.equal(r.body.error.code, 'bad_signature');

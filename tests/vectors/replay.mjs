@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs';
 
 /** The cases of tests/vectors/{name}.json. */
-export const load = (name) => JSON.parse(readFileSync(new URL(`./${name}.json`, import.meta.url))).cases;
+export const load = (name) => JSON.parse(readFileSync(new URL(`./${name}.json`, import.meta.url), 'utf8')).cases;
 
 /**
  * A checks.json case moved to the present: every time in its record shifted by
