@@ -1,7 +1,7 @@
 // The benchmark's Hono app (Node and workerd alike): the same handler unprotected
 // (/open), behind keyward/hono's apiKey + requireScope with a memoryStore (/keyward), and
 // behind hono/bearer-auth comparing a fixed token (/bearer), and behind two middleware
-// doing nothing (/layers).
+// doing nothing (/layers), and /healthz (how bench/runtimes.mjs finds workerd's socket).
 import { Hono } from 'hono';
 import { bearerAuth } from 'hono/bearer-auth';
 import { apiKey, memoryStore, requireScope } from 'keyward/hono';
@@ -14,6 +14,8 @@ export function benchApp({ key, hash, hint }) {
   const app = new Hono();
   const handler = (c) => c.json({ ok: true });
   app.get('/open', handler);
+  // What the e2e harness's directUrl() asks to tell the Worker's own socket from others.
+  app.get('/healthz', handler);
   app.get('/keyward', apiKey({ store, env: 'live' }), requireScope('scans:read'), handler);
   app.get('/bearer', bearerAuth({ token: key }), handler);
   // Two middleware doing nothing: what Hono itself charges for apiKey + requireScope's layers.
