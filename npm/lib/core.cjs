@@ -168,14 +168,19 @@ function envArgument(env, option = 'env') {
   throw new KeywardOptionError(option, 'must be an environment name like "live", or { any: true }');
 }
 
-/** Required scopes parsed once per array (and the empty list, shared). */
+/**
+ * Required scopes parsed once per array (and the empty list, shared). Throws a
+ * KeywardOptionError for anything but an array of strings (checked once per array).
+ */
 const NO_SCOPES = new wasm.Scopes([]);
 const required = new WeakMap();
 function requiredScopes(list) {
-  if (list === undefined || list.length === 0) return NO_SCOPES;
+  if (list === undefined) return NO_SCOPES;
+  // A WeakMap answers undefined for a key that is no object: checked below.
   let c = required.get(list);
-  if (!c) {
+  if (c === undefined) {
     strings(list, 'scopes');
+    if (list.length === 0) return NO_SCOPES;
     c = call(() => new wasm.Scopes(list));
     required.set(list, c);
   }
@@ -263,6 +268,89 @@ function recordAllowed(record) {
   return allowed === undefined ? "'allowed_ips' is not a list of CIDR blocks" : allowed;
 }
 
+/**
+ * Records' facts read into WebAssembly (wasm.Facts), kept by the record's hash: a store of
+ * the app's own hands the same record (or a database an equal copy) each time, and its
+ * later checks are then one call with nothing of the record read again. An entry is used
+ * only for a record as the one it was read from: the same field names in the same order
+ * (so a field added in place, a camelCase `revokedAt`, is seen and refused), and the same
+ * values of every field the decision reads (`hash`, `env`, the times, with a Date's time,
+ * and the scopes and allowed networks item by item). Anything else reads the record anew
+ * and replaces the entry; the oldest entry goes first past FACTS_MAX.
+ */
+const FACTS_MAX = 10000;
+const factsKept = new Map();
+/** The fields whose values the facts are read from. */
+const FACT_FIELDS = ['hash', 'env', 'expires_at', 'revoked_at', 'not_before'];
+
+/** Whether `list` holds the same items as the snapshot `kept` (undefined: not a list). */
+function sameItems(list, kept) {
+  if (kept === undefined) return !Array.isArray(list);
+  if (!Array.isArray(list) || list.length !== kept.length) return false;
+  for (let i = 0; i < kept.length; i++) if (list[i] !== kept[i]) return false;
+  return true;
+}
+
+/** Whether `record` reads as the record `kept` was read from. */
+function unchanged(record, kept) {
+  const { names, values } = kept;
+  let i = 0;
+  for (const name in record) {
+    if (name !== names[i]) return false;
+    i++;
+  }
+  if (i !== names.length) return false;
+  for (let f = 0; f < FACT_FIELDS.length; f++) {
+    const v = record[FACT_FIELDS[f]];
+    if (v !== values[f] && !(v instanceof Date && v.getTime() === values[f])) return false;
+  }
+  return sameItems(record.scopes, kept.scopes) && sameItems(record.allowed_ips, kept.allowed);
+}
+
+/**
+ * The facts of a key record (an object whose `env` is a string and `scopes` an array,
+ * checked by the caller) as the core's calls take them (a wasm.Facts, kept: see
+ * factsKept; use it synchronously), or a string saying why they cannot be read, made by
+ * `says`: `{unknown(names), time(field), restrictions(reason)}`. Throws an ApiKeyError
+ * `invalid_scope` for held scopes that are not scopes.
+ */
+function recordFacts(record, says) {
+  const hash = typeof record.hash === 'string' ? record.hash : undefined;
+  const kept = hash === undefined ? undefined : factsKept.get(hash);
+  if (kept !== undefined && unchanged(record, kept)) return kept.facts;
+  const unknown = unknownFields(record);
+  if (unknown !== undefined) return says.unknown(unknown);
+  const expires = recordTime(record.expires_at);
+  if (expires === undefined) return says.time('expires_at');
+  const revoked = recordTime(record.revoked_at);
+  if (revoked === undefined) return says.time('revoked_at');
+  const notBefore = recordTime(record.not_before);
+  if (notBefore === undefined) return says.time('not_before');
+  const allowed = recordAllowed(record);
+  if (typeof allowed === 'string') return says.restrictions(allowed);
+  const facts = new wasm.Facts(hash, record.env, heldScopes(record.scopes), expires, revoked, notBefore, allowed);
+  if (hash === undefined) {
+    // Nothing to keep it by: freed once the caller is done (it is used synchronously).
+    queueMicrotask(() => facts.free());
+    return facts;
+  }
+  const names = [];
+  for (const name in record) names.push(name);
+  const values = FACT_FIELDS.map((f) => (record[f] instanceof Date ? record[f].getTime() : record[f]));
+  const list = (l) => (Array.isArray(l) ? [...l] : undefined);
+  // Facts are used synchronously only: one replaced or evicted can be freed now.
+  if (kept !== undefined) {
+    factsKept.delete(hash);
+    kept.facts.free();
+  } else if (factsKept.size >= FACTS_MAX) {
+    const [oldest, old] = factsKept.entries().next().value;
+    factsKept.delete(oldest);
+    old.facts.free();
+  }
+  factsKept.set(hash, { facts, names, values, scopes: list(record.scopes), allowed: list(record.allowed_ips) });
+  return facts;
+}
+
 /** The client address option: a string, or null/undefined for unknown. */
 function clientAddress(ip, option = 'ip') {
   if (ip === undefined || ip === null) return undefined;
@@ -315,6 +403,12 @@ function scopeRequirement(scopes) {
  */
 
 const verifyOut = new wasm.Check();
+/** What verify() says of a record it cannot read (after "not a keyward key record: "). */
+const VERIFY_SAYS = {
+  unknown: (names) => unknownFieldsMessage(names),
+  time: (field) => `'${field}' is not an RFC 3339 time`,
+  restrictions: (reason) => reason,
+};
 
 /**
  * The verification decision for a stored record (or `null`: no record) in environment
@@ -331,7 +425,7 @@ const verifyOut = new wasm.Check();
 /** @param {any} record @param {CheckOptions} [options] */
 function verify(record, { env, scopes = [], now, ip } = {}) {
   const rule = envArgument(env);
-  const needed = requiredScopes(strings(scopes, 'scopes'));
+  const needed = requiredScopes(scopes);
   const at = millis(now);
   const client = clientAddress(ip);
   let o;
@@ -341,17 +435,13 @@ function verify(record, { env, scopes = [], now, ip } = {}) {
     if (typeof record !== 'object' || typeof record.env !== 'string' || !Array.isArray(record.scopes)) {
       throw new ApiKeyError('invalid_request', 'not a keyward key record: it needs env and scopes');
     }
-    const unknown = unknownFields(record);
-    if (unknown !== undefined) throw new ApiKeyError('invalid_request', `not a keyward key record: ${unknownFieldsMessage(unknown)}`);
-    const expires = recordTime(record.expires_at);
-    const revoked = recordTime(record.revoked_at);
-    if (expires === undefined) throw new ApiKeyError('invalid_request', "not a keyward key record: 'expires_at' is not an RFC 3339 time");
-    if (revoked === undefined) throw new ApiKeyError('invalid_request', "not a keyward key record: 'revoked_at' is not an RFC 3339 time");
-    const notBefore = recordTime(record.not_before);
-    if (notBefore === undefined) throw new ApiKeyError('invalid_request', "not a keyward key record: 'not_before' is not an RFC 3339 time");
-    const allowed = recordAllowed(record);
-    if (typeof allowed === 'string') throw new ApiKeyError('invalid_request', `not a keyward key record: ${allowed}`);
-    o = call(wasm.decideRecord, record.env, heldScopes(record.scopes), expires, revoked, notBefore, allowed, client, rule, needed, at, verifyOut);
+    const facts = recordFacts(record, VERIFY_SAYS);
+    if (typeof facts === 'string') throw new ApiKeyError('invalid_request', `not a keyward key record: ${facts}`);
+    try {
+      o = facts.decide(rule, needed, at, client, verifyOut);
+    } catch (e) {
+      throw fromWasm(e);
+    }
   }
   const code = codeAt(o);
   const result = { valid: code === 'valid', code, message: CODE_INFO.get(code).message };
@@ -412,6 +502,7 @@ module.exports = {
   requiredScopes,
   heldScopes,
   recordAllowed,
+  recordFacts,
   clientAddress,
   scopeRequirement,
   NO_SCOPES,

@@ -5,8 +5,8 @@
 const { wasm, CODE_INFO } = require('./wasm.cjs');
 const { ApiKeyError, KeywardOptionError, fromWasm } = require('./errors.cjs');
 const {
-  millis, codeAt, countedAt, missingAt, slotAt, codeOf, recordTime, unknownFields, unknownFieldsMessage, envArgument,
-  requiredScopes, checkCost, recordAllowed, clientAddress, heldScopes, NO_SCOPES, NO_HELD, NO_ALLOWED,
+  millis, codeAt, countedAt, missingAt, slotAt, codeOf, recordTime, unknownFieldsMessage, envArgument,
+  requiredScopes, checkCost, recordFacts, clientAddress, heldScopes, NO_SCOPES, NO_HELD, NO_ALLOWED,
 } = require('./core.cjs');
 
 const IP_NOT_ALLOWED = 'ip_not_allowed';
@@ -94,36 +94,37 @@ function meterRecord(meter, check, record, cost, now, outcome) {
   }
 }
 
+/** What a store of one's own says of a record it returned that keyward cannot read. */
+const FOUND_SAYS = {
+  unknown: (names) => `the store returned a record keyward cannot read: ${unknownFieldsMessage(names)}`,
+  time: (field) => `the record's ${field} is not an RFC 3339 time`,
+  restrictions: (reason) => `the record's restrictions: ${reason}`,
+};
+
 /**
  * Decides for a key presented in `check` given the record a lookup found (or none), in
- * environment `env` (`''`: the key's own), with the record's restrictions for a use from
- * the address `address()` gives (read only when the record has allowed networks; see
- * withAddress): fills `check` with the core's verdict and returns its outcome. Throws an
- * ApiKeyError `internal` for something that is not a key record (a fault, never a pass):
- * a record with fields keyward does not know (a camelCase `revokedAt` from an ORM would
- * otherwise be ignored, and a revoked key pass), times the core does not read as RFC
- * 3339, or allowed networks that are not CIDR blocks.
+ * environment `env` (`''`: the key's own), needing every scope of `required`, with the
+ * record's restrictions for a use from the address `address()` gives (read only when the
+ * record has allowed networks; see withAddress): fills `check` with the core's verdict
+ * and returns its outcome, in one call into WebAssembly (the record's facts are read once
+ * per record object: see recordFacts). Throws an ApiKeyError `internal` for something
+ * that is not a key record (a fault, never a pass): a record with fields keyward does not
+ * know (a camelCase `revokedAt` from an ORM would otherwise be ignored, and a revoked key
+ * pass), times the core does not read as RFC 3339, or allowed networks that are not CIDR
+ * blocks.
  */
-function decideFound(check, record, env, now, address) {
+function decideFound(check, record, env, required, now, address) {
   if (record === null || record === undefined) return check.notFound();
   if (typeof record !== 'object' || typeof record.hash !== 'string' || typeof record.env !== 'string'
     || typeof record.id !== 'string' || !Array.isArray(record.scopes)) {
     throw new ApiKeyError('internal', 'the store returned something that is not a key record');
   }
-  const unknown = unknownFields(record);
-  if (unknown !== undefined) throw new ApiKeyError('internal', `the store returned a record keyward cannot read: ${unknownFieldsMessage(unknown)}`);
-  const expires = recordTime(record.expires_at);
-  if (expires === undefined) throw new ApiKeyError('internal', "the record's expires_at is not an RFC 3339 time");
-  const revoked = recordTime(record.revoked_at);
-  if (revoked === undefined) throw new ApiKeyError('internal', "the record's revoked_at is not an RFC 3339 time");
-  const notBefore = recordTime(record.not_before);
-  if (notBefore === undefined) throw new ApiKeyError('internal', "the record's not_before is not an RFC 3339 time");
-  const allowed = recordAllowed(record);
-  if (typeof allowed === 'string') throw new ApiKeyError('internal', `the record's restrictions: ${allowed}`);
-  const o = check.decide(record.hash, record.env, expires, revoked, notBefore, allowed, undefined, env, now);
+  const facts = recordFacts(record, FOUND_SAYS);
+  if (typeof facts === 'string') throw new ApiKeyError('internal', facts);
+  const o = facts.decidePresented(env, required, now, undefined, check);
   // The address is read only when the record's allowed networks ask for it.
   if (codeAt(o) !== IP_NOT_ALLOWED) return o;
-  return withAddress(o, (ip) => check.decide(record.hash, record.env, expires, revoked, notBefore, allowed, ip, env, now), address);
+  return withAddress(o, (ip) => facts.decidePresented(env, required, now, ip, check), address);
 }
 
 /**
@@ -277,16 +278,13 @@ function keywardStoreOf(own) {
 
   /** The verdict for the key in `check` given the record found (or none). */
   function decided(check, record, env, scopes, at, units, address) {
-    let o = decideFound(check, record, env, at, address);
+    let o = decideFound(check, record, env, requiredScopes(scopes), at, address);
     const found = record !== null && record !== undefined;
     const result = { valid: false, code: codeAt(o), message: undefined };
-    if (result.code === 'valid' && scopes !== undefined && scopes.length > 0) {
-      const missing = requiredScopes(scopes).firstMissing(heldScopes(record.scopes));
-      if (missing >= 0) {
-        result.code = 'insufficient_scope';
-        result.scope = scopes[missing];
-        result.message = wasm.missingScopeMessage(result.scope);
-      }
+    const missing = missingAt(o);
+    if (missing >= 0) {
+      result.scope = scopes[missing];
+      result.message = wasm.missingScopeMessage(result.scope);
     }
     if (result.code === 'valid') {
       o = meterRecord(meter, check, record, units, at, o);

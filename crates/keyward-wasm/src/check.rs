@@ -14,7 +14,7 @@ use keyward_core::limits::{
 };
 use keyward_core::{
     Code, EnvRule, KeyFacts, KeyHash, Networks, Presented, Restrictions, Scope, ScopeSet, Verdict,
-    client_ip, decide, decide_presented, restrict,
+    client_ip, decide, restrict,
 };
 use wasm_bindgen::prelude::*;
 
@@ -84,7 +84,7 @@ impl Scopes {
 #[wasm_bindgen]
 #[derive(Debug)]
 pub struct Held {
-    set: ScopeSet,
+    pub(crate) set: ScopeSet,
 }
 
 #[wasm_bindgen]
@@ -106,7 +106,7 @@ impl Held {
 #[wasm_bindgen]
 #[derive(Debug, Default)]
 pub struct Allowed {
-    networks: Networks,
+    pub(crate) networks: Networks,
 }
 
 #[wasm_bindgen]
@@ -286,49 +286,6 @@ impl Check {
         }
     }
 
-    /// Decides for the key [`present`](Check::present)ed, given the record a lookup by
-    /// its hash found, as fields: its hash (hex), environment, expiry, revocation and
-    /// `not_before` times (epoch ms, `NaN` for none) and allowed networks. `client` is the
-    /// client's address (`undefined`: unknown, refused by a record with allowed
-    /// networks). `env` is the environment rule (`""`: the key's own). A record whose
-    /// hash differs, compared in constant time, counts as none. Returns the outcome.
-    #[allow(clippy::too_many_arguments)]
-    pub fn decide(
-        &mut self,
-        record_hash: &str,
-        record_env: &str,
-        expires_ms: f64,
-        revoked_ms: f64,
-        not_before_ms: f64,
-        allowed: &Allowed,
-        client: Option<String>,
-        env: &str,
-        now_ms: f64,
-    ) -> f64 {
-        let (Some(hash), Some(now)) = (self.hash, optional_time(now_ms)) else {
-            self.code = Code::InvalidRequest;
-            return self.outcome();
-        };
-        let stored = record_hash.parse::<KeyHash>().ok();
-        let none = ScopeSet::default();
-        let facts = stored.as_ref().map(|h| KeyFacts {
-            hash: h,
-            env: record_env,
-            scopes: &none,
-            expires_at: optional_time(expires_ms),
-            revoked_at: optional_time(revoked_ms),
-        });
-        let verdict = restricted(
-            decide_presented(&hash, &self.key_env, facts, env_rule(env), &[], now),
-            &allowed.networks,
-            optional_time(not_before_ms),
-            client.as_deref(),
-            now,
-        );
-        self.code = verdict.code();
-        self.outcome()
-    }
-
     /// Decides for the key [`present`](Check::present)ed that no record was found.
     /// Returns the outcome.
     #[wasm_bindgen(js_name = notFound)]
@@ -390,6 +347,16 @@ impl Check {
 }
 
 impl Check {
+    /// The hash of the key [`present`](Check::present)ed, if it parsed.
+    pub(crate) fn presented_hash(&self) -> Option<KeyHash> {
+        self.hash
+    }
+
+    /// The environment the presented key names.
+    pub(crate) fn key_env(&self) -> &str {
+        &self.key_env
+    }
+
     pub(crate) fn reset(&mut self) {
         self.code = Code::Valid;
         self.note = None;
@@ -529,73 +496,6 @@ pub fn decide_record(
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-
-    #[test]
-    fn a_presented_key_is_decided_from_record_fields() {
-        let new = keyward_core::ApiKey::generate("sk", "live").unwrap();
-        let mut out = Check::new();
-        out.present(new.key.expose_secret());
-        assert_eq!(out.hash(), Some(new.hash.to_hex()));
-        let now = 1_780_000_000_000.0;
-        let any = Allowed::default();
-        let hash = new.hash.to_hex();
-        let nan = f64::NAN;
-        out.decide(&hash, "live", nan, nan, nan, &any, None, "", now);
-        assert_eq!(out.code, Code::Valid);
-        out.decide(&hash, "live", nan, now - 1.0, nan, &any, None, "", now);
-        assert_eq!(out.code, Code::Revoked);
-        out.decide(&hash, "test", nan, nan, nan, &any, None, "", now);
-        assert_eq!(out.code, Code::WrongEnvironment, "the key says live");
-        let other = KeyHash::of("x").to_hex();
-        out.decide(&other, "live", nan, nan, nan, &any, None, "", now);
-        assert_eq!(out.code, Code::UnknownKey, "another key's record");
-        let net = Allowed::new(vec!["203.0.113.0/24".into()]).unwrap();
-        let ip = |s: &str| Some(s.to_owned());
-        out.decide(
-            &hash,
-            "live",
-            nan,
-            nan,
-            nan,
-            &net,
-            ip("::ffff:203.0.113.9"),
-            "",
-            now,
-        );
-        assert_eq!(out.code, Code::Valid);
-        out.decide(&hash, "live", nan, nan, nan, &net, None, "", now);
-        assert_eq!(
-            out.code,
-            Code::IpNotAllowed,
-            "an unknown address fails closed"
-        );
-        out.decide(
-            &hash,
-            "test",
-            nan,
-            nan,
-            nan,
-            &net,
-            ip("198.51.100.1"),
-            "",
-            now,
-        );
-        assert_eq!(out.code, Code::IpNotAllowed, "before the environment");
-        out.decide(&hash, "live", nan, nan, now + 1.0, &net, None, "", now);
-        assert_eq!(out.code, Code::NotYetValid, "not_before before the address");
-        out.decide(
-            &hash,
-            "live",
-            nan,
-            now - 1.0,
-            now + 1.0,
-            &net,
-            None,
-            "",
-            now,
-        );
-        assert_eq!(out.code, Code::Revoked, "revoked before the restrictions");
-    }
 
     #[test]
     fn the_outcome_packs_code_counted_missing_and_slot_exactly() {

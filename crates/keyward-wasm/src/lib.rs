@@ -7,6 +7,7 @@
 //! - [`keys`]: the key and scope functions (create, parse, hash, scopes, codes, times);
 //! - [`check`]: one check's outcome ([`check::Check`]), the scope lists kept inside
 //!   WebAssembly, and the decision for a record found elsewhere;
+//! - [`facts`]: a record of a store of the app's own, read once and decided in one call;
 //! - [`table`]: `memoryStore()`'s records, checked whole in one call;
 //! - [`meter`]: rate-limit windows for records of a store of the app's own.
 //!
@@ -19,6 +20,7 @@
 #![deny(missing_docs)]
 
 pub mod check;
+pub mod facts;
 pub mod keys;
 pub mod meter;
 pub mod table;
