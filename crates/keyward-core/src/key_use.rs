@@ -1,9 +1,8 @@
 //! One use of a key, whole: the decision, the limits that apply, the balance that pays,
 //! the counting, the headers, and what to give back when a later step refuses. A front
 //! end loads what a use needs, calls [`use_key`], and saves what it says: the Worker's
-//! Durable Object, and the Worker's uncounted path with [`NoCounts`]. (The npm package's
-//! `KeyTable` still composes the same core pieces itself: on `use_key` its WebAssembly
-//! grew by 9.9 kB, past the package's size budget.)
+//! Durable Object, the Worker's uncounted path with [`NoCounts`], and the npm package's
+//! `memoryStore()` (keyward-wasm's `KeyTable`).
 //!
 //! ```text
 //! decide        hash compared again → revoked → expired → restrictions (when asked) →

@@ -13,8 +13,8 @@ use keyward_core::limits::{
     Credits, LimitStatus, NamedLimit, Window, consume, ratelimit_headers as core_ratelimit_headers,
 };
 use keyward_core::{
-    Code, EnvRule, KeyFacts, KeyHash, Networks, Presented, Restrictions, Scope, ScopeSet, Verdict,
-    client_ip, decide, restrict,
+    Code, EnvRule, KeyFacts, KeyHash, Networks, Presented, Restrictions, Scope, ScopeSet,
+    UseOutcome, Verdict, client_ip, decide, restrict,
 };
 use wasm_bindgen::prelude::*;
 
@@ -410,6 +410,21 @@ impl Check {
         self.key_env.push_str(p.env());
         self.hint.clear();
         self.hint.push_str(p.hint());
+    }
+
+    /// Takes what one use (the core's `use_key`) came to: its verdict and, when it was
+    /// counted, its usage.
+    pub(crate) fn set_use(&mut self, outcome: &UseOutcome, required: &[Scope]) {
+        self.set_verdict(&outcome.verdict, required);
+        if outcome.counted {
+            let r = &outcome.report;
+            self.usage = Some(Usage {
+                limits: r.limits.clone(),
+                retry_after_ms: r.retry_after_ms,
+                credits: r.credits,
+                alert_due: r.alert_due,
+            });
+        }
     }
 
     pub(crate) fn set_verdict(&mut self, verdict: &Verdict, required: &[Scope]) {

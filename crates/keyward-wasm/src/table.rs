@@ -1,14 +1,17 @@
 //! `memoryStore()`'s records, addressed by hash inside WebAssembly, so that the whole
 //! check of a request (credential, parse, checksum, hash, lookup, decision, scopes,
-//! counting) is one call.
+//! counting) is one call. The use itself is the core's [`use_key`]: the table loads the
+//! record and its windows, calls it, and saves what it says.
 
 use std::collections::HashMap;
 
 use keyward_core::limits::{MAX_COST, Window};
-use keyward_core::{Code, KeyHash, KeyRecord, Presented};
+use keyward_core::{
+    Code, Counts, KeyHash, KeyId, KeyRecord, Presented, UseAsk, client_ip, use_key,
+};
 use wasm_bindgen::prelude::*;
 
-use crate::check::{Check, MAX_SLOTS, Scopes, env_rule, restricted};
+use crate::check::{Check, MAX_SLOTS, Scopes, env_rule};
 use crate::{error, optional_time, record_from_json};
 
 /// Records addressed by hash, with each one's rate-limit windows and credit balance.
@@ -147,50 +150,60 @@ impl KeyTable {
             out.code = Code::InvalidRequest;
             return out.outcome();
         };
-        let found = self.by_hash.get(presented.hash()).and_then(|&slot| {
-            self.slots
-                .get(slot as usize)
-                .and_then(Option::as_ref)
-                .map(|r| (slot, r))
-        });
-        let verdict = presented.decide(
-            found.map(|(_, r)| r.facts()),
-            env_rule(env),
-            &scopes.scopes,
-            now,
-        );
-        let verdict = match found {
-            Some((_, r)) => restricted(
-                verdict,
-                &r.allowed_ips,
-                r.not_before,
-                client.as_deref(),
-                now,
-            ),
-            None => verdict,
-        };
-        out.set_verdict(&verdict, &scopes.scopes);
-        let Some(slot) = found.map(|(slot, _)| slot as usize) else {
+        let KeyTable {
+            slots,
+            by_hash,
+            windows,
+        } = self;
+        let Some(slot) = by_hash.get(presented.hash()).map(|&s| s as usize) else {
+            out.code = Code::UnknownKey;
             return out.outcome();
         };
-        if verdict.code() != Code::UnknownKey {
+        let (Some(Some(record)), Some(kept)) = (slots.get_mut(slot), windows.get_mut(slot)) else {
+            out.code = Code::UnknownKey;
+            return out.outcome();
+        };
+        // A cost out of range is refused, but only for a use that would pass: the ask is
+        // then a look, counted by nothing.
+        let cost = Some(cost).filter(|c| (1..=MAX_COST).contains(c));
+        let ask = UseAsk {
+            cost,
+            client: Some(client.as_deref().and_then(client_ip)),
+            ..UseAsk::new(&presented, env_rule(env), &scopes.scopes)
+        };
+        let Ok(outcome) = use_key(Some(record), &ask, &mut SlotCounts(kept), now);
+        for (name, window) in &outcome.windows {
+            kept.insert(name.clone(), window.clone());
+        }
+        if let Some(holder) = &outcome.holder
+            && holder.id == record.id
+        {
+            record.clone_from(holder);
+        }
+        out.set_use(&outcome, &scopes.scopes);
+        if outcome.verdict.code() != Code::UnknownKey {
             out.slot = i32::try_from(slot).unwrap_or(-1);
         }
-        if !verdict.is_valid() {
-            return out.outcome();
-        }
-        if !(1..=MAX_COST).contains(&cost) {
+        if outcome.verdict.is_valid() && cost.is_none() {
             out.code = Code::InvalidRequest;
-            return out.outcome();
-        }
-        if let (Some(Some(record)), Some(windows)) =
-            (self.slots.get_mut(slot), self.windows.get_mut(slot))
-            && record.is_counted()
-        {
-            let limits = record.limits();
-            out.count(&limits, windows, record.credits.as_mut(), now, cost);
         }
         out.outcome()
+    }
+}
+
+/// A slot's rate-limit windows, moved out for a use and put back after it; the table
+/// follows no rotation (each record holds its own balance).
+struct SlotCounts<'a>(&'a mut HashMap<String, Window>);
+
+impl Counts for SlotCounts<'_> {
+    type Error = core::convert::Infallible;
+
+    fn window(&mut self, name: &str) -> Result<Window, Self::Error> {
+        Ok(self.0.remove(name).unwrap_or_default())
+    }
+
+    fn record(&mut self, _: &KeyId) -> Result<Option<KeyRecord>, Self::Error> {
+        Ok(None)
     }
 }
 
