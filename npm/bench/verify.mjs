@@ -135,6 +135,11 @@ for (const [id, [name, , goal]] of Object.entries(cases)) {
   }
   console.log(`${line}  ${name}`);
 }
+// Issue 19's goal: a store of your own costs at most 1.2x memoryStore's check.
+const ownOverMemory = ns.own / ns.memory;
+figures['own / memory'] = ownOverMemory;
+console.log(`${withPrevious(ownOverMemory, before.get('own / memory'), 2)}x memoryStore's time per check: a store of your own`
+  + ` (goal <= 1.2x: ${ownOverMemory <= 1.2 ? 'met' : 'NOT met'})`);
 
 // What the Express middleware pair adds per request, in process (no network): header
 // scan, the one WASM call, req.apiKey, and requireScope's check (memoised per key).

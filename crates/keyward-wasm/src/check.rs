@@ -14,7 +14,7 @@ use keyward_core::limits::{
 };
 use keyward_core::{
     Code, EnvRule, KeyFacts, KeyHash, Networks, Presented, Restrictions, Scope, ScopeSet,
-    UseOutcome, Verdict, client_ip, decide, restrict,
+    UseReport, Verdict, client_ip, decide, restrict,
 };
 use wasm_bindgen::prelude::*;
 
@@ -413,16 +413,21 @@ impl Check {
     }
 
     /// Takes what one use (the core's `use_key`) came to: its verdict and, when it was
-    /// counted, its usage.
-    pub(crate) fn set_use(&mut self, outcome: &UseOutcome, required: &[Scope]) {
-        self.set_verdict(&outcome.verdict, required);
-        if outcome.counted {
-            let r = &outcome.report;
+    /// counted, its report's usage.
+    pub(crate) fn set_use(
+        &mut self,
+        verdict: &Verdict,
+        report: UseReport,
+        counted: bool,
+        required: &[Scope],
+    ) {
+        self.set_verdict(verdict, required);
+        if counted {
             self.usage = Some(Usage {
-                limits: r.limits.clone(),
-                retry_after_ms: r.retry_after_ms,
-                credits: r.credits,
-                alert_due: r.alert_due,
+                limits: report.limits,
+                retry_after_ms: report.retry_after_ms,
+                credits: report.credits,
+                alert_due: report.alert_due,
             });
         }
     }

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 
 use keyward_core::limits::{MAX_COST, Window};
 use keyward_core::{
-    Code, Counts, KeyHash, KeyId, KeyRecord, Presented, UseAsk, client_ip, use_key,
+    Code, Counts, KeyHash, KeyId, KeyRecord, Presented, UseAsk, UseOutcome, client_ip, use_key,
 };
 use wasm_bindgen::prelude::*;
 
@@ -172,19 +172,27 @@ impl KeyTable {
             ..UseAsk::new(&presented, env_rule(env), &scopes.scopes)
         };
         let Ok(outcome) = use_key(Some(record), &ask, &mut SlotCounts(kept), now);
-        for (name, window) in &outcome.windows {
-            kept.insert(name.clone(), window.clone());
-        }
-        if let Some(holder) = &outcome.holder
-            && holder.id == record.id
-        {
-            record.clone_from(holder);
-        }
-        out.set_use(&outcome, &scopes.scopes);
-        if outcome.verdict.code() != Code::UnknownKey {
+        let UseOutcome {
+            verdict,
+            report,
+            counted,
+            windows,
+            holder,
+            ..
+        } = outcome;
+        out.set_use(&verdict, report, counted, &scopes.scopes);
+        if verdict.code() != Code::UnknownKey {
             out.slot = i32::try_from(slot).unwrap_or(-1);
         }
-        if outcome.verdict.is_valid() && cost.is_none() {
+        // Saved as the outcome says: the windows moved back (admitted or not), the
+        // balance when it was charged.
+        kept.extend(windows);
+        if let Some(holder) = holder
+            && holder.id == record.id
+        {
+            *record = holder;
+        }
+        if verdict.is_valid() && cost.is_none() {
             out.code = Code::InvalidRequest;
         }
         out.outcome()
