@@ -169,6 +169,24 @@ function envArgument(env, option = 'env') {
 }
 
 /**
+ * The environment rule `name` (as envArgument gives it) kept inside WebAssembly, so that
+ * a check need not copy it in. Used synchronously only: past ENVS_MAX names all go.
+ */
+const envHandles = new Map();
+function envHandle(name) {
+  let handle = envHandles.get(name);
+  if (handle === undefined) {
+    if (envHandles.size >= ENVS_MAX) {
+      for (const old of envHandles.values()) old.free();
+      envHandles.clear();
+    }
+    handle = new wasm.Env(name);
+    envHandles.set(name, handle);
+  }
+  return handle;
+}
+
+/**
  * Required scopes parsed once per array (and the empty list, shared). Throws a
  * KeywardOptionError for anything but an array of strings (checked once per array).
  */
@@ -437,11 +455,8 @@ function verify(record, { env, scopes = [], now, ip } = {}) {
     }
     const facts = recordFacts(record, VERIFY_SAYS);
     if (typeof facts === 'string') throw new ApiKeyError('invalid_request', `not a keyward key record: ${facts}`);
-    try {
-      o = facts.decide(rule, needed, at, client, verifyOut);
-    } catch (e) {
-      throw fromWasm(e);
-    }
+    o = facts.decide(envHandle(rule), needed, at, client, verifyOut);
+    if (codeAt(o) === 'invalid_request') throw new ApiKeyError('invalid_request', 'now must be a valid time');
   }
   const code = codeAt(o);
   const result = { valid: code === 'valid', code, message: CODE_INFO.get(code).message };
@@ -503,6 +518,7 @@ module.exports = {
   heldScopes,
   recordAllowed,
   recordFacts,
+  envHandle,
   clientAddress,
   scopeRequirement,
   NO_SCOPES,

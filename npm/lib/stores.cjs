@@ -6,7 +6,7 @@ const { wasm, CODE_INFO } = require('./wasm.cjs');
 const { ApiKeyError, KeywardOptionError, fromWasm } = require('./errors.cjs');
 const {
   millis, codeAt, countedAt, missingAt, slotAt, codeOf, recordTime, unknownFieldsMessage, envArgument,
-  requiredScopes, checkCost, recordFacts, clientAddress, heldScopes, NO_SCOPES, NO_HELD, NO_ALLOWED,
+  requiredScopes, checkCost, recordFacts, envHandle, clientAddress, heldScopes, NO_SCOPES, NO_HELD, NO_ALLOWED,
 } = require('./core.cjs');
 
 const IP_NOT_ALLOWED = 'ip_not_allowed';
@@ -121,10 +121,11 @@ function decideFound(check, record, env, required, now, address) {
   }
   const facts = recordFacts(record, FOUND_SAYS);
   if (typeof facts === 'string') throw new ApiKeyError('internal', facts);
-  const o = facts.decidePresented(env, required, now, undefined, check);
+  const rule = envHandle(env);
+  const o = facts.decidePresented(rule, required, now, undefined, check);
   // The address is read only when the record's allowed networks ask for it.
   if (codeAt(o) !== IP_NOT_ALLOWED) return o;
-  return withAddress(o, (ip) => facts.decidePresented(env, required, now, ip, check), address);
+  return withAddress(o, (ip) => facts.decidePresented(rule, required, now, ip, check), address);
 }
 
 /**

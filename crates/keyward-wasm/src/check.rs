@@ -37,6 +37,23 @@ pub(crate) fn env_rule(env: &str) -> EnvRule<'_> {
     }
 }
 
+/// An environment rule's name (the package's `env` option, `""` for "the key's own"),
+/// kept inside WebAssembly so that a check need not copy it in.
+#[wasm_bindgen]
+#[derive(Debug, Default)]
+pub struct Env {
+    pub(crate) name: String,
+}
+
+#[wasm_bindgen]
+impl Env {
+    /// The rule of `name` (checked by the package first: an environment name, or `""`).
+    #[wasm_bindgen(constructor)]
+    pub fn new(name: String) -> Env {
+        Env { name }
+    }
+}
+
 /// A list of required scopes, parsed once and kept inside WebAssembly.
 #[wasm_bindgen]
 #[derive(Debug, Default)]

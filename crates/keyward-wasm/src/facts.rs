@@ -4,13 +4,13 @@
 
 use keyward_core::chrono::{DateTime, Utc};
 use keyward_core::{
-    EnvRule, KeyFacts, KeyHash, Restrictions, ScopeSet, Verdict, client_ip, decide,
+    Code, EnvRule, KeyFacts, KeyHash, Restrictions, ScopeSet, Verdict, client_ip, decide,
     decide_presented, restrict,
 };
 use wasm_bindgen::prelude::*;
 
-use crate::check::{Allowed, Check, Held, Scopes, env_rule};
-use crate::{optional_time, time};
+use crate::check::{Allowed, Check, Env, Held, Scopes, env_rule};
+use crate::optional_time;
 
 /// What the decision reads of one record: its hash (none when it has none, or one that is
 /// not a hash), environment, held scopes, expiry, revocation and restrictions.
@@ -55,32 +55,32 @@ impl Facts {
 
     /// The core's decision for this record with no key presented (the public
     /// `verify(record)`), in environment `env` (`""`: the record's own), needing every
-    /// scope of `required`, used from `client` (`undefined`: unknown) at `now_ms`. Fills
-    /// `out`; returns the outcome.
-    ///
-    /// # Errors
-    /// `invalid_request` for a bad `now`.
+    /// scope of `required`, used from `client` (`undefined`: unknown) at `now_ms` (a time
+    /// out of range: `invalid_request`). Fills `out`; returns the outcome.
     pub fn decide(
         &self,
-        env: &str,
+        env: &Env,
         required: &Scopes,
         now_ms: f64,
         client: Option<String>,
         out: &mut Check,
-    ) -> Result<f64, JsValue> {
+    ) -> f64 {
         out.reset();
-        let now = time(now_ms)?;
+        let Some(now) = optional_time(now_ms) else {
+            out.code = Code::InvalidRequest;
+            return out.outcome();
+        };
         // No key was presented: there is no hash to compare, and `decide` compares none.
         let none = KeyHash::from_bytes([0; 32]);
-        let env = if env.is_empty() {
+        let env = if env.name.is_empty() {
             self.env.as_str()
         } else {
-            env
+            env.name.as_str()
         };
         let verdict = decide(Some(self.facts(&none)), env, &required.scopes, now);
         let verdict = self.restricted(verdict, client.as_deref(), now);
         out.set_verdict(&verdict, &required.scopes);
-        Ok(out.outcome())
+        out.outcome()
     }
 
     /// The core's decision for the key [`present`](Check::present)ed in `out`, this
@@ -90,18 +90,18 @@ impl Facts {
     #[wasm_bindgen(js_name = decidePresented)]
     pub fn decide_presented(
         &self,
-        env: &str,
+        env: &Env,
         required: &Scopes,
         now_ms: f64,
         client: Option<String>,
         out: &mut Check,
     ) -> f64 {
         let (Some(presented), Some(now)) = (out.presented_hash(), optional_time(now_ms)) else {
-            out.code = keyward_core::Code::InvalidRequest;
+            out.code = Code::InvalidRequest;
             return out.outcome();
         };
         let facts = self.hash.as_ref().map(|h| self.facts(h));
-        let rule: EnvRule<'_> = env_rule(env);
+        let rule: EnvRule<'_> = env_rule(&env.name);
         let verdict = decide_presented(
             &presented,
             out.key_env(),
@@ -137,7 +137,7 @@ impl Facts {
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
-    use keyward_core::{Code, KeyHash};
+    use keyward_core::KeyHash;
 
     use super::*;
 
@@ -165,7 +165,13 @@ mod tests {
             )
         };
         let mut code = |f: Facts, client: Option<&str>, required: &Scopes| {
-            f.decide_presented("", required, now, client.map(str::to_owned), &mut out);
+            f.decide_presented(
+                &Env::default(),
+                required,
+                now,
+                client.map(str::to_owned),
+                &mut out,
+            );
             out.code
         };
         assert_eq!(
@@ -255,13 +261,14 @@ mod tests {
         let mut out = Check::new();
         let now = 1_780_000_000_000.0;
         let need = Scopes::new(vec!["scans:read".into(), "keys:write".into()]).unwrap();
-        f.decide("", &need, now, None, &mut out).unwrap();
+        f.decide(&Env::default(), &need, now, None, &mut out);
         assert_eq!((out.code, out.missing), (Code::InsufficientScope, 1));
-        f.decide("test", &Scopes::default(), now, None, &mut out)
-            .unwrap();
+        let none = Scopes::default();
+        f.decide(&Env::new("test".into()), &none, now, None, &mut out);
         assert_eq!(out.code, Code::WrongEnvironment);
-        f.decide("live", &Scopes::default(), now, None, &mut out)
-            .unwrap();
+        f.decide(&Env::new("live".into()), &none, now, None, &mut out);
         assert_eq!(out.code, Code::Valid);
+        f.decide(&Env::default(), &none, 1e300, None, &mut out);
+        assert_eq!(out.code, Code::InvalidRequest, "a time out of range");
     }
 }
