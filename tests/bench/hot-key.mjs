@@ -38,7 +38,7 @@ try {
   const [a, b] = [verifying(await counted()), verifying(await counted())];
   await run({ ...hot, connections: 4, duration: 2 });
   await run({ ...plain, connections: 4, duration: 2 });
-  const rps = (r) => r.requests.total / ((new Date(r.finish) - new Date(r.start)) / 1000);
+  const rps = (r) => r.requests.total / ((new Date(r.finish).getTime() - new Date(r.start).getTime()) / 1000);
   const check = (r) => {
     if (r.errors || r.non2xx) throw new Error(`${r.errors} errors, ${r.non2xx} non-2xx responses`);
     if (!r.requests.total) throw new Error('no answer within the step: make the steps longer');

@@ -49,6 +49,7 @@ const w = await startWorker();
 const w0 = await startWorker({ vars: { KEYWARD_REVOCATION_BOUND_MS: '0' } });
 try {
   if (!w.direct || !w0.direct) throw new Error("the Worker's own socket was not found: this run would measure wrangler's dev proxy");
+  /** @type {Array<[string, string, () => Promise<{url: string, method?: string, headers?: Record<string, string>, body?: string}>]>} */
   const all = [
     ['floor', 'GET /healthz', async () => ({ url: `${w.url}/healthz` })],
     ['bound1000', 'POST /v1/verify, revocation bound 1000 ms (default)', () => verifyCase(w)],
@@ -62,6 +63,7 @@ try {
   const unknown = only?.filter((id) => !all.some(([known]) => known === id));
   if (unknown?.length) throw new Error(`no such case: ${unknown.join(', ')} (cases: ${all.map(([id]) => id).join(', ')})`);
   // The floor is always measured: every figure is stated against it.
+  /** @type {Array<[string, {url: string, method?: string, headers?: Record<string, string>, body?: string}]>} */
   const cases = [];
   for (const [id, name, make] of all) if (id === 'floor' || !only || only.includes(id)) cases.push([name, await make()]);
   for (const [, opts] of cases) await run({ ...opts, duration: 2 }); // warm every path
