@@ -313,6 +313,35 @@ describe('a key revoked while its request is held open does nothing after the re
   });
 });
 
+describe('/v1/verify authorises its caller before it reads the body', () => {
+  // The Worker files a request's audit events once it has answered; workerd passes the
+  // answer on only once the body has ended, so the refusal's event, read back while the
+  // body is still held, shows the refusal did not wait for the body.
+  for (const [kind, scopes, status, code] of [
+    ['a revoked caller', ['keys:verify'], 401, 'revoked'],
+    ['a caller without keys:verify', ['keys:read'], 403, 'insufficient_scope'],
+  ]) {
+    test(`${kind} trickling a body is refused while the body is held; nothing is verified`, async () => {
+      const owner = `first-${code}`;
+      const service = await create({ name: 'service', owner, scopes });
+      if (code === 'revoked') {
+        assert.equal((await root(`/v1/keys/${service.id}/revoke`, { method: 'POST' })).status, 200);
+      }
+      const target = await create({ name: 'customer', owner: `${owner}-customer`, credits: { remaining: 5 } });
+      const h = held('/v1/verify', { key: service.key, body: { key: target.key, env: 'live', cost: 3 } });
+      await auditOf(service.id, (events) => events.some((e) => e.action === 'POST /v1/verify' && e.outcome === code),
+        `${kind}: its refusal in the audit trail while its body is held`);
+      assert.equal((await show(target.id)).credits.remaining, 5, 'nothing counted or charged');
+      const a = await h.finish();
+      assert.equal(a.status, status, a.text);
+      assert.equal(a.body.error.code, code);
+      assert.equal((await show(target.id)).credits.remaining, 5, 'nothing counted or charged');
+      const uses = (await root(`/v1/audit?key_id=${target.id}&limit=1000`)).body.events.filter((e) => !e.action.startsWith('key.'));
+      assert.deepEqual(uses, [], 'the customer key was never used');
+    });
+  }
+});
+
 describe('the ledger keeps its own clock', () => {
   test('5 uses a 10 s window, opened at t0 and counted at t0+10.4 s with 5 fresh ones: 5 admitted, not 10', async () => {
     const r = await slow.window;

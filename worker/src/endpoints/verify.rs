@@ -10,17 +10,21 @@ use crate::plumbing::auth::{self, Root};
 use crate::plumbing::context::{Ctx, LogUse};
 use crate::plumbing::http::{ApiError, ApiResult, json, read_json};
 
+/// The audit action of a verification.
+const ACTION: &str = "POST /v1/verify";
+
 /// `POST /v1/verify`
 pub async fn verify(ctx: &mut Ctx<'_>, mut req: Request) -> ApiResult {
-    // The body first, then the calling service's key, once: the use is decided with the
-    // caller's key as it is when the body has arrived, however slowly it was sent, at the
-    // cost of one look at that key (the hot path). The caller's refusal still comes before
-    // anything wrong with the body.
-    let body: Result<VerifyRequest, ApiError> = read_json(&mut req).await;
+    // The calling service first: a key that may not verify is refused before its body is
+    // read (a revoked or scope-less caller cannot hold the Worker open with a trickled
+    // body). The body's wait is then bounded by the caller's own standing: it is checked
+    // again once the body has arrived, so the use is decided with the caller's key as it
+    // is then (within the revocation bound: usually the isolate's cached answer).
     let caller = ctx
-        .authorize(&req, "keys:verify", "POST /v1/verify", LogUse::RefusalsOnly)
+        .authorize(&req, "keys:verify", ACTION, LogUse::RefusalsOnly)
         .await?;
-    let body = body?;
+    let body: VerifyRequest = read_json(&mut req).await?;
+    ctx.still_acting(&caller, ACTION).await?;
     if let Some(c) = &body.context {
         c.validate()?;
     }
