@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ROOT, call, startWorker } from './harness.mjs';
+import { ROOT, call, eventually, startWorker } from './harness.mjs';
 
 const VALIDATOR = join(ROOT, '.venv/bin/openapi-spec-validator');
 const OUT = join(ROOT, 'target/openapi-client');
@@ -154,6 +154,47 @@ describe('the routes the document describes are the routes the Worker answers', 
         assert.equal(w.body.error.code, 'forbidden');
       }
     }
+  });
+});
+
+describe('every route authorises its caller first, by the scope the route table declares', () => {
+  // A path value that decodes to nothing, a query parameter no route takes and a body that
+  // is no JSON: each would be refused on its own (404, 400), so a refusal of the key shows
+  // it was decided before any of them was read.
+  const junk = (path) => `${path.replace('{id}', 'key_0123456789abcdef').replace('{owner}', '%ZZ')
+    .replace('{webhook_id}', `wh_${'0'.repeat(32)}`)}?no_such_parameter=1`;
+
+  test('a key without the scope, and a revoked key with it (or, for /v1/me, any), are refused before the path, query or body are read', async () => {
+    const owner = 'authorised-first';
+    const none = await root('/v1/keys', { method: 'POST', body: { name: 'none', owner, env: 'live', scopes: [] } });
+    const scopes = [...new Set(operations().map(([, , op]) => op['x-keyward-scope']).filter(Boolean))];
+    const all = await root('/v1/keys', { method: 'POST', body: { name: 'all', owner, env: 'live', scopes } });
+    assert.equal(all.status, 201, all.text);
+    assert.equal((await root(`/v1/keys/${all.body.id}/revoke`, { method: 'POST' })).status, 200);
+    const actions = [];
+    for (const [method, path, op] of operations()) {
+      if (op.security.length === 0) continue;
+      const scope = op['x-keyward-scope'];
+      const body = method === 'GET' || method === 'HEAD' ? undefined : '{';
+      if (scope) {
+        const r = await call(worker.url, junk(path), { method, key: none.body.key, body });
+        assert.equal(r.status, 403, `${method} ${path}: ${r.text}`);
+        assert.equal(r.body.error.code, 'insufficient_scope', `${method} ${path}`);
+        assert.match(r.headers.get('www-authenticate'), new RegExp(`scope="${scope}"`), `${method} ${path}`);
+      }
+      const revoked = await call(worker.url, junk(path), { method, key: all.body.key, body });
+      assert.equal(revoked.status, 401, `${method} ${path}: ${revoked.text}`);
+      assert.equal(revoked.body.error.code, 'revoked', `${method} ${path}`);
+      actions.push(`${method} ${path}`);
+    }
+    assert.equal(actions.length, 24);
+    // Each refusal is filed under the route's own action, and nothing of the owner changed.
+    await eventually(async () => {
+      const events = (await root(`/v1/audit?key_id=${all.body.id}&limit=1000`)).body.events;
+      return actions.every((a) => events.some((e) => e.action === a && e.outcome === 'revoked'));
+    }, { what: 'every route\'s refusal of the revoked key, under its action' });
+    const keys = (await root(`/v1/keys?owner=${owner}&limit=100`)).body.keys;
+    assert.deepEqual(keys.map((k) => [k.name, k.status]).sort(), [['all', 'revoked'], ['none', 'active']]);
   });
 });
 

@@ -8,7 +8,7 @@ mod endpoints;
 mod jobs;
 mod plumbing;
 
-use keyward_api::routes::{Op, Resolved, resolve};
+use keyward_api::routes::{Op, Resolved, Route, resolve};
 
 use crate::bindings::{audit, config};
 use crate::endpoints::{
@@ -96,7 +96,7 @@ async fn route(c: &mut Ctx<'_>, req: Request) -> ApiResult {
     match resolve(&method, &path) {
         Resolved::Found(route, params) => {
             let param = params.first().copied().unwrap_or_default();
-            dispatch(c, req, route.op, param).await
+            dispatch(c, req, route, param).await
         }
         Resolved::MethodNotAllowed(allowed) => Err(not_allowed(&allowed)),
         Resolved::NotFound if path == "/v1" || path.starts_with("/v1/") => {
@@ -114,42 +114,51 @@ async fn route(c: &mut Ctx<'_>, req: Request) -> ApiResult {
     }
 }
 
-/// Runs the handler of `op` (`param`: the path's one `{id}` or `{owner}`, if any).
-async fn dispatch(c: &mut Ctx<'_>, req: Request, op: Op, param: &str) -> ApiResult {
-    match op {
-        Op::Health | Op::HealthHead => Ok(json(200, &keyward_api::Health { ok: true })),
-        Op::OpenApi => openapi::serve(c).await,
-        Op::CreateKey => keys::create(c, req).await,
-        Op::ListKeys => keys::list(c, req).await,
-        Op::ShowKey => keys::show(c, req, param).await,
-        Op::UpdateKey => keys::update(c, req, param).await,
-        Op::SetCredits => keys::credits(c, req, param).await,
-        Op::RevokeKey => keys::revoke(c, req, param).await,
-        Op::RotateKey => keys::rotate(c, req, param).await,
+/// Runs the handler of `route` (`param`: the path's one `{id}` or `{owner}`, if any), its
+/// caller authorised first, by the scope the route table declares, before anything else
+/// of the request is read.
+async fn dispatch(c: &mut Ctx<'_>, req: Request, route: &Route, param: &str) -> ApiResult {
+    match route.op {
+        Op::Health | Op::HealthHead => return Ok(json(200, &keyward_api::Health { ok: true })),
+        Op::OpenApi => return openapi::serve(c).await,
+        // A report signed by GitHub carries no key: its signature is its credential.
+        Op::ReportLeaks if leaks::is_signed(&req) => return leaks::report(c, req, None).await,
+        _ => {}
+    }
+    let caller = c.authorize(&req, route).await?;
+    match route.op {
+        Op::Health | Op::HealthHead | Op::OpenApi => Err(ApiError::code(Code::Internal)),
+        Op::CreateKey => keys::create(c, req, caller).await,
+        Op::ListKeys => keys::list(c, req, caller).await,
+        Op::ShowKey => keys::show(c, caller, param).await,
+        Op::UpdateKey => keys::update(c, req, caller, param).await,
+        Op::SetCredits => keys::credits(c, req, caller, param).await,
+        Op::RevokeKey => keys::revoke(c, req, caller, param).await,
+        Op::RotateKey => keys::rotate(c, req, caller, param).await,
         Op::GetOwnerLimits | Op::PutOwnerLimits => {
             let owner = http::percent_decode(param)
                 .ok_or_else(|| ApiError::new(Code::NotFound, "no such owner"))?;
-            if op == Op::GetOwnerLimits {
-                owners::get(c, req, &owner).await
+            if route.op == Op::GetOwnerLimits {
+                owners::get(c, caller, &owner).await
             } else {
-                owners::put(c, req, &owner).await
+                owners::put(c, req, caller, &owner).await
             }
         }
-        Op::Verify => verify::verify(c, req).await,
-        Op::ReportLeaks => leaks::report(c, req).await,
-        Op::Audit => reports::audit(c, req).await,
-        Op::Alerts => reports::alerts(c, req).await,
-        Op::Usage => reports::usage(c, req).await,
-        Op::Overview => reports::overview(c, req).await,
-        Op::Me => reports::me(c, req).await,
-        Op::ExportAudit => export::export(c, req).await,
-        Op::CreateWebhook => webhooks::create(c, req).await,
-        Op::ListWebhooks => webhooks::list(c, req).await,
-        Op::ShowWebhook => webhooks::show(c, req, param).await,
-        Op::DeleteWebhook => webhooks::delete(c, req, param).await,
-        Op::RotateWebhookSecret => webhooks::rotate_secret(c, req, param).await,
-        Op::ListDeliveries => webhooks::deliveries(c, req, param).await,
-        Op::Migrate => migrate::migrate(c, req).await,
+        Op::Verify => verify::verify(c, req, caller).await,
+        Op::ReportLeaks => leaks::report(c, req, Some(caller)).await,
+        Op::Audit => reports::audit(c, req, caller).await,
+        Op::Alerts => reports::alerts(c, req, caller).await,
+        Op::Usage => reports::usage(c, req, caller).await,
+        Op::Overview => reports::overview(c, req, caller).await,
+        Op::Me => reports::me(c, req, caller).await,
+        Op::ExportAudit => export::export(c, req, caller).await,
+        Op::CreateWebhook => webhooks::create(c, req, caller).await,
+        Op::ListWebhooks => webhooks::list(c, req, caller).await,
+        Op::ShowWebhook => webhooks::show(c, caller, param).await,
+        Op::DeleteWebhook => webhooks::delete(c, caller, param).await,
+        Op::RotateWebhookSecret => webhooks::rotate_secret(c, req, caller, param).await,
+        Op::ListDeliveries => webhooks::deliveries(c, req, caller, param).await,
+        Op::Migrate => migrate::migrate(c, req, caller).await,
     }
 }
 

@@ -11,7 +11,7 @@ use worker::{D1Database, Headers, Request, Response};
 
 use crate::bindings::config::AUDIT_DB;
 use crate::bindings::db::{Within, timestamp};
-use crate::plumbing::context::{Ctx, LogUse};
+use crate::plumbing::context::{Caller, Ctx};
 use crate::plumbing::http::{ApiError, ApiResult, Query};
 
 /// Events per D1 read.
@@ -49,10 +49,7 @@ fn time(q: &Query, name: &str, default: DateTime<Utc>) -> Result<DateTime<Utc>, 
 }
 
 /// `GET /v1/audit/export?since=&until=&format=json|ocsf`
-pub async fn export(ctx: &mut Ctx<'_>, req: Request) -> ApiResult {
-    let caller = ctx
-        .authorize(&req, "audit:read", "GET /v1/audit/export", LogUse::Always)
-        .await?;
+pub async fn export(ctx: &mut Ctx<'_>, req: Request, caller: Caller) -> ApiResult {
     let q = Query::of(&req, &["since", "until", "format"])?;
     let format = match q.get("format") {
         None | Some("json") => Format::Json,

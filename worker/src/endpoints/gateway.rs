@@ -13,9 +13,9 @@ use keyward_core::text::owner_header_value;
 use keyward_core::{Code, EnvRule, KeyRecord};
 use worker::{Fetch, Headers, Request, RequestInit, RequestRedirect, Response};
 
-use crate::plumbing::auth::{self, Root};
+use crate::plumbing::auth::Root;
 use crate::plumbing::context::Ctx;
-use crate::plumbing::http::{ApiError, credential, read_body};
+use crate::plumbing::http::{ApiError, read_body};
 
 /// The headers the origin receives: the client's, without those it may not choose; what
 /// the gateway knows of the client; the key's identity, with the timestamp and the
@@ -104,24 +104,20 @@ pub async fn forward(
             "no gateway route matches this request",
         ));
     };
-    // The credential is judged before the address (see `throttle`).
-    let raw = match credential(req.headers()) {
-        Ok(raw) => raw,
-        Err(e) => return Err(ctx.failed(&action, None, e).await),
-    };
+    // The management API's authentication step, as a use of the gateway's environment
+    // (the root key is no key here).
     let gateway_env = ctx.config.gateway_env.clone();
-    let check = auth::check(
-        &ctx.lookup(),
-        &raw,
-        (EnvRule::Exactly(&gateway_env), Root::Unknown),
-        std::slice::from_ref(&route.scope),
-        Some(1),
-        ctx.client.ip.as_deref().and_then(keyward_core::client_ip),
-    )
-    .await?;
-    ctx.alert_if_due(&check);
-    let Some(record) = check.record.as_ref().filter(|_| check.is_valid()) else {
-        return Err(ctx.failed(&action, Some(&check), check.to_error()).await);
+    let check = ctx
+        .present(
+            &req,
+            &action,
+            (EnvRule::Exactly(&gateway_env), Root::Unknown),
+            std::slice::from_ref(&route.scope),
+            Some(1),
+        )
+        .await?;
+    let Some(record) = check.record.as_ref() else {
+        return Err(ApiError::code(Code::Internal));
     };
 
     let (target, path_and_query) = origin_target(origin, &path, &query);

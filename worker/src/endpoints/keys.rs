@@ -14,7 +14,7 @@ use keyward_core::{
 use worker::Request;
 
 use crate::bindings::ledger::Ledger;
-use crate::plumbing::context::{Ctx, LogUse};
+use crate::plumbing::context::{Caller, Ctx};
 use crate::plumbing::http::{ApiError, ApiResult, Query, json, read_json, read_optional_json};
 
 fn scope_error(e: keyward_core::ScopeError) -> ApiError {
@@ -22,10 +22,7 @@ fn scope_error(e: keyward_core::ScopeError) -> ApiError {
 }
 
 /// `POST /v1/keys`
-pub async fn create(ctx: &mut Ctx<'_>, mut req: Request) -> ApiResult {
-    let caller = ctx
-        .authorize(&req, "keys:write", "POST /v1/keys", LogUse::Always)
-        .await?;
+pub async fn create(ctx: &mut Ctx<'_>, mut req: Request, caller: Caller) -> ApiResult {
     let body: CreateKey = read_json(&mut req).await?;
     body.validate()?;
     if let Some(env) = &body.env
@@ -101,7 +98,7 @@ pub async fn create(ctx: &mut Ctx<'_>, mut req: Request) -> ApiResult {
     // The KV record first (inert until the ledger knows the key), then the ledger: the
     // key exists once its object commits it.
     ctx.store.put(&record).await?;
-    ctx.still_acting(&caller, "POST /v1/keys").await?;
+    ctx.still_acting(&caller).await?;
     let record = ctx.ledger().create(&record).await?;
     ctx.record_action(Lifecycle::Create, &record, &caller.id);
     Ok(json(
@@ -120,10 +117,7 @@ pub async fn create(ctx: &mut Ctx<'_>, mut req: Request) -> ApiResult {
 pub const MAX_LIST_SCAN: u64 = 200;
 
 /// `GET /v1/keys?owner=&env=&status=&cursor=&limit=`
-pub async fn list(ctx: &mut Ctx<'_>, req: Request) -> ApiResult {
-    let caller = ctx
-        .authorize(&req, "keys:read", "GET /v1/keys", LogUse::Always)
-        .await?;
+pub async fn list(ctx: &mut Ctx<'_>, req: Request, caller: Caller) -> ApiResult {
     let q = Query::of(&req, &["owner", "env", "status", "cursor", "limit"])?;
     let limit = u64::from(q.limit(50, 100)?);
     if let Some(owner) = q.get("owner") {
@@ -214,10 +208,7 @@ async fn load(ctx: &Ctx<'_>, id: &str) -> Result<KeyRecord, ApiError> {
 }
 
 /// `GET /v1/keys/{id}`
-pub async fn show(ctx: &mut Ctx<'_>, req: Request, id: &str) -> ApiResult {
-    let caller = ctx
-        .authorize(&req, "keys:read", "GET /v1/keys/{id}", LogUse::Always)
-        .await?;
+pub async fn show(ctx: &mut Ctx<'_>, caller: Caller, id: &str) -> ApiResult {
     let record = load(ctx, id).await?;
     caller
         .actor()
@@ -245,41 +236,23 @@ pub async fn revoke_record(
 }
 
 /// `POST /v1/keys/{id}/revoke`
-pub async fn revoke(ctx: &mut Ctx<'_>, mut req: Request, id: &str) -> ApiResult {
-    let caller = ctx
-        .authorize(
-            &req,
-            "keys:write",
-            "POST /v1/keys/{id}/revoke",
-            LogUse::Always,
-        )
-        .await?;
+pub async fn revoke(ctx: &mut Ctx<'_>, mut req: Request, caller: Caller, id: &str) -> ApiResult {
     let body: RevokeKey = read_optional_json(&mut req).await?;
     let reason = body.reason()?.to_owned();
     let record = load(ctx, id).await?;
     caller.actor().may_manage(&record)?;
-    ctx.still_acting(&caller, "POST /v1/keys/{id}/revoke")
-        .await?;
+    ctx.still_acting(&caller).await?;
     let (record, _) = revoke_record(ctx, &record, &caller.id, &reason).await?;
     Ok(json(200, &KeyView::of(&record, ctx.now)))
 }
 
 /// `POST /v1/keys/{id}/rotate`
-pub async fn rotate(ctx: &mut Ctx<'_>, mut req: Request, id: &str) -> ApiResult {
-    let caller = ctx
-        .authorize(
-            &req,
-            "keys:write",
-            "POST /v1/keys/{id}/rotate",
-            LogUse::Always,
-        )
-        .await?;
+pub async fn rotate(ctx: &mut Ctx<'_>, mut req: Request, caller: Caller, id: &str) -> ApiResult {
     let body: RotateKey = read_optional_json(&mut req).await?;
     let grace = Duration::seconds(body.grace_seconds()?);
     // Checked again before the commit below; here, so that a caller revoked while it sent
     // its body is told so (401) rather than, rotating itself, that its key is revoked (409).
-    ctx.still_acting(&caller, "POST /v1/keys/{id}/rotate")
-        .await?;
+    ctx.still_acting(&caller).await?;
     let old = load(ctx, id).await?;
     caller.actor().may_manage(&old)?;
     let new = ApiKey::generate(&ctx.config.vendor, &old.env)
@@ -300,7 +273,7 @@ pub async fn rotate(ctx: &mut Ctx<'_>, mut req: Request, id: &str) -> ApiResult 
         .rotate(&mut draft, successor.clone(), grace, ctx.now)
         .map_err(|e| ApiError::new(Code::Conflict, e.to_string()))?;
     ctx.store.put(&next).await?;
-    let decided = match ctx.still_acting(&caller, "POST /v1/keys/{id}/rotate").await {
+    let decided = match ctx.still_acting(&caller).await {
         Ok(()) => {
             ctx.ledger()
                 .rotate(&old, successor, grace.num_seconds(), caller.key_id())
@@ -343,10 +316,7 @@ pub async fn rotate(ctx: &mut Ctx<'_>, mut req: Request, id: &str) -> ApiResult 
 /// changes its restrictions and expiry: `keys:write` narrows them on a key it may
 /// manage; only root or `admin` widens them, within its own restrictions and the lifetime
 /// policy. The key's object decides, against the key as it holds it then.
-pub async fn update(ctx: &mut Ctx<'_>, mut req: Request, id: &str) -> ApiResult {
-    let caller = ctx
-        .authorize(&req, "keys:write", "PATCH /v1/keys/{id}", LogUse::Always)
-        .await?;
+pub async fn update(ctx: &mut Ctx<'_>, mut req: Request, caller: Caller, id: &str) -> ApiResult {
     let body: UpdateKey = read_json(&mut req).await?;
     let record = load(ctx, id).await?;
     let actor = caller.actor();
@@ -368,7 +338,7 @@ pub async fn update(ctx: &mut Ctx<'_>, mut req: Request, id: &str) -> ApiResult 
             .max_lifetime
             .admits(&record.env, expiry, ctx.now)?;
     }
-    ctx.still_acting(&caller, "PATCH /v1/keys/{id}").await?;
+    ctx.still_acting(&caller).await?;
     let mut updated = ctx
         .ledger()
         .update(&record, body.rate_limits, reshape, widen, caller.key_id())
@@ -381,15 +351,7 @@ pub async fn update(ctx: &mut Ctx<'_>, mut req: Request, id: &str) -> ApiResult 
 
 /// `POST /v1/keys/{id}/credits`: sets or adds to the key's balance (a rotated key's
 /// balance lives with its successor, and that record is answered).
-pub async fn credits(ctx: &mut Ctx<'_>, mut req: Request, id: &str) -> ApiResult {
-    let caller = ctx
-        .authorize(
-            &req,
-            "keys:write",
-            "POST /v1/keys/{id}/credits",
-            LogUse::Always,
-        )
-        .await?;
+pub async fn credits(ctx: &mut Ctx<'_>, mut req: Request, caller: Caller, id: &str) -> ApiResult {
     let body: SetCredits = read_json(&mut req).await?;
     body.validate()?;
     let record = load(ctx, id).await?;
@@ -405,8 +367,7 @@ pub async fn credits(ctx: &mut Ctx<'_>, mut req: Request, id: &str) -> ApiResult
         refill: body.refill,
         alert_below: body.alert_below,
     };
-    ctx.still_acting(&caller, "POST /v1/keys/{id}/credits")
-        .await?;
+    ctx.still_acting(&caller).await?;
     let holder = ctx
         .ledger()
         .set_credits(&record, change, caller.key_id())

@@ -15,7 +15,7 @@ use keyward_api::{Alert, LeakFeedback, LeakLabel, ReportedToken, Revocation, bou
 use crate::bindings::config::{AUDIT_DB, REVOCATIONS};
 use crate::endpoints::keys::revoke_record;
 use crate::jobs::alerts;
-use crate::plumbing::context::{Caller, Ctx, LogUse};
+use crate::plumbing::context::{Caller, Ctx};
 use crate::plumbing::http::{ApiError, ApiResult, json, read_body};
 
 /// Largest report body read (GitHub batches many tokens).
@@ -46,47 +46,46 @@ async fn verify_signature(spki: &[u8], signature: &str, body: &[u8]) -> Result<(
     }
 }
 
-/// `POST /v1/leaks`
-pub async fn report(ctx: &mut Ctx<'_>, mut req: Request) -> ApiResult {
-    let key_id = req
-        .headers()
-        .get("github-public-key-identifier")
-        .ok()
-        .flatten();
-    let signature = req
-        .headers()
-        .get("github-public-key-signature")
-        .ok()
-        .flatten();
-    // A signed report is checked as far as it can be before its body is read: both
-    // headers, and a key this deployment knows.
-    let signed = match (key_id.as_deref(), signature.as_deref()) {
-        (None, None) => None,
-        (Some(k), Some(s)) => match ctx.config.leak_report_keys.get(k) {
-            Some(spki) => Some((spki.clone(), s.to_owned())),
-            None => {
-                return Err(bad_signature(
-                    "names a public key this deployment does not know",
-                ));
-            }
+/// GitHub's headers naming the public key a report is signed with, and the signature.
+const KEY_ID_HEADER: &str = "github-public-key-identifier";
+const SIGNATURE_HEADER: &str = "github-public-key-signature";
+
+fn header(req: &Request, name: &str) -> Option<String> {
+    req.headers().get(name).ok().flatten()
+}
+
+/// Whether a report comes signed (either of GitHub's signature headers is sent): then its
+/// signature, not a key, is its credential.
+pub fn is_signed(req: &Request) -> bool {
+    header(req, KEY_ID_HEADER).is_some() || header(req, SIGNATURE_HEADER).is_some()
+}
+
+/// A signed report's public key and signature, checked as far as they can be before its
+/// body is read: both headers, and a key this deployment knows.
+fn signed_by(ctx: &Ctx<'_>, req: &Request) -> Result<(Vec<u8>, String), ApiError> {
+    match (header(req, KEY_ID_HEADER), header(req, SIGNATURE_HEADER)) {
+        (Some(k), Some(s)) => match ctx.config.leak_report_keys.get(&k) {
+            Some(spki) => Ok((spki.clone(), s)),
+            None => Err(bad_signature(
+                "names a public key this deployment does not know",
+            )),
         },
-        _ => {
-            return Err(bad_signature(
-                "needs both Github-Public-Key-Identifier and Github-Public-Key-Signature",
-            ));
-        }
-    };
-    let reporter = if signed.is_some() {
-        None
-    } else {
-        Some(
-            ctx.authorize(&req, "keys:write", "POST /v1/leaks", LogUse::Always)
-                .await?,
-        )
+        _ => Err(bad_signature(
+            "needs both Github-Public-Key-Identifier and Github-Public-Key-Signature",
+        )),
+    }
+}
+
+/// `POST /v1/leaks`, from `reporter` (a caller authorised with the route's scope) or,
+/// without one, signed by GitHub.
+pub async fn report(ctx: &mut Ctx<'_>, mut req: Request, reporter: Option<Caller>) -> ApiResult {
+    let signed = match reporter {
+        Some(_) => None,
+        None => Some(signed_by(ctx, &req)?),
     };
     let body = read_body(&mut req, MAX_REPORT).await?;
     if let Some(caller) = &reporter {
-        ctx.still_acting(caller, "POST /v1/leaks").await?;
+        ctx.still_acting(caller).await?;
     }
     if let Some((spki, signature)) = &signed {
         verify_signature(spki, signature, &body).await?;

@@ -7,17 +7,14 @@ use keyward_api::Migration;
 use keyward_core::Code;
 use worker::Request;
 
-use crate::plumbing::context::{Ctx, LogUse};
+use crate::plumbing::context::{Caller, Ctx};
 use crate::plumbing::http::{ApiError, ApiResult, Query, json};
 
 /// Records looked at per call.
 const PAGE: u64 = 100;
 
 /// `POST /v1/migrate`
-pub async fn migrate(ctx: &mut Ctx<'_>, req: Request) -> ApiResult {
-    let caller = ctx
-        .authorize(&req, "admin", "POST /v1/migrate", LogUse::Always)
-        .await?;
+pub async fn migrate(ctx: &mut Ctx<'_>, req: Request, caller: Caller) -> ApiResult {
     if caller.record.is_some() {
         return Err(ApiError::new(
             Code::Forbidden,

@@ -5,20 +5,12 @@
 use keyward_api::{OwnerLimits, check_limits, check_owner_filter};
 use worker::Request;
 
-use crate::plumbing::context::{Ctx, LogUse};
+use crate::plumbing::context::{Caller, Ctx};
 use crate::plumbing::http::{ApiError, ApiResult, json, read_json};
 use keyward_core::Code;
 
 /// `GET /v1/owners/{owner}/limits`
-pub async fn get(ctx: &mut Ctx<'_>, req: Request, owner: &str) -> ApiResult {
-    let caller = ctx
-        .authorize(
-            &req,
-            "keys:read",
-            "GET /v1/owners/{owner}/limits",
-            LogUse::Always,
-        )
-        .await?;
+pub async fn get(ctx: &mut Ctx<'_>, caller: Caller, owner: &str) -> ApiResult {
     known_shape(owner)?;
     let actor = caller.actor();
     if let Some((_, env)) = actor.home() {
@@ -29,21 +21,12 @@ pub async fn get(ctx: &mut Ctx<'_>, req: Request, owner: &str) -> ApiResult {
 }
 
 /// `PUT /v1/owners/{owner}/limits`
-pub async fn put(ctx: &mut Ctx<'_>, mut req: Request, owner: &str) -> ApiResult {
-    let caller = ctx
-        .authorize(
-            &req,
-            "keys:write",
-            "PUT /v1/owners/{owner}/limits",
-            LogUse::Always,
-        )
-        .await?;
+pub async fn put(ctx: &mut Ctx<'_>, mut req: Request, caller: Caller, owner: &str) -> ApiResult {
     known_shape(owner)?;
     caller.actor().may_set_usage()?;
     let body: OwnerLimits = read_json(&mut req).await?;
     check_limits(&body.rate_limits)?;
-    ctx.still_acting(&caller, "PUT /v1/owners/{owner}/limits")
-        .await?;
+    ctx.still_acting(&caller).await?;
     ctx.store.set_owner_limits(owner, &body.rate_limits).await?;
     Ok(json(200, &body))
 }

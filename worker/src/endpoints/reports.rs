@@ -11,7 +11,7 @@ use worker::Request;
 
 use crate::bindings::config::AUDIT_DB;
 use crate::bindings::db::{self, Filter, Within};
-use crate::plumbing::context::{Caller, Ctx, LogUse};
+use crate::plumbing::context::{Caller, Ctx};
 use crate::plumbing::http::{ApiError, ApiResult, Query, json};
 
 /// The query's filter; a bounded key reads its own owner's events and alerts only.
@@ -83,10 +83,7 @@ fn fault(e: worker::Error) -> ApiError {
 }
 
 /// `GET /v1/audit?key_id=&since=&limit=&refused=&before=`: newest first.
-pub async fn audit(ctx: &mut Ctx<'_>, req: Request) -> ApiResult {
-    let caller = ctx
-        .authorize(&req, "audit:read", "GET /v1/audit", LogUse::Always)
-        .await?;
+pub async fn audit(ctx: &mut Ctx<'_>, req: Request, caller: Caller) -> ApiResult {
     let filter = filter(&req, &caller, true)?;
     let events = db::events(&ctx.env.d1(AUDIT_DB)?, &filter)
         .await
@@ -108,10 +105,7 @@ pub async fn audit(ctx: &mut Ctx<'_>, req: Request) -> ApiResult {
 }
 
 /// `GET /v1/alerts?key_id=&since=&limit=`: newest first.
-pub async fn alerts(ctx: &mut Ctx<'_>, req: Request) -> ApiResult {
-    let caller = ctx
-        .authorize(&req, "audit:read", "GET /v1/alerts", LogUse::Always)
-        .await?;
+pub async fn alerts(ctx: &mut Ctx<'_>, req: Request, caller: Caller) -> ApiResult {
     let filter = filter(&req, &caller, false)?;
     let alerts = db::alerts(&ctx.env.d1(AUDIT_DB)?, &filter)
         .await
@@ -121,10 +115,7 @@ pub async fn alerts(ctx: &mut Ctx<'_>, req: Request) -> ApiResult {
 
 /// `GET /v1/usage?key_id=&owner=&since=&bucket=`: uses per bucket and outcome. A bounded
 /// key counts its own owner's uses only (another owner asked for: `forbidden`).
-pub async fn usage(ctx: &mut Ctx<'_>, req: Request) -> ApiResult {
-    let caller = ctx
-        .authorize(&req, "audit:read", "GET /v1/usage", LogUse::Always)
-        .await?;
+pub async fn usage(ctx: &mut Ctx<'_>, req: Request, caller: Caller) -> ApiResult {
     let q = Query::of(&req, &["key_id", "owner", "since", "bucket"])?;
     let bucket = q
         .get("bucket")
@@ -178,8 +169,7 @@ pub async fn usage(ctx: &mut Ctx<'_>, req: Request) -> ApiResult {
 
 /// `GET /v1/me` (any valid key): who the caller is and what it may do, by the core's
 /// rules, with the deployment's environments and declared scopes.
-pub async fn me(ctx: &mut Ctx<'_>, req: Request) -> ApiResult {
-    let caller = ctx.authenticate(&req, "GET /v1/me").await?;
+pub async fn me(ctx: &mut Ctx<'_>, req: Request, caller: Caller) -> ApiResult {
     Query::of(&req, &[])?;
     let c = ctx.config;
     let deployment = Deployment::of(&c.vendor, &c.environments, &c.scopes, &c.roles);
@@ -192,10 +182,7 @@ pub async fn me(ctx: &mut Ctx<'_>, req: Request) -> ApiResult {
 /// `GET /v1/overview`: uses per hour by outcome over 7 days, refusals by code, the most
 /// used keys and the alerts of those days, confined to the caller's owner and environment
 /// when it is bounded (the core's `Actor::reads_within`), as every read is.
-pub async fn overview(ctx: &mut Ctx<'_>, req: Request) -> ApiResult {
-    let caller = ctx
-        .authorize(&req, "audit:read", "GET /v1/overview", LogUse::Always)
-        .await?;
+pub async fn overview(ctx: &mut Ctx<'_>, req: Request, caller: Caller) -> ApiResult {
     Query::of(&req, &[])?;
     let actor = caller.actor();
     let bound = actor.reads_within();

@@ -7,24 +7,17 @@ use worker::Request;
 
 use crate::bindings::audit::Client;
 use crate::plumbing::auth::{self, Root};
-use crate::plumbing::context::{Ctx, LogUse};
+use crate::plumbing::context::{Caller, Ctx};
 use crate::plumbing::http::{ApiError, ApiResult, json, read_json};
 
-/// The audit action of a verification.
-const ACTION: &str = "POST /v1/verify";
-
-/// `POST /v1/verify`
-pub async fn verify(ctx: &mut Ctx<'_>, mut req: Request) -> ApiResult {
-    // The calling service first: a key that may not verify is refused before its body is
-    // read (a revoked or scope-less caller cannot hold the Worker open with a trickled
-    // body). The body's wait is then bounded by the caller's own standing: it is checked
-    // again once the body has arrived, so the use is decided with the caller's key as it
+/// `POST /v1/verify`, by `caller` (authorised with `keys:verify`).
+pub async fn verify(ctx: &mut Ctx<'_>, mut req: Request, caller: Caller) -> ApiResult {
+    // The calling service was authorised before its body is read (`dispatch`): a key that
+    // may not verify cannot hold the Worker open with a trickled body. It is checked again
+    // once the body has arrived, so that the use is decided with the caller's key as it
     // is then (within the revocation bound: usually the isolate's cached answer).
-    let caller = ctx
-        .authorize(&req, "keys:verify", ACTION, LogUse::RefusalsOnly)
-        .await?;
     let body: VerifyRequest = read_json(&mut req).await?;
-    ctx.still_acting(&caller, ACTION).await?;
+    ctx.still_acting(&caller).await?;
     if let Some(c) = &body.context {
         c.validate()?;
     }

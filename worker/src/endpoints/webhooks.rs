@@ -15,7 +15,7 @@ use worker::{Context, D1Database, Env, Request, Response};
 
 use crate::bindings::config::AUDIT_DB;
 use crate::bindings::db::timestamp;
-use crate::plumbing::context::{Caller, Ctx, LogUse};
+use crate::plumbing::context::{Caller, Ctx};
 use crate::plumbing::http::{ApiError, ApiResult, json, read_json, read_optional_json};
 
 /// Queue producer for webhook deliveries.
@@ -165,10 +165,7 @@ fn opt(v: Option<&str>) -> JsValue {
 }
 
 /// `POST /v1/webhooks`
-pub async fn create(ctx: &mut Ctx<'_>, mut req: Request) -> ApiResult {
-    let caller = ctx
-        .authorize(&req, "keys:write", "POST /v1/webhooks", LogUse::Always)
-        .await?;
+pub async fn create(ctx: &mut Ctx<'_>, mut req: Request, caller: Caller) -> ApiResult {
     let body: CreateWebhook = read_json(&mut req).await?;
     let events = body.validate()?;
     if let Some(env) = &body.env
@@ -231,10 +228,7 @@ pub async fn create(ctx: &mut Ctx<'_>, mut req: Request) -> ApiResult {
 }
 
 /// `GET /v1/webhooks`: a bounded key sees its own owner's and environment's only.
-pub async fn list(ctx: &mut Ctx<'_>, req: Request) -> ApiResult {
-    let caller = ctx
-        .authorize(&req, "keys:write", "GET /v1/webhooks", LogUse::Always)
-        .await?;
+pub async fn list(ctx: &mut Ctx<'_>, req: Request, caller: Caller) -> ApiResult {
     crate::plumbing::http::Query::of(&req, &[])?;
     let actor = caller.actor();
     let db = db(ctx.env)?;
@@ -275,29 +269,13 @@ async fn load(ctx: &Ctx<'_>, caller: &Caller, id: &str) -> Result<Row, ApiError>
 }
 
 /// `GET /v1/webhooks/{webhook_id}`
-pub async fn show(ctx: &mut Ctx<'_>, req: Request, id: &str) -> ApiResult {
-    let caller = ctx
-        .authorize(
-            &req,
-            "keys:write",
-            "GET /v1/webhooks/{webhook_id}",
-            LogUse::Always,
-        )
-        .await?;
+pub async fn show(ctx: &mut Ctx<'_>, caller: Caller, id: &str) -> ApiResult {
     let row = load(ctx, &caller, id).await?;
     Ok(json(200, &row.view()))
 }
 
 /// `DELETE /v1/webhooks/{webhook_id}`: queued deliveries to it are dropped.
-pub async fn delete(ctx: &mut Ctx<'_>, req: Request, id: &str) -> ApiResult {
-    let caller = ctx
-        .authorize(
-            &req,
-            "keys:write",
-            "DELETE /v1/webhooks/{webhook_id}",
-            LogUse::Always,
-        )
-        .await?;
+pub async fn delete(ctx: &mut Ctx<'_>, caller: Caller, id: &str) -> ApiResult {
     let row = load(ctx, &caller, id).await?;
     db(ctx.env)?
         .prepare("DELETE FROM webhooks WHERE id = ?1")
@@ -308,15 +286,7 @@ pub async fn delete(ctx: &mut Ctx<'_>, req: Request, id: &str) -> ApiResult {
 }
 
 /// `GET /v1/webhooks/{webhook_id}/deliveries`
-pub async fn deliveries(ctx: &mut Ctx<'_>, req: Request, id: &str) -> ApiResult {
-    let caller = ctx
-        .authorize(
-            &req,
-            "keys:write",
-            "GET /v1/webhooks/{webhook_id}/deliveries",
-            LogUse::Always,
-        )
-        .await?;
+pub async fn deliveries(ctx: &mut Ctx<'_>, req: Request, caller: Caller, id: &str) -> ApiResult {
     crate::plumbing::http::Query::of(&req, &[])?;
     let row = load(ctx, &caller, id).await?;
     let deliveries = crate::jobs::deliveries::recent(&db(ctx.env)?, &row.id).await?;
@@ -326,11 +296,12 @@ pub async fn deliveries(ctx: &mut Ctx<'_>, req: Request, id: &str) -> ApiResult 
 /// `POST /v1/webhooks/{webhook_id}/rotate-secret`: a new secret, answered once; the old
 /// one keeps signing (beside the new) until the overlap ends, so a receiver that knows
 /// either verifies every delivery meanwhile.
-pub async fn rotate_secret(ctx: &mut Ctx<'_>, mut req: Request, id: &str) -> ApiResult {
-    const OP: &str = "POST /v1/webhooks/{webhook_id}/rotate-secret";
-    let caller = ctx
-        .authorize(&req, "keys:write", OP, LogUse::Always)
-        .await?;
+pub async fn rotate_secret(
+    ctx: &mut Ctx<'_>,
+    mut req: Request,
+    caller: Caller,
+    id: &str,
+) -> ApiResult {
     let body: RotateWebhookSecret = read_optional_json(&mut req).await?;
     let overlap = body.overlap_seconds()?;
     let row = load(ctx, &caller, id).await?;
@@ -342,7 +313,7 @@ pub async fn rotate_secret(ctx: &mut Ctx<'_>, mut req: Request, id: &str) -> Api
                 .checked_add_signed(keyward_core::chrono::Duration::seconds(overlap))
         })
         .flatten();
-    ctx.still_acting(&caller, OP).await?;
+    ctx.still_acting(&caller).await?;
     // SQLite reads every right-hand side from the row before the update: the previous
     // secret is the one being replaced.
     db(ctx.env)?

@@ -2,6 +2,7 @@
 //! events to send after the answer, and authorization of the caller's key.
 
 use keyward_api::Alert;
+use keyward_api::routes::{Op, Route};
 use keyward_core::chrono::{DateTime, Utc};
 use keyward_core::limits::NamedLimit;
 use keyward_core::{
@@ -45,6 +46,8 @@ pub struct Caller {
     pub id: String,
     /// The caller's record (`None` for the root key).
     pub record: Option<KeyRecord>,
+    /// The audit action of its call: the route's method and path template.
+    pub action: String,
 }
 
 impl Caller {
@@ -68,16 +71,6 @@ impl Caller {
             Some(r) => Actor::Key(r),
         }
     }
-}
-
-/// Whether a successful use of the caller's key goes into the audit trail.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum LogUse {
-    /// Every use (management calls).
-    Always,
-    /// Refusals only: `/v1/verify` logs the verified key's use instead of the caller's,
-    /// since a service's own key would otherwise double the trail on the hottest path.
-    RefusalsOnly,
 }
 
 impl Ctx<'_> {
@@ -111,12 +104,12 @@ impl Ctx<'_> {
     ///
     /// # Errors
     /// `revoked`, `expired` or `unknown_key` (401), or `unavailable`.
-    pub async fn still_acting(&mut self, caller: &Caller, action: &str) -> Result<(), ApiError> {
+    pub async fn still_acting(&mut self, caller: &Caller) -> Result<(), ApiError> {
         let Some(record) = &caller.record else {
             return Ok(());
         };
         if let Err(code) = self.still_live(record).await? {
-            self.record_use(action, None, code);
+            self.record_use(&caller.action, None, code);
             if let Some(e) = self.events.last_mut() {
                 e.key_id = Some(record.id.to_string());
                 e.hint = Some(record.hint.clone());
@@ -139,38 +132,67 @@ impl Ctx<'_> {
         })
     }
 
-    /// Authenticates the request's credential, requires `scope`, and audits the use.
+    /// Authorises the caller of `route` (an API route that needs a key): the request's
+    /// credential, with the scope the route table declares (none for a route any valid
+    /// key may call), before anything else of the request is read. A management call
+    /// (the root key passes; the key acts in its own environment); the use is audited,
+    /// except a successful `/v1/verify` (its verified key's use is).
     ///
     /// # Errors
     /// The refusal (401/403 with the code), or `unavailable`.
-    pub async fn authorize(
-        &mut self,
-        req: &Request,
-        scope: &str,
-        action: &str,
-        log: LogUse,
-    ) -> Result<Caller, ApiError> {
-        let required = [Scope::parse(scope).map_err(|_| ApiError::code(Code::Internal))?];
-        self.authorize_scopes(req, &required, action, log).await
+    pub async fn authorize(&mut self, req: &Request, route: &Route) -> Result<Caller, ApiError> {
+        let required = route
+            .scope
+            .map(Scope::parse)
+            .transpose()
+            .map_err(|_| ApiError::code(Code::Internal))?;
+        let action = format!("{} {}", route.method, route.path);
+        let check = self
+            .present(
+                req,
+                &action,
+                (EnvRule::KeysOwn, Root::Accepted),
+                required.as_slice(),
+                None,
+            )
+            .await?;
+        // `/v1/verify` logs the verified key's use instead of the caller's: a service's own
+        // key would otherwise double the trail on the hottest path.
+        if route.op != Op::Verify {
+            self.record_use(&action, Some(&check), check.code);
+        }
+        if check.root {
+            return Ok(Caller {
+                id: ROOT.to_owned(),
+                record: None,
+                action,
+            });
+        }
+        match check.record {
+            Some(r) => Ok(Caller {
+                id: r.id.to_string(),
+                record: Some(r),
+                action,
+            }),
+            None => Err(ApiError::code(Code::Internal)),
+        }
     }
 
-    /// Authenticates the request's credential (any valid key or the root key, no scope
-    /// needed) and audits the use.
+    /// The one authentication step of the management API and the gateway: the request's
+    /// credential checked under `rule` for `required` (a use of `cost` when given), at
+    /// `action`. A refusal is logged and counted as a failed attempt (`failed`); a valid
+    /// check is returned for the caller to log as it logs uses.
     ///
     /// # Errors
-    /// The refusal (401 with the code), or `unavailable`.
-    pub async fn authenticate(&mut self, req: &Request, action: &str) -> Result<Caller, ApiError> {
-        self.authorize_scopes(req, &[], action, LogUse::Always)
-            .await
-    }
-
-    async fn authorize_scopes(
+    /// The refusal (401/403/429 with the code), or `unavailable`.
+    pub async fn present(
         &mut self,
         req: &Request,
-        required: &[Scope],
         action: &str,
-        log: LogUse,
-    ) -> Result<Caller, ApiError> {
+        (rule, root): (EnvRule<'_>, Root),
+        required: &[Scope],
+        cost: Option<u32>,
+    ) -> Result<Check, ApiError> {
         // The credential is judged before the address: a valid key is never refused for
         // others' failures (the core's `throttle` rules).
         let raw = match credential(req.headers()) {
@@ -180,31 +202,17 @@ impl Ctx<'_> {
         let check = auth::check(
             &self.lookup(),
             &raw,
-            (EnvRule::KeysOwn, Root::Accepted),
+            (rule, root),
             required,
-            None,
+            cost,
             self.client.ip.as_deref().and_then(keyward_core::client_ip),
         )
         .await?;
+        self.alert_if_due(&check);
         if !check.is_valid() {
             return Err(self.failed(action, Some(&check), check.to_error()).await);
         }
-        if log == LogUse::Always {
-            self.record_use(action, Some(&check), check.code);
-        }
-        if check.root {
-            return Ok(Caller {
-                id: ROOT.to_owned(),
-                record: None,
-            });
-        }
-        match check.record {
-            Some(r) => Ok(Caller {
-                id: r.id.to_string(),
-                record: Some(r),
-            }),
-            None => Err(ApiError::code(Code::Internal)),
-        }
+        Ok(check)
     }
 
     /// A refused credential: from an address over the failed-attempt limit, 429 without
