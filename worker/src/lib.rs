@@ -15,7 +15,6 @@ use crate::endpoints::{
     dashboard, export, gateway, keys, leaks, migrate, openapi, owners, reports, verify, webhooks,
 };
 use crate::jobs::{alerts, consumer, cron, deliveries};
-use crate::plumbing::http;
 use keyward_core::chrono::{DateTime, Utc};
 use keyward_core::{AuditEvent, Code};
 use worker::{
@@ -136,7 +135,7 @@ async fn dispatch(c: &mut Ctx<'_>, req: Request, route: &Route, param: &str) -> 
         Op::RevokeKey => keys::revoke(c, req, caller, param).await,
         Op::RotateKey => keys::rotate(c, req, caller, param).await,
         Op::GetOwnerLimits | Op::PutOwnerLimits => {
-            let owner = http::percent_decode(param)
+            let owner = keyward_core::text::percent_decode(param)
                 .ok_or_else(|| ApiError::new(Code::NotFound, "no such owner"))?;
             if route.op == Op::GetOwnerLimits {
                 owners::get(c, caller, &owner).await

@@ -624,7 +624,7 @@ fn run_export(format: ExportFormat, since: Option<&str>, until: Option<&str>) ->
     for (name, value) in [("since", since), ("until", until)] {
         if let Some(v) = value {
             match usage::since(v, now) {
-                Ok(t) => query.push(format!("{name}={}", crate::api::encode(&t))),
+                Ok(t) => query.push(format!("{name}={}", keyward_core::text::percent_encode(&t))),
                 Err(e) => return fail(&e.replace("--since", &format!("--{name}"))),
             }
         }

@@ -7,7 +7,8 @@ use keyward_api::{
 use keyward_core::limits::{Interval, NamedLimit};
 use serde::Serialize;
 
-use crate::api::{ApiError, Client, encode};
+use crate::api::{ApiError, Client};
+use keyward_core::text::percent_encode;
 
 /// Where and how to print.
 #[derive(Debug, Clone, Copy)]
@@ -219,13 +220,13 @@ pub fn list(
     let next = loop {
         let mut q: Vec<String> = Vec::new();
         if let Some(o) = owner {
-            q.push(format!("owner={}", encode(o)));
+            q.push(format!("owner={}", percent_encode(o)));
         }
         if let Some(e) = env {
-            q.push(format!("env={}", encode(e)));
+            q.push(format!("env={}", percent_encode(e)));
         }
         if let Some(c) = &cursor {
-            q.push(format!("cursor={}", encode(c)));
+            q.push(format!("cursor={}", percent_encode(c)));
         }
         if let Some(l) = limit {
             q.push(format!("limit={l}"));
@@ -286,7 +287,7 @@ pub fn list(
 }
 
 fn key_path(id: &str, action: &str) -> String {
-    format!("/v1/keys/{}{action}", encode(id))
+    format!("/v1/keys/{}{action}", percent_encode(id))
 }
 
 /// `keys show`.
@@ -328,7 +329,7 @@ pub fn migrate(client: &Client, out: Out) -> Result<(), ApiError> {
     loop {
         let path = match &cursor {
             None => "/v1/migrate".to_owned(),
-            Some(c) => format!("/v1/migrate?cursor={}", encode(c)),
+            Some(c) => format!("/v1/migrate?cursor={}", percent_encode(c)),
         };
         let page: Migration = client.post(&path, &serde_json::json!({}))?;
         total.adopted.extend(page.adopted);
@@ -429,7 +430,7 @@ pub fn owner_limits(
     replace: Option<Vec<NamedLimit>>,
     out: Out,
 ) -> Result<(), ApiError> {
-    let path = format!("/v1/owners/{}/limits", encode(owner));
+    let path = format!("/v1/owners/{}/limits", percent_encode(owner));
     let limits: OwnerLimits = match replace {
         None => client.get(&path)?,
         Some(rate_limits) => client.send("PUT", &path, &OwnerLimits { rate_limits })?,

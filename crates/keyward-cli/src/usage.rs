@@ -6,8 +6,9 @@ use std::collections::BTreeSet;
 use keyward_api::{Bucket, Usage};
 use keyward_core::chrono::{DateTime, Duration, Utc};
 
-use crate::api::{ApiError, Client, encode};
+use crate::api::{ApiError, Client};
 use crate::keys::{Out, parse_duration, print_json, table, time};
+use keyward_core::text::percent_encode;
 
 /// What to count.
 #[derive(Debug, Clone, Default)]
@@ -56,13 +57,13 @@ pub fn since(s: &str, now: DateTime<Utc>) -> Result<String, String> {
 pub fn query(args: &UsageArgs, now: DateTime<Utc>) -> Result<String, String> {
     let mut q = Vec::new();
     if let Some(k) = &args.key {
-        q.push(format!("key_id={}", encode(k)));
+        q.push(format!("key_id={}", percent_encode(k)));
     }
     if let Some(o) = &args.owner {
-        q.push(format!("owner={}", encode(o)));
+        q.push(format!("owner={}", percent_encode(o)));
     }
     if let Some(s) = &args.since {
-        q.push(format!("since={}", encode(&since(s, now)?)));
+        q.push(format!("since={}", percent_encode(&since(s, now)?)));
     }
     if let Some(b) = args.bucket {
         q.push(format!("bucket={}", b.as_str()));

@@ -1,5 +1,6 @@
 //! Text people read: the characters that can make a name look like another, and the
-//! grammar of owner names (which travel to the origin in a header).
+//! grammar of owner names (which travel to the origin in a header); and text in URLs,
+//! percent-encoded ([`percent_encode`], [`percent_decode`]).
 //!
 //! ```text
 //! owner     = alnum *127( alnum / "." / "_" / "-" / "@" / "+" / ":" / "=" )
@@ -89,9 +90,97 @@ pub fn owner_header_value(owner: &str) -> String {
     out
 }
 
+/// Percent-encodes `s` as one URL component (a path segment or a query value): every byte
+/// but the unreserved characters (`A-Z a-z 0-9 - . _ ~`, RFC 3986 section 2.3) as `%XX`.
+pub fn percent_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for &b in s.as_bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(char::from(b));
+        } else {
+            out.push('%');
+            out.push(char::from(HEX_DIGITS[usize::from(b >> 4)]));
+            out.push(char::from(HEX_DIGITS[usize::from(b & 0xF)]));
+        }
+    }
+    out
+}
+
+const HEX_DIGITS: &[u8; 16] = b"0123456789ABCDEF";
+
+/// A URL component percent-decoded (`+` is kept: it is a space only in a form); `None`
+/// when an escape is not `%` and two hex digits, or the bytes are not UTF-8.
+pub fn percent_decode(component: &str) -> Option<String> {
+    let b = component.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' {
+            let (h, l) = (hex_value(*b.get(i + 1)?)?, hex_value(*b.get(i + 2)?)?);
+            out.push(h << 4 | l);
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+/// The value of one hex digit (either case).
+pub fn hex_value(c: u8) -> Option<u8> {
+    match c {
+        b'0'..=b'9' => Some(c - b'0'),
+        b'a'..=b'f' => Some(c - b'a' + 10),
+        b'A'..=b'F' => Some(c - b'A' + 10),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn percent_encoding_keeps_unreserved_characters_only_and_decodes_back() {
+        assert_eq!(percent_encode("aZ09-._~"), "aZ09-._~");
+        assert_eq!(
+            percent_encode("a b/c?d&e=f+g%h#i"),
+            "a%20b%2Fc%3Fd%26e%3Df%2Bg%25h%23i"
+        );
+        assert_eq!(percent_encode("é\u{202E}"), "%C3%A9%E2%80%AE");
+        assert_eq!(percent_encode(""), "");
+        for s in [
+            "acme:team@x.io",
+            "a b+c",
+            "100%",
+            "é\u{202E}\u{0}",
+            "/v1/../keys",
+            "",
+        ] {
+            assert_eq!(
+                percent_decode(&percent_encode(s)).as_deref(),
+                Some(s),
+                "{s:?}"
+            );
+        }
+        // Every byte value, one at a time, as the encoder writes it.
+        for b in 0u8..=0x7F {
+            let s = char::from(b).to_string();
+            let e = percent_encode(&s);
+            assert!(e.len() == 1 || e.len() == 3, "{b}: {e}");
+            assert_eq!(percent_decode(&e).as_deref(), Some(s.as_str()));
+        }
+    }
+
+    #[test]
+    fn percent_decoding_refuses_broken_escapes_and_bytes_that_are_not_utf8() {
+        assert_eq!(percent_decode("a%2fb").as_deref(), Some("a/b"));
+        assert_eq!(percent_decode("a+b").as_deref(), Some("a+b"));
+        for bad in ["%", "%2", "%ZZ", "a%G0", "%C3", "%FF%FE"] {
+            assert_eq!(percent_decode(bad), None, "{bad}");
+        }
+    }
 
     #[test]
     fn bidi_zero_width_and_tag_characters_are_format_characters() {

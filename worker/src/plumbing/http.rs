@@ -2,6 +2,7 @@
 //! query strings and the request's credential (whose rules are the core's).
 
 use keyward_api::{ErrorBody, ErrorDetail, FieldError};
+use keyward_core::text::hex_value;
 use keyward_core::{Code, CredentialError, www_authenticate};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -302,7 +303,7 @@ fn form_decode(s: &str) -> String {
     while i < b.len() {
         match b[i] {
             b'+' => out.push(b' '),
-            b'%' if i + 2 < b.len() => match (hex(b[i + 1]), hex(b[i + 2])) {
+            b'%' if i + 2 < b.len() => match (hex_value(b[i + 1]), hex_value(b[i + 2])) {
                 (Some(h), Some(l)) => {
                     out.push(h << 4 | l);
                     i += 2;
@@ -314,34 +315,6 @@ fn form_decode(s: &str) -> String {
         i += 1;
     }
     String::from_utf8_lossy(&out).into_owned()
-}
-
-/// A path segment, percent-decoded (`None` when the escapes or the bytes are not UTF-8).
-pub fn percent_decode(segment: &str) -> Option<String> {
-    let b = segment.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'%' {
-            let (h, l) = (hex(*b.get(i + 1)?)?, hex(*b.get(i + 2)?)?);
-            out.push(h << 4 | l);
-            i += 3;
-        } else {
-            out.push(b[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).ok()
-}
-
-/// The value of one hex digit.
-pub fn hex(c: u8) -> Option<u8> {
-    match c {
-        b'0'..=b'9' => Some(c - b'0'),
-        b'a'..=b'f' => Some(c - b'a' + 10),
-        b'A'..=b'F' => Some(c - b'A' + 10),
-        _ => None,
-    }
 }
 
 /// A query string's parameters by name. Each name may appear once.

@@ -4,6 +4,7 @@
 //! report in headers). Pure: tested on the host.
 
 use keyward_core::limits::{Interval, LimitStatus, NamedLimit, Refill};
+use keyward_core::text::percent_encode;
 use keyward_core::{
     Code, GiveBack, KeyHash, KeyId, KeyRecord, Reshape, Scope, Successor, UseReport,
 };
@@ -127,19 +128,6 @@ fn actor_param(actor: Option<&KeyId>) -> String {
     actor.map(|a| format!("&actor={a}")).unwrap_or_default()
 }
 
-/// Percent-encodes a query value (everything but unreserved characters).
-fn encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for &b in s.as_bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
 impl LedgerOp {
     /// The request path (with its query) and body that carry this operation: a record, or
     /// a list of limits, as a JSON body; everything else in the query.
@@ -157,8 +145,8 @@ impl LedgerOp {
             } => (
                 format!(
                     "/revoke?id={id}&by={}&reason={}{}",
-                    encode(by),
-                    encode(reason),
+                    percent_encode(by),
+                    percent_encode(reason),
                     actor_param(actor.as_ref())
                 ),
                 None,
@@ -173,8 +161,8 @@ impl LedgerOp {
             } => (
                 format!(
                     "/use?id={id}&hash={hash}&env={}&scopes={}&cost={cost}",
-                    encode(env),
-                    encode(
+                    percent_encode(env),
+                    percent_encode(
                         &scopes
                             .iter()
                             .map(Scope::as_str)
@@ -191,7 +179,7 @@ impl LedgerOp {
             LedgerOp::Refund { id, back } => (
                 format!(
                     "/refund?names={}&at={}&cost={}&alert={}{}",
-                    encode(&back.names.join(" ")),
+                    percent_encode(&back.names.join(" ")),
                     back.at_ms,
                     back.cost,
                     u8::from(back.alert),
@@ -254,7 +242,7 @@ impl LedgerOp {
                     "/rotate?id={id}&next={}&hash={}&hint={}&grace={grace_seconds}{}",
                     successor.id,
                     successor.hash,
-                    encode(&successor.hint),
+                    percent_encode(&successor.hint),
                     actor_param(actor.as_ref())
                 ),
                 None,
