@@ -50,22 +50,37 @@ impl KeyLedger {
             .ok_or_else(|| worker::Error::RustError("the clock cannot be read".into()))
     }
 
-    /// A change made on behalf of `actor`, when the actor is a key of this chain: refused
-    /// (`revoked` or `expired`) if the actor can no longer act, decided in the same step as
-    /// the change. An actor of another chain was checked by the Worker just before.
-    fn actor_refusal(
+    /// The key `id` that a change made on behalf of `actor` is applied to, or the answer
+    /// refusing the change: `revoked` or `expired` when the actor is a key of this chain
+    /// that can no longer act (decided in the same step as the change; an actor of another
+    /// chain was checked by the Worker just before), `not_found` when no key has this id,
+    /// and `conflict` for a revoked key when `if_revoked` refuses it.
+    fn key_to_change(
         &self,
+        id: &KeyId,
         actor: Option<&KeyId>,
+        if_revoked: IfRevoked,
         now: DateTime<Utc>,
-    ) -> worker::Result<Option<LedgerAnswer>> {
-        let Some(actor) = actor else { return Ok(None) };
-        let Some(record) = self.load(actor)? else {
-            return Ok(None);
+    ) -> worker::Result<Result<KeyRecord, LedgerAnswer>> {
+        if let Some(actor) = actor
+            && let Some(acting) = self.load(actor)?
+            && let Err(code) = acting.may_act(now)
+        {
+            return Ok(Err(LedgerAnswer::refused(code, code.message())));
+        }
+        let Some(record) = self.load(id)? else {
+            return Ok(Err(LedgerAnswer::refused(
+                Code::NotFound,
+                "no key has this id",
+            )));
         };
-        Ok(record.may_act(now).err().map(|code| LedgerAnswer {
-            refused: Some((code, code.message().to_owned())),
-            ..LedgerAnswer::default()
-        }))
+        if if_revoked == IfRevoked::Refuse && record.is_revoked() {
+            return Ok(Err(LedgerAnswer::refused(
+                Code::Conflict,
+                REVOKED_NEVER_CHANGES,
+            )));
+        }
+        Ok(Ok(record))
     }
 
     fn load(&self, id: &KeyId) -> worker::Result<Option<KeyRecord>> {
@@ -154,10 +169,10 @@ impl KeyLedger {
         }
         // A refused use still names its key (the audit event, and the alerts on it such
         // as a revoked key's use, are the key's).
+        let records = outcome.record_after(record).into_iter().collect();
         Ok(LedgerAnswer {
-            records: outcome.record_after(record).into_iter().collect(),
             usage: Some(outcome.report),
-            ..LedgerAnswer::default()
+            ..LedgerAnswer::records(records)
         })
     }
 
@@ -165,15 +180,10 @@ impl KeyLedger {
     /// else runs in the object in between, so each operation is atomic.
     fn apply(&self, op: LedgerOp) -> worker::Result<LedgerAnswer> {
         let now = self.now()?;
-        let refused = |code: Code, why: &str| LedgerAnswer {
-            refused: Some((code, why.to_owned())),
-            ..LedgerAnswer::default()
-        };
         match op {
-            LedgerOp::Get { id } => Ok(LedgerAnswer {
-                records: self.load(&id)?.into_iter().collect(),
-                ..LedgerAnswer::default()
-            }),
+            LedgerOp::Get { id } => {
+                Ok(LedgerAnswer::records(self.load(&id)?.into_iter().collect()))
+            }
             LedgerOp::Create { record } => {
                 // The first state of a key wins: neither a second create nor a (possibly
                 // stale) copy from KV can replace what the object holds.
@@ -184,10 +194,7 @@ impl KeyLedger {
                         record
                     }
                 };
-                Ok(LedgerAnswer {
-                    records: vec![kept],
-                    ..LedgerAnswer::default()
-                })
+                Ok(LedgerAnswer::records(vec![kept]))
             }
             LedgerOp::Adopt { mut record } => {
                 // The explicit migration only (root, `POST /v1/migrate`): a record of the
@@ -195,18 +202,13 @@ impl KeyLedger {
                 // object holds the key already. A rotation's successor was never of the
                 // previous format: one without its chain is forged, and not adopted.
                 if record.lineage.is_some() || record.rotated_from.is_some() {
-                    return Ok(refused(
+                    return Ok(LedgerAnswer::refused(
                         Code::Conflict,
                         "only a record of the previous format is adopted",
                     ));
                 }
                 let adopted = match self.load(&record.id)? {
-                    Some(existing) => {
-                        return Ok(LedgerAnswer {
-                            records: vec![existing],
-                            ..LedgerAnswer::default()
-                        });
-                    }
+                    Some(existing) => return Ok(LedgerAnswer::records(vec![existing])),
                     None => {
                         record.lineage = Some(record.id.clone());
                         record.last_used_at = None;
@@ -214,11 +216,7 @@ impl KeyLedger {
                         record
                     }
                 };
-                Ok(LedgerAnswer {
-                    records: vec![adopted],
-                    changed: true,
-                    ..LedgerAnswer::default()
-                })
+                Ok(LedgerAnswer::changed(vec![adopted]))
             }
             LedgerOp::Revoke {
                 id,
@@ -226,22 +224,18 @@ impl KeyLedger {
                 reason,
                 actor,
             } => {
-                if let Some(no) = self.actor_refusal(actor.as_ref(), now)? {
-                    return Ok(no);
+                // A revocation is idempotent: a revoked key is answered as it is.
+                let mut record =
+                    match self.key_to_change(&id, actor.as_ref(), IfRevoked::Keep, now)? {
+                        Ok(record) => record,
+                        Err(no) => return Ok(no),
+                    };
+                if record.is_revoked() {
+                    return Ok(LedgerAnswer::records(vec![record]));
                 }
-                let Some(mut record) = self.load(&id)? else {
-                    return Ok(refused(Code::NotFound, "no key has this id"));
-                };
-                let changed = record.revoked_at.is_none();
                 record.revoke(&by, &reason, now);
-                if changed {
-                    self.save(&record)?;
-                }
-                Ok(LedgerAnswer {
-                    records: vec![record],
-                    changed,
-                    ..LedgerAnswer::default()
-                })
+                self.save(&record)?;
+                Ok(LedgerAnswer::changed(vec![record]))
             }
             LedgerOp::Use {
                 id,
@@ -291,10 +285,7 @@ impl KeyLedger {
                     records.push(holder);
                 }
                 // The balance given back, so that no answer kept by an isolate outlives it.
-                Ok(LedgerAnswer {
-                    records,
-                    ..LedgerAnswer::default()
-                })
+                Ok(LedgerAnswer::records(records))
             }
             LedgerOp::Update {
                 id,
@@ -303,29 +294,21 @@ impl KeyLedger {
                 widen,
                 actor,
             } => {
-                if let Some(no) = self.actor_refusal(actor.as_ref(), now)? {
-                    return Ok(no);
-                }
-                let Some(mut record) = self.load(&id)? else {
-                    return Ok(refused(Code::NotFound, "no key has this id"));
-                };
-                if record.is_revoked() {
-                    return Ok(refused(Code::Conflict, REVOKED_NEVER_CHANGES));
-                }
+                let mut record =
+                    match self.key_to_change(&id, actor.as_ref(), IfRevoked::Refuse, now)? {
+                        Ok(record) => record,
+                        Err(no) => return Ok(no),
+                    };
                 // Narrowing is judged against the key as this object holds it now.
                 if let Err(no) = reshape.apply(&mut record, widen) {
-                    return Ok(refused(no.code, &no.message));
+                    return Ok(LedgerAnswer::refused(no.code, no.message));
                 }
                 if let Some(rate_limits) = rate_limits {
                     record.rate_limits = rate_limits;
                     record.rate_limit = None;
                 }
                 self.save(&record)?;
-                Ok(LedgerAnswer {
-                    records: vec![record],
-                    changed: true,
-                    ..LedgerAnswer::default()
-                })
+                Ok(LedgerAnswer::changed(vec![record]))
             }
             LedgerOp::Credits {
                 id,
@@ -335,16 +318,15 @@ impl KeyLedger {
                 alert_below,
                 actor,
             } => {
-                if let Some(no) = self.actor_refusal(actor.as_ref(), now)? {
-                    return Ok(no);
-                }
-                let Some(record) = self.load(&id)? else {
-                    return Ok(refused(Code::NotFound, "no key has this id"));
-                };
+                let record =
+                    match self.key_to_change(&id, actor.as_ref(), IfRevoked::Refuse, now)? {
+                        Ok(record) => record,
+                        Err(no) => return Ok(no),
+                    };
                 // A rotated key's balance lives with its successor.
-                let mut holder = self.credit_holder(&id)?.unwrap_or(record.clone());
-                if record.is_revoked() || holder.is_revoked() {
-                    return Ok(refused(Code::Conflict, REVOKED_NEVER_CHANGES));
+                let mut holder = self.credit_holder(&id)?.unwrap_or(record);
+                if holder.is_revoked() {
+                    return Ok(LedgerAnswer::refused(Code::Conflict, REVOKED_NEVER_CHANGES));
                 }
                 let change = CreditsChange {
                     set,
@@ -354,15 +336,11 @@ impl KeyLedger {
                 };
                 let credits = match Credits::changed(holder.credits.clone(), change, now) {
                     Ok(c) => c,
-                    Err(e) => return Ok(refused(Code::Conflict, &e.to_string())),
+                    Err(e) => return Ok(LedgerAnswer::refused(Code::Conflict, e.to_string())),
                 };
                 holder.credits = Some(credits);
                 self.save(&holder)?;
-                Ok(LedgerAnswer {
-                    records: vec![holder],
-                    changed: true,
-                    ..LedgerAnswer::default()
-                })
+                Ok(LedgerAnswer::changed(vec![holder]))
             }
             LedgerOp::Rotate {
                 id,
@@ -370,11 +348,10 @@ impl KeyLedger {
                 grace_seconds,
                 actor,
             } => {
-                if let Some(no) = self.actor_refusal(actor.as_ref(), now)? {
-                    return Ok(no);
-                }
-                let Some(mut old) = self.load(&id)? else {
-                    return Ok(refused(Code::NotFound, "no key has this id"));
+                // A revoked key is refused by the core's rotation rule, with its reason.
+                let mut old = match self.key_to_change(&id, actor.as_ref(), IfRevoked::Keep, now)? {
+                    Ok(record) => record,
+                    Err(no) => return Ok(no),
                 };
                 match self.max_lifetime.rotate(
                     &mut old,
@@ -385,13 +362,9 @@ impl KeyLedger {
                     Ok(next) => {
                         self.save(&next)?;
                         self.save(&old)?;
-                        Ok(LedgerAnswer {
-                            records: vec![old, next],
-                            changed: true,
-                            ..LedgerAnswer::default()
-                        })
+                        Ok(LedgerAnswer::changed(vec![old, next]))
                     }
-                    Err(e) => Ok(refused(Code::Conflict, &e.to_string())),
+                    Err(e) => Ok(LedgerAnswer::refused(Code::Conflict, e.to_string())),
                 }
             }
         }
@@ -400,6 +373,16 @@ impl KeyLedger {
 
 /// Why a change to a revoked key is refused.
 const REVOKED_NEVER_CHANGES: &str = "a revoked key never changes";
+
+/// What a change does with a revoked key ([`KeyLedger::key_to_change`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum IfRevoked {
+    /// Loads it: the change decides (a revocation is idempotent; the core's rotation
+    /// refuses it).
+    Keep,
+    /// Refuses it (`conflict`): a revoked key's limits and credits never change.
+    Refuse,
+}
 
 impl DurableObject for KeyLedger {
     fn new(state: State, env: Env) -> Self {

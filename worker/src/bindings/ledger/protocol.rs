@@ -384,6 +384,33 @@ pub struct LedgerAnswer {
     pub usage: Option<UseReport>,
 }
 
+impl LedgerAnswer {
+    /// The records concerned, as they are (nothing changed).
+    pub fn records(records: Vec<KeyRecord>) -> Self {
+        LedgerAnswer {
+            records,
+            ..LedgerAnswer::default()
+        }
+    }
+
+    /// The records concerned after this call changed them.
+    pub fn changed(records: Vec<KeyRecord>) -> Self {
+        LedgerAnswer {
+            records,
+            changed: true,
+            ..LedgerAnswer::default()
+        }
+    }
+
+    /// A refusal: `code`, and why.
+    pub fn refused(code: Code, why: impl Into<String>) -> Self {
+        LedgerAnswer {
+            refused: Some((code, why.into())),
+            ..LedgerAnswer::default()
+        }
+    }
+}
+
 /// A use's report as response header (name, value) pairs.
 pub fn report_headers(report: &UseReport) -> Vec<(&'static str, String)> {
     let mut h = vec![("x-keyward-at", report.at_ms.to_string())];
