@@ -4,7 +4,7 @@
 //! environment only.
 
 use futures_util::stream;
-use keyward_core::chrono::{DateTime, Duration, Utc};
+use keyward_core::chrono::Duration;
 use keyward_core::{AuditEvent, Code};
 use worker::wasm_bindgen::JsValue;
 use worker::{D1Database, Headers, Request, Response};
@@ -37,17 +37,6 @@ struct Page {
     left: u32,
 }
 
-fn time(q: &Query, name: &str, default: DateTime<Utc>) -> Result<DateTime<Utc>, ApiError> {
-    q.get(name).map_or(Ok(default), |s| {
-        keyward_core::time::parse_rfc3339(s).map_err(|_| {
-            ApiError::new(
-                Code::InvalidRequest,
-                format!("'{name}' must be an RFC 3339 time"),
-            )
-        })
-    })
-}
-
 /// `GET /v1/audit/export?since=&until=&format=json|ocsf`
 pub async fn export(ctx: &mut Ctx<'_>, req: Request, caller: Caller) -> ApiResult {
     let q = Query::of(&req, &["since", "until", "format"])?;
@@ -61,12 +50,10 @@ pub async fn export(ctx: &mut Ctx<'_>, req: Request, caller: Caller) -> ApiResul
             ));
         }
     };
-    let until = time(&q, "until", ctx.now)?;
-    let since = time(
-        &q,
-        "since",
-        until.checked_sub_signed(Duration::days(1)).unwrap_or(until),
-    )?;
+    let until = q.time("until")?.unwrap_or(ctx.now);
+    let since = q
+        .time("since")?
+        .unwrap_or_else(|| until.checked_sub_signed(Duration::days(1)).unwrap_or(until));
     // A `since` after `until` is an empty range (every query value the document allows is
     // answered, never refused for its order): the stream below then holds no line.
     let actor = caller.actor();

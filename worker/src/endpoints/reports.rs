@@ -5,7 +5,6 @@ use keyward_api::{
     AlertList, AuditCursor, AuditEventList, Bucket, Deployment, Me, OVERVIEW_ALERTS, Overview,
     TOP_KEYS, Usage, check_owner_filter, refusals, usage_start,
 };
-use keyward_core::chrono::{DateTime, Utc};
 use keyward_core::{Code, KeyId};
 use worker::Request;
 
@@ -32,7 +31,7 @@ fn filter(req: &Request, caller: &Caller, events: bool) -> Result<Filter, ApiErr
             ));
         }
     };
-    let since = q.get("since").map(parse_since).transpose()?;
+    let since = q.time("since")?;
     // A cursor this API did not give names no page (as for the keys list).
     let before = match q.get("before") {
         None => None,
@@ -71,11 +70,6 @@ fn filter(req: &Request, caller: &Caller, events: bool) -> Result<Filter, ApiErr
         refused,
         before,
     })
-}
-
-fn parse_since(s: &str) -> Result<DateTime<Utc>, ApiError> {
-    keyward_core::time::parse_rfc3339(s)
-        .map_err(|_| ApiError::new(Code::InvalidRequest, "'since' must be an RFC 3339 time"))
 }
 
 fn fault(e: worker::Error) -> ApiError {
@@ -122,7 +116,7 @@ pub async fn usage(ctx: &mut Ctx<'_>, req: Request, caller: Caller) -> ApiResult
         .map(Bucket::parse)
         .transpose()?
         .unwrap_or_default();
-    let since = q.get("since").map(parse_since).transpose()?;
+    let since = q.time("since")?;
     let start = usage_start(since, bucket, ctx.now);
     let key_id = q
         .get("key_id")

@@ -2,6 +2,7 @@
 //! query strings and the request's credential (whose rules are the core's).
 
 use keyward_api::{ErrorBody, ErrorDetail, FieldError};
+use keyward_core::chrono::{DateTime, Utc};
 use keyward_core::text::hex_value;
 use keyward_core::{Code, CredentialError, www_authenticate};
 use serde::Serialize;
@@ -362,6 +363,23 @@ impl Query {
             .map(|(_, v)| v.as_str())
     }
 
+    /// The time `name` names (`since`, `until`), when given: an RFC 3339 time.
+    ///
+    /// # Errors
+    /// `invalid_request` naming the parameter.
+    pub fn time(&self, name: &str) -> Result<Option<DateTime<Utc>>, ApiError> {
+        self.get(name)
+            .map(|s| {
+                keyward_core::time::parse_rfc3339(s).map_err(|_| {
+                    ApiError::new(
+                        Code::InvalidRequest,
+                        format!("'{name}' must be an RFC 3339 time"),
+                    )
+                })
+            })
+            .transpose()
+    }
+
     /// `limit`: `default` when absent, else 1 to `max`.
     ///
     /// # Errors
@@ -383,6 +401,25 @@ impl Query {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_query_time_is_rfc3339_or_refused_naming_its_parameter() {
+        let q = Query(vec![
+            ("since".to_owned(), "2030-01-02T03:04:05Z".to_owned()),
+            ("until".to_owned(), "yesterday".to_owned()),
+        ]);
+        let since = q.time("since").ok().flatten().map(|t| t.to_rfc3339());
+        assert_eq!(since.as_deref(), Some("2030-01-02T03:04:05+00:00"));
+        let until = q.time("until").err().map(|e| (e.code, e.message));
+        assert_eq!(
+            until,
+            Some((
+                Code::InvalidRequest,
+                "'until' must be an RFC 3339 time".to_owned()
+            ))
+        );
+        assert!(matches!(q.time("before"), Ok(None)));
+    }
 
     #[test]
     fn query_strings_decode_like_forms() {
