@@ -202,6 +202,32 @@ describe('key management is contained', () => {
     const all = await call('/v1/audit?limit=1000', { key: auditor.key });
     assert.ok(all.body.events.every((e) => e.owner === 'acme'));
   });
+
+  test('a bounded audit reader reads nothing of its own owner\'s other environments (audit, usage)', async () => {
+    const owner = 'acme-envs';
+    const auditor = await create({ name: 'auditor', owner, scopes: ['audit:read'], env: 'test' });
+    const live = await create({ name: 'live', owner, scopes: [], env: 'live' });
+    const mine = await create({ name: 'mine', owner, scopes: [], env: 'test' });
+    for (const [k, env] of [[live, 'live'], [mine, 'test']]) {
+      const r = await root('/v1/verify', { method: 'POST', body: { key: k.key, env } });
+      assert.equal(r.body.code, 'valid', r.text);
+    }
+    const used = async (id) => (await root(`/v1/audit?key_id=${id}`)).body.events.some((e) => e.action === 'verify');
+    await eventually(async () => (await used(live.id)) && used(mine.id), { what: 'both uses in the trail' });
+    const trail = (await call('/v1/audit?limit=1000', { key: auditor.key })).body.events;
+    assert.ok(trail.some((e) => e.key_id === mine.id), 'its own environment\'s use');
+    assert.deepEqual(trail.filter((e) => e.key_id === live.id), [], 'nothing of the live key');
+    assert.deepEqual((await call(`/v1/audit?key_id=${live.id}`, { key: auditor.key })).body.events, []);
+    const usage = async (query, key) => {
+      const r = await call(`/v1/usage?${query}`, { key });
+      assert.equal(r.status, 200, r.text);
+      return r.body.rows;
+    };
+    assert.notDeepEqual(await usage(`key_id=${live.id}`, worker.rootKey), [], 'the root key counts the live use');
+    assert.deepEqual(await usage(`key_id=${live.id}`, auditor.key), []);
+    assert.deepEqual(await usage(`key_id=${live.id}&owner=${owner}`, auditor.key), []);
+    assert.notDeepEqual(await usage(`key_id=${mine.id}`, auditor.key), [], 'its own environment\'s use is counted');
+  });
 });
 
 describe('the gateway matches the path the origin serves', () => {

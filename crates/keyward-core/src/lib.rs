@@ -35,6 +35,7 @@ mod check;
 mod code;
 mod credential;
 pub mod cursor;
+mod environment;
 pub mod gateway;
 mod hash;
 mod key;
@@ -65,6 +66,7 @@ pub use audit::{
 pub use check::{EnvRule, KeyFacts, Presented, decide, decide_presented, verify};
 pub use code::{Code, UnknownCode, www_authenticate};
 pub use credential::{CredentialError, credential};
+pub use environment::{Environments, InvalidEnvironments, UnknownEnvironment};
 pub use hash::{InvalidHash, KeyHash};
 pub use key::{
     ApiKey, ApiKeyRef, CHECKSUM_LEN, GenerateError, KeyPart, MAX_KEY_LEN, MAX_PREFIX_LEN, NewKey,
@@ -74,7 +76,7 @@ pub use key_use::{
     Counts, GiveBack, NoCounts, UseAsk, UseOutcome, UseReport, credit_holder, take_shared, use_key,
 };
 pub use network::{MAX_NETWORKS, Network, NetworkError, Networks, client_ip};
-pub use policy::{Abilities, Actor, Asked, Refusal, Terms};
+pub use policy::{Abilities, Actor, Asked, Reads, Refusal, Terms};
 pub use random::{OsRandom, RandomError, RandomSource};
 pub use record::{
     InvalidKeyId, KeyId, KeyRecord, KeyStatus, NewRecord, RateLimit, RotateError, Successor,

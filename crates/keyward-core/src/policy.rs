@@ -35,6 +35,16 @@ pub enum Actor<'a> {
     Key(&'a KeyRecord),
 }
 
+/// What a listing or report reads ([`Actor::reads`]): one owner's and one environment's,
+/// or (`None`) every one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Reads<'a> {
+    /// Only this owner's.
+    pub owner: Option<&'a str>,
+    /// Only this environment's.
+    pub env: Option<&'a str>,
+}
+
 /// A refused key-management action: a code (`forbidden`, `scope_not_held` or
 /// `invalid_request`) and a sentence naming the rule.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -149,6 +159,37 @@ impl Actor<'_> {
     /// own; `None` for the root key and `admin` keys, which read everything.
     pub fn reads_within(&self) -> Option<(&str, &str)> {
         self.home().filter(|_| self.is_bounded())
+    }
+
+    /// The one containment query of every listing and report: what the actor reads when
+    /// it asks for `owner` and `env` (`None`: not narrowed). The root key and `admin` keys
+    /// read what they ask; a bounded key reads its own owner and environment, whether or
+    /// not it names them.
+    ///
+    /// # Errors
+    /// `forbidden` when a bounded key names another owner or environment.
+    pub fn reads<'a>(
+        &'a self,
+        owner: Option<&'a str>,
+        env: Option<&'a str>,
+    ) -> Result<Reads<'a>, Refusal> {
+        let Some((own, own_env)) = self.reads_within() else {
+            return Ok(Reads { owner, env });
+        };
+        if owner.is_some_and(|o| o != own) {
+            return Err(Refusal::forbidden(format!(
+                "a key reads only its own owner's ('{own}')"
+            )));
+        }
+        if env.is_some_and(|e| e != own_env) {
+            return Err(Refusal::forbidden(format!(
+                "a key reads only its own environment's ('{own_env}')"
+            )));
+        }
+        Ok(Reads {
+            owner: Some(own),
+            env: Some(own_env),
+        })
     }
 
     /// What the actor may do at all: the same rules [`Actor::create_terms`] and

@@ -426,6 +426,46 @@ mod containment {
     }
 
     #[test]
+    fn every_listing_reads_within_a_bounded_key_s_own_owner_and_environment() {
+        use keyward_core::{Code, Reads};
+        let reader = key("acme", "test", &["audit:read", "keys:read"], None);
+        let bounded = Actor::Key(&reader);
+        let own = Reads {
+            owner: Some("acme"),
+            env: Some("test"),
+        };
+        for (owner, env) in [
+            (None, None),
+            (Some("acme"), None),
+            (None, Some("test")),
+            (Some("acme"), Some("test")),
+        ] {
+            assert_eq!(bounded.reads(owner, env).unwrap(), own, "{owner:?} {env:?}");
+        }
+        for (owner, env) in [
+            (Some("victim"), None),
+            (None, Some("live")),
+            (Some("acme"), Some("live")),
+            (Some("victim"), Some("test")),
+            (Some("ACME"), None),
+        ] {
+            let refused = bounded.reads(owner, env).unwrap_err();
+            assert_eq!(refused.code, Code::Forbidden, "{owner:?} {env:?}");
+        }
+        // The root key and admin keys read what they ask, everything when they ask nothing.
+        let admin = key("acme", "test", &["admin"], None);
+        for actor in [Actor::Root, Actor::Key(&admin)] {
+            let all = Reads {
+                owner: None,
+                env: None,
+            };
+            assert_eq!(actor.reads(None, None).unwrap(), all);
+            let asked = actor.reads(Some("victim"), Some("live")).unwrap();
+            assert_eq!((asked.owner, asked.env), (Some("victim"), Some("live")));
+        }
+    }
+
+    #[test]
     fn a_key_creates_only_in_its_own_owner_and_environment() {
         let caller = key("acme", "test", &["keys:write", "scans:read"], None);
         let actor = Actor::Key(&caller);

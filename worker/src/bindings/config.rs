@@ -6,7 +6,7 @@ use std::rc::Rc;
 
 use keyward_core::gateway::{MIN_ORIGIN_SECRET_LEN, Routes};
 use keyward_core::limits::{NamedLimit, validate_limits};
-use keyward_core::{KeyHash, ScopeRegistry, is_valid_prefix};
+use keyward_core::{Environments, KeyHash, ScopeRegistry, is_valid_prefix};
 use worker::Env;
 
 /// KV namespace holding key records.
@@ -48,8 +48,8 @@ pub struct Config {
     pub root_key_hash: KeyHash,
     /// Vendor prefix of keys minted here.
     pub vendor: String,
-    /// Environments keys may be minted for.
-    pub environments: Vec<String>,
+    /// Environments keys may be minted for (the core's registry).
+    pub environments: Environments,
     /// Declared scopes.
     pub scopes: ScopeRegistry,
     /// Gateway origin, when the gateway is on.
@@ -178,18 +178,13 @@ impl Config {
         if !is_valid_prefix(&vendor) {
             problems.push("KEYWARD_VENDOR must be [a-z][a-z0-9]{0,15}".to_owned());
         }
-        let environments: Vec<String> = var(env, "KEYWARD_ENVIRONMENTS")
-            .unwrap_or_else(|| "live,test,dev,staging".to_owned())
-            .split(',')
-            .map(|e| e.trim().to_owned())
-            .filter(|e| !e.is_empty())
-            .collect();
-        if environments.is_empty() || !environments.iter().all(|e| is_valid_prefix(e)) {
-            problems.push(
-                "KEYWARD_ENVIRONMENTS must be a comma-separated list of [a-z][a-z0-9]{0,15}"
-                    .to_owned(),
-            );
-        }
+        let environments = match var(env, "KEYWARD_ENVIRONMENTS") {
+            None => Environments::default(),
+            Some(list) => Environments::parse(&list).unwrap_or_else(|e| {
+                problems.push(format!("KEYWARD_ENVIRONMENTS must be {e}"));
+                Environments::default()
+            }),
+        };
         let scopes = match var(env, "KEYWARD_SCOPES") {
             None => Some(ScopeRegistry::default()),
             Some(json) => match ScopeRegistry::from_json(&json) {
@@ -300,7 +295,7 @@ impl Config {
         if !environments.contains(&gateway_env) {
             problems.push(format!(
                 "GATEWAY_ENV must be one of KEYWARD_ENVIRONMENTS ({})",
-                environments.join(", ")
+                environments.names().join(", ")
             ));
         }
         let leak_report_keys = match var(env, "LEAK_REPORT_PUBLIC_KEYS") {
@@ -391,10 +386,5 @@ impl Config {
             }),
             _ => Err(format!("keyward is misconfigured: {}", problems.join("; "))),
         }
-    }
-
-    /// Whether `env` is one of the deployment's environments.
-    pub fn has_environment(&self, env: &str) -> bool {
-        self.environments.iter().any(|e| e == env)
     }
 }

@@ -5,7 +5,7 @@
 
 use keyward_api::{Alert, AuditCursor, Bucket, KeyUses, UsageRow};
 use keyward_core::chrono::{DateTime, Utc};
-use keyward_core::{AuditEvent, KeyHistory, Lifecycle};
+use keyward_core::{AuditEvent, KeyHistory, Lifecycle, Reads};
 use serde::Deserialize;
 use worker::wasm_bindgen::JsValue;
 use worker::{D1Database, D1PreparedStatement};
@@ -253,6 +253,16 @@ pub struct Within {
 }
 
 impl Within {
+    /// What `reads` (the core's [`keyward_core::Actor::reads`]) confines a report to: an
+    /// environment by the hints of its keys (`{vendor}_{env}_`).
+    pub fn reads(reads: Reads<'_>, vendor: &str) -> Self {
+        Within {
+            key_id: None,
+            owner: reads.owner.map(str::to_owned),
+            hint_prefix: reads.env.map(|env| format!("{vendor}_{env}_")),
+        }
+    }
+
     /// The SQL conditions, their values appended to `binds` (numbered after those there).
     pub fn clauses(&self, binds: &mut Vec<JsValue>) -> Vec<String> {
         let mut clauses = Vec::new();

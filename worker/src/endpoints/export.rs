@@ -57,12 +57,7 @@ pub async fn export(ctx: &mut Ctx<'_>, req: Request, caller: Caller) -> ApiResul
     // A `since` after `until` is an empty range (every query value the document allows is
     // answered, never refused for its order): the stream below then holds no line.
     let actor = caller.actor();
-    let bound = actor.reads_within();
-    let within = Within {
-        key_id: None,
-        owner: bound.map(|(owner, _)| owner.to_owned()),
-        hint_prefix: bound.map(|(_, env)| format!("{}_{env}_", ctx.config.vendor)),
-    };
+    let within = Within::reads(actor.reads(None, None)?, &ctx.config.vendor);
     let db = ctx
         .env
         .d1(AUDIT_DB)

@@ -25,16 +25,11 @@ fn scope_error(e: keyward_core::ScopeError) -> ApiError {
 pub async fn create(ctx: &mut Ctx<'_>, mut req: Request, caller: Caller) -> ApiResult {
     let body: CreateKey = read_json(&mut req).await?;
     body.validate()?;
-    if let Some(env) = &body.env
-        && !ctx.config.has_environment(env)
-    {
-        return Err(ApiError::new(
-            Code::UnknownEnvironment,
-            format!(
-                "'env' must be one of: {}",
-                ctx.config.environments.join(", ")
-            ),
-        ));
+    if let Some(env) = &body.env {
+        ctx.config
+            .environments
+            .check(env)
+            .map_err(|e| ApiError::new(e.code(), e.to_string()))?;
     }
     let scopes = ScopeSet::parse(&body.scopes).map_err(scope_error)?;
     ctx.config.scopes.validate(&scopes).map_err(scope_error)?;
@@ -143,17 +138,8 @@ pub async fn list(ctx: &mut Ctx<'_>, req: Request, caller: Caller) -> ApiResult 
     };
     // A bounded key lists its own owner's keys of its own environment, and only those.
     let actor = caller.actor();
-    let (owner, env) = match actor.reads_within() {
-        Some((own, own_env)) => {
-            let (owner, env) = (
-                q.get("owner").unwrap_or(own),
-                q.get("env").unwrap_or(own_env),
-            );
-            actor.may_manage_owner(owner, env)?;
-            (Some(owner), Some(env))
-        }
-        _ => (q.get("owner"), q.get("env")),
-    };
+    let reads = actor.reads(q.get("owner"), q.get("env"))?;
+    let (owner, env) = (reads.owner, reads.env);
     // The store's pages are read until this one is full: each asks for no more than the
     // keys still missing, so the cursor given back never skips a key.
     let mut keys = Vec::new();

@@ -32,7 +32,7 @@ thread_local! {
 pub fn document(committed: &str, config: &Config) -> Option<String> {
     let mut doc: Value = serde_json::from_str(committed).ok()?;
     let schemas = &mut doc["components"]["schemas"];
-    schemas["DeclaredEnvironment"]["enum"] = json!(config.environments);
+    schemas["DeclaredEnvironment"]["enum"] = json!(config.environments.names());
     schemas["DeclaredScope"]["enum"] = json!(config.scopes.grantable());
     schemas["DeclaredRole"]["enum"] = json!(config.roles.names().collect::<Vec<_>>());
     serde_json::to_string(&doc).ok()

@@ -12,10 +12,7 @@ use keyward_core::Code;
 /// `GET /v1/owners/{owner}/limits`
 pub async fn get(ctx: &mut Ctx<'_>, caller: Caller, owner: &str) -> ApiResult {
     known_shape(owner)?;
-    let actor = caller.actor();
-    if let Some((_, env)) = actor.home() {
-        actor.may_manage_owner(owner, env)?;
-    }
+    caller.actor().reads(Some(owner), None)?;
     let rate_limits = ctx.store.owner_limits(owner).await?;
     Ok(json(200, &OwnerLimits { rate_limits }))
 }

@@ -13,8 +13,9 @@ use crate::bindings::db::{self, Filter, Within};
 use crate::plumbing::context::{Caller, Ctx};
 use crate::plumbing::http::{ApiError, ApiResult, Query, json};
 
-/// The query's filter; a bounded key reads its own owner's events and alerts only.
-fn filter(req: &Request, caller: &Caller, events: bool) -> Result<Filter, ApiError> {
+/// The query's filter; a bounded key reads its own owner's and environment's events and
+/// alerts only (the core's `Actor::reads`).
+fn filter(req: &Request, caller: &Caller, vendor: &str, events: bool) -> Result<Filter, ApiError> {
     let names: &[&str] = if events {
         &["key_id", "since", "limit", "refused", "before"]
     } else {
@@ -59,11 +60,7 @@ fn filter(req: &Request, caller: &Caller, events: bool) -> Result<Filter, ApiErr
     Ok(Filter {
         within: Within {
             key_id: q.get("key_id").map(str::to_owned),
-            owner: caller
-                .actor()
-                .reads_within()
-                .map(|(owner, _)| owner.to_owned()),
-            hint_prefix: None,
+            ..Within::reads(caller.actor().reads(None, None)?, vendor)
         },
         since,
         limit: q.limit(100, 1000)?,
@@ -78,7 +75,7 @@ fn fault(e: worker::Error) -> ApiError {
 
 /// `GET /v1/audit?key_id=&since=&limit=&refused=&before=`: newest first.
 pub async fn audit(ctx: &mut Ctx<'_>, req: Request, caller: Caller) -> ApiResult {
-    let filter = filter(&req, &caller, true)?;
+    let filter = filter(&req, &caller, &ctx.config.vendor, true)?;
     let events = db::events(&ctx.env.d1(AUDIT_DB)?, &filter)
         .await
         .map_err(fault)?;
@@ -100,7 +97,7 @@ pub async fn audit(ctx: &mut Ctx<'_>, req: Request, caller: Caller) -> ApiResult
 
 /// `GET /v1/alerts?key_id=&since=&limit=`: newest first.
 pub async fn alerts(ctx: &mut Ctx<'_>, req: Request, caller: Caller) -> ApiResult {
-    let filter = filter(&req, &caller, false)?;
+    let filter = filter(&req, &caller, &ctx.config.vendor, false)?;
     let alerts = db::alerts(&ctx.env.d1(AUDIT_DB)?, &filter)
         .await
         .map_err(fault)?;
@@ -108,7 +105,8 @@ pub async fn alerts(ctx: &mut Ctx<'_>, req: Request, caller: Caller) -> ApiResul
 }
 
 /// `GET /v1/usage?key_id=&owner=&since=&bucket=`: uses per bucket and outcome. A bounded
-/// key counts its own owner's uses only (another owner asked for: `forbidden`).
+/// key counts its own owner's uses of its own environment only (another owner asked for:
+/// `forbidden`).
 pub async fn usage(ctx: &mut Ctx<'_>, req: Request, caller: Caller) -> ApiResult {
     let q = Query::of(&req, &["key_id", "owner", "since", "bucket"])?;
     let bucket = q
@@ -126,24 +124,15 @@ pub async fn usage(ctx: &mut Ctx<'_>, req: Request, caller: Caller) -> ApiResult
             })
         })
         .transpose()?;
-    let mut owner = q.get("owner").map(str::to_owned);
-    if let Some(o) = &owner {
+    let owner = q.get("owner");
+    if let Some(o) = owner {
         check_owner_filter(o)?;
     }
     let actor = caller.actor();
-    if let Some((own, _)) = actor.reads_within() {
-        if owner.as_deref().is_some_and(|o| o != own) {
-            return Err(ApiError::new(
-                Code::Forbidden,
-                format!("a key can only read the usage of its own owner ('{own}')"),
-            ));
-        }
-        owner = Some(own.to_owned());
-    }
+    let reads = actor.reads(owner, None)?;
     let within = Within {
         key_id: key_id.as_ref().map(|k| k.as_str().to_owned()),
-        owner: owner.clone(),
-        hint_prefix: None,
+        ..Within::reads(reads, &ctx.config.vendor)
     };
     let rows = db::usage(&ctx.env.d1(AUDIT_DB)?, &within, start, bucket)
         .await
@@ -155,7 +144,7 @@ pub async fn usage(ctx: &mut Ctx<'_>, req: Request, caller: Caller) -> ApiResult
             since: start,
             until: ctx.now,
             key_id,
-            owner,
+            owner: reads.owner.map(str::to_owned),
             rows,
         },
     ))
@@ -166,7 +155,7 @@ pub async fn usage(ctx: &mut Ctx<'_>, req: Request, caller: Caller) -> ApiResult
 pub async fn me(ctx: &mut Ctx<'_>, req: Request, caller: Caller) -> ApiResult {
     Query::of(&req, &[])?;
     let c = ctx.config;
-    let deployment = Deployment::of(&c.vendor, &c.environments, &c.scopes, &c.roles);
+    let deployment = Deployment::of(&c.vendor, c.environments.names(), &c.scopes, &c.roles);
     Ok(json(
         200,
         &Me::of(&caller.actor(), caller.env_limits(c), deployment),
@@ -175,16 +164,12 @@ pub async fn me(ctx: &mut Ctx<'_>, req: Request, caller: Caller) -> ApiResult {
 
 /// `GET /v1/overview`: uses per hour by outcome over 7 days, refusals by code, the most
 /// used keys and the alerts of those days, confined to the caller's owner and environment
-/// when it is bounded (the core's `Actor::reads_within`), as every read is.
+/// when it is bounded (the core's `Actor::reads`), as every read is.
 pub async fn overview(ctx: &mut Ctx<'_>, req: Request, caller: Caller) -> ApiResult {
     Query::of(&req, &[])?;
     let actor = caller.actor();
-    let bound = actor.reads_within();
-    let within = || Within {
-        key_id: None,
-        owner: bound.map(|(owner, _)| owner.to_owned()),
-        hint_prefix: bound.map(|(_, env)| format!("{}_{env}_", ctx.config.vendor)),
-    };
+    let reads = actor.reads(None, None)?;
+    let within = || Within::reads(reads, &ctx.config.vendor);
     let start = usage_start(None, Bucket::Hour, ctx.now);
     let db = ctx.env.d1(AUDIT_DB)?;
     let uses = db::usage(&db, &within(), start, Bucket::Hour)
@@ -209,8 +194,8 @@ pub async fn overview(ctx: &mut Ctx<'_>, req: Request, caller: Caller) -> ApiRes
         &Overview {
             since: start,
             until: ctx.now,
-            owner: bound.map(|(owner, _)| owner.to_owned()),
-            env: bound.map(|(_, env)| env.to_owned()),
+            owner: reads.owner.map(str::to_owned),
+            env: reads.env.map(str::to_owned),
             refusals: refusals(&uses),
             uses,
             top_keys,

@@ -8,7 +8,7 @@ use keyward_api::{
 };
 use keyward_core::chrono::{DateTime, Utc};
 use keyward_core::webhook::{self, Bounds, EventType, WebhookSecret};
-use keyward_core::{Code, KeyRecord, Lifecycle, OsRandom};
+use keyward_core::{Code, KeyRecord, Lifecycle, OsRandom, Reads};
 use serde::{Deserialize, Serialize};
 use worker::wasm_bindgen::JsValue;
 use worker::{Context, D1Database, Env, Request, Response};
@@ -168,16 +168,11 @@ fn opt(v: Option<&str>) -> JsValue {
 pub async fn create(ctx: &mut Ctx<'_>, mut req: Request, caller: Caller) -> ApiResult {
     let body: CreateWebhook = read_json(&mut req).await?;
     let events = body.validate()?;
-    if let Some(env) = &body.env
-        && !ctx.config.has_environment(env)
-    {
-        return Err(ApiError::new(
-            Code::UnknownEnvironment,
-            format!(
-                "'env' must be one of: {}",
-                ctx.config.environments.join(", ")
-            ),
-        ));
+    if let Some(env) = &body.env {
+        ctx.config
+            .environments
+            .check(env)
+            .map_err(|e| ApiError::new(e.code(), e.to_string()))?;
     }
     webhook::check_url(&body.url, allow_loopback_http(ctx.env))
         .map_err(|e| ApiError::new(Code::InvalidRequest, format!("'url' {e}")))?;
@@ -232,16 +227,24 @@ pub async fn list(ctx: &mut Ctx<'_>, req: Request, caller: Caller) -> ApiResult 
     crate::plumbing::http::Query::of(&req, &[])?;
     let actor = caller.actor();
     let db = db(ctx.env)?;
-    let statement = match actor.reads_within() {
-        Some((owner, env)) => db
+    let statement = match actor.reads(None, None)? {
+        Reads {
+            owner: Some(owner),
+            env: Some(env),
+        } => db
             .prepare(format!(
                 "SELECT {COLUMNS} FROM webhooks WHERE owner = ?1 AND env = ?2 \
                  ORDER BY created_at DESC LIMIT 100"
             ))
             .bind(&[JsValue::from_str(owner), JsValue::from_str(env)])?,
-        _ => db.prepare(format!(
+        Reads {
+            owner: None,
+            env: None,
+        } => db.prepare(format!(
             "SELECT {COLUMNS} FROM webhooks ORDER BY created_at DESC LIMIT 100"
         )),
+        // Asked for nothing, a read is confined to both or to neither.
+        Reads { .. } => return Err(ApiError::code(Code::Internal)),
     };
     let rows = statement.all().await?.results::<Row>()?;
     Ok(json(
