@@ -4,6 +4,7 @@ import { spawn, execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, mkdirSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
+import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -25,6 +26,47 @@ export function freePort() {
       srv.close(() => res(port));
     });
   });
+}
+
+/** An HTTP server on a free loopback port, answering with `handler`; settles with it. */
+export function listen(handler) {
+  return new Promise((res) => {
+    const srv = http.createServer(handler);
+    srv.listen(0, '127.0.0.1', () => res(srv));
+  });
+}
+
+/**
+ * An origin for the gateway and the deployment's alert webhook, on a free loopback port:
+ * a request to `/alerts` is an alert, verified (`verifiedAlert`) into `alerts`; any other
+ * is recorded in `hits` as {method, url, headers, body} and answered 200 with
+ * {origin: true, path}. Returns {server, url, hits, alerts}.
+ */
+export async function startOrigin() {
+  const hits = [];
+  const alerts = [];
+  const server = await listen((req, res) => {
+    let body = '';
+    req.on('data', (d) => { body += d; });
+    req.on('end', () => {
+      if (req.url === '/alerts') {
+        alerts.push(verifiedAlert(req.headers, body));
+        res.writeHead(204).end();
+        return;
+      }
+      hits.push({ method: req.method, url: req.url, headers: req.headers, body });
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ origin: true, path: req.url }));
+    });
+  });
+  return { server, url: `http://127.0.0.1:${server.address().port}`, hits, alerts };
+}
+
+/** Creates a key through the Worker at `url` with `key` (201, or it throws); its answer. */
+export async function createKey(url, key, body) {
+  const r = await call(url, '/v1/keys', { method: 'POST', key, body });
+  if (r.status !== 201) throw new Error(`a key could not be created: ${r.status} ${r.text}`);
+  return r.body;
 }
 
 /** A keyward key in the shared format; fixtures only (the Worker itself parses it). */

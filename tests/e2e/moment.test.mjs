@@ -8,23 +8,17 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
-import { call as rawCall, eventually, startWorker, alertWebhook, verifiedAlert } from './harness.mjs';
+import { call as rawCall, createKey, eventually, startOrigin, startWorker, alertWebhook } from './harness.mjs';
 
 let worker;
 let origin;
-const hits = [];
-const webhook = [];
 const slow = {};
 
 const call = (path, opts) => rawCall(worker.url, path, opts);
 const root = (path, opts = {}) => call(path, { key: worker.rootKey, ...opts });
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-async function create(body) {
-  const r = await root('/v1/keys', { method: 'POST', body: { scopes: [], env: 'live', ...body } });
-  assert.equal(r.status, 201, r.text);
-  return r.body;
-}
+const create = (body) => createKey(worker.url, worker.rootKey, { scopes: [], env: 'live', ...body });
 
 const verify = (key, extra = {}) => root('/v1/verify', { method: 'POST', body: { key, env: 'live', ...extra } });
 const show = async (id) => (await root(`/v1/keys/${id}`)).body;
@@ -77,13 +71,6 @@ function template(path) {
   return path
     .replace(/^\/v1\/keys\/key_[A-Za-z0-9]+/, '/v1/keys/{id}')
     .replace(/^\/v1\/owners\/[^/]+/, '/v1/owners/{owner}');
-}
-
-function listen(handler) {
-  return new Promise((res) => {
-    const srv = http.createServer(handler);
-    srv.listen(0, '127.0.0.1', () => res(srv));
-  });
 }
 
 /**
@@ -194,7 +181,7 @@ const ATTACKS = {
       actor,
       requests: Array.from({ length: 5 }, (_, i) => ({ path: `/repos/${owner}-${i}`, body: { i } })),
       async unchanged() {
-        assert.deepEqual(hits.filter((h) => h.key === actor.id), [], 'no request reached the origin for the revoked key');
+        assert.deepEqual(origin.hits.filter((h) => h.headers['x-keyward-key-id'] === actor.id), [], 'no request reached the origin for the revoked key');
       },
     };
   },
@@ -252,21 +239,8 @@ async function usesHeldAcrossTheWindow() {
 }
 
 before(async () => {
-  origin = await listen((req, res) => {
-    let body = '';
-    req.on('data', (d) => { body += d; });
-    req.on('end', () => {
-      if (req.url === '/alerts') {
-        webhook.push(verifiedAlert(req.headers, body));
-        res.writeHead(204).end();
-        return;
-      }
-      hits.push({ url: req.url, key: req.headers['x-keyward-key-id'] });
-      res.writeHead(200, { 'content-type': 'application/json' });
-      res.end('{"ok":true}');
-    });
-  });
-  const o = `http://127.0.0.1:${origin.address().port}`;
+  origin = await startOrigin();
+  const o = origin.url;
   worker = await startWorker({
     vars: {
       ORIGIN_URL: o,
@@ -285,7 +259,7 @@ before(async () => {
 
 after(async () => {
   await worker?.stop();
-  origin?.close();
+  origin?.server.close();
 });
 
 function assertAll(results) {

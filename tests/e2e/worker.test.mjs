@@ -2,11 +2,10 @@
 // over HTTP as a user would. Audit events and alerts go through the real queue consumer.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer } from 'node:http';
 import { createHash, generateKeyPairSync, sign } from 'node:crypto';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { call as rawCall, eventually, makeKey, startWorker, alertWebhook, verifiedAlert } from './harness.mjs';
+import { call as rawCall, eventually, makeKey, startOrigin, startWorker, alertWebhook } from './harness.mjs';
 
 const vectors = (name) => JSON.parse(readFileSync(new URL(`../vectors/${name}.json`, import.meta.url), 'utf8')).cases;
 
@@ -16,8 +15,6 @@ let origin;
 const reporter = generateKeyPairSync('ec', { namedCurve: 'P-256' });
 const reporterPem = reporter.publicKey.export({ type: 'spki', format: 'pem' });
 const seen = { created: new Set(), responses: [] };
-const webhook = [];
-const originHits = [];
 
 // Every response is kept so the final test can check that no raw key leaked into one.
 async function call(path, opts = {}) {
@@ -37,29 +34,9 @@ async function create(body, key = worker.rootKey) {
 // The root key names the environment (it has none of its own).
 const verify = (key, extra = {}) => call('/v1/verify', { method: 'POST', key: worker.rootKey, body: { key, env: 'live', ...extra } });
 
-function startOrigin() {
-  return new Promise((res) => {
-    const srv = createServer((req, resp) => {
-      let body = '';
-      req.on('data', (d) => { body += d; });
-      req.on('end', () => {
-        if (req.url === '/alerts') {
-          webhook.push(verifiedAlert(req.headers, body));
-          resp.writeHead(204).end();
-          return;
-        }
-        originHits.push({ method: req.method, url: req.url, headers: req.headers, body });
-        resp.writeHead(200, { 'content-type': 'application/json' });
-        resp.end(JSON.stringify({ origin: true, path: req.url }));
-      });
-    });
-    srv.listen(0, '127.0.0.1', () => res(srv));
-  });
-}
-
 before(async () => {
   origin = await startOrigin();
-  const o = `http://127.0.0.1:${origin.address().port}`;
+  const o = origin.url;
   worker = await startWorker({
     vars: {
       ORIGIN_URL: o,
@@ -75,7 +52,7 @@ before(async () => {
 
 after(async () => {
   await worker?.stop();
-  origin?.close();
+  origin?.server.close();
 });
 
 describe('health and routing', () => {
@@ -355,12 +332,12 @@ describe('revocation and rotation', () => {
 describe('gateway', () => {
   test('forwards checked requests without the credential, with the key identity', async () => {
     const k = await create({ name: 'gw', owner: 'gw-owner', scopes: ['scans:read'], env: 'live' });
-    const before = originHits.length;
+    const before = origin.hits.length;
     const r = await call('/scans/42?full=1', { key: k.key, headers: { 'x-keyward-owner': 'spoofed', 'x-trace': 't1' } });
     assert.equal(r.status, 200, r.text);
     assert.deepEqual(r.body, { origin: true, path: '/scans/42?full=1' });
-    assert.equal(originHits.length, before + 1);
-    const hit = originHits.at(-1);
+    assert.equal(origin.hits.length, before + 1);
+    const hit = origin.hits.at(-1);
     assert.equal(hit.headers.authorization, undefined);
     assert.equal(hit.headers['x-api-key'], undefined);
     assert.equal(hit.headers['x-keyward-key-id'], k.id);
@@ -375,7 +352,7 @@ describe('gateway', () => {
     const k = await create({ name: 'gw-w', owner: 'gw', scopes: ['scans:trigger'], env: 'live' });
     const r = await call('/scans', { method: 'POST', key: k.key, body: { target: 'repo' } });
     assert.equal(r.status, 200, r.text);
-    assert.deepEqual(JSON.parse(originHits.at(-1).body), { target: 'repo' });
+    assert.deepEqual(JSON.parse(origin.hits.at(-1).body), { target: 'repo' });
   });
 
   test('refusals follow RFC 6750 and never reach the origin', async () => {
@@ -383,7 +360,7 @@ describe('gateway', () => {
     const testKey = await create({ name: 'gw3', owner: 'gw', scopes: ['scans:read'], env: 'test' });
     const revoked = await create({ name: 'gw4', owner: 'gw', scopes: ['scans:read'], env: 'live' });
     await call(`/v1/keys/${revoked.id}/revoke`, { method: 'POST', key: worker.rootKey, body: { reason: 'x' } });
-    const before = originHits.length;
+    const before = origin.hits.length;
     /** @type {Array<[any, number, string]>} */
     const cases = [
       [{ path: '/scans' }, 401, 'missing_key'],
@@ -404,7 +381,7 @@ describe('gateway', () => {
     }
     const insufficient = await call('/scans', { method: 'POST', key: k.key, body: {} });
     assert.match(insufficient.headers.get('www-authenticate'), /scope="scans:trigger"/);
-    assert.equal(originHits.length, before, 'no refused request reached the origin');
+    assert.equal(origin.hits.length, before, 'no refused request reached the origin');
   });
 });
 
@@ -535,7 +512,7 @@ describe('audit pipeline', () => {
     }, { what: 'revoked_key_used alert' });
     assert.equal(alert.hint, k.hint);
     assert.match(alert.detail, /revoked key/);
-    const posted = await eventually(() => webhook.find((a) => a.alert_id === alert.alert_id), { what: 'webhook' });
+    const posted = await eventually(() => origin.alerts.find((a) => a.alert_id === alert.alert_id), { what: 'webhook' });
     assert.equal(posted.kind, 'revoked_key_used');
     assert.ok(!JSON.stringify(posted).includes(k.key));
   });

@@ -222,17 +222,27 @@ mod tests {
 
     use super::*;
 
-    #[test]
-    fn table_check_fills_code_slot_and_missing_scope() {
+    /// A new live key and the JSON record of it a store holds: `scopes`, and `extra`'s
+    /// fields (limits, credits) over the rest.
+    fn key_and_record(scopes: &[&str], extra: serde_json::Value) -> (keyward_core::NewKey, String) {
         let new = keyward_core::ApiKey::generate("sk", "live").unwrap();
-        let key = new.key.expose_secret();
-        let mut table = KeyTable::new();
-        let record = serde_json::json!({
-            "id": "key_0123456789abcdef", "hash": KeyHash::of(key).to_hex(),
-            "hint": new.hint, "name": "ci", "owner": "o", "scopes": ["scans:read"],
+        let mut record = serde_json::json!({
+            "id": "key_0123456789abcdef", "hash": KeyHash::of(new.key.expose_secret()).to_hex(),
+            "hint": new.hint, "name": "ci", "owner": "o", "scopes": scopes,
             "env": "live", "created_at": "2026-01-01T00:00:00Z"
         });
-        assert_eq!(table.add(&record.to_string()).unwrap(), 0);
+        if let (Some(fields), Some(more)) = (record.as_object_mut(), extra.as_object()) {
+            fields.extend(more.clone());
+        }
+        (new, record.to_string())
+    }
+
+    #[test]
+    fn table_check_fills_code_slot_and_missing_scope() {
+        let (new, record) = key_and_record(&["scans:read"], serde_json::json!({}));
+        let key = new.key.expose_secret();
+        let mut table = KeyTable::new();
+        assert_eq!(table.add(&record).unwrap(), 0);
         let now = 1_780_000_000_000.0;
         let scopes = Scopes {
             scopes: vec![
@@ -273,17 +283,16 @@ mod tests {
 
     #[test]
     fn a_table_counts_limits_and_credits() {
-        let new = keyward_core::ApiKey::generate("sk", "live").unwrap();
+        let (new, record) = key_and_record(
+            &[],
+            serde_json::json!({
+                "rate_limits": [{"name": "m", "limit": 3, "period": "1m"}],
+                "credits": {"remaining": 4}
+            }),
+        );
         let key = new.key.expose_secret();
         let mut table = KeyTable::new();
-        let record = serde_json::json!({
-            "id": "key_0123456789abcdef", "hash": KeyHash::of(key).to_hex(),
-            "hint": new.hint, "name": "ci", "owner": "o", "scopes": [],
-            "env": "live", "created_at": "2026-01-01T00:00:00Z",
-            "rate_limits": [{"name": "m", "limit": 3, "period": "1m"}],
-            "credits": {"remaining": 4}
-        });
-        table.add(&record.to_string()).unwrap();
+        table.add(&record).unwrap();
         let none = Scopes::default();
         let mut out = Check::new();
         let now = 1_780_000_000_000.0;
