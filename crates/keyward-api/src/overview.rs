@@ -80,7 +80,7 @@ pub fn refusals(rows: &[UsageRow]) -> Vec<CodeCount> {
             }),
         }
     }
-    counts.sort_by(|a, b| {
+    keyward_core::order::sort_by(&mut counts, |a, b| {
         b.uses
             .cmp(&a.uses)
             .then_with(|| a.code.as_str().cmp(b.code.as_str()))

@@ -43,6 +43,7 @@ mod key_use;
 pub mod limits;
 mod network;
 pub mod ocsf;
+pub mod order;
 mod policy;
 mod random;
 mod record;

@@ -205,7 +205,7 @@ impl Networks {
             .iter()
             .map(|b| b.as_ref().parse())
             .collect::<Result<Vec<Network>, _>>()?;
-        list.sort_unstable();
+        crate::order::sort(&mut list);
         list.dedup();
         Ok(Networks(list))
     }

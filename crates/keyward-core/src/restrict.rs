@@ -414,7 +414,8 @@ impl LifetimePolicy {
         let map: BTreeMap<String, String> = serde_json::from_str(json).map_err(|_| {
             ConfigError("KEYWARD_MAX_LIFETIME must be a JSON object of environment → duration such as \"366d\"".into())
         })?;
-        map.into_iter()
+        let pairs = map
+            .into_iter()
             .map(|(env, d)| match parse_duration(&d) {
                 Some(d) => Ok((env, d)),
                 None => Err(ConfigError(format!(
@@ -422,8 +423,8 @@ impl LifetimePolicy {
                     d.escape_debug()
                 ))),
             })
-            .collect::<Result<_, _>>()
-            .map(LifetimePolicy)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(LifetimePolicy(crate::order::map(pairs)))
     }
 
     /// The longest life of a key of `env`, if the policy bounds it.

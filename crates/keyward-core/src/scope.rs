@@ -182,7 +182,7 @@ impl ScopeSet {
     /// [`ScopeError::TooMany`] past [`MAX_SCOPES`].
     pub fn new(scopes: impl IntoIterator<Item = Scope>) -> Result<Self, ScopeError> {
         let mut v: Vec<Scope> = scopes.into_iter().collect();
-        v.sort();
+        crate::order::sort(&mut v);
         v.dedup();
         if v.len() > MAX_SCOPES {
             return Err(ScopeError::TooMany);
@@ -256,10 +256,11 @@ pub struct ScopeRegistry {
 
 impl Default for ScopeRegistry {
     fn default() -> Self {
-        let declared = RESERVED
-            .iter()
-            .map(|&(name, description)| (Scope(name.to_owned()), description.to_owned()))
-            .collect();
+        let declared = crate::order::map(
+            RESERVED
+                .iter()
+                .map(|&(name, description)| (Scope(name.to_owned()), description.to_owned())),
+        );
         ScopeRegistry { declared }
     }
 }
@@ -305,7 +306,7 @@ impl ScopeRegistry {
                 all.push(format!("{resource}:*"));
             }
         }
-        all.sort();
+        crate::order::sort(&mut all);
         all.dedup();
         all
     }

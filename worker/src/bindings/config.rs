@@ -308,9 +308,8 @@ impl Config {
                     );
                     BTreeMap::new()
                 }
-                Ok(pems) => pems
-                    .into_iter()
-                    .filter_map(|(id, pem)| {
+                Ok(pems) => {
+                    let pems = pems.into_iter().filter_map(|(id, pem)| {
                         match crate::plumbing::signature::p256_spki_from_pem(&pem) {
                             Some(spki) => Some((id, spki)),
                             None => {
@@ -320,8 +319,9 @@ impl Config {
                                 None
                             }
                         }
-                    })
-                    .collect(),
+                    });
+                    keyward_core::order::map(pems)
+                }
             },
         };
         let roles = match (var(env, "KEYWARD_ROLES"), &scopes) {

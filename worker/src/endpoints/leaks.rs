@@ -169,7 +169,7 @@ async fn revoke_reported(
         })
         .collect();
     let mut wanted: Vec<KeyHash> = parsed.iter().flatten().copied().collect();
-    wanted.sort_by_key(|h| *h.as_bytes());
+    keyward_core::order::sort_by(&mut wanted, |a, b| a.as_bytes().cmp(b.as_bytes()));
     wanted.dedup();
     let records = ctx.store.by_hashes(&wanted).await?;
     let mut feedback = Vec::with_capacity(reported.len());

@@ -97,7 +97,7 @@ pub fn judge(
 /// Any D1 or KV fault.
 pub async fn handle(mut events: Vec<AuditEvent>, env: &Env) -> worker::Result<()> {
     let db = env.d1(AUDIT_DB)?;
-    events.sort_by_key(|e| e.time);
+    keyward_core::order::sort_by_key(&mut events, |e| e.time);
 
     let mut by_key: BTreeMap<&str, Vec<&AuditEvent>> = BTreeMap::new();
     for e in events.iter().filter(|e| e.is_use()) {
@@ -117,7 +117,10 @@ pub async fn handle(mut events: Vec<AuditEvent>, env: &Env) -> worker::Result<()
             minutes.dedup();
             let week_ago = first.time - Duration::days(7);
             let (history, counts) = db::history(&db, key_id, uses, &minutes, week_ago).await?;
-            (history, minutes.into_iter().zip(counts).collect())
+            (
+                history,
+                keyward_core::order::map(minutes.into_iter().zip(counts)),
+            )
         };
         let judged = judge(uses, history, &per_minute, &rules);
         alerts.extend(judged.alerts);

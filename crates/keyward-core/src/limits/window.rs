@@ -295,7 +295,7 @@ pub fn admit(limits: &[NamedLimit], windows: &mut [Window], now_ms: i64, cost: u
     let mut allowed = true;
     let mut retry_at = now_ms;
     for (l, w) in limits.iter().zip(windows.iter_mut()) {
-        w.0.sort_by_key(|&(t, _)| t);
+        crate::order::sort_by_key(&mut w.0, |&(t, _)| t);
         w.prune(now_ms, l.period.ms());
         let free = w.free_at(now_ms, l.period.ms(), l.limit, cost);
         if free > now_ms {
