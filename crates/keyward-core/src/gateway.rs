@@ -220,7 +220,7 @@ impl Routes {
     /// # Errors
     /// [`RouteError`] naming the route and what is wrong.
     pub fn from_json(json: &str) -> Result<Self, RouteError> {
-        let routes: Vec<Route> = serde_json::from_str(json).map_err(|e| {
+        let routes: Vec<Route> = crate::json::from_str(json).map_err(|e| {
             RouteError(format!(
                 "expected a JSON list of {{method, path, scope, case?}}: {e}"
             ))

@@ -38,6 +38,7 @@ pub mod cursor;
 mod environment;
 pub mod gateway;
 mod hash;
+pub mod json;
 mod key;
 mod key_use;
 pub mod limits;

@@ -325,7 +325,7 @@ impl Roles {
     /// # Errors
     /// [`ConfigError`] naming the role or scope at fault.
     pub fn from_json(json: &str, registry: &ScopeRegistry) -> Result<Self, ConfigError> {
-        let map: BTreeMap<String, Vec<String>> = serde_json::from_str(json).map_err(|_| {
+        let map: BTreeMap<String, Vec<String>> = crate::json::from_str(json).map_err(|_| {
             ConfigError("KEYWARD_ROLES must be a JSON object of role name → list of scopes".into())
         })?;
         let mut roles = BTreeMap::new();
@@ -411,7 +411,7 @@ impl LifetimePolicy {
     /// # Errors
     /// [`ConfigError`] naming the environment whose duration is not one.
     pub fn from_json(json: &str) -> Result<Self, ConfigError> {
-        let map: BTreeMap<String, String> = serde_json::from_str(json).map_err(|_| {
+        let map: BTreeMap<String, String> = crate::json::from_str(json).map_err(|_| {
             ConfigError("KEYWARD_MAX_LIFETIME must be a JSON object of environment → duration such as \"366d\"".into())
         })?;
         let pairs = map

@@ -292,7 +292,7 @@ impl ScopeRegistry {
     /// [`ScopeError::Invalid`] for a name that is not a scope.
     pub fn from_json(json: &str) -> Result<Self, ScopeError> {
         let map: BTreeMap<String, String> =
-            serde_json::from_str(json).map_err(|_| ScopeError::NotARegistry)?;
+            crate::json::from_str(json).map_err(|_| ScopeError::NotARegistry)?;
         Self::with_declared(map)
     }
 

@@ -254,27 +254,29 @@ impl Config {
         };
         let default_limits = match var(env, "KEYWARD_RATE_LIMITS") {
             None => BTreeMap::new(),
-            Some(json) => match serde_json::from_str::<BTreeMap<String, Vec<NamedLimit>>>(&json) {
-                Err(e) => {
-                    problems.push(format!(
+            Some(json) => {
+                match keyward_core::json::from_str::<BTreeMap<String, Vec<NamedLimit>>>(&json) {
+                    Err(e) => {
+                        problems.push(format!(
                         "KEYWARD_RATE_LIMITS must be a JSON object of environment to [{{name, limit, period}}]: {e}"
                     ));
-                    BTreeMap::new()
-                }
-                Ok(map) => {
-                    for (name, limits) in &map {
-                        if !environments.contains(name) {
-                            problems.push(format!(
+                        BTreeMap::new()
+                    }
+                    Ok(map) => {
+                        for (name, limits) in &map {
+                            if !environments.contains(name) {
+                                problems.push(format!(
                                 "KEYWARD_RATE_LIMITS names '{name}', which is not one of KEYWARD_ENVIRONMENTS"
                             ));
+                            }
+                            if let Err(e) = validate_limits(limits) {
+                                problems.push(format!("KEYWARD_RATE_LIMITS[{name}]: {e}"));
+                            }
                         }
-                        if let Err(e) = validate_limits(limits) {
-                            problems.push(format!("KEYWARD_RATE_LIMITS[{name}]: {e}"));
-                        }
+                        map
                     }
-                    map
                 }
-            },
+            }
         };
         let clock_offset_ms = match var(env, "KEYWARD_TEST_CLOCK_OFFSET_MS") {
             None => 0,
@@ -300,7 +302,7 @@ impl Config {
         }
         let leak_report_keys = match var(env, "LEAK_REPORT_PUBLIC_KEYS") {
             None => BTreeMap::new(),
-            Some(json) => match serde_json::from_str::<BTreeMap<String, String>>(&json) {
+            Some(json) => match keyward_core::json::from_str::<BTreeMap<String, String>>(&json) {
                 Err(_) => {
                     problems.push(
                         "LEAK_REPORT_PUBLIC_KEYS must be a JSON object of identifier to PEM"

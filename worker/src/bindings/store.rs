@@ -68,7 +68,7 @@ fn fault(e: impl std::fmt::Display) -> ApiError {
 /// A stored record, read with the same JSON decoder as the key ledger's (one decoder in
 /// the wasm, not two).
 fn decode(text: Option<String>) -> Result<Option<KeyRecord>, ApiError> {
-    text.map(|t| serde_json::from_str(&t))
+    text.map(|t| keyward_core::json::from_str(&t))
         .transpose()
         .map_err(fault)
 }
@@ -266,7 +266,7 @@ impl Store {
             .map_err(fault)?;
         let limits: Vec<NamedLimit> = match text {
             None => Vec::new(),
-            Some(t) => serde_json::from_str(&t).map_err(fault)?,
+            Some(t) => keyward_core::json::from_str(&t).map_err(fault)?,
         };
         Ok(OWNER_LIMITS.with(|c| c.borrow_mut().remember_read(key, limits, started, now_ms())))
     }

@@ -30,7 +30,7 @@ thread_local! {
 /// environments, the scopes a key may be given here and its roles; `None` when the text
 /// is not a JSON document.
 pub fn document(committed: &str, config: &Config) -> Option<String> {
-    let mut doc: Value = serde_json::from_str(committed).ok()?;
+    let mut doc: Value = keyward_core::json::from_str(committed).ok()?;
     let schemas = &mut doc["components"]["schemas"];
     schemas["DeclaredEnvironment"]["enum"] = json!(config.environments.names());
     schemas["DeclaredScope"]["enum"] = json!(config.scopes.grantable());

@@ -115,7 +115,7 @@ struct Row {
 
 impl Row {
     fn events(&self) -> Vec<EventType> {
-        serde_json::from_str::<Vec<String>>(&self.events)
+        keyward_core::json::from_str::<Vec<String>>(&self.events)
             .unwrap_or_default()
             .iter()
             .filter_map(|n| EventType::parse(n))

@@ -90,7 +90,8 @@ impl<'a> Ledger<'a> {
         }
         let changed = resp.headers().get(CHANGED).ok().flatten().is_some();
         let usage = report_from_headers(|name| resp.headers().get(name).ok().flatten());
-        let records = resp.json::<Vec<KeyRecord>>().await.map_err(fault)?;
+        let text = resp.text().await.map_err(fault)?;
+        let records = keyward_core::json::from_str::<Vec<KeyRecord>>(&text).map_err(fault)?;
         Ok(LedgerAnswer {
             records,
             changed,

@@ -94,7 +94,7 @@ impl KeyLedger {
         let json = worker::js_sys::Reflect::get(&row, &"record".into())?
             .as_string()
             .ok_or_else(|| worker::Error::RustError("a ledger row without a record".into()))?;
-        serde_json::from_str(&json)
+        keyward_core::json::from_str(&json)
             .map(Some)
             .map_err(|e| worker::Error::RustError(e.to_string()))
     }
@@ -121,7 +121,7 @@ impl KeyLedger {
         let json = worker::js_sys::Reflect::get(&row, &"uses".into())?
             .as_string()
             .ok_or_else(|| worker::Error::RustError(format!("window {name}: not text")))?;
-        serde_json::from_str(&json)
+        keyward_core::json::from_str(&json)
             .map_err(|e| worker::Error::RustError(format!("window {name} cannot be read: {e}")))
     }
 

@@ -265,7 +265,7 @@ impl LedgerOp {
             None => Some(None),
             Some(a) => a.parse::<KeyId>().ok().map(Some),
         };
-        let record = || serde_json::from_str::<KeyRecord>(body).ok();
+        let record = || keyward_core::json::from_str::<KeyRecord>(body).ok();
         Some(match path {
             "/get" => LedgerOp::Get { id: id()? },
             "/create" => LedgerOp::Create { record: record()? },
@@ -286,10 +286,10 @@ impl LedgerOp {
                     .map(|s| Scope::parse(s).ok())
                     .collect::<Option<Vec<_>>>()?,
                 cost: get("cost")?.parse().ok()?,
-                defaults: serde_json::from_str(body).ok()?,
+                defaults: keyward_core::json::from_str(body).ok()?,
             },
             "/take" => LedgerOp::Take {
-                limits: serde_json::from_str(body).ok()?,
+                limits: keyward_core::json::from_str(body).ok()?,
                 cost: get("cost")?.parse().ok()?,
             },
             "/refund" => LedgerOp::Refund {
@@ -313,7 +313,7 @@ impl LedgerOp {
                 },
             },
             "/update" => {
-                let body: UpdateBody = serde_json::from_str(body).ok()?;
+                let body: UpdateBody = keyward_core::json::from_str(body).ok()?;
                 LedgerOp::Update {
                     id: id()?,
                     rate_limits: body.rate_limits,
