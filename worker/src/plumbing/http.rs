@@ -113,7 +113,15 @@ pub type ApiResult = Result<Response, ApiError>;
 
 /// A JSON response with `status`, never cached, never sniffed as anything but JSON.
 pub fn json<T: Serialize>(status: u16, body: &T) -> Response {
-    let text = serde_json::to_string(body).unwrap_or_else(|_| "{}".to_owned());
+    json_bytes(
+        status,
+        serde_json::to_vec(body).unwrap_or_else(|_| b"{}".to_vec()),
+    )
+}
+
+/// [`json`]'s response around the written body: one copy of it for every body type.
+#[inline(never)]
+fn json_bytes(status: u16, text: Vec<u8>) -> Response {
     let headers = Headers::new();
     let _ = headers.set("content-type", "application/json; charset=utf-8");
     let _ = headers.set("cache-control", "no-store");
@@ -121,7 +129,7 @@ pub fn json<T: Serialize>(status: u16, body: &T) -> Response {
     Response::builder()
         .with_status(status)
         .with_headers(headers)
-        .fixed(text.into_bytes())
+        .fixed(text)
 }
 
 /// Reads a request body of at most `max` bytes with a running count: refused with
@@ -203,20 +211,24 @@ fn check_json_type(req: &Request) -> Result<(), ApiError> {
 }
 
 fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    keyward_api::strict::from_slice(bytes).map_err(|e| {
-        let what = match e.classify() {
-            serde_json::error::Category::Data => "has the wrong shape or types for this endpoint",
-            _ => "is not valid JSON",
-        };
-        ApiError::new(
-            Code::InvalidRequest,
-            format!(
-                "the request body {what} (line {}, column {})",
-                e.line(),
-                e.column()
-            ),
-        )
-    })
+    keyward_api::strict::from_slice(bytes).map_err(undecodable)
+}
+
+/// [`decode`]'s refusal: one copy of it for every body type.
+#[inline(never)]
+fn undecodable(e: serde_json::Error) -> ApiError {
+    let what = match e.classify() {
+        serde_json::error::Category::Data => "has the wrong shape or types for this endpoint",
+        _ => "is not valid JSON",
+    };
+    ApiError::new(
+        Code::InvalidRequest,
+        format!(
+            "the request body {what} (line {}, column {})",
+            e.line(),
+            e.column()
+        ),
+    )
 }
 
 /// Reads and decodes a JSON body of at most [`MAX_BODY`] bytes.
