@@ -17,7 +17,12 @@ use core::cmp::Ordering;
 use std::collections::BTreeMap;
 
 /// Sorts `items` by `compare`, stably (equal items keep their order), as `slice::sort_by`.
+/// Items already in order (a log appended in time order, a stored set) are left as they
+/// are, without the sort's allocation.
 pub fn sort_by<T>(items: &mut [T], compare: impl Fn(&T, &T) -> Ordering) {
+    if items.is_sorted_by(|a, b| compare(a, b) != Ordering::Greater) {
+        return;
+    }
     let order = sorted_indices(items.len(), &|a, b| compare(&items[a], &items[b]));
     permute(items, order);
 }
