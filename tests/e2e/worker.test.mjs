@@ -178,9 +178,11 @@ describe('management API', () => {
     assert.equal(bad.body.error.code, 'invalid_request');
     // A cursor this API did not give names no page; the store is not asked.
     for (const forged of ['AAAAAAAAAAAA', 'not-a-cursor', '%C3%BC%C2%86']) {
-      const f = await call(`/v1/keys?owner=${owner}&cursor=${forged}`, { key: worker.rootKey });
-      assert.equal(f.status, 404, forged);
-      assert.equal(f.body.error.code, 'not_found');
+      for (const path of [`/v1/keys?owner=${owner}&cursor=${forged}`, `/v1/migrate?cursor=${forged}`]) {
+        const f = await call(path, { key: worker.rootKey, method: path.startsWith('/v1/migrate') ? 'POST' : 'GET' });
+        assert.equal(f.status, 404, path);
+        assert.equal(f.body.error.code, 'not_found');
+      }
     }
     const empty = await call(`/v1/keys?owner=${owner}&cursor=`, { key: worker.rootKey });
     assert.equal(empty.status, 400, 'a parameter without a value is refused');

@@ -127,15 +127,7 @@ pub async fn list(ctx: &mut Ctx<'_>, req: Request, caller: Caller) -> ApiResult 
         .transpose()
         .map_err(|e| ApiError::new(Code::InvalidRequest, e.to_string()))?;
     // A cursor keyward did not give names no page (the store is not asked).
-    let mut cursor = match q.get("cursor") {
-        None => None,
-        Some(c) => Some(keyward_core::cursor::open(c).ok_or_else(|| {
-            ApiError::new(
-                Code::NotFound,
-                "no such page: the cursor is not one this API gave",
-            )
-        })?),
-    };
+    let mut cursor = q.cursor("cursor")?;
     // A bounded key lists its own owner's keys of its own environment, and only those.
     let actor = caller.actor();
     let reads = actor.reads(q.get("owner"), q.get("env"))?;

@@ -22,15 +22,7 @@ pub async fn migrate(ctx: &mut Ctx<'_>, req: Request, caller: Caller) -> ApiResu
         ));
     }
     let q = Query::of(&req, &["cursor"])?;
-    let cursor = match q.get("cursor") {
-        None => None,
-        Some(c) => Some(keyward_core::cursor::open(c).ok_or_else(|| {
-            ApiError::new(
-                Code::NotFound,
-                "no such page: the cursor is not one this API gave",
-            )
-        })?),
-    };
+    let cursor = q.cursor("cursor")?;
     let (records, next) = ctx.store.list(None, None, cursor, PAGE).await?;
     let mut answer = Migration {
         cursor: next.map(|c| keyward_core::cursor::seal(&c)),

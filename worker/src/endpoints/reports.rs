@@ -34,18 +34,14 @@ fn filter(req: &Request, caller: &Caller, vendor: &str, events: bool) -> Result<
     };
     let since = q.time("since")?;
     // A cursor this API did not give names no page (as for the keys list).
-    let before = match q.get("before") {
+    let before = match q.cursor("before")? {
         None => None,
-        Some(c) => Some(
-            keyward_core::cursor::open(c)
-                .and_then(|inner| AuditCursor::parse(&inner).ok())
-                .ok_or_else(|| {
-                    ApiError::new(
-                        Code::NotFound,
-                        "no such page: the cursor is not one this API gave",
-                    )
-                })?,
-        ),
+        Some(inner) => Some(AuditCursor::parse(&inner).map_err(|_| {
+            ApiError::new(
+                Code::NotFound,
+                "no such page: the cursor is not one this API gave",
+            )
+        })?),
     };
     // The root key's events and alerts are stored under `root`.
     if let Some(id) = q.get("key_id")

@@ -392,6 +392,24 @@ impl Query {
             .transpose()
     }
 
+    /// The page cursor `name` holds (`cursor`, `before`), opened: when given, it must be one
+    /// this API sealed, or it names no page (the store is never asked).
+    ///
+    /// # Errors
+    /// `not_found`: a cursor keyward did not give.
+    pub fn cursor(&self, name: &str) -> Result<Option<String>, ApiError> {
+        self.get(name)
+            .map(|c| {
+                keyward_core::cursor::open(c).ok_or_else(|| {
+                    ApiError::new(
+                        Code::NotFound,
+                        "no such page: the cursor is not one this API gave",
+                    )
+                })
+            })
+            .transpose()
+    }
+
     /// `limit`: `default` when absent, else 1 to `max`.
     ///
     /// # Errors
