@@ -143,6 +143,28 @@ const quietEnv = {
 };
 
 /**
+ * Waits for a wrangler dev just spawned: true once `/healthz` answers as `ready` wants,
+ * false if wrangler exits first; fails after 90 s.
+ * @param {import('node:child_process').ChildProcess} child @param {string} url
+ * @param {(status: number) => boolean} ready @param {() => string} output
+ */
+async function started(child, url, ready, output) {
+  const deadline = Date.now() + 90_000;
+  for (;;) {
+    if (child.exitCode !== null) return false;
+    try {
+      const r = await fetch(`${url}/healthz`);
+      if (ready(r.status)) return true;
+    } catch { /* not up yet */ }
+    if (Date.now() > deadline) {
+      stopTree(child);
+      throw new Error(`wrangler dev did not answer within 90 s:\n${output()}`);
+    }
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+/**
  * Starts the Worker. `vars` become `--var NAME:VALUE` (e.g. ORIGIN_URL, ROUTES).
  * Returns {url, proxyUrl, direct, inspectorPort, rootKey, stop(), logs(), persistDir, d1(sql), ...}.
  * @param {{vars?: Record<string, string | null>, persistDir?: string, ready?: (status: number) => boolean,
@@ -161,32 +183,33 @@ export async function startWorker({ vars = {}, persistDir, ready = (status) => s
     stdio: 'pipe',
   });
   const rootKey = makeKey();
-  const port = await freePort();
-  const inspector = await freePort();
   // A gateway needs the secret it signs for the origin with: the tests' own, unless a
   // test gives one (or null: none at all).
   const allVars = { KEYWARD_ROOT_KEY_HASH: sha256(rootKey), ...(vars.ORIGIN_URL ? { ORIGIN_SECRET } : {}), ...vars };
   for (const [k, v] of Object.entries(allVars)) if (v === null) delete allVars[k];
-  const args = ['dev', '-c', config, '--ip', '127.0.0.1', '--port', String(port), '--inspector-port', String(inspector),
-    '--persist-to', persist, '--test-scheduled', '--show-interactive-dev-session=false', '--log-level', process.env.KEYWARD_E2E_LOG_LEVEL ?? 'log'];
-  for (const [k, v] of Object.entries(allVars)) args.push('--var', `${k}:${v}`);
-  const child = spawn(WRANGLER, args, { env: quietEnv, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
-  let output = '';
-  child.stdout.on('data', (d) => { output += d; });
-  child.stderr.on('data', (d) => { output += d; });
-  const url = `http://127.0.0.1:${port}`;
-  const deadline = Date.now() + 90_000;
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`wrangler dev exited (${child.exitCode}):\n${output}`);
-    try {
-      const r = await fetch(`${url}/healthz`);
-      if (ready(r.status)) break;
-    } catch { /* not up yet */ }
-    if (Date.now() > deadline) {
-      stopTree(child);
-      throw new Error(`wrangler dev did not answer within 90 s:\n${output}`);
+  // A free port is free when asked, not when wrangler binds it: workerd's own sockets (or
+  // another server) can take it in between, and then wrangler exits with "Address already
+  // in use". It starts again on other ports (a few times, then fails with its words).
+  let child;
+  let output;
+  let port;
+  let inspector;
+  let url;
+  for (let attempt = 1; ; attempt++) {
+    port = await freePort();
+    inspector = await freePort();
+    const args = ['dev', '-c', config, '--ip', '127.0.0.1', '--port', String(port), '--inspector-port', String(inspector),
+      '--persist-to', persist, '--test-scheduled', '--show-interactive-dev-session=false', '--log-level', process.env.KEYWARD_E2E_LOG_LEVEL ?? 'log'];
+    for (const [k, v] of Object.entries(allVars)) args.push('--var', `${k}:${v}`);
+    child = spawn(WRANGLER, args, { env: quietEnv, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    output = '';
+    child.stdout.on('data', (d) => { output += d; });
+    child.stderr.on('data', (d) => { output += d; });
+    url = `http://127.0.0.1:${port}`;
+    if (await started(child, url, ready, () => output)) break;
+    if (attempt >= 3 || !/Address already in use/.test(output)) {
+      throw new Error(`wrangler dev exited (${child.exitCode}):\n${output}`);
     }
-    await new Promise((r) => setTimeout(r, 250));
   }
   const direct = await directUrl(child.pid);
   if (!direct && process.env.KEYWARD_E2E_VIA_PROXY !== '1') {
