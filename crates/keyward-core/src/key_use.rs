@@ -446,12 +446,6 @@ mod tests {
             id.parse().unwrap(),
             &new,
             NewRecord {
-                name: "n".into(),
-                owner: "o".into(),
-                scopes: crate::ScopeSet::parse(&["scans:read"]).unwrap(),
-                env: "live".into(),
-                expires_at: None,
-                metadata: Default::default(),
                 rate_limits: limits.iter().map(|l| l.parse().unwrap()).collect(),
                 credits: credits.map(|remaining| Credits {
                     remaining,
@@ -460,8 +454,12 @@ mod tests {
                     period: None,
                     alerted: None,
                 }),
-                restrictions: Default::default(),
-                roles: Vec::new(),
+                ..NewRecord::new(
+                    "n",
+                    "o",
+                    crate::ScopeSet::parse(&["scans:read"]).unwrap(),
+                    "live",
+                )
             },
             now(),
         );

@@ -256,6 +256,31 @@ pub struct NewRecord {
     pub roles: Vec<String>,
 }
 
+impl NewRecord {
+    /// A key named `name` for `owner` in `env` with `scopes` and nothing else: no expiry,
+    /// metadata, limits, credits, restrictions or roles. Set any of those with struct
+    /// update syntax: `NewRecord { credits, ..NewRecord::new(..) }`.
+    pub fn new(
+        name: impl Into<String>,
+        owner: impl Into<String>,
+        scopes: ScopeSet,
+        env: impl Into<String>,
+    ) -> Self {
+        NewRecord {
+            name: name.into(),
+            owner: owner.into(),
+            scopes,
+            env: env.into(),
+            expires_at: None,
+            metadata: serde_json::Map::new(),
+            rate_limits: Vec::new(),
+            credits: None,
+            restrictions: Restrictions::default(),
+            roles: Vec::new(),
+        }
+    }
+}
+
 impl KeyRecord {
     /// Every field a record has in JSON, as [`KeyRecord`] reads and writes them: a record
     /// made elsewhere that holds any other field (a camelCase `revokedAt`, say) is not

@@ -620,16 +620,9 @@ mod tests {
             crate::KeyId::generate(&mut crate::OsRandom).unwrap(),
             &new,
             crate::NewRecord {
-                name: "k".to_owned(),
-                owner: "o".to_owned(),
-                scopes: ScopeSet::default(),
-                env: "live".to_owned(),
                 expires_at,
-                metadata: serde_json::Map::new(),
-                rate_limits: Vec::new(),
-                credits: None,
                 restrictions: r,
-                roles: Vec::new(),
+                ..crate::NewRecord::new("k", "o", ScopeSet::default(), "live")
             },
             at("2026-01-01T00:00:00Z"),
         )

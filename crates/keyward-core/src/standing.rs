@@ -150,16 +150,8 @@ mod tests {
             "key_0123456789abcdef".parse::<KeyId>().unwrap(),
             &new,
             NewRecord {
-                name: "n".into(),
-                owner: "o".into(),
-                scopes: ScopeSet::parse(scopes).unwrap(),
-                env: "live".into(),
                 expires_at: Some(created + Duration::days(365)),
-                metadata: Default::default(),
-                rate_limits: Vec::new(),
-                credits: None,
-                restrictions: Default::default(),
-                roles: Vec::new(),
+                ..NewRecord::new("n", "o", ScopeSet::parse(scopes).unwrap(), "live")
             },
             created,
         )

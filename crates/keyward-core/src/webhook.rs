@@ -579,18 +579,7 @@ mod tests {
         KeyRecord::new(
             crate::KeyId::generate(&mut crate::OsRandom).unwrap(),
             &new,
-            NewRecord {
-                name: "k".to_owned(),
-                owner: owner.to_owned(),
-                scopes: ScopeSet::parse(&scopes).unwrap(),
-                env: "live".to_owned(),
-                expires_at: None,
-                metadata: serde_json::Map::new(),
-                rate_limits: Vec::new(),
-                credits: None,
-                restrictions: Default::default(),
-                roles: Vec::new(),
-            },
+            NewRecord::new("k", owner, ScopeSet::parse(&scopes).unwrap(), "live"),
             chrono::DateTime::from_timestamp(1_700_000_000, 0).unwrap(),
         )
     }

@@ -19,16 +19,8 @@ fn record(scopes: &[&str], expires_in: Option<Duration>) -> (ApiKey, KeyRecord) 
         id,
         &new,
         NewRecord {
-            name: "ci".into(),
-            owner: "team-ci".into(),
-            scopes: ScopeSet::parse(scopes).unwrap(),
-            env: "live".into(),
             expires_at: expires_in.map(|d| now() + d),
-            metadata: Default::default(),
-            rate_limits: Vec::new(),
-            credits: None,
-            restrictions: Default::default(),
-            roles: Vec::new(),
+            ..NewRecord::new("ci", "team-ci", ScopeSet::parse(scopes).unwrap(), "live")
         },
         now(),
     );

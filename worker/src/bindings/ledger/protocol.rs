@@ -503,18 +503,7 @@ mod tests {
         let record = KeyRecord::new(
             id.clone(),
             &new,
-            keyward_core::NewRecord {
-                name: "n".into(),
-                owner: "o & p=q".into(),
-                scopes: keyward_core::ScopeSet::default(),
-                env: "live".into(),
-                expires_at: None,
-                metadata: Default::default(),
-                rate_limits: Vec::new(),
-                credits: None,
-                restrictions: Default::default(),
-                roles: Vec::new(),
-            },
+            keyward_core::NewRecord::new("n", "o & p=q", keyward_core::ScopeSet::default(), "live"),
             now,
         );
         // Every operation the object applies, each sent through the protocol and back.
