@@ -83,6 +83,7 @@ bench-npm:
 
 bench-core:
 	cargo bench -p keyward-core --bench verify
+	cargo bench -p keyward-core --bench ratio
 
 # keyward scan against ripgrep on a generated 200 MiB tree (rg and hyperfine: scripts/setup.sh).
 bench-scan:

@@ -3,37 +3,16 @@
 //! `cargo bench -p keyward-core --bench verify`
 #![allow(clippy::unwrap_used, missing_docs)]
 
+mod common;
+
 use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use keyward_core::chrono::{TimeZone, Utc};
-use keyward_core::{
-    ApiKey, ApiKeyRef, KeyHash, KeyId, KeyRecord, NewRecord, OsRandom, Scope, ScopeSet, verify,
-};
+use keyward_core::{ApiKeyRef, KeyHash, verify};
 use sha2::{Digest, Sha256};
 
 fn hot_path(c: &mut Criterion) {
-    let new = ApiKey::generate("sk", "live").unwrap();
-    let raw = new.key.expose_secret().to_owned();
-    let now = Utc.with_ymd_and_hms(2026, 6, 1, 12, 0, 0).unwrap();
-    let record = KeyRecord::new(
-        KeyId::generate(&mut OsRandom).unwrap(),
-        &new,
-        NewRecord {
-            name: "bench".into(),
-            owner: "bench".into(),
-            scopes: ScopeSet::parse(&["repos:read", "scans:read", "scans:trigger"]).unwrap(),
-            env: "live".into(),
-            expires_at: None,
-            metadata: Default::default(),
-            rate_limits: Vec::new(),
-            credits: None,
-            restrictions: Default::default(),
-            roles: Vec::new(),
-        },
-        now,
-    );
-    let required = [Scope::parse("scans:read").unwrap()];
+    let (raw, record, required, now) = common::key_and_record();
 
     let mut group = c.benchmark_group("verify");
     group.bench_function("a_sha256_only", |b| {
