@@ -328,6 +328,37 @@ describe('the audit trail and alerts', () => {
   });
 });
 
+/** Overwrites, in every Durable Object's SQLite file under `dir`, the stored rate-limit
+ *  windows named `name` (all of them when null) with bytes no window decodes from (a bad
+ *  write, a format from another version); returns how many rows changed. */
+function damageWindows(dir, name = null) {
+  const files = [];
+  const walk = (d) => {
+    for (const f of readdirSync(d)) {
+      const p = join(d, f);
+      if (statSync(p).isDirectory()) walk(p);
+      else if (f.endsWith('.sqlite')) files.push(p);
+    }
+  };
+  walk(join(dir, 'v3', 'do'));
+  let damaged = 0;
+  for (const f of files) {
+    damaged += Number(execFileSync('python3', ['-c', `
+import sqlite3, sys
+db = sqlite3.connect(sys.argv[1])
+try:
+    if sys.argv[2]:
+        n = db.execute("UPDATE windows SET uses = 'not a window' WHERE name = ?", (sys.argv[2],)).rowcount
+    else:
+        n = db.execute("UPDATE windows SET uses = 'not a window'").rowcount
+    db.commit()
+except sqlite3.OperationalError:
+    n = 0
+print(n)`, f, name ?? '']).toString().trim());
+  }
+  return damaged;
+}
+
 describe('reads that fail closed', () => {
   test('a rate-limit window that cannot be decoded refuses the use instead of resetting the limit', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'keyward-window-'));
@@ -340,27 +371,7 @@ describe('reads that fail closed', () => {
       assert.equal((await use(w)).body.code, 'rate_limited');
       await w.stop();
       // The stored window is damaged (a bad write, a format from another version).
-      const files = [];
-      const walk = (d) => {
-        for (const f of readdirSync(d)) {
-          const p = join(d, f);
-          if (statSync(p).isDirectory()) walk(p);
-          else if (f.endsWith('.sqlite')) files.push(p);
-        }
-      };
-      walk(join(dir, 'v3', 'do'));
-      let damaged = 0;
-      for (const f of files) {
-        damaged += Number(execFileSync('python3', ['-c', `
-import sqlite3, sys
-db = sqlite3.connect(sys.argv[1])
-try:
-    n = db.execute("UPDATE windows SET uses = 'not a window'").rowcount
-    db.commit()
-except sqlite3.OperationalError:
-    n = 0
-print(n)`, f]).toString().trim());
-      }
+      const damaged = damageWindows(dir);
       assert.equal(damaged, 1, 'the key\'s one window');
       w = await startWorker({ persistDir: dir });
       for (let i = 0; i < 3; i++) {
@@ -368,6 +379,43 @@ print(n)`, f]).toString().trim());
         assert.equal(r.status, 503, r.text);
         assert.equal(r.body.error.code, 'unavailable');
       }
+    } finally {
+      await w.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('a use the owner\'s object cannot count is refused and given back to the key whole: its credits and its own window', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'keyward-owner-'));
+    let w = await startWorker({ persistDir: dir });
+    try {
+      const as = (ww) => (path, opts = {}) => rawCall(ww.url, path, { key: ww.rootKey, ...opts });
+      let r = await as(w)('/v1/owners/broken-co/limits', { method: 'PUT', body: { rate_limits: [{ name: 'team', limit: 100, period: '1h' }] } });
+      assert.equal(r.status, 200, r.text);
+      const made = await as(w)('/v1/keys', { method: 'POST', body: { name: 'o', owner: 'broken-co', scopes: ['repos:read'], env: 'live', credits: { remaining: 10 }, rate_limits: [{ name: 'own', limit: 5, period: '1h' }] } });
+      assert.equal(made.status, 201, made.text);
+      const use = (ww) => rawCall(ww.url, '/v1/verify', { method: 'POST', key: ww.rootKey, body: { key: made.body.key, env: 'live', cost: 1 } });
+      assert.equal((await use(w)).body.code, 'valid');
+      const credits = async (ww) => (await as(ww)(`/v1/keys/${made.body.id}`)).body.credits.remaining;
+      assert.equal(await credits(w), 9);
+      await w.stop();
+      // Only the owner's shared window is damaged: the key's own object still answers.
+      assert.equal(damageWindows(dir, 'team'), 1, 'the owner\'s one window');
+      w = await startWorker({ persistDir: dir });
+      for (let i = 0; i < 3; i++) {
+        r = await use(w);
+        assert.equal(r.status, 503, r.text);
+        assert.equal(r.body.error.code, 'unavailable');
+      }
+      // Read back: the three refused uses cost the key nothing.
+      assert.equal(await credits(w), 9, 'the credits were given back');
+      // The owner's limits lifted, the key's own window still holds its 4 remaining uses.
+      r = await as(w)('/v1/owners/broken-co/limits', { method: 'PUT', body: { rate_limits: [] } });
+      assert.equal(r.status, 200, r.text);
+      const codes = [];
+      for (let i = 0; i < 5; i++) codes.push((await use(w)).body.code);
+      assert.deepEqual(codes, ['valid', 'valid', 'valid', 'valid', 'rate_limited'], 'the own window was given back');
+      assert.equal(await credits(w), 5);
     } finally {
       await w.stop();
       rmSync(dir, { recursive: true, force: true });
