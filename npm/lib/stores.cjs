@@ -458,6 +458,8 @@ function remoteStore({
       }
     }
     if (answer.key_id !== undefined && verdict.key === undefined) verdict.keyId = answer.key_id;
+    // The Worker says the key admits every network: this verdict holds for any address.
+    if (code === 'valid' && answer.ip_restricted === false) verdict.anyAddress = true;
     if (Array.isArray(answer.ratelimits) || (answer.credits && typeof answer.credits.remaining === 'number')) {
       verdict.metered = true;
       Object.assign(verdict, remoteUsage(answer));
@@ -501,19 +503,22 @@ function remoteStore({
   /**
    * Verifies a key that parsed locally (`hash` is its SHA-256) for a use from the client
    * address `client` (undefined: unknown): `{code, message, key?}`. Verdicts are cached
-   * per address too, for the Worker decides a key's allowed networks with it. Throws an
-   * ApiKeyError `unavailable` when the Worker cannot answer.
+   * per address, for the Worker decides a key's allowed networks with it, unless the
+   * Worker said the key admits every network (`ip_restricted: false`): then one verdict
+   * answers every address. Throws an ApiKeyError `unavailable` when the Worker cannot answer.
    */
   async function verifyParsed(key, hash, env, cost = 1, client = undefined) {
     const now = Date.now();
     // The core's reading of the address (canonical text), or unknown.
     const ip = client === undefined ? undefined : wasm.clientIp(client);
-    const id = `${hash} ${env} ${ip ?? ''}`;
-    const countedUntil = metered.get(id);
+    const anywhere = `${hash} ${env}`;
+    const countedUntil = metered.get(anywhere);
     if (countedUntil !== undefined) {
       if (countedUntil > now) return ask(key, env, cost, ip);
-      metered.delete(id);
+      metered.delete(anywhere);
     }
+    const known = cache.get(anywhere);
+    const id = known !== undefined && known.expires > now ? anywhere : `${anywhere} ${ip ?? ''}`;
     let entry = cache.get(id);
     let mine = false;
     if (!entry || entry.expires <= now) {
@@ -525,7 +530,14 @@ function remoteStore({
         evict(now);
         cache.set(id, entry);
         // Concurrent requests share one call; a failure is not cached.
-        pending.then((v) => { entry.verdict = v; }, () => { if (cache.get(id) === entry) cache.delete(id); });
+        pending.then((v) => {
+          entry.verdict = v;
+          // A key that admits every network: the verdict answers every address.
+          if (v.anyAddress && !v.metered && id !== anywhere && cache.get(id) === entry) {
+            cache.delete(id);
+            cache.set(anywhere, entry);
+          }
+        }, () => { if (cache.get(id) === entry) cache.delete(id); });
       }
     }
     const verdict = await entry.verdict;
@@ -534,7 +546,7 @@ function remoteStore({
       // the others that waited on it are asked again, one by one.
       if (cache.get(id) === entry) cache.delete(id);
       if (metered.size >= maxEntries) metered.clear();
-      metered.set(id, now + cacheTtlMs);
+      metered.set(anywhere, now + cacheTtlMs);
       if (!mine) return ask(key, env, cost, ip);
       return verdict;
     }

@@ -234,6 +234,34 @@ describe('remoteStore against the Worker under wrangler dev', { skip: missing ??
     assert.equal(ran, 1);
   });
 
+  test('a key that admits every network: one verdict answers every address (the Worker asked once); a fenced key is asked per address', async () => {
+    const open = await create({ name: 'open', scopes: ['scans:read'] });
+    const fenced = await create({ name: 'fenced per address', scopes: ['scans:read'], allowed_ips: ['203.0.113.0/24'] });
+    const store = remoteStore({ url: worker.url, token: k.verifier.key, cacheTtlMs: 60_000 });
+    // Count the requests the store sends (the real fetch sends each one).
+    const realFetch = globalThis.fetch;
+    let asked = 0;
+    globalThis.fetch = (...args) => { asked += 1; return realFetch(...args); };
+    const ips = ['203.0.113.9', '198.51.100.1', undefined, '2001:db8::1', '203.0.113.10'];
+    try {
+      for (const ip of ips) assert.equal((await store.verifyKey(open.key, { env: 'live', ip })).code, 'valid', String(ip));
+      assert.equal(asked, 1, 'the first answer said ip_restricted: false and answered the rest');
+      asked = 0;
+      const codes = [];
+      for (const ip of ips) codes.push((await store.verifyKey(fenced.key, { env: 'live', ip })).code);
+      assert.deepEqual(codes, ['valid', 'ip_not_allowed', 'ip_not_allowed', 'ip_not_allowed', 'valid']);
+      assert.equal(asked, 5, 'a fenced key\'s verdict holds for its own address only');
+      // Asked again, each address is answered from its own verdict.
+      asked = 0;
+      codes.length = 0;
+      for (const ip of ips) codes.push((await store.verifyKey(fenced.key, { env: 'live', ip })).code);
+      assert.deepEqual(codes, ['valid', 'ip_not_allowed', 'ip_not_allowed', 'ip_not_allowed', 'valid']);
+      assert.equal(asked, 0);
+    } finally {
+      globalThis.fetch = realFetch;
+    }
+  });
+
   test('a token the Worker refuses (no keys:verify, unknown, another environment\'s verifier) is 500 verifier_refused, never a pass', async () => {
     const testVerifier = await create({ name: 'verifier test', scopes: ['keys:verify'], env: 'test' });
     const refusals = [

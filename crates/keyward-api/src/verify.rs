@@ -163,6 +163,10 @@ pub struct VerifyResponse {
         with = "keyward_core::time::rfc3339_option"
     )]
     pub expires_at: Option<DateTime<Utc>>,
+    /// Whether the key admits only some networks (valid keys only): when true, this
+    /// verdict holds for the client address it was asked for alone; when false, for any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip_restricted: Option<bool>,
 }
 
 /// A rate limit's state as `/v1/verify` reports it.

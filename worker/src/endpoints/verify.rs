@@ -99,6 +99,7 @@ pub async fn verify(ctx: &mut Ctx<'_>, mut req: Request, caller: Caller) -> ApiR
                 .as_ref()
                 .and_then(keyward_core::UseReport::retry_after_seconds),
             expires_at: record.and_then(|r| r.expires_at),
+            ip_restricted: record.map(|r| r.allowed_ips.is_restricted()),
         },
     ))
 }
