@@ -1,5 +1,6 @@
 // Types of 'keyward/hono': `c.get('apiKey')` is typed by the middleware's environment.
-import type { MiddlewareHandler } from 'hono';
+import type { Handler, Input, MiddlewareHandler } from 'hono';
+import type { HandlerResponse } from 'hono/types';
 import type { ApiKeyInfo } from './index.js';
 import type { CheckOptions } from './fetch.js';
 
@@ -20,6 +21,21 @@ export interface ApiKeyEnv {
  * app.use('/api/*', apiKey({ store, env: 'live' }));
  */
 export declare function apiKey(options: Omit<CheckOptions, 'waitUntil'>): MiddlewareHandler<ApiKeyEnv>;
+
+/**
+ * apiKey() around a route's one handler: the same check and answers as
+ * `app.get(path, apiKey(options), handler)` (give the route's `scopes` in the options),
+ * with Hono calling it directly instead of composing a chain (faster, on Node most).
+ * A handler that throws is answered by the app's onError; onUse then reports the status
+ * Hono's default handler gives (an HTTPException's, else 500).
+ *
+ * @example
+ * app.get('/api/scans', guard({ store, env: 'live', scopes: ['scans:read'] }, (c) => c.json(c.get('apiKey'))));
+ */
+export declare function guard<P extends string = any, I extends Input = {}, R extends HandlerResponse<any> = any>(
+  options: Omit<CheckOptions, 'waitUntil'>,
+  handler: Handler<ApiKeyEnv, P, I, R>,
+): Handler<ApiKeyEnv, P, I, R | Response>;
 
 /**
  * Requires every scope given, after apiKey(): otherwise 403 `insufficient_scope`.

@@ -2,12 +2,13 @@
 // offline into a fresh app (which finds hono, @hono/node-server, fastify and express, the
 // package's pinned dev dependencies, in npm/node_modules above it), then one
 // server per runtime, each replaying the shared credential and check vectors over real
-// HTTP: Express (CJS, the reference), Hono and Fastify on Node (ESM), a JavaScript
-// Worker under `wrangler dev` (wrangler's default configuration, and with
-// disallow_eval_during_startup), Bun (a Hono app, and a `bun build --compile` binary run
-// after deleting node_modules), Deno without --allow-read, and esbuild bundles (ESM and
-// CJS) run from another directory, and a browser bundle in real Chromium. Every answer must be the Express app's, and the
-// vectors' code, status and challenge.
+// HTTP: Express (CJS, the reference), Hono (apiKey() middleware, and guard() around each
+// route's handler) and Fastify on Node (ESM), a JavaScript Worker under `wrangler dev`
+// (wrangler's default configuration, and with disallow_eval_during_startup), Bun (a Hono
+// app, both ways, and a `bun build --compile` binary run after deleting node_modules),
+// Deno without --allow-read, and esbuild bundles (ESM and CJS) run from another
+// directory, and a browser bundle in real Chromium. Every answer must be the Express
+// app's, and the vectors' code, status and challenge.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
@@ -186,6 +187,10 @@ describe('every runtime gives the Worker\'s and Express\'s answers', () => {
     await same(await start(process.execPath, ['node-hono.mjs'], { port: await freePort() }));
   });
 
+  test('Node, ESM: Hono with guard() around each route\'s handler, an async store', async () => {
+    await same(await start(process.execPath, ['node-hono.mjs'], { port: await freePort(), env: { KEYWARD_HONO: 'guard' } }));
+  });
+
   test('Node, ESM: Fastify, the plugin in each route\'s context', async () => {
     await same(await start(process.execPath, ['node-fastify.mjs'], { port: await freePort() }));
   });
@@ -209,6 +214,10 @@ describe('every runtime gives the Worker\'s and Express\'s answers', () => {
 
   test('Bun: a Hono app', async () => {
     await same(await start(bin('bun'), ['bun.mjs'], { port: await freePort() }));
+  });
+
+  test('Bun: a Hono app with guard() around each route\'s handler (memoryStore: the synchronous path)', async () => {
+    await same(await start(bin('bun'), ['bun.mjs'], { port: await freePort(), env: { KEYWARD_HONO: 'guard' } }));
   });
 
   test('Bun: a `bun build --compile` binary, run with node_modules deleted', async () => {

@@ -10,7 +10,8 @@ import Fastify from 'fastify';
 import { Hono } from 'hono';
 import { createKey, memoryStore, remoteStore } from 'keyward';
 import { checkRequest } from 'keyward/fetch';
-import { apiKey, requireScope } from 'keyward/hono';
+import { HTTPException } from 'hono/http-exception';
+import { apiKey, guard, requireScope } from 'keyward/hono';
 import keyward, { requireScope as fastifyScope } from 'keyward/fastify';
 import express from 'express';
 import { apiKeyAuth, apiKeyErrorHandler, requireScope as expressScope } from 'keyward/express';
@@ -181,6 +182,140 @@ describe('keyward/hono over HTTP', () => {
     const r = await fetch(`${server.url}/unguarded-scope`, { headers: bearer(a.key) });
     assert.equal(r.status, 500);
     assert.equal((await r.json()).error.code, 'internal');
+  });
+});
+
+describe('keyward/hono guard() answers exactly as apiKey() middleware', () => {
+  const limits = { rate_limits: [{ name: 'minute', limit: 4, period: '1m' }] };
+  const a = record(['scans:read'], limits);
+  const b = record(['scans:read']);
+  const other = record(['scans:read']);
+  const records = [a.record, b.record];
+  const byHash = (h) => records.find((r) => r.hash === h) ?? null;
+  // Each app gets its own store of the same records, so that each counts its own uses.
+  const stores = {
+    memoryStore: () => memoryStore(records),
+    'a synchronous findByHash': () => ({ findByHash: byHash }),
+    'an async findByHash': () => ({ findByHash: async (h) => { await null; return structuredClone(byHash(h)); } }),
+    'a findByHash that throws': () => ({ findByHash: () => { throw new Error('db down'); } }),
+    'a findByHash that rejects': () => ({ findByHash: async () => { throw new Error('db down'); } }),
+  };
+  const cost = (request) => (request.headers.get('x-cost') === null ? 1 : Number(request.headers.get('x-cost')));
+  const asked = [
+    ['/read', {}],
+    ['/read', { ...bearer(b.key), 'x-api-key': b.key }],
+    ['/read', { ...bearer(a.key), 'x-api-key': 'junk' }],
+    ['/read', { authorization: 'Bearer' }],
+    ['/read', { 'x-api-key': '' }],
+    ['/read', bearer(other.key)],
+    ['/read', { authorization: `Bearer ${b.key}x` }],
+    ['/admin', bearer(b.key)],
+    ['/admin', bearer(a.key)],
+    ['/read', { 'x-api-key': b.key }],
+    ['/read', { ...bearer(a.key), 'x-cost': 'nope' }],
+    ['/read', bearer(a.key)],
+    ['/async', bearer(a.key)],
+    ['/throws', bearer(b.key)],
+    ['/teapot', bearer(a.key)],
+    ['/read', { ...bearer(a.key), 'x-cost': '2' }],
+    ['/read', bearer(a.key)],
+    ['/read', bearer(b.key)],
+  ];
+  /** One Hono app, each route twice: /mw/* behind apiKey({ scopes }), /guard/* in guard(). */
+  function makeApp(store) {
+    const events = { mw: [], guard: [] };
+    const app = new Hono();
+    const routes = {
+      read: [['scans:read'], (c) => c.json(c.get('apiKey'))],
+      admin: [['admin'], (c) => c.json(c.get('apiKey'))],
+      async: [['scans:read'], async (c) => { await new Promise((r) => setImmediate(r)); return c.json({ owner: c.get('apiKey').owner }, 201); }],
+      throws: [['scans:read'], () => { throw new Error('a route that fails (on purpose: Hono logs it)'); }],
+      teapot: [['scans:read'], () => { throw new HTTPException(418, { message: 'short and stout' }); }],
+    };
+    const mine = { mw: store(), guard: store() };
+    for (const [name, [scopes, handler]] of Object.entries(routes)) {
+      const options = (which) => ({ store: mine[which], env: 'live', scopes, cost, onUse: (e) => { events[which].push(e); } });
+      app.get(`/mw/${name}`, apiKey(options('mw')), handler);
+      app.get(`/guard/${name}`, guard(options('guard'), handler));
+    }
+    return { app, events };
+  }
+  const seen = async (url, headers) => {
+    const r = await fetch(url, { headers });
+    const pick = {};
+    for (const name of ['www-authenticate', 'ratelimit', 'ratelimit-policy', 'retry-after', 'cache-control', 'content-type']) {
+      const v = r.headers.get(name);
+      // The seconds left in the window may differ by one between two requests.
+      if (v !== null) pick[name] = name === 'retry-after' ? 'seconds' : v.replace(/t=\d+/g, 't=N');
+    }
+    return { status: r.status, body: await r.text(), headers: pick };
+  };
+
+  for (const [kind, store] of Object.entries(stores)) {
+    test(`${kind}: every case gives the same status, body, headers and onUse event`, async () => {
+      const { app, events } = makeApp(store);
+      const server = await serveHono(app);
+      try {
+        const answers = [];
+        for (const [path, headers] of asked) {
+          const want = await seen(`${server.url}/mw${path}`, headers);
+          const got = await seen(`${server.url}/guard${path}`, headers);
+          assert.deepEqual(got, want, `${path} ${JSON.stringify(Object.keys(headers))}`);
+          answers.push(got.status === 200 || got.status === 201 ? 'ok' : got.status);
+        }
+        const strip = (e) => [e.outcome, e.status, e.key_id, e.hint, e.owner, e.action.replace(/ \/(mw|guard)\//, ' /')];
+        assert.deepEqual(events.guard.map(strip), events.mw.map(strip));
+        assert.equal(events.guard.length, asked.length, 'one event per request');
+        if (kind.includes('throws') || kind.includes('rejects')) {
+          // Fail closed: a credential that needs the store is 503, never a pass.
+          assert.deepEqual(answers, [401, 400, 400, 400, 400, 503, 401, 503, 503, 503, 500, 503, 503, 503, 503, 503, 503, 503]);
+        } else {
+          // Each case reached what it meant to: a missing scope counts nothing, a cost of 2
+          // is refused with 1 use left, a route that throws is Hono's answer.
+          assert.deepEqual(answers, [401, 400, 400, 400, 400, 401, 401, 403, 403, 'ok', 500, 'ok', 'ok', 500, 418, 429, 'ok', 'ok']);
+        }
+      } finally {
+        await server.close();
+      }
+    });
+  }
+
+  test('two credentials, junk and a missing scope count nothing: read back through the next use', async () => {
+    const { app } = makeApp(stores.memoryStore);
+    const server = await serveHono(app);
+    try {
+      for (const headers of [{ ...bearer(a.key), 'x-api-key': a.key }, { ...bearer(a.key), 'x-api-key': 'junk' }, { authorization: `Bearer ${a.key}x` }]) {
+        assert.equal((await fetch(`${server.url}/guard/read`, { headers })).status, 400 + (headers.authorization.endsWith('x') ? 1 : 0));
+      }
+      assert.equal((await fetch(`${server.url}/guard/admin`, { headers: bearer(a.key) })).status, 403);
+      const r = await fetch(`${server.url}/guard/read`, { headers: bearer(a.key) });
+      assert.equal(r.status, 200);
+      assert.match(r.headers.get('ratelimit'), /^"minute";r=3;t=\d+$/, 'the first counted use of 4');
+    } finally {
+      await server.close();
+    }
+  });
+
+  test('with memoryStore and a synchronous handler the answer is synchronous (Hono\'s and @hono/node-server\'s fast path)', async () => {
+    const { app } = makeApp(stores.memoryStore);
+    const sync = app.fetch(new Request('http://x/guard/read', { headers: bearer(b.key) }));
+    assert.ok(sync instanceof Response, 'a Response, not a promise of one');
+    assert.equal(sync.status, 200);
+    assert.equal((await sync.json()).id, b.record.id);
+    const refused = app.fetch(new Request('http://x/guard/read', { headers: { 'x-api-key': '' } }));
+    assert.ok(refused instanceof Response);
+    assert.equal(refused.status, 400);
+    assert.ok(app.fetch(new Request('http://x/mw/read', { headers: bearer(b.key) })) instanceof Promise, 'the middleware is composed');
+    const later = makeApp(stores['an async findByHash']).app.fetch(new Request('http://x/guard/read', { headers: bearer(b.key) }));
+    assert.ok(later instanceof Promise);
+    assert.equal((await later).status, 200);
+  });
+
+  test('guard() without a handler, or with bad options, is a KeywardOptionError when the app is built', () => {
+    const store = memoryStore();
+    for (const args of [[{ store, env: 'live' }], [{ store, env: 'live' }, 'handler'], [{ store }, () => new Response('x')], [{ store, env: 'live', waitUntil: () => {} }, () => new Response('x')]]) {
+      assert.throws(() => guard(...args), (e) => e.code === 'ERR_KEYWARD_OPTION', JSON.stringify(args));
+    }
   });
 });
 

@@ -2,7 +2,7 @@
 import Fastify from 'fastify';
 import { Hono } from 'hono';
 import { checkRequest, memoryStore, type CheckResult } from 'keyward/fetch';
-import { apiKey, requireScope, type ApiKeyEnv } from 'keyward/hono';
+import { apiKey, guard, requireScope, type ApiKeyEnv } from 'keyward/hono';
 import keyward, { requireScope as fastifyScope } from 'keyward/fastify';
 import { init, createKey } from 'keyward/slim';
 
@@ -18,6 +18,13 @@ export async function handle(request: Request): Promise<Response> {
 const app = new Hono<ApiKeyEnv>();
 app.use('/api/*', apiKey({ store, env: 'live' }));
 app.get('/api/scans', requireScope('scans:read'), (c) => c.json({ id: c.get('apiKey').id }));
+
+// guard(): `c` is typed by the options' environment on an app of any environment.
+const plain = new Hono();
+plain.get('/scans/:id', guard({ store, env: 'live', scopes: ['scans:read'] }, (c) => c.json({ id: c.get('apiKey').id, scan: c.req.param('id') })));
+plain.post('/scans', guard({ store, env: 'live' }, async (c) => c.text(c.get('apiKey').owner ?? '', 201)));
+// @ts-expect-error: the handler is required.
+guard({ store, env: 'live' });
 
 const server = Fastify();
 await server.register(keyward, { store, env: { any: true } });
