@@ -4,7 +4,7 @@
 // doing nothing (/layers), and /healthz (how bench/runtimes.mjs finds workerd's socket).
 import { Hono } from 'hono';
 import { bearerAuth } from 'hono/bearer-auth';
-import { apiKey, memoryStore, requireScope } from 'keyward/hono';
+import { apiKey, guard, memoryStore, requireScope } from 'keyward/hono';
 
 export function benchApp({ key, hash, hint }) {
   const store = memoryStore([{
@@ -22,6 +22,8 @@ export function benchApp({ key, hash, hint }) {
   const noop = (c, next) => next();
   // The route's scope given to apiKey itself: one middleware instead of two.
   app.get('/scoped', apiKey({ store, env: 'live', scopes: ['scans:read'] }), handler);
+  // The same check wrapping the route's one handler: Hono's one-handler path, no compose.
+  app.get('/guard', guard({ store, env: 'live', scopes: ['scans:read'] }, handler));
   app.get('/layer', noop, handler);
   app.get('/layers', noop, noop, handler);
   return app;

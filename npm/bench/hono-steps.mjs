@@ -15,7 +15,7 @@ async function run(route) {
   for (let i = 0; i < N; i++) { const r = await app.fetch(req(route)); if (r.status !== 200) throw new Error(String(r.status)); }
   return Number(process.hrtime.bigint() - t) / N;
 }
-const routes = ['open', 'layer', 'scoped', 'layers', 'keyward'];
+const routes = ['open', 'guard', 'layer', 'scoped', 'layers', 'keyward'];
 const res = Object.fromEntries(routes.map((r) => [r, []]));
 for (let k = 0; k < 7; k++) for (const r of routes) res[r].push(await run(r));
 const med = (a) => a.slice().sort((x, y) => x - y)[a.length >> 1];
