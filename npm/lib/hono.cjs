@@ -110,11 +110,19 @@ function guard(options, handler) {
   if (typeof handler !== 'function') throw new KeywardOptionError('handler', 'must be the route\'s handler, (c) => Response');
   const cfg = configure(options, { perRequest: false });
   // As compose does with a route's answer, then apiKey's step after the route.
-  function answered(c, exchange, waitUntil, res) {
+  function respond(c, exchange, waitUntil, res) {
     if (res && c.finalized === false) c.res = res;
     addHeaders(c, exchange.result.headers);
     finish(exchange, c.res.status, waitUntil);
     return c.res;
+  }
+  function answered(c, exchange, waitUntil, res) {
+    // No answer from the handler: the app's not-found answer, as Hono gives a route of one handler.
+    const answer = !res && c.finalized === false ? c.notFound() : res;
+    if (answer !== null && typeof answer === 'object' && typeof answer.then === 'function') {
+      return answer.then((r) => respond(c, exchange, waitUntil, r));
+    }
+    return respond(c, exchange, waitUntil, answer);
   }
   function failed(c, exchange, waitUntil, e) {
     // Into the context's headers, which the error answer Hono builds on it carries.

@@ -311,6 +311,20 @@ describe('keyward/hono guard() answers exactly as apiKey() middleware', () => {
     assert.equal((await later).status, 200);
   });
 
+  test('a handler that answers nothing gets the app\'s not-found answer, as a one-handler route does; onUse sees it', async () => {
+    const events = [];
+    const app = new Hono();
+    app.notFound((c) => c.text('nothing here', 404));
+    app.get('/empty', guard({ store: memoryStore(records), env: 'live', onUse: (e) => { events.push(e); } }, () => undefined));
+    app.get('/bare', () => undefined);
+    const r = await app.request('/empty', { headers: bearer(a.key) });
+    assert.deepEqual([r.status, await r.text()], [404, 'nothing here']);
+    assert.match(r.headers.get('ratelimit'), /^"minute";r=3;t=\d+$/);
+    assert.deepEqual(events.map((e) => [e.outcome, e.status]), [['valid', 404]]);
+    const bare = await app.request('/bare');
+    assert.deepEqual([bare.status, await bare.text()], [404, 'nothing here']);
+  });
+
   test('guard() without a handler, or with bad options, is a KeywardOptionError when the app is built', () => {
     const store = memoryStore();
     for (const args of [[{ store, env: 'live' }], [{ store, env: 'live' }, 'handler'], [{ store }, () => new Response('x')], [{ store, env: 'live', waitUntil: () => {} }, () => new Response('x')]]) {
