@@ -287,19 +287,16 @@ function recordAllowed(record) {
 }
 
 /**
- * Records' facts read into WebAssembly (wasm.Facts), kept by the record's hash: a store of
- * the app's own hands the same record (or a database an equal copy) each time, and its
- * later checks are then one call with nothing of the record read again. An entry is used
- * only for a record as the one it was read from: the same field names in the same order
- * (so a field added in place, a camelCase `revokedAt`, is seen and refused), and the same
- * values of every field the decision reads (`hash`, `env`, the times, with a Date's time,
- * and the scopes and allowed networks item by item). Anything else reads the record anew
- * and replaces the entry; the oldest entry goes first past FACTS_MAX.
+ * Records read into WebAssembly once, kept by the record's hash: an app hands the same
+ * record (or a database an equal copy) each time, and its later checks are then one call
+ * with nothing of the record read again. An entry is used only for a record as the one it
+ * was read from: the same field names in the same order (so a field added in place, a
+ * camelCase `revokedAt`, is seen and refused), and the same values of every field the
+ * core reads (`fields`, a Date by its time; the scopes and allowed networks item by item;
+ * with `counts`, the rate limits and credits by their JSON text). Anything else reads the
+ * record anew and replaces the entry; the oldest entry goes first past KEPT_MAX.
  */
-const FACTS_MAX = 10000;
-const factsKept = new Map();
-/** The fields whose values the facts are read from. */
-const FACT_FIELDS = ['hash', 'env', 'expires_at', 'revoked_at', 'not_before'];
+const KEPT_MAX = 10000;
 
 /** Whether `list` holds the same items as the snapshot `kept` (undefined: not a list). */
 function sameItems(list, kept) {
@@ -309,65 +306,102 @@ function sameItems(list, kept) {
   return true;
 }
 
-/** Whether `record` reads as the record `kept` was read from. */
-function unchanged(record, kept) {
-  const { names, values } = kept;
-  let i = 0;
-  for (const name in record) {
-    if (name !== names[i]) return false;
-    i++;
-  }
-  if (i !== names.length) return false;
-  for (let f = 0; f < FACT_FIELDS.length; f++) {
-    const v = record[FACT_FIELDS[f]];
-    if (v !== values[f] && !(v instanceof Date && v.getTime() === values[f])) return false;
-  }
-  return sameItems(record.scopes, kept.scopes) && sameItems(record.allowed_ips, kept.allowed);
+/** The rate limits and credits of a record as text, or undefined when it has none. */
+function countsText(record) {
+  const { rate_limits: limits, rate_limit: legacy, credits } = record;
+  return limits === undefined && legacy === undefined && credits === undefined ? undefined : JSON.stringify([limits, legacy, credits]);
 }
 
 /**
- * The facts of a key record (an object whose `env` is a string and `scopes` an array,
- * checked by the caller) as the core's calls take them (a wasm.Facts, kept: see
- * factsKept; use it synchronously), or a string saying why they cannot be read, made by
- * `says`: `{unknown(names), time(field), restrictions(reason)}`. Throws an ApiKeyError
- * `invalid_scope` for held scopes that are not scopes.
+ * A reader of records into WebAssembly (see KEPT_MAX): `read(record, says)` gives the
+ * handle `make(record, times, allowed)` made of it (kept: use it synchronously), or a
+ * string saying why it cannot be read, made by `says`: `{unknown(names), time(field),
+ * restrictions(reason), record(reason)}`. `make` returns a string for a record it cannot
+ * read. Throws an ApiKeyError `invalid_scope` for held scopes that are not scopes.
  */
-function recordFacts(record, says) {
-  const hash = typeof record.hash === 'string' ? record.hash : undefined;
-  const kept = hash === undefined ? undefined : factsKept.get(hash);
-  if (kept !== undefined && unchanged(record, kept)) return kept.facts;
-  const unknown = unknownFields(record);
-  if (unknown !== undefined) return says.unknown(unknown);
-  const expires = recordTime(record.expires_at);
-  if (expires === undefined) return says.time('expires_at');
-  const revoked = recordTime(record.revoked_at);
-  if (revoked === undefined) return says.time('revoked_at');
-  const notBefore = recordTime(record.not_before);
-  if (notBefore === undefined) return says.time('not_before');
-  const allowed = recordAllowed(record);
-  if (typeof allowed === 'string') return says.restrictions(allowed);
-  const facts = new wasm.Facts(hash, record.env, heldScopes(record.scopes), expires, revoked, notBefore, allowed);
-  if (hash === undefined) {
-    // Nothing to keep it by: freed once the caller is done (it is used synchronously).
-    queueMicrotask(() => facts.free());
-    return facts;
+function recordReader(fields, counts, make) {
+  const kept = new Map();
+
+  /** Whether `record` reads as the record `entry` was read from. */
+  function unchanged(record, entry) {
+    const { names, values } = entry;
+    let i = 0;
+    for (const name in record) {
+      if (name !== names[i]) return false;
+      i++;
+    }
+    if (i !== names.length) return false;
+    for (let f = 0; f < fields.length; f++) {
+      const v = record[fields[f]];
+      if (v !== values[f] && !(v instanceof Date && v.getTime() === values[f])) return false;
+    }
+    return sameItems(record.scopes, entry.scopes) && sameItems(record.allowed_ips, entry.allowed)
+      && (!counts || countsText(record) === entry.counts);
   }
-  const names = [];
-  for (const name in record) names.push(name);
-  const values = FACT_FIELDS.map((f) => (record[f] instanceof Date ? record[f].getTime() : record[f]));
-  const list = (l) => (Array.isArray(l) ? [...l] : undefined);
-  // Facts are used synchronously only: one replaced or evicted can be freed now.
-  if (kept !== undefined) {
-    factsKept.delete(hash);
-    kept.facts.free();
-  } else if (factsKept.size >= FACTS_MAX) {
-    const [oldest, old] = factsKept.entries().next().value;
-    factsKept.delete(oldest);
-    old.facts.free();
-  }
-  factsKept.set(hash, { facts, names, values, scopes: list(record.scopes), allowed: list(record.allowed_ips) });
-  return facts;
+
+  return function read(record, says) {
+    const hash = typeof record.hash === 'string' ? record.hash : undefined;
+    const entry = hash === undefined ? undefined : kept.get(hash);
+    if (entry !== undefined && unchanged(record, entry)) return entry.handle;
+    const unknown = unknownFields(record);
+    if (unknown !== undefined) return says.unknown(unknown);
+    const times = [];
+    for (const field of ['expires_at', 'revoked_at', 'not_before']) {
+      const ms = recordTime(record[field]);
+      if (ms === undefined) return says.time(field);
+      times.push(ms);
+    }
+    const allowed = recordAllowed(record);
+    if (typeof allowed === 'string') return says.restrictions(allowed);
+    const handle = make(record, times, allowed);
+    if (typeof handle === 'string') return says.record(handle);
+    if (hash === undefined) {
+      // Nothing to keep it by: freed once the caller is done (it is used synchronously).
+      queueMicrotask(() => handle.free());
+      return handle;
+    }
+    const names = [];
+    for (const name in record) names.push(name);
+    const values = fields.map((f) => (record[f] instanceof Date ? record[f].getTime() : record[f]));
+    const list = (l) => (Array.isArray(l) ? [...l] : undefined);
+    // Handles are used synchronously only: one replaced or evicted can be freed now.
+    if (entry !== undefined) {
+      kept.delete(hash);
+      entry.handle.free();
+    } else if (kept.size >= KEPT_MAX) {
+      const [oldest, old] = kept.entries().next().value;
+      kept.delete(oldest);
+      old.handle.free();
+    }
+    kept.set(hash, {
+      handle, names, values, scopes: list(record.scopes), allowed: list(record.allowed_ips), counts: counts ? countsText(record) : undefined,
+    });
+    return handle;
+  };
 }
+
+/**
+ * The facts of a key record given to verify() (an object whose `env` is a string and
+ * `scopes` an array, checked by the caller) as the core's decision takes them: a
+ * wasm.Facts (kept: use it synchronously), or a string saying why they cannot be read.
+ */
+const recordFacts = recordReader(['hash', 'env', 'expires_at', 'revoked_at', 'not_before'], false,
+  (record, [expires, revoked, notBefore], allowed) => new wasm.Facts(record.env, heldScopes(record.scopes), expires, revoked, notBefore, allowed));
+
+/**
+ * A record a store of the app's own found, read whole by the core as memoryStore().add
+ * reads one (a wasm.Found, kept: use it synchronously), or a string saying why it cannot
+ * be read. Besides the facts, a use reads the record's id, rotation, rate limits and
+ * credits: a change to any of them reads it anew.
+ */
+const recordFound = recordReader(['hash', 'env', 'expires_at', 'revoked_at', 'not_before', 'id', 'rotated_to'], true,
+  (record) => {
+    try {
+      return new wasm.Found(JSON.stringify(record));
+    } catch (e) {
+      return fromWasm(e).message;
+    }
+  });
 
 /** The client address option: a string, or null/undefined for unknown. */
 function clientAddress(ip, option = 'ip') {
@@ -426,6 +460,7 @@ const VERIFY_SAYS = {
   unknown: (names) => unknownFieldsMessage(names),
   time: (field) => `'${field}' is not an RFC 3339 time`,
   restrictions: (reason) => reason,
+  record: (reason) => reason,
 };
 
 /**
@@ -518,6 +553,7 @@ module.exports = {
   heldScopes,
   recordAllowed,
   recordFacts,
+  recordFound,
   envHandle,
   clientAddress,
   scopeRequirement,

@@ -6,7 +6,7 @@ const { wasm, CODE_INFO } = require('./wasm.cjs');
 const { ApiKeyError, KeywardOptionError, fromWasm } = require('./errors.cjs');
 const {
   millis, codeAt, countedAt, missingAt, slotAt, codeOf, recordTime, unknownFieldsMessage, envArgument,
-  requiredScopes, checkCost, recordFacts, envHandle, clientAddress, heldScopes, NO_SCOPES, NO_HELD, NO_ALLOWED,
+  requiredScopes, checkCost, recordFound, envHandle, clientAddress, heldScopes, NO_SCOPES, NO_HELD, NO_ALLOWED,
 } = require('./core.cjs');
 
 const IP_NOT_ALLOWED = 'ip_not_allowed';
@@ -70,62 +70,47 @@ function usageOf(check, now) {
   return usage;
 }
 
-/**
- * Counts a valid use of a record from a store of the app's own under its rate limits, in
- * this process (`meter`); fills `check` and returns its outcome. Credits cannot be spent
- * there: a record holding them is a fault (use memoryStore, or the Worker through
- * remoteStore). Only a record that carries limits crosses into WebAssembly; the core
- * reads them.
- */
-function meterRecord(meter, check, record, cost, now, outcome) {
-  if (record.credits !== undefined && record.credits !== null) {
-    throw new ApiKeyError('internal', 'a store of your own cannot spend credits: use memoryStore() or remoteStore()');
-  }
-  const limits = record.rate_limits;
-  const legacy = record.rate_limit;
-  if ((limits === undefined || limits === null || (Array.isArray(limits) && limits.length === 0))
-    && (legacy === undefined || legacy === null)) {
-    return outcome;
-  }
-  try {
-    return meter.count(record.id, JSON.stringify({ rate_limits: limits ?? [], rate_limit: legacy ?? null }), cost, now, check);
-  } catch (e) {
-    throw new ApiKeyError('internal', `the record's rate limits: ${fromWasm(e).message}`);
-  }
-}
-
 /** What a store of one's own says of a record it returned that keyward cannot read. */
 const FOUND_SAYS = {
   unknown: (names) => `the store returned a record keyward cannot read: ${unknownFieldsMessage(names)}`,
   time: (field) => `the record's ${field} is not an RFC 3339 time`,
   restrictions: (reason) => `the record's restrictions: ${reason}`,
+  record: (reason) => `the store returned a record keyward cannot read (${reason})`,
 };
 
 /**
- * Decides for a key presented in `check` given the record a lookup found (or none), in
- * environment `env` (`''`: the key's own), needing every scope of `required`, with the
- * record's restrictions for a use from the address `address()` gives (read only when the
- * record has allowed networks; see withAddress): fills `check` with the core's verdict
- * and returns its outcome, in one call into WebAssembly (the record's facts are read once
- * per record object: see recordFacts). Throws an ApiKeyError `internal` for something
- * that is not a key record (a fault, never a pass): a record with fields keyward does not
- * know (a camelCase `revokedAt` from an ORM would otherwise be ignored, and a revoked key
- * pass), times the core does not read as RFC 3339, or allowed networks that are not CIDR
- * blocks.
+ * The use of the key presented in `check` given the record a lookup found (or none), in
+ * environment `env` (`''`: the key's own), needing every scope of `required`, costing
+ * `units`, with the record's restrictions for a use from the address `address()` gives
+ * (read only when the record has allowed networks; see withAddress): the core's use of a
+ * key (`use_key`, as for memoryStore), counted in `uses` under the record's rate limits,
+ * in one call into WebAssembly (the record is read once per record object: see
+ * recordFound). Fills `check`; returns its outcome. Throws an ApiKeyError `internal` for
+ * something that is not a key record (a fault, never a pass): a record with fields
+ * keyward does not know (a camelCase `revokedAt` from an ORM would otherwise be ignored,
+ * and a revoked key pass), times the core does not read as RFC 3339, allowed networks
+ * that are not CIDR blocks, or a record the core cannot read whole; and for a use the
+ * core would charge to credits, whose balance would live nowhere here.
  */
-function decideFound(check, record, env, required, now, address) {
+function useFound(uses, check, record, env, required, now, units, address) {
   if (record === null || record === undefined) return check.notFound();
   if (typeof record !== 'object' || typeof record.hash !== 'string' || typeof record.env !== 'string'
     || typeof record.id !== 'string' || !Array.isArray(record.scopes)) {
     throw new ApiKeyError('internal', 'the store returned something that is not a key record');
   }
-  const facts = recordFacts(record, FOUND_SAYS);
-  if (typeof facts === 'string') throw new ApiKeyError('internal', facts);
+  const found = recordFound(record, FOUND_SAYS);
+  if (typeof found === 'string') throw new ApiKeyError('internal', found);
   const rule = envHandle(env);
-  const o = facts.decidePresented(rule, required, now, undefined, check);
-  // The address is read only when the record's allowed networks ask for it.
-  if (codeAt(o) !== IP_NOT_ALLOWED) return o;
-  return withAddress(o, (ip) => facts.decidePresented(rule, required, now, ip, check), address);
+  const use = (ip) => {
+    try {
+      return uses.useKey(found, rule, required, now, units, ip, check);
+    } catch (e) {
+      throw new ApiKeyError('internal', fromWasm(e).message);
+    }
+  };
+  // The address is read only when the record's allowed networks ask for it; a refused
+  // use counted nothing.
+  return withAddress(use(undefined), use, address);
 }
 
 /**
@@ -274,12 +259,12 @@ function findByHashStore(own) {
 const ownStores = new WeakMap();
 
 function keywardStoreOf(own) {
-  const meter = new wasm.Meter();
+  const uses = new wasm.OwnUses();
   const out = new wasm.Check();
 
   /** The verdict for the key in `check` given the record found (or none). */
   function decided(check, record, env, scopes, at, units, address) {
-    let o = decideFound(check, record, env, requiredScopes(scopes), at, address);
+    const o = useFound(uses, check, record, env, requiredScopes(scopes), at, units, address);
     const found = record !== null && record !== undefined;
     const result = { valid: false, code: codeAt(o), message: undefined };
     const missing = missingAt(o);
@@ -287,11 +272,7 @@ function keywardStoreOf(own) {
       result.scope = scopes[missing];
       result.message = wasm.missingScopeMessage(result.scope);
     }
-    if (result.code === 'valid') {
-      o = meterRecord(meter, check, record, units, at, o);
-      result.code = codeAt(o);
-      if (countedAt(o)) Object.assign(result, usageOf(check, at));
-    }
+    if (countedAt(o)) Object.assign(result, usageOf(check, at));
     result.valid = result.code === 'valid';
     result.message ??= CODE_INFO.get(result.code).message;
     if (result.valid) {

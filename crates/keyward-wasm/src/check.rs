@@ -6,12 +6,8 @@
 //! WebAssembly; the [`Check`] it fills holds what is read more rarely (the hint, the
 //! hash, the usage of a counted use).
 
-use std::collections::HashMap;
-
 use keyward_core::chrono::{DateTime, Utc};
-use keyward_core::limits::{
-    Credits, LimitStatus, NamedLimit, Window, consume, ratelimit_headers as core_ratelimit_headers,
-};
+use keyward_core::limits::{LimitStatus, ratelimit_headers as core_ratelimit_headers};
 use keyward_core::{
     Code, EnvRule, KeyFacts, KeyHash, Networks, Presented, Restrictions, Scope, ScopeSet,
     UseReport, Verdict, client_ip, decide, restrict,
@@ -389,38 +385,6 @@ impl Check {
         self.note = Some(e.message());
     }
 
-    /// Counts a valid use of `cost` under `limits` (their windows by name) and `credits`:
-    /// the verdict becomes `rate_limited` or `usage_exceeded` when they refuse it.
-    pub(crate) fn count(
-        &mut self,
-        limits: &[NamedLimit],
-        windows: &mut HashMap<String, Window>,
-        credits: Option<&mut Credits>,
-        now: DateTime<Utc>,
-        cost: u32,
-    ) {
-        let mut ws: Vec<Window> = limits
-            .iter()
-            .map(|l| windows.remove(&l.name).unwrap_or_default())
-            .collect();
-        let has_credits = credits.is_some();
-        let c = consume(limits, &mut ws, credits, now, cost);
-        for (l, w) in limits.iter().zip(ws) {
-            windows.insert(l.name.clone(), w);
-        }
-        self.code = c.verdict.code();
-        self.usage = Some(Usage {
-            limits: c.admission.limits,
-            retry_after_ms: c.admission.retry_after_ms,
-            credits: c
-                .spend
-                .as_ref()
-                .map(|s| s.remaining)
-                .filter(|_| has_credits),
-            alert_due: c.spend.is_some_and(|s| s.alert_due),
-        });
-    }
-
     pub(crate) fn keep_presented(&mut self, p: &Presented<'_>) {
         self.hash = Some(*p.hash());
         self.key_env.clear();
@@ -478,6 +442,23 @@ pub fn credential(
             None
         }
     }
+}
+
+/// The response headers of a use the Worker counted (remoteStore): `limits` as JSON
+/// `[{name, limit, period_seconds, remaining, reset_ms}]`, `retry_after_ms` (`NaN`: none)
+/// for a refused use. `[name, value, ...]`.
+///
+/// # Errors
+/// `invalid_request` when `limits` is not that JSON.
+#[wasm_bindgen(js_name = ratelimitHeaders)]
+pub fn ratelimit_headers(limits_json: &str, retry_after_ms: f64) -> Result<Vec<String>, JsValue> {
+    let limits: Vec<LimitStatus> = serde_json::from_str(limits_json)
+        .map_err(|e| error(Code::InvalidRequest, &format!("limits: {e}"), None))?;
+    let retry = retry_after_ms.is_finite().then_some(retry_after_ms as i64);
+    Ok(core_ratelimit_headers(&limits, retry)
+        .into_iter()
+        .flat_map(|(n, v)| [n.to_owned(), v])
+        .collect())
 }
 
 /// The core's decision for a stored key given by its fields (no presented key: the

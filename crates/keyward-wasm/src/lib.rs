@@ -7,9 +7,10 @@
 //! - [`keys`]: the key and scope functions (create, parse, hash, scopes, codes, times);
 //! - [`check`]: one check's outcome ([`check::Check`]), the scope lists kept inside
 //!   WebAssembly, and the decision for a record found elsewhere;
-//! - [`facts`]: a record of a store of the app's own, read once and decided in one call;
-//! - [`table`]: `memoryStore()`'s records, checked whole in one call;
-//! - [`meter`]: rate-limit windows for records of a store of the app's own.
+//! - [`facts`]: a record given to `verify(record)`, read once and decided in one call;
+//! - [`own`]: a record a store of the app's own found, read whole once, and its use (the
+//!   core's `use_key`, counted under its rate limits in this process) in one call;
+//! - [`table`]: `memoryStore()`'s records, checked whole in one call.
 //!
 //! Errors thrown into JavaScript are plain objects `{code, message, part?}` with a stable
 //! [`Code`]; the package turns them into `ApiKeyError`s. A refused key is not thrown: a
@@ -22,7 +23,7 @@
 pub mod check;
 pub mod facts;
 pub mod keys;
-pub mod meter;
+pub mod own;
 pub mod table;
 
 use keyward_core::chrono::{DateTime, Utc};
