@@ -11,17 +11,18 @@ const setups = {};
 const [oldDir, newDir] = process.argv.slice(2);
 if (!oldDir || !newDir) throw new Error('usage: node bench/ab.cjs <old package dir> <new package dir>');
 for (const [v, dir] of [['old', oldDir], ['new', newDir]]) {
-  const { createKey, hashKey, memoryStore, verify } = require(`${require('node:path').resolve(dir)}/lib/index.cjs`);
+  const { createKey, findByHashStore, hashKey, memoryStore, verify } = require(`${require('node:path').resolve(dir)}/lib/index.cjs`);
   const { apiKeyAuth, requireScope } = require(`${require('node:path').resolve(dir)}/lib/express.cjs`);
   const store = memoryStore(); const own = new Map(); const keys = [];
   for (let i = 0; i < 1000; i++) { const { key, hash, hint } = createKey({ env: 'live' }); const r = { id: `key_${String(i).padStart(16, '0')}`, hash, hint, name: `k${i}`, owner: 'bench', scopes: ['repos:read', 'scans:*'], env: 'live', created_at: '2026-01-01T00:00:00Z', expires_at: '2099-01-01T00:00:00Z' }; store.add(r); own.set(hash, r); keys.push(key); }
   const ownStore = { findByHash: (h) => { const r = own.get(h); return r === undefined ? null : { ...r }; } };
-  setups[v] = { store, own, keys, hashKey, verify, scope: requireScope('scans:read'), mem: apiKeyAuth({ store, env: 'live' }), ownMw: apiKeyAuth({ store: ownStore, env: 'live' }) };
+  setups[v] = { store, own, keys, hashKey, verify, byHash: findByHashStore({ findByHash: (h) => own.get(h) ?? null }), scope: requireScope('scans:read'), mem: apiKeyAuth({ store, env: 'live' }), ownMw: apiKeyAuth({ store: ownStore, env: 'live' }) };
 }
 const SC = ['scans:read']; const res = { once() {} };
 const cases = {
   verifyKey: (s, key, now) => s.store.verifyKey(key, { env: 'live', scopes: SC, now }).valid,
   verify: (s, key, now) => s.verify(s.own.get(s.hashKey(key)) ?? null, { env: 'live', scopes: SC, now }).valid,
+  byHash: (s, key, now) => s.byHash.verifyKey(key, { env: 'live', scopes: SC, now }).valid,
   mwMemory: (s, key) => { let ok = false; const req = { rawHeaders: ['Host', 'localhost', 'Authorization', `Bearer ${key}`], headers: {}, method: 'GET', url: '/scans' }; s.mem(req, res, (e) => (e ? 0 : s.scope(req, res, (e2) => { ok = !e2; }))); return ok; },
   mwOwn: (s, key) => { let ok = false; const req = { rawHeaders: ['Host', 'localhost', 'Authorization', `Bearer ${key}`], headers: {}, method: 'GET', url: '/scans' }; s.ownMw(req, res, (e) => (e ? 0 : s.scope(req, res, (e2) => { ok = !e2; }))); return ok; },
 };

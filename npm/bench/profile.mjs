@@ -2,7 +2,11 @@
 // (the one `node --cpu-prof` writes), its self time grouped into the steps of the path
 // and printed as nanoseconds per check.
 //
-//   node bench/profile.mjs [memory|own]        (after npm run build)
+//   node bench/profile.mjs [memory|own|byhash]   (after npm run build)
+//
+// memory: memoryStore().verifyKey; own: verify(record) of a lookup by hashKey; byhash: a
+// store of your own, findByHashStore({findByHash}).verifyKey (the record as stored).
+// PROFILE_TOP=n also prints the n functions with the most self time.
 //
 // The package's build strips the WebAssembly's function names (wasm-opt --strip-debug),
 // so its frames show as one "wasm (names stripped)" step. To see the steps inside, keep
@@ -11,7 +15,7 @@
 //     ../target/wasm32-unknown-unknown/npm/keyward_wasm.wasm
 //   wasm-opt pkg/keyward_wasm_bg.wasm -o pkg/keyward_wasm_bg.wasm -O3 $(cat ../scripts/wasm-opt-features)
 import { Session } from 'node:inspector/promises';
-import { createKey, hashKey, memoryStore, verify } from 'keyward';
+import { createKey, findByHashStore, hashKey, memoryStore, verify } from 'keyward';
 
 const which = process.argv[2] ?? 'memory';
 const N = Number(process.env.PROFILE_CHECKS ?? 1_000_000);
@@ -29,9 +33,14 @@ for (let i = 0; i < 1000; i++) {
   keys.push(key);
 }
 const SCOPES = ['scans:read'];
-const check = which === 'own'
-  ? (key, now) => verify(own.get(hashKey(key)) ?? null, { env: 'live', scopes: SCOPES, now })
-  : (key, now) => store.verifyKey(key, { env: 'live', scopes: SCOPES, now });
+const byHash = findByHashStore({ findByHash: (h) => own.get(h) ?? null });
+const checks = {
+  memory: [(key, now) => store.verifyKey(key, { env: 'live', scopes: SCOPES, now }), 'memoryStore().verifyKey(key, {env, scopes})'],
+  own: [(key, now) => verify(own.get(hashKey(key)) ?? null, { env: 'live', scopes: SCOPES, now }), 'own store: verify(byHash.get(hashKey(key)), {env, scopes})'],
+  byhash: [(key, now) => byHash.verifyKey(key, { env: 'live', scopes: SCOPES, now }), 'own store: findByHashStore({findByHash}).verifyKey(key, {env, scopes})'],
+};
+if (!(which in checks)) throw new Error(`usage: node bench/profile.mjs [${Object.keys(checks).join('|')}]`);
+const [check, title] = checks[which];
 
 /** Steps of the path, by the functions whose self time they hold (first match wins). */
 const STEPS = [
@@ -76,8 +85,20 @@ for (const node of profile.nodes) {
   const [step] = STEPS.find(([, re]) => re.test(`${fn} `));
   byStep.set(step, byStep.get(step) + t);
 }
-console.log(`${which === 'own' ? 'own store: verify(byHash.get(hashKey(key)), {env, scopes})' : 'memoryStore().verifyKey(key, {env, scopes})'}: ${ns.toFixed(0)} ns per check over ${N} checks, Node ${process.versions.node}`);
+console.log(`${title}: ${ns.toFixed(0)} ns per check over ${N} checks, Node ${process.versions.node}`);
 if (unnamed / total > 0.2) console.log('(the WebAssembly function names are stripped: see the header of this file)');
 for (const [step, t] of byStep) {
   if (t > 0) console.log(`${(ns * t / total).toFixed(0).padStart(6)} ns  ${(100 * t / total).toFixed(0).padStart(3)} %  ${step}`);
+}
+const top = Number(process.env.PROFILE_TOP ?? 0);
+if (top > 0) {
+  const byFn = new Map();
+  for (const node of profile.nodes) {
+    const t = delta.get(node.id) ?? 0;
+    const fn = `${node.callFrame.functionName || '(anonymous)'} ${node.callFrame.url.split('/').pop()}:${node.callFrame.lineNumber + 1}`;
+    if (t > 0) byFn.set(fn, (byFn.get(fn) ?? 0) + t);
+  }
+  for (const [fn, t] of [...byFn].sort((a, b) => b[1] - a[1]).slice(0, top)) {
+    console.log(`${(ns * t / total).toFixed(0).padStart(6)} ns  ${fn}`);
+  }
 }

@@ -314,10 +314,12 @@ function countsText(record) {
 
 /**
  * A reader of records into WebAssembly (see KEPT_MAX): `read(record, says)` gives the
- * handle `make(record, times, allowed)` made of it (kept: use it synchronously), or a
- * string saying why it cannot be read, made by `says`: `{unknown(names), time(field),
- * restrictions(reason), record(reason)}`. `make` returns a string for a record it cannot
- * read. Throws an ApiKeyError `invalid_scope` for held scopes that are not scopes.
+ * entry kept for it, whose `handle` is what `make(record, times, allowed)` made of it (use
+ * it synchronously; the entry may keep more of what the record reads as, while it does),
+ * or a string saying why it cannot be read, made by `says`: `{unknown(names),
+ * time(field), restrictions(reason), record(reason)}`. `make` returns a string for a
+ * record it cannot read. Throws an ApiKeyError `invalid_scope` for held scopes that are
+ * not scopes.
  */
 function recordReader(fields, counts, make) {
   const kept = new Map();
@@ -342,7 +344,7 @@ function recordReader(fields, counts, make) {
   return function read(record, says) {
     const hash = typeof record.hash === 'string' ? record.hash : undefined;
     const entry = hash === undefined ? undefined : kept.get(hash);
-    if (entry !== undefined && unchanged(record, entry)) return entry.handle;
+    if (entry !== undefined && unchanged(record, entry)) return entry;
     const unknown = unknownFields(record);
     if (unknown !== undefined) return says.unknown(unknown);
     const times = [];
@@ -358,7 +360,7 @@ function recordReader(fields, counts, make) {
     if (hash === undefined) {
       // Nothing to keep it by: freed once the caller is done (it is used synchronously).
       queueMicrotask(() => handle.free());
-      return handle;
+      return { handle };
     }
     const names = [];
     for (const name in record) names.push(name);
@@ -373,10 +375,11 @@ function recordReader(fields, counts, make) {
       kept.delete(oldest);
       old.handle.free();
     }
-    kept.set(hash, {
-      handle, names, values, scopes: list(record.scopes), allowed: list(record.allowed_ips), counts: counts ? countsText(record) : undefined,
-    });
-    return handle;
+    const fresh = {
+      handle, names, values, scopes: list(record.scopes), allowed: list(record.allowed_ips), counts: counts ? countsText(record) : undefined, info: undefined,
+    };
+    kept.set(hash, fresh);
+    return fresh;
   };
 }
 
@@ -385,16 +388,21 @@ function recordReader(fields, counts, make) {
  * `scopes` an array, checked by the caller) as the core's decision takes them: a
  * wasm.Facts (kept: use it synchronously), or a string saying why they cannot be read.
  */
-const recordFacts = recordReader(['hash', 'env', 'expires_at', 'revoked_at', 'not_before'], false,
+const readFacts = recordReader(['hash', 'env', 'expires_at', 'revoked_at', 'not_before'], false,
   (record, [expires, revoked, notBefore], allowed) => new wasm.Facts(record.env, heldScopes(record.scopes), expires, revoked, notBefore, allowed));
+function recordFacts(record, says) {
+  const entry = readFacts(record, says);
+  return typeof entry === 'string' ? entry : entry.handle;
+}
 
 /**
  * A record a store of the app's own found, read whole by the core as memoryStore().add
- * reads one (a wasm.Found, kept: use it synchronously), or a string saying why it cannot
- * be read. Besides the facts, a use reads the record's id, rotation, rate limits and
- * credits: a change to any of them reads it anew.
+ * reads one: its entry (`handle` a wasm.Found, kept: use it synchronously; `info` free
+ * for the caller's `req.apiKey` of it), or a string saying why it cannot be read. Besides
+ * the facts, a use reads the record's id, rotation, rate limits and credits, and its info
+ * the owner and hint: a change to any of them reads it anew.
  */
-const recordFound = recordReader(['hash', 'env', 'expires_at', 'revoked_at', 'not_before', 'id', 'rotated_to'], true,
+const recordFound = recordReader(['hash', 'env', 'expires_at', 'revoked_at', 'not_before', 'id', 'rotated_to', 'owner', 'hint'], true,
   (record) => {
     try {
       return new wasm.Found(JSON.stringify(record));

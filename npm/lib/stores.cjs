@@ -79,38 +79,51 @@ const FOUND_SAYS = {
 };
 
 /**
- * The use of the key presented in `check` given the record a lookup found (or none), in
- * environment `env` (`''`: the key's own), needing every scope of `required`, costing
- * `units`, with the record's restrictions for a use from the address `address()` gives
- * (read only when the record has allowed networks; see withAddress): the core's use of a
- * key (`use_key`, as for memoryStore), counted in `uses` under the record's rate limits,
- * in one call into WebAssembly (the record is read once per record object: see
- * recordFound). Fills `check`; returns its outcome. Throws an ApiKeyError `internal` for
- * something that is not a key record (a fault, never a pass): a record with fields
- * keyward does not know (a camelCase `revokedAt` from an ORM would otherwise be ignored,
- * and a revoked key pass), times the core does not read as RFC 3339, allowed networks
- * that are not CIDR blocks, or a record the core cannot read whole; and for a use the
- * core would charge to credits, whose balance would live nowhere here.
+ * The record a lookup found, read (see recordFound): its entry, or null for none. Throws
+ * an ApiKeyError `internal` for something that is not a key record (a fault, never a
+ * pass): a record with fields keyward does not know (a camelCase `revokedAt` from an ORM
+ * would otherwise be ignored, and a revoked key pass), times the core does not read as
+ * RFC 3339, allowed networks that are not CIDR blocks, or a record the core cannot read
+ * whole.
  */
-function useFound(uses, check, record, env, required, now, units, address) {
-  if (record === null || record === undefined) return check.notFound();
+function readFound(record) {
+  if (record === null || record === undefined) return null;
   if (typeof record !== 'object' || typeof record.hash !== 'string' || typeof record.env !== 'string'
     || typeof record.id !== 'string' || !Array.isArray(record.scopes)) {
     throw new ApiKeyError('internal', 'the store returned something that is not a key record');
   }
   const found = recordFound(record, FOUND_SAYS);
   if (typeof found === 'string') throw new ApiKeyError('internal', found);
+  return found;
+}
+
+/**
+ * The use of the key presented in `check`, `found` being the entry of the record its
+ * hash found (readFound), in environment `env` (`''`: the key's own), needing every scope
+ * of `required`, costing `units`, with the record's restrictions for a use from `address`
+ * (the client's address, or a function giving it, read only when the record has allowed
+ * networks; see withAddress): the core's use of a key (`use_key`, as for memoryStore),
+ * counted in `uses` under the record's rate limits, in one call into WebAssembly. Fills
+ * `check`; returns its outcome. Throws an ApiKeyError `internal` for a use the core would
+ * charge to credits, whose balance would live nowhere here.
+ */
+function useFound(uses, check, found, env, required, now, units, address) {
   const rule = envHandle(env);
-  const use = (ip) => {
-    try {
-      return uses.useKey(found, rule, required, now, units, ip, check);
-    } catch (e) {
-      throw new ApiKeyError('internal', fromWasm(e).message);
-    }
-  };
+  const o = useOnce(uses, found.handle, rule, required, now, units, undefined, check);
   // The address is read only when the record's allowed networks ask for it; a refused
   // use counted nothing.
-  return withAddress(use(undefined), use, address);
+  if (address === undefined || codeAt(o) !== IP_NOT_ALLOWED) return o;
+  const ip = addressOf(typeof address === 'function' ? address : () => address);
+  return ip === undefined ? o : useOnce(uses, found.handle, rule, required, now, units, ip, check);
+}
+
+/** One call of the core's use of a key (see useFound); its refusal to spend credits as an ApiKeyError. */
+function useOnce(uses, found, rule, required, now, units, ip, check) {
+  try {
+    return uses.useKey(found, rule, required, now, units, ip, check);
+  } catch (e) {
+    throw new ApiKeyError('internal', fromWasm(e).message);
+  }
 }
 
 /**
@@ -211,27 +224,6 @@ function memoryStore(records = []) {
 }
 
 /**
- * `req.apiKey` for a record of the app's own store, reused while the record's fields are
- * unchanged: a database returns a new object each time, and requireScope's per-key memo
- * then still applies.
- */
-const INFOS_MAX = 10000;
-const infos = new Map();
-function infoFor(record) {
-  const cached = infos.get(record.id);
-  const scopes = record.scopes;
-  if (cached !== undefined && cached.owner === record.owner && cached.env === record.env
-    && cached.hint === record.hint && cached.scopes.length === scopes.length
-    && cached.scopes.every((s, i) => s === scopes[i])) {
-    return cached;
-  }
-  const fresh = info(record.id, record.owner, scopes, record.env, record.hint);
-  if (infos.size >= INFOS_MAX) infos.clear();
-  infos.set(record.id, fresh);
-  return fresh;
-}
-
-/**
  * A store of the app's own, `{findByHash(hash)}` (returning a record or null, or a
  * promise of one), as a keyward store answering `verifyKey` as memoryStore and
  * remoteStore do: the key is parsed and hashed first (junk never reaches the lookup),
@@ -264,8 +256,10 @@ function keywardStoreOf(own) {
 
   /** The verdict for the key in `check` given the record found (or none). */
   function decided(check, record, env, scopes, at, units, address) {
-    const o = useFound(uses, check, record, env, requiredScopes(scopes), at, units, address);
-    const found = record !== null && record !== undefined;
+    const required = requiredScopes(scopes);
+    const entry = readFound(record);
+    const found = entry !== null;
+    const o = found ? useFound(uses, check, entry, env, required, at, units, address) : check.notFound();
     const result = { valid: false, code: codeAt(o), message: undefined };
     const missing = missingAt(o);
     if (missing >= 0) {
@@ -276,7 +270,9 @@ function keywardStoreOf(own) {
     result.valid = result.code === 'valid';
     result.message ??= CODE_INFO.get(result.code).message;
     if (result.valid) {
-      result.key = infoFor(record);
+      // Kept with the record's reading while it reads the same: a database returns a new
+      // object each time, and requireScope's per-key memo then still applies.
+      result.key = entry.info ??= info(record.id, record.owner, record.scopes, record.env, record.hint);
     } else {
       result.hint = check.hint;
       if (found && result.code !== 'unknown_key') result.keyId = record.id;
@@ -295,31 +291,36 @@ function keywardStoreOf(own) {
      * memoryStore().verifyKey's.
      */
     verifyKey(key, options) {
-      return verdict(options, () => out.present(typeof key === 'string' ? key : ''));
+      return verdict(options, typeof key === 'string' ? key : '', undefined, false);
     },
     /** The same for a request's credential headers, as memoryStore().verifyHeaders. */
     verifyHeaders(authorization, apiKey, options) {
-      return verdict(options, () => out.presentRequest(authorization, apiKey));
+      return verdict(options, authorization, apiKey, true);
     },
   };
 
-  /** Parses and hashes (`present()`), looks up and decides; the verdict, or a promise of it. */
-  /** @param {import('./core.cjs').CheckOptions} options @param {Function} present */
-  function verdict({ env, scopes, now, cost = 1, ip } = {}, present) {
+  /**
+   * Parses and hashes the key (`first`), or the credential of the header values `first`
+   * and `second` for a `request`, then looks up and decides; the verdict, or a promise
+   * of it.
+   */
+  /** @param {import('./core.cjs').CheckOptions} options @param {any} first @param {any} second @param {boolean} request */
+  function verdict({ env, scopes, now, cost = 1, ip } = {}, first, second, request) {
     const wanted = envArgument(env);
     const at = millis(now);
     const units = checkCost(cost);
-    const client = typeof ip === 'function' ? undefined : clientAddress(ip);
-    const address = typeof ip === 'function' ? ip : client === undefined ? undefined : () => client;
-    const presented = codeAt(present());
-    if (presented !== 'valid') {
+    // The client's address, or a function giving it (read only when a record asks).
+    const address = typeof ip === 'function' ? ip : clientAddress(ip);
+    const hash = request ? out.presentRequestHash(first, second) : out.presentHash(first);
+    if (hash === undefined) {
+      const presented = codeOf(out);
       const result = { valid: false, code: presented, message: out.note ?? CODE_INFO.get(presented).message };
       if (out.parsed) result.hint = out.hint;
       return result;
     }
     let found;
     try {
-      found = own.findByHash(out.hash);
+      found = own.findByHash(hash);
     } catch (cause) {
       throw new ApiKeyError('unavailable', undefined, { cause });
     }
