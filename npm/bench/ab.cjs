@@ -1,6 +1,7 @@
 // Two builds of the package side by side in one process (each with its own WebAssembly
-// instance), timed in 15 alternating rounds: the median of the paired ratios old/new is
-// steady on a shared machine where two separate runs are not.
+// instance), timed in 15 alternating rounds by the process's CPU time (less moved by other
+// work on a shared machine than the wall clock): the median of the paired ratios old/new
+// is steady where two separate runs are not.
 //
 //   node bench/ab.cjs <old package dir> <new package dir>
 //
@@ -26,7 +27,7 @@ const cases = {
   mwMemory: (s, key) => { let ok = false; const req = { rawHeaders: ['Host', 'localhost', 'Authorization', `Bearer ${key}`], headers: {}, method: 'GET', url: '/scans' }; s.mem(req, res, (e) => (e ? 0 : s.scope(req, res, (e2) => { ok = !e2; }))); return ok; },
   mwOwn: (s, key) => { let ok = false; const req = { rawHeaders: ['Host', 'localhost', 'Authorization', `Bearer ${key}`], headers: {}, method: 'GET', url: '/scans' }; s.ownMw(req, res, (e) => (e ? 0 : s.scope(req, res, (e2) => { ok = !e2; }))); return ok; },
 };
-function run(s, fn, n) { const now = Date.now(); let ok = 0; const t0 = process.hrtime.bigint(); for (let i = 0; i < n; i++) if (fn(s, s.keys[i % 1000], now)) ok++; if (ok !== n) throw new Error('x'); return Number(process.hrtime.bigint() - t0) / n; }
+function run(s, fn, n) { const now = Date.now(); let ok = 0; const c0 = process.cpuUsage(); for (let i = 0; i < n; i++) if (fn(s, s.keys[i % 1000], now)) ok++; if (ok !== n) throw new Error("x"); const c = process.cpuUsage(c0); return ((c.user + c.system) * 1000) / n; }
 for (const [name, fn] of Object.entries(cases)) {
   run(setups.old, fn, 30000); run(setups.new, fn, 30000);
   const ratios = []; const t = { old: [], new: [] };
