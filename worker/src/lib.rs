@@ -22,6 +22,7 @@ use worker::{
 };
 
 use crate::bindings::config::{Config, KEYS};
+use crate::bindings::fields::Fields;
 use crate::bindings::store::Store;
 use crate::plumbing::context::Ctx;
 use crate::plumbing::http::{ApiError, ApiResult, json};
@@ -182,12 +183,11 @@ async fn queue(batch: MessageBatch<AuditEvent>, env: Env, ctx: Context) -> worke
     let mut events = Vec::new();
     let mut jobs = Vec::new();
     for message in batch.raw_iter() {
-        let body = message.body();
-        let audit = worker::js_sys::Reflect::has(&body, &"event_id".into()).unwrap_or(false);
-        let read = if audit {
-            serde_wasm_bindgen::from_value::<AuditEvent>(body).map(|e| events.push(e))
+        let body = Fields::of(message.body());
+        let read = if body.has("event_id") {
+            body.read::<AuditEvent>().map(|e| events.push(e))
         } else {
-            serde_wasm_bindgen::from_value::<leaks::RevokeJob>(body).map(|j| jobs.push(j))
+            body.read::<leaks::RevokeJob>().map(|j| jobs.push(j))
         };
         if let Err(e) = read {
             worker::console_error!("unreadable queue message dropped: {e}");

@@ -253,6 +253,14 @@ pub enum Severity {
 }
 
 impl Severity {
+    /// Every severity.
+    pub const ALL: [Severity; 3] = [Severity::Info, Severity::Warning, Severity::Critical];
+
+    /// The severity named `name` (its [`Severity::as_str`]), if there is one.
+    pub fn parse(name: &str) -> Option<Severity> {
+        Self::ALL.into_iter().find(|s| s.as_str() == name)
+    }
+
     /// The severity's stable name.
     pub const fn as_str(self) -> &'static str {
         match self {
@@ -276,6 +284,27 @@ pub enum Window {
 }
 
 impl AlertKind {
+    /// Every kind of alert.
+    pub const ALL: [AlertKind; 12] = [
+        AlertKind::RevokedKeyUsed,
+        AlertKind::ExpiredKeyUsed,
+        AlertKind::NewIp,
+        AlertKind::NewCountry,
+        AlertKind::Burst,
+        AlertKind::UnusualHour,
+        AlertKind::Stale,
+        AlertKind::OverPrivileged,
+        AlertKind::Leaked,
+        AlertKind::RootKeyLeaked,
+        AlertKind::CreditsLow,
+        AlertKind::IpNotAllowed,
+    ];
+
+    /// The kind named `name` (its [`AlertKind::as_str`]), if there is one.
+    pub fn parse(name: &str) -> Option<AlertKind> {
+        Self::ALL.into_iter().find(|k| k.as_str() == name)
+    }
+
     /// The alert's stable name.
     pub const fn as_str(self) -> &'static str {
         match self {
@@ -398,6 +427,46 @@ pub fn over_privileged(record: &KeyRecord, now: DateTime<Utc>) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every kind is in `ALL` (the match below has no wildcard: a new kind must be added
+    /// to it, and so to `ALL`), and each is parsed back from its name, which is its serde
+    /// name.
+    #[test]
+    fn every_alert_kind_and_severity_is_parsed_from_its_name() {
+        for k in AlertKind::ALL {
+            match k {
+                AlertKind::RevokedKeyUsed
+                | AlertKind::ExpiredKeyUsed
+                | AlertKind::NewIp
+                | AlertKind::NewCountry
+                | AlertKind::Burst
+                | AlertKind::UnusualHour
+                | AlertKind::Stale
+                | AlertKind::OverPrivileged
+                | AlertKind::Leaked
+                | AlertKind::RootKeyLeaked
+                | AlertKind::CreditsLow
+                | AlertKind::IpNotAllowed => {}
+            }
+            assert_eq!(AlertKind::parse(k.as_str()), Some(k));
+            assert_eq!(
+                serde_json::to_string(&k).ok(),
+                Some(format!("\"{}\"", k.as_str()))
+            );
+        }
+        for s in Severity::ALL {
+            match s {
+                Severity::Info | Severity::Warning | Severity::Critical => {}
+            }
+            assert_eq!(Severity::parse(s.as_str()), Some(s));
+            assert_eq!(
+                serde_json::to_string(&s).ok(),
+                Some(format!("\"{}\"", s.as_str()))
+            );
+        }
+        assert_eq!(AlertKind::parse("Leaked"), None);
+        assert_eq!(Severity::parse(""), None);
+    }
 
     #[test]
     fn the_lifecycle_namespace_is_reserved_in_any_case() {

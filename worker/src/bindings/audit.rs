@@ -5,9 +5,11 @@ use keyward_core::{AuditEvent, Code, OsRandom, new_event_id};
 use std::cell::RefCell;
 use std::time::Duration;
 
-use worker::{Context, Delay, Env, Request};
+use worker::wasm_bindgen::JsValue;
+use worker::{Context, Delay, Env, Request, SendMessage};
 
 use crate::bindings::config::AUDIT;
+use crate::bindings::fields::{Builder, Fields, FromFields};
 
 /// Who made a request: IP, country, user agent.
 #[derive(Debug, Clone, Default)]
@@ -93,6 +95,46 @@ pub fn lifecycle_event(
     event
 }
 
+impl FromFields for AuditEvent {
+    fn from_fields(f: &Fields) -> worker::Result<Self> {
+        Ok(AuditEvent {
+            event_id: f.str("event_id")?,
+            key_id: f.opt_str("key_id")?,
+            hint: f.opt_str("hint")?,
+            owner: f.opt_str("owner")?,
+            actor: f.opt_str("actor")?,
+            action: f.str("action")?,
+            ip: f.opt_str("ip")?,
+            country: f.opt_str("country")?,
+            user_agent: f.opt_str("user_agent")?,
+            time: f.time("time")?,
+            outcome: f.named("outcome", |s| s.parse::<Code>().ok())?,
+            status: f.opt_u16("status")?,
+        })
+    }
+}
+
+/// The queue message of `e`: its fields as the audit queue's consumer reads them.
+fn message(e: &AuditEvent) -> SendMessage<JsValue> {
+    let b = Builder::new()
+        .str("event_id", &e.event_id)
+        .opt_str("key_id", e.key_id.as_deref())
+        .opt_str("hint", e.hint.as_deref())
+        .opt_str("owner", e.owner.as_deref())
+        .opt_str("actor", e.actor.as_deref())
+        .str("action", &e.action)
+        .opt_str("ip", e.ip.as_deref())
+        .opt_str("country", e.country.as_deref())
+        .opt_str("user_agent", e.user_agent.as_deref())
+        .str("time", &keyward_core::time::format_rfc3339(e.time))
+        .str("outcome", e.outcome.as_str());
+    match e.status {
+        Some(s) => b.num("status", s.into()),
+        None => b,
+    }
+    .message(None)
+}
+
 /// How long events wait in the isolate for others to share one queue write.
 const FLUSH_AFTER_MS: u64 = 20;
 
@@ -133,7 +175,7 @@ pub fn send(env: &Env, ctx: &Context, events: Vec<AuditEvent>) {
             let mut tries = 0;
             loop {
                 tries += 1;
-                match queue.send_batch(chunk.clone()).await {
+                match queue.send_raw_batch(chunk.iter().map(message)).await {
                     Ok(()) => break,
                     Err(e) if tries < SEND_TRIES => {
                         worker::console_warn!(

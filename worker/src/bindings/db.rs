@@ -5,10 +5,11 @@
 
 use keyward_api::{Alert, AuditCursor, Bucket, KeyUses, UsageRow};
 use keyward_core::chrono::{DateTime, Utc};
-use keyward_core::{AuditEvent, KeyHistory, Lifecycle, Reads};
-use serde::Deserialize;
+use keyward_core::{AlertKind, AuditEvent, KeyHistory, Lifecycle, Reads, Severity};
 use worker::wasm_bindgen::JsValue;
 use worker::{D1Database, D1PreparedStatement};
+
+use crate::bindings::fields::{self, Fields, FromFields, rows};
 
 /// The stored form of a time.
 pub fn timestamp(t: DateTime<Utc>) -> String {
@@ -111,28 +112,6 @@ pub async fn store(
         .collect())
 }
 
-#[derive(Deserialize)]
-struct Count {
-    n: f64,
-}
-#[derive(Deserialize)]
-struct Ip {
-    ip: String,
-}
-#[derive(Deserialize)]
-struct Country {
-    country: String,
-}
-#[derive(Deserialize)]
-struct HourCount {
-    h: f64,
-    n: f64,
-}
-#[derive(Deserialize)]
-struct Rate {
-    per_minute: Option<f64>,
-}
-
 /// A key's history of uses (with, of the IPs and countries in `batch`, those it used
 /// before), and its uses in each of `minutes` (`YYYY-MM-DDTHH:MM`),
 /// leaving out the events of `batch` (which a retried batch may already have stored), in
@@ -203,26 +182,24 @@ pub async fn history(
             .ok_or_else(|| worker::Error::RustError("D1 returned too few results".into()))
     };
     let count = |r: worker::D1Result| -> worker::Result<u64> {
-        Ok(r.results::<Count>()?.first().map_or(0, |c| c.n as u64))
+        rows(&r)?.first().map_or(Ok(0), |c| Ok(c.num("n")? as u64))
+    };
+    let strings = |r: worker::D1Result, name: &str| -> worker::Result<Vec<String>> {
+        rows(&r)?.iter().map(|f| f.str(name)).collect()
     };
     let total = count(next()?)?;
-    let known_ips = next()?.results::<Ip>()?.into_iter().map(|r| r.ip).collect();
-    let known_countries = next()?
-        .results::<Country>()?
-        .into_iter()
-        .map(|r| r.country)
-        .collect();
+    let known_ips = strings(next()?, "ip")?;
+    let known_countries = strings(next()?, "country")?;
     let mut uses_by_hour = [0u64; 24];
-    for row in next()?.results::<HourCount>()? {
-        if let Some(slot) = uses_by_hour.get_mut(row.h as usize) {
-            *slot = row.n as u64;
+    for row in rows(&next()?)? {
+        if let Some(slot) = uses_by_hour.get_mut(row.num("h")? as usize) {
+            *slot = row.num("n")? as u64;
         }
     }
-    let baseline_per_minute = next()?
-        .results::<Rate>()?
-        .first()
-        .and_then(|r| r.per_minute)
-        .unwrap_or(0.0);
+    let baseline_per_minute = match rows(&next()?)?.first() {
+        Some(r) => r.opt_num("per_minute")?.unwrap_or(0.0),
+        None => 0.0,
+    };
     let per_minute = minutes
         .iter()
         .map(|_| count(next()?))
@@ -320,19 +297,35 @@ impl Filter {
     }
 }
 
-async fn select<T: serde::de::DeserializeOwned>(
+async fn select<T: FromFields>(
     db: &D1Database,
     (table, id): (&str, &str),
     filter: &Filter,
 ) -> worker::Result<Vec<T>> {
     let (clauses, binds) = filter.sql();
-    db.prepare(format!(
-        "SELECT * FROM {table} WHERE {clauses} ORDER BY time DESC, {id} DESC LIMIT ?2"
-    ))
-    .bind(&binds)?
-    .all()
-    .await?
-    .results::<T>()
+    fields::all(
+        db.prepare(format!(
+            "SELECT * FROM {table} WHERE {clauses} ORDER BY time DESC, {id} DESC LIMIT ?2"
+        ))
+        .bind(&binds)?,
+    )
+    .await
+}
+
+impl FromFields for Alert {
+    fn from_fields(f: &Fields) -> worker::Result<Self> {
+        Ok(Alert {
+            alert_id: f.str("alert_id")?,
+            kind: f.named("kind", AlertKind::parse)?,
+            severity: f.named("severity", Severity::parse)?,
+            key_id: f.opt_str("key_id")?,
+            hint: f.opt_str("hint")?,
+            owner: f.opt_str("owner")?,
+            event_id: f.opt_str("event_id")?,
+            detail: f.str("detail")?,
+            time: f.time("time")?,
+        })
+    }
 }
 
 /// Audit events, newest first.
@@ -349,13 +342,6 @@ pub async fn events(db: &D1Database, filter: &Filter) -> worker::Result<Vec<Audi
 /// The D1 error.
 pub async fn alerts(db: &D1Database, filter: &Filter) -> worker::Result<Vec<Alert>> {
     select(db, ("alerts", "alert_id"), filter).await
-}
-
-#[derive(Deserialize)]
-struct UsageCount {
-    b: String,
-    outcome: String,
-    n: f64,
 }
 
 /// Uses (not lifecycle actions) per `bucket` and outcome from `start` on, `within` one
@@ -375,7 +361,7 @@ pub async fn usage(
         JsValue::from_str(&timestamp(start)),
     ];
     clauses.extend(within.clauses(&mut binds));
-    let rows = db
+    let result = db
         .prepare(format!(
             "SELECT substr(time, 1, ?1) AS b, outcome, COUNT(*) AS n FROM audit_events \
              WHERE {} GROUP BY b, outcome ORDER BY b, outcome",
@@ -383,32 +369,27 @@ pub async fn usage(
         ))
         .bind(&binds)?
         .all()
-        .await?
-        .results::<UsageCount>()?;
+        .await?;
     let unreadable =
         |what: &str| worker::Error::RustError(format!("a stored {what} cannot be read"));
-    rows.into_iter()
+    rows(&result)?
+        .iter()
         .map(|r| {
+            let b = r.str("b")?;
             let start = match bucket {
-                Bucket::Hour => format!("{}:00:00Z", r.b),
-                Bucket::Day => format!("{}T00:00:00Z", r.b),
+                Bucket::Hour => format!("{b}:00:00Z"),
+                Bucket::Day => format!("{b}T00:00:00Z"),
             };
             Ok(UsageRow {
                 start: keyward_core::time::parse_rfc3339(&start).map_err(|_| unreadable("time"))?,
-                outcome: r.outcome.parse().map_err(|_| unreadable("outcome"))?,
-                uses: r.n as u64,
+                outcome: r
+                    .str("outcome")?
+                    .parse()
+                    .map_err(|_| unreadable("outcome"))?,
+                uses: r.num("n")? as u64,
             })
         })
         .collect()
-}
-
-#[derive(Deserialize)]
-struct KeyCount {
-    key_id: String,
-    hint: Option<String>,
-    owner: Option<String>,
-    n: f64,
-    refused: f64,
 }
 
 /// The `limit` most used keys from `start` on, `within` an owner or environment: uses
@@ -429,7 +410,7 @@ pub async fn top_keys(
         "key_id IS NOT NULL".to_owned(),
     ];
     clauses.extend(within.clauses(&mut binds));
-    let rows = db
+    let result = db
         .prepare(format!(
             "SELECT key_id, MAX(hint) AS hint, MAX(owner) AS owner, COUNT(*) AS n, \
              SUM(outcome <> 'valid') AS refused FROM audit_events WHERE {} \
@@ -438,17 +419,19 @@ pub async fn top_keys(
         ))
         .bind(&binds)?
         .all()
-        .await?
-        .results::<KeyCount>()?;
-    Ok(rows
-        .into_iter()
-        .map(|r| KeyUses {
-            root: r.key_id == crate::plumbing::auth::ROOT,
-            key_id: r.key_id.parse().ok(),
-            hint: r.hint,
-            owner: r.owner,
-            uses: r.n as u64,
-            refused: r.refused as u64,
+        .await?;
+    rows(&result)?
+        .iter()
+        .map(|r| {
+            let key_id = r.str("key_id")?;
+            Ok(KeyUses {
+                root: key_id == crate::plumbing::auth::ROOT,
+                key_id: key_id.parse().ok(),
+                hint: r.opt_str("hint")?,
+                owner: r.opt_str("owner")?,
+                uses: r.num("n")? as u64,
+                refused: r.num("refused")? as u64,
+            })
         })
-        .collect())
+        .collect()
 }

@@ -6,5 +6,6 @@ pub(crate) mod audit;
 pub(crate) mod cache;
 pub(crate) mod config;
 pub(crate) mod db;
+pub(crate) mod fields;
 pub(crate) mod ledger;
 pub(crate) mod store;

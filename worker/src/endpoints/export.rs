@@ -115,13 +115,8 @@ async fn read(page: &mut Page) -> worker::Result<Option<Vec<u8>>> {
         clauses.join(" AND "),
         PAGE.min(page.left)
     );
-    let events = page
-        .db
-        .prepare(sql)
-        .bind(&binds)?
-        .all()
-        .await?
-        .results::<AuditEvent>()?;
+    let events: Vec<AuditEvent> =
+        crate::bindings::fields::all(page.db.prepare(sql).bind(&binds)?).await?;
     let Some(last) = events.last() else {
         return Ok(None);
     };

@@ -8,11 +8,13 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use keyward_core::chrono::{DateTime, Utc};
 use keyward_core::{AlertKind, AuditEvent, Code, KeyHash, KeyRecord, Lifecycle, Presented};
-use worker::Request;
+use worker::wasm_bindgen::JsValue;
+use worker::{Request, SendMessage};
 
 use keyward_api::{Alert, LeakFeedback, LeakLabel, ReportedToken, Revocation, bounded_text};
 
 use crate::bindings::config::{AUDIT_DB, REVOCATIONS};
+use crate::bindings::fields::{Builder, Fields, FromFields};
 use crate::endpoints::keys::revoke_record;
 use crate::jobs::alerts;
 use crate::plumbing::context::{Caller, Ctx};
@@ -119,7 +121,7 @@ pub async fn report(ctx: &mut Ctx<'_>, mut req: Request, reporter: Option<Caller
 pub const REVOKE_IN_REQUEST: usize = 20;
 
 /// A revocation the report's request could not make itself, made by the queue consumer.
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone)]
 pub struct RevokeJob {
     /// The key's hash (hex).
     pub hash: String,
@@ -127,6 +129,27 @@ pub struct RevokeJob {
     pub by: String,
     /// Where it was found.
     pub place: String,
+}
+
+impl FromFields for RevokeJob {
+    fn from_fields(f: &Fields) -> worker::Result<Self> {
+        Ok(RevokeJob {
+            hash: f.str("hash")?,
+            by: f.str("by")?,
+            place: f.str("place")?,
+        })
+    }
+}
+
+impl RevokeJob {
+    /// The queue message: its fields as the revocation queue's consumer reads them.
+    fn message(&self) -> SendMessage<JsValue> {
+        Builder::new()
+            .str("hash", &self.hash)
+            .str("by", &self.by)
+            .str("place", &self.place)
+            .message(None)
+    }
 }
 
 fn leaked_alert(record: &KeyRecord, place: &str, by: &str, now: DateTime<Utc>, how: &str) -> Alert {
@@ -249,7 +272,7 @@ async fn revoke_reported(
         let queue = ctx.env.queue(REVOCATIONS)?;
         for chunk in queued.chunks(100) {
             queue
-                .send_batch(chunk.to_vec())
+                .send_raw_batch(chunk.iter().map(RevokeJob::message))
                 .await
                 .map_err(|e| ApiError::unavailable("the revocation queue", e))?;
         }

@@ -9,12 +9,12 @@ use keyward_api::{
 use keyward_core::chrono::{DateTime, Utc};
 use keyward_core::webhook::{self, Bounds, EventType, WebhookSecret};
 use keyward_core::{Code, KeyRecord, Lifecycle, OsRandom, Reads};
-use serde::{Deserialize, Serialize};
 use worker::wasm_bindgen::JsValue;
-use worker::{Context, D1Database, Env, Request, Response};
+use worker::{Context, D1Database, Env, Request, Response, SendMessage};
 
 use crate::bindings::config::AUDIT_DB;
 use crate::bindings::db::timestamp;
+use crate::bindings::fields::{self, Builder, Fields, FromFields};
 use crate::plumbing::context::{Caller, Ctx};
 use crate::plumbing::http::{ApiError, ApiResult, json, read_json, read_optional_json};
 
@@ -88,7 +88,7 @@ impl Announcement {
 }
 
 /// One event to one endpoint: the queue message, the same on every attempt but `attempt`.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug)]
 pub struct Outgoing {
     /// The endpoint.
     pub webhook_id: String,
@@ -102,7 +102,33 @@ pub struct Outgoing {
     pub attempt: u32,
 }
 
-#[derive(Debug, Deserialize)]
+impl FromFields for Outgoing {
+    fn from_fields(f: &Fields) -> worker::Result<Self> {
+        Ok(Outgoing {
+            webhook_id: f.str("webhook_id")?,
+            message_id: f.str("message_id")?,
+            event_type: f.str("event_type")?,
+            body: f.str("body")?,
+            attempt: f.u32("attempt")?,
+        })
+    }
+}
+
+impl Outgoing {
+    /// The queue message, sent `delay_seconds` later if given: its fields as the webhook
+    /// queue's consumer reads them.
+    pub fn message(&self, delay_seconds: Option<u32>) -> SendMessage<JsValue> {
+        Builder::new()
+            .str("webhook_id", &self.webhook_id)
+            .str("message_id", &self.message_id)
+            .str("event_type", &self.event_type)
+            .str("body", &self.body)
+            .num("attempt", self.attempt.into())
+            .message(delay_seconds)
+    }
+}
+
+#[derive(Debug)]
 struct Row {
     id: String,
     url: String,
@@ -111,6 +137,20 @@ struct Row {
     env: Option<String>,
     created_at: String,
     failing_since: Option<String>,
+}
+
+impl FromFields for Row {
+    fn from_fields(f: &Fields) -> worker::Result<Self> {
+        Ok(Row {
+            id: f.str("id")?,
+            url: f.str("url")?,
+            events: f.str("events")?,
+            owner: f.opt_str("owner")?,
+            env: f.opt_str("env")?,
+            created_at: f.str("created_at")?,
+            failing_since: f.opt_str("failing_since")?,
+        })
+    }
 }
 
 impl Row {
@@ -246,7 +286,7 @@ pub async fn list(ctx: &mut Ctx<'_>, req: Request, caller: Caller) -> ApiResult 
         // Asked for nothing, a read is confined to both or to neither.
         Reads { .. } => return Err(ApiError::code(Code::Internal)),
     };
-    let rows = statement.all().await?.results::<Row>()?;
+    let rows: Vec<Row> = fields::all(statement).await?;
     Ok(json(
         200,
         &WebhookList {
@@ -261,12 +301,13 @@ async fn load(ctx: &Ctx<'_>, caller: &Caller, id: &str) -> Result<Row, ApiError>
     if !webhook::is_endpoint_id(id) {
         return Err(not_found());
     }
-    let row = db(ctx.env)?
-        .prepare(format!("SELECT {COLUMNS} FROM webhooks WHERE id = ?1"))
-        .bind(&[JsValue::from_str(id)])?
-        .first::<Row>(None)
-        .await?
-        .ok_or_else(not_found)?;
+    let row = fields::first::<Row>(
+        db(ctx.env)?
+            .prepare(format!("SELECT {COLUMNS} FROM webhooks WHERE id = ?1"))
+            .bind(&[JsValue::from_str(id)])?,
+    )
+    .await?
+    .ok_or_else(not_found)?;
     caller.actor().may_manage_webhook(row.bounds())?;
     Ok(row)
 }
@@ -344,14 +385,13 @@ pub async fn rotate_secret(
 /// The endpoints that receive `a`: those made through the API, and `ALERT_WEBHOOK_URL`'s
 /// for every alert (`alert.raised`, `credits.low`).
 async fn receivers(env: &Env, db: &D1Database, a: &Announcement) -> worker::Result<Vec<String>> {
-    let rows = db
-        .prepare(format!(
+    let rows: Vec<Row> = fields::all(
+        db.prepare(format!(
             "SELECT {COLUMNS} FROM webhooks WHERE owner IS NULL OR owner = ?1"
         ))
-        .bind(&[opt(a.owner.as_deref())])?
-        .all()
-        .await?
-        .results::<Row>()?;
+        .bind(&[opt(a.owner.as_deref())])?,
+    )
+    .await?;
     let mut ids: Vec<String> = rows
         .into_iter()
         .filter(|r| {
@@ -382,15 +422,14 @@ pub async fn announce(env: &Env, announcements: Vec<Announcement>) -> worker::Re
         for webhook_id in receivers(env, &db, &a).await? {
             let message_id = webhook::new_message_id(&mut OsRandom)
                 .map_err(|e| worker::Error::RustError(e.to_string()))?;
-            queue
-                .send(Outgoing {
-                    webhook_id,
-                    message_id,
-                    event_type: a.kind.as_str().to_owned(),
-                    body: body.clone(),
-                    attempt: 1,
-                })
-                .await?;
+            let out = Outgoing {
+                webhook_id,
+                message_id,
+                event_type: a.kind.as_str().to_owned(),
+                body: body.clone(),
+                attempt: 1,
+            };
+            queue.send_raw(out.message(None)).await?;
         }
     }
     Ok(())

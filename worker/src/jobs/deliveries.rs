@@ -5,15 +5,15 @@
 
 use keyward_api::Delivery;
 use keyward_core::webhook::{self, WebhookSecret};
-use serde::Deserialize;
 use worker::wasm_bindgen::JsValue;
 use worker::{
-    AbortSignal, D1Database, Env, Fetch, Headers, MessageBatch, MessageBuilder, MessageExt, Method,
-    Request, RequestInit, RequestRedirect,
+    AbortSignal, D1Database, Env, Fetch, Headers, MessageBatch, MessageExt, Method, Request,
+    RequestInit, RequestRedirect,
 };
 
 use crate::bindings::config::AUDIT_DB;
 use crate::bindings::db::timestamp;
+use crate::bindings::fields::{self, Fields, FromFields};
 use crate::endpoints::webhooks::{ALERT_WEBHOOK_ID, Outgoing, WEBHOOKS};
 
 /// The wait before the retry after `attempt`: the core's schedule, or every wait
@@ -28,15 +28,23 @@ fn retry_delay(env: &Env, attempt: u32) -> Option<u32> {
     Some(test.unwrap_or(delay))
 }
 
-#[derive(Deserialize)]
 struct Target {
     url: String,
     secret: String,
     /// The secret before a rotation, and until when it signs too.
-    #[serde(default)]
     previous_secret: Option<String>,
-    #[serde(default)]
     previous_until: Option<String>,
+}
+
+impl FromFields for Target {
+    fn from_fields(f: &Fields) -> worker::Result<Self> {
+        Ok(Target {
+            url: f.str("url")?,
+            secret: f.str("secret")?,
+            previous_secret: f.opt_str("previous_secret")?,
+            previous_until: f.opt_str("previous_until")?,
+        })
+    }
 }
 
 impl Target {
@@ -168,11 +176,12 @@ async fn deliver(env: &Env, db: &D1Database, out: Outgoing) -> worker::Result<()
                 previous_until: None,
             })
     } else {
-        db.prepare(
-            "SELECT url, secret, previous_secret, previous_until FROM webhooks WHERE id = ?1",
+        fields::first::<Target>(
+            db.prepare(
+                "SELECT url, secret, previous_secret, previous_until FROM webhooks WHERE id = ?1",
+            )
+            .bind(&[JsValue::from_str(&out.webhook_id)])?,
         )
-        .bind(&[JsValue::from_str(&out.webhook_id)])?
-        .first::<Target>(None)
         .await?
     };
     // A deleted endpoint (or an alert endpoint no longer configured) gets nothing more.
@@ -195,7 +204,7 @@ async fn deliver(env: &Env, db: &D1Database, out: Outgoing) -> worker::Result<()
                 ..out
             };
             env.queue(WEBHOOKS)?
-                .send(MessageBuilder::new(next).delay_seconds(delay).build())
+                .send_raw(next.message(Some(delay)))
                 .await?;
         }
         None => {
@@ -219,7 +228,7 @@ async fn deliver(env: &Env, db: &D1Database, out: Outgoing) -> worker::Result<()
 pub async fn handle<T>(batch: &MessageBatch<T>, env: &Env) -> worker::Result<()> {
     let db = env.d1(AUDIT_DB)?;
     for message in batch.raw_iter() {
-        let out = match serde_wasm_bindgen::from_value::<Outgoing>(message.body()) {
+        let out = match Fields::of(message.body()).read::<Outgoing>() {
             Ok(out) => out,
             Err(e) => {
                 worker::console_error!("unreadable webhook message dropped: {e}");
@@ -239,7 +248,6 @@ pub async fn handle<T>(batch: &MessageBatch<T>, env: &Env) -> worker::Result<()>
     Ok(())
 }
 
-#[derive(Deserialize)]
 struct DeliveryRow {
     message_id: String,
     event_type: String,
@@ -250,20 +258,33 @@ struct DeliveryRow {
     error: Option<String>,
 }
 
+impl FromFields for DeliveryRow {
+    fn from_fields(f: &Fields) -> worker::Result<Self> {
+        Ok(DeliveryRow {
+            message_id: f.str("message_id")?,
+            event_type: f.str("event_type")?,
+            attempt: f.u32("attempt")?,
+            at: f.str("at")?,
+            status: f.opt_u16("status")?,
+            latency_ms: f.u32("latency_ms")?,
+            error: f.opt_str("error")?,
+        })
+    }
+}
+
 /// The 100 latest attempts to endpoint `id`, newest first.
 ///
 /// # Errors
 /// D1.
 pub async fn recent(db: &D1Database, id: &str) -> worker::Result<Vec<Delivery>> {
-    let rows = db
-        .prepare(
+    let rows: Vec<DeliveryRow> = fields::all(
+        db.prepare(
             "SELECT message_id, event_type, attempt, at, status, latency_ms, error \
              FROM webhook_deliveries WHERE webhook_id = ?1 ORDER BY at DESC, attempt DESC LIMIT 100",
         )
-        .bind(&[JsValue::from_str(id)])?
-        .all()
-        .await?
-        .results::<DeliveryRow>()?;
+        .bind(&[JsValue::from_str(id)])?,
+    )
+    .await?;
     Ok(rows
         .into_iter()
         .map(|r| Delivery {
