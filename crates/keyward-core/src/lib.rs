@@ -53,6 +53,7 @@ mod restrict;
 pub mod schema;
 mod scope;
 mod standing;
+pub mod table;
 pub mod text;
 pub mod throttle;
 pub mod time;

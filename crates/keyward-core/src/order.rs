@@ -4,17 +4,14 @@
 //! and the items are then moved into that order; only the small move is per type.
 //!
 //! ```
-//! use std::collections::BTreeMap;
 //! let mut v = vec![(2, "b"), (1, "x"), (2, "a"), (1, "y")];
 //! keyward_core::order::sort_by_key(&mut v, |p| p.0);
 //! assert_eq!(v, [(1, "x"), (1, "y"), (2, "b"), (2, "a")]);
-//!
-//! let m: BTreeMap<_, _> = keyward_core::order::map([("b", 1), ("a", 2), ("b", 3)]);
-//! assert_eq!(m, BTreeMap::from([("a", 2), ("b", 3)]));
 //! ```
+//!
+//! Maps are [`crate::table::Table`]s, built by sorting their pairs here.
 
 use core::cmp::Ordering;
-use std::collections::BTreeMap;
 
 /// Sorts `items` by `compare`, stably (equal items keep their order), as `slice::sort_by`.
 /// Items already in order (a log appended in time order, a stored set) are left as they
@@ -35,16 +32,6 @@ pub fn sort_by_key<T, K: Ord>(items: &mut [T], key: impl Fn(&T) -> K) {
 /// Sorts `items` in their natural order, stably, as `slice::sort`.
 pub fn sort<T: Ord>(items: &mut [T]) {
     sort_by(items, T::cmp);
-}
-
-/// A map of `pairs`, the last value kept for a key given twice, as `collect` builds it
-/// (`BTreeMap`'s `FromIterator` sorts its input: a sort per key and value type).
-pub fn map<K: Ord, V>(pairs: impl IntoIterator<Item = (K, V)>) -> BTreeMap<K, V> {
-    let mut map = BTreeMap::new();
-    for (k, v) in pairs {
-        map.insert(k, v);
-    }
-    map
 }
 
 /// `0..len` sorted stably by `compare` on indices: the one instance of the standard sort.
@@ -98,12 +85,5 @@ mod tests {
                 assert_eq!(ours, std);
             }
         }
-    }
-
-    #[test]
-    fn a_map_keeps_the_last_value_as_collect_does() {
-        let pairs = [("b", 1), ("a", 2), ("b", 3), ("c", 4), ("a", 5)];
-        let collected: BTreeMap<_, _> = pairs.into_iter().collect();
-        assert_eq!(map(pairs), collected);
     }
 }

@@ -13,7 +13,7 @@
 //!          made, and gets that expiry when none is asked
 //! ```
 
-use std::collections::BTreeMap;
+use crate::table::Table;
 use std::net::IpAddr;
 
 use chrono::{DateTime, Duration, Utc};
@@ -298,7 +298,7 @@ pub const MAX_ROLE_LEN: usize = 64;
 
 /// The deployment's roles (`KEYWARD_ROLES`): named sets of declared scopes.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Roles(BTreeMap<String, ScopeSet>);
+pub struct Roles(Table<String, ScopeSet>);
 
 /// Why a role list or a lifetime policy is refused.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -325,10 +325,10 @@ impl Roles {
     /// # Errors
     /// [`ConfigError`] naming the role or scope at fault.
     pub fn from_json(json: &str, registry: &ScopeRegistry) -> Result<Self, ConfigError> {
-        let map: BTreeMap<String, Vec<String>> = crate::json::from_str(json).map_err(|_| {
+        let map: Table<String, Vec<String>> = crate::json::from_str(json).map_err(|_| {
             ConfigError("KEYWARD_ROLES must be a JSON object of role name → list of scopes".into())
         })?;
-        let mut roles = BTreeMap::new();
+        let mut roles = Table::new();
         for (name, scopes) in map {
             if !is_role_name(&name) {
                 return Err(ConfigError(format!(
@@ -383,7 +383,7 @@ impl Roles {
 
 /// The deployment's lifetime policy (`KEYWARD_MAX_LIFETIME`): environment → longest life.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct LifetimePolicy(BTreeMap<String, Duration>);
+pub struct LifetimePolicy(Table<String, Duration>);
 
 /// Longest lifetime a policy may name: 100 years.
 const MAX_POLICY_DAYS: i64 = 36_525;
@@ -411,7 +411,7 @@ impl LifetimePolicy {
     /// # Errors
     /// [`ConfigError`] naming the environment whose duration is not one.
     pub fn from_json(json: &str) -> Result<Self, ConfigError> {
-        let map: BTreeMap<String, String> = crate::json::from_str(json).map_err(|_| {
+        let map: Table<String, String> = crate::json::from_str(json).map_err(|_| {
             ConfigError("KEYWARD_MAX_LIFETIME must be a JSON object of environment → duration such as \"366d\"".into())
         })?;
         let pairs = map
@@ -424,7 +424,7 @@ impl LifetimePolicy {
                 ))),
             })
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(LifetimePolicy(crate::order::map(pairs)))
+        Ok(LifetimePolicy(Table::from_pairs(pairs)))
     }
 
     /// The longest life of a key of `env`, if the policy bounds it.

@@ -9,9 +9,9 @@
 //!
 //! `admin` is reserved: it is never a resource, so `admin:read` is refused.
 
+use crate::table::Table;
 use core::fmt;
 use core::str::FromStr;
-use std::collections::BTreeMap;
 
 /// The scope that grants everything.
 pub const ADMIN: &str = "admin";
@@ -251,12 +251,12 @@ impl<'de> serde::Deserialize<'de> for ScopeSet {
 /// The scopes a deployment declares (keyward's reserved ones plus its own), with descriptions.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ScopeRegistry {
-    declared: BTreeMap<Scope, String>,
+    declared: Table<Scope, String>,
 }
 
 impl Default for ScopeRegistry {
     fn default() -> Self {
-        let declared = crate::order::map(
+        let declared = Table::from_pairs(
             RESERVED
                 .iter()
                 .map(|&(name, description)| (Scope(name.to_owned()), description.to_owned())),
@@ -279,8 +279,7 @@ impl ScopeRegistry {
             let scope = Scope::parse(name.as_ref())?;
             registry
                 .declared
-                .entry(scope)
-                .or_insert_with(|| description.into());
+                .get_or_insert_with(scope, || description.into());
         }
         Ok(registry)
     }
@@ -291,7 +290,7 @@ impl ScopeRegistry {
     /// [`ScopeError::NotARegistry`] if the JSON is not such an object, or
     /// [`ScopeError::Invalid`] for a name that is not a scope.
     pub fn from_json(json: &str) -> Result<Self, ScopeError> {
-        let map: BTreeMap<String, String> =
+        let map: Table<String, String> =
             crate::json::from_str(json).map_err(|_| ScopeError::NotARegistry)?;
         Self::with_declared(map)
     }

@@ -1,7 +1,7 @@
 //! Bindings and settings, read from `Env` once per isolate and checked up front.
 
+use keyward_core::table::Table;
 use std::cell::RefCell;
-use std::collections::BTreeMap;
 use std::rc::Rc;
 
 use keyward_core::gateway::{MIN_ORIGIN_SECRET_LEN, Routes};
@@ -64,7 +64,7 @@ pub struct Config {
     /// How long an isolate may reuse a key ledger's answer, in ms (0: never).
     pub revocation_bound_ms: u32,
     /// Rate limits for keys with none of their own, by environment.
-    pub default_limits: BTreeMap<String, Vec<NamedLimit>>,
+    pub default_limits: Table<String, Vec<NamedLimit>>,
     /// Added to the platform's clock: for tests that must cross a UTC day (unset in a
     /// deployment; no request can change it).
     pub clock_offset_ms: i64,
@@ -74,7 +74,7 @@ pub struct Config {
     /// alert (`alert.raised`, `credits.low`), delivered and signed like every endpoint.
     pub alert_webhook: Option<AlertWebhook>,
     /// Leak-report signing keys: identifier → P-256 public key (SPKI DER).
-    pub leak_report_keys: BTreeMap<String, Vec<u8>>,
+    pub leak_report_keys: Table<String, Vec<u8>>,
     /// `KEYWARD_ROLES`: named sets of declared scopes.
     pub roles: keyward_core::Roles,
     /// `KEYWARD_MAX_LIFETIME`: the longest life of a key, per environment.
@@ -253,17 +253,17 @@ impl Config {
                 }),
         };
         let default_limits = match var(env, "KEYWARD_RATE_LIMITS") {
-            None => BTreeMap::new(),
+            None => Table::new(),
             Some(json) => {
-                match keyward_core::json::from_str::<BTreeMap<String, Vec<NamedLimit>>>(&json) {
+                match keyward_core::json::from_str::<Table<String, Vec<NamedLimit>>>(&json) {
                     Err(e) => {
                         problems.push(format!(
                         "KEYWARD_RATE_LIMITS must be a JSON object of environment to [{{name, limit, period}}]: {e}"
                     ));
-                        BTreeMap::new()
+                        Table::new()
                     }
                     Ok(map) => {
-                        for (name, limits) in &map {
+                        for (name, limits) in map.iter() {
                             if !environments.contains(name) {
                                 problems.push(format!(
                                 "KEYWARD_RATE_LIMITS names '{name}', which is not one of KEYWARD_ENVIRONMENTS"
@@ -301,14 +301,14 @@ impl Config {
             ));
         }
         let leak_report_keys = match var(env, "LEAK_REPORT_PUBLIC_KEYS") {
-            None => BTreeMap::new(),
-            Some(json) => match keyward_core::json::from_str::<BTreeMap<String, String>>(&json) {
+            None => Table::new(),
+            Some(json) => match keyward_core::json::from_str::<Table<String, String>>(&json) {
                 Err(_) => {
                     problems.push(
                         "LEAK_REPORT_PUBLIC_KEYS must be a JSON object of identifier to PEM"
                             .to_owned(),
                     );
-                    BTreeMap::new()
+                    Table::new()
                 }
                 Ok(pems) => {
                     let pems = pems.into_iter().filter_map(|(id, pem)| {
@@ -322,7 +322,7 @@ impl Config {
                             }
                         }
                     });
-                    keyward_core::order::map(pems)
+                    Table::from_pairs(pems)
                 }
             },
         };

@@ -3,7 +3,7 @@
 //! the D1 writes are one transaction, and history leaves out the batch's own events, so a
 //! retry neither loses, doubles nor double-counts anything.
 
-use std::collections::BTreeMap;
+use keyward_core::table::Table;
 
 use keyward_api::Alert;
 use keyward_core::chrono::{DateTime, Duration, Timelike as _, Utc};
@@ -56,16 +56,16 @@ pub struct Judged {
 pub fn judge(
     uses: &[&AuditEvent],
     mut history: KeyHistory,
-    stored_per_minute: &BTreeMap<String, u64>,
+    stored_per_minute: &Table<String, u64>,
     rules: &MisuseRules,
 ) -> Judged {
     let mut judged = Judged::default();
-    let mut in_minute: BTreeMap<String, u64> = BTreeMap::new();
+    let mut in_minute: Table<String, u64> = Table::new();
     for e in uses {
         let minute = minute_of(e.time);
-        let count = in_minute
-            .entry(minute.clone())
-            .or_insert_with(|| stored_per_minute.get(&minute).copied().unwrap_or(0));
+        let count = in_minute.get_or_insert_with(minute.clone(), || {
+            stored_per_minute.get(&minute).copied().unwrap_or(0)
+        });
         *count += 1;
         history.current_minute = *count;
         for kind in evaluate(e, &history, rules) {
@@ -99,28 +99,25 @@ pub async fn handle(mut events: Vec<AuditEvent>, env: &Env) -> worker::Result<()
     let db = env.d1(AUDIT_DB)?;
     keyward_core::order::sort_by_key(&mut events, |e| e.time);
 
-    let mut by_key: BTreeMap<&str, Vec<&AuditEvent>> = BTreeMap::new();
+    let mut by_key: Table<&str, Vec<&AuditEvent>> = Table::new();
     for e in events.iter().filter(|e| e.is_use()) {
         if let Some(k) = &e.key_id {
-            by_key.entry(k).or_default().push(e);
+            by_key.get_or_insert_with(k, Vec::new).push(e);
         }
     }
     let rules = MisuseRules::default();
     let mut alerts = Vec::new();
     let mut last_used = Vec::new();
-    for (key_id, uses) in &by_key {
+    for (key_id, uses) in by_key.iter() {
         let Some(first) = uses.first() else { continue };
         let (history, per_minute) = if *key_id == ROOT {
-            (KeyHistory::default(), BTreeMap::new())
+            (KeyHistory::default(), Table::new())
         } else {
             let mut minutes: Vec<String> = uses.iter().map(|e| minute_of(e.time)).collect();
             minutes.dedup();
             let week_ago = first.time - Duration::days(7);
             let (history, counts) = db::history(&db, key_id, uses, &minutes, week_ago).await?;
-            (
-                history,
-                keyward_core::order::map(minutes.into_iter().zip(counts)),
-            )
+            (history, Table::from_pairs(minutes.into_iter().zip(counts)))
         };
         let judged = judge(uses, history, &per_minute, &rules);
         alerts.extend(judged.alerts);
@@ -186,7 +183,7 @@ mod tests {
         let j = judge(
             &uses,
             seasoned(&["192.0.2.1"]),
-            &BTreeMap::new(),
+            &Table::new(),
             &MisuseRules::default(),
         );
         let kinds: Vec<_> = j
@@ -206,7 +203,7 @@ mod tests {
             .collect();
         let uses: Vec<&AuditEvent> = events.iter().collect();
         let rules = MisuseRules::default();
-        let busy = BTreeMap::from([(minute_of(events[0].time), 500)]);
+        let busy = Table::from_pairs([(minute_of(events[0].time), 500)]);
         let j = judge(&uses, seasoned(&["192.0.2.1"]), &busy, &rules);
         let kinds: Vec<AlertKind> = j.alerts.iter().map(|a| a.kind).collect();
         assert_eq!(
@@ -225,9 +222,9 @@ mod tests {
         let uses: Vec<&AuditEvent> = events.iter().collect();
         let rules = MisuseRules::default();
         let minute = minute_of(events[0].time);
-        let quiet = judge(&uses, seasoned(&["192.0.2.1"]), &BTreeMap::new(), &rules);
+        let quiet = judge(&uses, seasoned(&["192.0.2.1"]), &Table::new(), &rules);
         assert!(quiet.alerts.is_empty());
-        let busy = BTreeMap::from([(minute, rules.burst_floor - 1)]);
+        let busy = Table::from_pairs([(minute, rules.burst_floor - 1)]);
         let loud = judge(&uses, seasoned(&["192.0.2.1"]), &busy, &rules);
         assert_eq!(loud.alerts[0].kind, AlertKind::Burst);
     }
@@ -242,8 +239,8 @@ mod tests {
         ];
         let uses: Vec<&AuditEvent> = events.iter().collect();
         let rules = MisuseRules::default();
-        let first = judge(&uses, seasoned(&["192.0.2.7"]), &BTreeMap::new(), &rules);
-        let again = judge(&uses, seasoned(&["192.0.2.7"]), &BTreeMap::new(), &rules);
+        let first = judge(&uses, seasoned(&["192.0.2.7"]), &Table::new(), &rules);
+        let again = judge(&uses, seasoned(&["192.0.2.7"]), &Table::new(), &rules);
         assert_eq!(first, again);
         assert!(
             first
