@@ -27,19 +27,15 @@ use crate::bindings::store::Store;
 use crate::plumbing::context::Ctx;
 use crate::plumbing::http::{ApiError, ApiResult, json};
 
-/// The time: the platform's clock, plus the test clock offset a test configuration may set;
-/// none when the clock cannot be read (never the 1970 epoch: the core's `platform_time`).
-fn now() -> Option<DateTime<Utc>> {
-    let offset = CLOCK_OFFSET_MS.with(std::cell::Cell::get);
-    keyward_core::time::platform_time(worker::js_sys::Date::now(), offset)
+/// The time on the configured clock (`Config::clock`: the platform's, or a test
+/// configuration's); none when it cannot be read (never the 1970 epoch: the core's
+/// `platform_time`).
+fn now(config: &Config) -> Option<DateTime<Utc>> {
+    config::read_clock(config.clock)
 }
 
 fn no_clock() -> ApiError {
     ApiError::new(Code::Unavailable, "the clock cannot be read")
-}
-
-thread_local! {
-    static CLOCK_OFFSET_MS: std::cell::Cell<i64> = const { std::cell::Cell::new(0) };
 }
 
 #[event(fetch)]
@@ -51,12 +47,11 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<Response>
             return Ok(ApiError::new(Code::Unavailable, problem).into_response());
         }
     };
-    CLOCK_OFFSET_MS.with(|c| c.set(config.clock_offset_ms));
     let store = match env.kv(KEYS) {
         Ok(kv) => Store::new(kv),
         Err(e) => return Ok(ApiError::unavailable("key storage", e).into_response()),
     };
-    let Some(now) = now() else {
+    let Some(now) = now(&config) else {
         return Ok(no_clock().into_response());
     };
     let mut c = Ctx {
@@ -195,7 +190,7 @@ async fn queue(batch: MessageBatch<AuditEvent>, env: Env, ctx: Context) -> worke
     }
     if !jobs.is_empty() {
         let config = Config::get(&env).map_err(worker::Error::RustError)?;
-        let now = now().ok_or_else(|| worker::Error::RustError(no_clock().message))?;
+        let now = now(&config).ok_or_else(|| worker::Error::RustError(no_clock().message))?;
         let done = leaks::revoke_queued(jobs, &env, &config, now).await?;
         audit::send(&env, &ctx, done);
     }
@@ -207,7 +202,14 @@ async fn queue(batch: MessageBatch<AuditEvent>, env: Env, ctx: Context) -> worke
 
 #[event(scheduled)]
 async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
-    let Some(now) = now() else {
+    let config = match Config::get(&env) {
+        Ok(c) => c,
+        Err(problem) => {
+            worker::console_error!("daily checks skipped: {problem}");
+            return;
+        }
+    };
+    let Some(now) = now(&config) else {
         worker::console_error!("daily checks skipped: the clock cannot be read");
         return;
     };

@@ -125,6 +125,61 @@ pub fn platform_time(ms: f64, offset_ms: i64) -> Option<DateTime<Utc>> {
         .flatten()
 }
 
+/// The largest shift a test clock may give the platform's clock: 400 days either way.
+pub const MAX_CLOCK_OFFSET_MS: i64 = 400 * 86_400_000;
+
+/// The latest instant a frozen clock may be set to: 2100-01-01T00:00:00Z.
+pub const CLOCK_CEILING_MS: i64 = 4_102_444_800_000;
+
+/// The clock a front end decides by: the platform's, or, in a test configuration only,
+/// the platform's shifted by an offset or one instant that every reading answers. Set by
+/// the deployment's settings, never by a request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Clock {
+    /// The platform's clock plus `offset_ms` (0 in a deployment).
+    Platform {
+        /// Added to every reading.
+        offset_ms: i64,
+    },
+    /// Every reading is this instant (epoch ms), whatever the platform's clock says.
+    Frozen {
+        /// The instant.
+        at_ms: i64,
+    },
+}
+
+impl Default for Clock {
+    /// The platform's clock as it is.
+    fn default() -> Self {
+        Clock::Platform { offset_ms: 0 }
+    }
+}
+
+impl Clock {
+    /// The platform's clock shifted by `offset_ms`; none beyond [`MAX_CLOCK_OFFSET_MS`].
+    pub fn shifted(offset_ms: i64) -> Option<Clock> {
+        (offset_ms.unsigned_abs() <= MAX_CLOCK_OFFSET_MS.unsigned_abs())
+            .then_some(Clock::Platform { offset_ms })
+    }
+
+    /// A clock standing at `at_ms`; none outside [`CLOCK_FLOOR_MS`] to
+    /// [`CLOCK_CEILING_MS`].
+    pub fn frozen(at_ms: i64) -> Option<Clock> {
+        (CLOCK_FLOOR_MS..=CLOCK_CEILING_MS)
+            .contains(&at_ms)
+            .then_some(Clock::Frozen { at_ms })
+    }
+
+    /// The time this clock reads when the platform's reads `platform_ms`; none when a
+    /// platform clock cannot be believed ([`platform_time`]).
+    pub fn time(self, platform_ms: f64) -> Option<DateTime<Utc>> {
+        match self {
+            Clock::Platform { offset_ms } => platform_time(platform_ms, offset_ms),
+            Clock::Frozen { at_ms } => DateTime::from_timestamp_millis(at_ms),
+        }
+    }
+}
+
 /// The RFC 3339 form in UTC, with as many fraction digits as the time holds (none, 3, 6
 /// or 9): `2026-06-01T12:00:00Z`, `2026-06-01T12:00:00.250Z`.
 pub fn format_rfc3339(t: DateTime<Utc>) -> String {
@@ -305,5 +360,35 @@ mod tests {
         );
         assert_eq!(platform_time(now, i64::MIN), None);
         assert_eq!(platform_time(now, -1_764_460_800_000), None);
+    }
+
+    #[test]
+    fn a_frozen_clock_answers_its_instant_whatever_the_platform_says() {
+        let at = 1_780_308_000_000; // 2026-06-01T10:00:00Z
+        let clock = Clock::frozen(at).unwrap();
+        for platform in [1_764_460_800_000.0, 1_900_000_000_000.0, f64::NAN, 0.0] {
+            assert_eq!(clock.time(platform).map(|t| t.timestamp_millis()), Some(at));
+        }
+        assert_eq!(Clock::frozen(CLOCK_FLOOR_MS - 1), None);
+        assert_eq!(Clock::frozen(CLOCK_CEILING_MS + 1), None);
+        assert_eq!(Clock::frozen(i64::MIN), None);
+        assert!(Clock::frozen(CLOCK_FLOOR_MS).is_some());
+        assert!(Clock::frozen(CLOCK_CEILING_MS).is_some());
+    }
+
+    #[test]
+    fn a_shifted_clock_moves_with_the_platform_within_its_bound() {
+        let clock = Clock::shifted(1_000).unwrap();
+        assert_eq!(
+            clock
+                .time(1_764_460_800_000.0)
+                .map(|t| t.timestamp_millis()),
+            Some(1_764_460_801_000)
+        );
+        assert_eq!(clock.time(f64::NAN), None);
+        assert_eq!(Clock::shifted(MAX_CLOCK_OFFSET_MS + 1), None);
+        assert_eq!(Clock::shifted(-MAX_CLOCK_OFFSET_MS - 1), None);
+        assert_eq!(Clock::shifted(i64::MIN), None);
+        assert_eq!(Clock::default(), Clock::Platform { offset_ms: 0 });
     }
 }

@@ -6,6 +6,7 @@ use std::rc::Rc;
 
 use keyward_core::gateway::{MIN_ORIGIN_SECRET_LEN, Routes};
 use keyward_core::limits::{NamedLimit, validate_limits};
+use keyward_core::time::Clock;
 use keyward_core::{Environments, KeyHash, ScopeRegistry, is_valid_prefix};
 use worker::Env;
 
@@ -65,9 +66,10 @@ pub struct Config {
     pub revocation_bound_ms: u32,
     /// Rate limits for keys with none of their own, by environment.
     pub default_limits: Table<String, Vec<NamedLimit>>,
-    /// Added to the platform's clock: for tests that must cross a UTC day (unset in a
-    /// deployment; no request can change it).
-    pub clock_offset_ms: i64,
+    /// The clock every decision is made by: the platform's in a deployment; in a test
+    /// configuration shifted (`KEYWARD_TEST_CLOCK_OFFSET_MS`) or frozen
+    /// (`KEYWARD_TEST_CLOCK_AT_MS`). Settings only: no request can change it.
+    pub clock: Clock,
     /// Environment the gateway serves.
     pub gateway_env: String,
     /// `ALERT_WEBHOOK_URL` with `ALERT_WEBHOOK_SECRET`: an endpoint that receives every
@@ -92,6 +94,39 @@ impl std::fmt::Debug for OriginSecret {
 
 thread_local! {
     static CACHED: RefCell<Option<Rc<Config>>> = const { RefCell::new(None) };
+}
+
+/// The test clock settings: `KEYWARD_TEST_CLOCK_OFFSET_MS` (milliseconds within 400
+/// days) shifts the platform's clock, `KEYWARD_TEST_CLOCK_AT_MS` (epoch milliseconds,
+/// 2024 to 2100) stops it at one instant; at most one of them. Neither: the platform's.
+fn test_clock(env: &Env, problems: &mut Vec<String>) -> Clock {
+    let number = |v: String| v.trim().parse::<i64>().ok();
+    match (
+        var(env, "KEYWARD_TEST_CLOCK_OFFSET_MS"),
+        var(env, "KEYWARD_TEST_CLOCK_AT_MS"),
+    ) {
+        (None, None) => Clock::default(),
+        (Some(_), Some(_)) => {
+            problems.push(
+                "KEYWARD_TEST_CLOCK_OFFSET_MS and KEYWARD_TEST_CLOCK_AT_MS cannot both be set (a frozen clock has no offset)"
+                    .to_owned(),
+            );
+            Clock::default()
+        }
+        (Some(offset), None) => number(offset).and_then(Clock::shifted).unwrap_or_else(|| {
+            problems.push(
+                "KEYWARD_TEST_CLOCK_OFFSET_MS must be milliseconds within 400 days".to_owned(),
+            );
+            Clock::default()
+        }),
+        (None, Some(at)) => number(at).and_then(Clock::frozen).unwrap_or_else(|| {
+            problems.push(
+                "KEYWARD_TEST_CLOCK_AT_MS must be epoch milliseconds from 2024-01-01 to 2100-01-01"
+                    .to_owned(),
+            );
+            Clock::default()
+        }),
+    }
 }
 
 /// `ALERT_WEBHOOK_URL` and `ALERT_WEBHOOK_SECRET`: both or neither; a URL a webhook
@@ -132,6 +167,14 @@ fn alert_webhook(env: &Env, problems: &mut Vec<String>) -> Option<AlertWebhook> 
             }
         }
     }
+}
+
+/// The time on `clock` now (the platform's reading is `Date.now()`); none when it cannot be
+/// believed: nothing is decided then.
+pub fn read_clock(
+    clock: Clock,
+) -> Option<keyward_core::chrono::DateTime<keyward_core::chrono::Utc>> {
+    clock.time(worker::js_sys::Date::now())
 }
 
 fn var(env: &Env, name: &str) -> Option<String> {
@@ -278,21 +321,7 @@ impl Config {
                 }
             }
         };
-        let clock_offset_ms = match var(env, "KEYWARD_TEST_CLOCK_OFFSET_MS") {
-            None => 0,
-            Some(v) => v
-                .trim()
-                .parse::<i64>()
-                .ok()
-                .filter(|n| n.abs() <= 400 * 86_400_000)
-                .unwrap_or_else(|| {
-                    problems.push(
-                        "KEYWARD_TEST_CLOCK_OFFSET_MS must be milliseconds within 400 days"
-                            .to_owned(),
-                    );
-                    0
-                }),
-        };
+        let clock = test_clock(env, &mut problems);
         let gateway_env = var(env, "GATEWAY_ENV").unwrap_or_else(|| "live".to_owned());
         if !environments.contains(&gateway_env) {
             problems.push(format!(
@@ -379,7 +408,7 @@ impl Config {
                 gateway_max_body,
                 revocation_bound_ms,
                 default_limits,
-                clock_offset_ms,
+                clock,
                 gateway_env,
                 alert_webhook,
                 leak_report_keys,

@@ -43,7 +43,7 @@ async fn origin_headers(
     let scopes: Vec<&str> = record.scopes.iter().map(|s| s.as_str()).collect();
     let scopes = scopes.join(" ");
     let owner = owner_header_value(&record.owner);
-    let timestamp = crate::now()
+    let timestamp = crate::now(ctx.config)
         .ok_or_else(|| ApiError::new(Code::Unavailable, "the clock cannot be read"))?
         .timestamp();
     let message = signed_message(&Assertion {

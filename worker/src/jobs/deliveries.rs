@@ -78,9 +78,10 @@ fn now_ms() -> f64 {
     worker::Date::now().as_millis() as f64
 }
 
-/// The time, or a fault (the attempt is then retried by the queue).
-fn clock() -> worker::Result<keyward_core::chrono::DateTime<keyward_core::chrono::Utc>> {
-    crate::now().ok_or_else(|| worker::Error::RustError("the clock cannot be read".into()))
+/// The time on the configured clock, or a fault (the attempt is then retried by the queue).
+fn clock(env: &Env) -> worker::Result<keyward_core::chrono::DateTime<keyward_core::chrono::Utc>> {
+    let config = crate::bindings::config::Config::get(env).map_err(worker::Error::RustError)?;
+    crate::now(&config).ok_or_else(|| worker::Error::RustError("the clock cannot be read".into()))
 }
 
 async fn post(
@@ -142,7 +143,7 @@ async fn post(
     }
 }
 
-async fn record(db: &D1Database, out: &Outgoing, a: &Attempt) -> worker::Result<()> {
+async fn record(env: &Env, db: &D1Database, out: &Outgoing, a: &Attempt) -> worker::Result<()> {
     db.prepare(
         "INSERT OR IGNORE INTO webhook_deliveries \
          (message_id, attempt, webhook_id, event_type, at, status, latency_ms, error) \
@@ -153,7 +154,7 @@ async fn record(db: &D1Database, out: &Outgoing, a: &Attempt) -> worker::Result<
         JsValue::from(out.attempt),
         JsValue::from_str(&out.webhook_id),
         JsValue::from_str(&out.event_type),
-        JsValue::from_str(&timestamp(clock()?)),
+        JsValue::from_str(&timestamp(clock(env)?)),
         a.status.map_or(JsValue::NULL, JsValue::from),
         JsValue::from(a.latency_ms),
         a.error.as_deref().map_or(JsValue::NULL, JsValue::from_str),
@@ -186,8 +187,8 @@ async fn deliver(env: &Env, db: &D1Database, out: Outgoing) -> worker::Result<()
     };
     // A deleted endpoint (or an alert endpoint no longer configured) gets nothing more.
     let Some(target) = target else { return Ok(()) };
-    let attempt = post(&target, &out, clock()?).await;
-    record(db, &out, &attempt).await?;
+    let attempt = post(&target, &out, clock(env)?).await;
+    record(env, db, &out, &attempt).await?;
     if attempt.error.is_none() {
         db.prepare(
             "UPDATE webhooks SET failing_since = NULL WHERE id = ?1 AND failing_since IS NOT NULL",
@@ -213,7 +214,7 @@ async fn deliver(env: &Env, db: &D1Database, out: Outgoing) -> worker::Result<()
             )
             .bind(&[
                 JsValue::from_str(&out.webhook_id),
-                JsValue::from_str(&timestamp(clock()?)),
+                JsValue::from_str(&timestamp(clock(env)?)),
             ])?
             .run()
             .await?;

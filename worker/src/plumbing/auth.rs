@@ -109,7 +109,7 @@ impl Lookup<'_> {
     pub fn clock(
         &self,
     ) -> Result<keyward_core::chrono::DateTime<keyward_core::chrono::Utc>, ApiError> {
-        crate::bindings::ledger::clock(self.config.clock_offset_ms)
+        crate::bindings::config::read_clock(self.config.clock)
             .ok_or_else(|| ApiError::new(Code::Unavailable, "the clock cannot be read"))
     }
 }

@@ -15,7 +15,6 @@ mod object;
 mod protocol;
 
 pub use client::Ledger;
-pub use object::clock;
 
 /// The Durable Object namespace binding.
 pub const KEY_LEDGER: &str = "KEY_LEDGER";

@@ -20,22 +20,19 @@ use worker::{
     DurableObject, Env, Request, Response, SqlStorage, State, durable_object, wasm_bindgen,
 };
 
-use super::protocol::{CHANGED, LedgerAnswer, LedgerOp, REFUSED, report_headers};
+use crate::bindings::config::read_clock;
+use keyward_core::time::Clock;
 
-/// The time on this machine's clock, shifted by `offset_ms` (`KEYWARD_TEST_CLOCK_OFFSET_MS`);
-/// none when the clock cannot be believed (the core's `platform_time`): nothing is decided
-/// then.
-pub fn clock(offset_ms: i64) -> Option<DateTime<Utc>> {
-    keyward_core::time::platform_time(worker::js_sys::Date::now(), offset_ms)
-}
+use super::protocol::{CHANGED, LedgerAnswer, LedgerOp, REFUSED, report_headers};
 
 /// A chain's object.
 #[durable_object]
 #[allow(missing_debug_implementations)]
 pub struct KeyLedger {
     sql: SqlStorage,
-    /// The test clock offset, read from the Worker's settings once.
-    clock_offset_ms: i64,
+    /// The clock (the platform's, or a test configuration's), read from the Worker's
+    /// settings once.
+    clock: Clock,
     /// The lifetime policy (`KEYWARD_MAX_LIFETIME`) a rotation's successor is held to.
     max_lifetime: LifetimePolicy,
 }
@@ -46,7 +43,7 @@ impl KeyLedger {
     /// # Errors
     /// A clock that cannot be believed: the operation fails (the Worker answers 503).
     fn now(&self) -> worker::Result<DateTime<Utc>> {
-        clock(self.clock_offset_ms)
+        read_clock(self.clock)
             .ok_or_else(|| worker::Error::RustError("the clock cannot be read".into()))
     }
 
@@ -395,12 +392,12 @@ impl DurableObject for KeyLedger {
                 worker::console_error!("key ledger: a table could not be made: {e}");
             }
         }
-        let (clock_offset_ms, max_lifetime) = crate::bindings::config::Config::get(&env)
-            .map(|c| (c.clock_offset_ms, c.max_lifetime.clone()))
+        let (clock, max_lifetime) = crate::bindings::config::Config::get(&env)
+            .map(|c| (c.clock, c.max_lifetime.clone()))
             .unwrap_or_default();
         KeyLedger {
             sql,
-            clock_offset_ms,
+            clock,
             max_lifetime,
         }
     }
