@@ -344,7 +344,7 @@ impl KeyRecord {
             rate_limit: None,
             rate_limits: spec.rate_limits,
             credits: spec.credits.map(|mut c| {
-                c.refill(now);
+                c.begin(now);
                 c
             }),
             allowed_ips: spec.restrictions.allowed_ips,

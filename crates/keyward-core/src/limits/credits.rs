@@ -151,8 +151,10 @@ impl std::error::Error for CreditsOverflow {}
 
 impl Credits {
     /// `current` (none: an empty balance) changed by `change` at `now`: brought into
-    /// `now`'s refill period first, then set or added to. A new balance may fall below its
-    /// threshold again, so its `credits_low` alert is due again.
+    /// `now`'s refill period first, then set or added to; the balance made belongs to
+    /// `now`'s period under the refill it now has (a refill given with the change starts at
+    /// the next boundary, it does not replace the balance just set). A new balance may fall
+    /// below its threshold again, so its `credits_low` alert is due again.
     ///
     /// # Errors
     /// [`CreditsOverflow`] when the new balance would pass [`MAX_CREDITS`] (nothing is
@@ -190,7 +192,16 @@ impl Credits {
             }
         };
         credits.alerted = None;
+        credits.begin(now);
         Ok(credits)
+    }
+
+    /// Takes the balance as it is to be `now`'s refill period's: a balance given at
+    /// creation or by an operator is what the key holds until the next boundary, where a
+    /// refill sets it (without this, the first use would find no period, or another
+    /// interval's, and refill it at once).
+    pub fn begin(&mut self, now: DateTime<Utc>) {
+        self.period = Some(refill_period(self.refill.as_ref(), now));
     }
 
     /// Brings the balance into `now`'s refill period: at the first use after a boundary it
@@ -277,6 +288,57 @@ mod credits_change_tests {
 
     fn t(s: &str) -> DateTime<Utc> {
         crate::time::parse_rfc3339(s).unwrap()
+    }
+
+    #[test]
+    fn a_balance_given_with_a_refill_is_kept_until_the_next_boundary() {
+        let now = t("2026-06-01T10:00:00Z");
+        let daily = Refill {
+            amount: 5,
+            interval: Interval::Day,
+        };
+        // Given at creation: 2 now, 5 from the next UTC midnight (not 5 at the first use).
+        let mut made = Credits {
+            remaining: 2,
+            refill: Some(daily),
+            alert_below: None,
+            period: None,
+            alerted: None,
+        };
+        made.begin(now);
+        assert_eq!(made.period.as_deref(), Some("2026-06-01"));
+        assert_eq!(made.spend(t("2026-06-01T23:59:59Z"), 1).remaining, 1);
+        assert_eq!(made.spend(t("2026-06-02T00:00:00Z"), 1).remaining, 4);
+        // Set by an operator with a refill it did not have, or with another interval: the
+        // balance set holds for the rest of the period.
+        for current in [
+            None,
+            Some(Credits {
+                remaining: 9,
+                refill: Some(Refill {
+                    amount: 9,
+                    interval: Interval::Month,
+                }),
+                alert_below: None,
+                period: Some("2026-06".to_owned()),
+                alerted: None,
+            }),
+        ] {
+            let mut set = Credits::changed(
+                current,
+                CreditsChange {
+                    set: true,
+                    amount: 2,
+                    refill: Some(daily),
+                    alert_below: None,
+                },
+                now,
+            )
+            .unwrap();
+            assert_eq!(set.period.as_deref(), Some("2026-06-01"));
+            assert_eq!(set.spend(t("2026-06-01T10:00:01Z"), 1).remaining, 1);
+            assert_eq!(set.spend(t("2026-06-02T00:00:00Z"), 1).remaining, 4);
+        }
     }
 
     #[test]
