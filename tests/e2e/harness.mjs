@@ -164,6 +164,9 @@ async function started(child, url, ready, output) {
   }
 }
 
+/** The persisted states whose D1 this process has migrated. */
+const migrated = new Set();
+
 /**
  * Starts the Worker. `vars` become `--var NAME:VALUE` (e.g. ORIGIN_URL, ROUTES).
  * Returns {url, proxyUrl, direct, inspectorPort, rootKey, stop(), logs(), persistDir, d1(sql), ...}.
@@ -178,10 +181,15 @@ export async function startWorker({ vars = {}, persistDir, ready = (status) => s
   const dir = mkdtempSync(join(ROOT, '.wrangler', 'e2e-'));
   const config = testConfig(dir, { unauthenticatedLimit });
   const persist = persistDir ?? mkdtempSync(join(tmpdir(), 'keyward-state-'));
-  execFileSync(WRANGLER, ['d1', 'migrations', 'apply', 'AUDIT_DB', '--local', '--persist-to', persist, '-c', config], {
-    env: { ...quietEnv, CI: 'true' },
-    stdio: 'pipe',
-  });
+  // A state this process already migrated (a Worker restarted on it) is not migrated again:
+  // the same migrations, and a second wrangler run saved on every restart.
+  if (!migrated.has(persist)) {
+    execFileSync(WRANGLER, ['d1', 'migrations', 'apply', 'AUDIT_DB', '--local', '--persist-to', persist, '-c', config], {
+      env: { ...quietEnv, CI: 'true' },
+      stdio: 'pipe',
+    });
+    migrated.add(persist);
+  }
   const rootKey = makeKey();
   // A gateway needs the secret it signs for the origin with: the tests' own, unless a
   // test gives one (or null: none at all).
