@@ -17,13 +17,16 @@ keep their meaning; schemathesis also revalidates a case a hook edited.
   IPv4 or IPv6 CIDR block with no bits set past its prefix, and `not_before` lies before
   the key's expiry. Strings in `allowed_ips` become distinct valid blocks and a `not_before`
   string a time long past, with an `expires_at` beside it (a PATCH) the day after it
-  (strings either way); tests/e2e/restrictions.test.mjs and the PATCH tests perform
-  every refusal of a bad block or time.
+  (strings either way). A PATCH's own `expires_at` that reads as a time before that day
+  becomes that day too: the key it changes may hold such a `not_before` already (one
+  made, or rotated from one made, with it). tests/e2e/restrictions.test.mjs and the PATCH
+  tests perform every refusal of a bad block or time.
 """
 
 import json
 import os
 import re
+from datetime import datetime, timezone
 
 import schemathesis
 
@@ -35,6 +38,19 @@ with open(os.path.join(os.path.dirname(__file__), "../../worker/openapi.json"), 
         json.load(f)["components"]["schemas"]["CreateWebhook"]["properties"]["url"]["pattern"]
     )
 LOOPBACK = "https://127.0.0.1:1/fuzz"
+# The start the hooks give every key that names one, and the first expiry after it.
+START = "2000-01-01T00:00:00Z"
+FIRST_END = "2000-01-02T00:00:00Z"
+
+
+def before_first_end(text):
+    """Whether `text` reads as an RFC 3339 time before FIRST_END (a string that does not
+    read as one is left as it is: the case stays a negative test)."""
+    try:
+        t = datetime.fromisoformat(re.sub(r"[zZ]$", "+00:00", text))
+    except ValueError:
+        return False
+    return t.tzinfo is not None and t < datetime(2000, 1, 2, tzinfo=timezone.utc)
 
 
 def unique_limit_names(limits):
@@ -56,17 +72,20 @@ def unique_limit_names(limits):
         seen.add(name)
 
 
-def restrictions(body):
+def restrictions(body, patch):
     ips = body.get("allowed_ips")
     if isinstance(ips, list):
         for i, item in enumerate(ips):
             if isinstance(item, str):
                 ips[i] = f"10.{i // 256}.{i % 256}.0/24"
     if isinstance(body.get("not_before"), str):
-        body["not_before"] = "2000-01-01T00:00:00Z"
+        body["not_before"] = START
         # A PATCH may name the expiry too: it must come after the start.
         if isinstance(body.get("expires_at"), str):
-            body["expires_at"] = "2000-01-02T00:00:00Z"
+            body["expires_at"] = FIRST_END
+    elif patch and isinstance(body.get("expires_at"), str) and before_first_end(body["expires_at"]):
+        # The key may already hold START as its not_before.
+        body["expires_at"] = FIRST_END
 
 
 @schemathesis.hook
@@ -82,11 +101,10 @@ def before_call(context, case, kwargs):
     if operation is not None and operation.path == "/v1/webhooks" and isinstance(url, str):
         if HTTPS_URL.search(url) and len(url) <= 2048:
             body["url"] = LOOPBACK
-    if operation is not None and (
-        (operation.path == "/v1/keys" and operation.method.upper() == "POST")
-        or (operation.path == "/v1/keys/{id}" and operation.method.upper() == "PATCH")
-    ):
-        restrictions(body)
+    if operation is not None and operation.path == "/v1/keys" and operation.method.upper() == "POST":
+        restrictions(body, patch=False)
+    if operation is not None and operation.path == "/v1/keys/{id}" and operation.method.upper() == "PATCH":
+        restrictions(body, patch=True)
     if not ROOT_RUN or operation is None or operation.method.upper() != "POST":
         return
     if operation.path == "/v1/keys":
