@@ -262,6 +262,25 @@ describe('remoteStore against the Worker under wrangler dev', { skip: missing ??
     }
   });
 
+  test('a key narrowed from every network to some: its one verdict for every address lasts cacheTtlMs, then each address is asked and the outside refused', async () => {
+    const open = await create({ name: 'narrowed later', scopes: ['scans:read'] });
+    const store = remoteStore({ url: worker.url, token: k.verifier.key, cacheTtlMs: TTL });
+    const at = async (ip) => (await store.verifyKey(open.key, { env: 'live', ip })).code;
+    assert.equal(await at('198.51.100.1'), 'valid');
+    const started = Date.now();
+    const r = await api(`/v1/keys/${open.id}`, { method: 'PATCH', body: { allowed_ips: ['203.0.113.0/24'] } });
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+    assert.deepEqual(r.body.allowed_ips, ['203.0.113.0/24']);
+    // Within cacheTtlMs the verdict that said "every network" still answers (the stated bound).
+    if (Date.now() - started < TTL - 200) assert.equal(await at('198.51.100.2'), 'valid', 'cached: narrowing shows within cacheTtlMs');
+    // Past cacheTtlMs plus the Worker's bound (1 s by default), the outside is refused and the inside passes.
+    await new Promise((res) => setTimeout(res, TTL + 1000 + 200 - (Date.now() - started)));
+    assert.equal(await at('198.51.100.1'), 'ip_not_allowed');
+    assert.equal(await at(undefined), 'ip_not_allowed', 'an unknown address is outside');
+    assert.equal(await at('203.0.113.7'), 'valid');
+    assert.equal(await at('198.51.100.2'), 'ip_not_allowed', 'no verdict for every address is kept after the narrowing');
+  });
+
   test('a token the Worker refuses (no keys:verify, unknown, another environment\'s verifier) is 500 verifier_refused, never a pass', async () => {
     const testVerifier = await create({ name: 'verifier test', scopes: ['keys:verify'], env: 'test' });
     const refusals = [
