@@ -8,6 +8,8 @@
 //   nodesha   + the same SHA-256 by Node's crypto (OpenSSL) instead, for comparison
 //   verify    + the store's one WebAssembly call (memoryStore().verifyHeaders), no adapter
 //   guard     guard({ scopes }, handler): the whole check, as bench/runtimes.mjs loads it
+//   twice     + hashKey() twice in one request, each timed: the first runs cold, the second
+//             on what the first brought into the caches
 // Each added step is also timed inside the server (process.hrtime around it, median), and
 // after the load the same steps are timed again in a loop in the same process: the
 // difference is what a step costs between real requests (cold caches) against the loop.
@@ -20,7 +22,7 @@ import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 
-const ROUTES = ['open', 'headers', 'sha', 'nodesha', 'verify', 'guard'];
+const ROUTES = ['open', 'headers', 'sha', 'nodesha', 'verify', 'guard', 'twice'];
 
 /** The server: prints {port, key}; GET /steps gives the in-server and in-loop step timings. */
 async function serveCost() {
@@ -57,6 +59,17 @@ async function serveCost() {
       return handler(c);
     });
   }
+  const twice = { first: [], second: [] };
+  app.get('/twice', (c) => {
+    const key = credential(c.req.raw.headers);
+    const t0 = process.hrtime.bigint();
+    hashKey(key);
+    const t1 = process.hrtime.bigint();
+    hashKey(key);
+    twice.first.push(Number(t1 - t0));
+    twice.second.push(Number(process.hrtime.bigint() - t1));
+    return handler(c);
+  });
   app.get('/steps', (c) => {
     const headers = new Headers({ authorization: `Bearer ${key}` });
     const loop = {};
@@ -71,6 +84,7 @@ async function serveCost() {
     }
     const inServer = Object.fromEntries(Object.entries(served).map(([n, xs]) => [n, median(xs)]));
     for (const xs of Object.values(served)) xs.length = 0;
+    inServer.twice = `first ${median(twice.first)} ns, second ${median(twice.second)} ns`;
     return c.json({ inServer, loop });
   });
   serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }, (info) => console.log(JSON.stringify({ port: info.port, key })));
@@ -120,7 +134,8 @@ async function drive() {
     for (const route of ROUTES) {
       const added = route === 'open' ? '' : `+${median(cpu[route].map((v, i) => v - cpu.open[i])).toFixed(1)} µs`;
       const ratio = route === 'open' ? '' : `${median(cpu[route].map((v, i) => cpu.open[i] / v)).toFixed(3)}x by CPU`;
-      const step = inServer[route] === undefined ? '' : `step ${inServer[route]} ns in the server, ${loop[route]} ns in a loop`;
+      const step = route === 'twice' ? `SHA-256 twice in one request, in the server: ${inServer.twice}`
+        : inServer[route] === undefined ? '' : `step ${inServer[route]} ns in the server, ${loop[route]} ns in a loop`;
       console.log(`${route.padEnd(8)} ${median(rps[route]).toFixed(0).padStart(7)} req/s ${median(cpu[route]).toFixed(1).padStart(6)} µs CPU ${added.padStart(9)} ${ratio.padStart(14)}  ${step}`);
     }
   } finally {
