@@ -313,8 +313,11 @@ function countsText(record) {
 }
 
 /**
- * A reader of records into WebAssembly (see KEPT_MAX): `read(record, says)` gives the
- * entry kept for it, whose `handle` is what `make(record, times, allowed)` made of it (use
+ * A reader of records into WebAssembly (see KEPT_MAX), `fields(record)` listing the values
+ * of the fields the core reads (each read by its own name: this runs on every check, and
+ * a name held in a variable makes V8's property lookup generic, several times slower):
+ * `read(record, says)` gives the entry kept for it, whose `handle` is what
+ * `make(record, times, allowed)` made of it (use
  * it synchronously; the entry may keep more of what the record reads as, while it does),
  * or a string saying why it cannot be read, made by `says`: `{unknown(names),
  * time(field), restrictions(reason), record(reason)}`. `make` returns a string for a
@@ -333,8 +336,9 @@ function recordReader(fields, counts, make) {
       i++;
     }
     if (i !== names.length) return false;
-    for (let f = 0; f < fields.length; f++) {
-      const v = record[fields[f]];
+    const now = fields(record);
+    for (let f = 0; f < now.length; f++) {
+      const v = now[f];
       if (v !== values[f] && !(v instanceof Date && v.getTime() === values[f])) return false;
     }
     return sameItems(record.scopes, entry.scopes) && sameItems(record.allowed_ips, entry.allowed)
@@ -364,7 +368,7 @@ function recordReader(fields, counts, make) {
     }
     const names = [];
     for (const name in record) names.push(name);
-    const values = fields.map((f) => (record[f] instanceof Date ? record[f].getTime() : record[f]));
+    const values = fields(record).map((v) => (v instanceof Date ? v.getTime() : v));
     const list = (l) => (Array.isArray(l) ? [...l] : undefined);
     // Handles are used synchronously only: one replaced or evicted can be freed now.
     if (entry !== undefined) {
@@ -388,7 +392,7 @@ function recordReader(fields, counts, make) {
  * `scopes` an array, checked by the caller) as the core's decision takes them: a
  * wasm.Facts (kept: use it synchronously), or a string saying why they cannot be read.
  */
-const readFacts = recordReader(['hash', 'env', 'expires_at', 'revoked_at', 'not_before'], false,
+const readFacts = recordReader((r) => [r.hash, r.env, r.expires_at, r.revoked_at, r.not_before], false,
   (record, [expires, revoked, notBefore], allowed) => new wasm.Facts(record.env, heldScopes(record.scopes), expires, revoked, notBefore, allowed));
 function recordFacts(record, says) {
   const entry = readFacts(record, says);
@@ -402,7 +406,7 @@ function recordFacts(record, says) {
  * the facts, a use reads the record's id, rotation, rate limits and credits, and its info
  * the owner and hint: a change to any of them reads it anew.
  */
-const recordFound = recordReader(['hash', 'env', 'expires_at', 'revoked_at', 'not_before', 'id', 'rotated_to', 'owner', 'hint'], true,
+const recordFound = recordReader((r) => [r.hash, r.env, r.expires_at, r.revoked_at, r.not_before, r.id, r.rotated_to, r.owner, r.hint], true,
   (record) => {
     try {
       return new wasm.Found(JSON.stringify(record));

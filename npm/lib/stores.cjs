@@ -119,11 +119,9 @@ function useFound(uses, check, found, env, required, now, units, address) {
 
 /** One call of the core's use of a key (see useFound); its refusal to spend credits as an ApiKeyError. */
 function useOnce(uses, found, rule, required, now, units, ip, check) {
-  try {
-    return uses.useKey(found, rule, required, now, units, ip, check);
-  } catch (e) {
-    throw new ApiKeyError('internal', fromWasm(e).message);
-  }
+  const o = uses.useKey(found, rule, required, now, units, ip, check);
+  if (codeAt(o) === 'internal') throw new ApiKeyError('internal', check.note);
+  return o;
 }
 
 /**
@@ -253,6 +251,7 @@ const ownStores = new WeakMap();
 function keywardStoreOf(own) {
   const uses = new wasm.OwnUses();
   const out = new wasm.Check();
+  const texts = hashTexts(uses);
 
   /** The verdict for the key in `check` given the record found (or none). */
   function decided(check, record, env, scopes, at, units, address) {
@@ -311,13 +310,14 @@ function keywardStoreOf(own) {
     const units = checkCost(cost);
     // The client's address, or a function giving it (read only when a record asks).
     const address = typeof ip === 'function' ? ip : clientAddress(ip);
-    const hash = request ? out.presentRequestHash(first, second) : out.presentHash(first);
-    if (hash === undefined) {
-      const presented = codeOf(out);
-      const result = { valid: false, code: presented, message: out.note ?? CODE_INFO.get(presented).message };
+    const given = request ? uses.presentRequestHash(first, second, out) : uses.presentHash(first, out);
+    if (given === NOT_PARSED) {
+      const code = codeOf(out);
+      const result = { valid: false, code, message: out.note ?? CODE_INFO.get(code).message };
       if (out.parsed) result.hint = out.hint;
       return result;
     }
+    const hash = texts.text(given);
     let found;
     try {
       found = own.findByHash(hash);
@@ -325,12 +325,14 @@ function keywardStoreOf(own) {
       throw new ApiKeyError('unavailable', undefined, { cause });
     }
     if (found === null || typeof found !== 'object' || typeof found.then !== 'function') {
+      texts.learn(given, out, found, hash);
       return decided(out, found, wanted, scopes, at, units, address);
     }
     // Other requests run while this one waits: it keeps its own outcome.
     const check = out.keep();
     return Promise.resolve(found).then((record) => {
       try {
+        texts.learn(given, check, record, hash);
         return decided(check, record, wanted, scopes, at, units, address);
       } finally {
         check.free();
@@ -341,6 +343,42 @@ function keywardStoreOf(own) {
     });
   }
   return store;
+}
+
+/** What `OwnUses.presentHash` gives for a hash whose text it wrote, and for a key that did not parse (keyward-wasm's hash_text.rs). */
+const WRITTEN = -1;
+const NOT_PARSED = -2;
+
+/**
+ * The presented hashes' text, what a store of the app's own is looked up by, as
+ * `uses.presentHash` gives it (keyward-wasm's `hash_text`): no string is made and hashed
+ * anew per check of a key seen before. `text(given)` is the string held under the index
+ * `given`, or (WRITTEN) the hex written into WebAssembly's memory, decoded through a view
+ * kept on those 64 bytes (made anew when the memory grows, which detaches the old one).
+ * `learn(given, check, record, hash)` holds the text `hash` of the hash presented in
+ * `check` under the index WebAssembly names for it, when it was written and the lookup
+ * found a record of that hash.
+ */
+function hashTexts(uses) {
+  const at = uses.hexAt;
+  const decoder = new TextDecoder();
+  let view = new Uint8Array(0);
+  /** @type {string[]} */
+  const held = [];
+  return {
+    /** @param {number} given */
+    text(given) {
+      if (given >= 0) return held[given];
+      if (view.byteLength === 0) view = new Uint8Array(wasm.wasmMemory().buffer, at, 64);
+      return decoder.decode(view);
+    },
+    /** @param {number} given @param {any} check @param {any} record @param {string} hash */
+    learn(given, check, record, hash) {
+      if (given !== WRITTEN || record === null || typeof record !== 'object' || record.hash !== hash) return;
+      const i = uses.rememberHash(check);
+      if (i >= 0) held[i] = hash;
+    },
+  };
 }
 
 /**

@@ -6,7 +6,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { createKey, findByHashStore, memoryStore } from 'keyward';
+import { createKey, findByHashStore, hashKey, memoryStore } from 'keyward';
 
 const dir = new URL('../../tests/vectors/', import.meta.url);
 const load = (name) => JSON.parse(readFileSync(new URL(`${name}.json`, dir)));
@@ -149,4 +149,45 @@ describe('a record the database changed is counted as it now reads (the record i
       assert.equal(use(5).code, 'revoked');
     });
   }
+});
+
+describe("the lookup is asked for the presented key's hash, whole (its text is handed over from WebAssembly's memory, or held from an earlier lookup)", () => {
+  test('past the bound of hash texts held (10,000), every key is looked up by its own hash, first and again', () => {
+    const records = new Map();
+    const keys = [];
+    for (let i = 0; i < 10_050; i++) {
+      const { key, record } = keyWith({});
+      records.set(record.hash, record);
+      keys.push(key);
+    }
+    let asked;
+    const store = findByHashStore({ findByHash: (h) => { asked = h; return records.get(h) ?? null; } });
+    // Twice over: the second pass finds the first keys' texts replaced by the last ones'.
+    for (const pass of [1, 2]) {
+      for (const key of keys) {
+        const got = store.verifyKey(key, { env: 'live', now: NOW });
+        if (got.code !== 'valid' || asked !== hashKey(key)) {
+          assert.fail(`pass ${pass}: ${got.code}, asked ${asked} for the key of ${hashKey(key)}`);
+        }
+      }
+    }
+    // A key whose record has gone since its text was held: unknown, and asked by its hash.
+    const gone = keys[keys.length - 1];
+    records.delete(hashKey(gone));
+    assert.equal(store.verifyKey(gone, { env: 'live', now: NOW }).code, 'unknown_key');
+    assert.equal(asked, hashKey(gone));
+  });
+
+  test("after WebAssembly's memory grew (its old buffer detached), a new key's hash is read whole", () => {
+    const first = keyWith({});
+    const second = keyWith({});
+    const records = new Map([[first.record.hash, first.record], [second.record.hash, second.record]]);
+    const asked = [];
+    const store = findByHashStore({ findByHash: (h) => { asked.push(h); return records.get(h) ?? null; } });
+    assert.equal(store.verifyKey(first.key, { env: 'live', now: NOW }).code, 'valid');
+    // 64 MiB through WebAssembly: more than its memory held, so the memory grows.
+    hashKey('k'.repeat(64 << 20));
+    assert.equal(store.verifyKey(second.key, { env: 'live', now: NOW }).code, 'valid');
+    assert.deepEqual(asked, [first.record.hash, second.record.hash]);
+  });
 });

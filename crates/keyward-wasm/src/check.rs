@@ -299,30 +299,6 @@ impl Check {
         }
     }
 
-    /// [`present`](Check::present)s `key` and gives its hash (lowercase hex) when it
-    /// parsed, `undefined` when it did not (the code says why): what a store of the app's
-    /// own looks the key up by, in one call.
-    #[wasm_bindgen(js_name = presentHash, unchecked_return_type = "string | undefined")]
-    pub fn present_hash(&mut self, key: &str) -> JsValue {
-        self.present(key);
-        self.hash_text()
-    }
-
-    /// [`presentRequest`](Check::present_request), then the hash as
-    /// [`presentHash`](Check::present_hash) gives it, in one call.
-    #[wasm_bindgen(
-        js_name = presentRequestHash,
-        unchecked_return_type = "string | undefined"
-    )]
-    pub fn present_request_hash(
-        &mut self,
-        authorization: Option<String>,
-        x_api_key: Option<String>,
-    ) -> JsValue {
-        self.present_request(authorization, x_api_key);
-        self.hash_text()
-    }
-
     /// Decides for the key [`present`](Check::present)ed that no record was found.
     /// Returns the outcome.
     #[wasm_bindgen(js_name = notFound)]
@@ -384,22 +360,6 @@ impl Check {
 }
 
 impl Check {
-    /// The presented key's hash as a JavaScript string (lowercase hex), made from a buffer
-    /// on the stack (no allocation, no second value to free: this is on every check of a
-    /// store of the app's own); `undefined` when the key did not parse.
-    fn hash_text(&self) -> JsValue {
-        const DIGITS: &[u8; 16] = b"0123456789abcdef";
-        let Some(hash) = self.hash else {
-            return JsValue::UNDEFINED;
-        };
-        let mut hex = [0u8; 64];
-        for (pair, byte) in hex.chunks_exact_mut(2).zip(hash.as_bytes()) {
-            pair[0] = DIGITS[usize::from(byte >> 4)];
-            pair[1] = DIGITS[usize::from(byte & 0x0f)];
-        }
-        std::str::from_utf8(&hex).map_or(JsValue::UNDEFINED, JsValue::from_str)
-    }
-
     /// The hash of the key [`present`](Check::present)ed, if it parsed.
     pub(crate) fn presented_hash(&self) -> Option<KeyHash> {
         self.hash
@@ -417,6 +377,13 @@ impl Check {
         self.missing = -1;
         self.hash = None;
         self.usage = None;
+    }
+
+    /// Refuses the check with `code`, `note` saying why; the outcome.
+    pub(crate) fn refuse(&mut self, code: Code, note: &'static str) -> f64 {
+        self.code = code;
+        self.note = Some(note);
+        self.outcome()
     }
 
     pub(crate) fn refuse_credential(&mut self, e: keyward_core::CredentialError) {

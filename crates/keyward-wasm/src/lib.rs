@@ -8,6 +8,8 @@
 //! - [`check`]: one check's outcome ([`check::Check`]), the scope lists kept inside
 //!   WebAssembly, and the decision for a record found elsewhere;
 //! - [`facts`]: a record given to `verify(record)`, read once and decided in one call;
+//! - [`hash_text`]: a presented key's hash as the text a store of the app's own is looked
+//!   up by, handed over without a string made per check;
 //! - [`own`]: a record a store of the app's own found, read whole once, and its use (the
 //!   core's `use_key`, counted under its rate limits in this process) in one call;
 //! - [`table`]: `memoryStore()`'s records, checked whole in one call.
@@ -22,6 +24,7 @@
 
 pub mod check;
 pub mod facts;
+pub mod hash_text;
 pub mod keys;
 pub mod own;
 pub mod table;

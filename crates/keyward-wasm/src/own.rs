@@ -14,7 +14,8 @@ use keyward_core::{
 use wasm_bindgen::prelude::*;
 
 use crate::check::{Check, Env, Scopes, env_rule};
-use crate::{error, optional_time, record_from_json};
+use crate::hash_text::HashTexts;
+use crate::{optional_time, record_from_json};
 
 /// Keys whose windows [`OwnUses`] keeps before it forgets idle ones.
 const KEPT_KEYS: usize = 100_000;
@@ -44,6 +45,8 @@ impl Found {
 #[derive(Debug, Default)]
 pub struct OwnUses {
     keys: HashMap<KeyId, HashMap<String, Window>>,
+    /// The presented hash's text for the lookup (see [`HashTexts`]).
+    texts: HashTexts,
 }
 
 #[wasm_bindgen]
@@ -54,6 +57,47 @@ impl OwnUses {
         OwnUses::default()
     }
 
+    /// [`Check::present`]s `key` in `out`, then gives its hash as the text a store of the
+    /// app's own is looked up by: the index of the string the package holds for it
+    /// ([`rememberHash`](Self::remember_hash)), or -1 with its lowercase hex written at
+    /// [`hexAt`](Self::hex_at), or -2 when the key did not parse (`out`'s code says why).
+    #[wasm_bindgen(js_name = presentHash)]
+    pub fn present_hash(&mut self, key: &str, out: &mut Check) -> f64 {
+        out.present(key);
+        self.texts.present(out.presented_hash().as_ref())
+    }
+
+    /// [`Check::present_request`] (the credential of a request's `Authorization` and
+    /// `X-API-Key` values), then its hash as [`presentHash`](Self::present_hash) gives it.
+    #[wasm_bindgen(js_name = presentRequestHash)]
+    pub fn present_request_hash(
+        &mut self,
+        authorization: Option<String>,
+        x_api_key: Option<String>,
+        out: &mut Check,
+    ) -> f64 {
+        out.present_request(authorization, x_api_key);
+        self.texts.present(out.presented_hash().as_ref())
+    }
+
+    /// The index under which the package is to hold the text of the hash presented in
+    /// `out` (its lookup found a record), which [`presentHash`](Self::present_hash) then
+    /// gives for it; at most [`KNOWN_MAX`](crate::hash_text::KNOWN_MAX) are held, the
+    /// oldest index reused first. -1 when `out` holds no hash.
+    #[wasm_bindgen(js_name = rememberHash)]
+    pub fn remember_hash(&mut self, out: &Check) -> i32 {
+        out.presented_hash()
+            .map_or(-1, |h| i32::try_from(self.texts.remember(&h)).unwrap_or(-1))
+    }
+
+    /// Where in WebAssembly's memory ([`wasmMemory`](crate::hash_text::wasm_memory)) the
+    /// 64 bytes of a hex [`presentHash`](Self::present_hash) wrote are: fixed for this
+    /// object's life.
+    #[wasm_bindgen(getter, js_name = hexAt)]
+    pub fn hex_at(&self) -> usize {
+        self.texts.hex_at()
+    }
+
     /// The whole use of the key [`present`](Check::present)ed in `out`, `found` being the
     /// record its hash found: the core's [`use_key`](core_use_key) in environment `env`
     /// (`""`: the key's own) needing every scope of `required` at `now_ms`, with the
@@ -62,10 +106,11 @@ impl OwnUses {
     /// Fills `out`; returns the [outcome](crate::check::Check::outcome). A refused use
     /// counts nothing.
     ///
-    /// # Errors
-    /// `internal` when the use would spend credits: the balance is the app's record's,
-    /// which this process cannot write, so it would live nowhere. The use is given back
-    /// whole first (its windows hold nothing of it).
+    /// A use that would spend credits is the code `internal`, with a
+    /// [note](Check::note) saying so (the package throws it: never a pass): the balance is
+    /// the app's record's, which this process cannot write, so it would live nowhere. The
+    /// use is given back whole first (its windows hold nothing of it). The outcome is a
+    /// number, not a `Result`, for this call is on every check of such a store.
     #[wasm_bindgen(js_name = useKey)]
     #[allow(clippy::too_many_arguments)]
     pub fn use_key(
@@ -77,17 +122,17 @@ impl OwnUses {
         cost: u32,
         client: Option<String>,
         out: &mut Check,
-    ) -> Result<f64, JsValue> {
-        self.use_found(found, env, required, now_ms, cost, client, out)
-            .map_err(|SpendsCredits| {
-                error(
-                    Code::Internal,
-                    "a store of your own cannot spend credits: use memoryStore() or remoteStore()",
-                    None,
-                )
-            })
+    ) -> f64 {
+        match self.use_found(found, env, required, now_ms, cost, client, out) {
+            Ok(outcome) => outcome,
+            Err(SpendsCredits) => out.refuse(Code::Internal, SPENDS_CREDITS),
+        }
     }
 }
+
+/// What a use that would spend credits is refused with (see [`OwnUses::use_key`]).
+const SPENDS_CREDITS: &str =
+    "a store of your own cannot spend credits: use memoryStore() or remoteStore()";
 
 /// A use of a store of one's own that would spend credits (see [`OwnUses::use_key`]).
 #[derive(Debug, PartialEq, Eq)]
