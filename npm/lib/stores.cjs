@@ -252,6 +252,7 @@ function keywardStoreOf(own) {
   const uses = new wasm.OwnUses();
   const out = new wasm.Check();
   const texts = hashTexts(uses);
+  const present = keyWriter(uses);
 
   /** The verdict for the key in `check` given the record found (or none). */
   function decided(check, record, env, scopes, at, units, address) {
@@ -310,7 +311,7 @@ function keywardStoreOf(own) {
     const units = checkCost(cost);
     // The client's address, or a function giving it (read only when a record asks).
     const address = typeof ip === 'function' ? ip : clientAddress(ip);
-    const given = request ? uses.presentRequestHash(first, second, out) : uses.presentHash(first, out);
+    const given = request ? uses.presentRequestHash(first, second, out) : present(first, out);
     if (given === NOT_PARSED) {
       const code = codeOf(out);
       const result = { valid: false, code, message: out.note ?? CODE_INFO.get(code).message };
@@ -360,24 +361,64 @@ const NOT_PARSED = -2;
  * found a record of that hash.
  */
 function hashTexts(uses) {
-  const at = uses.hexAt;
+  const view = memoryView(uses.hexAt, 64);
   const decoder = new TextDecoder();
-  let view = new Uint8Array(0);
   /** @type {string[]} */
   const held = [];
   return {
     /** @param {number} given */
     text(given) {
-      if (given >= 0) return held[given];
-      if (view.byteLength === 0) view = new Uint8Array(wasm.wasmMemory().buffer, at, 64);
-      return decoder.decode(view);
+      return given >= 0 ? held[given] : decoder.decode(view());
     },
     /** @param {number} given @param {any} check @param {any} record @param {string} hash */
     learn(given, check, record, hash) {
       if (given !== WRITTEN || record === null || typeof record !== 'object' || record.hash !== hash) return;
       const i = uses.rememberHash(check);
-      if (i >= 0) held[i] = hash;
+      // The record's own string: an app's Map holds that very string as its key, mostly,
+      // and the lookup then compares no characters.
+      if (i >= 0) held[i] = record.hash;
     },
+  };
+}
+
+/** The bytes of `OwnUses`'s key buffer (keyward-wasm's own.rs KEY_BUFFER). */
+const KEY_BUFFER = 128;
+
+/**
+ * `present(key, check)`: `uses.presentHash` of a presented string, written as ASCII into
+ * WebAssembly's memory (no string crosses by wasm-bindgen's glue, nothing is allocated or
+ * freed there; WebAssembly zeroes it after reading); a longer string, or one that is not
+ * ASCII (no key either way), crosses as a string.
+ */
+function keyWriter(uses) {
+  const view = memoryView(uses.keyAt, KEY_BUFFER);
+  /** @param {string} key @param {any} check */
+  return (key, check) => {
+    const n = key.length;
+    if (n <= KEY_BUFFER) {
+      const bytes = view();
+      let i = 0;
+      for (; i < n; i++) {
+        const c = key.charCodeAt(i);
+        if (c > 0x7f) break;
+        bytes[i] = c;
+      }
+      if (i === n) return uses.presentWritten(n, check);
+      bytes.fill(0, 0, i);
+    }
+    return uses.presentHash(key, check);
+  };
+}
+
+/**
+ * A function giving a view of the `length` bytes of WebAssembly's memory at `at`, made
+ * anew when the memory has grown (which detaches the old view).
+ */
+function memoryView(at, length) {
+  let view = new Uint8Array(0);
+  return () => {
+    if (view.byteLength === 0) view = new Uint8Array(wasm.wasmMemory().buffer, at, length);
+    return view;
   };
 }
 

@@ -178,6 +178,18 @@ describe("the lookup is asked for the presented key's hash, whole (its text is h
     assert.equal(asked, hashKey(gone));
   });
 
+  test('junk is refused before any lookup, whichever way it crosses (written as ASCII, or as a string: longer, not ASCII)', () => {
+    const { key, record } = keyWith({});
+    let asked = 0;
+    const store = findByHashStore({ findByHash: (h) => { asked++; return h === record.hash ? record : null; } });
+    const junk = ['', key.slice(0, -1), `${key}x`, key.replace(/.$/, 'é'), `é${key}`, key.repeat(2), 'k'.repeat(129), 'k'.repeat(100_000)];
+    for (const presented of junk) {
+      assert.equal(store.verifyKey(presented, { env: 'live', now: NOW }).code, 'malformed', presented.slice(0, 90));
+      assert.equal(store.verifyKey(key, { env: 'live', now: NOW }).code, 'valid', 'the key after it');
+    }
+    assert.equal(asked, junk.length, 'the key only');
+  });
+
   test("after WebAssembly's memory grew (its old buffer detached), a new key's hash is read whole", () => {
     const first = keyWith({});
     const second = keyWith({});

@@ -47,7 +47,23 @@ pub struct OwnUses {
     keys: HashMap<KeyId, HashMap<String, Window>>,
     /// The presented hash's text for the lookup (see [`HashTexts`]).
     texts: HashTexts,
+    /// Where the package writes a presented key for [`presentWritten`](Self::present_written)
+    /// (zeroed again by it).
+    key: KeyBuffer,
 }
+
+/// [`KEY_BUFFER`] bytes: room for any key (83 characters at most) and more.
+#[derive(Debug)]
+struct KeyBuffer([u8; KEY_BUFFER]);
+
+impl Default for KeyBuffer {
+    fn default() -> Self {
+        KeyBuffer([0; KEY_BUFFER])
+    }
+}
+
+/// The bytes of [`OwnUses`]'s key buffer.
+pub const KEY_BUFFER: usize = 128;
 
 #[wasm_bindgen]
 impl OwnUses {
@@ -65,6 +81,25 @@ impl OwnUses {
     pub fn present_hash(&mut self, key: &str, out: &mut Check) -> f64 {
         out.present(key);
         self.texts.present(out.presented_hash().as_ref())
+    }
+
+    /// [`presentHash`](Self::present_hash) of the `len` bytes of text the package wrote at
+    /// [`keyAt`](Self::key_at) (a key as ASCII: no string crosses, nothing is allocated),
+    /// then zeroes them. More than [`KEY_BUFFER`] bytes, or bytes that are not UTF-8, are
+    /// no key: `malformed`.
+    #[wasm_bindgen(js_name = presentWritten)]
+    pub fn present_written(&mut self, len: usize, out: &mut Check) -> f64 {
+        let written = self.key.0.get(..len).unwrap_or_default();
+        out.present(std::str::from_utf8(written).unwrap_or_default());
+        self.key.0.fill(0);
+        self.texts.present(out.presented_hash().as_ref())
+    }
+
+    /// Where in WebAssembly's memory the [`KEY_BUFFER`] bytes that
+    /// [`presentWritten`](Self::present_written) reads are: fixed for this object's life.
+    #[wasm_bindgen(getter, js_name = keyAt)]
+    pub fn key_at(&self) -> usize {
+        self.key.0.as_ptr().addr()
     }
 
     /// [`Check::present_request`] (the credential of a request's `Authorization` and
