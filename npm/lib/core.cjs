@@ -306,6 +306,22 @@ function sameItems(list, kept) {
   return true;
 }
 
+const SHARED_MAX = 1000;
+const sharedLists = new Map();
+/**
+ * `list` (strings, never changed), or an equal one kept already: kept entries of records
+ * of the same shape and scopes then share their field names and scope lists, which a
+ * check compares, and a check of a thousand records touches a few of them, not a thousand
+ * (memory, not work, is what a check of a record held in JavaScript mostly waits for).
+ */
+function shared(list) {
+  const text = JSON.stringify(list);
+  const kept = sharedLists.get(text);
+  if (kept !== undefined) return kept;
+  if (sharedLists.size < SHARED_MAX) sharedLists.set(text, list);
+  return list;
+}
+
 /** The rate limits and credits of a record as text, or undefined when it has none. */
 function countsText(record) {
   const { rate_limits: limits, rate_limit: legacy, credits } = record;
@@ -369,7 +385,7 @@ function recordReader(fields, counts, make) {
     const names = [];
     for (const name in record) names.push(name);
     const values = fields(record).map((v) => (v instanceof Date ? v.getTime() : v));
-    const list = (l) => (Array.isArray(l) ? [...l] : undefined);
+    const list = (l) => (Array.isArray(l) ? shared([...l]) : undefined);
     // Handles are used synchronously only: one replaced or evicted can be freed now.
     if (entry !== undefined) {
       kept.delete(hash);
@@ -380,7 +396,7 @@ function recordReader(fields, counts, make) {
       old.handle.free();
     }
     const fresh = {
-      handle, names, values, scopes: list(record.scopes), allowed: list(record.allowed_ips), counts: counts ? countsText(record) : undefined, info: undefined,
+      handle, names: shared(names), values, scopes: list(record.scopes), allowed: list(record.allowed_ips), counts: counts ? countsText(record) : undefined, info: undefined,
     };
     kept.set(hash, fresh);
     return fresh;
