@@ -9,6 +9,7 @@
 //! key gives the lookup a string V8 has hashed already.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 
 use keyward_core::KeyHash;
 use wasm_bindgen::prelude::*;
@@ -29,12 +30,34 @@ pub fn wasm_memory() -> JsValue {
     wasm_bindgen::memory()
 }
 
+/// A hasher of a [`KeyHash`] that takes its first 8 bytes (mixed with the length the
+/// slice's `Hash` writes first) for SipHash's work: the bytes are SHA-256's of keys the
+/// server made at random, uniform already, and only the hashes of records an app's lookup
+/// found are ever inserted, so no caller can choose where entries land. One lookup per
+/// check of a store of the app's own.
+#[derive(Debug, Default)]
+pub(crate) struct FirstBytes(u64);
+
+impl Hasher for FirstBytes {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        let mut first = [0u8; 8];
+        for (to, from) in first.iter_mut().zip(bytes) {
+            *to = *from;
+        }
+        self.0 = self.0.rotate_left(29) ^ u64::from_le_bytes(first);
+    }
+}
+
 /// The hex of the last hash presented, and the hashes whose text the package holds, by the
 /// index it holds each under.
 #[derive(Debug)]
 pub(crate) struct HashTexts {
     hex: [u8; 64],
-    index: HashMap<KeyHash, u32>,
+    index: HashMap<KeyHash, u32, BuildHasherDefault<FirstBytes>>,
     /// The hash held under each index; past [`KNOWN_MAX`], `next` is the one replaced.
     held: Vec<KeyHash>,
     next: usize,
@@ -44,7 +67,7 @@ impl Default for HashTexts {
     fn default() -> Self {
         HashTexts {
             hex: [b'0'; 64],
-            index: HashMap::new(),
+            index: HashMap::default(),
             held: Vec::new(),
             next: 0,
         }
