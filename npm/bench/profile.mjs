@@ -10,10 +10,12 @@
 //
 // The package's build strips the WebAssembly's function names (wasm-opt --strip-debug),
 // so its frames show as one "wasm (names stripped)" step. To see the steps inside, keep
-// the names: run wasm-bindgen and wasm-opt -O3 without --strip-debug into pkg/, e.g.
+// the names: run wasm-bindgen and wasm-opt -O3 -g (without -g wasm-opt drops the name
+// section too) without --strip-debug into pkg/, e.g.
 //   wasm-bindgen --target nodejs --no-typescript --out-dir pkg \
 //     ../target/wasm32-unknown-unknown/npm/keyward_wasm.wasm
-//   wasm-opt pkg/keyward_wasm_bg.wasm -o pkg/keyward_wasm_bg.wasm -O3 $(cat ../scripts/wasm-opt-features)
+//   ../node_modules/.bin/wasm-opt pkg/keyward_wasm_bg.wasm -o pkg/keyward_wasm_bg.wasm -O3 -g $(cat ../scripts/wasm-opt-features)
+// (npm run build puts the package's own build back).
 import { Session } from 'node:inspector/promises';
 import { createKey, findByHashStore, hashKey, memoryStore, verify } from 'keyward';
 
@@ -45,12 +47,12 @@ const [check, title] = checks[which];
 /** Steps of the path, by the functions whose self time they hold (first match wins). */
 const STEPS = [
   ['SHA-256 of the key (sha2, in WebAssembly)', /sha2::|KeyHash::of|sha256/],
-  ['hash to hex and back into JavaScript (own store: hashKey)', /base16ct|getStringFromWasm0|decodeUTF8|^decode |TextDecoder/],
+  ['hash to hex and back into JavaScript (own store: hashKey; findByHashStore: hash_text)', /base16ct|getStringFromWasm0|decodeUTF8|^decode |TextDecoder|HashTexts|hash_text/],
   ['strings into WebAssembly (wasm-bindgen: malloc, copy, free)', /passStringToWasm0|getUint8ArrayMemory0|dlmalloc|__rust_alloc|__rust_dealloc|__wbindgen_malloc|__wbindgen_free|memcpy/],
   ['parse and CRC32 checksum', /ApiKeyRef|check_format|crc32|Presented::parse|CharSearcher|memchr|is_base64url|checksum/],
   ['lookup by hash (HashMap, SipHash)', /sip::|hash_one|HashMap|hashbrown|BuildHasher/],
   ['decision: constant-time compare, revoked, expired, env, scopes', /decide|black_box|subtle|first_missing|ScopeSet|Scope::|chrono|from_timestamp|memcmp|grants/],
-  ['held scopes by text, unknown fields, times (own store, JS)', /heldScopes|unknownFields|recordTime|^verify /],
+  ['own store, JS: the record found checked against its reading, held scopes, times', /^read |^unchanged |^readFound |sameItems|heldScopes|unknownFields|recordTime|^verify /],
   ['the rest of the WebAssembly call (outcome, Check, glue)', /keyward_wasm::|keytable_|decideRecord|hashKey|check_|js-to-wasm|wasm-function|multivalue/],
   ['JavaScript: options, result object, loop, GC', /./],
 ];
