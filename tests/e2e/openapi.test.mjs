@@ -87,7 +87,7 @@ describe('the routes the document describes are the routes the Worker answers', 
   const concrete = (path) => path.replace('{id}', id).replace('{owner}', 'doc').replace('{webhook_id}', `wh_${'0'.repeat(32)}`);
 
   test('every documented operation is answered (not "no such endpoint", not 405)', async () => {
-    assert.equal(operations().length, 27);
+    assert.equal(operations().length, 28);
     for (const [method, path, op] of operations()) {
       const body = op.requestBody ? (op.requestBody.content['application/json'].example ?? {}) : undefined;
       const r = await root(concrete(path), { method, body: method === 'GET' || method === 'HEAD' ? undefined : body });
@@ -187,7 +187,7 @@ describe('every route authorises its caller first, by the scope the route table 
       assert.equal(revoked.body.error.code, 'revoked', `${method} ${path}`);
       actions.push(`${method} ${path}`);
     }
-    assert.equal(actions.length, 24);
+    assert.equal(actions.length, 25);
     // Each refusal is filed under the route's own action, and nothing of the owner changed.
     await eventually(async () => {
       const events = (await root(`/v1/audit?key_id=${all.body.id}&limit=1000`)).body.events;

@@ -34,6 +34,19 @@ async function create(body, key = worker.rootKey) {
 // The root key names the environment (it has none of its own).
 const verify = (key, extra = {}) => call('/v1/verify', { method: 'POST', key: worker.rootKey, body: { key, env: 'live', ...extra } });
 
+/** The query of the body-less form for the JSON form's options (`context` flattened). */
+function verifyQuery({ scopes = [], env, cost, context = {} } = {}) {
+  const q = new URLSearchParams();
+  for (const s of scopes) q.append('scopes', s);
+  for (const [name, v] of Object.entries({ env, cost, ...context })) if (v !== undefined) q.set(name, String(v));
+  return q.size ? `?${q}` : '';
+}
+
+// The body-less form: the key in the Keyward-Key header, the options in the query.
+const verifyInHeader = (key, extra = {}, caller = worker.rootKey) => call(`/v1/verify/header${verifyQuery({ env: 'live', ...extra })}`, {
+  method: 'POST', key: caller, headers: { 'keyward-key': key },
+});
+
 before(async () => {
   origin = await startOrigin();
   const o = origin.url;
@@ -256,6 +269,156 @@ describe('verification', () => {
       assert.equal(r.status, status, `${code}: ${r.text}`);
       assert.equal(r.body.error.code, code);
     }
+  });
+});
+
+describe('verification with the key in a header', () => {
+  test('every verification code, the same answer and the same audit event as the JSON form', async () => {
+    const k = await create({ name: 'vh', owner: 'verify', scopes: ['scans:read'], env: 'live' });
+    const short = await create({ name: 'short-h', owner: 'verify', scopes: [], env: 'live', expires_in: 1 });
+    const gone = await create({ name: 'gone-h', owner: 'verify', scopes: [], env: 'live' });
+    const fenced = await create({ name: 'fenced-h', owner: 'verify', scopes: [], env: 'live', allowed_ips: ['192.0.2.0/24'] });
+    await call(`/v1/keys/${gone.id}/revoke`, { method: 'POST', key: worker.rootKey, body: { reason: 'test' } });
+    await new Promise((r) => setTimeout(r, 1100));
+    const live = vectors('parse').find((c) => c.name === 'live key').input;
+    const expectations = [
+      [k.key, { scopes: ['scans:read'], context: { ip: '198.51.100.7', user_agent: 'svc/2' } }, 'valid'],
+      [k.key, { scopes: ['scans:read', 'scans:trigger'] }, 'insufficient_scope'],
+      [k.key, { env: 'test' }, 'wrong_environment'],
+      [short.key, {}, 'expired'],
+      [gone.key, {}, 'revoked'],
+      [makeKey('sk', 'live'), {}, 'unknown_key'],
+      [live.slice(0, 20) + (live[20] === 'B' ? 'C' : 'B') + live.slice(21), {}, 'bad_checksum'],
+      ['sk_live_', {}, 'malformed'],
+      // An over-long header (within the platform's header limit): the JSON form's verdict.
+      ['x'.repeat(60_000), {}, 'malformed'],
+      [fenced.key, { context: { ip: '203.0.113.9' } }, 'ip_not_allowed'],
+      [fenced.key, { context: { ip: '192.0.2.9' } }, 'valid'],
+    ];
+    for (const [i, [key, extra, code]] of expectations.entries()) {
+      const json = await verify(key, { ...extra, context: { ...extra.context, action: `GET /json/${i}` } });
+      const header = await verifyInHeader(key, { ...extra, context: { ...extra.context, action: `GET /header/${i}` } });
+      assert.equal(json.body.code, code, `${code}: ${json.text}`);
+      assert.equal(header.status, 200, header.text);
+      assert.deepEqual(header.body, json.body, `${code}: the same answer`);
+      for (const name of ['content-type', 'cache-control', 'x-content-type-options']) assert.equal(header.headers.get(name), json.headers.get(name), name);
+    }
+    // Counted keys, a pair made alike, one per form: the same counts and the same refusals.
+    for (const [spec, extra, codes] of [
+      [{ rate_limits: [{ name: 'hour', limit: 2, period: '1h' }] }, {}, ['valid', 'valid', 'rate_limited']],
+      [{ credits: { remaining: 5 } }, { cost: 2 }, ['valid', 'valid', 'usage_exceeded']],
+    ]) {
+      const pair = [];
+      for (const form of ['json', 'header']) pair.push(await create({ name: `counted-${form}`, owner: 'verify', scopes: [], env: 'live', ...spec }));
+      for (const code of codes) {
+        const json = await verify(pair[0].key, extra);
+        const header = await verifyInHeader(pair[1].key, extra);
+        const comparable = (b) => ({
+          ...b, key_id: undefined, hint: undefined, retry_after: b.retry_after > 0,
+          ratelimits: b.ratelimits?.map(({ reset_at, ...l }) => l),
+        });
+        assert.equal(json.body.code, code, json.text);
+        assert.deepEqual(comparable(header.body), comparable(json.body), `${code}: ${header.text} ${json.text}`);
+      }
+    }
+    // Each use is logged once, the same event whichever form carried the key.
+    const events = await eventually(async () => {
+      const e = (await auditFor(k.id)).filter((x) => /^GET \/(json|header)\//.test(x.action));
+      return e.length === 6 && e;
+    }, { what: "the header form's audit events" });
+    const strip = ({ event_id, time, action, ...rest }) => rest;
+    for (const i of [0, 1, 2]) {
+      const j = events.find((e) => e.action === `GET /json/${i}`);
+      const h = events.find((e) => e.action === `GET /header/${i}`);
+      assert.ok(j && h, JSON.stringify(events));
+      assert.deepEqual(strip(h), strip(j));
+      assert.ok(!JSON.stringify(h).includes(k.key));
+    }
+    assert.equal(events.find((e) => e.action === 'GET /header/0').ip, '198.51.100.7');
+  });
+
+  test('a second key, a key in the URL or a bad query is refused, naming what, and nothing is counted', async () => {
+    const counted = await create({ name: 'counted-h', owner: 'verify', scopes: [], env: 'live', credits: { remaining: 100 } });
+    const remaining = async () => (await call(`/v1/keys/${counted.id}`, { key: worker.rootKey })).body.credits.remaining;
+    assert.equal(await remaining(), 100);
+    const root = worker.rootKey;
+    const inHeader = { 'keyward-key': counted.key };
+    const chunked = () => new ReadableStream({ start(c) { c.enqueue(new TextEncoder().encode(JSON.stringify({ key: counted.key, env: 'live' }))); c.close(); } });
+    /** @type {Array<[string, () => Promise<any>, number, string, RegExp]>} */
+    const refusals = [
+      ['the header and a JSON body', () => call('/v1/verify/header?env=live', { method: 'POST', key: root, headers: inHeader, body: { key: counted.key, env: 'live' } }), 400, 'invalid_request', /takes no body/],
+      ['the header and a text body', () => call('/v1/verify/header?env=live', { method: 'POST', key: root, headers: { ...inHeader, 'content-type': 'text/plain' }, body: 'x' }), 400, 'invalid_request', /takes no body/],
+      ['the header and a chunked body', async () => {
+        const r = await fetch(`${worker.url}/v1/verify/header?env=live`, { method: 'POST', headers: { authorization: `Bearer ${root}`, ...inHeader }, body: chunked(), duplex: 'half' });
+        const text = await r.text();
+        seen.responses.push({ path: '/v1/verify/header', method: 'POST', status: r.status, text, creating: false });
+        return { status: r.status, body: JSON.parse(text), text };
+      }, 400, 'invalid_request', /takes no body/],
+      ['the header beside the JSON form\'s body', () => call('/v1/verify', { method: 'POST', key: root, headers: inHeader, body: { key: counted.key, env: 'live' } }), 400, 'invalid_request', /Keyward-Key header belongs to POST \/v1\/verify\/header/],
+      ['the key in the query instead of the header', () => call(`/v1/verify/header?env=live&key=${encodeURIComponent(counted.key)}`, { method: 'POST', key: root, headers: { 'keyward-key': 'sk_live_' } }), 400, 'invalid_request', /^'key' may not be in the URL/],
+      ['the key in the query with no header', () => call(`/v1/verify/header?key=${encodeURIComponent(counted.key)}&env=live`, { method: 'POST', key: root }), 400, 'invalid_request', /Keyward-Key header .* is required|^'key' may not be in the URL/],
+      ['the key in the query of the JSON form', () => call(`/v1/verify?key=${encodeURIComponent(counted.key)}`, { method: 'POST', key: root, body: { key: counted.key, env: 'live' } }), 400, 'invalid_request', /^'key' may not be in the URL/],
+      ['the key as a query parameter\'s name', () => call(`/v1/verify/header?env=live&${encodeURIComponent(counted.key)}`, { method: 'POST', key: root, headers: inHeader }), 400, 'invalid_request', /^unknown query parameter/],
+      ['a query on the JSON form', () => call('/v1/verify?env=live', { method: 'POST', key: root, body: { key: counted.key, env: 'live' } }), 400, 'invalid_request', /takes no query parameters/],
+      ['no header', () => call('/v1/verify/header?env=live', { method: 'POST', key: root }), 400, 'invalid_request', /Keyward-Key header .* is required/],
+      ['env twice', () => call('/v1/verify/header?env=live&env=live', { method: 'POST', key: root, headers: inHeader }), 400, 'invalid_request', /^'env' is given twice/],
+      ['a bad env', () => call('/v1/verify/header?env=LIVE', { method: 'POST', key: root, headers: inHeader }), 400, 'invalid_request', /^'env' must be/],
+      ['cost 0', () => call('/v1/verify/header?env=live&cost=0', { method: 'POST', key: root, headers: inHeader }), 400, 'invalid_request', /^'cost' must be 1 to 1000/],
+      ['cost not a number', () => call('/v1/verify/header?env=live&cost=1e3', { method: 'POST', key: root, headers: inHeader }), 400, 'invalid_request', /^'cost' must be a whole number/],
+      ['cost empty', () => call('/v1/verify/header?env=live&cost=', { method: 'POST', key: root, headers: inHeader }), 400, 'invalid_request', /^'cost' has no value/],
+      ['a bad ip', () => call('/v1/verify/header?env=live&ip=300.1.1.1', { method: 'POST', key: root, headers: inHeader }), 400, 'invalid_request', /^'ip' must be an IPv4 or IPv6 address/],
+      ['a reserved action', () => call('/v1/verify/header?env=live&action=KEY.revoke', { method: 'POST', key: root, headers: inHeader }), 400, 'invalid_request', /^'action' may not start with/],
+      ['a bad scope', () => call('/v1/verify/header?env=live&scopes=NOT%20A%20SCOPE', { method: 'POST', key: root, headers: inHeader }), 400, 'invalid_scope', /scope/],
+      ['65 scopes', () => call(`/v1/verify/header?env=live${'&scopes=a:b'.repeat(65)}`, { method: 'POST', key: root, headers: inHeader }), 400, 'invalid_request', /^'scopes' may list at most 64/],
+      ['an unknown parameter', () => call('/v1/verify/header?env=live&context.ip=192.0.2.1', { method: 'POST', key: root, headers: inHeader }), 400, 'invalid_request', /^unknown query parameter; \/v1\/verify\/header takes scopes, env, cost, ip, user_agent, action$/],
+      ['GET', () => call('/v1/verify/header?env=live', { key: root, headers: inHeader }), 405, 'method_not_allowed', /allows POST/],
+    ];
+    for (const [what, send, status, code, message] of refusals) {
+      const r = await send();
+      assert.equal(r.status, status, `${what}: ${r.text}`);
+      assert.equal(r.body.error.code, code, `${what}: ${r.text}`);
+      assert.match(r.body.error.message, message, what);
+      assert.ok(!r.text.includes(counted.key), `${what}: the key is not echoed`);
+    }
+    // A header past the platform's own limit is refused by workerd before the Worker runs.
+    const huge = await fetch(`${worker.url}/v1/verify/header?env=live`, { method: 'POST', headers: { authorization: `Bearer ${root}`, 'keyward-key': counted.key + 'x'.repeat(200_000) } });
+    assert.equal(huge.status, 431, await huge.text());
+    assert.equal(await remaining(), 100, 'nothing was counted');
+    // The same key through the header form, accepted: counted once.
+    const ok = await verifyInHeader(counted.key);
+    assert.equal(ok.body.code, 'valid', ok.text);
+    assert.deepEqual(ok.body.credits, { remaining: 99 });
+    assert.equal(await remaining(), 99);
+  });
+
+  test('a caller without keys:verify, or of another environment, is refused and nothing is counted', async () => {
+    const counted = await create({ name: 'counted-h2', owner: 'verify', scopes: [], env: 'live', credits: { remaining: 10 } });
+    const remaining = async () => (await call(`/v1/keys/${counted.id}`, { key: worker.rootKey })).body.credits.remaining;
+    const reader = await create({ name: 'no-verify', owner: 'verify', scopes: ['keys:read', 'keys:write'], env: 'live' });
+    const tester = await create({ name: 'test-verifier', owner: 'verify', scopes: ['keys:verify'], env: 'test' });
+    const revokedSvc = await create({ name: 'revoked-verifier', owner: 'verify', scopes: ['keys:verify'], env: 'live' });
+    await call(`/v1/keys/${revokedSvc.id}/revoke`, { method: 'POST', key: worker.rootKey, body: { reason: 'test' } });
+    const cases = [
+      ['no keys:verify', reader.key, { env: 'live' }, 403, 'insufficient_scope'],
+      ['a verifier of another environment naming this one', tester.key, { env: 'live' }, 403, 'forbidden'],
+      ['a revoked verifier', revokedSvc.key, { env: 'live' }, 401, 'revoked'],
+      ['no credential', undefined, { env: 'live' }, 401, 'missing_key'],
+      // The end user's key as the caller's own credential: it holds no keys:verify.
+      ['the verified key as the caller', counted.key, { env: 'live' }, 403, 'insufficient_scope'],
+    ];
+    for (const [what, caller, extra, status, code] of cases) {
+      const header = await call(`/v1/verify/header${verifyQuery(extra)}`, { method: 'POST', key: caller, headers: { 'keyward-key': counted.key } });
+      const json = await call('/v1/verify', { method: 'POST', key: caller, body: { key: counted.key, ...extra } });
+      assert.equal(header.status, status, `${what}: ${header.text}`);
+      assert.equal(header.body.error.code, code, `${what}: ${header.text}`);
+      assert.deepEqual(header.body, json.body, `${what}: as the JSON form`);
+      assert.ok(!header.text.includes(counted.key));
+    }
+    // The verifier of another environment, its own by default: a verdict, not a use.
+    const own = await call('/v1/verify/header', { method: 'POST', key: tester.key, headers: { 'keyward-key': counted.key } });
+    assert.equal(own.status, 200, own.text);
+    assert.equal(own.body.code, 'wrong_environment');
+    assert.equal(await remaining(), 10, 'nothing was counted');
   });
 });
 

@@ -6,8 +6,9 @@ that are valid either way, so a schema-invalid body stays invalid and the negati
 keep their meaning; schemathesis also revalidates a case a hook edited.
 
 - The root key belongs to no owner and no environment: with it `POST /v1/keys` must name
-  `owner` and `env`, and `POST /v1/verify` must name `env` (any other key defaults them to
-  its own). For the root key's run, absent or null ones are filled in.
+  `owner` and `env`, and `POST /v1/verify` must name `env` (in its body; `/v1/verify/header`
+  in its query), any other key defaults them to its own. For the root key's run, absent
+  or null ones are filled in.
 - A webhook endpoint the fuzzer creates would be sent every key event it makes: a valid
   `https://` URL is pointed at a closed loopback port (`https://127.0.0.1:1/fuzz`, valid
   either way), so that no delivery leaves the machine.
@@ -92,11 +93,17 @@ def restrictions(body, patch):
 def before_call(context, case, kwargs):
     """Runs before every request of every phase (schemathesis revalidates the edited
     case, so whether it is a positive or a negative test stays true)."""
+    operation = context.operation
+    if ROOT_RUN and operation is not None and operation.path == "/v1/verify/header":
+        # The body-less form names the environment in its query.
+        query = case.query if isinstance(case.query, dict) else {}
+        if query.get("env") is None:
+            query["env"] = "live"
+            case.query = query
     body = case.body
     if not isinstance(body, dict):
         return
     unique_limit_names(body.get("rate_limits"))
-    operation = context.operation
     url = body.get("url")
     if operation is not None and operation.path == "/v1/webhooks" and isinstance(url, str):
         if HTTPS_URL.search(url) and len(url) <= 2048:

@@ -139,7 +139,8 @@ async fn dispatch(c: &mut Ctx<'_>, req: Request, route: &Route, param: &str) -> 
                 owners::put(c, req, caller, &owner).await
             }
         }
-        Op::Verify => verify::verify(c, req, caller).await,
+        Op::Verify => verify::verify(c, req, caller, verify::Form::Json).await,
+        Op::VerifyHeader => verify::verify(c, req, caller, verify::Form::Header).await,
         Op::ReportLeaks => leaks::report(c, req, Some(caller)).await,
         Op::Audit => reports::audit(c, req, caller).await,
         Op::Alerts => reports::alerts(c, req, caller).await,

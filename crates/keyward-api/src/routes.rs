@@ -30,6 +30,8 @@ pub enum Op {
     PutOwnerLimits,
     /// `POST /v1/verify`
     Verify,
+    /// `POST /v1/verify/header`
+    VerifyHeader,
     /// `POST /v1/leaks`
     ReportLeaks,
     /// `GET /v1/audit`
@@ -217,6 +219,14 @@ pub const ROUTES: &[Route] = &[
         Some("keys:verify"),
         "verifyKey",
         "Check a key, count its use, and log it",
+    ),
+    route(
+        Op::VerifyHeader,
+        "POST",
+        "/v1/verify/header",
+        Some("keys:verify"),
+        "verifyKeyInHeader",
+        "Check a key sent in the Keyward-Key header (no body), count its use, and log it",
     ),
     route(
         Op::ReportLeaks,

@@ -12,6 +12,13 @@ pub const MAX_IP_LEN: usize = 45;
 pub const MAX_USER_AGENT_LEN: usize = 512;
 /// Longest `context.action`.
 pub const MAX_ACTION_LEN: usize = 256;
+/// The refusal of a `key` in a query string.
+const KEY_IN_URL: &str = "may not be in the URL (URLs are logged): send the key in the Keyward-Key header of POST /v1/verify/header, or in the body of POST /v1/verify";
+
+/// The request header that carries the key in the body-less form, `/v1/verify/header`.
+pub const KEY_HEADER: &str = "keyward-key";
+/// The query parameters of the body-less form, `/v1/verify/header` (`scopes` may repeat).
+pub const QUERY_PARAMS: [&str; 6] = ["scopes", "env", "cost", "ip", "user_agent", "action"];
 
 /// `POST /v1/verify`: is this key good for a request needing these scopes?
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -55,6 +62,116 @@ impl VerifyRequest {
             )),
         }
     }
+
+    /// The body-less form: the key from the [`KEY_HEADER`] header, the options from the
+    /// query's decoded `pairs` (`scopes` repeated; `env`, `cost`, `ip`, `user_agent`,
+    /// `action` at most once each, the last three the JSON form's `context`). The result
+    /// is checked by the same rules as a JSON body.
+    ///
+    /// # Errors
+    /// A [`FieldError`] naming the parameter: unknown, repeated, empty or malformed, or
+    /// `key` (a key never goes in a URL, which servers and proxies log). No message holds
+    /// a value.
+    pub fn from_query(key: SecretString, pairs: &[(String, String)]) -> Result<Self, FieldError> {
+        let mut request = VerifyRequest {
+            key,
+            scopes: Vec::new(),
+            env: None,
+            cost: None,
+            context: None,
+        };
+        let mut context = VerifyContext::default();
+        for (i, (name, value)) in pairs.iter().enumerate() {
+            if name == "key" {
+                return Err(FieldError::new("key", KEY_IN_URL));
+            }
+            let Some(known) = QUERY_PARAMS.iter().find(|p| **p == name) else {
+                // The unknown name is not repeated: it could be a key.
+                return Err(FieldError {
+                    code: Code::InvalidRequest,
+                    message: format!(
+                        "unknown query parameter; /v1/verify/header takes {}",
+                        QUERY_PARAMS.join(", ")
+                    ),
+                });
+            };
+            if value.is_empty() {
+                return Err(FieldError::new(known, "has no value"));
+            }
+            if *known != "scopes" && pairs[..i].iter().any(|(n, _)| n == name) {
+                return Err(FieldError::new(known, "is given twice"));
+            }
+            match *known {
+                "scopes" => request.scopes.push(value.clone()),
+                "env" => request.env = Some(value.clone()),
+                "cost" => {
+                    request.cost = Some(
+                        value
+                            .parse::<u32>()
+                            .ok()
+                            .filter(|_| value.bytes().all(|b| b.is_ascii_digit()))
+                            .ok_or_else(|| {
+                                FieldError::new(
+                                    "cost",
+                                    format!(
+                                        "must be a whole number, 1 to {}",
+                                        keyward_core::limits::MAX_COST
+                                    ),
+                                )
+                            })?,
+                    );
+                }
+                "ip" => context.ip = Some(value.clone()),
+                "user_agent" => context.user_agent = Some(value.clone()),
+                _ => context.action = Some(value.clone()),
+            }
+        }
+        context.validate_as("")?;
+        if context != VerifyContext::default() {
+            request.context = Some(context);
+        }
+        Ok(request)
+    }
+}
+
+/// The body-less form's rule (`/v1/verify/header`): the key is in the [`KEY_HEADER`]
+/// header and the request has no body, told by its headers alone (the body is never read): a `content-length` other
+/// than 0, or any `transfer-encoding`, is a body.
+///
+/// # Errors
+/// `invalid_request`: a key in the header and a body (which may hold another key).
+pub fn check_no_body(
+    content_length: Option<&str>,
+    transfer_encoding: Option<&str>,
+) -> Result<(), FieldError> {
+    let has_body = transfer_encoding.is_some()
+        || content_length.is_some_and(|n| n.trim().parse::<u64>() != Ok(0));
+    if has_body {
+        return Err(FieldError {
+            code: Code::InvalidRequest,
+            message: "POST /v1/verify/header takes no body: send the key either in the Keyward-Key header (options in the query) or in a JSON body to POST /v1/verify".to_owned(),
+        });
+    }
+    Ok(())
+}
+
+/// The JSON form's rule (`/v1/verify`): no query parameters (its options are in the body), and never a
+/// key in the URL.
+///
+/// # Errors
+/// `invalid_request`.
+pub fn check_no_query(pairs: &[(String, String)]) -> Result<(), FieldError> {
+    match pairs.first() {
+        None => Ok(()),
+        Some(_) if pairs.iter().any(|(n, _)| n == "key") => Err(FieldError::new(
+            "key",
+            KEY_IN_URL,
+        )),
+        Some(_) => Err(FieldError {
+            code: Code::InvalidRequest,
+            message: "POST /v1/verify takes no query parameters: its options are in the body (the query is for POST /v1/verify/header)".to_owned(),
+        }),
+    }
 }
 
 /// The end user's request, as the calling service saw it.
@@ -83,11 +200,18 @@ impl VerifyContext {
     /// # Errors
     /// The first field that breaks a rule.
     pub fn validate(&self) -> Result<(), FieldError> {
+        self.validate_as("context.")
+    }
+
+    /// [`validate`](Self::validate), naming each field with `prefix` before it
+    /// (`context.` in a JSON body, nothing in a query).
+    fn validate_as(&self, prefix: &str) -> Result<(), FieldError> {
+        let name = |field: &str| format!("{prefix}{field}");
         if let Some(ip) = &self.ip
             && (ip.len() > MAX_IP_LEN || ip.parse::<std::net::IpAddr>().is_err())
         {
             return Err(FieldError::new(
-                "context.ip",
+                &name("ip"),
                 "must be an IPv4 or IPv6 address",
             ));
         }
@@ -95,7 +219,7 @@ impl VerifyContext {
             && (ua.chars().count() > MAX_USER_AGENT_LEN || ua.chars().any(char::is_control))
         {
             return Err(FieldError::new(
-                "context.user_agent",
+                &name("user_agent"),
                 format!(
                     "must be at most {MAX_USER_AGENT_LEN} characters without control characters"
                 ),
@@ -104,13 +228,13 @@ impl VerifyContext {
         if let Some(ua) = &self.user_agent
             && keyward_core::text::has_format_chars(ua)
         {
-            return Err(crate::format_chars("context.user_agent"));
+            return Err(crate::format_chars(&name("user_agent")));
         }
         if let Some(action) = &self.action {
-            crate::check_text("context.action", action, MAX_ACTION_LEN)?;
+            crate::check_text(&name("action"), action, MAX_ACTION_LEN)?;
             if keyward_core::is_reserved_action(action) {
                 return Err(FieldError::new(
-                    "context.action",
+                    &name("action"),
                     format!(
                         "may not start with '{LIFECYCLE_PREFIX}' in any case (keyward's lifecycle actions)"
                     ),
@@ -193,4 +317,119 @@ pub struct LimitView {
 pub struct CreditsLeft {
     /// The balance.
     pub remaining: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    const KEY: &str = "sk_live_EyjWrnpz412femvE1HSRDfyp6BuUL8IP3zztYpyRo2s4MALsQ";
+
+    fn query(pairs: &[(&str, &str)]) -> Result<VerifyRequest, FieldError> {
+        let pairs: Vec<(String, String)> = pairs
+            .iter()
+            .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
+            .collect();
+        VerifyRequest::from_query(SecretString::new(KEY), &pairs)
+    }
+
+    #[test]
+    fn the_query_form_is_the_json_form() {
+        let q = query(&[
+            ("scopes", "scans:read"),
+            ("env", "live"),
+            ("scopes", "keys:read"),
+            ("cost", "7"),
+            ("ip", "203.0.113.7"),
+            ("user_agent", "curl/8.5"),
+            ("action", "GET /scans"),
+        ])
+        .unwrap();
+        let json: VerifyRequest = serde_json::from_value(serde_json::json!({
+            "key": KEY, "scopes": ["scans:read", "keys:read"], "env": "live", "cost": 7,
+            "context": {"ip": "203.0.113.7", "user_agent": "curl/8.5", "action": "GET /scans"},
+        }))
+        .unwrap();
+        assert_eq!(q, json);
+        let bare: VerifyRequest = serde_json::from_value(serde_json::json!({"key": KEY})).unwrap();
+        assert_eq!(query(&[]).unwrap(), bare, "no context when none is given");
+    }
+
+    #[test]
+    fn a_bad_query_is_refused_naming_the_parameter_never_a_value() {
+        for (pairs, names) in [
+            (vec![("key", KEY)], "'key' may not be in the URL"),
+            (
+                vec![("scopes", "a:b"), ("key", KEY)],
+                "'key' may not be in the URL",
+            ),
+            (
+                vec![("env", "live"), ("env", "test")],
+                "'env' is given twice",
+            ),
+            (vec![("cost", "1"), ("cost", "1")], "'cost' is given twice"),
+            (vec![("ip", "")], "'ip' has no value"),
+            (vec![("scopes", "")], "'scopes' has no value"),
+            (vec![("cost", "+5")], "'cost' must be a whole number"),
+            (
+                vec![("cost", "99999999999")],
+                "'cost' must be a whole number",
+            ),
+            (vec![("cost", "1.5")], "'cost' must be a whole number"),
+            (
+                vec![("ip", "not-an-ip")],
+                "'ip' must be an IPv4 or IPv6 address",
+            ),
+            (vec![("user_agent", "a\u{7}b")], "'user_agent' must be"),
+            (
+                vec![("action", "key.revoke")],
+                "'action' may not start with",
+            ),
+            (vec![("action", " ")], "'action' must be"),
+            (vec![(KEY, "1")], "unknown query parameter"),
+            (vec![(KEY, "")], "unknown query parameter"),
+        ] {
+            let e = query(&pairs).unwrap_err();
+            assert_eq!(e.code, Code::InvalidRequest);
+            assert!(e.message.starts_with(names), "{pairs:?}: {}", e.message);
+            assert!(
+                !e.message.contains(KEY) && !e.message.contains("EyjW"),
+                "{}",
+                e.message
+            );
+        }
+    }
+
+    #[test]
+    fn a_body_beside_the_header_is_refused_by_its_headers() {
+        assert!(check_no_body(None, None).is_ok());
+        assert!(check_no_body(Some("0"), None).is_ok());
+        assert!(check_no_body(Some(" 0 "), None).is_ok());
+        assert!(check_no_body(Some("00"), None).is_ok());
+        for (len, te) in [
+            (Some("2"), None),
+            (Some("junk"), None),
+            (None, Some("chunked")),
+            (Some("0"), Some("chunked")),
+        ] {
+            let e = check_no_body(len, te).unwrap_err();
+            assert_eq!(e.code, Code::InvalidRequest, "{len:?} {te:?}");
+        }
+    }
+
+    #[test]
+    fn the_json_form_takes_no_query_and_never_a_key_in_it() {
+        let pairs = |p: &[(&str, &str)]| -> Vec<(String, String)> {
+            p.iter()
+                .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
+                .collect()
+        };
+        assert!(check_no_query(&[]).is_ok());
+        let e = check_no_query(&pairs(&[("env", "live"), ("key", KEY)])).unwrap_err();
+        assert!(e.message.starts_with("'key' may not be in the URL"));
+        assert!(!e.message.contains(KEY));
+        let e = check_no_query(&pairs(&[("env", "live")])).unwrap_err();
+        assert_eq!(e.code, Code::InvalidRequest);
+    }
 }

@@ -29,6 +29,8 @@ struct Shape {
     body: Option<(Value, bool)>,
     /// Query parameters: name, schema, description.
     query: Vec<(&'static str, Value, &'static str)>,
+    /// A required request header: name, schema, description.
+    header: Option<(&'static str, Value, &'static str)>,
     /// The success status and its body's schema (`None`: no body).
     ok: (u16, Option<Value>),
     /// Refusals beside the ones every authenticated call can give.
@@ -45,6 +47,45 @@ fn limit(max: u32, default: u32) -> Value {
 
 fn since() -> Value {
     json!({"type": "string", "format": "date-time"})
+}
+
+/// `POST /v1/verify/header`'s query: the JSON form's fields, `context`'s flattened, each by
+/// the same rules (keyward-api's `VerifyRequest::from_query`); no value may be empty.
+fn verify_query(g: &mut SchemaGenerator) -> Vec<(&'static str, Value, &'static str)> {
+    use keyward_api::schema::{ENV, NO_CONTROLS, TEXT};
+    vec![
+        (
+            "scopes",
+            json!({"type": "array", "maxItems": 64, "items": schema::<keyward_core::Scope>(g)}),
+            "Scopes the request needs, the parameter repeated for each (default: none).",
+        ),
+        (
+            "env",
+            json!({"type": "string", "pattern": ENV}),
+            "The environment the key must belong to (default: the calling service key's own).",
+        ),
+        (
+            "cost",
+            json!({"type": "integer", "minimum": 1, "maximum": keyward_core::limits::MAX_COST}),
+            "Units this use costs against the key's limits and credits (default 1).",
+        ),
+        (
+            "ip",
+            json!({"type": "string", "maxLength": keyward_api::MAX_IP_LEN, "anyOf": [{"format": "ipv4"}, {"format": "ipv6"}]}),
+            "The end user's IP address (IPv4 or IPv6 text form).",
+        ),
+        (
+            "user_agent",
+            json!({"type": "string", "minLength": 1, "maxLength": keyward_api::MAX_USER_AGENT_LEN, "pattern": NO_CONTROLS}),
+            "The end user's user agent, for the audit trail.",
+        ),
+        (
+            "action",
+            json!({"type": "string", "minLength": 1, "maxLength": keyward_api::MAX_ACTION_LEN, "pattern": TEXT,
+                "not": {"type": "string", "pattern": "^[kK][eE][yY]\\."}}),
+            "What the end user did, e.g. `GET /scans`, for the audit trail (never in the `key.` namespace, in any case).",
+        ),
+    ]
 }
 
 fn key_id_query(g: &mut SchemaGenerator) -> (&'static str, Value, &'static str) {
@@ -69,6 +110,7 @@ fn shape(op: Op, g: &mut SchemaGenerator) -> Shape {
     let none = Shape {
         body: None,
         query: Vec::new(),
+        header: None,
         ok: (200, None),
         errors: &[],
     };
@@ -160,6 +202,16 @@ fn shape(op: Op, g: &mut SchemaGenerator) -> Shape {
             body: Some((schema::<VerifyRequest>(g), true)),
             ok: (200, Some(schema::<VerifyResponse>(g))),
             errors: &[413, 415],
+            ..none
+        },
+        Op::VerifyHeader => Shape {
+            header: Some((
+                "Keyward-Key",
+                json!({"type": "string"}),
+                "The key as the end user presented it (never in the URL: `key` in the query is refused).",
+            )),
+            query: verify_query(g),
+            ok: (200, Some(schema::<VerifyResponse>(g))),
             ..none
         },
         Op::ReportLeaks => Shape {
@@ -370,6 +422,7 @@ fn links(op: Op) -> Option<Value> {
             "UpdateKey": {"operationId": "updateKey", "parameters": id},
             "SetCredits": {"operationId": "setCredits", "parameters": id},
             "VerifyKey": {"operationId": "verifyKey", "requestBody": {"key": "$response.body#/key", "env": "$response.body#/env"}},
+            "VerifyKeyInHeader": {"operationId": "verifyKeyInHeader", "parameters": {"header.Keyward-Key": "$response.body#/key", "query.env": "$response.body#/env"}},
         })),
         _ => None,
     }
@@ -441,6 +494,9 @@ fn operation(r: &Route, g: &mut SchemaGenerator) -> Value {
     for (name, schema, description) in s.query {
         params.push(json!({"name": name, "in": "query", "required": false, "schema": schema, "description": description}));
     }
+    if let Some((name, schema, description)) = s.header {
+        params.push(json!({"name": name, "in": "header", "required": true, "schema": schema, "description": description}));
+    }
     if !params.is_empty() {
         o.insert("parameters".into(), Value::Array(params));
     }
@@ -493,6 +549,11 @@ the key (the gateway and `/v1/verify`). The gateway's answers carry `RateLimit-P
 `RateLimit` (draft-ietf-httpapi-ratelimit-headers) and, refused, `Retry-After`; \
 `/v1/verify` reports the same in its body. Failed attempts (no key, a malformed or \
 unknown key) are limited per client address: 429 `rate_limited` with `Retry-After`.
+
+**Verification** takes the key in a JSON body (`POST /v1/verify`) or, without a body, in \
+the `Keyward-Key` header with the options in the query (`POST /v1/verify/header`): the \
+same decision, answer and audit event. A key never goes in a URL (`key` in a query is \
+refused).
 
 **Bodies** are JSON, at most 64 KiB (leak reports: 1 MiB); unknown fields are refused.";
 

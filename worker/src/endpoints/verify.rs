@@ -1,22 +1,35 @@
-//! `POST /v1/verify`: a service asks whether its end user's key is good.
+//! `POST /v1/verify` and `POST /v1/verify/header`: a service asks whether its end user's
+//! key is good, the key in a JSON body or, body-less, in the `Keyward-Key` header with the
+//! options in the query.
 
-use keyward_api::{CreditsLeft, LimitView, VerifyRequest, VerifyResponse};
+use keyward_api::{
+    CreditsLeft, KEY_HEADER, LimitView, SecretString, VerifyRequest, VerifyResponse,
+};
 use keyward_core::chrono::Duration;
-use keyward_core::{EnvRule, Scope};
+use keyward_core::{Code, EnvRule, Scope};
 use worker::Request;
 
 use crate::bindings::audit::Client;
 use crate::plumbing::auth::{self, Root};
 use crate::plumbing::context::{Caller, Ctx};
-use crate::plumbing::http::{ApiError, ApiResult, json, read_json};
+use crate::plumbing::http::{ApiError, ApiResult, json, query_of, query_pairs, raw_url, read_json};
 
-/// `POST /v1/verify`, by `caller` (authorised with `keys:verify`).
-pub async fn verify(ctx: &mut Ctx<'_>, mut req: Request, caller: Caller) -> ApiResult {
+/// Where a verification's key and options are.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Form {
+    /// `POST /v1/verify`: a JSON body.
+    Json,
+    /// `POST /v1/verify/header`: the `Keyward-Key` header and the query; no body.
+    Header,
+}
+
+/// `POST /v1/verify` or `/v1/verify/header`, by `caller` (authorised with `keys:verify`).
+pub async fn verify(ctx: &mut Ctx<'_>, mut req: Request, caller: Caller, form: Form) -> ApiResult {
     // The calling service was authorised before its body is read (`dispatch`): a key that
     // may not verify cannot hold the Worker open with a trickled body. It is checked again
     // once the body has arrived, so that the use is decided with the caller's key as it
     // is then (within the revocation bound: usually the isolate's cached answer).
-    let body: VerifyRequest = read_json(&mut req).await?;
+    let body = read_request(&mut req, form).await?;
     ctx.still_acting(&caller).await?;
     if let Some(c) = &body.context {
         c.validate()?;
@@ -102,4 +115,39 @@ pub async fn verify(ctx: &mut Ctx<'_>, mut req: Request, caller: Caller) -> ApiR
             ip_restricted: record.map(|r| r.allowed_ips.is_restricted()),
         },
     ))
+}
+
+/// The request in its `form` (keyward-api's rules). The header form's key comes from the
+/// [`KEY_HEADER`] header and its options from the query, the body never read (there must
+/// be none); the JSON form's from the body, with neither a query nor the header. A key in
+/// the query is refused in both.
+async fn read_request(req: &mut Request, form: Form) -> Result<VerifyRequest, ApiError> {
+    let pairs = query_pairs(query_of(&raw_url(req)));
+    let headers = req.headers();
+    let key = headers.get(KEY_HEADER).ok().flatten();
+    match form {
+        Form::Header => {
+            let key = SecretString::new(key.ok_or_else(|| {
+                ApiError::new(
+                    Code::InvalidRequest,
+                    "the Keyward-Key header (the key to verify) is required",
+                )
+            })?);
+            keyward_api::check_no_body(
+                headers.get("content-length").ok().flatten().as_deref(),
+                headers.get("transfer-encoding").ok().flatten().as_deref(),
+            )?;
+            Ok(VerifyRequest::from_query(key, &pairs)?)
+        }
+        Form::Json => {
+            keyward_api::check_no_query(&pairs)?;
+            if key.is_some() {
+                return Err(ApiError::new(
+                    Code::InvalidRequest,
+                    "the Keyward-Key header belongs to POST /v1/verify/header: send the key either there (no body) or in this JSON body",
+                ));
+            }
+            read_json(req).await
+        }
+    }
 }

@@ -136,7 +136,7 @@ impl Ctx<'_> {
     /// credential, with the scope the route table declares (none for a route any valid
     /// key may call), before anything else of the request is read. A management call
     /// (the root key passes; the key acts in its own environment); the use is audited,
-    /// except a successful `/v1/verify` (its verified key's use is).
+    /// except a successful `/v1/verify` in either form (its verified key's use is).
     ///
     /// # Errors
     /// The refusal (401/403 with the code), or `unavailable`.
@@ -158,7 +158,7 @@ impl Ctx<'_> {
             .await?;
         // `/v1/verify` logs the verified key's use instead of the caller's: a service's own
         // key would otherwise double the trail on the hottest path.
-        if route.op != Op::Verify {
+        if !matches!(route.op, Op::Verify | Op::VerifyHeader) {
             self.record_use(&action, Some(&check), check.code);
         }
         if check.root {
