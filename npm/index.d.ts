@@ -286,7 +286,7 @@ export interface MemoryStore extends KeyStore, VerifyingStore {
  */
 export declare function memoryStore(records?: readonly KeyRecord[]): MemoryStore;
 
-/** keyward's Worker as a store, through `POST /v1/verify`. */
+/** keyward's Worker as a store, through `POST /v1/verify/header` (the key in a header; `POST /v1/verify` for a Worker without it). */
 export interface RemoteStore extends VerifyingStore {
   /**
    * Asks the Worker (or the cache). Rejects with ApiKeyError `unavailable` on a fault,

@@ -423,8 +423,9 @@ function memoryView(at, length) {
 }
 
 /**
- * Asks keyward's Worker (`POST {url}/v1/verify`, with a token holding `keys:verify`)
- * and caches each verdict by key hash for `cacheTtlMs` (default 5000). Keys with rate
+ * Asks keyward's Worker (`POST {url}/v1/verify/header`, the key in the `Keyward-Key`
+ * header and no body, with a token holding `keys:verify`; a Worker without that path is
+ * asked `POST {url}/v1/verify` with a JSON body) and caches each verdict by key hash for `cacheTtlMs` (default 5000). Keys with rate
  * limits or credits are never answered from the cache: the Worker counts every use. A revocation
  * becomes visible here within `cacheTtlMs` plus the Worker's own revocation bound.
  * `url` and `token` default to `KEYWARD_URL` and `KEYWARD_TOKEN`; a missing one throws
@@ -447,8 +448,11 @@ function remoteStore({
   if (token === undefined || token === '') throw new KeywardOptionError('token', 'is missing: pass {token} or set KEYWARD_TOKEN');
   if (typeof token !== 'string') throw new KeywardOptionError('token', 'must be a string');
   let endpoint;
+  let headerEndpoint;
   try {
-    endpoint = new URL('v1/verify', String(url).endsWith('/') ? String(url) : `${url}/`);
+    const base = String(url).endsWith('/') ? String(url) : `${url}/`;
+    endpoint = new URL('v1/verify', base);
+    headerEndpoint = new URL('v1/verify/header', base);
   } catch {
     throw new KeywardOptionError('url', 'is not a URL');
   }
@@ -462,20 +466,38 @@ function remoteStore({
   const out = new wasm.Check();
   const expiry = new wasm.Check();
 
-  async function ask(key, env, cost, ip) {
+  // The body-less form (`/v1/verify/header`: the key in a header, never in the URL) is the
+  // Worker's fastest; a Worker older than it answers that path 404, and is then asked in
+  // the JSON form from then on.
+  let bodyless = true;
+
+  /** The verification request in the form the Worker takes. */
+  function request(key, env, cost, ip) {
+    const init = { method: 'POST', signal: AbortSignal.timeout(timeoutMs) };
+    if (bodyless) {
+      const target = new URL(headerEndpoint);
+      if (env) target.searchParams.set('env', env);
+      if (cost !== 1) target.searchParams.set('cost', String(cost));
+      // Whose request it is: the Worker decides a key's allowed networks with it.
+      if (ip !== undefined) target.searchParams.set('ip', ip);
+      return [target, { ...init, headers: { authorization, 'keyward-key': key, accept: 'application/json' } }];
+    }
     const body = { key, scopes: [] };
     if (env) body.env = env;
     if (cost !== 1) body.cost = cost;
-    // Whose request it is: the Worker decides a key's allowed networks with it.
     if (ip !== undefined) body.context = { ip };
+    return [endpoint, { ...init, headers: { authorization, 'content-type': 'application/json', accept: 'application/json' }, body: JSON.stringify(body) }];
+  }
+
+  async function ask(key, env, cost, ip) {
     let response;
     try {
-      response = await fetch(endpoint, {
-        method: 'POST',
-        headers: { authorization, 'content-type': 'application/json', accept: 'application/json' },
-        body: JSON.stringify(body),
-        signal: AbortSignal.timeout(timeoutMs),
-      });
+      response = await fetch(...request(key, env, cost, ip));
+      if (response.status === 404 && bodyless) {
+        await response.body?.cancel();
+        bodyless = false;
+        response = await fetch(...request(key, env, cost, ip));
+      }
     } catch (cause) {
       throw new ApiKeyError('unavailable', undefined, { cause });
     }

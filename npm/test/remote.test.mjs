@@ -1,6 +1,7 @@
 // remoteStore against a real HTTP peer: a node:http server started here that speaks the
-// Worker's POST /v1/verify contract (token check, body check, verdicts as data, faults),
-// and the Express middleware on top of it.
+// Worker's verification contract, POST /v1/verify/header (the key in the Keyward-Key
+// header, options in the query, no body) and POST /v1/verify (a JSON body): token check,
+// request check, verdicts as data, faults; and the Express middleware on top of it.
 import { after, before, beforeEach, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
@@ -16,7 +17,8 @@ const gone = createKey({ env: 'live' }).key;
 const soon = createKey({ env: 'live' }).key;
 
 // The peer's state, changed by the tests.
-const peer = { requests: [], revoked: new Set(), mode: 'ok', soonExpires: null };
+// `jsonOnly`: a Worker older than the header form (its path is 404).
+const peer = { requests: [], revoked: new Set(), mode: 'ok', soonExpires: null, jsonOnly: false };
 
 function answer(body) {
   if (body.key === live || body.key === gone || body.key === soon) {
@@ -44,8 +46,27 @@ before(async () => {
       };
       let body;
       try { body = JSON.parse(raw); } catch { body = undefined; }
-      peer.requests.push({ method: req.method, url: req.url, authorization: req.headers.authorization, contentType: req.headers['content-type'], body });
-      if (req.method !== 'POST' || req.url !== '/v1/verify') return send(404, { error: { code: 'not_found', message: 'not found' } });
+      const at = new URL(req.url, 'http://peer');
+      const keyHeader = req.headers['keyward-key'];
+      peer.requests.push({
+        method: req.method, url: req.url, authorization: req.headers.authorization, contentType: req.headers['content-type'], body,
+        ...(keyHeader === undefined ? {} : { keywardKey: keyHeader }),
+      });
+      const headerForm = at.pathname === '/v1/verify/header' && !peer.jsonOnly;
+      if (req.method !== 'POST' || (at.pathname !== '/v1/verify' && !headerForm)) return send(404, { error: { code: 'not_found', message: 'not found' } });
+      if (headerForm) {
+        // The Worker's rules: the key in the header, no body, known parameters only.
+        if (raw !== '' || typeof keyHeader !== 'string' || [...at.searchParams.keys()].some((n) => !['scopes', 'env', 'cost', 'ip'].includes(n))) {
+          return send(400, { error: { code: 'invalid_request', message: 'bad request' } });
+        }
+        const q = at.searchParams;
+        body = { key: keyHeader, scopes: q.getAll('scopes') };
+        if (q.has('env')) body.env = q.get('env');
+        if (q.has('cost')) body.cost = Number(q.get('cost'));
+        if (q.has('ip')) body.context = { ip: q.get('ip') };
+      } else if (at.search !== '' || keyHeader !== undefined) {
+        return send(400, { error: { code: 'invalid_request', message: 'bad request' } });
+      }
       if (peer.mode === '500') return send(500, { error: { code: 'internal', message: 'internal error' } });
       if (peer.mode === 'html') { res.writeHead(502, { 'content-type': 'text/html' }); return res.end('<h1>Bad gateway</h1>'); }
       if (peer.mode === 'hang') return; // never answers
@@ -59,10 +80,10 @@ before(async () => {
   url = `http://127.0.0.1:${server.address().port}`;
 });
 after(() => { server.closeAllConnections(); server.close(); });
-beforeEach(() => { peer.requests = []; peer.revoked.clear(); peer.mode = 'ok'; peer.soonExpires = null; });
+beforeEach(() => { peer.requests = []; peer.revoked.clear(); peer.mode = 'ok'; peer.soonExpires = null; peer.jsonOnly = false; });
 
 describe('remoteStore requests and answers', () => {
-  test('POSTs {key, scopes, env} to {url}/v1/verify with the bearer token', async () => {
+  test('POSTs to {url}/v1/verify/header with the bearer token, the key in Keyward-Key, env in the query, no body', async () => {
     const store = remoteStore({ url, token: TOKEN });
     const v = await store.verifyKey(live, { env: 'live' });
     assert.deepEqual(v, {
@@ -71,7 +92,7 @@ describe('remoteStore requests and answers', () => {
     });
     assert.equal(peer.requests.length, 1);
     assert.deepEqual(peer.requests[0], {
-      method: 'POST', url: '/v1/verify', authorization: `Bearer ${TOKEN}`, contentType: 'application/json', body: { key: live, scopes: [], env: 'live' },
+      method: 'POST', url: '/v1/verify/header?env=live', authorization: `Bearer ${TOKEN}`, contentType: undefined, body: undefined, keywardKey: live,
     });
     // Scopes are checked by the core on the Worker's answer (one request, cached per key).
     const scoped = await store.verifyKey(live, { env: 'live', scopes: ['scans:write'] });
@@ -81,8 +102,21 @@ describe('remoteStore requests and answers', () => {
     assert.equal(peer.requests.length, 1);
     // A trailing slash on the URL changes nothing; with env {any: true}, none is sent.
     await remoteStore({ url: `${url}/`, token: TOKEN }).verifyKey(live, ANY_ENV);
-    assert.equal(peer.requests[1].url, '/v1/verify');
-    assert.deepEqual(peer.requests[1].body, { key: live, scopes: [] });
+    assert.equal(peer.requests[1].url, '/v1/verify/header');
+    assert.equal(peer.requests[1].keywardKey, live);
+    assert.equal(peer.requests[1].body, undefined);
+  });
+
+  test('a Worker without the header form (404): {key, scopes, env} POSTed to {url}/v1/verify, from then on', async () => {
+    peer.jsonOnly = true;
+    const store = remoteStore({ url, token: TOKEN, cacheTtlMs: 0 });
+    assert.equal((await store.verifyKey(live, { env: 'live' })).code, 'valid');
+    assert.deepEqual(peer.requests.map((r) => r.url), ['/v1/verify/header?env=live', '/v1/verify']);
+    assert.deepEqual(peer.requests[1], {
+      method: 'POST', url: '/v1/verify', authorization: `Bearer ${TOKEN}`, contentType: 'application/json', body: { key: live, scopes: [], env: 'live' },
+    });
+    assert.equal((await store.verifyKey(gone, ANY_ENV)).code, 'valid');
+    assert.deepEqual(peer.requests.slice(2).map((r) => [r.url, r.keywardKey, r.body]), [['/v1/verify', undefined, { key: gone, scopes: [] }]]);
   });
 
   test('failed checks are data; malformed keys never leave the process', async () => {

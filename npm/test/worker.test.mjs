@@ -7,6 +7,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
+import { createServer } from 'node:http';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import express from 'express';
@@ -101,6 +102,70 @@ describe('remoteStore against the Worker under wrangler dev', { skip: missing ??
       assert.equal(r.status, status, `${code}: ${JSON.stringify(r.body)}`);
       assert.equal(r.body.error.code, code);
       assert.ok(r.challenge.startsWith('Bearer realm="keyward"'));
+    }
+  });
+
+  test('the key goes to the Worker in the Keyward-Key header, never in the URL or a body; the verdicts are the JSON form\'s', async () => {
+    // A recording proxy in front of the Worker; `jsonOnly` answers the header form's path
+    // 404, as a Worker older than it does, so that the store asks in the JSON form.
+    const seen = [];
+    const proxy = (jsonOnly) => createServer(async (req, res) => {
+      const chunks = [];
+      for await (const c of req) chunks.push(c);
+      const body = Buffer.concat(chunks).toString();
+      seen.push({ jsonOnly, method: req.method, url: req.url, key: req.headers['keyward-key'], body });
+      if (jsonOnly && req.url.startsWith('/v1/verify/header')) {
+        res.writeHead(404, { 'content-type': 'application/json' });
+        return res.end('{"error":{"code":"not_found","message":"no such endpoint"}}');
+      }
+      const headers = Object.fromEntries(Object.entries(req.headers).filter(([n]) => ['authorization', 'keyward-key', 'content-type'].includes(n)));
+      const r = await fetch(worker.url + req.url, { method: req.method, headers, body: body === '' ? undefined : body });
+      res.writeHead(r.status, { 'content-type': r.headers.get('content-type') ?? 'application/json' });
+      res.end(await r.text());
+    });
+    const servers = [proxy(false), proxy(true)];
+    for (const s of servers) await new Promise((r) => s.listen(0, '127.0.0.1', r));
+    try {
+      const [header, json] = servers.map((s) => remoteStore({ url: `http://127.0.0.1:${s.address().port}`, token: k.verifier.key, cacheTtlMs: 0 }));
+      const fenced = await create({ name: 'fenced', scopes: ['scans:read'], allowed_ips: ['192.0.2.0/24'] });
+      const paid = [await create({ name: 'paid', scopes: [], credits: { remaining: 3 } }), await create({ name: 'paid', scopes: [], credits: { remaining: 3 } })];
+      const cases = [
+        [k.reader.key, { env: 'live', scopes: ['scans:read'] }],
+        [k.reader.key, { env: 'live', scopes: ['settings:write'] }],
+        [k.test.key, { env: 'live' }],
+        [k.revokedEarly.key, { env: 'live' }],
+        [createKey({ env: 'live' }).key, { env: 'live' }],
+        [fenced.key, { env: 'live', ip: '192.0.2.4' }],
+        [fenced.key, { env: 'live', ip: '203.0.113.4' }],
+      ];
+      for (const [key, options] of cases) {
+        const viaHeader = await header.verifyKey(key, options);
+        const viaJson = await json.verifyKey(key, options);
+        assert.deepEqual(viaHeader, viaJson, `${key.slice(0, 12)} ${JSON.stringify(options)}`);
+      }
+      // A counted key, one of a pair per form: the same counts, the same refusal at the end.
+      for (let i = 0; i < 3; i++) {
+        const [a, b] = [await header.verifyKey(paid[0].key, { env: 'live', cost: 2 }), await json.verifyKey(paid[1].key, { env: 'live', cost: 2 })];
+        const same = (v) => ({ code: v.code, credits: v.credits, owner: v.key?.owner });
+        assert.deepEqual(same(a), same(b), JSON.stringify([a, b]));
+      }
+      const sent = seen.filter((r) => !r.jsonOnly);
+      assert.ok(sent.length >= cases.length + 3);
+      for (const r of sent) {
+        assert.equal(r.method, 'POST');
+        assert.match(r.url, /^\/v1\/verify\/header(\?|$)/);
+        assert.equal(r.body, '', 'no body');
+        assert.ok(typeof r.key === 'string' && r.key.length > 0, 'the key is in the header');
+        assert.ok(!decodeURIComponent(r.url).includes(r.key), 'the key is not in the URL');
+      }
+      assert.ok(sent.some((r) => r.url === '/v1/verify/header?env=live&ip=192.0.2.4'), JSON.stringify(sent.map((r) => r.url)));
+      assert.ok(sent.some((r) => r.url === '/v1/verify/header?env=live&cost=2'));
+      // The other store asked the header form once, was told 404, and used the JSON form.
+      const old = seen.filter((r) => r.jsonOnly);
+      assert.equal(old.filter((r) => r.url.startsWith('/v1/verify/header')).length, 1);
+      assert.ok(old.slice(1).every((r) => r.url === '/v1/verify' && r.key === undefined && JSON.parse(r.body).key));
+    } finally {
+      for (const s of servers) { s.closeAllConnections(); s.close(); }
     }
   });
 
