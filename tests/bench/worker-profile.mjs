@@ -4,7 +4,8 @@
 // and writes the whole profile to target/worker-<case>.cpuprofile (open it in Chrome's
 // DevTools). JavaScript frames (the bindings, the platform's APIs, idle, GC) are named;
 // the wasm's own frames appear as `wasm-function[N]`.
-//   node tests/bench/worker-profile.mjs [healthz|verify|bound0|credits] [seconds]
+//   node tests/bench/worker-profile.mjs [healthz|verify|header|bound0|credits] [seconds]
+// (`header`: POST /v1/verify/header, the key in a header and no body, default bound).
 import autocannon from 'autocannon';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import WebSocket from 'ws';
@@ -15,6 +16,7 @@ const seconds = Number(process.argv[3] ?? 10);
 const cases = {
   healthz: { vars: {} },
   verify: { vars: {}, key: {} },
+  header: { vars: {}, key: {}, header: true },
   bound0: { vars: { KEYWARD_REVOCATION_BOUND_MS: '0' }, key: {} },
   credits: { vars: {}, key: { credits: { remaining: 1000000 } } },
 };
@@ -54,7 +56,11 @@ try {
     const create = (body) => call(w.url, '/v1/keys', { method: 'POST', key: w.rootKey, body: { owner: 'bench', env: 'live', ...body } });
     const key = await create({ name: 'bench', scopes: ['scans:read'], ...chosen.key });
     const service = await create({ name: 'bench-svc', scopes: ['keys:verify'] });
-    opts = {
+    opts = chosen.header ? {
+      url: `${w.url}/v1/verify/header?scopes=scans%3Aread`,
+      method: 'POST',
+      headers: { authorization: `Bearer ${service.body.key}`, 'keyward-key': key.body.key },
+    } : {
       url: `${w.url}/v1/verify`,
       method: 'POST',
       headers: { authorization: `Bearer ${service.body.key}`, 'content-type': 'application/json' },
