@@ -471,7 +471,10 @@ function remoteStore({
   // the JSON form from then on.
   let bodyless = true;
 
-  /** The verification request in the form the Worker takes. */
+  /**
+   * The verification request in the form the Worker takes.
+   * @returns {[URL, RequestInit]}
+   */
   function request(key, env, cost, ip) {
     const init = { method: 'POST', signal: AbortSignal.timeout(timeoutMs) };
     if (bodyless) {

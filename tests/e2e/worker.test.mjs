@@ -34,7 +34,10 @@ async function create(body, key = worker.rootKey) {
 // The root key names the environment (it has none of its own).
 const verify = (key, extra = {}) => call('/v1/verify', { method: 'POST', key: worker.rootKey, body: { key, env: 'live', ...extra } });
 
-/** The query of the body-less form for the JSON form's options (`context` flattened). */
+/**
+ * The query of the body-less form for the JSON form's options (`context` flattened).
+ * @param {{scopes?: string[], env?: string, cost?: number, context?: Record<string, string>}} [options]
+ */
 function verifyQuery({ scopes = [], env, cost, context = {} } = {}) {
   const q = new URLSearchParams();
   for (const s of scopes) q.append('scopes', s);
@@ -43,6 +46,7 @@ function verifyQuery({ scopes = [], env, cost, context = {} } = {}) {
 }
 
 // The body-less form: the key in the Keyward-Key header, the options in the query.
+/** @type {(key: string, extra?: {scopes?: string[], env?: string, cost?: number, context?: Record<string, string>}, caller?: string) => Promise<any>} */
 const verifyInHeader = (key, extra = {}, caller = worker.rootKey) => call(`/v1/verify/header${verifyQuery({ env: 'live', ...extra })}`, {
   method: 'POST', key: caller, headers: { 'keyward-key': key },
 });
@@ -304,10 +308,12 @@ describe('verification with the key in a header', () => {
       for (const name of ['content-type', 'cache-control', 'x-content-type-options']) assert.equal(header.headers.get(name), json.headers.get(name), name);
     }
     // Counted keys, a pair made alike, one per form: the same counts and the same refusals.
-    for (const [spec, extra, codes] of [
+    /** @type {Array<[object, {cost?: number}, string[]]>} */
+    const counted = [
       [{ rate_limits: [{ name: 'hour', limit: 2, period: '1h' }] }, {}, ['valid', 'valid', 'rate_limited']],
       [{ credits: { remaining: 5 } }, { cost: 2 }, ['valid', 'valid', 'usage_exceeded']],
-    ]) {
+    ];
+    for (const [spec, extra, codes] of counted) {
       const pair = [];
       for (const form of ['json', 'header']) pair.push(await create({ name: `counted-${form}`, owner: 'verify', scopes: [], env: 'live', ...spec }));
       for (const code of codes) {
@@ -349,7 +355,7 @@ describe('verification with the key in a header', () => {
       ['the header and a JSON body', () => call('/v1/verify/header?env=live', { method: 'POST', key: root, headers: inHeader, body: { key: counted.key, env: 'live' } }), 400, 'invalid_request', /takes no body/],
       ['the header and a text body', () => call('/v1/verify/header?env=live', { method: 'POST', key: root, headers: { ...inHeader, 'content-type': 'text/plain' }, body: 'x' }), 400, 'invalid_request', /takes no body/],
       ['the header and a chunked body', async () => {
-        const r = await fetch(`${worker.url}/v1/verify/header?env=live`, { method: 'POST', headers: { authorization: `Bearer ${root}`, ...inHeader }, body: chunked(), duplex: 'half' });
+        const r = await fetch(`${worker.url}/v1/verify/header?env=live`, { method: 'POST', headers: { authorization: `Bearer ${root}`, ...inHeader }, body: chunked(), .../** @type {any} */ ({ duplex: 'half' }) });
         const text = await r.text();
         seen.responses.push({ path: '/v1/verify/header', method: 'POST', status: r.status, text, creating: false });
         return { status: r.status, body: JSON.parse(text), text };

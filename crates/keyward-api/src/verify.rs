@@ -324,7 +324,8 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
 
-    const KEY: &str = "sk_live_EyjWrnpz412femvE1HSRDfyp6BuUL8IP3zztYpyRo2s4MALsQ";
+    /// Any presented string: `from_query` carries it, the verification parses it.
+    const KEY: &str = "presented-secret-0123456789";
 
     fn query(pairs: &[(&str, &str)]) -> Result<VerifyRequest, FieldError> {
         let pairs: Vec<(String, String)> = pairs
