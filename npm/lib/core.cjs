@@ -299,6 +299,11 @@ function recordAllowed(record) {
 const KEPT_MAX = 10000;
 
 /** Whether `list` holds the same items as the snapshot `kept` (undefined: not a list). */
+/** Whether a record's value `v` reads as the kept `k` (a Date kept as its epoch ms). */
+function is(v, k) {
+  return v === k || (v instanceof Date && v.getTime() === k);
+}
+
 function sameItems(list, kept) {
   if (kept === undefined) return !Array.isArray(list);
   if (!Array.isArray(list) || list.length !== kept.length) return false;
@@ -330,8 +335,10 @@ function countsText(record) {
 
 /**
  * A reader of records into WebAssembly (see KEPT_MAX), `fields(record)` listing the values
- * of the fields the core reads (each read by its own name: this runs on every check, and
- * a name held in a variable makes V8's property lookup generic, several times slower):
+ * of the fields the core reads (each read by its own name: a name held in a variable makes
+ * V8's property lookup generic, several times slower) and `same(record, values)` whether a
+ * record's fields still read as those values (the same fields in the same order, without
+ * an array made per check: this runs on every check):
  * `read(record, says)` gives the entry kept for it, whose `handle` is what
  * `make(record, times, allowed)` made of it (use
  * it synchronously; the entry may keep more of what the record reads as, while it does),
@@ -340,7 +347,7 @@ function countsText(record) {
  * record it cannot read. Throws an ApiKeyError `invalid_scope` for held scopes that are
  * not scopes.
  */
-function recordReader(fields, counts, make) {
+function recordReader(fields, same, counts, make) {
   const kept = new Map();
 
   /** Whether `record` reads as the record `entry` was read from. */
@@ -351,12 +358,7 @@ function recordReader(fields, counts, make) {
       if (name !== names[i]) return false;
       i++;
     }
-    if (i !== names.length) return false;
-    const now = fields(record);
-    for (let f = 0; f < now.length; f++) {
-      const v = now[f];
-      if (v !== values[f] && !(v instanceof Date && v.getTime() === values[f])) return false;
-    }
+    if (i !== names.length || !same(record, values)) return false;
     return sameItems(record.scopes, entry.scopes) && sameItems(record.allowed_ips, entry.allowed)
       && (!counts || countsText(record) === entry.counts);
   }
@@ -408,7 +410,9 @@ function recordReader(fields, counts, make) {
  * `scopes` an array, checked by the caller) as the core's decision takes them: a
  * wasm.Facts (kept: use it synchronously), or a string saying why they cannot be read.
  */
-const readFacts = recordReader((r) => [r.hash, r.env, r.expires_at, r.revoked_at, r.not_before], false,
+const readFacts = recordReader((r) => [r.hash, r.env, r.expires_at, r.revoked_at, r.not_before],
+  (r, v) => is(r.hash, v[0]) && is(r.env, v[1]) && is(r.expires_at, v[2]) && is(r.revoked_at, v[3]) && is(r.not_before, v[4]),
+  false,
   (record, [expires, revoked, notBefore], allowed) => new wasm.Facts(record.env, heldScopes(record.scopes), expires, revoked, notBefore, allowed));
 function recordFacts(record, says) {
   const entry = readFacts(record, says);
@@ -422,7 +426,10 @@ function recordFacts(record, says) {
  * the facts, a use reads the record's id, rotation, rate limits and credits, and its info
  * the owner and hint: a change to any of them reads it anew.
  */
-const recordFound = recordReader((r) => [r.hash, r.env, r.expires_at, r.revoked_at, r.not_before, r.id, r.rotated_to, r.owner, r.hint], true,
+const recordFound = recordReader((r) => [r.hash, r.env, r.expires_at, r.revoked_at, r.not_before, r.id, r.rotated_to, r.owner, r.hint],
+  (r, v) => is(r.hash, v[0]) && is(r.env, v[1]) && is(r.expires_at, v[2]) && is(r.revoked_at, v[3]) && is(r.not_before, v[4])
+    && is(r.id, v[5]) && is(r.rotated_to, v[6]) && is(r.owner, v[7]) && is(r.hint, v[8]),
+  true,
   (record) => {
     try {
       return new wasm.Found(JSON.stringify(record));
