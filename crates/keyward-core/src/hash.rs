@@ -33,6 +33,13 @@ impl KeyHash {
         base16ct::lower::encode_string(&self.0)
     }
 
+    /// The same hex form written into `out`, with no allocation (for a caller that hands
+    /// the bytes over itself).
+    pub fn write_hex(&self, out: &mut [u8; 64]) {
+        // 32 bytes always fit 64 hex digits: the encoder cannot refuse this buffer.
+        let _ = base16ct::lower::encode(&self.0, out);
+    }
+
     /// Compares two hashes in constant time.
     pub fn ct_eq(&self, other: &KeyHash) -> bool {
         // The differences of all 32 bytes folded into one word with no branch on the
@@ -92,5 +99,20 @@ impl<'de> serde::Deserialize<'de> for KeyHash {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = <std::borrow::Cow<'de, str>>::deserialize(d)?;
         s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_hex_written_in_place_is_the_hex_form() {
+        for key in ["", "sk_live_x", "another key"] {
+            let h = KeyHash::of(key);
+            let mut out = [0u8; 64];
+            h.write_hex(&mut out);
+            assert_eq!(std::str::from_utf8(&out).ok(), Some(h.to_hex().as_str()));
+        }
     }
 }

@@ -79,17 +79,13 @@ impl HashTexts {
     /// the text the package holds for it, or [`WRITTEN`] with its hex written at
     /// [`hex_at`](Self::hex_at).
     pub(crate) fn present(&mut self, hash: Option<&KeyHash>) -> f64 {
-        const DIGITS: &[u8; 16] = b"0123456789abcdef";
         let Some(hash) = hash else {
             return NOT_PARSED;
         };
         if let Some(&i) = self.index.get(hash) {
             return f64::from(i);
         }
-        for (pair, byte) in self.hex.chunks_exact_mut(2).zip(hash.as_bytes()) {
-            pair[0] = DIGITS[usize::from(byte >> 4)];
-            pair[1] = DIGITS[usize::from(byte & 0x0f)];
-        }
+        hash.write_hex(&mut self.hex);
         WRITTEN
     }
 
