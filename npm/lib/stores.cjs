@@ -481,9 +481,11 @@ function remoteStore({
       const target = new URL(headerEndpoint);
       if (env) target.searchParams.set('env', env);
       if (cost !== 1) target.searchParams.set('cost', String(cost));
-      // Whose request it is: the Worker decides a key's allowed networks with it.
-      if (ip !== undefined) target.searchParams.set('ip', ip);
-      return [target, { ...init, headers: { authorization, 'keyward-key': key, accept: 'application/json' } }];
+      const headers = { authorization, 'keyward-key': key, accept: 'application/json' };
+      // Whose request it is: the Worker decides a key's allowed networks with it. The end
+      // user's address goes in a header, never in the URL (URLs are logged).
+      if (ip !== undefined) headers['keyward-context-ip'] = ip;
+      return [target, { ...init, headers }];
     }
     const body = { key, scopes: [] };
     if (env) body.env = env;

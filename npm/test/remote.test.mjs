@@ -55,15 +55,17 @@ before(async () => {
       const headerForm = at.pathname === '/v1/verify/header' && !peer.jsonOnly;
       if (req.method !== 'POST' || (at.pathname !== '/v1/verify' && !headerForm)) return send(404, { error: { code: 'not_found', message: 'not found' } });
       if (headerForm) {
-        // The Worker's rules: the key in the header, no body, known parameters only.
-        if (raw !== '' || typeof keyHeader !== 'string' || [...at.searchParams.keys()].some((n) => !['scopes', 'env', 'cost', 'ip'].includes(n))) {
+        // The Worker's rules: the key in the header, no body, known parameters only (the
+        // end user's address in its header, never in the URL).
+        if (raw !== '' || typeof keyHeader !== 'string' || [...at.searchParams.keys()].some((n) => !['scopes', 'env', 'cost'].includes(n))) {
           return send(400, { error: { code: 'invalid_request', message: 'bad request' } });
         }
         const q = at.searchParams;
         body = { key: keyHeader, scopes: q.getAll('scopes') };
         if (q.has('env')) body.env = q.get('env');
         if (q.has('cost')) body.cost = Number(q.get('cost'));
-        if (q.has('ip')) body.context = { ip: q.get('ip') };
+        const ip = req.headers['keyward-context-ip'];
+        if (ip !== undefined) body.context = { ip };
       } else if (at.search !== '' || keyHeader !== undefined) {
         return send(400, { error: { code: 'invalid_request', message: 'bad request' } });
       }

@@ -105,7 +105,7 @@ describe('remoteStore against the Worker under wrangler dev', { skip: missing ??
     }
   });
 
-  test('the key goes to the Worker in the Keyward-Key header, never in the URL or a body; the verdicts are the JSON form\'s', async () => {
+  test('the key and the end user\'s address go to the Worker in headers, never in the URL or a body; the verdicts are the JSON form\'s', async () => {
     // A recording proxy in front of the Worker; `jsonOnly` answers the header form's path
     // 404, as a Worker older than it does, so that the store asks in the JSON form.
     const seen = [];
@@ -113,12 +113,12 @@ describe('remoteStore against the Worker under wrangler dev', { skip: missing ??
       const chunks = [];
       for await (const c of req) chunks.push(c);
       const body = Buffer.concat(chunks).toString();
-      seen.push({ jsonOnly, method: req.method, url: req.url, key: req.headers['keyward-key'], body });
+      seen.push({ jsonOnly, method: req.method, url: req.url, key: req.headers['keyward-key'], ip: req.headers['keyward-context-ip'], body });
       if (jsonOnly && req.url.startsWith('/v1/verify/header')) {
         res.writeHead(404, { 'content-type': 'application/json' });
         return res.end('{"error":{"code":"not_found","message":"no such endpoint"}}');
       }
-      const headers = Object.fromEntries(Object.entries(req.headers).filter(([n]) => ['authorization', 'keyward-key', 'content-type'].includes(n)));
+      const headers = Object.fromEntries(Object.entries(req.headers).filter(([n]) => ['authorization', 'keyward-key', 'keyward-context-ip', 'content-type'].includes(n)));
       const r = await fetch(worker.url + req.url, { method: req.method, headers, body: body === '' ? undefined : body });
       res.writeHead(r.status, { 'content-type': r.headers.get('content-type') ?? 'application/json' });
       res.end(await r.text());
@@ -157,8 +157,9 @@ describe('remoteStore against the Worker under wrangler dev', { skip: missing ??
         assert.equal(r.body, '', 'no body');
         assert.ok(typeof r.key === 'string' && r.key.length > 0, 'the key is in the header');
         assert.ok(!decodeURIComponent(r.url).includes(r.key), 'the key is not in the URL');
+        assert.ok(!/192\.0\.2\.4|203\.0\.113\.4/.test(decodeURIComponent(r.url)), 'the end user\'s address is not in the URL');
       }
-      assert.ok(sent.some((r) => r.url === '/v1/verify/header?env=live&ip=192.0.2.4'), JSON.stringify(sent.map((r) => r.url)));
+      assert.ok(sent.some((r) => r.url === '/v1/verify/header?env=live' && r.ip === '192.0.2.4'), JSON.stringify(sent.map((r) => [r.url, r.ip])));
       assert.ok(sent.some((r) => r.url === '/v1/verify/header?env=live&cost=2'));
       // The other store asked the header form once, was told 404, and used the JSON form.
       const old = seen.filter((r) => r.jsonOnly);

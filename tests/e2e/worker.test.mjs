@@ -38,17 +38,22 @@ const verify = (key, extra = {}) => call('/v1/verify', { method: 'POST', key: wo
  * The query of the body-less form for the JSON form's options (`context` flattened).
  * @param {{scopes?: string[], env?: string, cost?: number, context?: Record<string, string>}} [options]
  */
-function verifyQuery({ scopes = [], env, cost, context = {} } = {}) {
+function verifyQuery({ scopes = [], env, cost } = {}) {
   const q = new URLSearchParams();
   for (const s of scopes) q.append('scopes', s);
-  for (const [name, v] of Object.entries({ env, cost, ...context })) if (v !== undefined) q.set(name, String(v));
+  for (const [name, v] of Object.entries({ env, cost })) if (v !== undefined) q.set(name, String(v));
   return q.size ? `?${q}` : '';
 }
 
-// The body-less form: the key in the Keyward-Key header, the options in the query.
+/** The JSON form's `context` as the body-less form's headers (never in the URL). */
+const contextHeaders = (context = {}) => Object.fromEntries(Object.entries(context)
+  .map(([name, v]) => [`keyward-context-${name.replace('_', '-')}`, String(v)]));
+
+// The body-less form: the key in the Keyward-Key header, the options in the query, the
+// end user's request in the Keyward-Context-* headers.
 /** @type {(key: string, extra?: {scopes?: string[], env?: string, cost?: number, context?: Record<string, string>}, caller?: string) => Promise<any>} */
 const verifyInHeader = (key, extra = {}, caller = worker.rootKey) => call(`/v1/verify/header${verifyQuery({ env: 'live', ...extra })}`, {
-  method: 'POST', key: caller, headers: { 'keyward-key': key },
+  method: 'POST', key: caller, headers: { 'keyward-key': key, ...contextHeaders(extra.context) },
 });
 
 before(async () => {
@@ -372,11 +377,17 @@ describe('verification with the key in a header', () => {
       ['cost 0', () => call('/v1/verify/header?env=live&cost=0', { method: 'POST', key: root, headers: inHeader }), 400, 'invalid_request', /^'cost' must be 1 to 1000/],
       ['cost not a number', () => call('/v1/verify/header?env=live&cost=1e3', { method: 'POST', key: root, headers: inHeader }), 400, 'invalid_request', /^'cost' must be a whole number/],
       ['cost empty', () => call('/v1/verify/header?env=live&cost=', { method: 'POST', key: root, headers: inHeader }), 400, 'invalid_request', /^'cost' has no value/],
-      ['a bad ip', () => call('/v1/verify/header?env=live&ip=300.1.1.1', { method: 'POST', key: root, headers: inHeader }), 400, 'invalid_request', /^'ip' must be an IPv4 or IPv6 address/],
-      ['a reserved action', () => call('/v1/verify/header?env=live&action=KEY.revoke', { method: 'POST', key: root, headers: inHeader }), 400, 'invalid_request', /^'action' may not start with/],
+      ['a bad ip', () => call('/v1/verify/header?env=live', { method: 'POST', key: root, headers: { ...inHeader, 'keyward-context-ip': '300.1.1.1' } }), 400, 'invalid_request', /^'Keyward-Context-Ip' must be an IPv4 or IPv6 address/],
+      ['two ips', () => call('/v1/verify/header?env=live', { method: 'POST', key: root, headers: new Headers([['keyward-key', counted.key], ['keyward-context-ip', '192.0.2.1'], ['keyward-context-ip', '192.0.2.2']]) }), 400, 'invalid_request', /^'Keyward-Context-Ip' must be an IPv4 or IPv6 address/],
+      ['a user agent past ASCII (the runtime reads header bytes as UTF-8)', () => call('/v1/verify/header?env=live', { method: 'POST', key: root, headers: { ...inHeader, 'keyward-context-user-agent': 'caf\u00e9' } }), 400, 'invalid_request', /^'Keyward-Context-User-Agent' must be printable ASCII/],
+      ['an empty user agent', () => call('/v1/verify/header?env=live', { method: 'POST', key: root, headers: { ...inHeader, 'keyward-context-user-agent': '' } }), 400, 'invalid_request', /^'Keyward-Context-User-Agent' has no value/],
+      ['a reserved action', () => call('/v1/verify/header?env=live', { method: 'POST', key: root, headers: { ...inHeader, 'keyward-context-action': 'KEY.revoke' } }), 400, 'invalid_request', /^'Keyward-Context-Action' may not start with/],
+      ['the end user\'s ip in the URL', () => call('/v1/verify/header?env=live&ip=192.0.2.1', { method: 'POST', key: root, headers: inHeader }), 400, 'invalid_request', /^'ip' goes in the Keyward-Context-Ip header, not the URL/],
+      ['the user agent in the URL', () => call('/v1/verify/header?env=live&user_agent=curl', { method: 'POST', key: root, headers: inHeader }), 400, 'invalid_request', /^'user_agent' goes in the Keyward-Context-User-Agent header/],
+      ['a context header beside the JSON form\'s body', () => call('/v1/verify', { method: 'POST', key: root, headers: { 'keyward-context-ip': '192.0.2.1' }, body: { key: counted.key, env: 'live' } }), 400, 'invalid_request', /Keyward-Context-\* headers belong to POST \/v1\/verify\/header/],
       ['a bad scope', () => call('/v1/verify/header?env=live&scopes=NOT%20A%20SCOPE', { method: 'POST', key: root, headers: inHeader }), 400, 'invalid_scope', /scope/],
       ['65 scopes', () => call(`/v1/verify/header?env=live${'&scopes=a:b'.repeat(65)}`, { method: 'POST', key: root, headers: inHeader }), 400, 'invalid_request', /^'scopes' may list at most 64/],
-      ['an unknown parameter', () => call('/v1/verify/header?env=live&context.ip=192.0.2.1', { method: 'POST', key: root, headers: inHeader }), 400, 'invalid_request', /^unknown query parameter; \/v1\/verify\/header takes scopes, env, cost, ip, user_agent, action$/],
+      ['an unknown parameter', () => call('/v1/verify/header?env=live&context.ip=192.0.2.1', { method: 'POST', key: root, headers: inHeader }), 400, 'invalid_request', /^unknown query parameter; \/v1\/verify\/header takes scopes, env, cost \(the end user's request in the Keyward-Context-Ip, Keyward-Context-User-Agent, Keyward-Context-Action headers\)$/],
       ['GET', () => call('/v1/verify/header?env=live', { key: root, headers: inHeader }), 405, 'method_not_allowed', /allows POST/],
     ];
     for (const [what, send, status, code, message] of refusals) {

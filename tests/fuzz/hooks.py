@@ -14,6 +14,9 @@ keep their meaning; schemathesis also revalidates a case a hook edited.
   either way), so that no delivery leaves the machine.
 - The names of a list of rate limits are unique (JSON Schema's `uniqueItems` compares
   whole items, not one field). A repeated name that is itself valid is renamed.
+- HTTP takes the spaces and tabs around a header's value away in transit (RFC 9110,
+  section 5.5), so a value the Worker cannot see is not sent: the body-less
+  verification's `Keyward-Context-*` values lose them before the request.
 - A key's restrictions have rules the schema states in words: each of `allowed_ips` is an
   IPv4 or IPv6 CIDR block with no bits set past its prefix, and `not_before` lies before
   the key's expiry. Strings in `allowed_ips` become distinct valid blocks and a `not_before`
@@ -100,6 +103,10 @@ def before_call(context, case, kwargs):
         if query.get("env") is None:
             query["env"] = "live"
             case.query = query
+    if operation is not None and operation.path == "/v1/verify/header" and isinstance(case.headers, dict):
+        for name, value in list(case.headers.items()):
+            if name.lower().startswith("keyward-context-") and isinstance(value, str):
+                case.headers[name] = value.strip(" \t")
     body = case.body
     if not isinstance(body, dict):
         return

@@ -38,8 +38,9 @@ pub use usage::{
     AuditCursor, Bucket, DEFAULT_USAGE_DAYS, MAX_USAGE_BUCKETS, Usage, UsageRow, usage_start,
 };
 pub use verify::{
-    CreditsLeft, KEY_HEADER, LimitView, MAX_ACTION_LEN, MAX_IP_LEN, MAX_USER_AGENT_LEN,
-    QUERY_PARAMS, VerifyContext, VerifyRequest, VerifyResponse, check_no_body, check_no_query,
+    CONTEXT_HEADERS, CreditsLeft, KEY_HEADER, LimitView, MAX_ACTION_LEN, MAX_IP_LEN,
+    MAX_USER_AGENT_LEN, QUERY_PARAMS, VerifyContext, VerifyRequest, VerifyResponse, check_no_body,
+    check_no_form_headers, check_no_query,
 };
 pub use webhooks::{
     CreateWebhook, CreatedWebhook, DEFAULT_OVERLAP_SECONDS, Delivery, DeliveryList, MAX_EVENTS,

@@ -9,6 +9,14 @@ pub const TEXT: &str = "^[^\\u0000-\\u001f\\u007f-\\u009f\\u00ad\\u061c\\u180e\\
 /// A user agent: no control characters nor invisible format characters (may be empty).
 pub const NO_CONTROLS: &str = "^[^\\u0000-\\u001f\\u007f-\\u009f\\u00ad\\u061c\\u180e\\u200b-\\u200f\\u202a-\\u202e\\u2060-\\u2064\\u2066-\\u206f\\ufeff\\ufff9-\\ufffb]*$";
 
+/// A header's text in the body-less verification (`Keyward-Context-User-Agent`): printable
+/// ASCII and spaces (header bytes past ASCII do not arrive as the text that was meant).
+pub const HEADER_ASCII: &str = "^[ -~]*$";
+
+/// [`HEADER_ASCII`] with at least one character that is not a space
+/// (`Keyward-Context-Action`, which is also [`TEXT`]).
+pub const HEADER_ASCII_TEXT: &str = "^[ -~]*[!-~][ -~]*$";
+
 /// A new key's owner: the core's owner grammar (`text::is_valid_owner`).
 pub const OWNER_NAME: &str = "^[A-Za-z0-9][A-Za-z0-9._@+:=-]{0,127}$";
 

@@ -18,7 +18,23 @@ const KEY_IN_URL: &str = "may not be in the URL (URLs are logged): send the key 
 /// The request header that carries the key in the body-less form, `/v1/verify/header`.
 pub const KEY_HEADER: &str = "keyward-key";
 /// The query parameters of the body-less form, `/v1/verify/header` (`scopes` may repeat).
-pub const QUERY_PARAMS: [&str; 6] = ["scopes", "env", "cost", "ip", "user_agent", "action"];
+pub const QUERY_PARAMS: [&str; 3] = ["scopes", "env", "cost"];
+/// The request headers of the body-less form that carry the end user's request (the JSON
+/// form's `context`): `ip`, `user_agent` and `action`, in that order. Never the query:
+/// URLs are logged by servers and proxies, and these are the end user's.
+pub const CONTEXT_HEADERS: [&str; 3] = [
+    "keyward-context-ip",
+    "keyward-context-user-agent",
+    "keyward-context-action",
+];
+/// The [`CONTEXT_HEADERS`] as messages name them.
+const CONTEXT_HEADER_NAMES: [&str; 3] = [
+    "Keyward-Context-Ip",
+    "Keyward-Context-User-Agent",
+    "Keyward-Context-Action",
+];
+/// The `context` fields the [`CONTEXT_HEADERS`] carry, in the same order.
+const CONTEXT_FIELDS: [&str; 3] = ["ip", "user_agent", "action"];
 
 /// `POST /v1/verify`: is this key good for a request needing these scopes?
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -64,15 +80,19 @@ impl VerifyRequest {
     }
 
     /// The body-less form: the key from the [`KEY_HEADER`] header, the options from the
-    /// query's decoded `pairs` (`scopes` repeated; `env`, `cost`, `ip`, `user_agent`,
-    /// `action` at most once each, the last three the JSON form's `context`). The result
-    /// is checked by the same rules as a JSON body.
+    /// query's decoded `pairs` (`scopes` repeated; `env` and `cost` at most once each), and
+    /// the end user's request from the [`CONTEXT_HEADERS`]' values, in their order (the
+    /// JSON form's `context`). The result is checked by the same rules as a JSON body.
     ///
     /// # Errors
-    /// A [`FieldError`] naming the parameter: unknown, repeated, empty or malformed, or
-    /// `key` (a key never goes in a URL, which servers and proxies log). No message holds
-    /// a value.
-    pub fn from_query(key: SecretString, pairs: &[(String, String)]) -> Result<Self, FieldError> {
+    /// A [`FieldError`] naming the parameter or header: unknown, repeated, empty or
+    /// malformed; `key` (a key never goes in a URL, which servers and proxies log); or a
+    /// `context` field in the query instead of its header. No message holds a value.
+    pub fn from_parts(
+        key: SecretString,
+        pairs: &[(String, String)],
+        context_headers: [Option<String>; 3],
+    ) -> Result<Self, FieldError> {
         let mut request = VerifyRequest {
             key,
             scopes: Vec::new(),
@@ -80,19 +100,24 @@ impl VerifyRequest {
             cost: None,
             context: None,
         };
-        let mut context = VerifyContext::default();
         for (i, (name, value)) in pairs.iter().enumerate() {
             if name == "key" {
                 return Err(FieldError::new("key", KEY_IN_URL));
+            }
+            if let Some(at) = CONTEXT_FIELDS.iter().position(|f| f == name) {
+                return Err(FieldError::new(
+                    CONTEXT_FIELDS[at],
+                    format!(
+                        "goes in the {} header, not the URL (URLs are logged)",
+                        CONTEXT_HEADER_NAMES[at]
+                    ),
+                ));
             }
             let Some(known) = QUERY_PARAMS.iter().find(|p| **p == name) else {
                 // The unknown name is not repeated: it could be a key.
                 return Err(FieldError {
                     code: Code::InvalidRequest,
-                    message: format!(
-                        "unknown query parameter; /v1/verify/header takes {}",
-                        QUERY_PARAMS.join(", ")
-                    ),
+                    message: "unknown query parameter; /v1/verify/header takes scopes, env, cost (the end user's request in the Keyward-Context-Ip, Keyward-Context-User-Agent, Keyward-Context-Action headers)".to_owned(),
                 });
             };
             if value.is_empty() {
@@ -104,7 +129,7 @@ impl VerifyRequest {
             match *known {
                 "scopes" => request.scopes.push(value.clone()),
                 "env" => request.env = Some(value.clone()),
-                "cost" => {
+                _ => {
                     request.cost = Some(
                         value
                             .parse::<u32>()
@@ -121,12 +146,43 @@ impl VerifyRequest {
                             })?,
                     );
                 }
-                "ip" => context.ip = Some(value.clone()),
-                "user_agent" => context.user_agent = Some(value.clone()),
-                _ => context.action = Some(value.clone()),
             }
         }
-        context.validate_as("")?;
+        let header_name = |field: &str| {
+            CONTEXT_FIELDS
+                .iter()
+                .position(|f| *f == field)
+                .map_or(field, |at| CONTEXT_HEADER_NAMES[at])
+                .to_owned()
+        };
+        let [ip, user_agent, action] = context_headers;
+        for (value, field) in [
+            (&ip, "ip"),
+            (&user_agent, "user_agent"),
+            (&action, "action"),
+        ] {
+            if value.as_deref() == Some("") {
+                return Err(FieldError::new(&header_name(field), "has no value"));
+            }
+            // A header's bytes past ASCII do not arrive as the text that was sent (the
+            // runtime reads them as UTF-8, replacing what is not): other text is refused,
+            // and goes in the JSON form's `context`.
+            if value
+                .as_deref()
+                .is_some_and(|v| !v.bytes().all(|b| (b' '..=b'~').contains(&b)))
+            {
+                return Err(FieldError::new(
+                    &header_name(field),
+                    "must be printable ASCII (other text goes in POST /v1/verify's context)",
+                ));
+            }
+        }
+        let context = VerifyContext {
+            ip,
+            user_agent,
+            action,
+        };
+        context.validate_named(&header_name)?;
         if context != VerifyContext::default() {
             request.context = Some(context);
         }
@@ -174,6 +230,26 @@ pub fn check_no_query(pairs: &[(String, String)]) -> Result<(), FieldError> {
     }
 }
 
+/// The JSON form's rule about the body-less form's headers: neither the [`KEY_HEADER`]
+/// (`key_header`) nor any of the [`CONTEXT_HEADERS`] (`context_header`), whose values
+/// belong in the body.
+///
+/// # Errors
+/// `invalid_request`, naming where they go.
+pub fn check_no_form_headers(key_header: bool, context_header: bool) -> Result<(), FieldError> {
+    let message = if key_header {
+        "the Keyward-Key header belongs to POST /v1/verify/header: send the key either there (no body) or in this JSON body"
+    } else if context_header {
+        "the Keyward-Context-* headers belong to POST /v1/verify/header: in this JSON body the end user's request is 'context'"
+    } else {
+        return Ok(());
+    };
+    Err(FieldError {
+        code: Code::InvalidRequest,
+        message: message.to_owned(),
+    })
+}
+
 /// The end user's request, as the calling service saw it.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(schemars::JsonSchema))]
@@ -200,13 +276,12 @@ impl VerifyContext {
     /// # Errors
     /// The first field that breaks a rule.
     pub fn validate(&self) -> Result<(), FieldError> {
-        self.validate_as("context.")
+        self.validate_named(&|field| format!("context.{field}"))
     }
 
-    /// [`validate`](Self::validate), naming each field with `prefix` before it
-    /// (`context.` in a JSON body, nothing in a query).
-    fn validate_as(&self, prefix: &str) -> Result<(), FieldError> {
-        let name = |field: &str| format!("{prefix}{field}");
+    /// [`validate`](Self::validate), naming each field as `name` says (`context.ip` in a
+    /// JSON body, its header in the body-less form).
+    fn validate_named(&self, name: &dyn Fn(&str) -> String) -> Result<(), FieldError> {
         if let Some(ip) = &self.ip
             && (ip.len() > MAX_IP_LEN || ip.parse::<std::net::IpAddr>().is_err())
         {
@@ -324,28 +399,39 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
 
-    /// Any presented string: `from_query` carries it, the verification parses it.
+    /// Any presented string: `from_parts` carries it, the verification parses it.
     const KEY: &str = "presented-secret-0123456789";
 
     fn query(pairs: &[(&str, &str)]) -> Result<VerifyRequest, FieldError> {
+        with_headers(pairs, [None, None, None])
+    }
+
+    fn with_headers(
+        pairs: &[(&str, &str)],
+        context: [Option<&str>; 3],
+    ) -> Result<VerifyRequest, FieldError> {
         let pairs: Vec<(String, String)> = pairs
             .iter()
             .map(|(n, v)| ((*n).to_owned(), (*v).to_owned()))
             .collect();
-        VerifyRequest::from_query(SecretString::new(KEY), &pairs)
+        VerifyRequest::from_parts(
+            SecretString::new(KEY),
+            &pairs,
+            context.map(|v| v.map(str::to_owned)),
+        )
     }
 
     #[test]
     fn the_query_form_is_the_json_form() {
-        let q = query(&[
-            ("scopes", "scans:read"),
-            ("env", "live"),
-            ("scopes", "keys:read"),
-            ("cost", "7"),
-            ("ip", "203.0.113.7"),
-            ("user_agent", "curl/8.5"),
-            ("action", "GET /scans"),
-        ])
+        let q = with_headers(
+            &[
+                ("scopes", "scans:read"),
+                ("env", "live"),
+                ("scopes", "keys:read"),
+                ("cost", "7"),
+            ],
+            [Some("203.0.113.7"), Some("curl/8.5"), Some("GET /scans")],
+        )
         .unwrap();
         let json: VerifyRequest = serde_json::from_value(serde_json::json!({
             "key": KEY, "scopes": ["scans:read", "keys:read"], "env": "live", "cost": 7,
@@ -370,7 +456,22 @@ mod tests {
                 "'env' is given twice",
             ),
             (vec![("cost", "1"), ("cost", "1")], "'cost' is given twice"),
-            (vec![("ip", "")], "'ip' has no value"),
+            (
+                vec![("ip", "")],
+                "'ip' goes in the Keyward-Context-Ip header",
+            ),
+            (
+                vec![("ip", "192.0.2.1")],
+                "'ip' goes in the Keyward-Context-Ip header",
+            ),
+            (
+                vec![("user_agent", "curl")],
+                "'user_agent' goes in the Keyward-Context-User-Agent header",
+            ),
+            (
+                vec![("action", "GET /")],
+                "'action' goes in the Keyward-Context-Action header",
+            ),
             (vec![("scopes", "")], "'scopes' has no value"),
             (vec![("cost", "+5")], "'cost' must be a whole number"),
             (
@@ -378,16 +479,6 @@ mod tests {
                 "'cost' must be a whole number",
             ),
             (vec![("cost", "1.5")], "'cost' must be a whole number"),
-            (
-                vec![("ip", "not-an-ip")],
-                "'ip' must be an IPv4 or IPv6 address",
-            ),
-            (vec![("user_agent", "a\u{7}b")], "'user_agent' must be"),
-            (
-                vec![("action", "key.revoke")],
-                "'action' may not start with",
-            ),
-            (vec![("action", " ")], "'action' must be"),
             (vec![(KEY, "1")], "unknown query parameter"),
             (vec![(KEY, "")], "unknown query parameter"),
         ] {
@@ -400,6 +491,73 @@ mod tests {
                 e.message
             );
         }
+    }
+
+    #[test]
+    fn a_bad_context_header_is_refused_naming_the_header_never_its_value() {
+        for (headers, names) in [
+            (
+                [Some("not-an-ip"), None, None],
+                "'Keyward-Context-Ip' must be an IPv4 or IPv6 address",
+            ),
+            ([Some(""), None, None], "'Keyward-Context-Ip' has no value"),
+            (
+                [Some("192.0.2.1, 192.0.2.2"), None, None],
+                "'Keyward-Context-Ip' must be",
+            ),
+            (
+                [None, Some("a\u{7}b"), None],
+                "'Keyward-Context-User-Agent' must be printable ASCII",
+            ),
+            (
+                [None, Some("caf\u{e9}"), None],
+                "'Keyward-Context-User-Agent' must be printable ASCII",
+            ),
+            (
+                [None, Some("a\u{fffd}"), None],
+                "'Keyward-Context-User-Agent' must be printable ASCII",
+            ),
+            (
+                [None, None, Some("GET /caf\u{e9}")],
+                "'Keyward-Context-Action' must be printable ASCII",
+            ),
+            (
+                [None, Some(""), None],
+                "'Keyward-Context-User-Agent' has no value",
+            ),
+            (
+                [None, None, Some("key.revoke")],
+                "'Keyward-Context-Action' may not start with",
+            ),
+            ([None, None, Some(" ")], "'Keyward-Context-Action' must be"),
+        ] {
+            let e = with_headers(&[("env", "live")], headers).unwrap_err();
+            assert_eq!(e.code, Code::InvalidRequest);
+            assert!(e.message.starts_with(names), "{headers:?}: {}", e.message);
+        }
+        // The unknown parameter's message, written out, names every parameter and header.
+        let e = query(&[("context.ip", "1")]).unwrap_err();
+        for name in QUERY_PARAMS.iter().chain(&CONTEXT_HEADER_NAMES) {
+            assert!(e.message.contains(name), "{name}: {}", e.message);
+        }
+        let one = with_headers(&[], [None, Some("curl/8.5"), None]).unwrap();
+        assert_eq!(
+            one.context,
+            Some(VerifyContext {
+                user_agent: Some("curl/8.5".to_owned()),
+                ..VerifyContext::default()
+            })
+        );
+    }
+
+    #[test]
+    fn the_json_form_takes_neither_header_of_the_bodyless_form() {
+        assert!(check_no_form_headers(false, false).is_ok());
+        let key = check_no_form_headers(true, true).unwrap_err();
+        assert!(key.message.contains("Keyward-Key"), "{}", key.message);
+        let context = check_no_form_headers(false, true).unwrap_err();
+        assert!(context.message.contains("Keyward-Context-"));
+        assert_eq!(context.code, Code::InvalidRequest);
     }
 
     #[test]

@@ -29,8 +29,8 @@ struct Shape {
     body: Option<(Value, bool)>,
     /// Query parameters: name, schema, description.
     query: Vec<(&'static str, Value, &'static str)>,
-    /// A required request header: name, schema, description.
-    header: Option<(&'static str, Value, &'static str)>,
+    /// Request headers: name, schema, description, whether required.
+    headers: Vec<(&'static str, Value, &'static str, bool)>,
     /// The success status and its body's schema (`None`: no body).
     ok: (u16, Option<Value>),
     /// Refusals beside the ones every authenticated call can give.
@@ -49,10 +49,10 @@ fn since() -> Value {
     json!({"type": "string", "format": "date-time"})
 }
 
-/// `POST /v1/verify/header`'s query: the JSON form's fields, `context`'s flattened, each by
-/// the same rules (keyward-api's `VerifyRequest::from_query`); no value may be empty.
+/// `POST /v1/verify/header`'s query: the JSON form's fields but `key` and `context`, each by
+/// the same rules (keyward-api's `VerifyRequest::from_parts`); no value may be empty.
 fn verify_query(g: &mut SchemaGenerator) -> Vec<(&'static str, Value, &'static str)> {
-    use keyward_api::schema::{ENV, NO_CONTROLS, TEXT};
+    use keyward_api::schema::ENV;
     vec![
         (
             "scopes",
@@ -69,21 +69,38 @@ fn verify_query(g: &mut SchemaGenerator) -> Vec<(&'static str, Value, &'static s
             json!({"type": "integer", "minimum": 1, "maximum": keyward_core::limits::MAX_COST}),
             "Units this use costs against the key's limits and credits (default 1).",
         ),
+    ]
+}
+
+/// `POST /v1/verify/header`'s headers: the key, and the JSON form's `context`, each field in
+/// its own header by the same rules; none may be empty.
+fn verify_headers() -> Vec<(&'static str, Value, &'static str, bool)> {
+    use keyward_api::schema::{HEADER_ASCII, HEADER_ASCII_TEXT};
+    vec![
         (
-            "ip",
+            "Keyward-Key",
+            json!({"type": "string"}),
+            "The key as the end user presented it (never in the URL: `key` in the query is refused).",
+            true,
+        ),
+        (
+            "Keyward-Context-Ip",
             json!({"type": "string", "maxLength": keyward_api::MAX_IP_LEN, "anyOf": [{"format": "ipv4"}, {"format": "ipv6"}]}),
-            "The end user's IP address (IPv4 or IPv6 text form).",
+            "The end user's IP address (IPv4 or IPv6 text form); never in the URL.",
+            false,
         ),
         (
-            "user_agent",
-            json!({"type": "string", "minLength": 1, "maxLength": keyward_api::MAX_USER_AGENT_LEN, "pattern": NO_CONTROLS}),
-            "The end user's user agent, for the audit trail.",
+            "Keyward-Context-User-Agent",
+            json!({"type": "string", "minLength": 1, "maxLength": keyward_api::MAX_USER_AGENT_LEN, "pattern": HEADER_ASCII}),
+            "The end user's user agent, for the audit trail; never in the URL. Printable ASCII and spaces: another user agent goes in `POST /v1/verify`'s `context`.",
+            false,
         ),
         (
-            "action",
-            json!({"type": "string", "minLength": 1, "maxLength": keyward_api::MAX_ACTION_LEN, "pattern": TEXT,
+            "Keyward-Context-Action",
+            json!({"type": "string", "minLength": 1, "maxLength": keyward_api::MAX_ACTION_LEN, "pattern": HEADER_ASCII_TEXT,
                 "not": {"type": "string", "pattern": "^[kK][eE][yY]\\."}}),
-            "What the end user did, e.g. `GET /scans`, for the audit trail (never in the `key.` namespace, in any case).",
+            "What the end user did, e.g. `GET /scans`, for the audit trail (never in the `key.` namespace, in any case); never in the URL. Printable ASCII and spaces, not only spaces: other text goes in `POST /v1/verify`'s `context`.",
+            false,
         ),
     ]
 }
@@ -110,7 +127,7 @@ fn shape(op: Op, g: &mut SchemaGenerator) -> Shape {
     let none = Shape {
         body: None,
         query: Vec::new(),
-        header: None,
+        headers: Vec::new(),
         ok: (200, None),
         errors: &[],
     };
@@ -205,11 +222,7 @@ fn shape(op: Op, g: &mut SchemaGenerator) -> Shape {
             ..none
         },
         Op::VerifyHeader => Shape {
-            header: Some((
-                "Keyward-Key",
-                json!({"type": "string"}),
-                "The key as the end user presented it (never in the URL: `key` in the query is refused).",
-            )),
+            headers: verify_headers(),
             query: verify_query(g),
             ok: (200, Some(schema::<VerifyResponse>(g))),
             ..none
@@ -494,8 +507,8 @@ fn operation(r: &Route, g: &mut SchemaGenerator) -> Value {
     for (name, schema, description) in s.query {
         params.push(json!({"name": name, "in": "query", "required": false, "schema": schema, "description": description}));
     }
-    if let Some((name, schema, description)) = s.header {
-        params.push(json!({"name": name, "in": "header", "required": true, "schema": schema, "description": description}));
+    for (name, schema, description, required) in s.headers {
+        params.push(json!({"name": name, "in": "header", "required": required, "schema": schema, "description": description}));
     }
     if !params.is_empty() {
         o.insert("parameters".into(), Value::Array(params));

@@ -3,7 +3,8 @@
 //! options in the query.
 
 use keyward_api::{
-    CreditsLeft, KEY_HEADER, LimitView, SecretString, VerifyRequest, VerifyResponse,
+    CONTEXT_HEADERS, CreditsLeft, KEY_HEADER, LimitView, SecretString, VerifyRequest,
+    VerifyResponse,
 };
 use keyward_core::chrono::Duration;
 use keyward_core::{Code, EnvRule, Scope};
@@ -118,13 +119,14 @@ pub async fn verify(ctx: &mut Ctx<'_>, mut req: Request, caller: Caller, form: F
 }
 
 /// The request in its `form` (keyward-api's rules). The header form's key comes from the
-/// [`KEY_HEADER`] header and its options from the query, the body never read (there must
-/// be none); the JSON form's from the body, with neither a query nor the header. A key in
-/// the query is refused in both.
+/// [`KEY_HEADER`] header, its options from the query and the end user's request from the
+/// [`CONTEXT_HEADERS`], the body never read (there must be none); the JSON form's from the
+/// body, with neither a query nor those headers. A key in the query is refused in both.
 async fn read_request(req: &mut Request, form: Form) -> Result<VerifyRequest, ApiError> {
     let pairs = query_pairs(query_of(&raw_url(req)));
     let headers = req.headers();
     let key = headers.get(KEY_HEADER).ok().flatten();
+    let context = CONTEXT_HEADERS.map(|name| headers.get(name).ok().flatten());
     match form {
         Form::Header => {
             let key = SecretString::new(key.ok_or_else(|| {
@@ -137,16 +139,11 @@ async fn read_request(req: &mut Request, form: Form) -> Result<VerifyRequest, Ap
                 headers.get("content-length").ok().flatten().as_deref(),
                 headers.get("transfer-encoding").ok().flatten().as_deref(),
             )?;
-            Ok(VerifyRequest::from_query(key, &pairs)?)
+            Ok(VerifyRequest::from_parts(key, &pairs, context)?)
         }
         Form::Json => {
             keyward_api::check_no_query(&pairs)?;
-            if key.is_some() {
-                return Err(ApiError::new(
-                    Code::InvalidRequest,
-                    "the Keyward-Key header belongs to POST /v1/verify/header: send the key either there (no body) or in this JSON body",
-                ));
-            }
+            keyward_api::check_no_form_headers(key.is_some(), context.iter().any(Option::is_some))?;
             read_json(req).await
         }
     }
