@@ -21,7 +21,7 @@ use worker::{
     Context, Env, MessageBatch, Request, Response, ScheduleContext, ScheduledEvent, event,
 };
 
-use crate::bindings::config::{Config, KEYS};
+use crate::bindings::config::Config;
 use crate::bindings::fields::Fields;
 use crate::bindings::store::Store;
 use crate::plumbing::context::Ctx;
@@ -47,8 +47,8 @@ async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<Response>
             return Ok(ApiError::new(Code::Unavailable, problem).into_response());
         }
     };
-    let store = match env.kv(KEYS) {
-        Ok(kv) => Store::new(kv),
+    let store = match Store::open(&env) {
+        Ok(store) => store,
         Err(e) => return Ok(ApiError::unavailable("key storage", e).into_response()),
     };
     let Some(now) = now(&config) else {

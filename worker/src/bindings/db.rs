@@ -9,7 +9,8 @@ use keyward_core::{AlertKind, AuditEvent, KeyHistory, Lifecycle, Reads, Severity
 use worker::wasm_bindgen::JsValue;
 use worker::{D1Database, D1PreparedStatement};
 
-use crate::bindings::fields::{self, Fields, FromFields, rows};
+use crate::bindings::fields::{self, Fields, FromFields};
+use crate::bindings::platform::{self, Ran};
 
 /// The stored form of a time.
 pub fn timestamp(t: DateTime<Utc>) -> String {
@@ -78,11 +79,6 @@ fn insert_alert(db: &D1Database, a: &Alert) -> worker::Result<D1PreparedStatemen
     ])
 }
 
-/// Whether a statement changed a row (an `INSERT OR IGNORE` that inserted).
-pub fn changed(r: &worker::D1Result) -> bool {
-    r.meta().ok().flatten().and_then(|m| m.changes).unwrap_or(0) > 0
-}
-
 /// Stores `events` and `alerts` in one transaction (all or nothing; both idempotent by
 /// id). Returns the alerts that were new.
 ///
@@ -103,11 +99,11 @@ pub async fn store(
     if statements.is_empty() {
         return Ok(Vec::new());
     }
-    let results = db.batch(statements).await?;
+    let results = platform::batch(db, &statements).await?;
     Ok(alerts
         .into_iter()
         .zip(results.iter().skip(events.len()))
-        .filter(|(_, r)| changed(r))
+        .filter(|(_, r)| r.changed())
         .map(|(a, _)| a)
         .collect())
 }
@@ -174,29 +170,29 @@ pub async fn history(
             .bind(&[k.clone(), x.clone(), JsValue::from_str(minute)])?,
         );
     }
-    let results = db.batch(statements).await?;
+    let results = platform::batch(db, &statements).await?;
     let mut results = results.into_iter();
     let mut next = || {
         results
             .next()
             .ok_or_else(|| worker::Error::RustError("D1 returned too few results".into()))
     };
-    let count = |r: worker::D1Result| -> worker::Result<u64> {
-        rows(&r)?.first().map_or(Ok(0), |c| Ok(c.num("n")? as u64))
+    let count = |r: Ran| -> worker::Result<u64> {
+        r.rows()?.first().map_or(Ok(0), |c| Ok(c.num("n")? as u64))
     };
-    let strings = |r: worker::D1Result, name: &str| -> worker::Result<Vec<String>> {
-        rows(&r)?.iter().map(|f| f.str(name)).collect()
+    let strings = |r: Ran, name: &str| -> worker::Result<Vec<String>> {
+        r.rows()?.iter().map(|f| f.str(name)).collect()
     };
     let total = count(next()?)?;
     let known_ips = strings(next()?, "ip")?;
     let known_countries = strings(next()?, "country")?;
     let mut uses_by_hour = [0u64; 24];
-    for row in rows(&next()?)? {
+    for row in next()?.rows()? {
         if let Some(slot) = uses_by_hour.get_mut(row.num("h")? as usize) {
             *slot = row.num("n")? as u64;
         }
     }
-    let baseline_per_minute = match rows(&next()?)?.first() {
+    let baseline_per_minute = match next()?.rows()?.first() {
         Some(r) => r.opt_num("per_minute")?.unwrap_or(0.0),
         None => 0.0,
     };
@@ -361,18 +357,18 @@ pub async fn usage(
         JsValue::from_str(&timestamp(start)),
     ];
     clauses.extend(within.clauses(&mut binds));
-    let result = db
+    let statement = db
         .prepare(format!(
             "SELECT substr(time, 1, ?1) AS b, outcome, COUNT(*) AS n FROM audit_events \
              WHERE {} GROUP BY b, outcome ORDER BY b, outcome",
             clauses.join(" AND ")
         ))
-        .bind(&binds)?
-        .all()
-        .await?;
+        .bind(&binds)?;
+    let result = platform::all(&statement).await?;
     let unreadable =
         |what: &str| worker::Error::RustError(format!("a stored {what} cannot be read"));
-    rows(&result)?
+    result
+        .rows()?
         .iter()
         .map(|r| {
             let b = r.str("b")?;
@@ -410,17 +406,17 @@ pub async fn top_keys(
         "key_id IS NOT NULL".to_owned(),
     ];
     clauses.extend(within.clauses(&mut binds));
-    let result = db
+    let statement = db
         .prepare(format!(
             "SELECT key_id, MAX(hint) AS hint, MAX(owner) AS owner, COUNT(*) AS n, \
              SUM(outcome <> 'valid') AS refused FROM audit_events WHERE {} \
              GROUP BY key_id ORDER BY n DESC, key_id LIMIT ?2",
             clauses.join(" AND ")
         ))
-        .bind(&binds)?
-        .all()
-        .await?;
-    rows(&result)?
+        .bind(&binds)?;
+    let result = platform::all(&statement).await?;
+    result
+        .rows()?
         .iter()
         .map(|r| {
             let key_id = r.str("key_id")?;

@@ -7,15 +7,11 @@
 //! missing or of the wrong type is a [`worker::Error`], never a default.
 
 use keyward_core::chrono::{DateTime, Utc};
-use worker::js_sys::{Object, Reflect};
-use worker::wasm_bindgen::JsValue;
-use worker::{D1PreparedStatement, D1Result, QueueContentType, RawMessageBuilder, SendMessage};
+use worker::js_sys::{Array, Object, Reflect};
+use worker::wasm_bindgen::{JsCast, JsValue};
+use worker::{D1PreparedStatement, QueueContentType, RawMessageBuilder, SendMessage};
 
-/// A JS value handed through serde untouched (`serde_wasm_bindgen::preserve`): how a D1
-/// result's rows are taken without decoding them by type.
-#[derive(serde::Deserialize)]
-#[serde(transparent)]
-struct Raw(#[serde(with = "serde_wasm_bindgen::preserve")] JsValue);
+use crate::bindings::platform;
 
 /// One JS object, read by field name.
 #[derive(Debug)]
@@ -96,6 +92,31 @@ impl Fields {
         self.opt_num(name)?.ok_or_else(|| wrong(name, "a number"))
     }
 
+    /// A boolean field.
+    ///
+    /// # Errors
+    /// Missing or not a boolean.
+    pub fn bool(&self, name: &str) -> worker::Result<bool> {
+        self.get(name)
+            .and_then(|v| v.as_bool())
+            .ok_or_else(|| wrong(name, "a boolean"))
+    }
+
+    /// An array field.
+    ///
+    /// # Errors
+    /// Missing or not an array.
+    pub fn array(&self, name: &str) -> worker::Result<Array> {
+        self.get(name)
+            .and_then(|v| v.dyn_into::<Array>().ok())
+            .ok_or_else(|| wrong(name, "an array"))
+    }
+
+    /// An object field (anything but a string, number or boolean), or none.
+    pub fn opt_object(&self, name: &str) -> Option<Fields> {
+        self.get(name).filter(JsValue::is_object).map(Fields)
+    }
+
     /// A whole number field up to `max`, or none.
     ///
     /// # Errors
@@ -147,24 +168,14 @@ impl Fields {
     }
 }
 
-/// The rows of a D1 result, each to be read by [`Fields::read`].
-///
-/// # Errors
-/// The result's rows cannot be taken.
-pub fn rows(result: &D1Result) -> worker::Result<Vec<Fields>> {
-    Ok(result
-        .results::<Raw>()?
-        .into_iter()
-        .map(|r| Fields(r.0))
-        .collect())
-}
-
 /// A statement's rows, read as `T`.
 ///
 /// # Errors
 /// D1's, or a row that cannot be read.
 pub async fn all<T: FromFields>(statement: D1PreparedStatement) -> worker::Result<Vec<T>> {
-    rows(&statement.all().await?)?
+    platform::all(&statement)
+        .await?
+        .rows()?
         .iter()
         .map(Fields::read)
         .collect()
@@ -175,10 +186,9 @@ pub async fn all<T: FromFields>(statement: D1PreparedStatement) -> worker::Resul
 /// # Errors
 /// D1's, or a row that cannot be read.
 pub async fn first<T: FromFields>(statement: D1PreparedStatement) -> worker::Result<Option<T>> {
-    statement
-        .first::<Raw>(None)
+    platform::first(&statement)
         .await?
-        .map(|r| Fields(r.0).read())
+        .map(|r| r.read())
         .transpose()
 }
 

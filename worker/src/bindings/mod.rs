@@ -1,5 +1,6 @@
 //! The platform's storage and queues as this Worker uses them: settings and bindings (`config`),
-//! KV (`store`, with the isolate's `cache`), D1 (`db`), the Durable Object ledger (`ledger`)
+//! KV (`store`, with the isolate's `cache`), D1 (`db`), the bindings called directly
+//! (`platform`), the Durable Object ledger (`ledger`)
 //! and the audit queue (`audit`).
 
 pub(crate) mod audit;
@@ -8,4 +9,5 @@ pub(crate) mod config;
 pub(crate) mod db;
 pub(crate) mod fields;
 pub(crate) mod ledger;
+pub(crate) mod platform;
 pub(crate) mod store;

@@ -11,18 +11,18 @@
 
 use std::cell::RefCell;
 
+use crate::bindings::cache::Recent;
+use crate::bindings::config::KEYS;
+use crate::bindings::fields::{Builder, Fields};
+use crate::bindings::platform::Kv;
+use crate::plumbing::http::ApiError;
 use keyward_core::limits::NamedLimit;
 use keyward_core::{KeyHash, KeyRecord};
-use serde::{Deserialize, Serialize};
-use worker::kv::KvStore;
-
-use crate::bindings::cache::Recent;
-use crate::plumbing::http::ApiError;
 
 /// How long a KV read may be served from the edge cache of the location that made it:
 /// KV's minimum. It bounds how stale a revocation can be at other locations (plus
 /// KV's own propagation, up to about 60 s).
-pub const CACHE_TTL_SECONDS: u64 = 30;
+pub const CACHE_TTL_SECONDS: u32 = 30;
 
 /// How long an isolate reuses a hot-path lookup (found or not) before asking KV again.
 /// Writes through this isolate update it at once, so a revocation made here is seen by
@@ -45,7 +45,7 @@ fn now_ms() -> f64 {
 }
 
 /// Index metadata stored with `id:` and `own:` entries.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug)]
 pub struct IndexMeta {
     /// Hex hash of the key.
     pub hash: String,
@@ -55,10 +55,29 @@ pub struct IndexMeta {
     pub env: String,
 }
 
+impl IndexMeta {
+    /// The metadata as KV stores it (a JSON object of the three fields).
+    fn fields(&self) -> Builder {
+        Builder::new()
+            .str("hash", &self.hash)
+            .str("owner", &self.owner)
+            .str("env", &self.env)
+    }
+
+    /// The metadata read back; `None` when it is not this shape.
+    fn read(f: &Fields) -> Option<Self> {
+        Some(IndexMeta {
+            hash: f.str("hash").ok()?,
+            owner: f.str("owner").ok()?,
+            env: f.str("env").ok()?,
+        })
+    }
+}
+
 /// KV access for key records.
 #[derive(Debug)]
 pub struct Store {
-    kv: KvStore,
+    kv: Kv,
 }
 
 fn fault(e: impl std::fmt::Display) -> ApiError {
@@ -83,9 +102,12 @@ fn owner_prefix(owner: &str) -> String {
 }
 
 impl Store {
-    /// Wraps the `KEYS` namespace.
-    pub fn new(kv: KvStore) -> Self {
-        Store { kv }
+    /// The `KEYS` namespace.
+    ///
+    /// # Errors
+    /// The binding is not set.
+    pub fn open(env: &worker::Env) -> worker::Result<Self> {
+        Kv::of(env, KEYS).map(|kv| Store { kv })
     }
 
     /// The record whose key hashes to `hash`, if any. A fault is an error (fail closed).
@@ -100,9 +122,7 @@ impl Store {
         let started = now_ms();
         let text = self
             .kv
-            .get(&format!("rec:{}", hash.to_hex()))
-            .cache_ttl(CACHE_TTL_SECONDS)
-            .text()
+            .text(&format!("rec:{}", hash.to_hex()), Some(CACHE_TTL_SECONDS))
             .await
             .map_err(fault)?;
         let record = decode(text)?;
@@ -127,9 +147,9 @@ impl Store {
                 .iter()
                 .map(|h| format!("rec:{}", h.to_hex()))
                 .collect();
-            let page = self.kv.get_bulk(&names).text().await.map_err(fault)?;
-            for text in page.into_values() {
-                if let Some(record) = decode(text)? {
+            let page = self.kv.texts(&names).await.map_err(fault)?;
+            for text in page {
+                if let Some(record) = decode(Some(text))? {
                     found.insert(record.hash, record);
                 }
             }
@@ -142,13 +162,10 @@ impl Store {
     /// # Errors
     /// `unavailable` when KV fails.
     pub async fn by_id(&self, id: &str) -> Result<Option<KeyRecord>, ApiError> {
-        let (_, meta) = self
-            .kv
-            .get(&format!("id:{id}"))
-            .text_with_metadata::<IndexMeta>()
-            .await
-            .map_err(fault)?;
+        let meta = self.kv.metadata(&format!("id:{id}")).await.map_err(fault)?;
         let Some(meta) = meta else { return Ok(None) };
+        let meta = IndexMeta::read(&meta)
+            .ok_or_else(|| fault("an index entry's metadata cannot be read"))?;
         let hash: KeyHash = meta.hash.parse().map_err(fault)?;
         let record = self.by_hash_fresh(&hash).await?;
         match record {
@@ -160,8 +177,7 @@ impl Store {
     async fn by_hash_fresh(&self, hash: &KeyHash) -> Result<Option<KeyRecord>, ApiError> {
         let text = self
             .kv
-            .get(&format!("rec:{}", hash.to_hex()))
-            .text()
+            .text(&format!("rec:{}", hash.to_hex()), None)
             .await
             .map_err(fault)?;
         decode(text)
@@ -174,8 +190,7 @@ impl Store {
     pub async fn with_last_used(&self, mut record: KeyRecord) -> Result<KeyRecord, ApiError> {
         let used = self
             .kv
-            .get(&format!("used:{}", record.id))
-            .text()
+            .text(&format!("used:{}", record.id), None)
             .await
             .map_err(fault)?;
         if let Some(t) = used.and_then(|t| keyward_core::time::parse_rfc3339(&t).ok()) {
@@ -195,10 +210,9 @@ impl Store {
         self.kv
             .put(
                 &format!("rec:{hash}"),
-                serde_json::to_string(&stored).map_err(fault)?,
+                &serde_json::to_string(&stored).map_err(fault)?,
+                None,
             )
-            .map_err(fault)?
-            .execute()
             .await
             .map_err(fault)?;
         RECENT.with(|r| {
@@ -215,11 +229,7 @@ impl Store {
             format!("{}{}", owner_prefix(&record.owner), record.id),
         ] {
             self.kv
-                .put(&key, "")
-                .map_err(fault)?
-                .metadata(&meta)
-                .map_err(fault)?
-                .execute()
+                .put(&key, "", Some(meta.fields()))
                 .await
                 .map_err(fault)?;
         }
@@ -259,9 +269,7 @@ impl Store {
         let started = now_ms();
         let text = self
             .kv
-            .get(&owner_limits_key(owner))
-            .cache_ttl(CACHE_TTL_SECONDS)
-            .text()
+            .text(&owner_limits_key(owner), Some(CACHE_TTL_SECONDS))
             .await
             .map_err(fault)?;
         let limits: Vec<NamedLimit> = match text {
@@ -282,9 +290,7 @@ impl Store {
     ) -> Result<(), ApiError> {
         let json = serde_json::to_string(limits).map_err(fault)?;
         self.kv
-            .put(&owner_limits_key(owner), json)
-            .map_err(fault)?
-            .execute()
+            .put(&owner_limits_key(owner), &json, None)
             .await
             .map_err(fault)?;
         let key = *KeyHash::of(owner).as_bytes();
@@ -299,8 +305,8 @@ impl Store {
     ///
     /// # Errors
     /// The KV error.
-    pub async fn set_last_used(&self, id: &str, time: &str) -> Result<(), worker::kv::KvError> {
-        self.kv.put(&format!("used:{id}"), time)?.execute().await
+    pub async fn set_last_used(&self, id: &str, time: &str) -> worker::Result<()> {
+        self.kv.put(&format!("used:{id}"), time, None).await
     }
 
     /// One page of records, optionally only `owner`'s, filtered by `env`.
@@ -316,24 +322,26 @@ impl Store {
         limit: u64,
     ) -> Result<(Vec<KeyRecord>, Option<String>), ApiError> {
         let prefix = owner.map_or_else(|| "id:".to_owned(), owner_prefix);
-        let mut list = self.kv.list().prefix(prefix).limit(limit);
-        if let Some(c) = cursor {
-            list = list.cursor(c);
-        }
-        let page = list.execute().await.map_err(fault)?;
+        let page = self
+            .kv
+            .list(
+                &prefix,
+                u32::try_from(limit).unwrap_or(u32::MAX),
+                cursor.as_deref(),
+            )
+            .await
+            .map_err(fault)?;
         // The page's records are read at once, not one after another: a page is up to
         // `limit` reads of KV.
-        let reads = page.keys.into_iter().filter_map(|key| {
-            let meta = key
-                .metadata
-                .and_then(|m| serde_json::from_value::<IndexMeta>(m).ok())?;
+        let reads = page.keys.into_iter().filter_map(|(name, meta)| {
+            let meta = IndexMeta::read(&meta?)?;
             if env.is_some_and(|e| e != meta.env) {
                 return None;
             }
             let hash = meta.hash.parse::<KeyHash>().ok()?;
             Some(async move {
                 // The record must be the indexed key's: one rewritten under another id is not.
-                let indexed = key.name.rsplit(':').next().unwrap_or_default();
+                let indexed = name.rsplit(':').next().unwrap_or_default();
                 match self.by_hash_fresh(&hash).await? {
                     Some(r) if r.id.as_str() == indexed => self.with_last_used(r).await.map(Some),
                     _ => Ok(None),
@@ -345,11 +353,6 @@ impl Store {
             .into_iter()
             .flatten()
             .collect();
-        let next = if page.list_complete {
-            None
-        } else {
-            page.cursor
-        };
-        Ok((records, next))
+        Ok((records, page.cursor))
     }
 }

@@ -291,7 +291,7 @@ pub async fn revoke_queued(
     config: &crate::bindings::config::Config,
     now: DateTime<Utc>,
 ) -> worker::Result<Vec<AuditEvent>> {
-    let store = crate::bindings::store::Store::new(env.kv(crate::bindings::config::KEYS)?);
+    let store = crate::bindings::store::Store::open(env)?;
     let ledger = crate::bindings::ledger::Ledger::new(env, config.revocation_bound_ms);
     let mut events = Vec::new();
     let mut announcements = Vec::new();

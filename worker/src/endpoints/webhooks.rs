@@ -478,7 +478,7 @@ pub async fn announce_expiring(
             JsValue::from_str(r.id.as_str()),
             JsValue::from_str(&timestamp(expires_at)),
         ];
-        let new = db
+        let insert = db
             .prepare(
                 "INSERT OR IGNORE INTO expiring_notices (key_id, expires_at, announced_at) \
                  VALUES (?1, ?2, ?3)",
@@ -487,10 +487,8 @@ pub async fn announce_expiring(
                 key[0].clone(),
                 key[1].clone(),
                 JsValue::from_str(&timestamp(now)),
-            ])?
-            .run()
-            .await?;
-        if !crate::bindings::db::changed(&new) {
+            ])?;
+        if !crate::bindings::platform::all(&insert).await?.changed() {
             continue;
         }
         let a = Announcement::of_key(EventType::KeyExpiring, r, now);

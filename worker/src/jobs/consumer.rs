@@ -10,7 +10,7 @@ use keyward_core::chrono::{DateTime, Duration, Timelike as _, Utc};
 use keyward_core::{AlertKind, AuditEvent, Code, KeyHistory, MisuseRules, evaluate};
 use worker::Env;
 
-use crate::bindings::config::{AUDIT_DB, KEYS};
+use crate::bindings::config::AUDIT_DB;
 use crate::bindings::db::{self, minute_of};
 use crate::bindings::store::Store;
 use crate::plumbing::auth::ROOT;
@@ -129,7 +129,7 @@ pub async fn handle(mut events: Vec<AuditEvent>, env: &Env) -> worker::Result<()
     let new_alerts = db::store(&db, &events, alerts).await?;
     crate::endpoints::webhooks::announce_alerts(env, &new_alerts).await;
 
-    let store = Store::new(env.kv(KEYS)?);
+    let store = Store::open(env)?;
     for (key_id, time) in last_used {
         store
             .set_last_used(key_id, &db::timestamp(time))

@@ -7,7 +7,7 @@ use worker::Env;
 
 use keyward_api::Alert;
 
-use crate::bindings::config::{AUDIT_DB, Config, KEYS};
+use crate::bindings::config::{AUDIT_DB, Config};
 use crate::bindings::ledger::Ledger;
 use crate::bindings::store::Store;
 use crate::endpoints::keys::truth_of;
@@ -18,7 +18,7 @@ use crate::jobs::alerts;
 /// # Errors
 /// Any KV or D1 fault (the next run tries again; alert ids are per key per day).
 pub async fn run(env: &Env, now: DateTime<Utc>) -> worker::Result<usize> {
-    let store = Store::new(env.kv(KEYS)?);
+    let store = Store::open(env)?;
     let config = Config::get(env).map_err(worker::Error::RustError)?;
     let ledger = Ledger::new(env, config.revocation_bound_ms);
     let db = env.d1(AUDIT_DB)?;

@@ -67,16 +67,13 @@ pub async fn failed(env: &Env, ip: Option<&str>, code: Code) -> bool {
         return false;
     }
     let key = bucket(ip);
-    let Ok(limiter) = env.rate_limiter(UNAUTHENTICATED) else {
-        return false;
-    };
-    match limiter.limit(key.clone()).await {
-        Ok(outcome) if !outcome.success => {
+    match crate::bindings::platform::within_limit(env, UNAUTHENTICATED, &key).await {
+        Ok(false) => {
             let until = now_ms() + f64::from(PERIOD_SECONDS) * 1000.0;
             BLOCKED.with(|b| b.borrow_mut().block(&key, until));
             true
         }
-        Ok(_) => false,
+        Ok(true) => false,
         Err(e) => {
             worker::console_warn!("the failed-attempt limiter failed: {e}");
             false
