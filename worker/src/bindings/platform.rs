@@ -11,7 +11,7 @@
 use worker::js_sys::{Array, Function, Promise, Reflect};
 use worker::wasm_bindgen::{JsCast, JsValue};
 use worker::wasm_bindgen_futures::JsFuture;
-use worker::{D1Database, D1PreparedStatement, Env};
+use worker::{D1Database, D1PreparedStatement, Env, Headers, Request};
 
 use crate::bindings::fields::{Builder, Fields};
 
@@ -253,4 +253,32 @@ pub async fn within_limit(env: &Env, name: &str, key: &str) -> worker::Result<bo
     let options = Builder::new().str("key", key).build();
     let outcome = Fields::of(call(&limiter, "limit", &[&options]).await?);
     outcome.bool("success")
+}
+
+/// A request of `method` to `url` with `headers` and `body`, built on the platform's own
+/// `Request`; `manual` leaves a redirect unfollowed. (The `worker` crate's `RequestInit`
+/// converts its Cloudflare properties, image resizing among them, on every request: code
+/// this Worker, which sets none, need not carry.)
+///
+/// # Errors
+/// The URL or the method is not valid.
+pub fn request(
+    url: &str,
+    method: &str,
+    headers: Option<&Headers>,
+    body: Option<&JsValue>,
+    manual: bool,
+) -> worker::Result<Request> {
+    let init = worker::web_sys::RequestInit::new();
+    init.set_method(method);
+    if let Some(h) = headers {
+        init.set_headers(h.as_ref());
+    }
+    if let Some(b) = body {
+        init.set_body(b);
+    }
+    if manual {
+        init.set_redirect(worker::web_sys::RequestRedirect::Manual);
+    }
+    Ok(worker::web_sys::Request::new_with_str_and_init(url, &init)?.into())
 }

@@ -11,8 +11,9 @@ use keyward_core::gateway::{
 };
 use keyward_core::text::owner_header_value;
 use keyward_core::{Code, EnvRule, KeyRecord};
-use worker::{Fetch, Headers, Request, RequestInit, RequestRedirect, Response};
+use worker::{Fetch, Headers, Request, Response};
 
+use crate::bindings::platform;
 use crate::plumbing::auth::Root;
 use crate::plumbing::context::Ctx;
 use crate::plumbing::http::{ApiError, read_body};
@@ -121,19 +122,17 @@ pub async fn forward(
     };
 
     let (target, path_and_query) = origin_target(origin, &path, &query);
-    let mut init = RequestInit::new();
+    let mut body = None;
     if !matches!(method.as_str(), "GET" | "HEAD") {
-        let body = match read_body(&mut req, ctx.config.gateway_max_body).await {
+        let bytes = match read_body(&mut req, ctx.config.gateway_max_body).await {
             Ok(b) => b,
             Err(e) => {
                 ctx.record_use(&action, Some(&check), e.code);
                 return Err(e);
             }
         };
-        if !body.is_empty() {
-            init.with_body(Some(
-                worker::js_sys::Uint8Array::from(body.as_slice()).into(),
-            ));
+        if !bytes.is_empty() {
+            body = Some(worker::js_sys::Uint8Array::from(bytes.as_slice()).into());
         }
     }
     // The key is checked again as the request is forwarded (its body, however slowly
@@ -147,10 +146,13 @@ pub async fn forward(
     let headers = origin_headers(ctx, &req, record, &method, &path_and_query).await?;
     // An origin's redirect goes back to the client; it is not followed with keyward's
     // headers to wherever it points.
-    init.with_method(req.method())
-        .with_headers(headers)
-        .with_redirect(RequestRedirect::Manual);
-    let upstream = Request::new_with_init(&target, &init)?;
+    let upstream = platform::request(
+        &target,
+        req.method().as_ref(),
+        Some(&headers),
+        body.as_ref(),
+        true,
+    )?;
     match Fetch::Request(upstream).send().await {
         Ok(resp) => {
             ctx.record_use(&action, Some(&check), Code::Valid);

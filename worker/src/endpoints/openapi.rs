@@ -45,8 +45,11 @@ async fn made(ctx: &Ctx<'_>) -> Result<String, ApiError> {
         .env
         .assets(ASSETS)
         .map_err(|e| ApiError::unavailable(WHAT, e))?;
+    let url = format!("https://assets.invalid{ASSET_PATH}");
+    let req = crate::bindings::platform::request(&url, "GET", None, None, false)
+        .map_err(|e| ApiError::unavailable(WHAT, e))?;
     let mut resp = assets
-        .fetch(format!("https://assets.invalid{ASSET_PATH}"), None)
+        .fetch_request(req)
         .await
         .map_err(|e| ApiError::unavailable(WHAT, e))?;
     if resp.status_code() != 200 {

@@ -6,14 +6,12 @@
 use keyward_api::Delivery;
 use keyward_core::webhook::{self, WebhookSecret};
 use worker::wasm_bindgen::JsValue;
-use worker::{
-    AbortSignal, D1Database, Env, Fetch, Headers, MessageBatch, MessageExt, Method, Request,
-    RequestInit, RequestRedirect,
-};
+use worker::{AbortSignal, D1Database, Env, Fetch, Headers, MessageBatch, MessageExt};
 
 use crate::bindings::config::AUDIT_DB;
 use crate::bindings::db::timestamp;
 use crate::bindings::fields::{self, Fields, FromFields};
+use crate::bindings::platform;
 use crate::endpoints::webhooks::{ALERT_WEBHOOK_ID, Outgoing, WEBHOOKS};
 
 /// The wait before the retry after `attempt`: the core's schedule, or every wait
@@ -109,12 +107,8 @@ async fn post(
         "webhook-signature",
         &webhook::signature_header(&secrets, &out.message_id, at, &out.body),
     );
-    let mut init = RequestInit::new();
-    init.with_method(Method::Post)
-        .with_headers(headers)
-        .with_redirect(RequestRedirect::Manual)
-        .with_body(Some(JsValue::from_str(&out.body)));
-    let req = match Request::new_with_init(&target.url, &init) {
+    let body = JsValue::from_str(&out.body);
+    let req = match platform::request(&target.url, "POST", Some(&headers), Some(&body), true) {
         Ok(r) => r,
         Err(e) => return done(None, Some(format!("the request could not be made: {e}"))),
     };

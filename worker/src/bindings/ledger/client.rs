@@ -10,7 +10,7 @@ use keyward_core::limits::{CreditsChange, NamedLimit};
 use keyward_core::{
     Code, GiveBack, KeyHash, KeyId, KeyRecord, Reshape, Scope, Successor, UseReport,
 };
-use worker::{Env, Method, Request, RequestInit, wasm_bindgen};
+use worker::{Env, wasm_bindgen};
 
 use super::KEY_LEDGER;
 use super::protocol::{CHANGED, LedgerAnswer, LedgerOp, REFUSED, report_from_headers};
@@ -60,13 +60,10 @@ impl<'a> Ledger<'a> {
             .and_then(|id| id.get_stub())
             .map_err(fault)?;
         let (path, body) = op.to_parts();
-        let mut init = RequestInit::new();
-        init.with_method(Method::Post);
-        if let Some(body) = body {
-            init.with_body(Some(wasm_bindgen::JsValue::from_str(&body)));
-        }
-        let req =
-            Request::new_with_init(&format!("https://key-ledger{path}"), &init).map_err(fault)?;
+        let body = body.map(|b| wasm_bindgen::JsValue::from_str(&b));
+        let url = format!("https://key-ledger{path}");
+        let req = crate::bindings::platform::request(&url, "POST", None, body.as_ref(), false)
+            .map_err(fault)?;
         let mut resp = stub.fetch_with_request(req).await.map_err(fault)?;
         let refused = resp
             .headers()
