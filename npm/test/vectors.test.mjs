@@ -18,7 +18,9 @@ const covered = new Set([
   'paths', 'parse', 'checksum', 'hash', 'scope_parse', 'scope_grants', 'verify', 'codes', 'credentials', 'checks',
   'limits', 'credits', 'origin_signature', 'restrictions',
 ]);
-const notInNpm = new Set([]);
+// leases.json is the Worker's objects' rule for a hot key (replayed by the core's tests):
+// the npm package's stores count in the process and lease nothing.
+const notInNpm = new Set(['leases']);
 
 /** A memoryStore holding one live key with `fields` (rate_limits, credits). */
 function meteredKey(fields) {

@@ -378,6 +378,75 @@ def main():
     ]
     write("limits.json", limits_cases)
 
+    # Leases of a hot key (the object's side): a hand-back, then the use, then the lease.
+    HOT_USES, HOT_SPAN_MS, SHARE_PERCENT, LEASE_PARTS = 100, 1000, 10, 4
+
+    def admit_all(limits, windows, at, cost):
+        ok = True
+        for l, w in zip(limits, windows):
+            period = parse_period(l["period"]) * 1000
+            w[:] = [(t, n) for t, n in w if t > at - period]
+            if sum(n for _, n in w) + cost > l["limit"]:
+                ok = False
+        if ok:
+            for w in windows:
+                w.append((at, cost))
+        return ok
+
+    def run_leases(limits, bound, steps):
+        windows = [[] for _ in limits]
+        grants = []
+        out = []
+        for at, cost, back in steps:
+            if back is not None:
+                g_at, g_units, unused = back
+                if 0 < unused <= g_units:
+                    for w in windows:
+                        for i in range(len(w) - 1, -1, -1):
+                            if w[i] == (g_at, g_units):
+                                if unused == g_units:
+                                    del w[i]
+                                else:
+                                    w[i] = (g_at, g_units - unused)
+                                break
+            allowed = admit_all(limits, windows, at, cost)
+            grants = [(t, n) for t, n in grants if t > at - bound]
+            lease = None
+            hot = any(sum(n for t, n in w if t > at - HOT_SPAN_MS) >= HOT_USES for w in windows)
+            if allowed and bound > 0 and cost > 0 and hot:
+                granted = sum(n for _, n in grants)
+                shares = [l["limit"] * SHARE_PERCENT // 100 for l in limits]
+                units = min(min(max(0, sh - granted), -(-sh // LEASE_PARTS)) for sh in shares)
+                if units >= cost and admit_all(limits, windows, at, units):
+                    grants.append((at, units))
+                    lease = {"at_ms": at, "units": units, "until_ms": at + bound}
+            remaining = [max(0, l["limit"] - sum(n for _, n in w)) for l, w in zip(limits, windows)]
+            out.append({"allowed": allowed, "lease": lease, "remaining": remaining})
+        return out
+
+    def leases(name, limits, bound, steps):
+        return {"name": name,
+                "input": {"limits": limits, "bound_ms": bound,
+                          "steps": [{"at_ms": a, "cost": c, "back": b} for a, c, b in steps]},
+                "expect": run_leases(limits, bound, steps)}
+
+    per_min_1000 = [{"name": "m", "limit": 1000, "period": "1m"}]
+    warm = [(t, 1, None) for t in range(99)]
+    lease_cases = [
+        leases("cold until 100 units in a second, then a quarter of the share", per_min_1000, 1000,
+               warm + [(99, 1, None), (100, 1, None), (101, 1, None), (102, 1, None), (103, 1, None)]),
+        leases("a hand-back frees the unused units at the grant's time", per_min_1000, 1000,
+               warm + [(99, 1, None), (500, 1, (99, 25, 20)), (501, 1, (99, 25, 30))]),
+        leases("the share frees when a grant is older than the bound", per_min_1000, 500,
+               warm + [(99, 1, None), (100, 1, None), (101, 1, None), (102, 1, None), (598, 1, None),
+                       (599, 1, None), (600, 1, None)]),
+        leases("a bound of 0 grants nothing", per_min_1000, 0, warm + [(99, 1, None), (100, 1, None)]),
+        leases("every limit's share and what is left bound a lease", [{"name": "s", "limit": 120, "period": "1s"},
+               {"name": "m", "limit": 1000, "period": "1m"}], 1000,
+               [(0, 100, None), (1, 1, None), (2, 15, None), (3, 1, None)]),
+    ]
+    write("leases.json", lease_cases)
+
     def period_of(interval, iso):
         return iso[:10] if interval == "day" else (iso[:7] if interval == "month" else "once")
 

@@ -498,3 +498,41 @@ fn restriction_vectors() {
         }
     }
 }
+
+#[test]
+fn lease_vectors() {
+    use keyward_core::limits::lease::{Grants, grant, hand_back};
+    use keyward_core::limits::{NamedLimit, Window, admit};
+    for case in cases(include_str!("../../../tests/vectors/leases.json")) {
+        let name = case["name"].as_str().unwrap();
+        let limits: Vec<NamedLimit> =
+            serde_json::from_value(case["input"]["limits"].clone()).unwrap();
+        let bound = case["input"]["bound_ms"].as_u64().unwrap() as u32;
+        let mut windows = vec![Window::default(); limits.len()];
+        let mut grants = Grants::default();
+        let mut got = Vec::new();
+        for step in case["input"]["steps"].as_array().unwrap() {
+            let at = step["at_ms"].as_i64().unwrap();
+            let cost = step["cost"].as_u64().unwrap() as u32;
+            if let Some(back) = step["back"].as_array() {
+                let n = |i: usize| back[i].as_i64().unwrap();
+                hand_back(&mut windows, n(0), n(1) as u32, n(2) as u32);
+            }
+            let mut admission = admit(&limits, &mut windows, at, cost);
+            let lease = if admission.allowed {
+                grant(&limits, &mut windows, &mut grants, at, bound, cost).map(|(lease, a)| {
+                    admission = a;
+                    lease
+                })
+            } else {
+                None
+            };
+            got.push(serde_json::json!({
+                "allowed": admission.allowed,
+                "lease": lease,
+                "remaining": admission.limits.iter().map(|l| l.remaining).collect::<Vec<_>>(),
+            }));
+        }
+        assert_eq!(Value::from(got), case["expect"], "{name}");
+    }
+}

@@ -19,12 +19,14 @@
 //! boundary. A `credits_low` alert is due once per refill period when the balance first
 //! drops below `alert_below`.
 //!
-//! In three parts: `window` (limits, their grammar, the sliding log), `credits` (the
-//! balance, its refills, an operator's change) and `headers` (what a counted use answers
-//! with); [`consume`] puts the first two together for one use.
+//! In four parts: `window` (limits, their grammar, the sliding log), `credits` (the
+//! balance, its refills, an operator's change), `headers` (what a counted use answers
+//! with) and [`lease`] (units of a hot key's limits spent by an isolate for at most the
+//! revocation bound); [`consume`] puts the first two together for one use.
 
 mod credits;
 mod headers;
+pub mod lease;
 mod window;
 
 use chrono::{DateTime, Utc};

@@ -252,6 +252,29 @@ impl Window {
         self.last_ms().is_none_or(|t| t <= horizon)
     }
 
+    /// Units counted after `since_ms`.
+    pub fn used_after(&self, since_ms: i64) -> u64 {
+        self.0
+            .iter()
+            .filter(|&&(t, _)| t > since_ms)
+            .map(|&(_, n)| u64::from(n))
+            .sum()
+    }
+
+    /// Takes `by` units out of one count at `at_ms` of `units` (a lease's unused units),
+    /// if it is still counted; a count left with none is removed.
+    pub fn shrink(&mut self, at_ms: i64, units: u32, by: u32) {
+        if let Some(i) = self.0.iter().rposition(|&(t, n)| t == at_ms && n == units) {
+            match units.checked_sub(by) {
+                Some(0) => {
+                    self.0.remove(i);
+                }
+                Some(left) => self.0[i].1 = left,
+                None => {}
+            }
+        }
+    }
+
     /// Removes one use at `at_ms` of `units` (a refund), if it is still counted.
     pub fn refund(&mut self, at_ms: i64, units: u32) {
         if let Some(i) = self.0.iter().rposition(|&(t, n)| t == at_ms && n == units) {
