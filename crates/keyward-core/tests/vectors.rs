@@ -501,7 +501,7 @@ fn restriction_vectors() {
 
 #[test]
 fn lease_vectors() {
-    use keyward_core::limits::lease::{Grants, grant, hand_back};
+    use keyward_core::limits::lease::{Grants, Unused, grant, hand_back};
     use keyward_core::limits::{NamedLimit, Window, admit};
     for case in cases(include_str!("../../../tests/vectors/leases.json")) {
         let name = case["name"].as_str().unwrap();
@@ -516,7 +516,12 @@ fn lease_vectors() {
             let cost = step["cost"].as_u64().unwrap() as u32;
             if let Some(back) = step["back"].as_array() {
                 let n = |i: usize| back[i].as_i64().unwrap();
-                hand_back(&mut windows, n(0), n(1) as u32, n(2) as u32);
+                let back = Unused {
+                    at_ms: n(0),
+                    granted: n(1) as u32,
+                    unused: n(2) as u32,
+                };
+                hand_back(&mut windows, back);
             }
             let mut admission = admit(&limits, &mut windows, at, cost);
             let lease = if admission.allowed {

@@ -204,7 +204,8 @@ pub async fn check(
             let ask = UseAsk::new(&presented, rule, required)
                 .costing(cost)
                 .with_defaults(&defaults);
-            return use_counted(ctx, &found, &ask, &owner_limits, hint).await;
+            let truth = Some(truth).filter(|t| t.hash.ct_eq(presented.hash()));
+            return use_counted(ctx, (&found, truth), &ask, &owner_limits, hint, now).await;
         }
     }
     // Not counted anywhere: the core's whole use, with nothing to count.
@@ -230,17 +231,51 @@ pub fn owner_object(owner: &str) -> String {
 /// owner's limits refuse, or that fails there (the owner's object unreachable), is given
 /// back to the key's, whole: units, credits and the low-credit alert's state (the core's
 /// [`UseReport::owner_counted`]).
+///
+/// A key without an owner's limits whose use the core decides valid on this isolate's
+/// truth about it (`truth`, at most the revocation bound old) is first paid from a lease
+/// of its rate limits this isolate holds, if one is live (see
+/// [`keyward_core::limits::lease`]); otherwise, or for any other verdict, its object is
+/// asked, and may answer with a lease.
 async fn use_counted(
     ctx: &Lookup<'_>,
-    found: &KeyRecord,
+    (found, truth): (&KeyRecord, Option<&KeyRecord>),
     ask: &UseAsk<'_>,
     owner_limits: &[NamedLimit],
     hint: Option<String>,
+    now: keyward_core::chrono::DateTime<keyward_core::chrono::Utc>,
 ) -> Result<Check, ApiError> {
     let ledger = &ctx.ledger;
     let cost = ask.cost.unwrap_or(0);
+    let may_lease = owner_limits.is_empty();
+    if let (true, Some(truth)) = (may_lease, truth) {
+        // The whole decision, as for any use, on the truth: counted by nothing here.
+        let look = UseAsk { cost: None, ..*ask };
+        let Ok(decided) = use_key(Some(truth), &look, &mut NoCounts, now);
+        if decided.report.is_valid()
+            && let Some(report) = ledger.spend_lease(ask.hash, truth, cost, now)
+        {
+            return Ok(Check {
+                code: report.code,
+                record: Some(truth.clone()),
+                root: false,
+                hint,
+                missing: None,
+                usage: Some(report),
+            });
+        }
+    }
     let (record, mut report) = ledger
-        .use_key(found, ask.hash, ask.env(), ask.required, cost, ask.defaults)
+        .use_key(
+            found,
+            truth,
+            ask.hash,
+            ask.env(),
+            ask.required,
+            cost,
+            ask.defaults,
+            may_lease,
+        )
         .await?;
     if report.is_valid() && !owner_limits.is_empty() {
         let chain = found.chain().as_str();

@@ -59,26 +59,13 @@ pub const fn share(limit: u32) -> u32 {
     limit.saturating_mul(SHARE_PERCENT) / 100
 }
 
-/// The grants of the last bound, `(time in ms, units)`, as an object keeps them.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct Grants(Vec<(i64, u32)>);
+/// The grants of leases of the last bound, as an object keeps them: a log of `(time in
+/// ms, units)` like a limit's [`Window`] (and stored as one, under [`GRANTS`]).
+pub type Grants = Window;
 
-impl Grants {
-    /// Units granted after `since_ms`.
-    fn after(&self, since_ms: i64) -> u64 {
-        self.0
-            .iter()
-            .filter(|&&(t, _)| t > since_ms)
-            .map(|&(_, n)| u64::from(n))
-            .sum()
-    }
-
-    /// Whether nothing granted is kept.
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
-}
+/// The name an object keeps its [`Grants`] under, beside its limits' windows (never a
+/// limit's name: those start with a letter).
+pub const GRANTS: &str = "~leases";
 
 /// Units an isolate may spend locally, until `until_ms` (the grant's time plus the
 /// bound; the isolate counts its own bound from before it asked).
@@ -117,11 +104,11 @@ pub fn grant(
     cost: u32,
 ) -> Option<(Lease, Admission)> {
     let since = now_ms - i64::from(bound_ms);
-    grants.0.retain(|&(t, _)| t > since);
+    grants.forget_until(since);
     if bound_ms == 0 || limits.is_empty() || cost == 0 || !is_hot(windows, now_ms) {
         return None;
     }
-    let granted = grants.after(since);
+    let granted = grants.used_after(since);
     let units = limits
         .iter()
         .map(|l| {
@@ -136,7 +123,7 @@ pub fn grant(
     if !admission.allowed {
         return None;
     }
-    grants.0.push((now_ms, units));
+    grants.count_at(now_ms, units);
     Some((
         Lease {
             at_ms: now_ms,
@@ -147,16 +134,26 @@ pub fn grant(
     ))
 }
 
-/// Hands back `unused` units of a lease of `granted` units granted at `at_ms`: they are
-/// taken out of its count in each window (the units used stay counted at the grant). A
-/// hand-back of more than was granted, or of a grant no window holds any more, changes
-/// nothing.
-pub fn hand_back(windows: &mut [Window], at_ms: i64, granted: u32, unused: u32) {
-    if unused == 0 || unused > granted {
+/// The units of a lease its isolate did not use, handed back on its next ask.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Unused {
+    /// The lease's grant time (ms, the object's), as granted.
+    pub at_ms: i64,
+    /// Its units, as granted.
+    pub granted: u32,
+    /// The units not used.
+    pub unused: u32,
+}
+
+/// Hands back a lease's `unused` units: they are taken out of its count in each window
+/// (the units used stay counted at the grant). A hand-back of more than was granted, or
+/// of a grant no window holds any more, changes nothing.
+pub fn hand_back(windows: &mut [Window], back: Unused) {
+    if back.unused == 0 || back.unused > back.granted {
         return;
     }
     for w in windows {
-        w.shrink(at_ms, granted, unused);
+        w.shrink(back.at_ms, back.granted, back.unused);
     }
 }
 
@@ -228,7 +225,14 @@ mod tests {
             }
             // Its next ask hands back what its spent or expired leases left.
             for h in held[i].drain(..) {
-                hand_back(&mut windows, h.lease.at_ms, h.lease.units, h.left);
+                hand_back(
+                    &mut windows,
+                    Unused {
+                        at_ms: h.lease.at_ms,
+                        granted: h.lease.units,
+                        unused: h.left,
+                    },
+                );
             }
             // The ask reaches the object a little later.
             let asked = now;
@@ -365,9 +369,14 @@ mod tests {
         let (lease, _) = grant(&limits, &mut windows, &mut grants, 0, 1000, 1).unwrap();
         assert_eq!(lease.units, 3);
         assert_eq!(windows[0].used_after(-1), 103);
-        hand_back(&mut windows, lease.at_ms, lease.units, 2);
+        let back = |unused| Unused {
+            at_ms: lease.at_ms,
+            granted: lease.units,
+            unused,
+        };
+        hand_back(&mut windows, back(2));
         assert_eq!(windows[0].used_after(-1), 101, "two unused units back");
-        hand_back(&mut windows, lease.at_ms, lease.units, 9);
+        hand_back(&mut windows, back(9));
         assert_eq!(windows[0].used_after(-1), 101, "more than granted: nothing");
         // Near the limit: what is left (19) is more than a part, so a part; at 118 used
         // only 2 are left, less than a use of 3.

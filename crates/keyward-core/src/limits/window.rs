@@ -252,6 +252,16 @@ impl Window {
         self.last_ms().is_none_or(|t| t <= horizon)
     }
 
+    /// Forgets every count at or before `until_ms`.
+    pub(super) fn forget_until(&mut self, until_ms: i64) {
+        self.0.retain(|&(t, _)| t > until_ms);
+    }
+
+    /// Counts `units` at `at_ms`.
+    pub(super) fn count_at(&mut self, at_ms: i64, units: u32) {
+        self.count(at_ms, units);
+    }
+
     /// Units counted after `since_ms`.
     pub fn used_after(&self, since_ms: i64) -> u64 {
         self.0

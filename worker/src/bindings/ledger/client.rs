@@ -2,7 +2,8 @@
 //! operation through the [protocol](super::protocol), turns a refusal into an
 //! [`ApiError`], and keeps each record an object answered in a bounded cache
 //! ([`CACHED_KEYS`] keys, each for at most the revocation bound
-//! `KEYWARD_REVOCATION_BOUND_MS`); its own changes replace what it kept at once.
+//! `KEYWARD_REVOCATION_BOUND_MS`); its own changes replace what it kept at once. It also
+//! keeps the [leases](super::leases) of hot keys its objects granted, and spends them.
 
 use std::cell::RefCell;
 
@@ -13,7 +14,10 @@ use keyward_core::{
 use worker::{Env, wasm_bindgen};
 
 use super::KEY_LEDGER;
-use super::protocol::{CHANGED, LedgerAnswer, LedgerOp, REFUSED, report_from_headers};
+use super::leases::Leases;
+use super::protocol::{
+    CHANGED, LEASE, LedgerAnswer, LedgerOp, REFUSED, lease_from_header, report_from_headers,
+};
 use crate::bindings::cache::Recent;
 use crate::plumbing::http::ApiError;
 
@@ -23,6 +27,13 @@ pub const CACHED_KEYS: usize = 10_000;
 thread_local! {
     /// The objects' recent answers, by key hash, for at most the revocation bound.
     static RECENT: RefCell<Option<Recent<[u8; 32], Option<KeyRecord>>>> = const { RefCell::new(None) };
+    /// The leases this isolate holds, by key hash.
+    static LEASES: RefCell<Option<Leases>> = const { RefCell::new(None) };
+}
+
+/// `f` with this isolate's leases.
+fn with_leases<T>(f: impl FnOnce(&mut Leases) -> T) -> T {
+    LEASES.with(|l| f(l.borrow_mut().get_or_insert_with(Leases::default)))
 }
 
 fn now_ms() -> f64 {
@@ -87,6 +98,10 @@ impl<'a> Ledger<'a> {
         }
         let changed = resp.headers().get(CHANGED).ok().flatten().is_some();
         let usage = report_from_headers(|name| resp.headers().get(name).ok().flatten());
+        let lease = match resp.headers().get(LEASE).ok().flatten() {
+            None => None,
+            Some(v) => Some(lease_from_header(&v).ok_or_else(|| fault("a garbled lease"))?),
+        };
         let text = resp.text().await.map_err(fault)?;
         let records = keyward_core::json::from_str::<Vec<KeyRecord>>(&text).map_err(fault)?;
         Ok(LedgerAnswer {
@@ -94,6 +109,7 @@ impl<'a> Ledger<'a> {
             changed,
             refused: None,
             usage,
+            lease,
         })
     }
 
@@ -191,19 +207,33 @@ impl<'a> Ledger<'a> {
 
     /// One use of the key KV found (`found`), presented with `hash`: decided, counted and
     /// charged by its object in one step, at the object's time. Returns the object's
-    /// record (if it knows the key) and what the use came to.
+    /// record (if it knows the key) and what the use came to. What this isolate's
+    /// leases of the key left unused (ended, out, or of another record than `truth`) is
+    /// handed back with the ask; with `may_lease` (the key has no owner's limits), the
+    /// object may answer with a lease, kept here for at most the bound from this ask's
+    /// start.
     ///
     /// # Errors
     /// `unavailable`.
+    #[allow(clippy::too_many_arguments)]
     pub async fn use_key(
         &self,
         found: &KeyRecord,
+        truth: Option<&KeyRecord>,
         hash: &KeyHash,
         env: &str,
         scopes: &[Scope],
         cost: u32,
         defaults: &[NamedLimit],
+        may_lease: bool,
     ) -> Result<(Option<KeyRecord>, UseReport), ApiError> {
+        let started = now_ms();
+        let leasing = self.bound_ms > 0.0;
+        let back = if leasing {
+            with_leases(|l| l.take_back(hash.as_bytes(), truth, cost, started))
+        } else {
+            Vec::new()
+        };
         let op = LedgerOp::Use {
             id: found.id.clone(),
             hash: *hash,
@@ -211,12 +241,42 @@ impl<'a> Ledger<'a> {
             scopes: scopes.to_vec(),
             cost,
             defaults: defaults.to_vec(),
+            lease: may_lease && leasing,
+            back,
         };
         let answer = self.settle(self.ask(found.chain(), &op).await?)?;
         let report = answer
             .usage
             .ok_or_else(|| fault("the object reported no use"))?;
-        Ok((answer.records.into_iter().next(), report))
+        let record = answer.records.into_iter().next();
+        if let (Some(lease), Some(r), true) = (answer.lease, &record, leasing) {
+            let times = (started, self.bound_ms, now_ms());
+            with_leases(|l| {
+                l.keep(*hash.as_bytes(), lease, r, report.limits.clone(), times);
+            });
+        }
+        Ok((record, report))
+    }
+
+    /// A use of `cost` units of the key whose hash is `hash`, spent from a live lease
+    /// this isolate holds for the same record as `truth` (a use the caller decided
+    /// valid on `truth`, at `now`): what it came to, or `None` when no lease pays for it
+    /// (the use is then asked of the object).
+    pub fn spend_lease(
+        &self,
+        hash: &KeyHash,
+        truth: &KeyRecord,
+        cost: u32,
+        now: keyward_core::chrono::DateTime<keyward_core::chrono::Utc>,
+    ) -> Option<UseReport> {
+        if self.bound_ms <= 0.0 {
+            return None;
+        }
+        let limits = with_leases(|l| l.spend(hash.as_bytes(), truth, cost, now_ms()))?;
+        Some(UseReport {
+            limits,
+            ..UseReport::of(&keyward_core::Verdict::Valid, now)
+        })
     }
 
     /// Counts a use against limits shared in the object `object` (an owner's).

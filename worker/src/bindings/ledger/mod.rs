@@ -11,6 +11,7 @@
 //! which two objects disagree about who succeeded whom, and two rotations cannot both win.
 
 mod client;
+mod leases;
 mod object;
 mod protocol;
 

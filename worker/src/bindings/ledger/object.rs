@@ -11,6 +11,7 @@
 //! step, when that key can no longer act.
 
 use keyward_core::chrono::{DateTime, Duration, Utc};
+use keyward_core::limits::lease::{self, GRANTS, Unused};
 use keyward_core::limits::{Credits, CreditsChange, NamedLimit, Window};
 use keyward_core::{
     Code, Counts, EnvRule, KeyId, KeyRecord, LifetimePolicy, UseAsk, credit_holder, take_shared,
@@ -23,7 +24,9 @@ use worker::{
 use crate::bindings::config::read_clock;
 use keyward_core::time::Clock;
 
-use super::protocol::{CHANGED, LedgerAnswer, LedgerOp, REFUSED, report_headers};
+use super::protocol::{
+    CHANGED, LEASE, LedgerAnswer, LedgerOp, REFUSED, lease_header, report_headers,
+};
 
 /// A chain's object.
 #[durable_object]
@@ -35,6 +38,9 @@ pub struct KeyLedger {
     clock: Clock,
     /// The lifetime policy (`KEYWARD_MAX_LIFETIME`) a rotation's successor is held to.
     max_lifetime: LifetimePolicy,
+    /// The revocation bound (`KEYWARD_REVOCATION_BOUND_MS`): how long a lease lives, and
+    /// the interval its share of a limit is counted over (0: no leases).
+    bound_ms: u32,
 }
 
 impl KeyLedger {
@@ -152,12 +158,62 @@ impl KeyLedger {
         }
     }
 
+    /// Takes the units an isolate did not use of its earlier leases out of the windows
+    /// of `limits` (the core's [`lease::hand_back`]).
+    fn hand_back(&self, limits: &[NamedLimit], back: &[Unused]) -> worker::Result<()> {
+        let mut windows = self.windows(limits)?;
+        for &unused in back {
+            lease::hand_back(&mut windows, unused);
+        }
+        self.save_windows(limits, &windows)
+    }
+
     /// One use: loaded, decided and counted by the core ([`use_key`]), then saved. Windows
     /// are shared by the keys of a chain, so a rotation's two keys share one allowance.
-    fn use_key(&self, id: &KeyId, ask: &UseAsk<'_>) -> worker::Result<LedgerAnswer> {
+    /// With `may_lease`, an admitted use of a hot key counted by rate limits alone (no
+    /// balance) may be answered with a lease (the core's [`lease::grant`]); `back` is
+    /// handed back first.
+    fn use_key(
+        &self,
+        id: &KeyId,
+        ask: &UseAsk<'_>,
+        may_lease: bool,
+        back: &[Unused],
+    ) -> worker::Result<LedgerAnswer> {
         let now = self.now()?;
         let record = self.load(id)?;
-        let outcome = use_key(record.as_ref(), ask, &mut Stored(self), now)?;
+        if let Some(r) = &record
+            && !back.is_empty()
+        {
+            self.hand_back(&r.limits_or(ask.defaults), back)?;
+        }
+        let mut outcome = use_key(record.as_ref(), ask, &mut Stored(self), now)?;
+        let mut granted = None;
+        if may_lease && outcome.admitted && outcome.holder.is_none() && self.bound_ms > 0 {
+            let (limits, mut windows) = record
+                .as_ref()
+                .map(|r| r.limits_or(ask.defaults))
+                .into_iter()
+                .flatten()
+                .zip(outcome.windows.drain(..))
+                .map(|(limit, (_, window))| (limit, window))
+                .unzip::<_, _, Vec<NamedLimit>, Vec<Window>>();
+            // Kept for the whole chain, as its windows are.
+            let mut grants = self.window(GRANTS)?;
+            if let Some((lease, admission)) = lease::grant(
+                &limits,
+                &mut windows,
+                &mut grants,
+                now.timestamp_millis(),
+                self.bound_ms,
+                ask.cost.unwrap_or(0),
+            ) {
+                self.save_window(GRANTS, &grants)?;
+                outcome.report.limits = admission.limits;
+                granted = Some(lease);
+            }
+            outcome.windows = limits.into_iter().map(|l| l.name).zip(windows).collect();
+        }
         for (name, window) in outcome.windows.iter().filter(|_| outcome.admitted) {
             self.save_window(name, window)?;
         }
@@ -169,6 +225,7 @@ impl KeyLedger {
         let records = outcome.record_after(record).into_iter().collect();
         Ok(LedgerAnswer {
             usage: Some(outcome.report),
+            lease: granted,
             ..LedgerAnswer::records(records)
         })
     }
@@ -241,6 +298,8 @@ impl KeyLedger {
                 scopes,
                 cost,
                 defaults,
+                lease,
+                back,
             } => {
                 let ask = UseAsk {
                     hash: &hash,
@@ -252,7 +311,7 @@ impl KeyLedger {
                     // Decided by the Worker with the client's address, just before.
                     client: None,
                 };
-                self.use_key(&id, &ask)
+                self.use_key(&id, &ask, lease, &back)
             }
             LedgerOp::Take { limits, cost } => {
                 let mut windows = self.windows(&limits)?;
@@ -392,13 +451,15 @@ impl DurableObject for KeyLedger {
                 worker::console_error!("key ledger: a table could not be made: {e}");
             }
         }
-        let (clock, max_lifetime) = crate::bindings::config::Config::get(&env)
-            .map(|c| (c.clock, c.max_lifetime.clone()))
+        // A configuration that cannot be read grants no leases (bound 0): every use asked.
+        let (clock, max_lifetime, bound_ms) = crate::bindings::config::Config::get(&env)
+            .map(|c| (c.clock, c.max_lifetime.clone(), c.revocation_bound_ms))
             .unwrap_or_default();
         KeyLedger {
             sql,
             clock,
             max_lifetime,
+            bound_ms,
         }
     }
 
@@ -419,6 +480,9 @@ impl DurableObject for KeyLedger {
         let mut resp = Response::from_json(&answer.records)?;
         if answer.changed {
             resp.headers_mut().set(CHANGED, "1")?;
+        }
+        if let Some(lease) = &answer.lease {
+            resp.headers_mut().set(LEASE, &lease_header(lease))?;
         }
         if let Some(usage) = &answer.usage {
             for (name, value) in report_headers(usage) {

@@ -3,6 +3,7 @@
 //! answer travels back (the records as JSON, a refusal as a status and a header, a use's
 //! report in headers). Pure: tested on the host.
 
+use keyward_core::limits::lease::{Lease, Unused};
 use keyward_core::limits::{Interval, LimitStatus, NamedLimit, Refill};
 use keyward_core::text::percent_encode;
 use keyward_core::{
@@ -55,6 +56,11 @@ pub enum LedgerOp {
         cost: u32,
         /// The limits that apply when the key has none of its own (its environment's).
         defaults: Vec<NamedLimit>,
+        /// Whether the answer may carry a lease (the key has no owner's limits, and the
+        /// Worker spends leases); the object decides whether it does.
+        lease: bool,
+        /// Units of this isolate's earlier leases of the key it did not use.
+        back: Vec<Unused>,
     },
     /// A use counted against shared limits (an owner's object): every limit admits it or
     /// none counts it.
@@ -158,9 +164,11 @@ impl LedgerOp {
                 scopes,
                 cost,
                 defaults,
+                lease,
+                back,
             } => (
                 format!(
-                    "/use?id={id}&hash={hash}&env={}&scopes={}&cost={cost}",
+                    "/use?id={id}&hash={hash}&env={}&scopes={}&cost={cost}&lease={}&back={}",
                     percent_encode(env),
                     percent_encode(
                         &scopes
@@ -169,6 +177,11 @@ impl LedgerOp {
                             .collect::<Vec<_>>()
                             .join(" ")
                     ),
+                    u8::from(*lease),
+                    back.iter()
+                        .map(|b| format!("{}:{}:{}", b.at_ms, b.granted, b.unused))
+                        .collect::<Vec<_>>()
+                        .join(","),
                 ),
                 serde_json::to_string(defaults).ok(),
             ),
@@ -287,6 +300,24 @@ impl LedgerOp {
                     .collect::<Option<Vec<_>>>()?,
                 cost: get("cost")?.parse().ok()?,
                 defaults: keyward_core::json::from_str(body).ok()?,
+                lease: match get("lease")? {
+                    "1" => true,
+                    "0" => false,
+                    _ => return None,
+                },
+                back: get("back")?
+                    .split(',')
+                    .filter(|b| !b.is_empty())
+                    .map(|b| {
+                        let mut f = b.split(':');
+                        let back = Unused {
+                            at_ms: f.next()?.parse().ok()?,
+                            granted: f.next()?.parse().ok()?,
+                            unused: f.next()?.parse().ok()?,
+                        };
+                        f.next().is_none().then_some(back)
+                    })
+                    .collect::<Option<Vec<_>>>()?,
             },
             "/take" => LedgerOp::Take {
                 limits: keyward_core::json::from_str(body).ok()?,
@@ -382,6 +413,8 @@ pub struct LedgerAnswer {
     pub refused: Option<(Code, String)>,
     /// For a use or a take: what it came to.
     pub usage: Option<UseReport>,
+    /// For a use: the lease the object granted with it, if any.
+    pub lease: Option<Lease>,
 }
 
 impl LedgerAnswer {
@@ -485,6 +518,24 @@ pub fn report_from_headers(get: impl Fn(&str) -> Option<String>) -> Option<UseRe
     })
 }
 
+/// A lease as its response header's value: `at_ms;units;until_ms`.
+pub fn lease_header(lease: &Lease) -> String {
+    format!("{};{};{}", lease.at_ms, lease.units, lease.until_ms)
+}
+
+/// A lease from its response header's value; none when it is not whole.
+pub fn lease_from_header(value: &str) -> Option<Lease> {
+    let mut f = value.split(';');
+    let lease = Lease {
+        at_ms: f.next()?.parse().ok()?,
+        units: f.next()?.parse().ok()?,
+        until_ms: f.next()?.parse().ok()?,
+    };
+    f.next().is_none().then_some(lease)
+}
+
+/// The header that carries a lease granted with a use.
+pub(super) const LEASE: &str = "x-keyward-lease";
 /// The header an object sets when its operation changed the key.
 pub(super) const CHANGED: &str = "x-keyward-changed";
 /// The header that carries the code of a refusal.
@@ -581,6 +632,19 @@ mod tests {
                 ],
                 cost: 7,
                 defaults: vec!["m=5/1m".parse().unwrap(), "d=100/1d".parse().unwrap()],
+                lease: true,
+                back: vec![
+                    Unused {
+                        at_ms: 1_780_000_000_123,
+                        granted: 25,
+                        unused: 3,
+                    },
+                    Unused {
+                        at_ms: 1_780_000_000_200,
+                        granted: 4,
+                        unused: 4,
+                    },
+                ],
             },
             LedgerOp::Use {
                 id: id.clone(),
@@ -589,6 +653,8 @@ mod tests {
                 scopes: Vec::new(),
                 cost: 1,
                 defaults: Vec::new(),
+                lease: false,
+                back: Vec::new(),
             },
             LedgerOp::Take {
                 limits: vec!["o=50/1h".parse().unwrap()],
@@ -651,6 +717,14 @@ mod tests {
                 .map(|(_, v)| v.clone())
         });
         assert_eq!(back, Some(report));
+        let lease = Lease {
+            at_ms: 1_780_000_000_000,
+            units: 25,
+            until_ms: 1_780_000_001_000,
+        };
+        assert_eq!(lease_from_header(&lease_header(&lease)), Some(lease));
+        assert_eq!(lease_from_header("1;2"), None);
+        assert_eq!(lease_from_header("1;2;3;4"), None);
         assert_eq!(
             report_from_headers(|name| (name == "x-keyward-at").then(|| "1".to_owned())),
             None,
