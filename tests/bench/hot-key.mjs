@@ -1,9 +1,11 @@
 // How many uses a second one counted key gets through its Durable Object under wrangler
 // dev before its answers slow down: verifications of one key with credits (every use
-// asks the key's object) at rising concurrency, each step beside an uncounted key (the
-// Worker without the object: its answer reused for the revocation bound) and two counted
-// keys at once (two objects, the load split between them). Loopback only, the Worker's
-// own socket, a fixed time per step, steps alternating.
+// asks the key's object: the exact path) at rising concurrency, each step beside an
+// uncounted key (the Worker without the object: its answer reused for the revocation
+// bound), a hot key with a rate limit alone (10,000 a minute, a fresh key per step: past
+// 100 units a second its object answers with leases, spent in the isolate) and two
+// counted keys at once (two objects, the load split between them). Loopback only, the
+// Worker's own socket, a fixed time per step, steps alternating.
 //   node tests/bench/hot-key.mjs [seconds-per-step]
 import autocannon from 'autocannon';
 import { call, startWorker } from '../e2e/harness.mjs';
@@ -36,6 +38,9 @@ try {
   const plain = verifying(await create({ name: 'plain', scopes: ['scans:read'] }));
   const hot = verifying(await counted());
   const [a, b] = [verifying(await counted()), verifying(await counted())];
+  const leased = async () => verifying(await create({
+    name: 'leased', scopes: ['scans:read'], rate_limits: [{ name: 'minute', limit: 10_000, period: '1m' }],
+  }));
   await run({ ...hot, connections: 4, duration: 2 });
   await run({ ...plain, connections: 4, duration: 2 });
   const rps = (r) => r.requests.total / ((new Date(r.finish).getTime() - new Date(r.start).getTime()) / 1000);
@@ -45,15 +50,16 @@ try {
     return r;
   };
   console.log(`workerd under wrangler dev (the Worker's own socket), ${duration} s per step`);
-  console.log('| connections | uncounted key: req/s, p50, p99 | one counted key (one object): req/s, p50, p99 | two counted keys at once (two objects): req/s in all, p50, p99 |');
-  console.log('|---|---|---|---|');
+  console.log('| connections | uncounted key: req/s, p50, p99 | one counted key, credits (one object, every use asked): req/s, p50, p99 | one hot key, a rate limit alone (leases): req/s, p50, p99 | two counted keys at once (two objects): req/s in all, p50, p99 |');
+  console.log('|---|---|---|---|---|');
   for (const connections of steps) {
     const u = check(await run({ ...plain, connections }));
     const h = check(await run({ ...hot, connections }));
+    const l = check(await run({ ...(await leased()), connections }));
     const half = Math.max(1, connections / 2);
     const [x, y] = (await Promise.all([run({ ...a, connections: half }), run({ ...b, connections: half })])).map(check);
     const cell = (r) => `${rps(r).toFixed(0)}, ${r.latency.p50} ms, ${r.latency.p99} ms`;
-    console.log(`| ${connections} | ${cell(u)} | ${cell(h)} | ${(rps(x) + rps(y)).toFixed(0)}, ${Math.max(x.latency.p50, y.latency.p50)} ms, ${Math.max(x.latency.p99, y.latency.p99)} ms |`);
+    console.log(`| ${connections} | ${cell(u)} | ${cell(h)} | ${cell(l)} | ${(rps(x) + rps(y)).toFixed(0)}, ${Math.max(x.latency.p50, y.latency.p50)} ms, ${Math.max(x.latency.p99, y.latency.p99)} ms |`);
   }
 } finally {
   await w.stop();
