@@ -4,14 +4,18 @@
 // uncounted key (the Worker without the object: its answer reused for the revocation
 // bound), a hot key with a rate limit alone (10,000 a minute, a fresh key per step: past
 // 100 units a second its object answers with leases, spent in the isolate) and two
-// counted keys at once (two objects, the load split between them). Loopback only, the
-// Worker's own socket, a fixed time per step, steps alternating.
+// counted keys at once (two objects, the load split between them). Every use costs
+// COST units (an object's work per use does not depend on it): a key is hot by the units
+// its object counted in the last second, and on a loaded 2-core machine one object answers
+// fewer than 100 uses a second. Loopback only, the Worker's own socket, a fixed time per
+// step, steps alternating.
 //   node tests/bench/hot-key.mjs [seconds-per-step]
 import autocannon from 'autocannon';
 import { call, startWorker } from '../e2e/harness.mjs';
 
 const duration = Number(process.argv[2] ?? 5);
 const steps = [1, 4, 16, 64];
+const COST = 4;
 
 function run(opts) {
   return new Promise((res, rej) => {
@@ -32,7 +36,7 @@ try {
     url: `${w.url}/v1/verify`,
     method: 'POST',
     headers: { authorization: `Bearer ${service}`, 'content-type': 'application/json' },
-    body: JSON.stringify({ key, scopes: ['scans:read'] }),
+    body: JSON.stringify({ key, scopes: ['scans:read'], cost: COST }),
   });
   const counted = () => create({ name: 'hot', scopes: ['scans:read'], credits: { remaining: 1_000_000_000 } });
   const plain = verifying(await create({ name: 'plain', scopes: ['scans:read'] }));
@@ -49,7 +53,7 @@ try {
     if (!r.requests.total) throw new Error('no answer within the step: make the steps longer');
     return r;
   };
-  console.log(`workerd under wrangler dev (the Worker's own socket), ${duration} s per step`);
+  console.log(`workerd under wrangler dev (the Worker's own socket), ${duration} s per step, ${COST} units a use`);
   console.log('| connections | uncounted key: req/s, p50, p99 | one counted key, credits (one object, every use asked): req/s, p50, p99 | one hot key, a rate limit alone (leases): req/s, p50, p99 | two counted keys at once (two objects): req/s in all, p50, p99 |');
   console.log('|---|---|---|---|---|');
   for (const connections of steps) {
