@@ -62,8 +62,12 @@ const verify = (w, key, cost = 1) =>
  * `total` uses of `key` over `CONNECTIONS` connections, each waiting for its answer before
  * its next; `during(i)` runs before the i-th use is sent. Every answer, with when its use
  * was sent.
+ * @param {any} w
+ * @param {string} key
+ * @param {number} total
+ * @param {{cost?: number, during?: (i: number) => unknown}} [options]
  */
-async function load(w, key, total, { cost = 1, during = () => {} } = {}) {
+async function load(w, key, total, { cost = 1, during = (_i) => {} } = {}) {
   const answers = [];
   let sent = 0;
   const loop = async () => {
