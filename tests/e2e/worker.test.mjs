@@ -509,6 +509,25 @@ describe('revocation and rotation', () => {
     assert.equal(r.status, 200, r.text);
     assert.equal(r.body.revocation_reason, 'unspecified');
   });
+
+  test('a required body that is absent or JSON white space only is refused and nothing changes', async () => {
+    const k = await create({ name: 'required body', owner: 'bodies-required', scopes: [], env: 'live' });
+    const json = { 'content-type': 'application/json' };
+    for (const [method, path] of [['POST', '/v1/keys'], ['PATCH', `/v1/keys/${k.id}`]]) {
+      const none = await call(path, { method, key: worker.rootKey, body: '', headers: json });
+      assert.equal(none.status, 400, `${method} ${path}: ${none.text}`);
+      assert.equal(none.body.error.code, 'invalid_request');
+      assert.equal(none.body.error.message, 'a JSON request body is required');
+      const blank = await call(path, { method, key: worker.rootKey, body: ' \r\n\t', headers: json });
+      assert.equal(blank.status, 400, `${method} ${path}: ${blank.text}`);
+      assert.equal(blank.body.error.code, 'invalid_request');
+      assert.match(blank.body.error.message, /^the request body is not valid JSON \(line 2, column 1\)$/);
+    }
+    const listed = await call('/v1/keys?owner=bodies-required', { key: worker.rootKey });
+    assert.deepEqual(listed.body.keys.map((key) => key.id), [k.id]);
+    const after = await call(`/v1/keys/${k.id}`, { key: worker.rootKey });
+    assert.equal(after.body.name, 'required body');
+  });
 });
 
 describe('gateway', () => {

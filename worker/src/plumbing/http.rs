@@ -231,21 +231,38 @@ fn undecodable(e: serde_json::Error) -> ApiError {
     )
 }
 
+/// A JSON request's body of at most [`MAX_BODY`] bytes, the part of [`read_json`] and
+/// [`read_optional_json`] that is the same for every body type (one copy of it, not one
+/// per type). An empty body is refused when `required`; otherwise a body that is empty or
+/// JSON's own white space only is returned empty.
+async fn json_body(req: &mut Request, required: bool) -> Result<Vec<u8>, ApiError> {
+    check_json_type(req)?;
+    let mut bytes = read_body(req, MAX_BODY).await?;
+    if required && bytes.is_empty() {
+        return Err(ApiError::new(
+            Code::InvalidRequest,
+            "a JSON request body is required",
+        ));
+    }
+    // No body, or JSON's own white space only (not form feeds and the like: those are
+    // not JSON, so they are refused like any other text).
+    if !required
+        && bytes
+            .iter()
+            .all(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r'))
+    {
+        bytes.clear();
+    }
+    Ok(bytes)
+}
+
 /// Reads and decodes a JSON body of at most [`MAX_BODY`] bytes.
 ///
 /// # Errors
 /// `payload_too_large`, `unsupported_media_type` or `invalid_request` (with where the
 /// JSON went wrong, never the offending value).
 pub async fn read_json<T: DeserializeOwned>(req: &mut Request) -> Result<T, ApiError> {
-    check_json_type(req)?;
-    let bytes = read_body(req, MAX_BODY).await?;
-    if bytes.is_empty() {
-        return Err(ApiError::new(
-            Code::InvalidRequest,
-            "a JSON request body is required",
-        ));
-    }
-    decode(&bytes)
+    decode(&json_body(req, true).await?)
 }
 
 /// [`read_json`] for an endpoint whose body is optional: no body is `T::default()`.
@@ -255,14 +272,8 @@ pub async fn read_json<T: DeserializeOwned>(req: &mut Request) -> Result<T, ApiE
 pub async fn read_optional_json<T: DeserializeOwned + Default>(
     req: &mut Request,
 ) -> Result<T, ApiError> {
-    check_json_type(req)?;
-    let bytes = read_body(req, MAX_BODY).await?;
-    // No body, or JSON's own white space only (not form feeds and the like: those are
-    // not JSON, so they are refused like any other text).
-    if bytes
-        .iter()
-        .all(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r'))
-    {
+    let bytes = json_body(req, false).await?;
+    if bytes.is_empty() {
         return Ok(T::default());
     }
     decode(&bytes)
