@@ -248,7 +248,9 @@ async fn use_counted(
     let ledger = &ctx.ledger;
     let cost = ask.cost.unwrap_or(0);
     let may_lease = owner_limits.is_empty();
-    if let (true, Some(truth)) = (may_lease, truth) {
+    // Only a use a lease could pay for is decided here first (no second decision for
+    // every counted use).
+    if let (true, Some(truth)) = (may_lease && ledger.holds_lease(ask.hash, cost), truth) {
         // The whole decision, as for any use, on the truth: counted by nothing here.
         let look = UseAsk { cost: None, ..*ask };
         let Ok(decided) = use_key(Some(truth), &look, &mut NoCounts, now);

@@ -258,6 +258,12 @@ impl<'a> Ledger<'a> {
         Ok((record, report))
     }
 
+    /// Whether this isolate holds a live lease of the key `hash` with `cost` units left
+    /// (never with a bound of 0): only then is a use decided here before its object is asked.
+    pub fn holds_lease(&self, hash: &KeyHash, cost: u32) -> bool {
+        self.bound_ms > 0.0 && with_leases(|l| l.holds(hash.as_bytes(), cost, now_ms()))
+    }
+
     /// A use of `cost` units of the key whose hash is `hash`, spent from a live lease
     /// this isolate holds for the same record as `truth` (a use the caller decided
     /// valid on `truth`, at `now`): what it came to, or `None` when no lease pays for it

@@ -63,6 +63,14 @@ pub struct Leases {
 }
 
 impl Leases {
+    /// Whether a live lease of the key `hash` holds `cost` units at `now`: the one check
+    /// made on every counted use, before the use is decided on the isolate's truth for it.
+    pub fn holds(&self, hash: &[u8; 32], cost: u32, now: f64) -> bool {
+        self.held
+            .iter()
+            .any(|h| h.hash == *hash && now < h.until && h.left >= cost)
+    }
+
     /// Spends `cost` units of a live lease of the key `hash` whose record is `truth` (the
     /// isolate's truth about the key, decided valid for this use) at `now`. Returns the
     /// limits' statuses to answer with: as the object answered at the grant (its whole
@@ -197,6 +205,10 @@ mod tests {
         let hash = [7; 32];
         let mut leases = Leases::default();
         leases.keep(hash, LEASE, &r, status(875), (100.0, 1000.0, 110.0));
+        assert!(!leases.holds(&[8; 32], 1, 120.0), "another key's");
+        assert!(leases.holds(&hash, 3, 120.0));
+        assert!(!leases.holds(&hash, 4, 120.0), "more than it holds");
+        assert!(!leases.holds(&hash, 1, 1100.0), "past the bound");
         let got = leases.spend(&hash, &r, 2, 120.0).unwrap();
         assert_eq!((got[0].remaining, got[0].reset_ms), (875, 59_990));
         assert_eq!(

@@ -9,6 +9,7 @@ use keyward_core::text::percent_encode;
 use keyward_core::{
     Code, GiveBack, KeyHash, KeyId, KeyRecord, Reshape, Scope, Successor, UseReport,
 };
+use std::str::FromStr;
 
 /// A change or question for a chain's object.
 #[derive(Debug, Clone, PartialEq)]
@@ -309,13 +310,12 @@ impl LedgerOp {
                     .split(',')
                     .filter(|b| !b.is_empty())
                     .map(|b| {
-                        let mut f = b.split(':');
-                        let back = Unused {
-                            at_ms: f.next()?.parse().ok()?,
-                            granted: f.next()?.parse().ok()?,
-                            unused: f.next()?.parse().ok()?,
-                        };
-                        f.next().is_none().then_some(back)
+                        let (at_ms, granted, unused) = three_numbers(b, ':')?;
+                        Some(Unused {
+                            at_ms,
+                            granted,
+                            unused,
+                        })
                     })
                     .collect::<Option<Vec<_>>>()?,
             },
@@ -525,13 +525,23 @@ pub fn lease_header(lease: &Lease) -> String {
 
 /// A lease from its response header's value; none when it is not whole.
 pub fn lease_from_header(value: &str) -> Option<Lease> {
-    let mut f = value.split(';');
-    let lease = Lease {
-        at_ms: f.next()?.parse().ok()?,
-        units: f.next()?.parse().ok()?,
-        until_ms: f.next()?.parse().ok()?,
-    };
-    f.next().is_none().then_some(lease)
+    let (at_ms, units, until_ms) = three_numbers(value, ';')?;
+    Some(Lease {
+        at_ms,
+        units,
+        until_ms,
+    })
+}
+
+/// Exactly three numbers separated by `sep` (a lease's and a hand-back's wire form).
+fn three_numbers<A: FromStr, B: FromStr, C: FromStr>(text: &str, sep: char) -> Option<(A, B, C)> {
+    let mut f = text.split(sep);
+    let three = (
+        f.next()?.parse().ok()?,
+        f.next()?.parse().ok()?,
+        f.next()?.parse().ok()?,
+    );
+    f.next().is_none().then_some(three)
 }
 
 /// The header that carries a lease granted with a use.
