@@ -13,7 +13,7 @@ import { createRequire } from 'node:module';
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const WRANGLER = join(ROOT, 'node_modules/.bin/wrangler');
-const BUILT = join(ROOT, 'worker/build/index.js');
+const BUILT = [join(ROOT, 'worker/build/index.js'), join(ROOT, 'worker/build-edge/index.js')];
 
 /** A free TCP port on 127.0.0.1. */
 export function freePort() {
@@ -114,24 +114,43 @@ export function verifiedAlert(headers, body, { anyTime = false } = {}) {
 /** The ORIGIN_SECRET every test Worker with a gateway gets (unless the test gives one). */
 export const ORIGIN_SECRET = `e2e-origin-secret-${randomBytes(16).toString('hex')}`;
 
-/** The project's wrangler.toml without its [build] step (the tests build once) and with
- *  paths made relative to where the copy lives.
- *  @param {string} dir @param {{unauthenticatedLimit?: number}} [options] */
-function testConfig(dir, { unauthenticatedLimit } = {}) {
-  const rel = (p) => relative(dir, join(ROOT, p));
-  let toml = readFileSync(join(ROOT, 'wrangler.toml'), 'utf8');
-  if (unauthenticatedLimit !== undefined) {
-    // The API fuzzer sends thousands of unauthenticated requests on purpose; the limiter
-    // itself is tested in limits.test.mjs.
-    toml = toml.replace('simple = { limit = 100, period = 60 }', `simple = { limit = ${unauthenticatedLimit}, period = 60 }`);
+/** `toml` with `vars` set in its [vars] table (a var the file has is replaced; `null`: the
+ *  file's own, if any). Written into the file rather than given as `--var`: wrangler gives
+ *  `--var` to the first of several Workers only. */
+function withVars(toml, vars) {
+  const lines = [];
+  for (const [k, v] of Object.entries(vars)) {
+    if (v === null) continue;
+    toml = toml.replace(new RegExp(`^${k} = .*\\n`, 'm'), '');
+    lines.push(`${k} = ${JSON.stringify(String(v))}`);
   }
-  toml = toml.replace(/\[build\][\s\S]*?(?=\n\[)/, '');
-  toml = toml.replace('main = "worker/build/index.js"', `main = "${rel('worker/build/index.js')}"`);
-  toml = toml.replace('migrations_dir = "worker/migrations"', `migrations_dir = "${rel('worker/migrations')}"`);
-  toml = toml.replace('directory = "dashboard/dist"', `directory = "${rel('dashboard/dist')}"`);
-  const path = join(dir, 'wrangler.toml');
-  writeFileSync(path, toml);
-  return path;
+  return toml.replace('[vars]\n', `[vars]\n${lines.map((l) => `${l}\n`).join('')}`);
+}
+
+/** The project's two Worker configurations (wrangler.toml, the Worker `keyward`, and
+ *  wrangler.edge.toml, `keyward-edge`, in front of it) without their [build] step (the tests
+ *  build once), with paths made relative to where the copies live and `vars` set in both;
+ *  {full, edge}: their paths.
+ *  @param {string} dir @param {Record<string, string | null>} vars
+ *  @param {{unauthenticatedLimit?: number}} [options] */
+function testConfig(dir, vars, { unauthenticatedLimit } = {}) {
+  const rel = (p) => relative(dir, join(ROOT, p));
+  const write = (source, name) => {
+    let toml = readFileSync(join(ROOT, source), 'utf8');
+    if (unauthenticatedLimit !== undefined) {
+      // The API fuzzer sends thousands of unauthenticated requests on purpose; the limiter
+      // itself is tested in limits.test.mjs.
+      toml = toml.replace('simple = { limit = 100, period = 60 }', `simple = { limit = ${unauthenticatedLimit}, period = 60 }`);
+    }
+    toml = toml.replace(/\[build\][\s\S]*?(?=\n\[)/, '');
+    toml = toml.replace(/^main = "(worker\/[^"]+)"/m, (_, p) => `main = "${rel(p)}"`);
+    toml = toml.replace('migrations_dir = "worker/migrations"', `migrations_dir = "${rel('worker/migrations')}"`);
+    toml = toml.replace('directory = "dashboard/dist"', `directory = "${rel('dashboard/dist')}"`);
+    const path = join(dir, name);
+    writeFileSync(path, withVars(toml, vars));
+    return path;
+  };
+  return { full: write('wrangler.toml', 'wrangler.toml'), edge: write('wrangler.edge.toml', 'wrangler.edge.toml') };
 }
 
 const quietEnv = {
@@ -168,18 +187,24 @@ async function started(child, url, ready, output) {
 const migrated = new Set();
 
 /**
- * Starts the Worker. `vars` become `--var NAME:VALUE` (e.g. ORIGIN_URL, ROUTES).
+ * Starts keyward as it is deployed, under one `wrangler dev`: the edge Worker (`keyward-edge`,
+ * the one served on the port) in front of the Worker `keyward`. `vars` are set in both
+ * (e.g. ORIGIN_URL, ROUTES).
  * Returns {url, proxyUrl, direct, inspectorPort, rootKey, stop(), logs(), persistDir, d1(sql), ...}.
  * @param {{vars?: Record<string, string | null>, persistDir?: string, ready?: (status: number) => boolean,
  *   unauthenticatedLimit?: number}} [options]
  */
 export async function startWorker({ vars = {}, persistDir, ready = (status) => status === 200, unauthenticatedLimit } = {}) {
-  if (!existsSync(BUILT)) {
-    throw new Error(`the Worker is not built (${BUILT}); run 'make build-worker' first`);
+  for (const built of BUILT) {
+    if (!existsSync(built)) throw new Error(`the Worker is not built (${built}); run 'make build-worker' first`);
   }
   mkdirSync(join(ROOT, '.wrangler'), { recursive: true });
   const dir = mkdtempSync(join(ROOT, '.wrangler', 'e2e-'));
-  const config = testConfig(dir, { unauthenticatedLimit });
+  const rootKey = makeKey();
+  // A gateway needs the secret it signs for the origin with: the tests' own, unless a
+  // test gives one (or null: none at all).
+  const allVars = { KEYWARD_ROOT_KEY_HASH: sha256(rootKey), ...(vars.ORIGIN_URL ? { ORIGIN_SECRET } : {}), ...vars };
+  const { full: config, edge } = testConfig(dir, allVars, { unauthenticatedLimit });
   const persist = persistDir ?? mkdtempSync(join(tmpdir(), 'keyward-state-'));
   // A state this process already migrated (a Worker restarted on it) is not migrated again:
   // the same migrations, and a second wrangler run saved on every restart.
@@ -190,11 +215,6 @@ export async function startWorker({ vars = {}, persistDir, ready = (status) => s
     });
     migrated.add(persist);
   }
-  const rootKey = makeKey();
-  // A gateway needs the secret it signs for the origin with: the tests' own, unless a
-  // test gives one (or null: none at all).
-  const allVars = { KEYWARD_ROOT_KEY_HASH: sha256(rootKey), ...(vars.ORIGIN_URL ? { ORIGIN_SECRET } : {}), ...vars };
-  for (const [k, v] of Object.entries(allVars)) if (v === null) delete allVars[k];
   // A free port is free when asked, not when wrangler binds it: workerd's own sockets (or
   // another server) can take it in between, and then wrangler exits with "Address already
   // in use". It starts again on other ports (a few times, then fails with its words).
@@ -206,9 +226,10 @@ export async function startWorker({ vars = {}, persistDir, ready = (status) => s
   for (let attempt = 1; ; attempt++) {
     port = await freePort();
     inspector = await freePort();
-    const args = ['dev', '-c', config, '--ip', '127.0.0.1', '--port', String(port), '--inspector-port', String(inspector),
+    // The edge Worker first: the one wrangler serves on the port (the other is reached
+    // through its service binding, as in a deployment).
+    const args = ['dev', '-c', edge, '-c', config, '--ip', '127.0.0.1', '--port', String(port), '--inspector-port', String(inspector),
       '--persist-to', persist, '--test-scheduled', '--show-interactive-dev-session=false', '--log-level', process.env.KEYWARD_E2E_LOG_LEVEL ?? 'log'];
-    for (const [k, v] of Object.entries(allVars)) args.push('--var', `${k}:${v}`);
     child = spawn(WRANGLER, args, { env: quietEnv, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
     output = '';
     child.stdout.on('data', (d) => { output += d; });

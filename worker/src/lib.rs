@@ -1,7 +1,18 @@
 //! keyward at the edge: a Cloudflare Worker that mints, verifies, rotates and revokes API
 //! keys (KV), logs every use through a Queue into D1, raises alerts, and can stand in front
 //! of an origin as a gateway. The security decisions are `keyward-core`'s.
+//!
+//! It is built twice from this crate. The full build (the default feature `control`) is the
+//! Worker `keyward`: every endpoint, the dashboard, the queues' consumers, the daily checks
+//! and the ledger's Durable Object. The edge build (`--no-default-features`, the Worker
+//! `keyward-edge`, `wrangler.edge.toml`) is the one the public reaches: it answers
+//! verification, `/healthz` and the gateway itself, with every rule of a key's use inside,
+//! and hands every other request untouched to `keyward` through the service binding
+//! `CONTROL` (`plumbing::control`), so the wasm a verification starts is the small one.
 #![forbid(unsafe_code)]
+// What only the full build calls (the control plane's handlers and jobs) is unused in the
+// edge build by design.
+#![cfg_attr(not(feature = "control"), allow(dead_code, unused_imports))]
 
 mod bindings;
 mod endpoints;
@@ -100,7 +111,10 @@ async fn route(c: &mut Ctx<'_>, req: Request) -> ApiResult {
         // keyward's own paths: the dashboard, never the gateway's (the core's
         // `gateway::is_reserved`).
         Resolved::NotFound if keyward_core::gateway::is_reserved(&path) => {
-            dashboard::serve(c, req).await
+            #[cfg(feature = "control")]
+            return dashboard::serve(c, req).await;
+            #[cfg(not(feature = "control"))]
+            plumbing::control::forward(c, req).await
         }
         Resolved::NotFound => match c.config.origin_url.clone() {
             Some(origin) => gateway::forward(c, req, &origin).await,
@@ -109,9 +123,33 @@ async fn route(c: &mut Ctx<'_>, req: Request) -> ApiResult {
     }
 }
 
+/// The edge build's routes: `/healthz` and verification answered here (by the same code as
+/// in the full build); every other endpoint handed to the full build untouched, its
+/// caller's credential judged here first (a refusal is logged and counted here, and the
+/// control plane never sees it), but for the public ones (the OpenAPI document, a leak
+/// report signed by GitHub, whose signature is its credential).
+#[cfg(not(feature = "control"))]
+async fn dispatch(c: &mut Ctx<'_>, req: Request, route: &Route, _param: &str) -> ApiResult {
+    use crate::plumbing::control::forward;
+    let form = match route.op {
+        Op::Health | Op::HealthHead => return Ok(json(200, &keyward_api::Health { ok: true })),
+        Op::Verify => verify::Form::Json,
+        Op::VerifyHeader => verify::Form::Header,
+        Op::OpenApi => return forward(c, req).await,
+        Op::ReportLeaks if leaks::is_signed(&req) => return forward(c, req).await,
+        _ => {
+            c.judge(&req, route).await?;
+            return forward(c, req).await;
+        }
+    };
+    let caller = c.authorize(&req, route).await?;
+    verify::verify(c, req, caller, form).await
+}
+
 /// Runs the handler of `route` (`param`: the path's one `{id}` or `{owner}`, if any), its
 /// caller authorised first, by the scope the route table declares, before anything else
 /// of the request is read.
+#[cfg(feature = "control")]
 async fn dispatch(c: &mut Ctx<'_>, req: Request, route: &Route, param: &str) -> ApiResult {
     match route.op {
         Op::Health | Op::HealthHead => return Ok(json(200, &keyward_api::Health { ok: true })),
@@ -171,6 +209,7 @@ fn not_allowed(allowed: &str) -> ApiError {
 /// revocations, told apart by their shape. Only this Worker produces these messages; one
 /// that cannot be read can never be handled, so it is logged and acknowledged rather than
 /// retried forever.
+#[cfg(feature = "control")]
 #[event(queue)]
 async fn queue(batch: MessageBatch<AuditEvent>, env: Env, ctx: Context) -> worker::Result<()> {
     if batch.queue() == webhooks::WEBHOOK_QUEUE {
@@ -201,6 +240,8 @@ async fn queue(batch: MessageBatch<AuditEvent>, env: Env, ctx: Context) -> worke
     consumer::handle(events, &env).await
 }
 
+/// The daily checks (the cron trigger is the edge Worker's in a deployment of both, and
+/// `wrangler dev --test-scheduled` reaches the Worker it serves).
 #[event(scheduled)]
 async fn scheduled(_event: ScheduledEvent, env: Env, _ctx: ScheduleContext) {
     let config = match Config::get(&env) {

@@ -21,6 +21,8 @@ pub struct Recent<K, V> {
     entries: HashMap<K, Entry<V>>,
     ttl_ms: f64,
     max_entries: usize,
+    /// When the cache was last emptied by [`Recent::forget_all`].
+    forgotten: f64,
 }
 
 impl<K: Eq + Hash, V: Clone> Recent<K, V> {
@@ -30,6 +32,7 @@ impl<K: Eq + Hash, V: Clone> Recent<K, V> {
             entries: HashMap::new(),
             ttl_ms,
             max_entries,
+            forgotten: f64::NEG_INFINITY,
         }
     }
 
@@ -50,6 +53,10 @@ impl<K: Eq + Hash, V: Clone> Recent<K, V> {
         {
             return existing.value.clone();
         }
+        // Read before a change made elsewhere was known here: used once, not kept.
+        if started <= self.forgotten {
+            return value;
+        }
         self.insert(key, value.clone(), None, now);
         value
     }
@@ -57,6 +64,15 @@ impl<K: Eq + Hash, V: Clone> Recent<K, V> {
     /// Keeps what this isolate just wrote.
     pub fn remember_write(&mut self, key: K, value: V, now: f64) {
         self.insert(key, value, Some(now), now);
+    }
+
+    /// Empties the cache after a change this isolate did not see the value of (the edge
+    /// build's hand-over of a change to the full build): a read that started before `now`
+    /// is not kept either.
+    #[cfg(any(test, not(feature = "control")))]
+    pub fn forget_all(&mut self, now: f64) {
+        self.entries.clear();
+        self.forgotten = now;
     }
 
     fn insert(&mut self, key: K, value: V, written: Option<f64>, now: f64) {
@@ -97,6 +113,22 @@ mod tests {
         // A read that started after the write may replace it.
         assert_eq!(c.remember_read("k", "newer", 25.0, 40.0), "newer");
         assert_eq!(c.get(&"k", 41.0), Some("newer"));
+    }
+
+    #[test]
+    fn nothing_read_before_a_forget_all_is_kept() {
+        let mut c = Recent::new(2_000.0, 10);
+        c.remember_read("k", "live", 10.0, 20.0);
+        c.forget_all(30.0);
+        assert_eq!(c.get(&"k", 31.0), None);
+        assert_eq!(c.remember_read("k", "live", 25.0, 40.0), "live");
+        assert_eq!(
+            c.get(&"k", 41.0),
+            None,
+            "a read started before the forget is not kept"
+        );
+        assert_eq!(c.remember_read("k", "revoked", 35.0, 50.0), "revoked");
+        assert_eq!(c.get(&"k", 51.0), Some("revoked"));
     }
 
     #[test]

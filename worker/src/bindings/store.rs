@@ -44,6 +44,14 @@ fn now_ms() -> f64 {
     worker::Date::now().as_millis() as f64
 }
 
+/// Forgets every lookup this isolate keeps (a change was made where it did not see it).
+#[cfg(not(feature = "control"))]
+pub fn forget_all() {
+    let now = now_ms();
+    OWNER_LIMITS.with(|c| c.borrow_mut().forget_all(now));
+    RECENT.with(|c| c.borrow_mut().forget_all(now));
+}
+
 /// Index metadata stored with `id:` and `own:` entries.
 #[derive(Debug)]
 pub struct IndexMeta {

@@ -74,9 +74,15 @@ impl Caller {
 }
 
 impl Ctx<'_> {
-    /// Where keys' lives are decided.
+    /// Where keys' lives are decided. The full build asks the objects every time: behind
+    /// the edge, the uses that change a key's counts are made by another Worker, and a
+    /// management call is not the hot path.
     pub fn ledger(&self) -> Ledger<'_> {
-        Ledger::new(self.env, self.config.revocation_bound_ms)
+        #[cfg(feature = "control")]
+        let bound_ms = 0;
+        #[cfg(not(feature = "control"))]
+        let bound_ms = self.config.revocation_bound_ms;
+        Ledger::new(self.env, bound_ms)
     }
 
     /// What a key's check reads: the settings, KV and the ledger.
@@ -141,21 +147,7 @@ impl Ctx<'_> {
     /// # Errors
     /// The refusal (401/403 with the code), or `unavailable`.
     pub async fn authorize(&mut self, req: &Request, route: &Route) -> Result<Caller, ApiError> {
-        let required = route
-            .scope
-            .map(Scope::parse)
-            .transpose()
-            .map_err(|_| ApiError::code(Code::Internal))?;
-        let action = format!("{} {}", route.method, route.path);
-        let check = self
-            .present(
-                req,
-                &action,
-                (EnvRule::KeysOwn, Root::Accepted),
-                required.as_slice(),
-                None,
-            )
-            .await?;
+        let (check, action) = self.judge(req, route).await?;
         // `/v1/verify` logs the verified key's use instead of the caller's: a service's own
         // key would otherwise double the trail on the hottest path.
         if !matches!(route.op, Op::Verify | Op::VerifyHeader) {
@@ -176,6 +168,38 @@ impl Ctx<'_> {
             }),
             None => Err(ApiError::code(Code::Internal)),
         }
+    }
+
+    /// The credential of `route`'s caller judged as [`Ctx::authorize`] judges it: a refusal
+    /// logged and counted against the address (the refusal to answer), a valid check
+    /// returned, with the route's action, and not logged. The edge build judges a request
+    /// for the control plane with this before handing it over, so a refused credential
+    /// never reaches the full build (which judges it again, at the moment of its act, and
+    /// logs the use).
+    ///
+    /// # Errors
+    /// The refusal (401/403/429 with the code), or `unavailable`.
+    pub async fn judge(
+        &mut self,
+        req: &Request,
+        route: &Route,
+    ) -> Result<(Check, String), ApiError> {
+        let required = route
+            .scope
+            .map(Scope::parse)
+            .transpose()
+            .map_err(|_| ApiError::code(Code::Internal))?;
+        let action = format!("{} {}", route.method, route.path);
+        let check = self
+            .present(
+                req,
+                &action,
+                (EnvRule::KeysOwn, Root::Accepted),
+                required.as_slice(),
+                None,
+            )
+            .await?;
+        Ok((check, action))
     }
 
     /// The one authentication step of the management API and the gateway: the request's

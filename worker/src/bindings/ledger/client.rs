@@ -31,6 +31,16 @@ thread_local! {
     static LEASES: RefCell<Option<Leases>> = const { RefCell::new(None) };
 }
 
+/// Forgets every answer this isolate keeps (a change was made where it did not see it).
+#[cfg(not(feature = "control"))]
+pub fn forget_all() {
+    RECENT.with(|r| {
+        if let Some(cache) = r.borrow_mut().as_mut() {
+            cache.forget_all(now_ms());
+        }
+    });
+}
+
 /// `f` with this isolate's leases.
 fn with_leases<T>(f: impl FnOnce(&mut Leases) -> T) -> T {
     LEASES.with(|l| f(l.borrow_mut().get_or_insert_with(Leases::default)))

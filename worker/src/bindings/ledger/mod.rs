@@ -12,10 +12,15 @@
 
 mod client;
 mod leases;
+// The object's class is the full build's (the Worker `keyward`); the edge build reaches the
+// same objects through its binding (`script_name = "keyward"`).
+#[cfg(feature = "control")]
 mod object;
 mod protocol;
 
 pub use client::Ledger;
+#[cfg(not(feature = "control"))]
+pub use client::forget_all;
 
 /// The Durable Object namespace binding.
 pub const KEY_LEDGER: &str = "KEY_LEDGER";
