@@ -17,7 +17,7 @@ dev: setup
 	scripts/build-dashboard.sh
 	@echo "keyward: the dashboard will be at http://127.0.0.1:8787/_keyward/ (sign in with the root key printed by keyward init)"
 	CI=true $(WRANGLER) d1 migrations apply AUDIT_DB --local
-	$(WRANGLER) dev --ip 127.0.0.1 --port 8787 --test-scheduled
+	$(WRANGLER) dev -c wrangler.edge.toml -c wrangler.toml --ip 127.0.0.1 --port 8787 --test-scheduled
 
 ## make test: every check CI runs, in the order that fails fastest.
 test: setup lint test-rust check-wasm test-e2e test-browser test-npm fuzz-api
@@ -28,6 +28,8 @@ setup:
 lint:
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets --locked -- -D warnings
+	# The edge Worker's build (keyward-edge) is the same crate without its `control` feature.
+	cargo clippy -p keyward-worker --no-default-features --all-targets --locked -- -D warnings
 	RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked
 	# The JavaScript type-checked (npm/lib, dashboard/src, tests/: tsconfig.json), about 25 s.
 	node_modules/.bin/tsc -p tsconfig.json

@@ -132,8 +132,8 @@ function withVars(toml, vars) {
  *  build once), with paths made relative to where the copies live and `vars` set in both;
  *  {full, edge}: their paths.
  *  @param {string} dir @param {Record<string, string | null>} vars
- *  @param {{unauthenticatedLimit?: number}} [options] */
-function testConfig(dir, vars, { unauthenticatedLimit } = {}) {
+ *  @param {{unauthenticatedLimit?: number, edgeConfig?: (toml: string) => string}} [options] */
+function testConfig(dir, vars, { unauthenticatedLimit, edgeConfig = (t) => t } = {}) {
   const rel = (p) => relative(dir, join(ROOT, p));
   const write = (source, name) => {
     let toml = readFileSync(join(ROOT, source), 'utf8');
@@ -150,7 +150,10 @@ function testConfig(dir, vars, { unauthenticatedLimit } = {}) {
     writeFileSync(path, withVars(toml, vars));
     return path;
   };
-  return { full: write('wrangler.toml', 'wrangler.toml'), edge: write('wrangler.edge.toml', 'wrangler.edge.toml') };
+  const full = write('wrangler.toml', 'wrangler.toml');
+  const edge = write('wrangler.edge.toml', 'wrangler.edge.toml');
+  writeFileSync(edge, edgeConfig(readFileSync(edge, 'utf8')));
+  return { full, edge };
 }
 
 const quietEnv = {
@@ -192,9 +195,10 @@ const migrated = new Set();
  * (e.g. ORIGIN_URL, ROUTES).
  * Returns {url, proxyUrl, direct, inspectorPort, rootKey, stop(), logs(), persistDir, d1(sql), ...}.
  * @param {{vars?: Record<string, string | null>, persistDir?: string, ready?: (status: number) => boolean,
- *   unauthenticatedLimit?: number}} [options]
+ *   unauthenticatedLimit?: number, edgeConfig?: (toml: string) => string}} [options] `edgeConfig`: a
+ *   change to the edge Worker's configuration (a test's own deployment mistake).
  */
-export async function startWorker({ vars = {}, persistDir, ready = (status) => status === 200, unauthenticatedLimit } = {}) {
+export async function startWorker({ vars = {}, persistDir, ready = (status) => status === 200, unauthenticatedLimit, edgeConfig } = {}) {
   for (const built of BUILT) {
     if (!existsSync(built)) throw new Error(`the Worker is not built (${built}); run 'make build-worker' first`);
   }
@@ -204,7 +208,7 @@ export async function startWorker({ vars = {}, persistDir, ready = (status) => s
   // A gateway needs the secret it signs for the origin with: the tests' own, unless a
   // test gives one (or null: none at all).
   const allVars = { KEYWARD_ROOT_KEY_HASH: sha256(rootKey), ...(vars.ORIGIN_URL ? { ORIGIN_SECRET } : {}), ...vars };
-  const { full: config, edge } = testConfig(dir, allVars, { unauthenticatedLimit });
+  const { full: config, edge } = testConfig(dir, allVars, { unauthenticatedLimit, edgeConfig });
   const persist = persistDir ?? mkdtempSync(join(tmpdir(), 'keyward-state-'));
   // A state this process already migrated (a Worker restarted on it) is not migrated again:
   // the same migrations, and a second wrangler run saved on every restart.
