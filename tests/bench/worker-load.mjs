@@ -129,8 +129,10 @@ try {
     const paired = medianOf(results[j].map((r, i) => rps(r) / rps(results[0][i])));
     console.log(`| ${name} | ${rps(m).toFixed(0)} | ${results[j].map((r) => rps(r).toFixed(0)).join(', ')} | ${m.latency.p50} ms | ${m.latency.p99} ms | ${(rps(m) / floor).toFixed(2)}x; ${(m.latency.p99 / m0.latency.p99).toFixed(2)}x | ${paired.toFixed(2)}x | ${cpu.toFixed(0)} µs | ${(floorCpu / cpu).toFixed(2)}x |`);
   }
-  const wasm = readFileSync(`${ROOT}/worker/build/index_bg.wasm`);
-  console.log(`worker wasm: ${wasm.length} bytes, ${gzipSync(wasm, { level: 9 }).length} bytes gzipped`);
+  for (const [name, dir] of [['keyward-edge (measured here)', 'build-edge'], ['keyward', 'build']]) {
+    const wasm = readFileSync(`${ROOT}/worker/${dir}/index_bg.wasm`);
+    console.log(`${name} wasm: ${wasm.length} bytes, ${gzipSync(wasm, { level: 9 }).length} bytes gzipped`);
+  }
 } finally {
   await w.stop();
   await w0.stop();
