@@ -484,6 +484,71 @@ mod tests {
         out
     }
 
+    /// A use of cost 1 at `now()` answered as an object answers it: with a lease when
+    /// the core grants one (`may_lease`, `bound_ms`), then saved.
+    fn leased_use(
+        key: &ApiKey,
+        record: &KeyRecord,
+        kept: &mut Kept,
+        grants: &mut crate::limits::lease::Grants,
+        (may_lease, bound_ms): (bool, u32),
+    ) -> (UseOutcome, Option<crate::limits::lease::Lease>) {
+        let presented = Presented::parse(key.expose_secret()).unwrap();
+        let required = [Scope::parse("scans:read").unwrap()];
+        let ask = UseAsk::new(&presented, EnvRule::Exactly("live"), &required).costing(1);
+        let mut out = use_key(Some(record), &ask, kept, now()).unwrap();
+        let limits = record.limits_or(&[]);
+        let at = (now().timestamp_millis(), bound_ms);
+        let lease = crate::limits::lease::after_use(&mut out, &limits, grants, at, 1, may_lease);
+        kept.save(&out);
+        (out, lease)
+    }
+
+    #[test]
+    fn only_an_admitted_use_of_a_hot_key_counted_by_its_limits_alone_gets_a_lease() {
+        let used = |kept: &Kept| kept.windows["m"].used_after(0);
+        // Rate limits alone: no lease until the key is hot (100 units in the last second,
+        // this use's among them), then one of a quarter of the limit's share, counted in
+        // its window and report.
+        let (k, limited) = key("key_0123456789abcdef", &["m=1000/1m"], None);
+        let (mut kept, mut grants) = (Kept::default(), Default::default());
+        for _ in 0..99 {
+            let (out, lease) = leased_use(&k, &limited, &mut kept, &mut grants, (true, 1_000));
+            assert_eq!((out.report.code, lease), (Code::Valid, None), "not hot yet");
+        }
+        let (out, lease) = leased_use(&k, &limited, &mut kept, &mut grants, (true, 1_000));
+        assert_eq!(
+            lease.map(|l| l.units),
+            Some(25),
+            "a hot key's admitted use is leased"
+        );
+        assert_eq!(used(&kept), 125, "the use and the lease's units, counted");
+        assert_eq!(out.report.limits[0].remaining, 1000 - 125);
+        // Not asked for (an owner's limits), or a bound of 0: none, and nothing more counted.
+        for (may_lease, bound_ms) in [(false, 1_000), (true, 0)] {
+            let (_, lease) =
+                leased_use(&k, &limited, &mut kept, &mut grants, (may_lease, bound_ms));
+            assert_eq!(lease, None, "may_lease {may_lease}, bound {bound_ms}");
+        }
+        assert_eq!(used(&kept), 127);
+        // A refused use gets none: a key at its limit.
+        let (k, small) = key("key_1123456789abcdef", &["m=100/1m"], None);
+        let (mut kept, mut grants) = (Kept::default(), Default::default());
+        for _ in 0..100 {
+            leased_use(&k, &small, &mut kept, &mut grants, (false, 1_000));
+        }
+        let (out, lease) = leased_use(&k, &small, &mut kept, &mut grants, (true, 1_000));
+        assert_eq!((out.report.code, lease), (Code::RateLimited, None));
+        // A key with credits, as hot: never (its balance is charged by the object alone).
+        let (k, paid) = key("key_2123456789abcdef", &["m=1000/1m"], Some(1_000));
+        let (mut kept, mut grants) = (Kept::default(), Default::default());
+        for _ in 0..150 {
+            let (out, lease) = leased_use(&k, &paid, &mut kept, &mut grants, (true, 1_000));
+            assert_eq!((out.report.code, lease), (Code::Valid, None));
+        }
+        assert_eq!(used(&kept), 150, "every use counted once, nothing leased");
+    }
+
     #[test]
     fn own_limits_replace_the_environments_defaults() {
         let defaults: Vec<NamedLimit> = vec!["env=1/1m".parse().unwrap()];

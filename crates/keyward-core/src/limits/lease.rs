@@ -41,6 +41,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::window::{Admission, NamedLimit, Window, admit};
+use crate::key_use::UseOutcome;
 
 /// Units counted in the last [`HOT_SPAN_MS`] from which a key is hot.
 pub const HOT_USES: u64 = 100;
@@ -132,6 +133,49 @@ pub fn grant(
         },
         admission,
     ))
+}
+
+/// Whether the answer to the use `outcome` may carry a lease: a use the counts admitted
+/// that charged no balance (a leased credit would be lost with an evicted isolate), asked
+/// by an isolate that may hold one (`may_lease`: the key has no owner's limits, which
+/// live in another object), under a bound above 0. The object reads its [`Grants`] only
+/// then.
+pub fn leasable(outcome: &UseOutcome, may_lease: bool, bound_ms: u32) -> bool {
+    may_lease && bound_ms > 0 && outcome.admitted && outcome.holder.is_none()
+}
+
+/// After the use `outcome` of a key counted under `limits` (its own, or its environment's
+/// defaults: the limits the use was counted under, each found by its name among the
+/// outcome's windows), the lease granted with its answer ([`grant`], `cost` the use's units): none unless it is [`leasable`].
+/// Granted, its units are counted in the outcome's windows (to be saved with them) and
+/// in its report's limits, and kept in `grants`.
+pub fn after_use(
+    outcome: &mut UseOutcome,
+    limits: &[NamedLimit],
+    grants: &mut Grants,
+    (now_ms, bound_ms): (i64, u32),
+    cost: u32,
+    may_lease: bool,
+) -> Option<Lease> {
+    if !leasable(outcome, may_lease, bound_ms) {
+        return None;
+    }
+    // Each limit's window, by its name, moved out of the outcome and put back after.
+    let at = limits
+        .iter()
+        .map(|l| outcome.windows.iter().position(|(name, _)| *name == l.name))
+        .collect::<Option<Vec<usize>>>()?;
+    let mut windows: Vec<Window> = at
+        .iter()
+        .map(|&i| core::mem::take(&mut outcome.windows[i].1))
+        .collect();
+    let granted = grant(limits, &mut windows, grants, now_ms, bound_ms, cost);
+    for (&i, window) in at.iter().zip(windows) {
+        outcome.windows[i].1 = window;
+    }
+    let (lease, admission) = granted?;
+    outcome.report.limits = admission.limits;
+    Some(lease)
 }
 
 /// The units of a lease its isolate did not use, handed back on its next ask.

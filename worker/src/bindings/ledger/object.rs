@@ -171,7 +171,7 @@ impl KeyLedger {
     /// One use: loaded, decided and counted by the core ([`use_key`]), then saved. Windows
     /// are shared by the keys of a chain, so a rotation's two keys share one allowance.
     /// With `may_lease`, an admitted use of a hot key counted by rate limits alone (no
-    /// balance) may be answered with a lease (the core's [`lease::grant`]); `back` is
+    /// balance) may be answered with a lease (the core's [`lease::after_use`]); `back` is
     /// handed back first.
     fn use_key(
         &self,
@@ -189,30 +189,19 @@ impl KeyLedger {
         }
         let mut outcome = use_key(record.as_ref(), ask, &mut Stored(self), now)?;
         let mut granted = None;
-        if may_lease && outcome.admitted && outcome.holder.is_none() && self.bound_ms > 0 {
-            let (limits, mut windows) = record
+        // Kept for the whole chain, as its windows are; read only for a use that may be leased.
+        if lease::leasable(&outcome, may_lease, self.bound_ms) {
+            let limits = record
                 .as_ref()
                 .map(|r| r.limits_or(ask.defaults))
-                .into_iter()
-                .flatten()
-                .zip(outcome.windows.drain(..))
-                .map(|(limit, (_, window))| (limit, window))
-                .unzip::<_, _, Vec<NamedLimit>, Vec<Window>>();
-            // Kept for the whole chain, as its windows are.
+                .unwrap_or_default();
             let mut grants = self.window(GRANTS)?;
-            if let Some((lease, admission)) = lease::grant(
-                &limits,
-                &mut windows,
-                &mut grants,
-                now.timestamp_millis(),
-                self.bound_ms,
-                ask.cost.unwrap_or(0),
-            ) {
+            let at = (now.timestamp_millis(), self.bound_ms);
+            let cost = ask.cost.unwrap_or(0);
+            granted = lease::after_use(&mut outcome, &limits, &mut grants, at, cost, may_lease);
+            if granted.is_some() {
                 self.save_window(GRANTS, &grants)?;
-                outcome.report.limits = admission.limits;
-                granted = Some(lease);
             }
-            outcome.windows = limits.into_iter().map(|l| l.name).zip(windows).collect();
         }
         for (name, window) in outcome.windows.iter().filter(|_| outcome.admitted) {
             self.save_window(name, window)?;
