@@ -267,18 +267,7 @@ async fn use_counted(
             });
         }
     }
-    let (record, mut report) = ledger
-        .use_key(
-            found,
-            truth,
-            ask.hash,
-            ask.env(),
-            ask.required,
-            cost,
-            ask.defaults,
-            may_lease,
-        )
-        .await?;
+    let (record, mut report) = ledger.use_key((found, truth), ask, may_lease).await?;
     if report.is_valid() && !owner_limits.is_empty() {
         let chain = found.chain().as_str();
         let owner = match ledger

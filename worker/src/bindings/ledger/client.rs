@@ -9,7 +9,7 @@ use std::cell::RefCell;
 
 use keyward_core::limits::{CreditsChange, NamedLimit};
 use keyward_core::{
-    Code, GiveBack, KeyHash, KeyId, KeyRecord, Reshape, Scope, Successor, UseReport,
+    Code, GiveBack, KeyHash, KeyId, KeyRecord, Reshape, Successor, UseAsk, UseReport,
 };
 use worker::{Env, wasm_bindgen};
 
@@ -215,28 +215,23 @@ impl<'a> Ledger<'a> {
         Ok((Self::first(answer)?, changed))
     }
 
-    /// One use of the key KV found (`found`), presented with `hash`: decided, counted and
-    /// charged by its object in one step, at the object's time. Returns the object's
-    /// record (if it knows the key) and what the use came to. What this isolate's
-    /// leases of the key left unused (ended, out, or of another record than `truth`) is
-    /// handed back with the ask; with `may_lease` (the key has no owner's limits), the
-    /// object may answer with a lease, kept here for at most the bound from this ask's
-    /// start.
+    /// One use of the key KV found (`found`), asked as `ask` (its hash, environment,
+    /// scopes, cost and the environment's default limits): decided, counted and charged
+    /// by its object in one step, at the object's time. Returns the object's record (if it
+    /// knows the key) and what the use came to. What this isolate's leases of the key
+    /// left unused (ended, out, or of another record than `truth`) is handed back with the
+    /// ask; with `may_lease` (the key has no owner's limits), the object may answer with a
+    /// lease, kept here for at most the bound from this ask's start.
     ///
     /// # Errors
     /// `unavailable`.
-    #[allow(clippy::too_many_arguments)]
     pub async fn use_key(
         &self,
-        found: &KeyRecord,
-        truth: Option<&KeyRecord>,
-        hash: &KeyHash,
-        env: &str,
-        scopes: &[Scope],
-        cost: u32,
-        defaults: &[NamedLimit],
+        (found, truth): (&KeyRecord, Option<&KeyRecord>),
+        ask: &UseAsk<'_>,
         may_lease: bool,
     ) -> Result<(Option<KeyRecord>, UseReport), ApiError> {
+        let (hash, cost) = (ask.hash, ask.cost.unwrap_or(0));
         let started = now_ms();
         let leasing = self.bound_ms > 0.0;
         let back = if leasing {
@@ -247,10 +242,10 @@ impl<'a> Ledger<'a> {
         let op = LedgerOp::Use {
             id: found.id.clone(),
             hash: *hash,
-            env: env.to_owned(),
-            scopes: scopes.to_vec(),
+            env: ask.env().to_owned(),
+            scopes: ask.required.to_vec(),
             cost,
-            defaults: defaults.to_vec(),
+            defaults: ask.defaults.to_vec(),
             lease: may_lease && leasing,
             back,
         };
