@@ -11,7 +11,7 @@
 // paid from leases.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { call, eventually, startWorker } from './harness.mjs';
+import { call, createKey, eventually, startWorker } from './harness.mjs';
 
 /** The rule's constants, as the README states them (keyward_core::limits::lease). */
 const HOT_USES = 100;
@@ -45,15 +45,8 @@ after(async () => {
   await Promise.all([long?.stop(), bounded?.stop(), zero?.stop()]);
 });
 
-async function create(w, body) {
-  const r = await call(w.url, '/v1/keys', {
-    method: 'POST',
-    key: w.rootKey,
-    body: { owner: 'hot', scopes: ['repos:read'], env: 'live', ...body },
-  });
-  assert.equal(r.status, 201, r.text);
-  return r.body;
-}
+/** A key of the owner `hot` on `w` (the harness's `createKey`: 201 or it throws). */
+const create = (w, body) => createKey(w.url, w.rootKey, { owner: 'hot', scopes: ['repos:read'], env: 'live', ...body });
 
 const verify = (w, key, cost = 1) =>
   call(w.url, '/v1/verify', { method: 'POST', key: w.rootKey, body: { key, env: 'live', scopes: ['repos:read'], cost } });

@@ -3,7 +3,9 @@
 // the edge's service binding, and only by a credential the edge accepted.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { call, createKey, eventually, makeKey, startWorker } from './harness.mjs';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { ROOT, call, createKey, eventually, makeKey, startWorker } from './harness.mjs';
 
 /** The edge's binding to the control plane pointed at a Worker that does not run. */
 const controlGone = (toml) => toml.replace('service = "keyward"', 'service = "keyward-nowhere"');
@@ -84,5 +86,26 @@ describe('the edge without its binding to the control plane', () => {
     } finally {
       await w.stop();
     }
+  });
+});
+
+describe('the deployment the configuration describes', () => {
+  // What `wrangler deploy` reads: the README's "no public address of its own" and the
+  // order of the hand-over are these lines, not a convention.
+  const full = readFileSync(join(ROOT, 'wrangler.toml'), 'utf8');
+  const edge = readFileSync(join(ROOT, 'wrangler.edge.toml'), 'utf8');
+
+  test('keyward has no public door: no workers.dev address and no route', () => {
+    assert.match(full, /^name = "keyward"$/m);
+    assert.match(full, /^workers_dev = false$/m);
+    assert.doesNotMatch(full, /^\s*routes?\s*=|^\[\[routes\]\]|^route\s*=/m);
+  });
+
+  test('the edge reaches it by its service binding, and its objects by their class there', () => {
+    assert.match(edge, /^name = "keyward-edge"$/m);
+    assert.match(edge, /\[\[services\]\]\s*binding = "CONTROL"\s*service = "keyward"/);
+    assert.match(edge, /class_name = "KeyLedger", script_name = "keyward"/);
+    assert.match(full, /new_sqlite_classes = \["KeyLedger"\]/);
+    assert.doesNotMatch(edge, /new_sqlite_classes/, 'the class is defined once, by keyward');
   });
 });
