@@ -278,13 +278,23 @@ export interface MemoryStore extends KeyStore, VerifyingStore {
   verifyHeaders(authorization: string | undefined, apiKey: string | undefined, options: VerifyOptions): StoreVerdict;
 }
 
+/** memoryStore's options. */
+export interface MemoryStoreOptions {
+  /**
+   * Keep the SHA-256 of the last keys found (1,024 at most) under a keyed 128-bit
+   * SipHash of the key, never the key, so a key seen again is not hashed again (default
+   * `true`). Every rule is still decided on each use; `false` hashes every presented key.
+   */
+  hashMemo?: boolean;
+}
+
 /**
  * Records in memory, inside WebAssembly.
  *
  * @example
  * const store = memoryStore([record]);
  */
-export declare function memoryStore(records?: readonly KeyRecord[]): MemoryStore;
+export declare function memoryStore(records?: readonly KeyRecord[], options?: MemoryStoreOptions): MemoryStore;
 
 /** keyward's Worker as a store, through `POST /v1/verify/header` (the key in a header; `POST /v1/verify` for a Worker without it). */
 export interface RemoteStore extends VerifyingStore {

@@ -22,7 +22,7 @@ import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 
-const ROUTES = ['open', 'headers', 'sha', 'nodesha', 'verify', 'guard', 'twice'];
+const ROUTES = ['open', 'headers', 'sha', 'verify', 'verifyold', 'guard', 'guardold'];
 
 /** The server: prints {port, key}; GET /steps gives the in-server and in-loop step timings. */
 async function serveCost() {
@@ -35,6 +35,10 @@ async function serveCost() {
     id: 'key_0123456789abcdef', hash, hint, name: 'bench', owner: 'team-bench',
     scopes: ['scans:read'], env: 'live', created_at: '2026-01-01T00:00:00Z',
   }]);
+  const old = memoryStore([{
+    id: 'key_0123456789abcdef', hash, hint, name: 'bench', owner: 'team-bench',
+    scopes: ['scans:read'], env: 'live', created_at: '2026-01-01T00:00:00Z',
+  }], { hashMemo: false });
   const scopes = ['scans:read'];
   const handler = (c) => c.json({ ok: true });
   const credential = (h) => (h.get('authorization') ?? '').slice('Bearer '.length);
@@ -46,11 +50,16 @@ async function serveCost() {
       const v = store.verifyHeaders(h.get('authorization') ?? undefined, h.get('x-api-key') ?? undefined, { env: 'live', scopes });
       if (!v.valid) throw new Error(v.code);
     },
+    verifyold: (h) => {
+      const v = old.verifyHeaders(h.get('authorization') ?? undefined, h.get('x-api-key') ?? undefined, { env: 'live', scopes });
+      if (!v.valid) throw new Error(v.code);
+    },
   };
   const served = Object.fromEntries(Object.keys(steps).map((s) => [s, []]));
   const app = new Hono();
   app.get('/open', handler);
   app.get('/guard', guard({ store, env: 'live', scopes }, handler));
+  app.get('/guardold', guard({ store: old, env: 'live', scopes }, handler));
   for (const [name, step] of Object.entries(steps)) {
     app.get(`/${name}`, (c) => {
       const t = process.hrtime.bigint();

@@ -124,9 +124,23 @@ function useOnce(uses, found, rule, required, now, units, ip, check) {
   return o;
 }
 
+/** memoryStore's table: with the memo of found keys' hashes unless `hashMemo: false`. */
+function memoTable(options) {
+  if (options === null || typeof options !== 'object') throw new KeywardOptionError('options', 'must be an object, e.g. { hashMemo: false }');
+  for (const name of Object.keys(options)) {
+    if (name !== 'hashMemo') throw new KeywardOptionError(name, 'is not an option of memoryStore');
+  }
+  const { hashMemo = true } = options;
+  if (typeof hashMemo !== 'boolean') throw new KeywardOptionError('hashMemo', 'must be true or false');
+  return hashMemo ? new wasm.KeyTable() : wasm.KeyTable.withoutMemo();
+}
+
 /**
  * Records kept in memory, inside WebAssembly: for tests and small apps. The whole check
- * (credential, parse, checksum, SHA-256, lookup, decision, scopes) is one call.
+ * (credential, parse, checksum, SHA-256, lookup, decision, scopes) is one call. The
+ * SHA-256 of the last 1,024 keys found is kept under a keyed 128-bit SipHash of the key
+ * (never the key), so a key seen again is not hashed again; `{ hashMemo: false }` hashes
+ * every presented key. Every rule is still decided on each use.
  *
  * @example
  * const store = memoryStore();
@@ -134,8 +148,8 @@ function useOnce(uses, found, rule, required, now, units, ip, check) {
  * store.add({ id: 'key_0123456789abcdef', hash, hint, name: 'ci', owner: 'team-a',
  *   scopes: ['scans:read'], env: 'live', created_at: new Date().toISOString() });
  */
-function memoryStore(records = []) {
-  const table = new wasm.KeyTable();
+function memoryStore(records = [], options = {}) {
+  const table = memoTable(options);
   const infos = [];
   const out = new wasm.Check();
 

@@ -38,6 +38,7 @@ const filed = new Map([[liveRecord.hash, liveRecord], ...checks.filter((c) => c.
 
 const storeKinds = {
   'memoryStore()': () => memoryStore(records),
+  'memoryStore({ hashMemo: false })': () => memoryStore(records, { hashMemo: false }),
   'a synchronous findByHash store': () => ({ findByHash: (h) => filed.get(h) ?? null }),
   'an async findByHash store (a database)': () => ({
     findByHash: async (h) => { await new Promise((r) => setImmediate(r)); return structuredClone(filed.get(h) ?? null); },
@@ -87,9 +88,9 @@ for (const [kind, makeStore] of Object.entries(storeKinds)) {
       }
     });
 
-    test('checks.json: code, status, challenge and missing scope', async () => {
+    test('checks.json: code, status, challenge and missing scope (each key twice: the second use on its hash kept by the memo)', async () => {
       assert.ok(checks.length >= 20);
-      for (const [i, c] of checks.entries()) {
+      for (const [i, c] of [...checks.entries(), ...checks.entries()]) {
         const r = await rawGet(`${url}/checks/${i}`, [['authorization', `Bearer ${c.input.key}`]]);
         const got = r.status === 200 ? 'valid' : r.body.error?.code;
         assert.equal(got, c.expect.code, `${c.name}: ${JSON.stringify(r.body)}`);

@@ -58,6 +58,18 @@ fn hot_path(c: &mut Criterion) {
             })
         });
     }
+    // A key seen again: its hash from the memo (SipHash-2-4 of the key, one slot read)
+    // instead of SHA-256, then the same decision as (b).
+    let mut memo = keyward_core::HashMemo::new(keyward_core::DEFAULT_MEMO_SLOTS).unwrap();
+    let (p, tag) = memo.present(&raw).unwrap();
+    memo.keep(tag, p.hash());
+    group.bench_function("g_memo_parse_checksum_hash_scope", |b| {
+        b.iter(|| {
+            let (p, _) = memo.present(black_box(raw.as_str())).unwrap();
+            let found = record.hash.ct_eq(p.hash()).then_some(&record);
+            verify(found, p.env(), black_box(&required), now)
+        })
+    });
     group.finish();
 }
 

@@ -96,6 +96,11 @@ impl<'a> Presented<'a> {
         })
     }
 
+    /// A parsed key with its hash already known (the memo's).
+    pub(crate) fn with_hash(key: ApiKeyRef<'a>, hash: KeyHash) -> Self {
+        Presented { key, hash }
+    }
+
     /// The SHA-256 of the key: what storage is addressed by.
     pub fn hash(&self) -> &KeyHash {
         &self.hash

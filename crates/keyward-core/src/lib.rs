@@ -42,6 +42,7 @@ pub mod json;
 mod key;
 mod key_use;
 pub mod limits;
+mod memo;
 mod network;
 pub mod ocsf;
 pub mod order;
@@ -78,6 +79,7 @@ pub use key::{
 pub use key_use::{
     Counts, GiveBack, NoCounts, UseAsk, UseOutcome, UseReport, credit_holder, take_shared, use_key,
 };
+pub use memo::{DEFAULT_MEMO_SLOTS, HashMemo, MemoTag};
 pub use network::{MAX_NETWORKS, Network, NetworkError, Networks, client_ip};
 pub use policy::{Abilities, Actor, Asked, Reads, Refusal, Terms};
 pub use random::{OsRandom, RandomError, RandomSource};

@@ -9,8 +9,8 @@
 use keyward_core::chrono::{DateTime, Utc};
 use keyward_core::limits::{LimitStatus, ratelimit_headers as core_ratelimit_headers};
 use keyward_core::{
-    Code, EnvRule, KeyFacts, KeyHash, Networks, Presented, Restrictions, Scope, ScopeSet,
-    UseReport, Verdict, client_ip, decide, restrict,
+    Code, EnvRule, HashMemo, KeyFacts, KeyHash, MemoTag, Networks, Presented, Restrictions, Scope,
+    ScopeSet, UseReport, Verdict, client_ip, decide, restrict,
 };
 use wasm_bindgen::prelude::*;
 
@@ -170,6 +170,8 @@ pub struct Check {
     pub(crate) slot: i32,
     pub(crate) missing: i32,
     hash: Option<KeyHash>,
+    /// The presented key's tag in its store's memo, when it was presented through one.
+    memo_tag: Option<MemoTag>,
     key_env: String,
     hint: String,
     usage: Option<Usage>,
@@ -193,6 +195,7 @@ impl Default for Check {
             slot: -1,
             missing: -1,
             hash: None,
+            memo_tag: None,
             key_env: String::new(),
             hint: String::new(),
             usage: None,
@@ -273,12 +276,7 @@ impl Check {
     /// is `valid` when it parsed, else `malformed` or `bad_checksum`. Returns the
     /// [outcome](Check::outcome).
     pub fn present(&mut self, key: &str) -> f64 {
-        self.reset();
-        match Presented::parse(key) {
-            Ok(p) => self.keep_presented(&p),
-            Err(e) => self.code = e.code(),
-        }
-        self.outcome()
+        self.present_through(key, None)
     }
 
     /// The request's credential from its `Authorization` and `X-API-Key` values (each
@@ -290,13 +288,7 @@ impl Check {
         authorization: Option<String>,
         x_api_key: Option<String>,
     ) -> f64 {
-        match keyward_core::credential(authorization.as_deref(), x_api_key.as_deref()) {
-            Ok(key) => self.present(key),
-            Err(e) => {
-                self.refuse_credential(e);
-                self.outcome()
-            }
-        }
+        self.present_request_through(authorization, x_api_key, None)
     }
 
     /// Decides for the key [`present`](Check::present)ed that no record was found.
@@ -317,6 +309,7 @@ impl Check {
             slot: self.slot,
             missing: self.missing,
             hash: self.hash,
+            memo_tag: self.memo_tag,
             key_env: self.key_env.clone(),
             hint: self.hint.clone(),
             usage: self.usage.clone(),
@@ -370,12 +363,52 @@ impl Check {
         &self.key_env
     }
 
+    /// The presented key's tag in the memo it was presented through, if any.
+    pub(crate) fn memo_tag(&self) -> Option<MemoTag> {
+        self.memo_tag
+    }
+
+    /// [`present`](Check::present), its hash taken from `memo` when the memo holds it.
+    pub(crate) fn present_through(&mut self, key: &str, memo: Option<&HashMemo>) -> f64 {
+        self.reset();
+        let parsed = match memo {
+            Some(memo) => memo.present(key).map(|(p, tag)| (p, Some(tag))),
+            None => Presented::parse(key).map(|p| (p, None)),
+        };
+        match parsed {
+            Ok((p, tag)) => {
+                self.keep_presented(&p);
+                self.memo_tag = tag;
+            }
+            Err(e) => self.code = e.code(),
+        }
+        self.outcome()
+    }
+
+    /// [`present_request`](Check::present_request) through `memo`, as
+    /// [`present_through`](Check::present_through).
+    pub(crate) fn present_request_through(
+        &mut self,
+        authorization: Option<String>,
+        x_api_key: Option<String>,
+        memo: Option<&HashMemo>,
+    ) -> f64 {
+        match keyward_core::credential(authorization.as_deref(), x_api_key.as_deref()) {
+            Ok(key) => self.present_through(key, memo),
+            Err(e) => {
+                self.refuse_credential(e);
+                self.outcome()
+            }
+        }
+    }
+
     pub(crate) fn reset(&mut self) {
         self.code = Code::Valid;
         self.note = None;
         self.slot = -1;
         self.missing = -1;
         self.hash = None;
+        self.memo_tag = None;
         self.usage = None;
     }
 

@@ -9,7 +9,8 @@ use std::collections::HashMap;
 
 use keyward_core::limits::{MAX_COST, Window};
 use keyward_core::{
-    Code, Counts, KeyId, KeyRecord, UseAsk, UseOutcome, client_ip, use_key as core_use_key,
+    Code, Counts, DEFAULT_MEMO_SLOTS, HashMemo, KeyId, KeyRecord, UseAsk, UseOutcome, client_ip,
+    use_key as core_use_key,
 };
 use wasm_bindgen::prelude::*;
 
@@ -50,6 +51,8 @@ pub struct OwnUses {
     /// Where the package writes a presented key for [`presentWritten`](Self::present_written)
     /// (zeroed again by it).
     key: KeyBuffer,
+    /// The hashes of the last keys the app's store found, by a keyed digest of the key.
+    memo: Option<HashMemo>,
 }
 
 /// [`KEY_BUFFER`] bytes: room for any key (83 characters at most) and more.
@@ -70,7 +73,10 @@ impl OwnUses {
     /// No windows yet.
     #[wasm_bindgen(constructor)]
     pub fn new() -> OwnUses {
-        OwnUses::default()
+        OwnUses {
+            memo: HashMemo::new(DEFAULT_MEMO_SLOTS).ok(),
+            ..OwnUses::default()
+        }
     }
 
     /// [`Check::present`]s `key` in `out`, then gives its hash as the text a store of the
@@ -79,7 +85,7 @@ impl OwnUses {
     /// [`hexAt`](Self::hex_at), or -2 when the key did not parse (`out`'s code says why).
     #[wasm_bindgen(js_name = presentHash)]
     pub fn present_hash(&mut self, key: &str, out: &mut Check) -> f64 {
-        out.present(key);
+        out.present_through(key, self.memo.as_ref());
         self.texts.present(out.presented_hash().as_ref())
     }
 
@@ -90,7 +96,10 @@ impl OwnUses {
     #[wasm_bindgen(js_name = presentWritten)]
     pub fn present_written(&mut self, len: usize, out: &mut Check) -> f64 {
         let written = self.key.0.get(..len).unwrap_or_default();
-        out.present(std::str::from_utf8(written).unwrap_or_default());
+        out.present_through(
+            std::str::from_utf8(written).unwrap_or_default(),
+            self.memo.as_ref(),
+        );
         self.key.0.fill(0);
         self.texts.present(out.presented_hash().as_ref())
     }
@@ -111,7 +120,7 @@ impl OwnUses {
         x_api_key: Option<String>,
         out: &mut Check,
     ) -> f64 {
-        out.present_request(authorization, x_api_key);
+        out.present_request_through(authorization, x_api_key, self.memo.as_ref());
         self.texts.present(out.presented_hash().as_ref())
     }
 
@@ -207,6 +216,14 @@ impl OwnUses {
             id: &record.id,
         };
         let Ok(outcome) = core_use_key(Some(record), &ask, &mut counts, now);
+        // The app's store found the key: the memo may keep its hash.
+        if let (Some(memo), Some(tag), false) = (
+            self.memo.as_mut(),
+            out.memo_tag(),
+            outcome.verdict.code() == Code::UnknownKey,
+        ) {
+            memo.keep(tag, &hash);
+        }
         let UseOutcome {
             verdict,
             report,
@@ -392,5 +409,39 @@ mod tests {
         uses.use_found(&found, &Env::default(), &none, NOW, 1, ip, &mut out)
             .unwrap();
         assert_eq!((out.code, out.metered()), (Code::Valid, true));
+    }
+
+    #[test]
+    fn the_memo_keeps_a_key_once_the_apps_store_found_it() {
+        let (new, found) = key_and_found(serde_json::json!({}));
+        let key = new.key.expose_secret();
+        let mut uses = OwnUses::new();
+        let mut out = Check::new();
+        let (none, any) = (Scopes::default(), Env::default());
+        let held = |u: &OwnUses| u.memo.as_ref().is_some_and(|m| m.holds(key));
+        // Presented, not yet found (the app's lookup runs between): not kept.
+        uses.present_hash(key, &mut out);
+        assert!(!held(&uses));
+        uses.use_found(&found, &any, &none, NOW, 1, None, &mut out)
+            .unwrap();
+        assert!(held(&uses));
+        // A record filed under another hash is no find: not kept.
+        let (other, _) = key_and_found(serde_json::json!({}));
+        uses.present_hash(other.key.expose_secret(), &mut out);
+        uses.use_found(&found, &any, &none, NOW, 1, None, &mut out)
+            .unwrap();
+        assert_eq!(out.code, Code::UnknownKey);
+        assert!(
+            !uses
+                .memo
+                .as_ref()
+                .is_some_and(|m| m.holds(other.key.expose_secret()))
+        );
+        // Seen again: the same hash, the same decision.
+        uses.present_hash(key, &mut out);
+        assert_eq!(out.hash(), Some(KeyHash::of(key).to_hex()));
+        uses.use_found(&found, &any, &none, NOW, 1, None, &mut out)
+            .unwrap();
+        assert_eq!(out.code, Code::Valid);
     }
 }

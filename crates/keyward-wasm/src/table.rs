@@ -7,7 +7,8 @@ use std::collections::HashMap;
 
 use keyward_core::limits::{MAX_COST, Window};
 use keyward_core::{
-    Code, Counts, KeyHash, KeyId, KeyRecord, Presented, UseAsk, UseOutcome, client_ip, use_key,
+    Code, Counts, DEFAULT_MEMO_SLOTS, HashMemo, KeyHash, KeyId, KeyRecord, UseAsk, UseOutcome,
+    client_ip, use_key,
 };
 use wasm_bindgen::prelude::*;
 
@@ -16,20 +17,43 @@ use crate::{error, optional_time, record_from_json};
 
 /// Records addressed by hash, with each one's rate-limit windows and credit balance.
 #[wasm_bindgen]
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct KeyTable {
     slots: Vec<Option<KeyRecord>>,
     by_hash: HashMap<KeyHash, u32>,
     /// Each slot's rate-limit windows, by limit name.
     windows: Vec<HashMap<String, Window>>,
+    /// Found keys' hashes by a keyed digest of the key (none if the CSPRNG failed).
+    memo: Option<HashMemo>,
+}
+
+impl Default for KeyTable {
+    fn default() -> Self {
+        KeyTable::new()
+    }
 }
 
 #[wasm_bindgen]
 impl KeyTable {
-    /// An empty table.
+    /// An empty table, with a memo of the hashes of the last keys it found
+    /// ([`HashMemo`], [`DEFAULT_MEMO_SLOTS`] slots; none if the CSPRNG fails).
     #[wasm_bindgen(constructor)]
     pub fn new() -> KeyTable {
-        KeyTable::default()
+        KeyTable {
+            memo: HashMemo::new(DEFAULT_MEMO_SLOTS).ok(),
+            ..KeyTable::without_memo()
+        }
+    }
+
+    /// An empty table that hashes every presented key.
+    #[wasm_bindgen(js_name = withoutMemo)]
+    pub fn without_memo() -> KeyTable {
+        KeyTable {
+            slots: Vec::new(),
+            by_hash: HashMap::new(),
+            windows: Vec::new(),
+            memo: None,
+        }
     }
 
     /// Adds a record given as JSON, or replaces the record with the same hash; returns
@@ -137,15 +161,10 @@ impl KeyTable {
         client: Option<String>,
         out: &mut Check,
     ) -> f64 {
-        out.reset();
-        let presented = match Presented::parse(key) {
-            Ok(p) => p,
-            Err(e) => {
-                out.code = e.code();
-                return out.outcome();
-            }
+        out.present_through(key, self.memo.as_ref());
+        let Some(hash) = out.presented_hash() else {
+            return out.outcome();
         };
-        out.keep_presented(&presented);
         let Some(now) = optional_time(now_ms) else {
             out.code = Code::InvalidRequest;
             return out.outcome();
@@ -154,11 +173,16 @@ impl KeyTable {
             slots,
             by_hash,
             windows,
+            memo,
         } = self;
-        let Some(slot) = by_hash.get(presented.hash()).map(|&s| s as usize) else {
+        let Some(slot) = by_hash.get(&hash).map(|&s| s as usize) else {
             out.code = Code::UnknownKey;
             return out.outcome();
         };
+        // Found: the memo may keep its hash.
+        if let (Some(memo), Some(tag)) = (memo.as_mut(), out.memo_tag()) {
+            memo.keep(tag, &hash);
+        }
         let (Some(Some(record)), Some(kept)) = (slots.get_mut(slot), windows.get_mut(slot)) else {
             out.code = Code::UnknownKey;
             return out.outcome();
@@ -167,9 +191,13 @@ impl KeyTable {
         // then a look, counted by nothing.
         let cost = Some(cost).filter(|c| (1..=MAX_COST).contains(c));
         let ask = UseAsk {
+            hash: &hash,
+            key_env: out.key_env(),
+            rule: env_rule(env),
+            required: &scopes.scopes,
             cost,
+            defaults: &[],
             client: Some(client.as_deref().and_then(client_ip)),
-            ..UseAsk::new(&presented, env_rule(env), &scopes.scopes)
         };
         let Ok(outcome) = use_key(Some(record), &ask, &mut SlotCounts(kept), now);
         let UseOutcome {
@@ -362,5 +390,57 @@ mod tests {
         );
         table.check(key, "live", &none, start, 1, ip("203.0.113.9"), &mut out);
         assert_eq!(out.code, Code::UsageExceeded);
+    }
+
+    #[test]
+    fn the_memo_keeps_found_keys_only_and_decides_every_use_again() {
+        let (new, record) = key_and_record(&[], serde_json::json!({}));
+        let key = new.key.expose_secret();
+        let stranger = keyward_core::ApiKey::generate("sk", "live").unwrap();
+        let mut table = KeyTable::new();
+        table.add(&record).unwrap();
+        let none = Scopes::default();
+        let mut out = Check::new();
+        let now = 1_780_000_000_000.0;
+        let held = |t: &KeyTable, k: &str| t.memo.as_ref().is_some_and(|m| m.holds(k));
+
+        // A key with a valid checksum that no record has: refused, and not kept.
+        table.check(
+            stranger.key.expose_secret(),
+            "",
+            &none,
+            now,
+            1,
+            None,
+            &mut out,
+        );
+        assert_eq!(out.code, Code::UnknownKey);
+        assert!(!held(&table, stranger.key.expose_secret()));
+        // Found, even when refused (another environment): kept.
+        table.check(key, "test", &none, now, 1, None, &mut out);
+        assert_eq!(out.code, Code::WrongEnvironment);
+        assert!(held(&table, key));
+        table.check(key, "live", &none, now, 1, None, &mut out);
+        assert_eq!(
+            (out.code, out.hash()),
+            (Code::Valid, Some(KeyHash::of(key).to_hex()))
+        );
+
+        // Revoked, then removed, after the memo kept it: each use decided on the record then.
+        let mut revoked: serde_json::Value = serde_json::from_str(&record).unwrap();
+        revoked["revoked_at"] = serde_json::json!("2026-01-02T00:00:00Z");
+        table.add(&revoked.to_string()).unwrap();
+        table.check(key, "live", &none, now, 1, None, &mut out);
+        assert_eq!(out.code, Code::Revoked);
+        table.remove(&KeyHash::of(key).to_hex());
+        table.check(key, "live", &none, now, 1, None, &mut out);
+        assert_eq!((out.code, out.slot), (Code::UnknownKey, -1));
+
+        // Without the memo: the same answers, nothing kept.
+        let mut plain = KeyTable::without_memo();
+        plain.add(&record).unwrap();
+        plain.check(key, "live", &none, now, 1, None, &mut out);
+        assert_eq!(out.code, Code::Valid);
+        assert!(plain.memo.is_none());
     }
 }
