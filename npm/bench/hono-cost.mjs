@@ -7,6 +7,7 @@
 //   sha       + hashKey() of the presented key: SHA-256 in WebAssembly, which any check does
 //   nodesha   + the same SHA-256 by Node's crypto (OpenSSL) instead, for comparison
 //   verify    + the store's one WebAssembly call (memoryStore().verifyHeaders), no adapter
+//   unmemo    + the same call on memoryStore({ hashMemo: false }): the key hashed every time
 //   guard     guard({ scopes }, handler): the whole check, as bench/runtimes.mjs loads it
 //   twice     + hashKey() twice in one request, each timed: the first runs cold, the second
 //             on what the first brought into the caches
@@ -22,7 +23,7 @@ import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 
-const ROUTES = ['open', 'headers', 'sha', 'verify', 'verifyold', 'guard', 'guardold'];
+const ROUTES = ['open', 'headers', 'sha', 'nodesha', 'verify', 'unmemo', 'guard', 'twice'];
 
 /** The server: prints {port, key}; GET /steps gives the in-server and in-loop step timings. */
 async function serveCost() {
@@ -35,7 +36,7 @@ async function serveCost() {
     id: 'key_0123456789abcdef', hash, hint, name: 'bench', owner: 'team-bench',
     scopes: ['scans:read'], env: 'live', created_at: '2026-01-01T00:00:00Z',
   }]);
-  const old = memoryStore([{
+  const plain = memoryStore([{
     id: 'key_0123456789abcdef', hash, hint, name: 'bench', owner: 'team-bench',
     scopes: ['scans:read'], env: 'live', created_at: '2026-01-01T00:00:00Z',
   }], { hashMemo: false });
@@ -50,8 +51,8 @@ async function serveCost() {
       const v = store.verifyHeaders(h.get('authorization') ?? undefined, h.get('x-api-key') ?? undefined, { env: 'live', scopes });
       if (!v.valid) throw new Error(v.code);
     },
-    verifyold: (h) => {
-      const v = old.verifyHeaders(h.get('authorization') ?? undefined, h.get('x-api-key') ?? undefined, { env: 'live', scopes });
+    unmemo: (h) => {
+      const v = plain.verifyHeaders(h.get('authorization') ?? undefined, h.get('x-api-key') ?? undefined, { env: 'live', scopes });
       if (!v.valid) throw new Error(v.code);
     },
   };
@@ -59,7 +60,6 @@ async function serveCost() {
   const app = new Hono();
   app.get('/open', handler);
   app.get('/guard', guard({ store, env: 'live', scopes }, handler));
-  app.get('/guardold', guard({ store: old, env: 'live', scopes }, handler));
   for (const [name, step] of Object.entries(steps)) {
     app.get(`/${name}`, (c) => {
       const t = process.hrtime.bigint();

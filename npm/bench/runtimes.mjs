@@ -30,9 +30,11 @@ const WRANGLER = join(here, '../../node_modules/.bin/wrangler');
 const LABELS = {
   open: 'unprotected',
   guard: 'keyward/hono guard({ scopes }, handler): the route\'s one handler',
+  unmemo: 'the same guard(), memoryStore({ hashMemo: false }): every key hashed',
   keyward: 'keyward (apiKey/plugin + requireScope)',
   scoped: 'keyward/hono apiKey({ scopes }) alone: one middleware',
   layers: 'two layers doing nothing',
+  floor: 'the floor of a check by hash: read, SHA-256 (the runtime\'s), a Map lookup',
   bearer: 'hono/bearer-auth, fixed token',
 };
 
@@ -42,9 +44,9 @@ async function nodeServer(file) {
   const { port, key } = JSON.parse(line);
   return { url: `http://127.0.0.1:${port}`, key, pid: child.pid, stop: () => child.kill() };
 }
-const HONO_ROUTES = ['open', 'guard', 'keyward', 'scoped', 'layers', 'bearer'];
+const HONO_ROUTES = ['open', 'guard', 'unmemo', 'keyward', 'scoped', 'floor', 'layers', 'bearer'];
 const node = async () => ({ ...await nodeServer('hono-node.mjs'), routes: HONO_ROUTES });
-const fastify = async () => ({ ...await nodeServer('fastify-node.mjs'), routes: ['open', 'keyward', 'layers'] });
+const fastify = async () => ({ ...await nodeServer('fastify-node.mjs'), routes: ['open', 'keyward', 'floor', 'layers'] });
 
 async function worker() {
   const dir = mkdtempSync(join(tmpdir(), 'keyward-bench-worker-'));
@@ -123,7 +125,10 @@ for (const [name, starter] of servers.filter(([n]) => only === undefined || n.to
       const paired = (xs, f) => median(xs.map((v, i) => f(v, i))).toFixed(3);
       const ratio = route === 'open' ? '' : ` ${paired(rps[route], (v, i) => v / rps.open[i])}x`;
       const byCpu = route === 'open' ? '' : ` ${paired(cpu[route], (v, i) => cpu.open[i] / v)}x by CPU`;
-      console.log(`${median(rps[route]).toFixed(0).padStart(7)} req/s${ratio.padEnd(7)}  ${median(cpu[route]).toFixed(1).padStart(6)} µs CPU${byCpu.padEnd(14)}  ${LABELS[route]}`);
+      // keyward's routes against the floor of any check by hash, in the same rounds.
+      const keyward = ['guard', 'unmemo', 'keyward', 'scoped'].includes(route) && rps.floor;
+      const vsFloor = keyward ? `; ${paired(rps[route], (v, i) => v / rps.floor[i])}x the floor, ${paired(cpu[route], (v, i) => cpu.floor[i] / v)}x by CPU` : '';
+      console.log(`${median(rps[route]).toFixed(0).padStart(7)} req/s${ratio.padEnd(7)}  ${median(cpu[route]).toFixed(1).padStart(6)} µs CPU${byCpu.padEnd(14)}  ${LABELS[route]}${vsFloor}`);
     }
   } finally {
     s.stop();
