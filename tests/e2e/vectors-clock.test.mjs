@@ -8,6 +8,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
+import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { call, createKey, eventually, startWorker } from './harness.mjs';
@@ -186,4 +187,60 @@ describe('the frozen clock is set by the settings only, and checked there', () =
       await w.stop();
     }
   });
+
+  test('a test clock serves loopback only: a deployment\'s request (another host) is refused 503 naming it, and changes nothing', async () => {
+    const w = await startWorker({ vars: { KEYWARD_TEST_CLOCK_AT_MS: String(BASE) } });
+    try {
+      const made = await createKey(w.url, w.rootKey, { name: 'clock-host', owner: 'o', scopes: ['scans:read'], env: 'live' });
+      const { port } = new URL(w.url);
+      // The attacks as a deployment would receive them, addressed to its own host: mint a
+      // key with the root key, revoke one, verify one.
+      const asDeployed = [
+        ['POST', '/v1/keys', w.rootKey, { name: 'minted', owner: 'o', scopes: ['scans:read'], env: 'live' }],
+        ['POST', `/v1/keys/${made.id}/revoke`, w.rootKey, {}],
+        ['POST', '/v1/verify', w.rootKey, { key: made.key, env: 'live' }],
+        ['GET', '/healthz', undefined, undefined],
+      ];
+      for (const host of ['api.example.com', `api.example.com:${port}`, '127.0.0.1.example.com', '[::2]']) {
+        for (const [method, path, key, body] of asDeployed) {
+          const r = await hostCall(port, host, method, path, key, body);
+          assert.equal(r.status, 503, `${host} ${method} ${path}: ${r.text}`);
+          assert.equal(r.body.error.code, 'unavailable');
+          assert.match(r.body.error.message, /a test clock serves only requests to loopback/);
+        }
+      }
+      // Read back over loopback, where the test clock serves: nothing was minted or revoked.
+      const list = await call(w.url, '/v1/keys', { key: w.rootKey });
+      assert.equal(list.status, 200, list.text);
+      assert.deepEqual(list.body.keys.map((k) => k.name), ['clock-host']);
+      const v = await call(w.url, '/v1/verify', { method: 'POST', key: w.rootKey, body: { key: made.key, env: 'live' } });
+      assert.equal(v.body?.code, 'valid', v.text);
+      for (const host of ['localhost', `localhost:${port}`, `127.0.0.1:${port}`]) {
+        assert.equal((await hostCall(port, host, 'GET', '/healthz')).status, 200, host);
+      }
+    } finally {
+      await w.stop();
+    }
+  });
 });
+
+/** An HTTP request to the Worker on loopback `port`, addressed (its Host header) to `host`. */
+function hostCall(port, host, method, path, key, body) {
+  const payload = body === undefined ? undefined : JSON.stringify(body);
+  const headers = { host };
+  if (key !== undefined) headers.authorization = `Bearer ${key}`;
+  if (payload !== undefined) headers['content-type'] = 'application/json';
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: '127.0.0.1', port, method, path, headers }, (res) => {
+      let text = '';
+      res.on('data', (d) => { text += d; });
+      res.on('end', () => {
+        let json;
+        try { json = JSON.parse(text); } catch { json = undefined; }
+        resolve({ status: res.statusCode, body: json, text });
+      });
+    });
+    req.on('error', reject);
+    req.end(payload);
+  });
+}

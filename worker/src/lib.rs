@@ -49,9 +49,33 @@ fn no_clock() -> ApiError {
     ApiError::new(Code::Unavailable, "the clock cannot be read")
 }
 
+/// The configuration for `req` at the edge, the Worker the public reaches (the control
+/// plane has no address of its own and is reached through it). A test clock decides only
+/// requests to loopback (wrangler dev): a deployment whose settings carry one refuses
+/// every request as misconfigured, and says why, rather than decide at a wrong time
+/// (expiry, windows and refills shifted or standing still).
+#[cfg(not(feature = "control"))]
+fn config_for(env: &Env, req: &Request) -> Result<std::rc::Rc<Config>, String> {
+    let config = Config::get(env)?;
+    if config.clock.serves_url(&plumbing::http::raw_url(req)) {
+        Ok(config)
+    } else {
+        Err(TEST_CLOCK_OUTSIDE_LOOPBACK.to_owned())
+    }
+}
+
+/// Why a request is refused when the settings carry a test clock and it is not addressed
+/// to loopback.
+#[cfg(not(feature = "control"))]
+const TEST_CLOCK_OUTSIDE_LOOPBACK: &str = "KEYWARD_TEST_CLOCK_OFFSET_MS or KEYWARD_TEST_CLOCK_AT_MS is set: a test clock serves only requests to loopback (wrangler dev); remove it from this deployment's settings";
+
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, ctx: Context) -> worker::Result<Response> {
-    let config = match Config::get(&env) {
+    #[cfg(not(feature = "control"))]
+    let config = config_for(&env, &req);
+    #[cfg(feature = "control")]
+    let config = Config::get(&env);
+    let config = match config {
         Ok(c) => c,
         Err(problem) => {
             worker::console_error!("{problem}");

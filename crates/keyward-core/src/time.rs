@@ -170,6 +170,50 @@ impl Clock {
             .then_some(Clock::Frozen { at_ms })
     }
 
+    /// Whether this is a test configuration's clock (shifted or frozen) rather than the
+    /// platform's own.
+    pub fn is_test(self) -> bool {
+        self != Clock::default()
+    }
+
+    /// Whether this clock may decide a request addressed to `host` (its URL's host): the
+    /// platform's always; a test clock only on loopback (`localhost`, 127.0.0.0/8 written
+    /// as four decimals, `[::1]`), where `wrangler dev` serves it, so that a deployment
+    /// whose settings carry a test clock refuses every request instead of deciding at a
+    /// wrong time.
+    pub fn serves(self, host: &str) -> bool {
+        if !self.is_test() {
+            return true;
+        }
+        let ipv4_loopback = host.strip_prefix("127.").is_some_and(|rest| {
+            let mut parts = 0;
+            rest.split('.').all(|p| {
+                parts += 1;
+                !p.is_empty() && p.len() <= 3 && p.parse::<u8>().is_ok()
+            }) && parts == 3
+        });
+        ipv4_loopback || host.eq_ignore_ascii_case("localhost") || host == "[::1]"
+    }
+
+    /// [`serves`](Clock::serves) for a request's whole URL, as the runtime received it
+    /// (`scheme://host[:port]/…`; no user info): its host read without a URL parser.
+    pub fn serves_url(self, url: &str) -> bool {
+        let rest = url.split_once("://").map_or("", |(_, r)| r);
+        let end = rest
+            .bytes()
+            .position(|b| matches!(b, b'/' | b'?' | b'#'))
+            .unwrap_or(rest.len());
+        let authority = rest.get(..end).unwrap_or_default();
+        // `[v6]:port` keeps its brackets; `host:port` loses its port.
+        let host = match authority.find(']') {
+            Some(close) if authority.starts_with('[') => {
+                authority.get(..=close).unwrap_or_default()
+            }
+            _ => authority.split(':').next().unwrap_or_default(),
+        };
+        self.serves(host)
+    }
+
     /// The time this clock reads when the platform's reads `platform_ms`; none when a
     /// platform clock cannot be believed ([`platform_time`]).
     pub fn time(self, platform_ms: f64) -> Option<DateTime<Utc>> {
@@ -390,5 +434,39 @@ mod tests {
         assert_eq!(Clock::shifted(-MAX_CLOCK_OFFSET_MS - 1), None);
         assert_eq!(Clock::shifted(i64::MIN), None);
         assert_eq!(Clock::default(), Clock::Platform { offset_ms: 0 });
+    }
+
+    #[test]
+    fn a_test_clock_serves_loopback_only() {
+        let hosts_served = |clock: Clock| {
+            [
+                "127.0.0.1",
+                "localhost",
+                "LOCALHOST",
+                "[::1]",
+                "127.9.9.9",
+                "api.example.com",
+                "10.0.0.1",
+                "[::ffff:127.0.0.1]",
+                "localhost.example.com",
+                "",
+                "[::1",
+            ]
+            .map(|h| clock.serves(h))
+        };
+        let loopback_only = [
+            true, true, true, true, true, false, false, false, false, false, false,
+        ];
+        for clock in [Clock::frozen(CLOCK_FLOOR_MS), Clock::shifted(1)] {
+            let clock = clock.unwrap();
+            assert!(clock.is_test());
+            assert_eq!(hosts_served(clock), loopback_only, "{clock:?}");
+        }
+        assert!(!Clock::default().is_test());
+        assert_eq!(hosts_served(Clock::default()), [true; 11]);
+        assert!(
+            !Clock::shifted(0).unwrap().is_test(),
+            "no offset is the platform's own"
+        );
     }
 }
