@@ -403,6 +403,21 @@ async function fetchOnce(url, init) {
   }
 }
 
+/** A Node `http` response read whole: `{status, body, text}` (`body` its JSON, if it is JSON). */
+export function readAnswer(res) {
+  return new Promise((resolve, reject) => {
+    let text = '';
+    res.setEncoding('utf8');
+    res.on('data', (d) => { text += d; });
+    res.on('end', () => {
+      let json;
+      try { json = JSON.parse(text); } catch { json = undefined; }
+      resolve({ status: res.statusCode, body: json, text });
+    });
+    res.on('error', reject);
+  });
+}
+
 /**
  * JSON request helper: returns {status, headers, body}.
  * @param {string} url

@@ -8,7 +8,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
-import { call as rawCall, createKey, eventually, startOrigin, startWorker, alertWebhook } from './harness.mjs';
+import { call as rawCall, createKey, eventually, readAnswer, startOrigin, startWorker, alertWebhook } from './harness.mjs';
 
 let worker;
 let origin;
@@ -43,16 +43,7 @@ function held(path, { method = 'POST', key, body = {} } = {}) {
     },
   });
   const answer = new Promise((resolve, reject) => {
-    req.on('response', (res) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (d) => { text += d; });
-      res.on('end', () => {
-        let json;
-        try { json = JSON.parse(text); } catch { json = undefined; }
-        resolve({ status: res.statusCode, body: json, text });
-      });
-    });
+    req.on('response', (res) => readAnswer(res).then(resolve, reject));
     req.on('error', reject);
   });
   answer.catch(() => {});

@@ -11,7 +11,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { call, createKey, eventually, startWorker } from './harness.mjs';
+import { call, createKey, eventually, readAnswer, startWorker } from './harness.mjs';
 import { load } from '../vectors/replay.mjs';
 
 /** The limits vectors' `at_ms` 0: the first instant of the credits vectors too, so the
@@ -231,15 +231,7 @@ function hostCall(port, host, method, path, key, body) {
   if (key !== undefined) headers.authorization = `Bearer ${key}`;
   if (payload !== undefined) headers['content-type'] = 'application/json';
   return new Promise((resolve, reject) => {
-    const req = http.request({ host: '127.0.0.1', port, method, path, headers }, (res) => {
-      let text = '';
-      res.on('data', (d) => { text += d; });
-      res.on('end', () => {
-        let json;
-        try { json = JSON.parse(text); } catch { json = undefined; }
-        resolve({ status: res.statusCode, body: json, text });
-      });
-    });
+    const req = http.request({ host: '127.0.0.1', port, method, path, headers }, (res) => readAnswer(res).then(resolve, reject));
     req.on('error', reject);
     req.end(payload);
   });
