@@ -68,7 +68,7 @@ describe('the hash memo changes no decision', () => {
     assert.equal(findByHashStore(own).findByHash(hashKey(key)), null);
   });
 
-  test('thousands of unknown keys with valid checksums neither pass nor disturb a known key', async () => {
+  test('thousands of unknown keys with valid checksums neither pass nor change a known key\'s answer', async () => {
     const { key } = createKey({ env: 'live' });
     const store = memoryStore([recordOf(key)]);
     await withApp(store, async (get) => {

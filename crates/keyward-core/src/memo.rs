@@ -231,6 +231,28 @@ mod tests {
     }
 
     #[test]
+    fn a_memo_is_keyed_by_its_random_source_and_refused_without_one() {
+        struct Broken;
+        impl RandomSource for Broken {
+            fn fill(&mut self, _: &mut [u8]) -> Result<(), RandomError> {
+                Err(RandomError)
+            }
+        }
+        assert!(HashMemo::with_random(8, &mut Broken).is_err());
+        // Two memos keyed alike tag a key alike; keyed apart, a key kept in one is not in the other.
+        let k = key();
+        let mut a = HashMemo::with_random(8, &mut |b: &mut [u8]| b.fill(1)).unwrap();
+        let b = HashMemo::with_random(8, &mut |b: &mut [u8]| b.fill(1)).unwrap();
+        let c = HashMemo::with_random(8, &mut |b: &mut [u8]| b.fill(2)).unwrap();
+        let (p, t) = a.present(k.expose_secret()).unwrap();
+        a.keep(t, p.hash());
+        assert!(a.holds(k.expose_secret()));
+        assert_eq!(a.tag_of(k.expose_secret()), b.tag_of(k.expose_secret()));
+        assert_ne!(a.tag_of(k.expose_secret()), c.tag_of(k.expose_secret()));
+        assert!(!c.holds(k.expose_secret()));
+    }
+
+    #[test]
     fn cleared_memo_hashes_again_and_debug_shows_no_key() {
         let mut memo = HashMemo::new(4).unwrap();
         let k = key();
